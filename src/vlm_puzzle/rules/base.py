@@ -1,0 +1,35 @@
+"""What rule inference produces, whichever backend (geometry or Qwen-VL) made it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class RuleHints:
+    """The rules of a puzzle as a backend understood them.
+
+    ``kind`` is one of ``vlm_puzzle.spec.KINDS``; ``box`` the (rows, cols) box shape or
+    ``None``; ``cages`` whether the picture shows cages and ``cage_op`` what their
+    clues mean (``"sum"`` for killer, ``"arith"`` for KenKen's + - x /).
+    ``evidence`` holds short human sentences ("9 regions of 9 cells not aligned to 3x3
+    boxes: jigsaw"); ``confidence`` is in 0..1; ``source`` is "geometry" or "qwen".
+    Fields a backend could not decide are ``None``.
+    """
+
+    kind: str | None
+    size: int | None = None
+    box: tuple[int, int] | None = None
+    diagonals: bool | None = None
+    windows: bool | None = None
+    cages: bool | None = None
+    cage_op: str | None = None
+    rule_text: str | None = None
+    confidence: float = 0.0
+    evidence: tuple[str, ...] = field(default_factory=tuple)
+    source: str = "geometry"
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "size": self.size, "box": list(self.box) if self.box else None,
+                "diagonals": self.diagonals, "windows": self.windows, "cages": self.cages,
+                "cage_op": self.cage_op, "rule_text": self.rule_text, "confidence": self.confidence,
+                "evidence": list(self.evidence), "source": self.source}
