@@ -1,0 +1,336 @@
+"""GPU benchmark of rule inference (prefill + greedy decode) for the Qwen-VL architectures.
+
+Builds each architecture with random weights directly on the GPU (no hub access needed), feeds a fixed
+prompt with one synthetic image per puzzle, decodes a fixed number of new tokens (EOS disabled) and
+prints one row per (arch, image size, batch, mode):
+
+    load s | warm-up s | prefill ms | decode ms/token | tokens/s | puzzles/s | end-to-end s | peak GiB
+
+Modes:
+  hf-dynamic   plain ``model.generate`` greedy, default dynamic KV cache (the BEFORE baseline)
+  hf-static    ``model.generate`` with ``cache_implementation="static"`` (transformers compiles the forward)
+  static       vlm_puzzle fast loop: static KV cache, argmax/EOS on device, no CUDA graph
+  graph        ... plus the one-token decode step captured in an explicit CUDA graph
+  compiled     ... plus the decoder layers compiled with torch.compile before capture
+
+Timing: CUDA-synchronised wall clock; ``warmup`` untimed calls first, then the median of ``repeats`` runs.
+prefill ms = median time of a call with 1 new token; decode ms/token = (t(N) - t(1)) / (N - 1).
+
+Example (one H100, well under 10 minutes)::
+
+    python experiments/bench_vlm_gpu.py --archs qwen2.5-vl-3b --batches 1 16 --modes hf-dynamic graph \
+        --new-tokens 64 --json out.json --markdown out.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+# Architecture configs as published on the hub (config.json), used when the repo's models/configs lacks one.
+_COMMON_TEXT = dict(
+    bos_token_id=151643, eos_token_id=151645, vision_start_token_id=151652, vision_end_token_id=151653,
+    vision_token_id=151654, image_token_id=151655, video_token_id=151656, hidden_act="silu",
+    max_position_embeddings=128000, rms_norm_eps=1e-6, use_sliding_window=False, attention_dropout=0.0,
+)
+ARCHS = {
+    "qwen2-vl-2b": dict(
+        model_type="qwen2_vl", hidden_size=1536, intermediate_size=8960, num_hidden_layers=28,
+        num_attention_heads=12, num_key_value_heads=2, vocab_size=151936, rope_theta=1000000.0,
+        tie_word_embeddings=True, rope_scaling={"type": "mrope", "mrope_section": [16, 24, 24]},
+        vision_config=dict(depth=32, embed_dim=1280, mlp_ratio=4, num_heads=16, in_chans=3, hidden_size=1536,
+                           patch_size=14, spatial_merge_size=2, temporal_patch_size=2),
+        **_COMMON_TEXT,
+    ),
+    "qwen2.5-vl-3b": dict(
+        model_type="qwen2_5_vl", hidden_size=2048, intermediate_size=11008, num_hidden_layers=36,
+        num_attention_heads=16, num_key_value_heads=2, vocab_size=151936, rope_theta=1000000.0,
+        tie_word_embeddings=True, rope_scaling={"type": "mrope", "mrope_section": [16, 24, 24]},
+        vision_config=dict(depth=32, hidden_act="silu", hidden_size=1280, intermediate_size=3420, num_heads=16,
+                           in_chans=3, out_hidden_size=2048, patch_size=14, spatial_merge_size=2,
+                           spatial_patch_size=14, window_size=112, fullatt_block_indexes=[7, 15, 23, 31],
+                           tokens_per_second=2, temporal_patch_size=2),
+        **_COMMON_TEXT,
+    ),
+    "qwen2.5-vl-7b": dict(
+        model_type="qwen2_5_vl", hidden_size=3584, intermediate_size=18944, num_hidden_layers=28,
+        num_attention_heads=28, num_key_value_heads=4, vocab_size=152064, rope_theta=1000000.0,
+        tie_word_embeddings=False, rope_scaling={"type": "mrope", "mrope_section": [16, 24, 24]},
+        vision_config=dict(depth=32, hidden_act="silu", hidden_size=1280, intermediate_size=3420, num_heads=16,
+                           in_chans=3, out_hidden_size=3584, patch_size=14, spatial_merge_size=2,
+                           spatial_patch_size=14, window_size=112, fullatt_block_indexes=[7, 15, 23, 31],
+                           tokens_per_second=2, temporal_patch_size=2),
+        **_COMMON_TEXT,
+    ),
+    "qwen3-vl-4b": dict(
+        model_type="qwen3_vl", image_token_id=151655, video_token_id=151656, vision_start_token_id=151652,
+        vision_end_token_id=151653, tie_word_embeddings=True,
+        text_config=dict(
+            model_type="qwen3_vl_text", hidden_size=2560, intermediate_size=9728, num_hidden_layers=36,
+            num_attention_heads=32, num_key_value_heads=8, head_dim=128, vocab_size=151936, hidden_act="silu",
+            max_position_embeddings=262144, rms_norm_eps=1e-6, rope_theta=5000000, attention_bias=False,
+            bos_token_id=151643, eos_token_id=151645, tie_word_embeddings=True,
+            rope_scaling={"rope_type": "default", "mrope_section": [24, 20, 20], "mrope_interleaved": True},
+        ),
+        vision_config=dict(
+            model_type="qwen3_vl", depth=24, hidden_size=1024, intermediate_size=4096, num_heads=16, in_channels=3,
+            out_hidden_size=2560, patch_size=16, spatial_merge_size=2, temporal_patch_size=2,
+            num_position_embeddings=2304, deepstack_visual_indexes=[5, 11, 17], hidden_act="gelu_pytorch_tanh",
+        ),
+    ),
+}
+
+
+def load_config(arch: str):
+    """The repo's config (src/vlm_puzzle/models/configs/<arch>.json) if present, else the built-in one."""
+    from transformers import AutoConfig
+
+    path = ROOT / "src" / "vlm_puzzle" / "models" / "configs" / f"{arch}.json"
+    cfg = json.loads(path.read_text()) if path.exists() else dict(ARCHS[arch])
+    cfg = dict(cfg)
+    model_type = cfg.pop("model_type")
+    return AutoConfig.for_model(model_type, **cfg), ("repo" if path.exists() else "builtin")
+
+
+def model_class(config):
+    import transformers
+
+    name = {"qwen2_vl": "Qwen2VLForConditionalGeneration", "qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration",
+            "qwen3_vl": "Qwen3VLForConditionalGeneration"}[config.model_type]
+    return getattr(transformers, name)
+
+
+def make_inputs(config, batch: int, image_px: int, prompt_tokens: int, device, ragged: bool = False):
+    """A chat-like prompt per puzzle: text, <vision_start>, image pads, <vision_end>, text. Random pixels.
+
+    ``ragged`` gives the puzzles different prompt lengths (left padding), as a real batch has.
+    """
+    import torch
+
+    vc = config.vision_config
+    patch = vc.patch_size
+    merge = vc.spatial_merge_size
+    tp = vc.temporal_patch_size
+    in_ch = getattr(vc, "in_channels", getattr(vc, "in_chans", 3))
+    side = image_px // patch
+    side -= side % merge
+    n_patch = side * side
+    n_vis = n_patch // (merge * merge)
+    g = torch.Generator().manual_seed(0)
+    rows, masks = [], []
+    for b in range(batch):
+        extra = (b % 4) * 3 if ragged else 0
+        pre = torch.randint(1000, 150000, (14,), generator=g).tolist()
+        post = torch.randint(1000, 150000, (max(prompt_tokens - 14, 1) - extra,), generator=g).tolist()
+        rows.append(pre + [config.vision_start_token_id] + [config.image_token_id] * n_vis
+                    + [config.vision_end_token_id] + post)
+    width = max(len(r) for r in rows)
+    pad = 151643
+    input_ids = torch.full((batch, width), pad, dtype=torch.long)
+    attn = torch.zeros((batch, width), dtype=torch.long)
+    for b, r in enumerate(rows):
+        input_ids[b, width - len(r):] = torch.tensor(r)
+        attn[b, width - len(r):] = 1
+    mm = (input_ids == config.image_token_id).to(torch.int32)
+    pixel_values = torch.randn((batch * n_patch, in_ch * tp * patch * patch), generator=g)
+    grid = torch.tensor([[1, side, side]] * batch, dtype=torch.long)
+    inputs = dict(input_ids=input_ids, attention_mask=attn, pixel_values=pixel_values, image_grid_thw=grid,
+                  mm_token_type_ids=mm)
+    inputs = {k: v.to(device) for k, v in inputs.items()}
+    inputs["pixel_values"] = inputs["pixel_values"].to(torch.bfloat16)
+    return inputs, n_vis, width
+
+
+def versions() -> dict:
+    import torch
+    import transformers
+
+    info = dict(python=platform.python_version(), torch=torch.__version__, transformers=transformers.__version__,
+                cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version())
+    if torch.cuda.is_available():
+        p = torch.cuda.get_device_properties(0)
+        info.update(gpu=p.name, gpu_mem_gib=round(p.total_memory / 2**30, 1), sms=p.multi_processor_count)
+    try:
+        info["driver"] = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                                        capture_output=True, text=True, timeout=20).stdout.strip()
+    except Exception:  # noqa: BLE001 - informational only
+        pass
+    return info
+
+
+def _sync():
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def timed(fn, repeats: int) -> tuple[float, list[float]]:
+    ts = []
+    for _ in range(repeats):
+        _sync()
+        t0 = time.perf_counter()
+        fn()
+        _sync()
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts), ts
+
+
+def run_mode(model, inputs, mode: str, new_tokens: int, repeats: int, warmup: int) -> dict:
+    import torch
+    from transformers import GenerationConfig
+
+    # EOS disabled so that every run decodes exactly `new_tokens` tokens.
+    if mode.startswith("hf-"):
+        cache = "static" if mode == "hf-static" else None
+
+        def gen(n):
+            gc = GenerationConfig(do_sample=False, max_new_tokens=n, min_new_tokens=n, eos_token_id=None,
+                                  pad_token_id=151643, cache_implementation=cache, use_cache=True)
+            with torch.inference_mode():
+                return model.generate(**inputs, generation_config=gc)
+    else:
+        from vlm_puzzle.models.fast_decode import FastDecoder
+
+        dec = getattr(model, "_bench_fast", {}).get(mode)
+        if dec is None:
+            dec = FastDecoder(model, mode=mode)
+            model.__dict__.setdefault("_bench_fast", {})[mode] = dec
+
+        def gen(n):
+            return dec.generate(inputs, max_new_tokens=n, eos_token_id=None, pad_token_id=151643)
+
+    _sync()
+    t0 = time.perf_counter()
+    out_first = gen(new_tokens)  # first call pays compilation / graph capture
+    gen(1)
+    _sync()
+    first_s = time.perf_counter() - t0
+    for _ in range(max(warmup - 1, 0)):
+        gen(new_tokens)
+        gen(1)
+    t1, _ = timed(lambda: gen(1), repeats)
+    tn, all_n = timed(lambda: gen(new_tokens), repeats)
+    n_out = out_first.shape[-1] - (inputs["input_ids"].shape[1] if mode.startswith("hf-") else 0)
+    return dict(first_call_s=first_s, prefill_ms=t1 * 1e3, e2e_s=tn, e2e_all_s=all_n,
+                decode_ms_per_step=(tn - t1) * 1e3 / max(new_tokens - 1, 1), new_tokens_out=int(n_out),
+                tokens=out_first[..., -min(new_tokens, 8):].tolist())
+
+
+def bench(args) -> list[dict]:
+    import torch
+
+    rows = []
+    for arch in args.archs:
+        try:
+            config, src = load_config(arch)
+        except (KeyError, ValueError) as exc:
+            print(f"skip {arch}: {exc}", flush=True)
+            continue
+        config._attn_implementation = args.attn
+        for sub in ("text_config", "vision_config"):
+            if hasattr(config, sub):
+                getattr(config, sub)._attn_implementation = args.attn
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        t0 = time.perf_counter()
+        torch.manual_seed(0)
+        with torch.device("cuda"):
+            model = model_class(config)._from_config(config, dtype=torch.bfloat16, attn_implementation=args.attn)
+        model.eval()
+        torch.cuda.synchronize()
+        load_s = time.perf_counter() - t0
+        weights_gib = sum(p.numel() * p.element_size() for p in model.parameters()) / 2**30
+        print(f"{arch}: built on GPU in {load_s:.1f}s, {weights_gib:.2f} GiB weights ({src} config)", flush=True)
+        for px in args.image_px:
+            for batch in args.batches:
+                inputs, n_vis, width = make_inputs(config, batch, px, args.prompt_tokens, "cuda", args.ragged)
+                for mode in args.modes:
+                    torch.cuda.empty_cache()
+                    torch.cuda.reset_peak_memory_stats()
+                    try:
+                        r = run_mode(model, inputs, mode, args.new_tokens, args.repeats, args.warmup)
+                    except Exception as exc:  # noqa: BLE001 - a failed mode is reported, others still run
+                        print(f"  {arch} {px}px b{batch} {mode}: FAILED {type(exc).__name__}: {exc}", flush=True)
+                        rows.append(dict(arch=arch, image_px=px, batch=batch, mode=mode, error=repr(exc)[:500]))
+                        continue
+                    r.update(arch=arch, image_px=px, visual_tokens=n_vis, prompt_len=width, batch=batch, mode=mode,
+                             attn=args.attn, new_tokens=args.new_tokens, load_s=load_s,
+                             weights_gib=weights_gib, peak_gib=torch.cuda.max_memory_allocated() / 2**30)
+                    r["tok_per_s"] = batch * args.new_tokens / r["e2e_s"]
+                    r["puzzles_per_s"] = batch / r["e2e_s"]
+                    rows.append(r)
+                    print("  " + fmt_row(r), flush=True)
+        del model
+        torch.cuda.empty_cache()
+    return rows
+
+
+HEADER = ("| arch | image px (vis tok) | batch | mode | attn | load s | first call s | prefill ms | "
+          "decode ms/step | tok/s | puzzles/s | e2e s | peak GiB |")
+
+
+def fmt_row(r: dict) -> str:
+    if "error" in r:
+        return f"| {r['arch']} | {r['image_px']} | {r['batch']} | {r['mode']} | FAILED: {r['error'][:80]} |"
+    return (f"| {r['arch']} | {r['image_px']} ({r['visual_tokens']}) | {r['batch']} | {r['mode']} | {r['attn']} | "
+            f"{r['load_s']:.1f} | {r['first_call_s']:.1f} | {r['prefill_ms']:.1f} | {r['decode_ms_per_step']:.2f} | "
+            f"{r['tok_per_s']:.0f} | {r['puzzles_per_s']:.2f} | {r['e2e_s']:.3f} | {r['peak_gib']:.1f} |")
+
+
+def markdown(rows: list[dict], env: dict, argv: list[str]) -> str:
+    lines = [HEADER, "|" + " --- |" * 13]
+    lines += [fmt_row(r) for r in rows]
+    lines += ["", "Environment: " + ", ".join(f"{k}={v}" for k, v in env.items()),
+              "", "Command: `python " + " ".join(argv) + "`"]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--archs", nargs="+", default=["qwen2.5-vl-3b"], choices=sorted(ARCHS))
+    ap.add_argument("--modes", nargs="+", default=["hf-dynamic", "graph"],
+                    choices=["hf-dynamic", "hf-static", "static", "graph", "compiled"])
+    ap.add_argument("--batches", nargs="+", type=int, default=[1, 16])
+    ap.add_argument("--image-px", nargs="+", type=int, default=[504])
+    ap.add_argument("--prompt-tokens", type=int, default=60, help="text tokens around the image")
+    ap.add_argument("--new-tokens", type=int, default=64)
+    ap.add_argument("--attn", default="sdpa", choices=["sdpa", "eager"])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--ragged", action="store_true", help="different prompt lengths in a batch (left padding)")
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--markdown", type=Path)
+    args = ap.parse_args(argv)
+
+    import torch
+
+    if not torch.cuda.is_available():
+        print("bench_vlm_gpu needs a CUDA GPU", file=sys.stderr)
+        return 2
+    env = versions()
+    print(json.dumps(env), flush=True)
+    rows = bench(args)
+    md = markdown(rows, env, sys.argv)
+    print(md)
+    if args.json:
+        args.json.write_text(json.dumps(dict(env=env, args=vars(args) | {"json": str(args.json),
+                                                                          "markdown": str(args.markdown)},
+                                             rows=rows), indent=1, default=str))
+    if args.markdown:
+        args.markdown.write_text(md)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

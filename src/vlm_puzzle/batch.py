@@ -1,0 +1,336 @@
+"""Batch solving: many images -> one JSON line each, crash-safe and resumable.
+
+* Inputs are files, folders (searched recursively for images) and glob patterns.
+* Each result is written and flushed as soon as it is ready, so a killed run loses
+  nothing finished; a rerun skips every image already in the output file (a torn
+  last line from a kill is dropped first).
+* CPU stages (decode, grid extraction, geometry rules, CSP) run in worker
+  processes; workers never import torch. With the ``qwen`` backend the workers hand
+  back their readings and the main process, which holds the model, gathers them
+  into batched rule-inference calls.
+* One bad image never stops the others: errors become result lines, and a worker
+  that dies (e.g. a native crash) is replaced; the images it held are retried one at
+  a time so only the one that kills a worker again is marked ``worker_crashed``.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+from vlm_puzzle.result import STAGES, ErrorInfo, SolveResult
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".pgm", ".ppm", ".pbm"}
+
+
+# ---- inputs -----------------------------------------------------------------------
+
+def expand_inputs(inputs: Sequence[str]) -> list[str]:
+    """Files as given, folders searched recursively for image files, globs expanded.
+
+    Order is stable (sorted within each input) and duplicates are dropped. A name
+    that matches nothing is kept, so that it gets its own ``file_not_found`` line."""
+    out: list[str] = []
+    seen: set[str] = set()
+
+    def add(p: str) -> None:
+        key = os.path.realpath(p)
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+
+    for item in inputs:
+        item = os.path.expanduser(str(item))
+        if os.path.isdir(item):
+            found = [os.path.join(root, f) for root, _, files in os.walk(item) for f in files
+                     if os.path.splitext(f)[1].lower() in IMAGE_EXTS]
+            for p in sorted(found):
+                add(p)
+        elif os.path.exists(item):
+            add(item)
+        elif glob.has_magic(item):
+            for p in sorted(glob.glob(item, recursive=True)):
+                if os.path.isfile(p):
+                    add(p)
+        else:
+            add(item)
+    return out
+
+
+def image_key(path: str) -> str:
+    return os.path.realpath(path)
+
+
+def read_done(out_path: str | os.PathLike) -> set[str]:
+    """Keys of the images already in a results file; drops a torn last line in place."""
+    p = Path(out_path)
+    if not p.exists():
+        return set()
+    data = p.read_bytes()
+    if data and not data.endswith(b"\n"):
+        # The run was killed mid-write: keep only complete lines.
+        cut = data.rfind(b"\n") + 1
+        with open(p, "r+b") as fh:
+            fh.truncate(cut)
+        data = data[:cut]
+    done = set()
+    for line in data.decode("utf-8", errors="replace").splitlines():
+        try:
+            d = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(d, dict) and isinstance(d.get("image"), str):
+            done.add(image_key(d["image"]))
+    return done
+
+
+# ---- workers --------------------------------------------------------------------
+
+_WORKER_SOLVER = None
+
+
+def _init_worker(timeout_s: float | None, exif: bool) -> None:
+    global _WORKER_SOLVER
+    import cv2
+
+    # Parallelism comes from the processes; threads inside each would only fight.
+    cv2.setNumThreads(1)
+    from vlm_puzzle.pipeline import PuzzleSolver
+
+    _WORKER_SOLVER = PuzzleSolver("geometry", timeout_s=timeout_s, exif=exif, keep_images=False)
+
+
+def _worker_solve(path: str) -> dict:
+    return _WORKER_SOLVER.solve_image(path).to_dict()
+
+
+def _worker_read(path: str):
+    reading = _WORKER_SOLVER.read(path)
+    if reading.loaded is not None:
+        # Ship only what the VLM needs back to the main process, not the full photo.
+        from dataclasses import replace
+
+        reading.loaded = replace(reading.loaded, image=reading.vlm_image())
+    return reading
+
+
+def _make_pool(workers: int, timeout_s, exif) -> ProcessPoolExecutor:
+    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    ctx = mp.get_context(method)
+    if method == "forkserver":
+        # Workers fork from a server that already imported the CPU stages: cheap start-up.
+        ctx.set_forkserver_preload(["vlm_puzzle.pipeline", "vlm_puzzle.vision", "vlm_puzzle.solver",
+                                    "vlm_puzzle.rules.geometry", "cv2", "numpy", "PIL.Image"])
+    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                               initargs=(timeout_s, exif))
+
+
+# ---- the run ---------------------------------------------------------------------
+
+@dataclass
+class BatchSummary:
+    total: int = 0
+    skipped: int = 0
+    solved: int = 0
+    unsolved: int = 0
+    errors: int = 0
+    error_codes: dict = field(default_factory=dict)
+    median_s: dict = field(default_factory=dict)
+    wall_s: float = 0.0
+    out: str = ""
+
+    @property
+    def processed(self) -> int:
+        return self.solved + self.unsolved + self.errors
+
+    def to_dict(self) -> dict:
+        return {"total": self.total, "skipped": self.skipped, "processed": self.processed,
+                "solved": self.solved, "unsolved": self.unsolved, "errors": self.errors,
+                "error_codes": dict(sorted(self.error_codes.items())),
+                "median_s": self.median_s, "wall_s": round(self.wall_s, 3),
+                "images_per_s": round(self.processed / self.wall_s, 3) if self.wall_s else None,
+                "out": self.out}
+
+
+def run_batch(inputs: Sequence[str], out: str | os.PathLike, *, workers: int | None = None,
+              backend: str = "auto", model: str | None = None, timeout_s: float | None = 20.0,
+              exif: bool = True, vlm_batch: int = 8, progress: bool | None = None,
+              on_result: Callable[[dict], None] | None = None, solver=None) -> BatchSummary:
+    """Solve every image in ``inputs`` into the JSON-lines file ``out`` (appending).
+
+    ``workers``: CPU worker processes (default: the number of CPUs; 0 = in this process).
+    ``progress``: a progress bar on stderr (default: only when stderr is a terminal)."""
+    from vlm_puzzle.pipeline import PuzzleSolver
+
+    t_start = time.perf_counter()
+    paths = expand_inputs(inputs)
+    done = read_done(out)
+    todo = [p for p in paths if image_key(p) not in done]
+    summary = BatchSummary(total=len(paths), skipped=len(paths) - len(todo), out=os.fspath(out))
+    if workers is None:
+        workers = max(1, min(len(todo), os.cpu_count() or 1))
+    if solver is None:
+        solver = PuzzleSolver(backend, model, timeout_s=timeout_s, exif=exif, keep_images=False)
+    if solver.backend == "qwen":
+        # Create the pool (and its fork server) before torch is imported here.
+        pool = _make_pool(workers, timeout_s, exif) if workers > 0 and todo else None
+        solver.load()
+    else:
+        pool = None
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    results: list[dict] = []
+    bar = _progress(len(todo), progress)
+    with open(out, "a", encoding="utf-8") as fh:
+        def emit(d: dict) -> None:
+            fh.write(json.dumps(d, separators=(",", ":")) + "\n")
+            fh.flush()
+            results.append(d)
+            if on_result:
+                on_result(d)
+            if bar is not None:
+                bar.update(1)
+
+        try:
+            if not todo:
+                pass
+            elif workers <= 0:
+                _run_inline(todo, solver, emit, vlm_batch)
+            else:
+                if pool is None:
+                    pool = _make_pool(workers, timeout_s, exif)
+                pool = _run_pool(todo, solver, pool, workers, timeout_s, exif, emit, vlm_batch)
+        finally:
+            if bar is not None:
+                bar.close()
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+    _summarize(summary, results)
+    summary.wall_s = time.perf_counter() - t_start
+    return summary
+
+
+def _run_inline(todo, solver, emit, vlm_batch) -> None:
+    if solver.backend != "qwen":
+        for p in todo:
+            emit(solver.solve_image(p).to_dict())
+        return
+    pending = []
+    for i, p in enumerate(todo):
+        pending.append(solver.read(p))
+        if len(pending) >= vlm_batch or i == len(todo) - 1:
+            _finish_batch(solver, pending, emit)
+            pending = []
+
+
+def _finish_batch(solver, readings, emit) -> None:
+    ok = [r for r in readings if r.error is None]
+    t0 = time.perf_counter()
+    hints = solver.infer_vlm_rules([r.vlm_image() for r in ok]) if ok else []
+    share = (time.perf_counter() - t0) / max(1, len(ok))  # each image's share of the batched call
+    by_id = {id(r): h for r, h in zip(ok, hints)}
+    for r in readings:
+        if id(r) in by_id:
+            r.timings.rules += share
+        emit(solver.finish(r, by_id.get(id(r))).to_dict())
+
+
+def _run_pool(todo, solver, pool, workers, timeout_s, exif, emit, vlm_batch):
+    qwen = solver.backend == "qwen"
+    fn = _worker_read if qwen else _worker_solve
+    queue = list(reversed(todo))          # pop() from the end = input order
+    suspects: list[str] = []               # held by a worker that died: retried alone
+    in_flight: dict = {}
+    pending_readings: list = []
+    # Enough queued work that the workers keep going while the model runs a batch.
+    window = max(2 * workers, 2 * vlm_batch) if qwen else 2 * workers
+
+    def flush_vlm(force: bool) -> None:
+        nonlocal pending_readings
+        if pending_readings and (force or len(pending_readings) >= vlm_batch):
+            _finish_batch(solver, pending_readings, emit)
+            pending_readings = []
+
+    while queue or suspects or in_flight:
+        # Suspects run alone so that a second crash can be pinned on one image.
+        if suspects and not in_flight:
+            p = suspects.pop()
+            in_flight[pool.submit(fn, p)] = (p, True)
+        elif not suspects:
+            while queue and len(in_flight) < window:
+                p = queue.pop()
+                in_flight[pool.submit(fn, p)] = (p, False)
+        if not in_flight:
+            continue
+        done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED, timeout=None)
+        broken = False
+        for fut in done:
+            p, alone = in_flight.pop(fut)
+            try:
+                value = fut.result()
+            except BrokenProcessPool:
+                broken = True
+                if alone:
+                    emit(SolveResult.failure(p, "error", "worker_crashed",
+                                             f"{p}: the worker process died while reading this image").to_dict())
+                else:
+                    suspects.append(p)
+                continue
+            except Exception as exc:  # should not happen: workers catch their errors
+                emit(SolveResult.failure(p, "error", "internal_error", f"{type(exc).__name__}: {exc}").to_dict())
+                continue
+            if qwen:
+                pending_readings.append(value)
+            else:
+                emit(value)
+        if broken:
+            for fut, (p, alone) in list(in_flight.items()):
+                suspects.append(p)
+            in_flight.clear()
+            pool.shutdown(wait=False, cancel_futures=True)
+            pool = _make_pool(workers, timeout_s, exif)
+        if qwen:
+            flush_vlm(force=not in_flight)
+    if qwen:
+        flush_vlm(force=True)
+    return pool
+
+
+def _progress(total: int, enabled: bool | None):
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    if not enabled or total == 0:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="img", file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
+
+
+def _summarize(summary: BatchSummary, results: Iterable[dict]) -> None:
+    per_stage: dict[str, list[float]] = {k: [] for k in STAGES}
+    for d in results:
+        st = d.get("status")
+        if st == "solved":
+            summary.solved += 1
+        elif st == "unsolved":
+            summary.unsolved += 1
+        else:
+            summary.errors += 1
+        if d.get("error"):
+            code = d["error"]["code"]
+            summary.error_codes[code] = summary.error_codes.get(code, 0) + 1
+        if st != "error" or (d.get("timings_s") or {}).get("extract"):
+            for k in STAGES:
+                per_stage[k].append(float((d.get("timings_s") or {}).get(k, 0.0)))
+    summary.median_s = {k: round(statistics.median(v), 4) for k, v in per_stage.items() if v}
+
+
+__all__ = ["expand_inputs", "read_done", "run_batch", "BatchSummary", "IMAGE_EXTS", "ErrorInfo"]

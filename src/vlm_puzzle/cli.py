@@ -1,0 +1,275 @@
+"""The ``vlm-puzzle`` command line.
+
+Exit codes: 0 solved (``batch``: every image solved), 1 not solved (``batch``: some
+image not solved), 2 bad usage or unreadable input, 130 interrupted. Input problems
+are reported as one line on stderr, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from vlm_puzzle import __version__
+from vlm_puzzle.errors import PuzzleError
+
+EXIT_SOLVED, EXIT_UNSOLVED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+# Error codes that mean "this input cannot be used at all" (exit 2), as opposed to
+# a picture that was read but not solved (exit 1).
+INPUT_ERROR_CODES = {"file_not_found", "is_directory", "permission", "empty_file", "not_an_image",
+                     "truncated_image", "image_too_large", "empty_image", "image_too_small",
+                     "bad_array", "unsupported_input", "bad_image"}
+OVERLAY_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+class UsageError(Exception):
+    """A problem with the command line itself (exit 2)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="vlm-puzzle",
+        description="Solve grid logic puzzles (Sudoku and variants, KenKen) from pictures.")
+    p.add_argument("--version", action="version", version=f"vlm-puzzle {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    def backend_args(sp):
+        sp.add_argument("--backend", choices=("auto", "qwen", "geometry"), default="auto",
+                        help="rule inference: qwen (needs weights), geometry (none), auto (qwen if "
+                             "weights are configured). Default: auto")
+        sp.add_argument("--model", metavar="PATH_OR_ID", default=None,
+                        help="Qwen-VL weights: a local folder or an id in the local cache")
+        sp.add_argument("--timeout", type=float, default=20.0, metavar="S",
+                        help="give up the CSP search after S seconds (default 20)")
+        sp.add_argument("--ignore-exif", action="store_true",
+                        help="ignore the EXIF orientation tag of photos")
+
+    s = sub.add_parser("solve", help="solve one picture",
+                       description="Read, solve and verify the puzzle in one picture.")
+    s.add_argument("image", metavar="IMAGE")
+    s.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    s.add_argument("--overlay", metavar="OUT.png", help="write the photo with the solution drawn in")
+    backend_args(s)
+    s.set_defaults(func=cmd_solve)
+
+    b = sub.add_parser("batch", help="solve many pictures into a JSON-lines file",
+                       description="Solve folders, files and globs; one JSON line per image, written as "
+                                   "each finishes. A rerun skips images already in the output file.")
+    b.add_argument("inputs", nargs="+", metavar="INPUT")
+    b.add_argument("--out", "-o", required=True, metavar="RESULTS.jsonl")
+    b.add_argument("--workers", "-j", type=int, default=None, metavar="N",
+                   help="CPU worker processes (default: number of CPUs; 0 = no subprocesses)")
+    b.add_argument("--vlm-batch", type=int, default=8, metavar="N", help="images per VLM call (qwen)")
+    b.add_argument("--json", action="store_true", help="print the summary as JSON")
+    b.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    backend_args(b)
+    b.set_defaults(func=cmd_batch)
+
+    r = sub.add_parser("render", help="render sample puzzles with ground truth",
+                       description="Render puzzles of each kind as PNG with a JSON ground-truth file each.")
+    r.add_argument("out_dir", metavar="OUT_DIR")
+    r.add_argument("--kinds", nargs="+", default=None, metavar="KIND",
+                   help="sudoku x-sudoku windoku jigsaw killer kenken (default: all)")
+    r.add_argument("-n", type=int, default=1, help="puzzles per kind (default 1)")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--photo", action="store_true", help="add photo-like perspective, blur and lighting")
+    r.add_argument("--json", action="store_true", help="print the written files as JSON")
+    r.set_defaults(func=cmd_render)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    except PuzzleError as exc:  # e.g. --backend qwen without weights
+        _err(f"{exc.code}: {exc}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `vlm-puzzle ... | head`
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return EXIT_SOLVED
+
+
+# ---- solve ------------------------------------------------------------------------
+
+def cmd_solve(args) -> int:
+    from vlm_puzzle.pipeline import PuzzleSolver
+
+    if args.overlay:
+        _check_writable(args.overlay, OVERLAY_EXTS, "--overlay")
+    solver = PuzzleSolver(args.backend, args.model, timeout_s=args.timeout, exif=not args.ignore_exif)
+    model_load_s = solver.load()
+    result = solver.solve_image(args.image)
+    overlay_note = None
+    if args.overlay:
+        overlay_note = _write_overlay(args.overlay, result)
+    bad_input = result.error is not None and result.error.code in INPUT_ERROR_CODES
+    if args.json:
+        print(json.dumps(result.to_dict()))
+    if bad_input:  # one line on stderr, also with --json (the JSON has the same details)
+        _err(f"{result.error.code}: {result.error.message}")
+        return EXIT_USAGE
+    if not args.json:
+        _print_result(result, solver, model_load_s, overlay_note)
+    if result.solved:
+        if overlay_note and overlay_note.startswith("cannot"):
+            return EXIT_USAGE
+        return EXIT_SOLVED
+    return EXIT_UNSOLVED
+
+
+def _write_overlay(path: str, result) -> str:
+    from vlm_puzzle.overlay import save_overlay
+
+    if not result.solved or result.loaded is None or result.state is None:
+        msg = f"no overlay written: the puzzle was not solved"
+        _err(msg)
+        return msg
+    try:
+        save_overlay(path, result.loaded.image, result.state, result.givens, result.solution)
+    except (OSError, ValueError) as exc:
+        msg = f"cannot write overlay {path}: {exc}"
+        _err(msg)
+        return msg
+    return f"overlay written to {path}"
+
+
+def _print_result(result, solver, model_load_s: float, overlay_note: str | None) -> None:
+    from vlm_puzzle.result import format_grid
+
+    out = []
+    out.append(f"image:   {result.image}")
+    out.append(f"rules:   {solver.describe()}")
+    if model_load_s:
+        out.append(f"model:   loaded in {model_load_s:.1f} s")
+    if result.kind or result.size:
+        box = tuple(result.spec.box) if result.spec is not None and result.spec.box else None
+        desc = f"{result.kind or 'unknown kind'} {result.size}x{result.size}" if result.size else result.kind
+        extra = []
+        if result.spec is not None:
+            extra.append(f"{result.spec.n_givens} givens")
+            if result.spec.cages:
+                extra.append(f"{len(result.spec.cages)} cages")
+        if result.confidence is not None:
+            extra.append(f"read confidence {result.confidence:.2f}")
+        out.append(f"puzzle:  {desc}" + (f" ({', '.join(extra)})" if extra else ""))
+    else:
+        box = None
+    if result.givens is not None:
+        out.append("\nread grid:")
+        out.append(_indent(format_grid(result.givens, result.size, box)))
+    if result.repairs:
+        out.append("repairs: " + ", ".join(f"({r.cell[0]},{r.cell[1]}) {r.from_}->{r.to}"
+                                          for r in result.repairs))
+    if result.solution is not None:
+        out.append("\nsolution:")
+        out.append(_indent(format_grid(result.solution, result.size, box)))
+    t = result.timings
+    out.append("\ntimings: " + " | ".join(f"{k} {getattr(t, k) * 1000:.1f} ms"
+                                         for k in ("load", "extract", "rules", "solve", "total")))
+    if overlay_note:
+        out.append(overlay_note)
+    status = result.status.upper()
+    if result.error is not None:
+        status += f" ({result.error.code}: {result.error.message})"
+    out.append(f"status:  {status}")
+    print("\n".join(out))
+
+
+def _indent(text: str, pad: str = "  ") -> str:
+    return "\n".join(pad + line for line in text.splitlines())
+
+
+# ---- batch ------------------------------------------------------------------------
+
+def cmd_batch(args) -> int:
+    from vlm_puzzle.batch import run_batch
+
+    if os.path.isdir(args.out):
+        raise UsageError(f"--out {args.out} is a directory; give a file such as results.jsonl")
+    _check_writable(args.out, None, "--out")
+    if args.workers is not None and args.workers < 0:
+        raise UsageError("--workers must be 0 or more")
+    progress = False if args.no_progress else None
+    summary = run_batch(args.inputs, args.out, workers=args.workers, backend=args.backend,
+                        model=args.model, timeout_s=args.timeout, exif=not args.ignore_exif,
+                        vlm_batch=max(1, args.vlm_batch), progress=progress)
+    if summary.total == 0:
+        raise UsageError("no images found in " + " ".join(args.inputs))
+    if args.json:
+        print(json.dumps(summary.to_dict()))
+    else:
+        _print_summary(summary)
+    return EXIT_SOLVED if summary.solved == summary.processed else EXIT_UNSOLVED
+
+
+def _print_summary(s) -> None:
+    lines = [f"{s.processed} image(s) processed, {s.skipped} already in {s.out}",
+             f"solved {s.solved} | unsolved {s.unsolved} | errors {s.errors}"]
+    if s.error_codes:
+        lines.append("problems: " + ", ".join(f"{k} x{v}" for k, v in sorted(s.error_codes.items())))
+    if s.median_s:
+        lines.append("median per image: " + " | ".join(f"{k} {v * 1000:.1f} ms" for k, v in s.median_s.items()))
+    if s.processed and s.wall_s:
+        lines.append(f"wall time {s.wall_s:.1f} s ({s.processed / s.wall_s:.2f} images/s)")
+    print("\n".join(lines))
+
+
+# ---- render -----------------------------------------------------------------------
+
+def cmd_render(args) -> int:
+    try:
+        from vlm_puzzle.render import render_samples
+    except ImportError as exc:
+        raise UsageError(f"the renderer is not available: {exc}") from None
+    from vlm_puzzle.spec import KINDS
+
+    kinds = args.kinds or list(KINDS)
+    bad = [k for k in kinds if k not in KINDS]
+    if bad:
+        raise UsageError(f"unknown kind(s) {', '.join(bad)}; choose from {', '.join(KINDS)}")
+    if args.n < 1:
+        raise UsageError("-n must be at least 1")
+    if os.path.exists(args.out_dir) and not os.path.isdir(args.out_dir):
+        raise UsageError(f"{args.out_dir} exists and is not a directory")
+    written = render_samples(args.out_dir, kinds=kinds, n=args.n, seed=args.seed, photo=args.photo)
+    files = [os.fspath(f) for f in (written or [])]
+    if args.json:
+        print(json.dumps({"out_dir": args.out_dir, "files": files}))
+    else:
+        for f in files:
+            print(f)
+        print(f"{len(files)} file(s) written to {args.out_dir}")
+    return EXIT_SOLVED
+
+
+# ---- helpers ----------------------------------------------------------------------
+
+def _check_writable(path: str, exts, flag: str) -> None:
+    if exts and not path.lower().endswith(exts):
+        raise UsageError(f"{flag} {path}: use one of {', '.join(exts)}")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise UsageError(f"{flag} {path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"{flag} {path}: folder {parent} is not writable")
+
+
+def _err(msg: str) -> None:
+    print(f"vlm-puzzle: {msg}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

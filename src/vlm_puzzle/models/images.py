@@ -1,0 +1,50 @@
+"""Images for a Qwen-VL model, bounded like ``qwen_vl_utils.fetch_image`` does it.
+
+The image is resized so both sides are multiples of ``factor`` (patch size x merge
+size: 28 for Qwen2/2.5-VL, 32 for Qwen3-VL) and its area lies in
+``[min_pixels, max_pixels]``, keeping the aspect ratio. The model then sees
+``(h / factor) * (w / factor)`` visual tokens.
+"""
+from __future__ import annotations
+
+import math
+
+MAX_RATIO = 200
+
+
+def smart_resize(height: int, width: int, factor: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
+    """(height, width) rounded to multiples of ``factor`` with area in [min_pixels, max_pixels]."""
+    if max(height, width) / max(1, min(height, width)) > MAX_RATIO:
+        from vlm_puzzle.errors import ImageError
+
+        raise ImageError(f"image aspect ratio {max(height, width) / min(height, width):.0f}:1 is over "
+                         f"{MAX_RATIO}:1; no puzzle grid is that thin", code="bad_aspect_ratio")
+    h_bar = max(factor, round(height / factor) * factor)
+    w_bar = max(factor, round(width / factor) * factor)
+    if h_bar * w_bar > max_pixels:
+        beta = math.sqrt((height * width) / max_pixels)
+        h_bar = max(factor, math.floor(height / beta / factor) * factor)
+        w_bar = max(factor, math.floor(width / beta / factor) * factor)
+    elif h_bar * w_bar < min_pixels:
+        beta = math.sqrt(min_pixels / (height * width))
+        h_bar = math.ceil(height * beta / factor) * factor
+        w_bar = math.ceil(width * beta / factor) * factor
+    return h_bar, w_bar
+
+
+def to_model_image(source, *, factor: int, min_pixels: int, max_pixels: int):
+    """Any image source ``vlm_puzzle.imageio`` accepts (path, bytes, PIL, BGR array)
+    -> an RGB PIL image resized within the pixel bounds."""
+    import cv2
+    from PIL import Image
+
+    from vlm_puzzle.imageio import load_image
+
+    bgr = load_image(source)
+    h, w = bgr.shape[:2]
+    rh, rw = smart_resize(h, w, factor, min_pixels, max_pixels)
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    if (rh, rw) != (h, w):
+        interp = cv2.INTER_AREA if rh * rw < h * w else cv2.INTER_CUBIC
+        rgb = cv2.resize(rgb, (rw, rh), interpolation=interp)
+    return Image.fromarray(rgb)

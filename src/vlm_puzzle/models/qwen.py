@@ -1,0 +1,362 @@
+"""``QwenVL``: a Qwen2-VL / Qwen2.5-VL / Qwen3-VL checkpoint, loaded and run greedily.
+
+    vlm = QwenVL.from_pretrained("/models/Qwen2.5-VL-3B-Instruct")
+    [answer] = vlm.generate(["puzzle.png"], "What puzzle is this?", max_new_tokens=64)
+    answer.text, answer.timings.prefill_s, answer.tokens_per_s
+
+* Loading goes through ``AutoModelForImageTextToText`` / ``AutoProcessor`` with
+  ``local_files_only=True`` by default: no network. bf16 on a GPU, float32 on CPU.
+* Attention: flash_attention_2 when usable, else sdpa, else eager; a load that fails
+  with one tries the next (``.attn_implementation``, ``.attn_reason``).
+* Generation is TRUE greedy: one complete ``GenerationConfig`` (see ``greedy.py``),
+  whatever the checkpoint's ``generation_config.json`` says, which is left untouched.
+* Every :class:`~vlm_puzzle.models.types.Generation` carries load, preprocess,
+  prefill (time to first token) and decode timings, token counts and tokens/s.
+* ``decode="static"`` hands the decode loop to ``models/fast_decode.py`` (static KV
+  cache + compiled step, GPU); ``"plain"`` is ``model.generate``; ``"auto"`` uses the
+  fast path on CUDA when that module provides it, else plain.
+
+Errors are :class:`vlm_puzzle.errors.ModelError` with codes ``model_not_found``,
+``model_wrong_architecture``, ``model_load_failed``, ``model_out_of_memory``,
+``model_bad_request``.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import time
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from vlm_puzzle.errors import ModelError
+from vlm_puzzle.models.attention import attention_candidates
+from vlm_puzzle.models.greedy import greedy_generation_config, only_this_config
+from vlm_puzzle.models.images import to_model_image
+from vlm_puzzle.models.types import Generation, Timings
+
+# model_type in config.json -> family name. Other types are refused before any weights load.
+SUPPORTED_MODEL_TYPES = {
+    "qwen2_vl": "Qwen2-VL",
+    "qwen2_5_vl": "Qwen2.5-VL",
+    "qwen3_vl": "Qwen3-VL",
+    "qwen3_vl_moe": "Qwen3-VL-MoE",
+}
+
+# Image bounds in pixels (qwen-vl-utils convention). A 9x9 grid at ~450-630 px a side
+# keeps ~50-70 px per cell (cage sums and corner clues stay legible) for 256-512
+# visual tokens with Qwen2/2.5-VL (28 px per token), far under the 1280-token default.
+DEFAULT_MIN_PIXELS = 256 * 28 * 28
+DEFAULT_MAX_PIXELS = 512 * 28 * 28
+DECODE_MODES = ("auto", "plain", "static")
+
+_HOW_TO_POINT = ("Download the weights once (e.g. `huggingface-cli download Qwen/Qwen2.5-VL-3B-Instruct "
+                 "--local-dir ~/models/Qwen2.5-VL-3B-Instruct`) and pass that folder with --model or the "
+                 "VLM_PUZZLE_MODEL environment variable; nothing is downloaded at run time.")
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def default_dtype(device: str) -> "torch.dtype":
+    """bf16 on GPUs that support it (fp16 on older ones), float32 on CPU (bf16 matmuls
+    on CPU are slow on most machines and fp16 is not supported everywhere)."""
+    if str(device).startswith("cuda"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def _parse_dtype(dtype) -> "torch.dtype | None":
+    if dtype is None or dtype == "auto" or isinstance(dtype, torch.dtype):
+        return None if dtype == "auto" else dtype
+    names = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16,
+             "float16": torch.float16, "half": torch.float16, "fp32": torch.float32, "float32": torch.float32}
+    if str(dtype).lower() not in names:
+        raise ModelError(f"unknown dtype {dtype!r}; use one of {sorted(names)}", code="model_bad_request")
+    return names[str(dtype).lower()]
+
+
+class _StepClock:
+    """A ``generate`` streamer that only timestamps: ``put`` is called with the prompt,
+    then once per generated step (after a device->host copy, so the clock is synced)."""
+
+    def __init__(self) -> None:
+        self.stamps: list[float] = []
+        self.t_end: float | None = None
+
+    def put(self, value) -> None:
+        self.stamps.append(time.perf_counter())
+
+    def end(self) -> None:
+        self.t_end = time.perf_counter()
+
+
+class QwenVL:
+    """A loaded Qwen-VL model with its processor; see the module docstring."""
+
+    def __init__(self, model, processor, *, min_pixels: int = DEFAULT_MIN_PIXELS,
+                 max_pixels: int = DEFAULT_MAX_PIXELS, decode: str = "auto",
+                 attn_implementation: str | None = None, attn_reason: str = "",
+                 load_s: float = 0.0, name: str = "") -> None:
+        if decode not in DECODE_MODES:
+            raise ModelError(f"unknown decode mode {decode!r}; expected one of {DECODE_MODES}",
+                             code="model_bad_request")
+        if not 0 < min_pixels <= max_pixels:
+            raise ModelError(f"need 0 < min_pixels <= max_pixels, got {min_pixels} and {max_pixels}",
+                             code="model_bad_request")
+        self.model = model.eval()
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        # Batched prompts end where generation starts: pad on the left.
+        self.tokenizer.padding_side = "left"
+        self.min_pixels = int(min_pixels)
+        self.max_pixels = int(max_pixels)
+        self.decode = decode
+        self.attn_implementation = attn_implementation or getattr(model.config, "_attn_implementation", "eager")
+        self.attn_reason = attn_reason
+        self.load_s = load_s
+        self.name = name or getattr(model.config, "_name_or_path", "") or type(model).__name__
+        ip = processor.image_processor
+        self.factor = int(ip.patch_size) * int(ip.merge_size)
+        self.last_generation_config = None
+        self.decode_reason = ""
+
+    # ---- loading ------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, path_or_id: str | os.PathLike, *, device: str | None = None, dtype=None,
+                        attn_implementation: str | None = None, min_pixels: int = DEFAULT_MIN_PIXELS,
+                        max_pixels: int = DEFAULT_MAX_PIXELS, local_files_only: bool = True,
+                        decode: str = "auto") -> "QwenVL":
+        """Load a local (or already cached) Qwen-VL checkpoint; see the module docstring."""
+        from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
+
+        t0 = time.perf_counter()
+        name = str(path_or_id)
+        device = str(device or default_device())
+        dtype = _parse_dtype(dtype) or default_dtype(device)
+        config = _load_config(AutoConfig, name, local_files_only)
+        try:
+            processor = AutoProcessor.from_pretrained(name, local_files_only=local_files_only)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"{name}: the processor/tokenizer files could not be loaded ({exc}). "
+                             + _HOW_TO_POINT, code="model_load_failed") from exc
+        tried: list[str] = []
+        for impl, reason in attention_candidates(attn_implementation, device, dtype):
+            try:
+                model = _load_model(AutoModelForImageTextToText, name, impl, device, dtype, local_files_only)
+            except torch.OutOfMemoryError as exc:
+                raise ModelError(f"{name} does not fit in {device} memory in {dtype} ({exc}); "
+                                 "try a smaller checkpoint or another device", code="model_out_of_memory") from exc
+            except (ImportError, ValueError, RuntimeError, NotImplementedError) as exc:
+                # A kernel that is missing or refuses this model/device: try the next one.
+                tried.append(f"{impl} failed ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})")
+                continue
+            used = getattr(model.config, "_attn_implementation", impl)
+            why = "; ".join(tried + [reason if not tried else f"{impl}: {reason}"])
+            del config
+            return cls(model, processor, min_pixels=min_pixels, max_pixels=max_pixels, decode=decode,
+                       attn_implementation=used, attn_reason=why, load_s=time.perf_counter() - t0, name=name)
+        raise ModelError(f"{name}: no attention implementation could load the model: {'; '.join(tried)}",
+                         code="model_load_failed")
+
+    # ---- generation -----------------------------------------------------------------
+    @property
+    def device(self) -> "torch.device":
+        return self.model.device
+
+    def visual_tokens(self, width: int, height: int) -> int:
+        """Visual tokens an image of (width, height) costs after resizing (before the vision tokens' markers)."""
+        from vlm_puzzle.models.images import smart_resize
+
+        h, w = smart_resize(height, width, self.factor, self.min_pixels, self.max_pixels)
+        return (h // self.factor) * (w // self.factor)
+
+    def generate(self, images: Sequence, prompt: str | Sequence[str], *, max_new_tokens: int = 96,
+                 min_new_tokens: int = 0, batch_size: int | None = None) -> list[Generation]:
+        """Greedy answers for ``images`` (paths, bytes, PIL images or BGR arrays), one per image.
+
+        ``prompt`` is one text for all images or one per image. Images are run in
+        batches of ``batch_size`` (default: all at once) with left padding. On CUDA
+        out-of-memory the batch is retried once with half the ``max_pixels``.
+        """
+        images = list(images)
+        prompts = [prompt] * len(images) if isinstance(prompt, str) else list(prompt)
+        if len(prompts) != len(images):
+            raise ModelError(f"{len(prompts)} prompts for {len(images)} images; give one prompt or one per image",
+                             code="model_bad_request")
+        if not images:
+            return []
+        step = max(1, batch_size or len(images))
+        out: list[Generation] = []
+        for i in range(0, len(images), step):
+            out += self._generate_batch_with_retry(images[i:i + step], prompts[i:i + step],
+                                                   max_new_tokens, min_new_tokens)
+        return out
+
+    def _generate_batch_with_retry(self, images, prompts, max_new_tokens, min_new_tokens):
+        try:
+            return self._generate_batch(images, prompts, max_new_tokens, min_new_tokens, self.max_pixels)
+        except torch.OutOfMemoryError as first:
+            _free_cuda()
+            smaller = max(self.min_pixels, self.max_pixels // 2)
+            try:
+                return self._generate_batch(images, prompts, max_new_tokens, min_new_tokens, smaller)
+            except torch.OutOfMemoryError as exc:
+                _free_cuda()
+                raise ModelError(
+                    f"out of GPU memory generating for {len(images)} image(s), also after retrying with "
+                    f"max_pixels={smaller} (was {self.max_pixels}): {str(exc).splitlines()[0]}. "
+                    "Use a smaller batch, a smaller max_pixels or a smaller checkpoint.",
+                    code="model_out_of_memory") from first
+
+    def prepare_inputs(self, images: Sequence, prompts: Sequence[str], *, max_pixels: int | None = None):
+        """(processor inputs on the model's device, the resized PIL images): chat
+        template with one image and the prompt per row, left-padded."""
+        max_pixels = max_pixels or self.max_pixels
+        min_pixels = min(self.min_pixels, max_pixels)
+        pil = [to_model_image(im, factor=self.factor, min_pixels=min_pixels, max_pixels=max_pixels)
+               for im in images]
+        texts = [self.processor.apply_chat_template(
+            [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": p}]}],
+            tokenize=False, add_generation_prompt=True) for p in prompts]
+        # The images are already resized within the bounds; the same bounds for the
+        # processor keep it from resizing them again.
+        inputs = self.processor(text=texts, images=pil, padding=True, return_tensors="pt",
+                                images_kwargs={"size": {"shortest_edge": min_pixels, "longest_edge": max_pixels}})
+        inputs = inputs.to(self.device)
+        if "pixel_values" in inputs:
+            inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
+        return inputs, pil
+
+    def _generate_batch(self, images, prompts, max_new_tokens, min_new_tokens, max_pixels) -> list[Generation]:
+        t0 = time.perf_counter()
+        inputs, pil = self.prepare_inputs(images, prompts, max_pixels=max_pixels)
+        cfg = greedy_generation_config(self.model, self.tokenizer, max_new_tokens=max_new_tokens,
+                                       min_new_tokens=min_new_tokens)
+        self.last_generation_config = cfg
+        prompt_len = inputs["input_ids"].shape[1]
+        t_pre = time.perf_counter()
+
+        clock = _StepClock()
+        mode = self._decode_mode()
+        with torch.inference_mode():
+            if mode == "static":
+                sequences = self._fast_decode(inputs, cfg, clock)
+            else:
+                with only_this_config(self.model, cfg):
+                    sequences = self.model.generate(**inputs, generation_config=cfg, streamer=clock)
+        t_end = clock.t_end or time.perf_counter()
+        # stamps[0] is the prompt handed to the streamer, stamps[1] the first new token.
+        t_first = clock.stamps[1] if len(clock.stamps) > 1 else t_end
+        prefill_s, decode_s = t_first - t_pre, t_end - t_first
+        timings = Timings(load_s=self.load_s, preprocess_s=t_pre - t0, prefill_s=prefill_s, decode_s=decode_s)
+
+        eos = set(cfg.eos_token_id)
+        new = sequences[:, prompt_len:].tolist()
+        rows = []
+        for ids in new:
+            cut = next((j + 1 for j, t in enumerate(ids) if t in eos), None)
+            rows.append((ids[:cut] if cut else ids, "eos" if cut else "max_new_tokens"))
+        # Decode rate: every step after the first produces one token per still-running row.
+        steps_after_first = max(len(ids) for ids, _ in rows) - 1 if rows else 0
+        tps = steps_after_first * len(rows) / decode_s if decode_s > 0 and steps_after_first > 0 else 0.0
+        grid = inputs.get("image_grid_thw")
+        merge = int(self.processor.image_processor.merge_size) ** 2
+        attn = inputs["attention_mask"].sum(dim=1).tolist()
+        out = []
+        for k, ((ids, why), im) in enumerate(zip(rows, pil)):
+            text_ids = [t for t in ids if t not in eos]
+            out.append(Generation(
+                text=self.tokenizer.decode(text_ids, skip_special_tokens=True),
+                token_ids=tuple(int(t) for t in ids), n_tokens=len(ids), stopped_by=why,
+                prompt_tokens=int(attn[k]),
+                visual_tokens=int(grid[k].prod().item()) // merge if grid is not None else 0,
+                image_size=im.size, timings=timings, tokens_per_s=tps, batch_size=len(rows),
+                attn_implementation=self.attn_implementation, decode=mode, max_pixels=max_pixels))
+        return out
+
+    def _decode_mode(self) -> str:
+        if self.decode == "plain":
+            self.decode_reason = "plain model.generate requested"
+            return "plain"
+        fast = _fast_decode_module()
+        if self.decode == "static":
+            if fast is None:
+                raise ModelError("decode='static' needs vlm_puzzle.models.fast_decode.greedy_generate, "
+                                 "which is not available", code="model_bad_request")
+            self.decode_reason = "static decode requested"
+            return "static"
+        if fast is not None and self.device.type == "cuda":
+            self.decode_reason = "auto: CUDA and fast_decode available"
+            return "static"
+        self.decode_reason = ("auto: fast_decode not available" if fast is None
+                              else f"auto: plain generate on {self.device.type}")
+        return "plain"
+
+    def _fast_decode(self, inputs, cfg, clock):
+        """Interface with ``models/fast_decode.py``: ``greedy_generate(model, inputs, *,
+        generation_config, streamer)`` returns the same (batch, prompt + new) ids as
+        ``model.generate`` and calls ``streamer.put`` with the prompt then once per step."""
+        fast = _fast_decode_module()
+        with only_this_config(self.model, cfg):
+            return fast.greedy_generate(self.model, inputs, generation_config=cfg, streamer=clock)
+
+    def __repr__(self) -> str:
+        return (f"QwenVL({self.name!r}, device={self.device}, dtype={self.model.dtype}, "
+                f"attn={self.attn_implementation}, pixels=[{self.min_pixels}, {self.max_pixels}])")
+
+
+def _fast_decode_module():
+    try:
+        mod = importlib.import_module("vlm_puzzle.models.fast_decode")
+    except ImportError:
+        return None
+    return mod if callable(getattr(mod, "greedy_generate", None)) else None
+
+
+def _free_cuda() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _load_config(auto_config, name: str, local_files_only: bool):
+    """Read config.json first: a wrong or missing checkpoint fails before any weights load."""
+    path = Path(name).expanduser()
+    looks_local = path.is_absolute() or name.startswith((".", "~")) or path.exists()
+    if looks_local and not path.exists():
+        raise ModelError(f"no model weights at {name}: the path does not exist. " + _HOW_TO_POINT,
+                         code="model_not_found")
+    if path.is_dir() and not (path / "config.json").is_file():
+        raise ModelError(f"{name} has no config.json: not a downloaded checkpoint folder. " + _HOW_TO_POINT,
+                         code="model_not_found")
+    try:
+        config = auto_config.from_pretrained(str(path) if path.exists() else name,
+                                             local_files_only=local_files_only)
+    except (OSError, ValueError) as exc:
+        if "model type" in str(exc) or "model_type" in str(exc):
+            raise ModelError(f"{name}: config.json names an architecture this transformers does not know "
+                             f"({str(exc).splitlines()[0]}); a Qwen2-VL, Qwen2.5-VL or Qwen3-VL checkpoint "
+                             "is needed", code="model_wrong_architecture") from exc
+        raise ModelError(f"no model weights for {name!r} in this folder or the local Hugging Face cache "
+                         f"(offline, local_files_only={local_files_only}). " + _HOW_TO_POINT,
+                         code="model_not_found") from exc
+    model_type = getattr(config, "model_type", None)
+    if model_type not in SUPPORTED_MODEL_TYPES:
+        archs = ", ".join(getattr(config, "architectures", None) or []) or "unknown"
+        raise ModelError(f"{name} is a {model_type!r} checkpoint ({archs}), not a Qwen-VL model; "
+                         f"supported: {', '.join(SUPPORTED_MODEL_TYPES.values())}",
+                         code="model_wrong_architecture")
+    return config
+
+
+def _load_model(auto_model, name: str, impl: str, device: str, dtype, local_files_only: bool):
+    kwargs = dict(dtype=dtype, attn_implementation=impl, local_files_only=local_files_only)
+    if device != "cpu":
+        kwargs["device_map"] = {"": device}  # load straight onto the device
+    try:
+        return auto_model.from_pretrained(name, **kwargs)
+    except OSError as exc:
+        raise ModelError(f"{name}: the weights could not be read ({str(exc).splitlines()[0]}). " + _HOW_TO_POINT,
+                         code="model_not_found") from exc

@@ -1,0 +1,118 @@
+"""Draw a solution into the photo, in perspective.
+
+The digits are drawn upright on a flat canvas in the rectified grid's coordinates
+(where every cell is a rectangle) and that canvas is warped back onto the photo with
+the inverse of the extractor's perspective warp, so they lean and shrink with the page.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+# Solution digits in a blue that stands out from black print (BGR).
+DIGIT_COLOR = (200, 70, 20)
+CELL_PX = 64  # canvas resolution per cell when only the corners are known
+
+
+def draw_solution(image: np.ndarray, state, givens, solution, *, color=DIGIT_COLOR,
+                  scale: float = 1.0) -> np.ndarray:
+    """A copy of ``image`` (BGR) with ``solution`` digits drawn into the cells that are
+    empty in ``givens``. ``state`` is the extractor's GridState (its corners, and where
+    available its homography and cell lines). ``scale`` maps the state's pixel
+    coordinates to ``image``'s (image px = state px * scale)."""
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    out = image.copy()
+    n = len(solution)
+    givens = np.asarray(givens if givens is not None else np.zeros((n, n), int))
+    canvas_size, rects, to_image = _cell_geometry(state, n)
+    if scale != 1.0:
+        to_image = np.diag([scale, scale, 1.0]) @ to_image
+    w, h = canvas_size
+    canvas = np.zeros((h, w), np.uint8)
+    for r in range(n):
+        for c in range(n):
+            if givens[r, c]:
+                continue
+            _put_digit(canvas, int(solution[r][c]), rects(r, c), n)
+    H, W = out.shape[:2]
+    mask = cv2.warpPerspective(canvas, to_image, (W, H), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    alpha = (mask.astype(np.float32) / 255.0)[:, :, None]
+    ink = np.empty_like(out, dtype=np.float32)
+    ink[:] = color
+    out = (out.astype(np.float32) * (1.0 - alpha) + ink * alpha + 0.5).astype(np.uint8)
+    return out
+
+
+def _put_digit(canvas: np.ndarray, v: int, rect, n: int) -> None:
+    x0, y0, x1, y1 = rect
+    cw, ch = x1 - x0, y1 - y0
+    text = str(v)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    target_h = 0.62 * ch
+    (tw, th), _ = cv2.getTextSize(text, font, 1.0, 2)
+    fs = target_h / max(th, 1)
+    if tw * fs > 0.8 * cw:  # two-digit symbols (10..16) must fit the cell width
+        fs = 0.8 * cw / max(tw, 1)
+    thick = max(1, int(round(fs * 2.2)))
+    (tw, th), base = cv2.getTextSize(text, font, fs, thick)
+    org = (int(round(x0 + (cw - tw) / 2)), int(round(y0 + (ch + th) / 2)))
+    cv2.putText(canvas, text, org, font, fs, 255, thick, cv2.LINE_AA)
+
+
+def _cell_geometry(state, n: int):
+    """(canvas size, cell rect function, canvas -> image homography)."""
+    H = _first(state, "homography", "H")
+    lattice = _first(state, "lattice")
+    warped = _first(state, "warped")
+    if H is not None and warped is not None:
+        H = np.asarray(H, dtype=np.float64)
+        wh, ww = np.asarray(warped).shape[:2]
+        if lattice is not None and hasattr(lattice, "cell_rect"):
+            rects = lattice.cell_rect
+        else:
+            rows = _first(state, "rows_y", "row_lines", "ys")
+            cols = _first(state, "cols_x", "col_lines", "xs")
+            if rows is not None and cols is not None and len(rows) == n + 1 and len(cols) == n + 1:
+                rows = np.asarray(rows, float)
+                cols = np.asarray(cols, float)
+
+                def rects(r, c):
+                    return cols[c], rows[r], cols[c + 1], rows[r + 1]
+            else:
+                rects = None
+        if rects is not None:
+            return (ww, wh), rects, np.linalg.inv(H)
+    corners = _first(state, "corners")
+    if corners is None:
+        raise ValueError("the grid state has neither corners nor a homography to draw with")
+    corners = np.asarray(corners, dtype=np.float32).reshape(4, 2)
+    side = n * CELL_PX
+    square = np.float32([[0, 0], [side, 0], [side, side], [0, side]])
+    to_image = cv2.getPerspectiveTransform(square, corners).astype(np.float64)
+
+    def rects(r, c):
+        return c * CELL_PX, r * CELL_PX, (c + 1) * CELL_PX, (r + 1) * CELL_PX
+    return (side, side), rects, to_image
+
+
+def _first(obj, *names):
+    for name in names:
+        v = getattr(obj, name, None)
+        if v is not None:
+            return v
+    return None
+
+
+def save_overlay(path, image: np.ndarray, state, givens, solution, scale: float = 1.0) -> None:
+    """Draw and write the overlay; raises OSError/ValueError when it cannot be written."""
+    out = draw_solution(image, state, givens, solution, scale=scale)
+    ext = str(path).rsplit(".", 1)[-1].lower() if "." in str(path) else ""
+    if ext not in ("png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp"):
+        raise ValueError(f"overlay file must end in .png, .jpg, .bmp, .tif or .webp: {path}")
+    ok, buf = cv2.imencode("." + ext, out)
+    if not ok:
+        raise ValueError(f"cannot encode the overlay as {ext}")
+    with open(path, "wb") as fh:
+        fh.write(buf.tobytes())

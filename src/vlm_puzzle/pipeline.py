@@ -1,0 +1,380 @@
+"""The end-to-end pipeline: image -> rules + grid state -> CSP -> verified solution.
+
+Stages, each timed (see :mod:`vlm_puzzle.result` for the schema):
+
+1. ``load``     decode the image (:mod:`vlm_puzzle.imageio`);
+2. ``extract``  find the grid and read its digits (:func:`vlm_puzzle.vision.extract_state`);
+3. ``rules``    infer the rules: from the extracted geometry, and with the ``qwen``
+                backend also from the VLM, merged (geometry wins on contradiction);
+4. ``solve``    complete the grid with the CSP solver and verify the solution independently.
+
+:class:`PuzzleSolver` keeps the model loaded across calls. The stages are also exposed
+separately (:meth:`PuzzleSolver.read`, :meth:`PuzzleSolver.infer_vlm_rules`,
+:meth:`PuzzleSolver.finish`) so that :mod:`vlm_puzzle.batch` can run the CPU stages
+in worker processes while the model serves batched rule inference in the main process.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Sequence
+
+import numpy as np
+
+from vlm_puzzle.errors import ModelError, PuzzleError
+from vlm_puzzle.imageio import LoadedImage, describe_source, open_image
+from vlm_puzzle.result import ErrorInfo, Repair, SolveResult, Timings
+from vlm_puzzle.spec import PuzzleSpec, SpecError
+from vlm_puzzle.verify import check_solution
+
+BACKENDS = ("auto", "qwen", "geometry")
+# Longest side of the picture handed to the VLM: enough to see cage clues and shading.
+VLM_MAX_SIDE = 1024
+
+
+@dataclass
+class Reading:
+    """What the CPU stages made of one image: everything :meth:`PuzzleSolver.finish` needs.
+
+    Picklable (numpy + dataclasses), so worker processes can hand it back.
+    """
+
+    image: str
+    timings: Timings = field(default_factory=Timings)
+    loaded: LoadedImage | None = None
+    state: Any = None
+    hints: Any = None                # geometry RuleHints
+    spec: PuzzleSpec | None = None   # geometry's spec (None when it could not decide)
+    error: ErrorInfo | None = None
+    error_status: str = "error"
+
+    def vlm_image(self) -> np.ndarray | None:
+        """The picture for the VLM (BGR, at most VLM_MAX_SIDE px a side)."""
+        if self.loaded is None:
+            return None
+        import cv2
+
+        img = self.loaded.image
+        h, w = img.shape[:2]
+        s = VLM_MAX_SIDE / max(h, w)
+        if s < 1:
+            img = cv2.resize(img, (int(w * s), int(h * s)), interpolation=cv2.INTER_AREA)
+        return img
+
+
+class PuzzleSolver:
+    """Solve puzzle pictures; the model (if any) is loaded once and reused.
+
+    ``backend``: ``"geometry"`` (rules from the extracted grid only, no weights),
+    ``"qwen"`` (a Qwen-VL model reads the rules too; needs weights: ``model`` is a
+    local path or an id resolvable offline), or ``"auto"`` (qwen when weights are
+    configured, else geometry). ``timeout_s`` bounds the CSP search per image.
+    ``keep_images`` keeps the decoded image and grid state on each result (for overlays).
+    """
+
+    def __init__(self, backend: str = "auto", model: str | None = None, *,
+                 device: str | None = None, timeout_s: float | None = 20.0, repair: bool = True,
+                 exif: bool = True, keep_images: bool = True, load_model: bool = False):
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+        self.requested_backend = backend
+        self.backend, self.model_path, self.backend_reason = _resolve_backend(backend, model)
+        self.device = device
+        self.timeout_s = timeout_s
+        self.repair = repair
+        self.exif = exif
+        self.keep_images = keep_images
+        self.model_load_s = 0.0
+        self._vlm = None
+        if load_model:
+            self.load()
+
+    # ---- model ------------------------------------------------------------------
+    def load(self) -> float:
+        """Load the VLM now (no-op for the geometry backend); returns the seconds it took.
+
+        Raises :class:`ModelError` when the weights cannot be loaded."""
+        if self.backend != "qwen" or self._vlm is not None:
+            return 0.0
+        t0 = time.perf_counter()
+        try:
+            from vlm_puzzle.models import QwenVL  # lazy: imports torch/transformers
+        except ImportError as exc:
+            raise ModelError(f"the qwen backend needs the 'vlm' extra (pip install 'vlm-puzzle[vlm]'): {exc}",
+                             code="model_unavailable") from None
+        kwargs = {"device": self.device} if self.device else {}
+        try:
+            self._vlm = QwenVL.from_pretrained(self.model_path, **kwargs)
+        except ModelError:
+            raise
+        except Exception as exc:  # weights missing or broken: say which, keep the type
+            raise ModelError(f"cannot load Qwen-VL from {self.model_path}: {type(exc).__name__}: {exc}") from None
+        self.model_load_s = time.perf_counter() - t0
+        return self.model_load_s
+
+    @property
+    def rule_source(self) -> str:
+        return "qwen" if self.backend == "qwen" else "geometry"
+
+    def describe(self) -> str:
+        """One line for humans: which rule inference runs and why."""
+        if self.backend == "qwen":
+            return f"Qwen-VL at {self.model_path}"
+        return f"geometry: {self.backend_reason}"
+
+    # ---- one image --------------------------------------------------------------
+    def solve_image(self, src, *, timeout_s: float | None = ..., exif: bool | None = None) -> SolveResult:
+        """Solve one picture (path, bytes, PIL image or BGR array). Never raises for a
+        bad input: problems come back as ``status`` "error"/"unsolved" with ``error.code``."""
+        t0 = time.perf_counter()
+        exif = self.exif if exif is None else exif
+        reading = self.read(src, exif=exif)
+        vlm = None
+        if self.backend == "qwen" and reading.error is None:
+            vlm, t_vlm = self._timed_vlm([reading])
+            reading.timings.rules += t_vlm
+        result = self.finish(reading, vlm[0] if vlm else None, timeout_s=timeout_s)
+        # Edited photos often keep a stale EXIF orientation: if the upright reading
+        # failed, the picture as stored is the other candidate.
+        if (not result.solved and exif and reading.loaded is not None and reading.loaded.exif_rotated):
+            retry = self.solve_image(src, timeout_s=timeout_s, exif=False)
+            if retry.solved or retry.status == "unsolved" and result.status == "error":
+                result = retry
+        result.timings.total = time.perf_counter() - t0
+        return result
+
+    def read(self, src, *, exif: bool | None = None) -> Reading:
+        """CPU stages: decode, extract the grid state, geometry rules. Never raises.
+
+        ``src`` may also be a :class:`~vlm_puzzle.imageio.LoadedImage` already decoded."""
+        exif = self.exif if exif is None else exif
+        name = src.source if isinstance(src, LoadedImage) else describe_source(src)
+        reading = Reading(image=name)
+        tm = reading.timings
+        t0 = time.perf_counter()
+        try:
+            try:  # an already decoded LoadedImage is used as is (load time 0)
+                reading.loaded = src if isinstance(src, LoadedImage) else open_image(src, exif=exif)
+            finally:
+                tm.load = time.perf_counter() - t0
+            t1 = time.perf_counter()
+            try:
+                reading.state = _extract(reading.loaded.image, self.repair)
+            finally:
+                tm.extract = time.perf_counter() - t1
+            t2 = time.perf_counter()
+            reading.error_status = "unsolved"  # from here on there is a grid to show
+            reading.hints, reading.spec = _geometry_rules(reading.state)
+            tm.rules = time.perf_counter() - t2
+        except PuzzleError as exc:
+            reading.error = ErrorInfo(exc.code, str(exc))
+        except SpecError as exc:
+            reading.error = ErrorInfo("invalid_puzzle", f"the grid as read is not a valid puzzle: {exc}")
+        except MemoryError:
+            reading.error = ErrorInfo("out_of_memory", f"{name}: ran out of memory")
+        except Exception as exc:  # a bug must cost one image, not a batch
+            reading.error = ErrorInfo("internal_error", f"{type(exc).__name__}: {exc}")
+        tm.total = time.perf_counter() - t0
+        return reading
+
+    def infer_vlm_rules(self, images: Sequence[np.ndarray]) -> list:
+        """Batched VLM rule inference (BGR arrays) -> one RuleHints (or an exception) each."""
+        self.load()
+        from vlm_puzzle import rules as rules_mod
+
+        infer_batch = getattr(rules_mod, "infer_rules_vlm_batch", None)
+        if infer_batch is not None:
+            try:
+                return list(infer_batch(self._vlm, list(images)))
+            except Exception as exc:  # fall back to one at a time so one bad image stays alone
+                if len(images) == 1:
+                    return [exc]
+        out = []
+        for img in images:
+            try:
+                out.append(rules_mod.infer_rules_vlm(self._vlm, img))
+            except Exception as exc:
+                out.append(exc)
+        return out
+
+    def _timed_vlm(self, readings: Sequence[Reading]) -> tuple[list, float]:
+        t0 = time.perf_counter()
+        hints = self.infer_vlm_rules([r.vlm_image() for r in readings])
+        return hints, (time.perf_counter() - t0) / max(1, len(readings))
+
+    def finish(self, reading: Reading, vlm_hints=None, *, timeout_s: float | None = ...) -> SolveResult:
+        """Merge rules, solve, verify. ``vlm_hints``: the VLM's RuleHints (or an exception)."""
+        timeout_s = self.timeout_s if timeout_s is ... else timeout_s
+        tm = replace(reading.timings)
+        res = SolveResult(image=reading.image, status="error", timings=tm,
+                          rule_source=None)
+        if self.keep_images:
+            res.loaded, res.state = reading.loaded, reading.state
+        res.hints = reading.hints
+        state = reading.state
+        if state is not None:
+            res.size = int(getattr(state, "size", 0)) or None
+            res.givens = _as_grid(getattr(state, "givens", None))
+            res.confidence = _confidence(state)
+            res.repairs = _repairs(state)
+        if reading.error is not None:
+            res.status, res.error = reading.error_status, reading.error
+            return _total(res, reading)
+        try:
+            t0 = time.perf_counter()
+            spec, source = reading.spec, "geometry"
+            if self.backend == "qwen":
+                # merge() also takes a failed VLM call (None / exception): geometry then stands.
+                res.hints, spec = _merge(reading, vlm_hints)
+                source = getattr(res.hints, "source", None) or "geometry"
+            tm.rules += time.perf_counter() - t0
+            res.rule_source = source
+            if spec is None:
+                res.status = "unsolved"
+                res.error = ErrorInfo("unknown_rules", _no_rules_message(reading))
+                return _total(res, reading)
+            res.spec, res.kind, res.size = spec, spec.kind, spec.size
+            res.givens = [list(map(int, row)) for row in spec.givens]
+            t1 = time.perf_counter()
+            outcome = _solve(spec, timeout_s)
+            status = getattr(outcome, "status", None)
+            if status == "solved":
+                solution = _as_grid(outcome.solution)
+                problems = check_solution(spec, solution)
+                if problems:
+                    res.status = "unsolved"
+                    res.error = ErrorInfo("verification_failed", "the solver's answer breaks the rules: "
+                                          + "; ".join(problems[:3]))
+                else:
+                    res.status, res.solution = "solved", solution
+            else:
+                res.status = "unsolved"
+                res.error = _solver_error(status, spec, timeout_s)
+            tm.solve = time.perf_counter() - t1
+        except PuzzleError as exc:
+            res.status, res.error = "unsolved", ErrorInfo(exc.code, str(exc))
+        except SpecError as exc:
+            res.status, res.error = "unsolved", ErrorInfo("invalid_puzzle", f"the puzzle as read is invalid: {exc}")
+        except Exception as exc:
+            res.status, res.error = "error", ErrorInfo("internal_error", f"{type(exc).__name__}: {exc}")
+        return _total(res, reading)
+
+
+def solve_image(src, *, backend: str = "auto", model: str | None = None, **options) -> SolveResult:
+    """Solve one picture with a solver made for the call (use :class:`PuzzleSolver` to
+    solve many: it keeps the model loaded)."""
+    solver_opts = {k: options.pop(k) for k in ("device", "repair", "keep_images") if k in options}
+    if "timeout_s" in options:
+        solver_opts["timeout_s"] = options.pop("timeout_s")
+    if "exif" in options:
+        solver_opts["exif"] = options.pop("exif")
+    if options:
+        raise TypeError(f"unknown option(s): {', '.join(sorted(options))}")
+    return _cached_solver(backend, model, tuple(sorted(solver_opts.items()))).solve_image(src)
+
+
+_SOLVERS: dict = {}
+
+
+def _cached_solver(backend, model, opts) -> PuzzleSolver:
+    # Module-level solve_image() reuses a loaded model across calls too.
+    key = (backend, model, opts)
+    if key not in _SOLVERS:
+        _SOLVERS[key] = PuzzleSolver(backend, model, **dict(opts))
+    return _SOLVERS[key]
+
+
+# ---- adapters to the stage modules -------------------------------------------------
+
+def _resolve_backend(backend: str, model: str | None) -> tuple[str, str | None, str]:
+    try:
+        from vlm_puzzle.rules import resolve_backend
+    except ImportError:
+        resolve_backend = None
+    if resolve_backend is not None:
+        b, path, reason = resolve_backend(backend, model)
+        return b, (str(path) if path is not None else None), reason
+    if backend == "qwen":
+        raise ModelError("the qwen backend is not available in this build", code="model_unavailable")
+    return "geometry", None, "no weights configured"
+
+
+def _extract(image: np.ndarray, repair: bool):
+    from vlm_puzzle.vision import extract_state
+
+    return extract_state(image, repair=repair)
+
+
+def _geometry_rules(state):
+    from vlm_puzzle.rules.geometry import infer_rules
+
+    hints, spec = infer_rules(state, getattr(state, "variants", None))
+    return hints, spec
+
+
+def _merge(reading: Reading, vlm_hints):
+    from vlm_puzzle.rules import merge
+
+    return merge(reading.hints, vlm_hints, reading.state, geometry_spec=reading.spec)
+
+
+def _solve(spec: PuzzleSpec, timeout_s: float | None):
+    from vlm_puzzle.solver import solve
+
+    return solve(spec, unique=True, timeout_s=timeout_s)
+
+
+def _solver_error(status, spec: PuzzleSpec, timeout_s) -> ErrorInfo:
+    if status == "no_solution":
+        return ErrorInfo("no_solution", f"the {spec.kind} as read ({spec.n_givens} givens) has no solution: "
+                         "a digit was probably misread")
+    if status == "multiple":
+        return ErrorInfo("multiple_solutions", f"the {spec.kind} as read ({spec.n_givens} givens) has more "
+                         "than one solution: a given was probably missed")
+    if status == "timeout":
+        return ErrorInfo("timeout", f"the solver gave up after {timeout_s} s")
+    return ErrorInfo("solver_error", f"the solver returned {status!r}")
+
+
+def _no_rules_message(reading: Reading) -> str:
+    ev = getattr(reading.hints, "evidence", None) or ()
+    why = f" ({'; '.join(ev)})" if ev else ""
+    return "the rules of this puzzle could not be inferred from the picture" + why
+
+
+def _total(res: SolveResult, reading: Reading) -> SolveResult:
+    t = res.timings
+    t.total = t.load + t.extract + t.rules + t.solve
+    return res
+
+
+def _as_grid(g) -> list[list[int]] | None:
+    if g is None:
+        return None
+    return [[int(v) for v in row] for row in np.asarray(g).tolist()]
+
+
+def _confidence(state) -> float | None:
+    c = getattr(state, "confidence", None)
+    if c is None:
+        return None
+    c = np.asarray(c, dtype=float)
+    return float(c if c.ndim == 0 else c.min()) if c.size else None
+
+
+def _repairs(state) -> list[Repair]:
+    out = []
+    for rep in getattr(state, "repairs", None) or ():
+        if isinstance(rep, dict):
+            cell, a, b = rep.get("cell"), rep.get("from", rep.get("from_")), rep.get("to")
+        elif hasattr(rep, "cell"):
+            cell = rep.cell
+            a = getattr(rep, "from_", getattr(rep, "old", getattr(rep, "from_value", None)))
+            b = getattr(rep, "to", getattr(rep, "new", getattr(rep, "to_value", None)))
+        else:
+            cell, a, b = rep
+        out.append(Repair(cell=(int(cell[0]), int(cell[1])), from_=int(a), to=int(b)))
+    return out
+
+
+__all__ = ["PuzzleSolver", "Reading", "solve_image", "BACKENDS"]

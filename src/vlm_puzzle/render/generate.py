@@ -1,0 +1,225 @@
+"""Random puzzles with a unique solution, of every kind, reproducible from a seed.
+
+* Sudoku family (sudoku, x-sudoku, windoku, jigsaw): a random complete grid,
+  then dig: remove givens (in 180-degree-symmetric pairs by default) while the
+  puzzle keeps a single solution.
+* Killer and KenKen: a random cage partition of a random complete grid, then,
+  while a second solution exists, split a cage on a cell where the two
+  solutions differ (each split adds information) until the solution is unique.
+
+Uniqueness is decided by the exact-cover counter in :mod:`.uniqueness` and, for
+the finished puzzle, confirmed by the project's solver when ``verify`` is set.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from vlm_puzzle.errors import PuzzleError
+from vlm_puzzle.render.regions import random_cages, random_regions, split_cage
+from vlm_puzzle.render.uniqueness import (GivensOracle, check_solution, count_solutions,
+                                          iter_differences, latin_groups, random_solution)
+from vlm_puzzle.spec import DEFAULT_BOX, KENKEN_SIZES, SUDOKU_SIZES, Cage, PuzzleSpec, SpecError
+
+Grid = list[list[int]]
+
+DEFAULT_SIZE = {"sudoku": 9, "x-sudoku": 9, "windoku": 9, "jigsaw": 9, "killer": 9, "kenken": 6}
+KILLER_CAGE_SIZES = {1: 0.03, 2: 0.35, 3: 0.35, 4: 0.2, 5: 0.07}
+KENKEN_CAGE_SIZES = {1: 0.12, 2: 0.5, 3: 0.28, 4: 0.1}
+
+
+class GenerationError(PuzzleError):
+    """No puzzle could be generated with the requested options."""
+
+    code = "generation_failed"
+
+
+def generate_puzzle(kind: str, size: int | None = None, *, seed: int,
+                    givens: int | None = None, symmetric: bool = True,
+                    killer_givens: int = 0, verify: bool = True,
+                    verify_timeout_s: float = 30.0) -> tuple[PuzzleSpec, Grid]:
+    """A random puzzle of ``kind`` with exactly one solution, and that solution.
+
+    Parameters
+    ----------
+    kind : one of ``spec.KINDS``.
+    size : grid side N (default 9; KenKen 6). Sudoku/x-sudoku: 4, 6, 8, 9, 12, 16;
+        windoku: 9; jigsaw: 4..16; killer: 4..16 sudoku sizes; KenKen: 3..9.
+    seed : everything random derives from ``numpy.random.default_rng(seed)``.
+    givens : sudoku family: stop digging at this many givens (default: dig to a
+        minimal puzzle, where removing any remaining given breaks uniqueness).
+        Fewer givens than the minimum reached are not forced.
+    symmetric : sudoku family: remove givens in 180-degree-symmetric pairs.
+    killer_givens : killer: how many solution digits to print as givens.
+    verify : confirm uniqueness with :func:`vlm_puzzle.solver.solve`.
+
+    Returns
+    -------
+    (spec, solution) : the puzzle and its solution as N lists of N ints.
+    """
+    size = _check_kind_size(kind, size)
+    rng = np.random.default_rng(seed)
+    if kind in ("killer", "kenken"):
+        spec, solution = _caged_puzzle(kind, size, rng, killer_givens)
+    else:
+        spec, solution = _dug_puzzle(kind, size, rng, givens, symmetric)
+    problems = check_solution(spec, solution)
+    if problems:  # a generator bug, never the caller's fault
+        raise GenerationError(f"generated {kind} breaks its own rules: {problems[:3]}")
+    if verify:
+        _verify_with_solver(spec, solution, verify_timeout_s)
+    return spec, solution
+
+
+def _check_kind_size(kind: str, size: int | None) -> int:
+    if kind not in DEFAULT_SIZE:
+        raise SpecError(f"unknown kind {kind!r}; expected one of {', '.join(DEFAULT_SIZE)}")
+    size = DEFAULT_SIZE[kind] if size is None else int(size)
+    allowed = {"sudoku": SUDOKU_SIZES, "x-sudoku": SUDOKU_SIZES, "windoku": (9,),
+               "jigsaw": tuple(range(4, 17)), "killer": SUDOKU_SIZES, "kenken": KENKEN_SIZES}[kind]
+    if size not in allowed:
+        raise SpecError(f"cannot generate a {size}x{size} {kind}; sizes allowed: {allowed}")
+    return size
+
+
+# ---- sudoku family -------------------------------------------------------------
+
+def _structure(kind: str, n: int) -> PuzzleSpec:
+    empty = [[0] * n for _ in range(n)]
+    if kind == "sudoku":
+        return PuzzleSpec.sudoku(empty)
+    if kind == "x-sudoku":
+        return PuzzleSpec.x_sudoku(empty)
+    return PuzzleSpec.windoku(empty)
+
+
+def _dug_puzzle(kind: str, n: int, rng: np.random.Generator, target: int | None,
+                symmetric: bool) -> tuple[PuzzleSpec, Grid]:
+    if kind == "jigsaw":
+        # Grid first (boxes, or rows where N has no box shape), regions around it.
+        base = PuzzleSpec.sudoku([[0] * n] * n).groups if n in DEFAULT_BOX else latin_groups(n)
+        solution = random_solution(n, base, rng)
+        structure = None if solution is None else \
+            PuzzleSpec.jigsaw([[0] * n] * n, random_regions(solution, rng))
+    else:
+        structure = _structure(kind, n)
+        solution = random_solution(n, structure.groups, rng)
+    if solution is None or structure is None:
+        raise GenerationError(f"found no complete {n}x{n} {kind} grid")
+    oracle = GivensOracle(n, structure.groups)
+    puzzle = dig(solution, oracle, rng, symmetric=symmetric, target=target)
+    return structure.with_givens(puzzle), solution
+
+
+def dig(solution: Grid, oracle: GivensOracle, rng: np.random.Generator, *,
+        symmetric: bool = True, target: int | None = None) -> Grid:
+    """Remove givens from a full grid, in random order, while exactly one solution remains.
+
+    Stops at ``target`` givens if given; otherwise the result is minimal for the
+    order tried (every remaining given was tested once and is needed). A query
+    the counter cannot settle within its node limit keeps the given (safe side).
+    """
+    n = len(solution)
+    grid = [list(row) for row in solution]
+    left = n * n
+    for i in rng.permutation(n * n):
+        r, c = divmod(int(i), n)
+        cells = {(r, c), (n - 1 - r, n - 1 - c)} if symmetric else {(r, c)}
+        cells = [x for x in cells if grid[x[0]][x[1]]]
+        if not cells or (target is not None and left - len(cells) < target):
+            continue
+        for x, y in cells:
+            grid[x][y] = 0
+        if oracle.count(grid).unique:
+            left -= len(cells)
+        else:
+            for x, y in cells:
+                grid[x][y] = solution[x][y]
+        if target is not None and left <= target:
+            break
+    return grid
+
+
+# ---- killer and KenKen -----------------------------------------------------------
+
+def _caged_puzzle(kind: str, n: int, rng: np.random.Generator,
+                  n_givens: int) -> tuple[PuzzleSpec, Grid]:
+    groups = PuzzleSpec.sudoku([[0] * n] * n).groups if kind == "killer" else latin_groups(n)
+    solution = random_solution(n, groups, rng)
+    if solution is None:
+        raise GenerationError(f"found no complete {n}x{n} grid for {kind}")
+    givens = [[0] * n for _ in range(n)]
+    for i in rng.permutation(n * n)[:n_givens]:
+        r, c = divmod(int(i), n)
+        givens[r][c] = solution[r][c]
+    weights = KILLER_CAGE_SIZES if kind == "killer" else KENKEN_CAGE_SIZES
+    cages = [make_cage(kind, c, solution, rng)
+             for c in random_cages(solution, rng, size_weights=weights, distinct=kind == "killer")]
+    for _ in range(4 * n * n):
+        spec = _caged_spec(kind, n, cages, givens)
+        count = count_solutions(spec, limit=2, node_limit=60_000)
+        if count.unique:
+            return spec, solution
+        if len(count.solutions) == 2:
+            diff = list(iter_differences(*count.solutions))
+            at = diff[int(rng.integers(len(diff)))]
+            cage = next(cg for cg in cages if at in cg.cells)
+        else:  # search too big to settle: make the largest cage smaller
+            cage = max(cages, key=lambda cg: len(cg.cells))
+            at = cage.cells[int(rng.integers(len(cage.cells)))]
+        if len(cage.cells) == 1:
+            raise GenerationError(f"{kind}: two solutions differ in the fixed cell {at}")
+        cages.remove(cage)
+        cages += [make_cage(kind, part, solution, rng) for part in split_cage(list(cage.cells), at, rng)]
+        cages.sort(key=lambda cg: cg.cells)
+    raise GenerationError(f"{kind} {n}x{n}: no unique cage layout found")
+
+
+def _caged_spec(kind: str, n: int, cages: list[Cage], givens: Grid) -> PuzzleSpec:
+    if kind == "killer":
+        return PuzzleSpec.killer(cages, givens=givens, size=n)
+    return PuzzleSpec.kenken(n, cages)
+
+
+def make_cage(kind: str, cells, solution: Grid, rng: np.random.Generator) -> Cage:
+    """The clue a cage over ``cells`` gets from ``solution``."""
+    cells = tuple(tuple(c) for c in sorted(cells))
+    if kind == "killer":
+        return Cage(cells, "sum", sum(solution[r][c] for r, c in cells))
+    return kenken_cage(cells, solution, rng)
+
+
+def kenken_cage(cells, solution: Grid, rng: np.random.Generator) -> Cage:
+    """A KenKen clue for ``cells``: a single fixed cell, ``÷`` or ``-`` on pairs
+    (``÷`` preferred when the digits divide), ``+`` or ``×`` on larger cages."""
+    cells = tuple(tuple(c) for c in cells)
+    vals = [solution[r][c] for r, c in cells]
+    if len(vals) == 1:
+        return Cage(cells, None, vals[0], distinct=False)
+    if len(vals) == 2:
+        hi, lo = max(vals), min(vals)
+        u = rng.random()
+        if hi % lo == 0 and hi != lo and u < 0.6:
+            return Cage(cells, "div", hi // lo, distinct=False)
+        if u < 0.8:
+            return Cage(cells, "sub", hi - lo, distinct=False)
+    product = int(np.prod(vals))
+    if rng.random() < 0.45 and product <= 5000:
+        return Cage(cells, "mul", product, distinct=False)
+    return Cage(cells, "add", sum(vals), distinct=False)
+
+
+# ---- cross-check ---------------------------------------------------------------------
+
+def _verify_with_solver(spec: PuzzleSpec, solution: Grid, timeout_s: float) -> None:
+    from vlm_puzzle.solver import solve  # the solver imports nothing from render
+
+    result = solve(spec, unique=True, timeout_s=timeout_s)
+    if result.status == "timeout":
+        return  # the exact-cover counter already proved uniqueness; the CSP ran out of time
+    if result.status != "solved":
+        raise GenerationError(f"solver says {result.status} for a generated {spec.kind}")
+    got = [list(row) for row in result.solution]
+    if got != [list(row) for row in solution]:
+        raise GenerationError(f"solver found a different solution for a generated {spec.kind}")

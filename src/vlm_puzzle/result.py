@@ -1,0 +1,160 @@
+"""The one result schema shared by the library, the CLI and batch files.
+
+``SolveResult.to_dict()`` is exactly::
+
+    {"image": str, "status": "solved" | "unsolved" | "error",
+     "kind": str | None, "size": int | None,
+     "givens": [[int]] | None, "solution": [[int]] | None,
+     "spec": {...PuzzleSpec JSON...} | None, "rule_source": "qwen" | "geometry" | None,
+     "repairs": [{"cell": [r, c], "from": int, "to": int}], "confidence": float | None,
+     "timings_s": {"load": float, "rules": float, "extract": float, "solve": float, "total": float},
+     "error": {"code": str, "message": str} | None}
+
+Rows and columns are 0-based, 0 in ``givens`` is an empty cell, 16x16 symbols are 1..16.
+``timings_s.load`` is decoding the image (the one-off model load is reported by
+:class:`~vlm_puzzle.pipeline.PuzzleSolver` as ``model_load_s``); ``solve`` includes
+verifying the solution.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from vlm_puzzle.spec import PuzzleSpec
+
+STATUSES = ("solved", "unsolved", "error")
+STAGES = ("load", "rules", "extract", "solve", "total")
+RESULT_KEYS = ("image", "status", "kind", "size", "givens", "solution", "spec", "rule_source",
+               "repairs", "confidence", "timings_s", "error")
+
+
+@dataclass(frozen=True)
+class Repair:
+    """The extractor changed a read digit (from -> to, 0 = empty) to make the grid consistent."""
+
+    cell: tuple[int, int]
+    from_: int
+    to: int
+
+    def to_dict(self) -> dict:
+        return {"cell": [int(self.cell[0]), int(self.cell[1])], "from": int(self.from_), "to": int(self.to)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Repair":
+        return cls(cell=(int(d["cell"][0]), int(d["cell"][1])), from_=int(d["from"]), to=int(d["to"]))
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    code: str
+    message: str
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, "message": self.message}
+
+
+@dataclass
+class Timings:
+    load: float = 0.0
+    rules: float = 0.0
+    extract: float = 0.0
+    solve: float = 0.0
+    total: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {k: round(float(getattr(self, k)), 6) for k in STAGES}
+
+
+@dataclass
+class SolveResult:
+    """What solving one image produced. ``state`` / ``hints`` / ``loaded`` are kept for
+    the overlay and for debugging; they are not part of the JSON schema."""
+
+    image: str
+    status: str
+    kind: str | None = None
+    size: int | None = None
+    givens: list[list[int]] | None = None
+    solution: list[list[int]] | None = None
+    spec: PuzzleSpec | None = None
+    rule_source: str | None = None
+    repairs: list[Repair] = field(default_factory=list)
+    confidence: float | None = None
+    timings: Timings = field(default_factory=Timings)
+    error: ErrorInfo | None = None
+    # not serialised
+    state: Any = field(default=None, repr=False, compare=False)
+    hints: Any = field(default=None, repr=False, compare=False)
+    loaded: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def solved(self) -> bool:
+        return self.status == "solved"
+
+    def to_dict(self) -> dict:
+        return {
+            "image": self.image,
+            "status": self.status,
+            "kind": self.kind,
+            "size": self.size,
+            "givens": _grid(self.givens),
+            "solution": _grid(self.solution),
+            "spec": self.spec.to_dict() if self.spec is not None else None,
+            "rule_source": self.rule_source,
+            "repairs": [r.to_dict() for r in self.repairs],
+            "confidence": None if self.confidence is None else round(float(self.confidence), 4),
+            "timings_s": self.timings.to_dict(),
+            "error": self.error.to_dict() if self.error else None,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SolveResult":
+        t = d.get("timings_s") or {}
+        err = d.get("error")
+        return cls(
+            image=d["image"], status=d["status"], kind=d.get("kind"), size=d.get("size"),
+            givens=d.get("givens"), solution=d.get("solution"),
+            spec=PuzzleSpec.from_dict(d["spec"]) if d.get("spec") else None,
+            rule_source=d.get("rule_source"),
+            repairs=[Repair.from_dict(r) for r in d.get("repairs") or []],
+            confidence=d.get("confidence"),
+            timings=Timings(**{k: float(t.get(k, 0.0)) for k in STAGES}),
+            error=ErrorInfo(err["code"], err["message"]) if err else None,
+        )
+
+    @classmethod
+    def failure(cls, image: str, status: str, code: str, message: str, **kw) -> "SolveResult":
+        return cls(image=image, status=status, error=ErrorInfo(code, message), **kw)
+
+
+def _grid(g) -> list[list[int]] | None:
+    if g is None:
+        return None
+    return [[int(v) for v in row] for row in g]
+
+
+def format_grid(grid, size: int | None = None, box: tuple[int, int] | None = None,
+                empty: str = ".") -> str:
+    """A grid as text, boxes separated by lines; 10..16 as A..G so columns stay aligned."""
+    if grid is None:
+        return "(none)"
+    n = size or len(grid)
+    br, bc = box if box else (0, 0)
+    wide = n > 9
+
+    def sym(v: int) -> str:
+        if not v:
+            return empty
+        return str(v) if v < 10 or not wide else chr(ord("A") + v - 10)
+
+    lines = []
+    for r, row in enumerate(grid):
+        if br and r and r % br == 0:
+            lines.append("-+-".join("-" * (2 * bc - 1) for _ in range(n // bc)))
+        cells = []
+        for c, v in enumerate(row):
+            if bc and c and c % bc == 0:
+                cells.append("|")
+            cells.append(sym(int(v)))
+        lines.append(" ".join(cells))
+    return "\n".join(lines)

@@ -1,0 +1,268 @@
+"""Rule inference from geometry alone: no model weights, and the cross-check for the VLM.
+
+:func:`infer_rules` looks at what the state extractor saw (grid size, box shape,
+givens) and what :func:`vlm_puzzle.vision.variants.read_variants` read (borders,
+cages and clues, diagonal and window marks), decides the kind of puzzle with
+evidence sentences, and builds the :class:`~vlm_puzzle.spec.PuzzleSpec`.
+
+:func:`consistency_problems` lists what makes a spec impossible or suspicious
+(cage targets no digits can reach, killer sums that do not total the grid,
+regions of the wrong size, cages that do not tile); the repair step uses it too.
+A spec with problems is returned with a low confidence, and no spec at all when
+something needed (a clue, a region) could not be read: never a wrong puzzle
+presented as certain.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from itertools import combinations
+
+import numpy as np
+
+from vlm_puzzle.rules.base import RuleHints
+from vlm_puzzle.spec import DEFAULT_BOX, Cage, PuzzleSpec, SpecError
+
+Cell = tuple[int, int]
+
+# Confidence ceiling of a spec that fails a consistency check, or lacks evidence.
+DOUBTFUL = 0.3
+
+
+def infer_rules(state, variants=None) -> tuple[RuleHints, PuzzleSpec | None]:
+    """Decide the kind of puzzle from geometry and build its spec.
+
+    ``state``: the extracted grid (``size``, ``givens``, optionally ``box``,
+    ``warped`` and a lattice for :func:`read_variants`). ``variants``: a
+    :class:`~vlm_puzzle.vision.variants.VariantState`; read from ``state`` when None.
+    Returns ``(hints, spec)``; ``spec`` is None when the puzzle cannot be built
+    (unreadable clue, cages that do not close), with the reason in
+    ``hints.evidence``.
+    """
+    if variants is None:
+        from vlm_puzzle.vision.variants import read_variants
+        variants = read_variants(state)
+    n = int(getattr(state, "size", None) or variants.size)
+    givens = _givens(getattr(state, "givens", None), n)
+    box_hint = getattr(state, "box", None)
+    evidence: list[str] = []
+    if variants.cage_style == "dashed":
+        kind, box, builder = "killer", _box_for(n, box_hint), _killer
+        evidence.append(f"{len(variants.cages)} cages drawn with dashed inset outlines: killer")
+    elif variants.cage_style == "thick":
+        kind, box, builder = "kenken", None, _kenken
+        sizes = sorted(len(k.cells) for k in variants.cages)
+        ops = sorted({k.clue.op for k in variants.cages if k.clue.op})
+        evidence.append(f"{len(variants.cages)} thick-bordered cages of {sizes[0]}-{sizes[-1]} cells "
+                        f"with {'/'.join(ops) or 'no'} operator clues: kenken")
+    elif variants.regions is not None:
+        box = aligned_box(variants.regions)
+        if box is None:
+            kind, builder = "jigsaw", _jigsaw
+            evidence.append(f"{n} regions of {n} cells not aligned to "
+                            f"{_fmt_box(DEFAULT_BOX.get(n))} boxes: jigsaw")
+        else:
+            kind, builder = _box_kind(variants, evidence, n, box), _boxed
+            evidence.insert(0, f"thick lines form {n} {box[0]}x{box[1]} boxes")
+    else:
+        box = _box_for(n, box_hint)
+        kind, builder = _box_kind(variants, evidence, n, box), _boxed
+        why = ("no thick lines" if variants.edges.n_thick == 0
+               else f"thick lines do not form {n} regions of {n} cells")
+        evidence.insert(0, f"{why}; assuming {_fmt_box(box)} boxes")
+    confidence = variants.confidence
+    if variants.regions is None and variants.cage_style is None:
+        confidence = min(confidence, 0.5)
+
+    spec, problems = None, []
+    try:
+        spec = builder(n, givens, box, variants, kind)
+    except (SpecError, ValueError) as exc:
+        problems.append(f"cannot build a {kind}: {exc}")
+    if spec is not None:
+        problems += consistency_problems(spec)
+    evidence += [f"uncertain: {u}" for u in variants.uncertainties]
+    evidence += [f"problem: {p}" for p in problems]
+    if problems:
+        confidence = min(confidence, DOUBTFUL)
+    hints = RuleHints(kind=kind, size=n, box=box if kind not in ("jigsaw", "kenken") else None,
+                      diagonals=kind == "x-sudoku", windows=kind == "windoku",
+                      cages=kind in ("killer", "kenken"),
+                      cage_op={"killer": "sum", "kenken": "arith"}.get(kind),
+                      confidence=round(float(confidence), 4), evidence=tuple(evidence), source="geometry")
+    return hints, spec
+
+
+# ---- kind decisions -------------------------------------------------------------------
+
+def aligned_box(regions: np.ndarray) -> tuple[int, int] | None:
+    """The (rows, cols) box shape whose boxes are exactly these regions, or None."""
+    n = regions.shape[0]
+    for br in range(1, n + 1):
+        if n % br:
+            continue
+        bc = n // br
+        if br == 1 or bc == 1:
+            continue
+        ids = np.arange(n)[:, None] // br * (n // bc) + np.arange(n)[None, :] // bc
+        if _same_partition(regions, ids):
+            return (br, bc)
+    return None
+
+
+def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
+    pairs = set(zip(a.ravel().tolist(), b.ravel().tolist()))
+    return len(pairs) == len(set(a.ravel().tolist())) == len(set(b.ravel().tolist()))
+
+
+def _box_kind(variants, evidence: list[str], n: int, box) -> str:
+    marks = variants.marks
+    if variants.diagonals and variants.windows:
+        evidence.append("both diagonals and windows are marked; taking the stronger mark")
+    if variants.diagonals and (not variants.windows or marks.diagonal_score >= marks.window_score):
+        evidence.append(f"diagonals marked by {marks.diagonal_style or 'shading'} "
+                        f"(score {marks.diagonal_score:.1f}): x-sudoku")
+        return "x-sudoku"
+    if variants.windows:
+        evidence.append(f"four 3x3 windows shaded (score {marks.window_score:.1f}): windoku")
+        return "windoku"
+    evidence.append("no diagonal or window marks: sudoku")
+    return "sudoku"
+
+
+def _box_for(n: int, hint) -> tuple[int, int] | None:
+    if hint is not None and len(hint) == 2 and hint[0] * hint[1] == n:
+        return (int(hint[0]), int(hint[1]))
+    return DEFAULT_BOX.get(n)
+
+
+def _fmt_box(box) -> str:
+    return f"{box[0]}x{box[1]}" if box else "standard"
+
+
+def _givens(givens, n: int) -> list[list[int]]:
+    if givens is None:
+        return [[0] * n for _ in range(n)]
+    return [[int(v) for v in row] for row in np.asarray(givens).reshape(n, n)]
+
+
+# ---- spec builders ----------------------------------------------------------------------
+
+def _boxed(n, givens, box, variants, kind) -> PuzzleSpec:
+    if box is None:
+        raise SpecError(f"no box shape for a {n}x{n} grid")
+    if kind == "x-sudoku":
+        return PuzzleSpec.x_sudoku(givens, box)
+    if kind == "windoku":
+        return PuzzleSpec.windoku(givens)
+    return PuzzleSpec.sudoku(givens, box)
+
+
+def _jigsaw(n, givens, box, variants, kind) -> PuzzleSpec:
+    return PuzzleSpec.jigsaw(givens, variants.regions.tolist())
+
+
+def _read_cages(variants, killer: bool) -> list[Cage]:
+    cages = []
+    for k in variants.cages:
+        if k.clue.target is None:
+            raise SpecError(f"the clue of the cage at {k.anchor} is unreadable ({k.clue.text!r})")
+        op = k.clue.op
+        if killer:
+            op = "sum" if len(k.cells) > 1 else None
+        elif len(k.cells) == 1:
+            op = None
+        elif op is None:
+            raise SpecError(f"the {len(k.cells)}-cell cage at {k.anchor} has no operator "
+                            f"(clue {k.clue.text!r})")
+        cages.append(Cage(cells=k.cells, op=op, target=k.clue.target, distinct=killer))
+    return cages
+
+
+def _killer(n, givens, box, variants, kind) -> PuzzleSpec:
+    if box is None:
+        raise SpecError(f"no box shape for a {n}x{n} killer")
+    spec = PuzzleSpec.killer(_read_cages(variants, killer=True), givens=givens, size=n)
+    return spec if spec.box == box else PuzzleSpec(kind="killer", size=n, givens=spec.givens,
+                                                     box=box, cages=spec.cages)
+
+
+def _kenken(n, givens, box, variants, kind) -> PuzzleSpec:
+    return PuzzleSpec.kenken(n, _read_cages(variants, killer=False), givens=givens)
+
+
+# ---- consistency ------------------------------------------------------------------------
+
+def consistency_problems(spec: PuzzleSpec) -> list[str]:
+    """Sentences naming what makes ``spec`` impossible; empty when nothing is found.
+
+    Checks: regions of N cells; cages that tile the grid (KenKen always, killer
+    when they cover it); each cage target reachable by its op with digits 1..N (and
+    distinct digits in killer); killer targets summing to N*N*(N+1)/2 when the
+    cages cover the grid; givens inside a cage consistent with its target.
+    """
+    n = spec.size
+    problems: list[str] = []
+    if spec.regions is not None:
+        counts = np.bincount(np.asarray(spec.regions).ravel(), minlength=n)
+        bad = [i for i, c in enumerate(counts) if c != n]
+        if bad or len(counts) != n:
+            problems.append(f"{len(counts)} regions, sizes {sorted(counts.tolist())}; expected {n} of {n}")
+    covered = sum(len(c.cells) for c in spec.cages)
+    if spec.kind == "kenken" and covered != n * n:
+        problems.append(f"cages cover {covered} of {n * n} cells")
+    for cage in spec.cages:
+        if not reachable(cage, n):
+            digits = "distinct digits" if cage.distinct and len(cage.cells) > 1 else "digits"
+            problems.append(f"cage at {cage.cells[0]}: target {cage.target} ({cage.op}) over "
+                            f"{len(cage.cells)} cells cannot be made with {digits} 1..{n}")
+    if spec.kind == "killer" and covered == n * n:
+        total = sum(c.target for c in spec.cages)
+        want = n * n * (n + 1) // 2
+        if total != want:
+            problems.append(f"killer cage sums total {total}, not {want}")
+    for cage in spec.cages:
+        vals = [spec.givens[r][c] for r, c in cage.cells]
+        if all(vals) and not _satisfies(cage, vals):
+            problems.append(f"cage at {cage.cells[0]}: its givens {vals} do not make {cage.target}")
+    return problems
+
+
+def reachable(cage: Cage, n: int) -> bool:
+    """Whether some assignment of digits 1..N to the cage's cells meets its target
+    (ignoring rows and columns; distinct digits when the cage is ``distinct``)."""
+    k = len(cage.cells)
+    if cage.op is None:
+        return 1 <= cage.target <= n
+    if cage.op in ("sum", "add"):
+        if cage.distinct:
+            return k <= n and k * (k + 1) // 2 <= cage.target <= k * (2 * n - k + 1) // 2
+        return k <= cage.target <= k * n
+    if cage.op == "sub":
+        return 1 <= cage.target <= n - 1
+    if cage.op == "div":
+        return 2 <= cage.target <= n
+    if cage.op == "mul":
+        return _product_reachable(cage.target, k, n, cage.distinct)
+    return False
+
+
+@lru_cache(maxsize=4096)
+def _product_reachable(target: int, k: int, n: int, distinct: bool) -> bool:
+    digits = range(1, n + 1)
+    if distinct:
+        return any(int(np.prod(c)) == target for c in combinations(digits, k))
+    reach = {1}
+    for _ in range(k):
+        reach = {p * d for p in reach for d in digits if target % (p * d) == 0}
+    return target in reach
+
+
+def _satisfies(cage: Cage, vals: list[int]) -> bool:
+    if cage.op is None:
+        return vals[0] == cage.target
+    if cage.op in ("sum", "add"):
+        return sum(vals) == cage.target
+    if cage.op == "mul":
+        return int(np.prod(vals)) == cage.target
+    a, b = sorted(vals)
+    return (b - a == cage.target) if cage.op == "sub" else (b == a * cage.target)

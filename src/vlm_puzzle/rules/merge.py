@@ -1,0 +1,210 @@
+"""Combine the VLM's rule answer with what geometry read from the image.
+
+Geometry (``rules/geometry.py``) measures the picture: grid size, thick box lines,
+irregular regions, cages and their clues. The VLM reads what geometry cannot: rule
+text ("diagonals also contain 1-9"), shaded windows, whether cage clues are killer
+sums or KenKen arithmetic. So:
+
+* VLM answer missing, unparseable or undecided -> geometry's rules, and the merged
+  hints say so in ``evidence``;
+* VLM contradicts the image (another size; cages where none were found or none where
+  there are; another box shape than the lines show; jigsaw without irregular regions
+  or regular boxes called irregular; no diagonals where they are drawn; sums where
+  operators were read) -> geometry's rules, the contradiction named in ``evidence``;
+* otherwise the VLM's rule decisions are applied to geometry's puzzle (its cells,
+  givens, regions and cages) and ``source`` is ``"qwen"``. If that gives an invalid
+  puzzle (e.g. windows on a 6x6), geometry wins and the reason is given.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from vlm_puzzle.rules.base import RuleHints
+from vlm_puzzle.spec import DEFAULT_BOX, Cage, PuzzleSpec, SpecError
+
+# Windoku's four extra windows (the same as PuzzleSpec.windoku).
+WINDOWS_9 = tuple(tuple((r0 + i, c0 + j) for i in range(3) for j in range(3)) for r0 in (1, 5) for c0 in (1, 5))
+ARITH_OPS = ("sub", "mul", "div")
+# How rules/geometry.py starts the evidence sentence of a box shape it measured.
+MEASURED_BOX_EVIDENCE = "thick lines form"
+
+
+def merge(geometry: RuleHints | None, vlm, state=None, *,
+          geometry_spec: PuzzleSpec | None = None) -> tuple[RuleHints, PuzzleSpec | None]:
+    """(merged hints, puzzle spec or None) from geometry's and the VLM's rules.
+
+    ``vlm`` is the VLM's RuleHints, or ``None``/an exception when it failed.
+    ``geometry_spec`` is the spec geometry built; when omitted it is rebuilt from
+    ``state`` with ``rules.geometry.infer_rules``.
+    """
+    if geometry_spec is None and state is not None:
+        geometry, geometry_spec = _geometry_from_state(state, geometry)
+    geometry = geometry or RuleHints(kind=None, evidence=("geometry could not read the rules",))
+    problem = _unusable(vlm)
+    if problem:
+        return _geometry_wins(geometry, geometry_spec, problem), geometry_spec
+    conflicts = contradictions(geometry, geometry_spec, vlm, state)
+    if conflicts:
+        return _geometry_wins(geometry, geometry_spec, "VLM answer contradicts the image: "
+                              + "; ".join(conflicts)), geometry_spec
+    if geometry_spec is None:
+        # The cells, regions and cages come from geometry: without its spec there is no puzzle.
+        return _geometry_wins(geometry, None, "geometry could not build the puzzle (see above) and the "
+                              "VLM's rules alone do not give its cells"), None
+    try:
+        spec = apply_rules(geometry_spec, vlm)
+    except SpecError as exc:
+        return _geometry_wins(geometry, geometry_spec, f"the VLM's rules give an invalid puzzle ({exc})"), \
+            geometry_spec
+    changed = _describe_change(geometry_spec, spec)
+    evidence = tuple(geometry.evidence) + tuple(vlm.evidence) + (
+        f"VLM rules used ({changed})" if changed else "VLM rules agree with geometry",)
+    hints = RuleHints(kind=spec.kind, size=spec.size, box=spec.box, diagonals=spec.diagonals,
+                      windows=bool(spec.windows), cages=bool(spec.cages),
+                      cage_op=_cage_op_of(spec), rule_text=vlm.rule_text,
+                      confidence=max(vlm.confidence, geometry.confidence if not changed else 0.0),
+                      evidence=evidence, source="qwen")
+    return hints, spec
+
+
+def contradictions(geometry: RuleHints, spec: PuzzleSpec | None, vlm: RuleHints, state=None) -> list[str]:
+    """Where the VLM's answer disagrees with what was measured in the image."""
+    out = []
+    size = (spec.size if spec is not None else None) or geometry.size or getattr(state, "size", None)
+    if vlm.size is not None and size is not None and vlm.size != size:
+        out.append(f"it says {vlm.size}x{vlm.size}, the grid read is {size}x{size}")
+    geo_cages = bool(spec.cages) if spec is not None else geometry.cages
+    if vlm.cages is True and geo_cages is False:
+        out.append("it says there are cages, none were found")
+    if vlm.cages is False and geo_cages is True:
+        out.append("it says there are no cages, geometry found some")
+    if box_measured(geometry) and vlm.box is not None and tuple(vlm.box) != tuple(geometry.box):
+        out.append(f"it says {vlm.box[0]}x{vlm.box[1]} boxes, the thick lines show "
+                   f"{geometry.box[0]}x{geometry.box[1]}")
+    irregular = spec.regions is not None if spec is not None else (geometry.kind == "jigsaw" or None)
+    if vlm.kind == "jigsaw" and irregular is False and box_measured(geometry):
+        out.append("it says jigsaw, the regions found are regular boxes")
+    if vlm.kind is not None and vlm.kind != "jigsaw" and vlm.kind != "kenken" and irregular:
+        out.append(f"it says {vlm.kind}, the regions found are irregular")
+    if vlm.diagonals is False and geometry.diagonals is True:
+        out.append("it says no diagonals, diagonals are marked")
+    if vlm.windows is False and geometry.windows is True:
+        out.append("it says no windows, windows are shaded")
+    if spec is not None and spec.cages and _wants_sum(vlm):
+        ops = sorted({c.op for c in spec.cages if c.op in ARITH_OPS})
+        if ops:
+            out.append(f"it says cage sums, cage clues with {'/'.join(ops)} were read")
+    return out
+
+
+def apply_rules(spec: PuzzleSpec, vlm: RuleHints) -> PuzzleSpec:
+    """``spec`` (geometry's cells, givens, regions, cages) under the VLM's rule decisions.
+
+    Raises SpecError when the result is not a valid puzzle."""
+    s = spec
+    if vlm.box is not None and s.box is not None and tuple(vlm.box) != s.box:
+        s = replace(s, box=tuple(vlm.box))  # only reached when geometry did not measure the box
+    if vlm.diagonals is not None and vlm.diagonals != s.diagonals:
+        s = replace(s, diagonals=vlm.diagonals)
+    if vlm.windows is True and not s.windows:
+        if s.size != 9 or s.box != (3, 3):
+            raise SpecError(f"windows are defined for 9x9 grids with 3x3 boxes, not this {s.size}x{s.size}")
+        s = replace(s, windows=WINDOWS_9)
+    elif vlm.windows is False and s.windows:
+        s = replace(s, windows=())
+    if s.cages:
+        if _wants_sum(vlm) and s.kind == "kenken":
+            s = _kenken_to_killer(s)
+        elif _wants_arith(vlm) and s.kind == "killer":
+            s = _killer_to_kenken(s)
+    return replace(s, kind=_kind_of(s))
+
+
+def _kind_of(s: PuzzleSpec) -> str:
+    if s.cages:
+        return "kenken" if s.box is None and s.regions is None else "killer"
+    if s.regions is not None:
+        return "jigsaw"
+    if s.windows:
+        return "windoku"
+    if s.diagonals:
+        return "x-sudoku"
+    return "sudoku"
+
+
+def _killer_to_kenken(s: PuzzleSpec) -> PuzzleSpec:
+    cages = tuple(Cage(c.cells, "add" if c.op == "sum" else c.op, c.target, distinct=False) for c in s.cages)
+    return replace(s, kind="kenken", box=None, cages=cages)
+
+
+def _kenken_to_killer(s: PuzzleSpec) -> PuzzleSpec:
+    if s.size not in DEFAULT_BOX:
+        raise SpecError(f"a killer sudoku of size {s.size} has no standard boxes")
+    cages = tuple(Cage(c.cells, "sum" if c.op == "add" or (c.op is None and len(c.cells) > 1) else c.op,
+                       c.target, distinct=True) for c in s.cages)
+    return replace(s, kind="killer", box=DEFAULT_BOX[s.size], cages=cages)
+
+
+def _wants_sum(vlm: RuleHints) -> bool:
+    return vlm.cage_op == "sum" or (vlm.kind == "killer" and vlm.cage_op is None)
+
+
+def _wants_arith(vlm: RuleHints) -> bool:
+    return vlm.cage_op == "arith" or (vlm.kind == "kenken" and vlm.cage_op is None)
+
+
+def _cage_op_of(s: PuzzleSpec) -> str | None:
+    if not s.cages:
+        return None
+    return "sum" if s.kind == "killer" else "arith"
+
+
+def _unusable(vlm) -> str | None:
+    if vlm is None:
+        return "no VLM answer"
+    if isinstance(vlm, BaseException):
+        return f"the VLM failed ({type(vlm).__name__}: {vlm})"
+    if not isinstance(vlm, RuleHints):
+        return f"the VLM answer is a {type(vlm).__name__}, not RuleHints"
+    decided = (vlm.kind, vlm.size, vlm.box, vlm.diagonals, vlm.windows, vlm.cages, vlm.cage_op)
+    if all(v is None for v in decided):
+        why = "; ".join(vlm.evidence) or "no rule fields"
+        return f"the VLM answer was not usable ({why})"
+    return None
+
+
+def _geometry_wins(geometry: RuleHints, spec: PuzzleSpec | None, why: str) -> RuleHints:
+    return replace(geometry, source="geometry",
+                   evidence=tuple(geometry.evidence) + (f"{why}: geometry rules used",))
+
+
+def _describe_change(before: PuzzleSpec | None, after: PuzzleSpec) -> str:
+    if before is None:
+        return f"{after.kind} decided by the VLM"
+    parts = []
+    if before.kind != after.kind:
+        parts.append(f"kind {before.kind} -> {after.kind}")
+    if before.diagonals != after.diagonals:
+        parts.append("diagonals " + ("added" if after.diagonals else "removed"))
+    if bool(before.windows) != bool(after.windows):
+        parts.append("windows " + ("added" if after.windows else "removed"))
+    if before.box != after.box and "kind" not in " ".join(parts):
+        parts.append(f"box {before.box} -> {after.box}")
+    return ", ".join(parts)
+
+
+def _geometry_from_state(state, geometry: RuleHints | None):
+    try:
+        from vlm_puzzle.rules.geometry import infer_rules
+    except ImportError:
+        return geometry, None
+    hints, spec = infer_rules(state, getattr(state, "variants", None))
+    return geometry or hints, spec
+
+
+def box_measured(geometry: RuleHints) -> bool:
+    """Whether geometry's box shape was seen (thick lines forming the boxes) rather than
+    assumed from the grid size; only a seen one can contradict the VLM. Geometry says
+    which in its evidence ("thick lines form 9 3x3 boxes" vs "...; assuming 3x3 boxes")."""
+    return geometry.box is not None and any(e.startswith(MEASURED_BOX_EVIDENCE) for e in geometry.evidence)
+

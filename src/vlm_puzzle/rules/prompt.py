@@ -1,0 +1,31 @@
+"""The question Qwen-VL is asked about a puzzle picture.
+
+The answer is one small JSON object (about 40-60 tokens with Qwen's tokenizer), so
+rule inference is bounded by ``MAX_NEW_TOKENS`` rather than by the model's wish to
+explain itself. The free-text ``rules`` field comes last: if the answer is cut at the
+bound, only that field is lost, and the parser still reads the rest.
+"""
+from __future__ import annotations
+
+from vlm_puzzle.spec import KINDS
+
+# Enough for the JSON object plus a short rule sentence; measured answers are < 64 tokens.
+MAX_NEW_TOKENS = 96
+
+RULES_PROMPT = (
+    "This picture shows a grid logic puzzle. Identify its rules. "
+    "Reply with only one JSON object and nothing else, in this form:\n"
+    '{"kind": "sudoku", "size": 9, "box": [3, 3], "diagonals": false, "windows": false, '
+    '"cages": false, "cage_op": null, "rules": ""}\n'
+    f"kind: one of {', '.join(KINDS)} (x-sudoku: the two diagonals also hold each digit once; "
+    "windoku: four extra shaded 3x3 windows; jigsaw: irregular thick-bordered regions instead of boxes; "
+    "killer: dashed cages with sums; kenken: cages with a target and an operation + - x /, no boxes).\n"
+    "size: cells per row. box: [rows, cols] of a box, or null when there are no boxes. "
+    "cages: true when cages are drawn; cage_op: \"sum\" (killer), \"arith\" (kenken) or null. "
+    "rules: the rule text printed with the puzzle, at most 15 words, or \"\"."
+)
+
+
+def build_prompt() -> str:
+    """The rule-inference prompt (one text for every image, so prompts batch well)."""
+    return RULES_PROMPT

@@ -1,0 +1,383 @@
+"""Cell borders of a warped grid: thin, thick or dashed, and the regions and cages they make.
+
+Everything here works on a *warped square grid*: a grayscale ``uint8`` image in
+which the grid is axis-aligned, plus the pixel positions of its ``N + 1`` vertical
+(``xs``) and horizontal (``ys``) lines. Edges between neighbouring cells are held
+in two arrays:
+
+* ``vertical[r, c]``  -- the edge between cell ``(r, c)`` and ``(r, c + 1)``, shape ``(N, N - 1)``;
+* ``horizontal[r, c]`` -- the edge between cell ``(r, c)`` and ``(r + 1, c)``, shape ``(N - 1, N)``.
+
+Widths are measured as *ink width*: the integral, across the line, of the
+normalised darkness (0 = paper, 1 = the grid's darkest ink), in pixels. It folds
+stroke width and darkness into one number, so a faint blurred thin line in a photo
+and a crisp 1 px line both read as thin, and it is compared with the grid's own
+thin lines rather than with a fixed number of pixels.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+Cell = tuple[int, int]
+
+THIN, THICK = 0, 1
+
+# Part of each edge that is measured, as fractions of the cell side: the ends are
+# left out because lines cross there and cage outlines turn corners there.
+ALONG = (0.2, 0.8)
+# How far across an edge the profile reaches (fraction of a cell): far enough for an
+# inset cage outline, short of the digit printed in the middle of the cell.
+ACROSS = 0.24
+# A thick line has at least this many times the ink width of the grid's thin lines.
+THICK_RATIO = 1.7
+
+
+@dataclass(frozen=True)
+class EdgeMap:
+    """The measured borders of an N x N grid.
+
+    ``vertical`` / ``horizontal``: THIN (0) or THICK (1) per edge (see module doc for
+    shapes). ``dashed_v`` / ``dashed_h``: whether an inset dashed cage outline runs
+    along the edge (killer). ``width_v`` / ``width_h``: ink width in pixels;
+    ``dash_v`` / ``dash_h``: dash evidence in 0..1. ``thin_width``: the reference
+    ink width of a thin line; ``contrast``: thick-to-thin width ratio (1.0 when
+    every line is alike).
+    """
+
+    size: int
+    vertical: np.ndarray
+    horizontal: np.ndarray
+    dashed_v: np.ndarray
+    dashed_h: np.ndarray
+    width_v: np.ndarray
+    width_h: np.ndarray
+    dash_v: np.ndarray
+    dash_h: np.ndarray
+    thin_width: float
+    contrast: float
+
+    def kind(self, a: Cell, b: Cell) -> str:
+        """``"thin"``, ``"thick"`` or ``"dashed"`` for the edge between neighbours a and b."""
+        (r, c), (r2, c2) = sorted((tuple(a), tuple(b)))
+        if r == r2 and c2 == c + 1:
+            line, dashed = self.vertical[r, c], self.dashed_v[r, c]
+        elif c == c2 and r2 == r + 1:
+            line, dashed = self.horizontal[r, c], self.dashed_h[r, c]
+        else:
+            raise ValueError(f"cells {a} and {b} are not neighbours")
+        if dashed:
+            return "dashed"
+        return "thick" if line == THICK else "thin"
+
+    @property
+    def n_thick(self) -> int:
+        return int(self.vertical.sum() + self.horizontal.sum())
+
+    @property
+    def n_dashed(self) -> int:
+        return int(self.dashed_v.sum() + self.dashed_h.sum())
+
+
+# ---- ink ------------------------------------------------------------------------
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """A ``uint8`` grayscale view of a gray or BGR image."""
+    if image.ndim == 3:
+        return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    return image
+
+
+def paper_map(gray: np.ndarray, cell_px: float) -> np.ndarray:
+    """The local paper brightness (``uint8`` gray levels): a grey closing (a max
+    then min filter) wider than any stroke but narrower than a cell, so lines and
+    digits vanish while lighting gradients and shaded cells stay."""
+    k = max(3, int(cell_px * 0.35) | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
+    return cv2.morphologyEx(gray, cv2.MORPH_CLOSE, kernel)
+
+
+def ink_map(gray: np.ndarray, cell_px: float, paper: np.ndarray | None = None) -> np.ndarray:
+    """Darkness normalised by the local paper brightness, ``float32`` in 0..1.
+
+    The paper is :func:`paper_map`, so lighting gradients and shaded cells count
+    as paper while lines and digits count as ink. 1.0 is the grid's darkest ink
+    (a high percentile), so faded photos and black renders read alike.
+    """
+    if paper is None:
+        paper = paper_map(gray, cell_px)
+    dark = cv2.subtract(paper, gray)  # uint8, saturates at 0
+    # 99.5th percentile from the histogram: exact for uint8 and far cheaper than a sort.
+    cum = np.cumsum(np.bincount(dark.ravel(), minlength=256))
+    scale = float(np.searchsorted(cum, 0.995 * cum[-1]))
+    if scale < 8.0:  # a blank image: nothing is ink
+        return np.zeros(gray.shape, np.float32)
+    return np.minimum(dark.astype(np.float32) * (1.0 / scale), 1.0)
+
+
+# ---- one edge ---------------------------------------------------------------------
+
+def edge_patch(ink: np.ndarray, xs: np.ndarray, ys: np.ndarray, r: int, c: int,
+               vertical: bool, v_lines: np.ndarray | None = None,
+               h_lines: np.ndarray | None = None) -> np.ndarray:
+    """The ink around one edge, rotated so the edge runs down the middle column.
+
+    Returns an array ``(along, across)``; rows follow the edge, the middle column is
+    the nominal line position. Vertical edge (r, c) lies between cells (r, c) and
+    (r, c + 1); horizontal edge (r, c) between (r, c) and (r + 1, c).
+    ``v_lines[k, r]`` / ``h_lines[k, c]`` (optional, (N+1, N)) are the local
+    positions of line k at row r / column c, for slightly curved pages.
+    """
+    if vertical:
+        x0 = xs[c + 1] if v_lines is None else v_lines[c + 1, r]
+        y_a, y_b = ys[r], ys[r + 1]
+        cell = min(xs[c + 1] - xs[c], xs[c + 2] - xs[c + 1])
+        return _strip(ink, x0, y_a, y_b, cell)
+    y0 = ys[r + 1] if h_lines is None else h_lines[r + 1, c]
+    x_a, x_b = xs[c], xs[c + 1]
+    cell = min(ys[r + 1] - ys[r], ys[r + 2] - ys[r + 1])
+    return _strip(ink.T, y0, x_a, x_b, cell)
+
+
+def _strip(ink: np.ndarray, x0: float, a: float, b: float, cell: float) -> np.ndarray:
+    h, w = ink.shape
+    half = max(2, int(round(cell * ACROSS)))
+    xc = int(round(x0))
+    lo, hi = int(round(a + ALONG[0] * (b - a))), int(round(a + ALONG[1] * (b - a)))
+    cols = np.clip(np.arange(xc - half, xc + half + 1), 0, w - 1)
+    rows = slice(max(lo, 0), min(max(hi, lo + 1), h))
+    return ink[rows][:, cols]
+
+
+def line_run(profile: np.ndarray, search: int) -> tuple[int, int]:
+    """Columns ``[start, stop)`` of the grid line in a cross profile.
+
+    The line is the darkest column within ``search`` of the middle, extended while
+    the profile stays above a quarter of that peak (a blurred line's shoulders).
+    """
+    mid = len(profile) // 2
+    lo, hi = max(0, mid - search), min(len(profile), mid + search + 1)
+    peak = lo + int(np.argmax(profile[lo:hi]))
+    floor = 0.25 * profile[peak]
+    start, stop = peak, peak + 1
+    while start > 0 and profile[start - 1] > floor:
+        start -= 1
+    while stop < len(profile) and profile[stop] > floor:
+        stop += 1
+    return start, stop
+
+
+def dash_score(patch: np.ndarray, exclude: tuple[int, int], cell: float) -> float:
+    """Evidence (0..1) of a dashed or dotted line parallel to the edge, off the grid line.
+
+    For every column outside ``exclude`` (the grid line, widened by a pixel), the
+    ink along the edge is thresholded; a dashed line shows as a column (or pair of
+    neighbouring columns, for a line between pixel centres) that is inked for 20 to
+    90 % of its length in at least three separate runs, within a narrow band of
+    columns (a line, not the rows of a clue's text, which spread over many columns).
+    A digit stroke near the edge is a single run and a solid line has no gaps, so
+    neither scores.
+    """
+    return float(dash_scores(patch[None], np.array([exclude]), cell)[0])
+
+
+def dash_scores(patches: np.ndarray, exclude: np.ndarray, cell: float) -> np.ndarray:
+    """:func:`dash_score` for a stack of patches (E, L, W); ``exclude`` is (E, 2)."""
+    on = patches > 0.35
+    paired = on[:, :, :-1] | on[:, :, 1:]  # a 1-2 px line can straddle two columns
+    frac = paired.mean(axis=1)
+    rises = np.count_nonzero(np.diff(paired.astype(np.int8), axis=1) == 1, axis=1) + paired[:, 0]
+    min_runs = 3 if patches.shape[1] >= 0.45 * cell else 2
+    cols = np.arange(paired.shape[2])[None, :]
+    start, stop = exclude[:, :1], exclude[:, 1:]
+    ok = ((cols < start - 2) | (cols >= stop + 1)) & (frac >= 0.2) & (frac <= 0.9) & (rises >= min_runs)
+    # A line is a narrow band: few neighbouring columns are inked nearly as much.
+    band = max(3, int(round(0.07 * cell)))
+    padded = np.pad(frac, ((0, 0), (band, band)))
+    wide = sum((padded[:, band + d:band + d + frac.shape[1]] > 0.5 * frac).astype(np.int32)
+               for d in range(-band, band + 1))
+    ok &= wide <= band
+    score = np.minimum(1.0, rises / (min_runs + 2)) * np.minimum(1.0, 2.5 * np.minimum(frac, 1 - frac) + 0.5)
+    return np.where(ok, score, 0.0).max(axis=1, initial=0.0)
+
+
+def measure_edge(patch: np.ndarray, cell: float) -> tuple[float, float]:
+    """(ink width in px, dash evidence 0..1) of one edge patch from :func:`edge_patch`."""
+    if patch.size == 0:
+        return 0.0, 0.0
+    profile = patch.mean(axis=0)
+    start, stop = line_run(profile, max(1, int(cell * 0.08)))
+    width = float(profile[start:stop].sum())
+    return width, dash_score(patch, (start, stop), cell)
+
+
+# ---- the whole grid ---------------------------------------------------------------
+
+def edge_patches(ink: np.ndarray, xs: np.ndarray, ys: np.ndarray, v_lines=None, h_lines=None
+                 ) -> tuple[np.ndarray, np.ndarray, float]:
+    """All edge patches at once: (vertical (N*(N-1), L, W), horizontal ((N-1)*N, L, W), cell px).
+
+    Same geometry as :func:`edge_patch` (which is the readable one-edge version),
+    but gathered with one fancy-indexing operation per direction, resampled to a
+    common length ``L`` so every edge can be measured in one vectorised pass.
+    Vertical patches are in (r, c) order of ``EdgeMap.vertical``, horizontal in
+    (r, c) order of ``EdgeMap.horizontal``.
+    """
+    n = len(xs) - 1
+    cell = float(min(np.diff(xs).mean(), np.diff(ys).mean()))
+    half = max(2, int(round(cell * ACROSS)))
+    length = max(4, int(round(cell * (ALONG[1] - ALONG[0]))))
+    t = ALONG[0] + (np.arange(length) + 0.5) / length * (ALONG[1] - ALONG[0])
+    offs = np.arange(-half, half + 1)
+    # Vertical edges: line k = c + 1 at row r; span ys[r]..ys[r+1].
+    r_idx, c_idx = np.mgrid[0:n, 0:n - 1]
+    x0 = xs[c_idx + 1] if v_lines is None else np.asarray(v_lines)[c_idx + 1, r_idx]
+    a, b = ys[r_idx], ys[r_idx + 1]
+    vert = _gather(ink, x0.ravel(), a.ravel(), b.ravel(), t, offs)
+    # Horizontal edges: line k = r + 1 at column c; span xs[c]..xs[c+1]; on the transpose.
+    r_idx, c_idx = np.mgrid[0:n - 1, 0:n]
+    y0 = ys[r_idx + 1] if h_lines is None else np.asarray(h_lines)[r_idx + 1, c_idx]
+    a, b = xs[c_idx], xs[c_idx + 1]
+    horiz = _gather(ink.T, y0.ravel(), a.ravel(), b.ravel(), t, offs)
+    return vert, horiz, cell
+
+
+def _gather(ink: np.ndarray, x0, a, b, t, offs) -> np.ndarray:
+    h, w = ink.shape
+    rows = np.clip(np.round(a[:, None] + t[None, :] * (b - a)[:, None]).astype(np.intp), 0, h - 1)
+    cols = np.clip(np.round(x0).astype(np.intp)[:, None] + offs[None, :], 0, w - 1)
+    return ink[rows[:, :, None], cols[:, None, :]]
+
+
+def measure_edges(patches: np.ndarray, cell: float) -> tuple[np.ndarray, np.ndarray]:
+    """(ink widths, dash evidence) of a stack of edge patches (E, L, W), as :func:`measure_edge`."""
+    e = len(patches)
+    widths = np.zeros(e, np.float32)
+    dashes = np.zeros(e, np.float32)
+    if e == 0:
+        return widths, dashes
+    profiles = patches.mean(axis=1)
+    search = max(1, int(cell * 0.08))
+    runs = [line_run(p, search) for p in profiles]
+    for i, (start, stop) in enumerate(runs):
+        widths[i] = profiles[i, start:stop].sum()
+    dashes[:] = dash_scores(patches, np.array(runs), cell)
+    return widths, dashes
+
+
+def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
+                   v_lines: np.ndarray | None = None, h_lines: np.ndarray | None = None) -> EdgeMap:
+    """Measure and classify every inner edge of the grid.
+
+    Parameters
+    ----------
+    gray : (H, W) uint8 grayscale (or BGR) warped grid.
+    xs, ys : the N + 1 pixel positions of the vertical / horizontal grid lines.
+    ink : optional precomputed :func:`ink_map` of ``gray``.
+    v_lines, h_lines : optional local line positions (see :func:`edge_patch`).
+
+    Returns an :class:`EdgeMap`. Thin and thick are told apart by splitting the ink
+    widths into two groups (largest gap in log width); when the groups differ by
+    less than ``THICK_RATIO`` every line is thin.
+    """
+    gray = to_gray(gray)
+    xs = np.asarray(xs, np.float64)
+    ys = np.asarray(ys, np.float64)
+    n = len(xs) - 1
+    if n < 2 or len(ys) != n + 1:
+        raise ValueError(f"need N+1 >= 3 line positions on both axes, got {len(xs)} and {len(ys)}")
+    cell = float(min(np.diff(xs).mean(), np.diff(ys).mean()))
+    if ink is None:
+        ink = ink_map(gray, cell)
+    vert, horiz, cell = edge_patches(ink, xs, ys, v_lines, h_lines)
+    wv, dv = measure_edges(vert, cell)
+    wh, dh = measure_edges(horiz, cell)
+    width_v, dash_v = wv.reshape(n, n - 1), dv.reshape(n, n - 1)
+    width_h, dash_h = wh.reshape(n - 1, n), dh.reshape(n - 1, n)
+    thin, contrast, cut = split_widths(np.concatenate([wv, wh]))
+    return EdgeMap(size=n,
+                   vertical=(width_v >= cut).astype(np.int8), horizontal=(width_h >= cut).astype(np.int8),
+                   dashed_v=dash_v >= 0.5, dashed_h=dash_h >= 0.5,
+                   width_v=width_v, width_h=width_h, dash_v=dash_v, dash_h=dash_h,
+                   thin_width=thin, contrast=contrast)
+
+
+def split_widths(widths: np.ndarray) -> tuple[float, float, float]:
+    """(thin reference width, thick/thin ratio, cut) from all edge ink widths.
+
+    The cut is the widest gap in sorted log widths; if the two sides' medians differ
+    by less than ``THICK_RATIO`` there is one kind of line and the cut is infinite.
+    """
+    w = np.sort(np.maximum(widths, 1e-3))
+    if len(w) < 2:
+        return float(w[0]) if len(w) else 0.0, 1.0, float("inf")
+    logs = np.log(w)
+    gaps = np.diff(logs)
+    # Ignore gaps that would leave a handful of outliers on one side.
+    k = max(1, len(w) // 50)
+    inner = gaps[k - 1:len(gaps) - k + 1] if len(gaps) > 2 * k else gaps
+    i = int(np.argmax(inner)) + (k - 1 if len(gaps) > 2 * k else 0)
+    thin, thick = float(np.median(w[:i + 1])), float(np.median(w[i + 1:]))
+    ratio = thick / max(thin, 1e-3)
+    if ratio < THICK_RATIO:
+        return float(np.median(w)), 1.0, float("inf")
+    return thin, ratio, float(np.sqrt(w[i] * w[i + 1]))
+
+
+# ---- regions and cages -----------------------------------------------------------
+
+def components(n: int, join_v: np.ndarray, join_h: np.ndarray) -> np.ndarray:
+    """Label cells joined across open edges (union-find); returns an (N, N) int array.
+
+    ``join_v[r, c]`` / ``join_h[r, c]`` say whether the vertical / horizontal edge
+    (same indexing as :class:`EdgeMap`) lets the two cells be in one group. Labels
+    are 0.. in reading order of each group's first cell.
+    """
+    parent = list(range(n * n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def union(a: int, b: int) -> None:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+
+    for r in range(n):
+        for c in range(n - 1):
+            if join_v[r, c]:
+                union(r * n + c, r * n + c + 1)
+    for r in range(n - 1):
+        for c in range(n):
+            if join_h[r, c]:
+                union(r * n + c, (r + 1) * n + c)
+    labels = np.zeros((n, n), np.int32)
+    ids: dict[int, int] = {}
+    for i in range(n * n):
+        labels[i // n, i % n] = ids.setdefault(find(i), len(ids))
+    return labels
+
+
+def thick_regions(edges: EdgeMap) -> np.ndarray:
+    """Regions (jigsaw) or KenKen cages: cells connected across thin edges."""
+    return components(edges.size, edges.vertical == THIN, edges.horizontal == THIN)
+
+
+def dashed_cages(edges: EdgeMap) -> np.ndarray:
+    """Killer cages: cells connected across edges with no dashed cage outline."""
+    return components(edges.size, ~edges.dashed_v, ~edges.dashed_h)
+
+
+def groups_of(labels: np.ndarray) -> list[tuple[Cell, ...]]:
+    """Cells of each label, in label order, each group in reading order."""
+    out: dict[int, list[Cell]] = {}
+    n_r, n_c = labels.shape
+    for r in range(n_r):
+        for c in range(n_c):
+            out.setdefault(int(labels[r, c]), []).append((r, c))
+    return [tuple(out[k]) for k in sorted(out)]

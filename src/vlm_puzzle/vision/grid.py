@@ -1,0 +1,465 @@
+"""Find the puzzle grid in a picture, rectify it and locate its cell lines.
+
+Three steps, each a pure function over numpy arrays:
+
+1. :func:`find_quad` - a coarse outline: the largest plausible quadrilateral
+   among the contours of an adaptive threshold (fallback: extreme points of
+   the largest ink blob). Corners in pixels of the given image, TL TR BR BL.
+2. :func:`warp_quad` - a perspective warp of that quad (plus a margin, so a
+   coarse outline that cut the border off still shows it) to a square.
+3. :func:`find_lattice` - the cell lines in the warped square, from projection
+   profiles of morphologically extracted horizontal / vertical strokes: grid
+   size N, line positions, line thickness (thick lines give the box shape) and,
+   per cell, the local position of each line so that slightly curved pages
+   still give the right cells.
+
+:func:`locate_grid` chains them and maps the refined outer lines back to
+corners in the original image.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from vlm_puzzle.errors import GridNotFoundError
+
+# Sizes a grid may have: sudoku sizes plus KenKen 3..9.
+GRID_SIZES = (3, 4, 5, 6, 7, 8, 9, 12, 16)
+WARP_SIZE = 576          # px side of the rectified grid; 576 = 9*64 = 16*36 = 12*48
+WARP_MARGIN = 24         # px of context kept around the coarse outline when warping
+DETECT_MAX_SIDE = 800    # px; detection runs on a copy at most this large
+
+
+@dataclass(frozen=True)
+class Lattice:
+    """Cell lines of a grid in the warped square (all positions in warped pixels).
+
+    ``rows_y`` / ``cols_x``: (N+1,) global positions of the horizontal / vertical
+    lines. ``h_lines[k, c]``: y of horizontal line k at the middle of column c;
+    ``v_lines[k, r]``: x of vertical line k at the middle of row r; both (N+1, N),
+    following the page's curvature. ``h_thick`` / ``v_thick``: (N+1,) median
+    stroke thickness of each line, px. ``box``: (rows, cols) of the boxes read
+    from the thick lines, or None when the thick lines show no regular boxes.
+    """
+
+    size: int
+    rows_y: np.ndarray
+    cols_x: np.ndarray
+    h_lines: np.ndarray
+    v_lines: np.ndarray
+    h_thick: np.ndarray
+    v_thick: np.ndarray
+    box: tuple[int, int] | None
+    support: float
+
+    def cell_rect(self, r: int, c: int) -> tuple[float, float, float, float]:
+        """(x0, y0, x1, y1) of cell (r, c) in the warped square, from the local lines."""
+        y0 = self.h_lines[r, c]
+        y1 = self.h_lines[r + 1, c]
+        x0 = self.v_lines[c, r]
+        x1 = self.v_lines[c + 1, r]
+        return float(x0), float(y0), float(x1), float(y1)
+
+
+@dataclass(frozen=True)
+class GridLocation:
+    """Where the grid is: corners in the original image, warp and lattice."""
+
+    corners: np.ndarray          # (4, 2) float32, TL TR BR BL, original image pixels
+    homography: np.ndarray       # 3x3, original image -> warped square
+    warped: np.ndarray           # (WARP_SIZE, WARP_SIZE) uint8 gray, rectified
+    lattice: Lattice
+
+
+# ---- 1. coarse outline ------------------------------------------------------------
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """uint8 single-channel view of a BGR / BGRA / gray uint8 image."""
+    if image.ndim == 2:
+        return image
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY)
+    if image.shape[2] == 3:
+        return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    return image[:, :, 0]
+
+
+def ink_mask(gray: np.ndarray, block: int | None = None, offset: float = 7) -> np.ndarray:
+    """Binary uint8 mask (255 = ink) by adaptive mean threshold; robust to shadows.
+
+    ``block``: neighbourhood side in px (odd), default about 1/20 of the short side.
+    ``offset``: how much darker than the local mean a pixel must be to count as ink.
+    """
+    if block is None:
+        block = max(11, (min(gray.shape[:2]) // 20) | 1)
+    blur = cv2.GaussianBlur(gray, (3, 3), 0)
+    return cv2.adaptiveThreshold(blur, 255, cv2.ADAPTIVE_THRESH_MEAN_C,
+                                 cv2.THRESH_BINARY_INV, block, offset)
+
+
+def order_corners(pts: np.ndarray) -> np.ndarray:
+    """Four points ordered TL, TR, BR, BL (by angle around their centroid)."""
+    pts = np.asarray(pts, dtype=np.float32).reshape(4, 2)
+    centre = pts.mean(axis=0)
+    angles = np.arctan2(pts[:, 1] - centre[1], pts[:, 0] - centre[0])
+    pts = pts[np.argsort(angles)]               # from -pi: TL, TR, BR, BL in image coords
+    # Start at the point with the smallest x + y (top-left).
+    start = int(np.argmin(pts.sum(axis=1)))
+    return np.roll(pts, -start, axis=0)
+
+
+def _quad_is_plausible(quad: np.ndarray, min_area: float) -> bool:
+    if not cv2.isContourConvex(quad.reshape(-1, 1, 2).astype(np.float32)):
+        return False
+    area = cv2.contourArea(quad.astype(np.float32))
+    if area < min_area:
+        return False
+    sides = np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1)
+    # A grid photographed at an angle stays roughly square: opposite sides within 2.5x.
+    return sides.max() < 2.5 * sides.min()
+
+
+def _extreme_points_quad(contour: np.ndarray) -> np.ndarray:
+    pts = contour.reshape(-1, 2).astype(np.float32)
+    s = pts.sum(axis=1)
+    d = pts[:, 0] - pts[:, 1]
+    return np.array([pts[np.argmin(s)], pts[np.argmax(d)], pts[np.argmax(s)], pts[np.argmin(d)]])
+
+
+def _blob_quad(contour: np.ndarray, min_area: float) -> np.ndarray | None:
+    """A plausible quad for one blob: its simplified convex hull, else its extreme points."""
+    hull = cv2.convexHull(contour)
+    peri = cv2.arcLength(hull, True)
+    for eps in (0.02, 0.04, 0.06):
+        approx = cv2.approxPolyDP(hull, eps * peri, True)
+        if len(approx) == 4:
+            quad = order_corners(approx)
+            if _quad_is_plausible(quad, min_area):
+                return quad
+            break
+    quad = order_corners(_extreme_points_quad(hull))
+    return quad if _quad_is_plausible(quad, min_area) else None
+
+
+def candidate_quads(gray: np.ndarray, min_area_frac: float = 0.04, per_mask: int = 3) -> list[np.ndarray]:
+    """Coarse grid outlines, most likely first: (4, 2) float32 corners TL TR BR BL.
+
+    Candidates come from the biggest blobs of two masks: all ink (works when
+    the border is intact) and long straight strokes only (works when text or
+    pictures touch the grid and merge with it in the first mask).
+    """
+    h, w = gray.shape[:2]
+    ink = ink_mask(gray)
+    long_len = max(10, min(h, w) // 25)
+    lines = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (long_len, 1))) | \
+        cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, long_len)))
+    lines = cv2.dilate(lines, np.ones((3, 3), np.uint8))
+    min_area = min_area_frac * h * w
+    quads: list[np.ndarray] = []
+    for mask in (ink, lines):
+        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        areas = [(cv2.contourArea(cv2.convexHull(c)), c) for c in contours]
+        big = sorted([a for a in areas if a[0] >= min_area], key=lambda a: -a[0])[:per_mask]
+        for _, contour in big:
+            quad = _blob_quad(contour, min_area)
+            if quad is not None and not any(np.abs(quad - q).max() < 0.02 * max(h, w) for q in quads):
+                quads.append(quad)
+    return quads
+
+
+# ---- 2. rectification -------------------------------------------------------------
+
+def warp_quad(gray: np.ndarray, quad: np.ndarray, size: int = WARP_SIZE,
+              margin: int = WARP_MARGIN) -> tuple[np.ndarray, np.ndarray]:
+    """Warp ``quad`` to a ``size`` square whose inner ``size - 2*margin`` square is the quad.
+
+    Returns (warped uint8, 3x3 homography from ``gray`` pixels to warped pixels).
+    Pixels outside the image are filled with the border replicated, so a grid cut
+    off at the image edge does not gain a fake black border line.
+    """
+    m, e = float(margin), float(size - 1 - margin)
+    dst = np.array([[m, m], [e, m], [e, e], [m, e]], dtype=np.float32)
+    H = cv2.getPerspectiveTransform(quad.astype(np.float32), dst)
+    warped = cv2.warpPerspective(gray, H, (size, size), flags=cv2.INTER_LINEAR,
+                                 borderMode=cv2.BORDER_REPLICATE)
+    return warped, H
+
+
+# ---- 3. lattice ------------------------------------------------------------------
+
+def line_masks(warped: np.ndarray, min_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """Horizontal and vertical stroke masks (uint8 0/255): ink kept only where it
+    runs at least ``min_len`` px straight, which removes digits and text."""
+    mask = ink_mask(warped, block=(warped.shape[0] // 24) | 1, offset=5)
+    horiz = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (min_len, 1)))
+    vert = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, min_len)))
+    # Close small gaps (broken print, glare) along the line direction.
+    horiz = cv2.dilate(horiz, cv2.getStructuringElement(cv2.MORPH_RECT, (5, 1)))
+    vert = cv2.dilate(vert, cv2.getStructuringElement(cv2.MORPH_RECT, (1, 5)))
+    return horiz, vert
+
+
+def darkness(gray: np.ndarray, radius: int = 7) -> np.ndarray:
+    """uint8 local darkness: paper level (grey dilation over a (2r+1) square) minus gray."""
+    bg = cv2.dilate(gray, cv2.getStructuringElement(cv2.MORPH_RECT, (2 * radius + 1, 2 * radius + 1)))
+    return cv2.subtract(bg, gray)
+
+
+def _profile_peaks(profile: np.ndarray, min_height: float, min_gap: int) -> np.ndarray:
+    """Indices of local maxima of a 1-D profile above ``min_height``, ``min_gap`` apart."""
+    p = np.convolve(profile, np.ones(3) / 3, mode="same")
+    idx = [i for i in range(1, len(p) - 1) if p[i] >= min_height and p[i] >= p[i - 1] and p[i] > p[i + 1]]
+    idx.sort(key=lambda i: -p[i])
+    kept: list[int] = []
+    for i in idx:
+        if all(abs(i - k) >= min_gap for k in kept):
+            kept.append(i)
+    return np.array(sorted(kept), dtype=np.int64)
+
+
+def _best_lattice_1d(profile: np.ndarray, peaks: np.ndarray, span_min: float,
+                     sizes=GRID_SIZES) -> tuple[int, float, float, float] | None:
+    """Choose (N, first, last, support) of equally spaced lines best explaining ``peaks``.
+
+    ``profile`` is the fraction of the grid width covered by line ink per position.
+    A lattice is supported when every one of its N+1 lines lands near a strong
+    peak. Among supported lattices the largest N wins (a 9x9 grid also supports
+    N=3 through its box lines, or through a stray rule beside the grid), then
+    the widest span.
+    """
+    strengths = profile[peaks] if len(peaks) else np.array([])
+    best = None
+    for i, a in enumerate(peaks):
+        for b in peaks[i + 1:]:
+            span = float(b - a)
+            if span < span_min:
+                continue
+            for n in sizes:
+                step = span / n
+                if step < 12:        # px; cells narrower than this are not cells
+                    continue
+                tol = max(3.0, 0.2 * step)
+                support, used = [], set()
+                for k in range(n + 1):
+                    d = np.abs(peaks - (a + k * step))
+                    near = d <= tol
+                    if not near.any():
+                        support.append(0.0)
+                        break
+                    j = int(np.argmin(np.where(near, -strengths, np.inf)))   # strongest nearby peak
+                    support.append(float(strengths[j]))
+                    used.add(j)
+                if len(support) < n + 1 or min(support) < 0.35:
+                    continue
+                # Every strong line inside the span must be one of the lattice's lines:
+                # this rejects N=3 on a 9x9 grid and lattices anchored on a stray rule.
+                inside = (peaks > a + tol) & (peaks < b - tol) & (strengths >= 0.5)
+                if any(j not in used for j in np.nonzero(inside)[0]):
+                    continue
+                key = (n, round(span / 8), float(np.mean(support)))
+                if best is None or key > best[0]:
+                    best = (key, n, float(a), float(b), float(np.mean(support)))
+    if best is None:
+        return None
+    return best[1], best[2], best[3], best[4]
+
+
+def _snap(peaks: np.ndarray, pos: np.ndarray, tol: float) -> np.ndarray:
+    out = pos.astype(np.float64).copy()
+    for k, p in enumerate(pos):
+        d = np.abs(peaks - p)
+        if len(d) and d.min() <= tol:
+            out[k] = peaks[int(np.argmin(d))]
+    return out
+
+
+def _local_lines(mask: np.ndarray, dark: np.ndarray, global_pos: np.ndarray, across: np.ndarray,
+                 tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-segment positions and weight of lines running along axis 1 of ``mask``.
+
+    ``dark``: darkness (background minus gray) image, same shape. ``global_pos``:
+    (N+1,) line positions along axis 0; ``across``: (N+1,) the perpendicular
+    lines, whose consecutive pairs bound the N segments. Returns (pos (N+1, N),
+    weight (N+1,)): weight is the line's ink mass across it (darkness summed over
+    its width, median over segments), which separates thick from thin lines
+    even when blur makes both look equally wide in a binary mask.
+    """
+    n = len(global_pos) - 1
+    pos = np.tile(global_pos[:, None], (1, n)).astype(np.float64)
+    weight = np.zeros(n + 1)
+    h = mask.shape[0]
+    for k, g in enumerate(global_pos):
+        lo, hi = int(max(0, g - tol)), int(min(h, g + tol + 1))
+        masses = []
+        for s in range(n):
+            x0, x1 = int(across[s]), int(across[s + 1])
+            inner0, inner1 = x0 + (x1 - x0) // 5, x1 - (x1 - x0) // 5
+            band = mask[lo:hi, inner0:inner1]
+            if band.size == 0:
+                continue
+            cover = (band > 0).mean(axis=1)          # fraction of the segment covered, per row
+            if cover.max() < 0.5:
+                continue                             # line absent here: keep the global position
+            rows = np.nonzero(cover >= 0.5)[0]
+            pos[k, s] = lo + (rows[0] + rows[-1]) / 2.0
+            prof = dark[lo:hi, inner0:inner1].mean(axis=1)
+            masses.append(float(prof.sum() - prof.min() * len(prof)))
+        weight[k] = float(np.median(masses)) if masses else 0.0
+    # Smooth along the line: a digit touching the line must not bend it.
+    if n >= 3:
+        smooth = pos.copy()
+        for s in range(n):
+            lo_s, hi_s = max(0, s - 1), min(n, s + 2)
+            smooth[:, s] = np.median(pos[:, lo_s:hi_s], axis=1)
+        pos = smooth
+    return pos, weight
+
+
+def box_from_thickness(h_thick: np.ndarray, v_thick: np.ndarray) -> tuple[int, int] | None:
+    """Box shape (rows, cols) from the thickness of the lines, or None.
+
+    Box borders are thicker than cell borders: for each axis find the period d
+    (a proper divisor of N) whose lines k % d == 0 are clearly thicker than the
+    rest; rows * cols must equal N.
+    """
+    n = len(h_thick) - 1
+
+    def period_scores(thick: np.ndarray) -> dict[int, float]:
+        scores = {}
+        inner = thick[1:-1]
+        for d in range(2, n):
+            if n % d:
+                continue
+            sel = np.array([(k % d == 0) for k in range(1, n)])
+            thick_l, thin_l = inner[sel], inner[~sel]
+            if len(thin_l) == 0 or len(thick_l) == 0:
+                continue
+            # Separation: the thinnest box line against the thickest cell line.
+            if thick_l.min() >= 1.1 * thin_l.max() and thick_l.mean() >= 1.35 * thin_l.mean():
+                scores[d] = float(thick_l.min() / thin_l.max())
+        return scores
+
+    rows_s, cols_s = period_scores(h_thick), period_scores(v_thick)
+    best = None
+    for br, sr in rows_s.items():
+        for bc, sc in cols_s.items():
+            if br * bc == n:
+                score = sr + sc
+                if best is None or score > best[0]:
+                    best = (score, (br, bc))
+    return best[1] if best else None
+
+
+def find_lattice(warped: np.ndarray, margin: int = WARP_MARGIN) -> Lattice:
+    """The grid's cell lines in the warped square (see :class:`Lattice`).
+
+    Raises GridNotFoundError when no equally spaced set of 4..17 lines spans
+    most of the square in both directions.
+    """
+    size = warped.shape[0]
+    inner = size - 2 * margin
+    horiz, vert = line_masks(warped, min_len=max(10, inner // 24))
+    # Fraction of the expected grid width covered by line ink, per row / column.
+    # Thicken along the profile axis first, so a slightly tilted line still
+    # fills whole rows (columns) of the profile.
+    spread = max(3, inner // 80) | 1
+    h_prof = (cv2.dilate(horiz, np.ones((spread, 1), np.uint8)) > 0).sum(axis=1) / float(inner)
+    v_prof = (cv2.dilate(vert, np.ones((1, spread), np.uint8)) > 0).sum(axis=0) / float(inner)
+    min_gap = max(6, inner // 40)
+    h_peaks = _profile_peaks(h_prof, 0.25, min_gap)
+    v_peaks = _profile_peaks(v_prof, 0.25, min_gap)
+    h_fit = _best_lattice_1d(h_prof, h_peaks, 0.6 * inner)
+    v_fit = _best_lattice_1d(v_prof, v_peaks, 0.6 * inner)
+    if h_fit is None or v_fit is None:
+        raise GridNotFoundError("no grid found: no set of evenly spaced lines spans the outline")
+    n, h_fit, v_fit = _agree_size(h_fit, v_fit, h_prof, h_peaks, v_prof, v_peaks, inner)
+    ya, yb = h_fit[1], h_fit[2]
+    xa, xb = v_fit[1], v_fit[2]
+    tol_y, tol_x = 0.2 * (yb - ya) / n, 0.2 * (xb - xa) / n
+    rows_y = _snap(h_peaks, ya + np.arange(n + 1) * (yb - ya) / n, tol_y)
+    cols_x = _snap(v_peaks, xa + np.arange(n + 1) * (xb - xa) / n, tol_x)
+    dark = darkness(warped)
+    h_lines, h_thick = _local_lines(horiz, dark, rows_y, cols_x, tol_y)
+    v_lines, v_thick = _local_lines(np.ascontiguousarray(vert.T), np.ascontiguousarray(dark.T),
+                                    cols_x, rows_y, tol_x)
+    box = box_from_thickness(h_thick, v_thick)
+    support = min(h_fit[3], v_fit[3])
+    return Lattice(n, rows_y, cols_x, h_lines, v_lines, h_thick, v_thick, box, support)
+
+
+def _agree_size(h_fit, v_fit, h_prof, h_peaks, v_prof, v_peaks, inner):
+    """Rows and columns must agree on N; if not, refit both with a common N.
+
+    Returns (n, h_fit, v_fit)."""
+    if h_fit[0] == v_fit[0]:
+        return h_fit[0], h_fit, v_fit
+    for n in sorted({h_fit[0], v_fit[0]}, reverse=True):
+        h2 = _best_lattice_1d(h_prof, h_peaks, 0.6 * inner, sizes=(n,))
+        v2 = _best_lattice_1d(v_prof, v_peaks, 0.6 * inner, sizes=(n,))
+        if h2 and v2:
+            return n, h2, v2
+    raise GridNotFoundError(f"no grid found: rows suggest {h_fit[0]} cells, columns {v_fit[0]}")
+
+
+# ---- all together ------------------------------------------------------------------
+
+def locate_grid(image: np.ndarray) -> GridLocation:
+    """Find, rectify and measure the grid in a BGR/gray uint8 image.
+
+    Detection runs on a copy scaled to at most DETECT_MAX_SIDE px; the warp
+    samples the full-resolution image. Every candidate outline is warped and
+    searched for a lattice; the one whose refined grid covers the most image
+    area wins (a small solution grid or a box of text loses to the puzzle).
+    Corners are in ``image`` pixels.
+    """
+    gray = to_gray(image)
+    h, w = gray.shape[:2]
+    if min(h, w) < 32:
+        raise GridNotFoundError(f"image of {w}x{h} px is too small to hold a readable grid")
+    scale = min(1.0, DETECT_MAX_SIDE / max(h, w))
+    small = cv2.resize(gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) \
+        if scale < 1.0 else gray
+    best, best_area = None, 0.0
+    for quad in candidate_quads(small):
+        try:
+            loc = _refine(gray, quad / scale)
+        except GridNotFoundError:
+            continue
+        area = cv2.contourArea(loc.corners.astype(np.float32))
+        if area > best_area:
+            best, best_area = loc, area
+    if best is None:
+        raise GridNotFoundError("no grid found: no outline in the image holds evenly spaced cell lines")
+    return best
+
+
+def _refine(gray: np.ndarray, quad: np.ndarray) -> GridLocation:
+    warped, H = warp_quad(gray, quad)
+    lattice = find_lattice(warped)
+    # Second pass: warp the refined outer lines exactly onto the inner square so
+    # the lattice is measured on an undistorted, well-centred grid.
+    corners = _lattice_corners(lattice, H)
+    warped2, H2 = warp_quad(gray, corners)
+    try:
+        lattice2 = find_lattice(warped2)
+        if lattice2.size == lattice.size:
+            warped, H, lattice = warped2, H2, lattice2
+            corners = _lattice_corners(lattice, H)
+    except GridNotFoundError:
+        pass
+    return GridLocation(corners=corners.astype(np.float32), homography=H, warped=warped, lattice=lattice)
+
+
+def _lattice_corners(lattice: Lattice, H: np.ndarray) -> np.ndarray:
+    """Outer line intersections (TL TR BR BL) mapped back to original pixels."""
+    n = lattice.size
+    pts = np.array([
+        [lattice.v_lines[0, 0], lattice.h_lines[0, 0]],
+        [lattice.v_lines[n, 0], lattice.h_lines[0, n - 1]],
+        [lattice.v_lines[n, n - 1], lattice.h_lines[n, n - 1]],
+        [lattice.v_lines[0, n - 1], lattice.h_lines[n, 0]],
+    ], dtype=np.float64)
+    back = cv2.perspectiveTransform(pts.reshape(-1, 1, 2), np.linalg.inv(H)).reshape(4, 2)
+    return back.astype(np.float32)

@@ -1,0 +1,226 @@
+"""Everything a variant puzzle adds to a plain grid: borders, regions, cages and their clues, marks.
+
+:func:`read_variants` takes the grid engineer's state (warped square grid and its
+lattice) and returns a :class:`VariantState`; :func:`read_variants_image` does the
+same from a bare warped image and line positions. Nothing here decides the kind of
+puzzle (that is :mod:`vlm_puzzle.rules.geometry`); it reports what is drawn, with
+confidences and a list of human-readable uncertainties.
+
+Cage systems, in order of evidence:
+
+* dashed inset outlines (killer): cells joined across edges without a dashed line,
+  clue = a bare sum;
+* thick borders that enclose groups of other than N cells (KenKen): cells joined
+  across thin edges, clue = number and operator;
+* thick borders that enclose N groups of N cells: regions (boxes or jigsaw).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vlm_puzzle.vision import borders as B
+from vlm_puzzle.vision.clues import Clue, read_clues
+from vlm_puzzle.vision.marks import Marks, read_marks
+
+Cell = tuple[int, int]
+
+# Fraction of inner edges that must read as dashed before the grid counts as caged.
+MIN_DASHED_FRACTION = 0.03
+# A clue read below this confidence is reported as uncertain.
+CLUE_CONFIDENT = 0.8
+
+
+@dataclass(frozen=True)
+class CageRead:
+    """One cage as read: its cells (reading order), the clue in its first cell."""
+
+    cells: tuple[Cell, ...]
+    clue: Clue
+
+    @property
+    def anchor(self) -> Cell:
+        return self.cells[0]
+
+
+@dataclass(frozen=True)
+class VariantState:
+    """What the picture shows beyond a plain grid.
+
+    ``edges``: the classified borders. ``regions``: (N, N) region ids from thick
+    borders when they form N regions of N cells, else None. ``cage_style``:
+    ``"dashed"`` (killer), ``"thick"`` (KenKen) or None. ``cages``: the cages with
+    their clues. ``diagonals`` / ``windows``: from :mod:`marks`. ``uncertainties``:
+    sentences naming what could not be read for sure. ``confidence``: 0..1 for the
+    whole read. ``seconds``: time per step.
+    """
+
+    size: int
+    edges: B.EdgeMap
+    regions: np.ndarray | None
+    cage_style: str | None
+    cages: tuple[CageRead, ...]
+    diagonals: bool
+    windows: bool
+    marks: Marks
+    uncertainties: tuple[str, ...] = ()
+    confidence: float = 1.0
+    seconds: dict = field(default_factory=dict)
+
+    @property
+    def clue_confidence(self) -> tuple[float, ...]:
+        return tuple(c.clue.confidence for c in self.cages)
+
+    def to_dict(self) -> dict:
+        return {
+            "size": self.size,
+            "regions": self.regions.tolist() if self.regions is not None else None,
+            "cage_style": self.cage_style,
+            "cages": [{"cells": [list(c) for c in k.cells], "clue": k.clue.text, "op": k.clue.op,
+                       "target": k.clue.target, "confidence": round(k.clue.confidence, 4)}
+                      for k in self.cages],
+            "diagonals": self.diagonals, "windows": self.windows,
+            "thick_edges": self.edges.n_thick, "dashed_edges": self.edges.n_dashed,
+            "uncertainties": list(self.uncertainties), "confidence": round(self.confidence, 4),
+        }
+
+
+# ---- adapters ----------------------------------------------------------------------
+
+def _lattice_of(state):
+    for path in (("lattice",), ("location", "lattice"), ("grid", "lattice")):
+        obj = state
+        for name in path:
+            obj = getattr(obj, name, None)
+        if obj is not None:
+            return obj
+    return None
+
+
+def read_variants(state) -> VariantState:
+    """Read the variant marks of an extracted grid state.
+
+    ``state`` needs ``warped`` (the rectified gray grid) and a lattice (``lattice``,
+    ``location.lattice``: ``cols_x``, ``rows_y`` and optionally local ``v_lines``,
+    ``h_lines``) or plain ``xs`` / ``ys`` line positions.
+    """
+    warped = getattr(state, "warped", None)
+    if warped is None and getattr(state, "location", None) is not None:
+        warped = state.location.warped
+    if warped is None:
+        raise ValueError("state has no warped grid image")
+    lat = _lattice_of(state)
+    if lat is not None:
+        return read_variants_image(warped, lat.cols_x, lat.rows_y,
+                                   getattr(lat, "v_lines", None), getattr(lat, "h_lines", None))
+    return read_variants_image(warped, state.xs, state.ys)
+
+
+# ---- the reading ---------------------------------------------------------------------
+
+def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None) -> VariantState:
+    """Read borders, regions, cages, clues and marks of a rectified grid.
+
+    Parameters
+    ----------
+    warped : (H, W) uint8 gray (or BGR) image with the grid axis-aligned.
+    xs, ys : (N + 1,) pixel positions of the vertical / horizontal lines.
+    v_lines, h_lines : optional (N + 1, N) local line positions (curved pages).
+    """
+    t0 = time.perf_counter()
+    gray = B.to_gray(warped)
+    xs, ys = np.asarray(xs, np.float64), np.asarray(ys, np.float64)
+    n = len(xs) - 1
+    cell = float(min(np.diff(xs).mean(), np.diff(ys).mean()))
+    paper = B.paper_map(gray, cell)
+    ink = B.ink_map(gray, cell, paper)
+    edges = B.classify_edges(gray, xs, ys, ink, v_lines, h_lines)
+    t1 = time.perf_counter()
+    marks = read_marks(paper, ink, xs, ys)
+    t2 = time.perf_counter()
+    notes: list[str] = list(marks.notes)
+
+    n_inner = 2 * n * (n - 1)
+    thick_labels = B.thick_regions(edges)
+    thick_groups = B.groups_of(thick_labels)
+    regions = thick_labels if _is_partition(thick_groups, n) else None
+
+    cage_style, groups = None, []
+    if edges.n_dashed >= max(2, MIN_DASHED_FRACTION * n_inner):
+        cage_style, groups = "dashed", B.groups_of(B.dashed_cages(edges))
+    elif edges.contrast > 1.0 and regions is None and len(thick_groups) > 1:
+        cage_style, groups = "thick", thick_groups
+    elif 0 < edges.n_dashed:
+        notes.append(f"{edges.n_dashed} edge(s) look dashed, too few for cages; ignored")
+
+    cages: tuple[CageRead, ...] = ()
+    if cage_style:
+        boxes = [_cell_box(xs, ys, g[0], v_lines, h_lines) for g in groups]
+        clues = read_clues(ink, boxes, cell, ops=cage_style == "thick")
+        cages = tuple(CageRead(cells=g, clue=c) for g, c in zip(groups, clues))
+        notes += _cage_notes(cages, cage_style)
+        notes += _stray_clues(ink, xs, ys, cell, groups, cage_style, v_lines, h_lines)
+    t3 = time.perf_counter()
+
+    confidence = _confidence(edges, cages, notes)
+    return VariantState(size=n, edges=edges, regions=regions, cage_style=cage_style, cages=cages,
+                        diagonals=marks.diagonals, windows=marks.windows, marks=marks,
+                        uncertainties=tuple(notes), confidence=confidence,
+                        seconds={"borders": t1 - t0, "marks": t2 - t1, "clues": t3 - t2})
+
+
+def _is_partition(groups, n: int) -> bool:
+    return len(groups) == n and all(len(g) == n for g in groups)
+
+
+def _cell_box(xs, ys, cell: Cell, v_lines=None, h_lines=None) -> tuple[float, float, float, float]:
+    r, c = cell
+    if v_lines is not None and h_lines is not None:
+        return (float(v_lines[c, r]), float(h_lines[r, c]), float(v_lines[c + 1, r]), float(h_lines[r + 1, c]))
+    return float(xs[c]), float(ys[r]), float(xs[c + 1]), float(ys[r + 1])
+
+
+def _cage_notes(cages, style: str) -> list[str]:
+    notes = []
+    for k in cages:
+        where = f"cage at {k.anchor} ({len(k.cells)} cells)"
+        if k.clue.target is None:
+            notes.append(f"{where}: no clue could be read (text {k.clue.text!r})")
+        elif k.clue.confidence < CLUE_CONFIDENT:
+            notes.append(f"{where}: clue {k.clue.text!r} read with confidence {k.clue.confidence:.2f}")
+        if style == "thick" and len(k.cells) > 1 and k.clue.op is None and k.clue.target is not None:
+            notes.append(f"{where}: clue {k.clue.text!r} has no operator for a multi-cell cage")
+    return notes
+
+
+def _stray_clues(ink, xs, ys, cell, groups, style, v_lines, h_lines) -> list[str]:
+    """Clue text in a cell that is not the first cell of its cage means a missed
+    cage border (two cages read as one)."""
+    anchors = {g[0] for g in groups}
+    others = [c for g in groups for c in g[1:]]
+    if not others:
+        return []
+    boxes = [_cell_box(xs, ys, c, v_lines, h_lines) for c in others]
+    from vlm_puzzle.vision.clues import segment_clue, clue_region
+    notes = []
+    for c, box in zip(others, boxes):
+        glyphs = segment_clue(clue_region(ink, *box), cell, ops=style == "thick")
+        # A real clue is small text at the top: a given digit is filtered by size.
+        if len(glyphs) >= 1 and c not in anchors:
+            notes.append(f"cell {c} holds clue-like text but is not the first cell of its cage: "
+                         "a cage border may be missing")
+    return notes
+
+
+def _confidence(edges: B.EdgeMap, cages, notes) -> float:
+    conf = 1.0
+    if cages:
+        conf *= float(np.prod([max(k.clue.confidence, 1e-3) for k in cages])) ** (1.0 / len(cages))
+        conf = min(conf, min(k.clue.confidence for k in cages) + 0.2)
+    if edges.contrast > 1.0:
+        # Thin/thick separation margin: ratio just above THICK_RATIO is shaky.
+        conf *= float(np.clip((edges.contrast - 1.3) / 1.0, 0.3, 1.0))
+    conf *= 0.85 ** len(notes)
+    return float(np.clip(conf, 0.0, 1.0))

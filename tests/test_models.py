@@ -1,0 +1,245 @@
+"""QwenVL wrapper on tiny random-weight Qwen-VL checkpoints built offline (tests/tiny_qwen.py)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+sys.path.insert(0, str(Path(__file__).parent))
+from tiny_qwen import build_tiny_qwen  # noqa: E402
+
+from vlm_puzzle.errors import ImageError, ModelError  # noqa: E402
+from vlm_puzzle.models import QwenVL  # noqa: E402
+from vlm_puzzle.models import qwen as qwen_module  # noqa: E402
+
+PROMPT = "What puzzle is this? Reply in JSON."
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    return build_tiny_qwen(tmp_path_factory.mktemp("tiny") / "qwen2_vl", "qwen2_vl")
+
+
+@pytest.fixture(scope="module")
+def vlm(ckpt):
+    return QwenVL.from_pretrained(ckpt, device="cpu")
+
+
+def _grid_image(w=300, h=260, seed=0):
+    """A drawn grid with a few dark cells: a real, non-uniform image."""
+    rng = np.random.default_rng(seed)
+    img = np.full((h, w, 3), 255, np.uint8)
+    for i in range(10):
+        img[int(i * (h - 1) / 9), :] = 0
+        img[:, int(i * (w - 1) / 9)] = 0
+    for _ in range(12):
+        r, c = rng.integers(0, 9, 2)
+        img[int(r * h / 9) + 5:int((r + 1) * h / 9) - 5, int(c * w / 9) + 5:int((c + 1) * w / 9) - 5] = 60
+    return img
+
+
+def _argmax_reference(model, inputs, n, eos=()):
+    """Greedy by hand: full forward (no cache) each step, argmax of the last logits."""
+    ids, mask = inputs["input_ids"], inputs["attention_mask"]
+    mm = inputs.get("mm_token_type_ids")
+    out = []
+    with torch.inference_mode():
+        for _ in range(n):
+            kw = dict(input_ids=ids, attention_mask=mask, pixel_values=inputs["pixel_values"],
+                      image_grid_thw=inputs["image_grid_thw"], use_cache=False)
+            if mm is not None:
+                kw["mm_token_type_ids"] = mm
+            t = int(model(**kw).logits[0, -1].argmax())
+            out.append(t)
+            if t in eos:
+                break
+            ids = torch.cat([ids, torch.tensor([[t]])], 1)
+            mask = torch.cat([mask, torch.ones(1, 1, dtype=mask.dtype)], 1)
+            if mm is not None:
+                mm = torch.cat([mm, torch.zeros(1, 1, dtype=mm.dtype)], 1)
+    return out
+
+
+@pytest.mark.parametrize("arch", ["qwen2_vl", "qwen2_5_vl", "qwen3_vl"])
+def test_loads_every_family_and_reports(tmp_path, arch):
+    path = build_tiny_qwen(tmp_path / arch, arch)
+    vlm = QwenVL.from_pretrained(path, device="cpu")
+    assert vlm.model.dtype == torch.float32
+    assert vlm.attn_implementation == "sdpa" == vlm.model.config._attn_implementation
+    assert "flash_attention_2 needs a CUDA GPU" in vlm.attn_reason
+    [g] = vlm.generate([_grid_image()], PROMPT, max_new_tokens=4)
+    w, h = g.image_size
+    assert w % vlm.factor == 0 and h % vlm.factor == 0
+    assert vlm.min_pixels <= w * h <= vlm.max_pixels
+    assert g.visual_tokens == (w // vlm.factor) * (h // vlm.factor) == vlm.visual_tokens(300, 260)
+    assert g.prompt_tokens > g.visual_tokens
+    assert 1 <= g.n_tokens <= 4 and len(g.token_ids) == g.n_tokens
+    t = g.timings
+    assert t.load_s > 0 and t.preprocess_s > 0 and t.prefill_s > 0 and t.decode_s >= 0
+    assert g.attn_implementation == "sdpa" and g.decode == "plain"
+
+
+def test_requested_flash_falls_back_to_sdpa(ckpt):
+    # flash_attn is not installed here and there is no GPU: transformers refuses it at load.
+    vlm = QwenVL.from_pretrained(ckpt, device="cpu", attn_implementation="flash_attention_2")
+    assert vlm.attn_implementation == "sdpa" == vlm.model.config._attn_implementation
+    assert vlm.attn_reason.startswith("flash_attention_2 failed")
+
+
+def test_failing_sdpa_falls_back_to_eager(ckpt, monkeypatch):
+    real = qwen_module._load_model
+
+    def sdpa_breaks(auto, name, impl, *args):
+        if impl == "sdpa":
+            raise RuntimeError("sdpa kernel unavailable (forced by the test)")
+        return real(auto, name, impl, *args)
+
+    monkeypatch.setattr(qwen_module, "_load_model", sdpa_breaks)
+    vlm = QwenVL.from_pretrained(ckpt, device="cpu")
+    assert vlm.attn_implementation == "eager" == vlm.model.config._attn_implementation
+    assert "sdpa failed (RuntimeError: sdpa kernel unavailable" in vlm.attn_reason
+    [g] = vlm.generate([_grid_image()], PROMPT, max_new_tokens=2)
+    assert g.attn_implementation == "eager"
+
+
+def test_greedy_whatever_the_checkpoint_says(vlm):
+    stored = vlm.model.generation_config
+    before = stored.to_dict()
+    assert before["do_sample"] and before["repetition_penalty"] == 1.05  # the trap is armed
+    img = _grid_image()
+    runs = []
+    for seed in (0, 1, 2):
+        torch.manual_seed(seed)
+        runs.append(vlm.generate([img], PROMPT, max_new_tokens=10)[0].token_ids)
+    assert runs[0] == runs[1] == runs[2]
+    inputs, _ = vlm.prepare_inputs([img], [PROMPT])
+    assert list(runs[0]) == _argmax_reference(vlm.model, inputs, 10, set(vlm.last_generation_config.eos_token_id))
+    assert vlm.model.generation_config is stored and stored.to_dict() == before
+    cfg = vlm.last_generation_config
+    assert cfg.do_sample is False and cfg.num_beams == 1 and cfg.repetition_penalty == 1.0
+    assert cfg.max_new_tokens == 10 and cfg.use_cache is True and cfg.eos_token_id
+
+
+def test_checkpoint_fields_do_not_leak_into_generation(vlm):
+    """A stored field our config leaves unset would be merged in by generate(); it must not be."""
+    img = _grid_image(seed=3)
+    [ref] = vlm.generate([img], PROMPT, max_new_tokens=3)
+    stored = vlm.model.generation_config
+    stored.suppress_tokens = [ref.token_ids[0]]  # as if generation_config.json said so
+    try:
+        inputs, _ = vlm.prepare_inputs([img], [PROMPT])
+        naive = vlm.model.generate(**inputs, generation_config=transformers.GenerationConfig(
+            do_sample=False, max_new_tokens=3))
+        assert naive[0, inputs["input_ids"].shape[1]].item() != ref.token_ids[0]  # the trap is real
+        [again] = vlm.generate([img], PROMPT, max_new_tokens=3)
+        assert again.token_ids == ref.token_ids
+        assert vlm.model.generation_config.suppress_tokens == [ref.token_ids[0]]
+    finally:
+        stored.suppress_tokens = None
+
+
+def test_max_new_tokens_is_a_hard_bound(vlm):
+    for n in (1, 5):
+        [g] = vlm.generate([_grid_image()], PROMPT, max_new_tokens=n, min_new_tokens=n)
+        assert g.n_tokens == n and g.stopped_by == "max_new_tokens"
+    with pytest.raises(ValueError):
+        vlm.generate([_grid_image()], PROMPT, max_new_tokens=0)
+
+
+def test_stops_at_eos(vlm):
+    img = _grid_image(seed=5)
+    [free] = vlm.generate([img], PROMPT, max_new_tokens=8, min_new_tokens=8)
+    eos = vlm.tokenizer.convert_tokens_to_ids("<|im_end|>")
+    calls = {"n": 0}
+
+    def eos_wins_at_step_3(module, args, output):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            output = output.clone()
+            output[:, -1, eos] += 1e4
+        return output
+
+    handle = vlm.model.lm_head.register_forward_hook(eos_wins_at_step_3)
+    try:
+        [g] = vlm.generate([img], PROMPT, max_new_tokens=8)
+    finally:
+        handle.remove()
+    assert g.stopped_by == "eos" and g.n_tokens == 3
+    assert g.token_ids[-1] == eos and g.token_ids[:2] == free.token_ids[:2]
+    assert "<|im_end|>" not in g.text
+
+
+def test_batch_with_left_padding_equals_one_by_one(vlm):
+    images = [_grid_image(300, 260, 1), _grid_image(520, 400, 2), _grid_image(200, 420, 3)]
+    prompts = [PROMPT, "Which rules apply?", "Size of the grid and kind of puzzle, as JSON please."]
+    batch = vlm.generate(images, prompts, max_new_tokens=6)
+    single = [vlm.generate([im], p, max_new_tokens=6)[0] for im, p in zip(images, prompts)]
+    assert [g.token_ids for g in batch] == [g.token_ids for g in single]
+    assert [g.text for g in batch] == [g.text for g in single]
+    assert all(g.batch_size == 3 for g in batch) and single[0].batch_size == 1
+    assert len({g.prompt_tokens for g in batch}) > 1  # really padded
+    assert [g.token_ids for g in vlm.generate(images, prompts, max_new_tokens=6, batch_size=2)] == \
+        [g.token_ids for g in single]
+
+
+def test_out_of_memory_retries_with_fewer_pixels(vlm, monkeypatch):
+    real = QwenVL._generate_batch
+    seen = []
+
+    def oom_over(limit):
+        def fake(self, images, prompts, n, m, max_pixels):
+            seen.append(max_pixels)
+            if max_pixels > limit:
+                raise torch.OutOfMemoryError("CUDA out of memory (forced by the test)")
+            return real(self, images, prompts, n, m, max_pixels)
+        return fake
+
+    monkeypatch.setattr(QwenVL, "_generate_batch", oom_over(vlm.max_pixels // 2))
+    [g] = vlm.generate([_grid_image()], PROMPT, max_new_tokens=2)
+    assert seen == [vlm.max_pixels, vlm.max_pixels // 2] and g.max_pixels == vlm.max_pixels // 2
+    monkeypatch.setattr(QwenVL, "_generate_batch", oom_over(0))
+    with pytest.raises(ModelError) as err:
+        vlm.generate([_grid_image()], PROMPT, max_new_tokens=2)
+    assert err.value.code == "model_out_of_memory" and "max_pixels" in err.value.message
+
+
+def test_missing_weights(tmp_path):
+    with pytest.raises(ModelError) as err:
+        QwenVL.from_pretrained(tmp_path / "nowhere")
+    assert err.value.code == "model_not_found" and "VLM_PUZZLE_MODEL" in err.value.message
+    with pytest.raises(ModelError) as err:
+        QwenVL.from_pretrained(tmp_path)  # a folder, but no checkpoint in it
+    assert err.value.code == "model_not_found" and "config.json" in err.value.message
+    with pytest.raises(ModelError) as err:
+        QwenVL.from_pretrained("no-such-org/no-such-qwen-vl-model")  # a hub id not in the cache
+    assert err.value.code == "model_not_found" and "local_files_only=True" in err.value.message
+
+
+def test_wrong_architecture(tmp_path):
+    gpt2 = transformers.GPT2LMHeadModel(transformers.GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=64))
+    gpt2.save_pretrained(tmp_path / "gpt2")
+    with pytest.raises(ModelError) as err:
+        QwenVL.from_pretrained(tmp_path / "gpt2")
+    assert err.value.code == "model_wrong_architecture" and "'gpt2'" in err.value.message
+
+
+def test_bad_requests(vlm, tmp_path):
+    with pytest.raises(ModelError) as err:
+        vlm.generate([_grid_image(), _grid_image()], [PROMPT], max_new_tokens=2)
+    assert err.value.code == "model_bad_request"
+    with pytest.raises(ImageError):
+        vlm.generate([tmp_path / "missing.png"], PROMPT, max_new_tokens=2)
+    assert vlm.generate([], PROMPT) == []
+
+
+def test_import_stays_light():
+    code = ("import sys, vlm_puzzle, vlm_puzzle.models, vlm_puzzle.rules, vlm_puzzle.rules.vlm; "
+            "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

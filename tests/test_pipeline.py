@@ -1,0 +1,168 @@
+"""The end-to-end pipeline on real images: schema, solving, every bad input."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import vlm_puzzle
+from vlm_puzzle.groundtruth import load_truth
+from vlm_puzzle.pipeline import PuzzleSolver, solve_image
+from vlm_puzzle.result import RESULT_KEYS, SolveResult
+from vlm_puzzle.spec import KINDS, PuzzleSpec
+from vlm_puzzle.verify import check_solution
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "data" / "samples"
+PHOTOS = REPO / "data" / "photos"
+
+
+def sample(kind: str = "sudoku") -> tuple[Path, object]:
+    """The shipped clean render of ``kind`` (9x9 preferred) and its ground truth."""
+    found = []
+    for img in sorted(SAMPLES.rglob("*.png")):
+        truth = load_truth(str(img))
+        if truth is not None and truth.kind == kind:
+            found.append((truth.size != 9, str(img), img, truth))
+    assert found, f"no {kind} sample with ground truth in {SAMPLES}"
+    _, _, img, truth = min(found)
+    return img, truth
+
+
+@pytest.fixture(scope="module")
+def solver():
+    return PuzzleSolver(backend="geometry")
+
+
+def assert_schema(d: dict) -> None:
+    assert tuple(d) == RESULT_KEYS  # exact keys, in order
+    assert isinstance(d["image"], str)
+    assert d["status"] in ("solved", "unsolved", "error")
+    assert d["kind"] is None or d["kind"] in KINDS
+    assert d["size"] is None or isinstance(d["size"], int)
+    for key in ("givens", "solution"):
+        g = d[key]
+        assert g is None or (isinstance(g, list) and all(isinstance(v, int) and not isinstance(v, bool)
+                                                         for row in g for v in row))
+    assert d["spec"] is None or isinstance(d["spec"], dict)
+    assert d["rule_source"] in (None, "qwen", "geometry")
+    assert isinstance(d["repairs"], list)
+    for r in d["repairs"]:
+        assert set(r) == {"cell", "from", "to"} and len(r["cell"]) == 2
+    assert d["confidence"] is None or isinstance(d["confidence"], float)
+    assert set(d["timings_s"]) == {"load", "rules", "extract", "solve", "total"}
+    assert all(isinstance(v, float) and v >= 0 for v in d["timings_s"].values())
+    if d["error"] is not None:
+        assert set(d["error"]) == {"code", "message"} and d["error"]["code"] and d["error"]["message"]
+    json.dumps(d)  # serialisable as is
+
+
+def test_solves_clean_sudoku_render_with_exact_schema(solver):
+    img, truth = sample("sudoku")
+    res = solver.solve_image(img)
+    d = res.to_dict()
+    assert_schema(d)
+    assert d["status"] == "solved", d["error"]
+    assert d["kind"] == "sudoku" and d["size"] == truth.size and d["rule_source"] == "geometry"
+    assert d["givens"] == truth.givens
+    assert d["solution"] == truth.solution
+    assert d["error"] is None
+    spec = PuzzleSpec.from_dict(d["spec"])
+    assert spec.kind == "sudoku" and not check_solution(spec, d["solution"])
+    t = d["timings_s"]
+    assert t["total"] >= t["extract"] > 0 and t["load"] > 0
+    assert SolveResult.from_dict(d).to_dict() == d  # the schema round-trips
+
+
+def test_accepts_path_array_and_pil_and_reuses_solver(solver):
+    from PIL import Image
+
+    img, truth = sample("sudoku")
+    bgr = cv2.imread(str(img))
+    a = solver.solve_image(bgr)
+    b = solver.solve_image(Image.open(img))
+    assert a.solution == b.solution == truth.solution
+    assert a.image.startswith("<array") and b.image.startswith("<PIL.Image")
+
+
+def test_module_level_and_lazy_package_exports():
+    img, truth = sample("sudoku")
+    assert vlm_puzzle.solve_image is solve_image
+    assert vlm_puzzle.PuzzleSolver is PuzzleSolver
+    res = vlm_puzzle.solve_image(str(img), backend="geometry")
+    assert res.solved and res.solution == truth.solution
+
+
+def test_import_is_light():
+    code = ("import sys, vlm_puzzle, vlm_puzzle.pipeline, vlm_puzzle.cli, vlm_puzzle.batch; "
+            "bad = [m for m in ('torch', 'transformers', 'cv2') if m in sys.modules]; print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_missing_directory_nonimage_truncated(solver, tmp_path):
+    (tmp_path / "notes.jpg").write_text("not an image at all")
+    data = sample("sudoku")[0].read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 3])
+    cases = {tmp_path / "missing.png": "file_not_found", tmp_path: "is_directory",
+             tmp_path / "notes.jpg": "not_an_image", tmp_path / "cut.png": "truncated_image"}
+    for src, code in cases.items():
+        d = solver.solve_image(src).to_dict()
+        assert_schema(d)
+        assert d["status"] == "error" and d["error"]["code"] == code, (src, d["error"])
+        assert str(src) in d["error"]["message"] or code == "is_directory"
+
+
+def test_image_without_a_puzzle(solver):
+    page = np.full((600, 800, 3), 235, np.uint8)  # a page of text, no grid
+    for i in range(12):
+        cv2.putText(page, "Lorem ipsum dolor sit amet, consectetur", (30, 50 + 45 * i),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.9, (30, 30, 30), 2)
+    d = solver.solve_image(page).to_dict()
+    assert_schema(d)
+    assert d["status"] == "error" and d["error"]["code"] == "no_grid"
+    assert d["solution"] is None
+
+
+def test_unsolvable_read_is_reported_not_raised(tmp_path):
+    # Write a digit into an empty cell that clashes with a given in its row: with
+    # repairs off the read grid has no solution, and the result says so.
+    img, truth = sample("sudoku")
+    solver = PuzzleSolver(backend="geometry", repair=False)
+    clean = solver.solve_image(img)
+    st = clean.state
+    n = truth.size
+    r = next(i for i in range(n) if any(truth.givens[i]) and not all(truth.givens[i]))
+    c = truth.givens[r].index(0)
+    clash = next(v for v in truth.givens[r] if v)
+    page = clean.loaded.image.copy()
+    from vlm_puzzle.overlay import draw_solution
+
+    mask = [[1] * n for _ in range(n)]
+    mask[r][c] = 0  # draw only into (r, c)
+    digits = [[clash] * n for _ in range(n)]
+    page = draw_solution(page, st, mask, digits, color=(20, 20, 20))
+    cv2.imwrite(str(tmp_path / "clash.png"), page)
+    d = solver.solve_image(tmp_path / "clash.png").to_dict()
+    assert_schema(d)
+    assert d["status"] == "unsolved"
+    assert d["givens"][r][c] == clash
+    assert d["error"]["code"] == "no_solution" and "no solution" in d["error"]["message"]
+    assert d["solution"] is None
+
+
+def test_every_shipped_kind_has_a_sample():
+    kinds = {load_truth(str(p)).kind for p in SAMPLES.rglob("*.png") if load_truth(str(p))}
+    assert set(KINDS) <= kinds
+
+
+def test_photo_gets_read_with_timings(solver):
+    photo = sorted(PHOTOS.glob("*.jpg"))[0]
+    d = solver.solve_image(photo).to_dict()
+    assert_schema(d)
+    assert d["size"] == 9 and d["givens"] is not None and d["timings_s"]["extract"] > 0

@@ -1,0 +1,74 @@
+"""Real photos for training and cross-validation: the shared Wicht & Hennebert
+newspaper Sudoku (CC-BY-4.0, SoCPaR 2014), located by the project's own grid finder.
+
+``prepare(dir)`` runs :func:`vlm_puzzle.vision.grid.locate_grid` on each
+``imageN.jpg`` and keeps the rectified grid (PNG bytes), the 81 cell rectangles
+and the ``.dat`` givens. The photos' orientation (some are upside down or
+sideways) is resolved later, by the digit model (``train_digits.py``).
+Usage: ``python training/photos.py DIR OUT.npz``.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vlm_puzzle.errors import PuzzleError
+from vlm_puzzle.vision.grid import locate_grid
+
+
+def read_dat(path: Path) -> np.ndarray:
+    """The 9x9 givens of a ``.dat`` file: two header lines, then 9 rows of 9 digits."""
+    rows = [line.split() for line in path.read_text().splitlines()[2:] if line.strip()]
+    grid = np.array([[int(v) for v in row] for row in rows[:9]], dtype=np.int64)
+    if grid.shape != (9, 9):
+        raise ValueError(f"{path}: expected 9 rows of 9 digits, got shape {grid.shape}")
+    return grid
+
+
+def photo_names(root: Path) -> list[str]:
+    return sorted(p.stem for p in root.glob("image*.jpg") if (root / f"{p.stem}.dat").exists())
+
+
+def prepare(root: Path) -> dict[str, np.ndarray]:
+    names, pngs, rects, labels, skipped = [], [], [], [], []
+    for name in photo_names(root):
+        image = cv2.imread(str(root / f"{name}.jpg"))
+        try:
+            loc = locate_grid(image)
+        except PuzzleError as exc:
+            skipped.append(f"{name}: {exc}")
+            continue
+        lat = loc.lattice
+        if lat.size != 9:
+            skipped.append(f"{name}: found {lat.size}x{lat.size}")
+            continue
+        names.append(name)
+        pngs.append(np.frombuffer(cv2.imencode(".png", loc.warped)[1].tobytes(), np.uint8))
+        rects.append(np.array([lat.cell_rect(r, c) for r in range(9) for c in range(9)], np.float32))
+        labels.append(read_dat(root / f"{name}.dat"))
+    for s in skipped:
+        print("skipped", s)
+    lengths = np.array([len(p) for p in pngs])
+    return {"names": np.array(names), "png": np.concatenate(pngs), "png_len": lengths,
+            "rects": np.stack(rects), "labels": np.stack(labels)}
+
+
+def load(path: str) -> list[dict]:
+    """Photos saved by :func:`prepare`: dicts with name, warped (gray), rects, labels."""
+    d = np.load(path)
+    out, start = [], 0
+    for i, name in enumerate(d["names"]):
+        n = int(d["png_len"][i])
+        warped = cv2.imdecode(d["png"][start:start + n], cv2.IMREAD_GRAYSCALE)
+        start += n
+        out.append({"name": str(name), "warped": warped, "rects": d["rects"][i], "labels": d["labels"][i]})
+    return out
+
+
+if __name__ == "__main__":
+    data = prepare(Path(sys.argv[1]))
+    np.savez(sys.argv[2], **data)
+    print(len(data["names"]), "photos,", data["png"].nbytes // 1024, "KB of PNG")

@@ -1,0 +1,218 @@
+"""Train the cage-clue character classifier and export it to ONNX.
+
+Clues (``12+``, ``3-``, ``60×``, ``2÷``, killer sums) are rendered into the top-left
+corner of a cell, with grid lines, inset dashed cage outlines and sometimes a given
+digit around them, then degraded (blur, noise, lighting, JPEG, small scale and
+shift). Each rendered cell goes through the *same* segmentation as inference
+(:func:`vlm_puzzle.vision.clues.segment_clue`); a sample is kept when it yields as
+many glyphs as the text has characters, labelled in order. So the network learns
+exactly the crops it will see.
+
+Fonts: only ``TRAIN_FONTS`` are used; ``experiments/eval_variants.py`` evaluates on
+other fonts (held out). Usage::
+
+    nice python training/train_clues.py --samples 24000 --epochs 10
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from vlm_puzzle.vision.borders import ink_map
+from vlm_puzzle.vision.clues import CLASSES, GLYPH, WEIGHTS, clue_region, segment_clue
+
+FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
+# Training fonts. Held out for evaluation: DejaVuSansCondensed*, DejaVuSerifCondensed*,
+# DejaVuSansMono-Bold*, DejaVuSans-Oblique / BoldOblique, DejaVuSerif-BoldItalic.
+TRAIN_FONTS = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf",
+               "DejaVuSansMono.ttf", "DejaVuSerif-Italic.ttf", "DejaVuSans-ExtraLight.ttf")
+OPS = ("+", "-", "×", "x", "*", "÷", "/")
+LABEL = {**{c: c for c in CLASSES}, "×": "x"}
+
+
+def random_text(rng: np.random.Generator) -> str:
+    n_digits = int(rng.choice([1, 2, 2, 3, 3, 4]))
+    digits = str(rng.integers(1, 10)) + "".join(str(d) for d in rng.integers(0, 10, n_digits - 1))
+    if rng.random() < 0.3:
+        return digits  # killer sum or KenKen single cell
+    return digits + str(rng.choice(OPS))
+
+
+def render_cell(rng: np.random.Generator, text: str, fonts: list[Path]) -> tuple[np.ndarray, float]:
+    """A 3x3-cell gray patch whose middle cell holds ``text`` in its top-left corner."""
+    cell = int(rng.integers(44, 100))
+    killer = not any(ch in OPS for ch in text)
+    side = 3 * cell
+    img = Image.new("L", (side, side), int(rng.integers(215, 256)))
+    draw = ImageDraw.Draw(img)
+    ink = int(rng.integers(0, 70))
+    thin = max(1, int(round(cell * rng.uniform(0.01, 0.03))))
+    for k in range(4):
+        w = thin if rng.random() < 0.6 else int(thin * rng.uniform(2.5, 4))
+        draw.line([(k * cell, 0), (k * cell, side)], fill=ink, width=w)
+        w = thin if rng.random() < 0.6 else int(thin * rng.uniform(2.5, 4))
+        draw.line([(0, k * cell), (side, k * cell)], fill=ink, width=w)
+    if killer and rng.random() < 0.7:  # killer-style inset dashed outline around the middle cell
+        inset = int(cell * rng.uniform(0.06, 0.14))
+        dash, gap = max(2, int(cell * rng.uniform(0.05, 0.12))), max(2, int(cell * rng.uniform(0.04, 0.1)))
+        x0, x1 = cell + inset, 2 * cell - inset
+        for t in range(x0, x1, dash + gap):
+            draw.line([(t, x0), (min(t + dash, x1), x0)], fill=ink, width=1)
+            draw.line([(x0, t), (x0, min(t + dash, x1))], fill=ink, width=1)
+    given = rng.random() < 0.15
+    if given:  # a given digit in the middle, below the clue
+        f = ImageFont.truetype(str(rng.choice(fonts)), int(cell * 0.5))
+        draw.text((1.55 * cell, 1.62 * cell), str(rng.integers(1, 10)), fill=ink, font=f, anchor="mm")
+    size = max(9, int(cell * rng.uniform(0.19, 0.24 if given else 0.3)))
+    font_path = str(rng.choice(fonts))
+    font = ImageFont.truetype(font_path, size)
+    while size > 9 and draw.textlength(text, font=font) > 0.62 * cell:  # fit the corner, as renderers do
+        size -= 1
+        font = ImageFont.truetype(font_path, size)
+    pad = int(cell * rng.uniform(0.04, 0.1 if given else 0.16))
+    if rng.random() < 0.4:  # paper box behind the clue, as renderers do to break the outline
+        bb = draw.textbbox((cell + pad, cell + pad), text, font=font)
+        draw.rectangle([bb[0] - 1, bb[1] - 1, bb[2] + 1, bb[3] + 1], fill=int(rng.integers(215, 256)))
+    draw.text((cell + pad, cell + pad), text, fill=ink, font=font)
+    arr = np.asarray(img, np.float32)
+    return degrade(rng, arr), float(cell)
+
+
+def degrade(rng: np.random.Generator, arr: np.ndarray) -> np.ndarray:
+    h, w = arr.shape
+    if rng.random() < 0.5:  # lighting gradient
+        gx, gy = rng.uniform(-40, 40, 2)
+        yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+        arr = arr + gx * (xx - 0.5) + gy * (yy - 0.5)
+    if rng.random() < 0.7:
+        arr = cv2.GaussianBlur(arr, (0, 0), rng.uniform(0.3, 0.9))
+    if rng.random() < 0.3:  # small stroke weight change
+        k = np.ones((2, 2), np.uint8)
+        arr = cv2.erode(arr, k) if rng.random() < 0.5 else cv2.dilate(arr, k)
+    arr = arr + rng.normal(0, rng.uniform(0, 8), arr.shape)
+    out = np.clip(arr, 0, 255).astype(np.uint8)
+    if rng.random() < 0.5:
+        buf = io.BytesIO()
+        Image.fromarray(out).save(buf, "JPEG", quality=int(rng.integers(35, 90)))
+        out = np.asarray(Image.open(buf).convert("L"))
+    return out
+
+
+def quantise(img: np.ndarray) -> np.ndarray:
+    """As the runner sees it: uint8 then /255."""
+    return np.clip(np.rint(img * 255.0), 0, 255).astype(np.float32) / 255.0
+
+
+def make_dataset(n: int, seed: int, fonts: list[Path]) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    xs, ys = [], []
+    while len(xs) < n:
+        text = random_text(rng)
+        gray, cell = render_cell(rng, text, fonts)
+        ink = ink_map(gray, cell)
+        ops = any(ch in OPS for ch in text) or rng.random() < 0.5
+        glyphs = segment_clue(clue_region(ink, cell, cell, 2 * cell, 2 * cell), cell, ops)
+        if len(glyphs) != len(text):
+            continue
+        for g, ch in zip(glyphs, text):
+            xs.append(quantise(g.image))
+            ys.append(CLASSES.index(LABEL[ch]))
+    return np.stack(xs)[:n, None], np.array(ys[:n], np.int64)
+
+
+def build_model():
+    import torch.nn as nn
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),     # 14
+        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),    # 7
+        nn.Conv2d(32, 48, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),    # 3
+        nn.Flatten(), nn.Linear(48 * 3 * 3, 96), nn.ReLU(), nn.Dropout(0.2),
+        nn.Linear(96, len(CLASSES)))
+
+
+def train(x: np.ndarray, y: np.ndarray, epochs: int, seed: int):
+    import torch
+    torch.manual_seed(seed)
+    model = build_model()
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=epochs * (len(x) // 128 + 1))
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.05)
+    for ep in range(epochs):
+        model.train()
+        perm = torch.randperm(len(xt))
+        total = 0.0
+        for i in range(0, len(xt), 128):
+            idx = perm[i:i + 128]
+            xb = xt[idx]
+            # Shift by up to 1 px: segmentation crops are not perfectly centred.
+            xb = torch.roll(xb, shifts=(int(torch.randint(-1, 2, ())), int(torch.randint(-1, 2, ()))), dims=(2, 3))
+            loss = loss_fn(model(xb), yt[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * len(idx)
+        print(f"epoch {ep + 1}/{epochs} loss {total / len(xt):.4f}", flush=True)
+    return model.eval()
+
+
+def export(model, path: Path) -> None:
+    import torch
+    dummy = torch.zeros(1, 1, GLYPH, GLYPH)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.onnx.export(model, dummy, str(path), input_names=["glyph"], output_names=["logits"],
+                      dynamic_axes={"glyph": {0: "batch"}, "logits": {0: "batch"}}, opset_version=13,
+                      dynamo=False)
+
+
+def write_card(path: Path, args, n_train: int, val_acc: float | None = None) -> None:
+    card = {"classes": list(CLASSES), "input_size": GLYPH, "version": path.stem.rsplit("_", 1)[-1],
+            "trained_by": "training/train_clues.py", "samples": n_train, "epochs": args.epochs,
+            "seed": args.seed, "train_fonts": list(TRAIN_FONTS),
+            "input": "uint8 glyph / 255, line height scaled to 18 px (vision/clues.py normalise_glyph)"}
+    if val_acc is not None:
+        card["val_accuracy_train_fonts"] = round(val_acc, 4)
+    path.with_suffix(".json").write_text(json.dumps(card, indent=1, ensure_ascii=False) + "\n")
+
+
+def accuracy(path: Path, x: np.ndarray, y: np.ndarray) -> float:
+    from vlm_puzzle.vision.classifier import load_classifier
+    clf = load_classifier(path)
+    patches = np.clip(np.rint(x[:, 0] * 255.0), 0, 255).astype(np.uint8)
+    return float((clf.predict(patches).argmax(axis=1) == y).mean())
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--samples", type=int, default=24000)
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=WEIGHTS)
+    args = ap.parse_args(argv)
+    import torch
+    torch.set_num_threads(1)
+    fonts = [FONT_DIR / f for f in TRAIN_FONTS]
+    t0 = time.time()
+    x, y = make_dataset(args.samples, args.seed, fonts)
+    xv, yv = make_dataset(args.samples // 8, args.seed + 1, fonts)
+    print(f"{len(x)} train / {len(xv)} val glyphs rendered in {time.time() - t0:.0f}s; "
+          f"class counts {np.bincount(y, minlength=len(CLASSES)).tolist()}", flush=True)
+    model = train(x, y, args.epochs, args.seed)
+    export(model, args.out)
+    write_card(args.out, args, len(x))
+    acc = accuracy(args.out, xv, yv)
+    write_card(args.out, args, len(x), acc)
+    print(f"saved {args.out} ({args.out.stat().st_size // 1024} KB); "
+          f"val accuracy (train fonts, ONNX via cv2.dnn) {acc:.4f}")
+
+
+if __name__ == "__main__":
+    main()
