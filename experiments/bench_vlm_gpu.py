@@ -213,6 +213,7 @@ def run_mode(model, inputs, mode: str, new_tokens: int, repeats: int, warmup: in
     _sync()
     t0 = time.perf_counter()
     out_first = gen(new_tokens)  # first call pays compilation / graph capture
+    capture_s = dec.last_stats.get("warmup_s", 0.0) if not mode.startswith("hf-") else None
     gen(1)
     _sync()
     first_s = time.perf_counter() - t0
@@ -222,7 +223,7 @@ def run_mode(model, inputs, mode: str, new_tokens: int, repeats: int, warmup: in
     t1, _ = timed(lambda: gen(1), repeats)
     tn, all_n = timed(lambda: gen(new_tokens), repeats)
     n_out = out_first.shape[-1] - (inputs["input_ids"].shape[1] if mode.startswith("hf-") else 0)
-    return dict(first_call_s=first_s, prefill_ms=t1 * 1e3, e2e_s=tn, e2e_all_s=all_n,
+    return dict(first_call_s=first_s, capture_or_compile_s=capture_s, prefill_ms=t1 * 1e3, e2e_s=tn, e2e_all_s=all_n,
                 decode_ms_per_step=(tn - t1) * 1e3 / max(new_tokens - 1, 1), new_tokens_out=int(n_out),
                 tokens=out_first[..., -min(new_tokens, 8):].tolist())
 
@@ -252,6 +253,8 @@ def bench(args) -> list[dict]:
         load_s = time.perf_counter() - t0
         weights_gib = sum(p.numel() * p.element_size() for p in model.parameters()) / 2**30
         print(f"{arch}: built on GPU in {load_s:.1f}s, {weights_gib:.2f} GiB weights ({src} config)", flush=True)
+        if args.save:
+            save_checkpoint(model, config, args.save)
         for px in args.image_px:
             for batch in args.batches:
                 inputs, n_vis, width = make_inputs(config, batch, px, args.prompt_tokens, "cuda", args.ragged)
@@ -269,15 +272,88 @@ def bench(args) -> list[dict]:
                              weights_gib=weights_gib, peak_gib=torch.cuda.max_memory_allocated() / 2**30)
                     r["tok_per_s"] = batch * args.new_tokens / r["e2e_s"]
                     r["puzzles_per_s"] = batch / r["e2e_s"]
+                    if args.check and not mode.startswith("hf-"):
+                        r.update(check_equal(model, inputs, mode, args.new_tokens))
                     rows.append(r)
                     print("  " + fmt_row(r), flush=True)
+                    save(args, rows)
         del model
         torch.cuda.empty_cache()
     return rows
 
 
+def check_equal(model, inputs, mode: str, new_tokens: int) -> dict:
+    """Share of new tokens equal to generate's, per reference: static cache without compile (the same
+    kernels as the fast path's eager forward) and the default dynamic cache."""
+    import torch
+    from transformers import GenerationConfig
+
+    from vlm_puzzle.models.fast_decode import FastDecoder
+
+    got = model._bench_fast[mode].generate(inputs, max_new_tokens=new_tokens, eos_token_id=None,
+                                           pad_token_id=151643)
+    res = {}
+    for name, cache in (("eq_static", "static"), ("eq_dynamic", None)):
+        gc = GenerationConfig(do_sample=False, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+                              eos_token_id=None, pad_token_id=151643, cache_implementation=cache,
+                              disable_compile=True)
+        with torch.inference_mode():
+            ref = model.generate(**inputs, generation_config=gc)[:, inputs["input_ids"].shape[1]:]
+        res[name] = float((ref == got).float().mean())
+        # tokens until the first difference, per row (a difference changes everything after it)
+        diff = (ref != got).int()
+        res[name + "_prefix"] = float(torch.where(diff.any(1), diff.argmax(1), diff.shape[1]).float().mean())
+    return res
+
+
+def save(args, rows) -> None:
+    env = getattr(args, "_env", {})
+    if args.json:
+        args.json.write_text(json.dumps(dict(env=env, argv=sys.argv, rows=rows), indent=1, default=str))
+    if args.markdown:
+        args.markdown.write_text(markdown(rows, env, sys.argv))
+
+
+def save_checkpoint(model, config, out: Path) -> None:
+    """The random-weight model as a local checkpoint (safetensors) plus a processor, for load timing."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import tiny_qwen
+
+    t0 = time.perf_counter()
+    model.save_pretrained(out)
+    arch = config.model_type
+    tiny_qwen.build_processor(arch if arch in tiny_qwen.ARCHS else "qwen2_5_vl").save_pretrained(out)
+    os.sync()
+    print(f"saved checkpoint to {out} in {time.perf_counter() - t0:.1f}s", flush=True)
+
+
+def load_times(path: Path, drop_caches: bool) -> dict:
+    """Seconds to load a local checkpoint onto the GPU: plain from_pretrained(device_map="cuda") and
+    the QwenVL wrapper (if present), each in a fresh process."""
+    res = {}
+    plain = ("import time,torch,transformers as t; t0=time.perf_counter(); "
+             f"m=t.AutoModelForImageTextToText.from_pretrained({str(path)!r}, dtype=torch.bfloat16, "
+             "device_map='cuda', attn_implementation='sdpa'); torch.cuda.synchronize(); "
+             "print('LOAD', time.perf_counter()-t0)")
+    wrapper = ("import sys,time,torch; sys.path.insert(0, 'src'); from vlm_puzzle.models.qwen import QwenVL; "
+               f"t0=time.perf_counter(); v=QwenVL.from_pretrained({str(path)!r}, attn_implementation='sdpa'); "
+               "torch.cuda.synchronize(); print('LOAD', time.perf_counter()-t0, v.load_s)")
+    for name, code in (("plain", plain), ("wrapper", wrapper)):
+        for cache in (["cold", "warm"] if drop_caches else ["warm"]):
+            if cache == "cold":
+                subprocess.run("sync; echo 3 > /proc/sys/vm/drop_caches", shell=True, check=False)
+            t0 = time.perf_counter()
+            p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+            wall = time.perf_counter() - t0
+            line = [ln for ln in p.stdout.splitlines() if ln.startswith("LOAD")]
+            res[f"{name}_{cache}"] = dict(load_s=float(line[0].split()[1]) if line else None, process_s=wall,
+                                          err=p.stderr[-400:] if not line else "")
+            print(f"load {name} ({cache} page cache): {res[f'{name}_{cache}']}", flush=True)
+    return res
+
+
 HEADER = ("| arch | image px (vis tok) | batch | mode | attn | load s | first call s | prefill ms | "
-          "decode ms/step | tok/s | puzzles/s | e2e s | peak GiB |")
+          "decode ms/step | tok/s | puzzles/s | e2e s | peak GiB | same tokens (static/dynamic) |")
 
 
 def fmt_row(r: dict) -> str:
@@ -285,11 +361,12 @@ def fmt_row(r: dict) -> str:
         return f"| {r['arch']} | {r['image_px']} | {r['batch']} | {r['mode']} | FAILED: {r['error'][:80]} |"
     return (f"| {r['arch']} | {r['image_px']} ({r['visual_tokens']}) | {r['batch']} | {r['mode']} | {r['attn']} | "
             f"{r['load_s']:.1f} | {r['first_call_s']:.1f} | {r['prefill_ms']:.1f} | {r['decode_ms_per_step']:.2f} | "
-            f"{r['tok_per_s']:.0f} | {r['puzzles_per_s']:.2f} | {r['e2e_s']:.3f} | {r['peak_gib']:.1f} |")
+            f"{r['tok_per_s']:.0f} | {r['puzzles_per_s']:.2f} | {r['e2e_s']:.3f} | {r['peak_gib']:.1f} | "
+            + (f"{r['eq_static']:.2f}/{r['eq_dynamic']:.2f} |" if "eq_static" in r else "- |"))
 
 
 def markdown(rows: list[dict], env: dict, argv: list[str]) -> str:
-    lines = [HEADER, "|" + " --- |" * 13]
+    lines = [HEADER, "|" + " --- |" * 14]
     lines += [fmt_row(r) for r in rows]
     lines += ["", "Environment: " + ", ".join(f"{k}={v}" for k, v in env.items()),
               "", "Command: `python " + " ".join(argv) + "`"]
@@ -309,6 +386,10 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--ragged", action="store_true", help="different prompt lengths in a batch (left padding)")
+    ap.add_argument("--check", action="store_true", help="compare fast-path tokens with generate's")
+    ap.add_argument("--save", type=Path, help="save the (last) model as a local checkpoint here")
+    ap.add_argument("--load", type=Path, help="only time loading the checkpoint saved with --save")
+    ap.add_argument("--drop-caches", action="store_true", help="also time a load after dropping the page cache")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--markdown", type=Path)
     args = ap.parse_args(argv)
@@ -319,16 +400,16 @@ def main(argv=None) -> int:
         print("bench_vlm_gpu needs a CUDA GPU", file=sys.stderr)
         return 2
     env = versions()
+    args._env = env
     print(json.dumps(env), flush=True)
+    if args.load:
+        res = load_times(args.load, args.drop_caches)
+        if args.json:
+            args.json.write_text(json.dumps(dict(env=env, argv=sys.argv, load=res), indent=1))
+        return 0
     rows = bench(args)
-    md = markdown(rows, env, sys.argv)
-    print(md)
-    if args.json:
-        args.json.write_text(json.dumps(dict(env=env, args=vars(args) | {"json": str(args.json),
-                                                                          "markdown": str(args.markdown)},
-                                             rows=rows), indent=1, default=str))
-    if args.markdown:
-        args.markdown.write_text(md)
+    save(args, rows)
+    print(markdown(rows, env, sys.argv))
     return 0
 
 

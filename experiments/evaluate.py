@@ -81,7 +81,7 @@ def main(argv=None) -> int:
     from vlm_puzzle.groundtruth import load_truth
     from vlm_puzzle.pipeline import PuzzleSolver
     from vlm_puzzle.spec import PuzzleSpec
-    from vlm_puzzle.verify import check_solution
+    from vlm_puzzle.solver.verify import violations as check_solution
 
     if not os.path.exists(args.dir):
         print(f"evaluate: {args.dir} does not exist", file=sys.stderr)

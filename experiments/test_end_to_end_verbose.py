@@ -52,7 +52,7 @@ def main(argv=None) -> int:
     from vlm_puzzle.pipeline import PuzzleSolver
     from vlm_puzzle.result import ErrorInfo, format_grid
     from vlm_puzzle.spec import PuzzleSpec
-    from vlm_puzzle.verify import check_solution
+    from vlm_puzzle.solver.verify import violations as check_solution
 
     images = args.images or default_images()
     if not images:

@@ -19,6 +19,17 @@ from vlm_puzzle.models import QwenVL  # noqa: E402
 from vlm_puzzle.models import qwen as qwen_module  # noqa: E402
 
 PROMPT = "What puzzle is this? Reply in JSON."
+# Small images keep these tests fast; the default bounds are exercised by the experiment.
+PIXELS = dict(min_pixels=32 * 28 * 28, max_pixels=96 * 28 * 28)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread, and CI's 2 cores are shared."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +39,7 @@ def ckpt(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def vlm(ckpt):
-    return QwenVL.from_pretrained(ckpt, device="cpu")
+    return QwenVL.from_pretrained(ckpt, device="cpu", **PIXELS)
 
 
 def _grid_image(w=300, h=260, seed=0):
@@ -69,7 +80,7 @@ def _argmax_reference(model, inputs, n, eos=()):
 @pytest.mark.parametrize("arch", ["qwen2_vl", "qwen2_5_vl", "qwen3_vl"])
 def test_loads_every_family_and_reports(tmp_path, arch):
     path = build_tiny_qwen(tmp_path / arch, arch)
-    vlm = QwenVL.from_pretrained(path, device="cpu")
+    vlm = QwenVL.from_pretrained(path, device="cpu", **PIXELS)
     assert vlm.model.dtype == torch.float32
     assert vlm.attn_implementation == "sdpa" == vlm.model.config._attn_implementation
     assert "flash_attention_2 needs a CUDA GPU" in vlm.attn_reason
@@ -87,7 +98,7 @@ def test_loads_every_family_and_reports(tmp_path, arch):
 
 def test_requested_flash_falls_back_to_sdpa(ckpt):
     # flash_attn is not installed here and there is no GPU: transformers refuses it at load.
-    vlm = QwenVL.from_pretrained(ckpt, device="cpu", attn_implementation="flash_attention_2")
+    vlm = QwenVL.from_pretrained(ckpt, device="cpu", attn_implementation="flash_attention_2", **PIXELS)
     assert vlm.attn_implementation == "sdpa" == vlm.model.config._attn_implementation
     assert vlm.attn_reason.startswith("flash_attention_2 failed")
 
@@ -101,7 +112,7 @@ def test_failing_sdpa_falls_back_to_eager(ckpt, monkeypatch):
         return real(auto, name, impl, *args)
 
     monkeypatch.setattr(qwen_module, "_load_model", sdpa_breaks)
-    vlm = QwenVL.from_pretrained(ckpt, device="cpu")
+    vlm = QwenVL.from_pretrained(ckpt, device="cpu", **PIXELS)
     assert vlm.attn_implementation == "eager" == vlm.model.config._attn_implementation
     assert "sdpa failed (RuntimeError: sdpa kernel unavailable" in vlm.attn_reason
     [g] = vlm.generate([_grid_image()], PROMPT, max_new_tokens=2)
@@ -236,6 +247,13 @@ def test_bad_requests(vlm, tmp_path):
     with pytest.raises(ImageError):
         vlm.generate([tmp_path / "missing.png"], PROMPT, max_new_tokens=2)
     assert vlm.generate([], PROMPT) == []
+    if not torch.cuda.is_available():
+        with pytest.raises(ModelError) as err:
+            QwenVL.from_pretrained(vlm.name, device="cuda")
+        assert err.value.code == "model_no_device"
+    with pytest.raises(ModelError) as err:
+        QwenVL.from_pretrained(vlm.name, device="cpu", dtype="float8")
+    assert err.value.code == "model_bad_request"
 
 
 def test_import_stays_light():
@@ -243,3 +261,18 @@ def test_import_stays_light():
             "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_fast_decode_switch_matches_plain(ckpt):
+    """decode="static" goes through models/fast_decode.py (its CPU path) and gives the same tokens."""
+    pytest.importorskip("vlm_puzzle.models.fast_decode")
+    plain = QwenVL.from_pretrained(ckpt, device="cpu", decode="plain", **PIXELS)
+    fast = QwenVL.from_pretrained(ckpt, device="cpu", decode="static", **PIXELS)
+    images = [_grid_image(300, 260, 1), _grid_image(420, 300, 2)]
+    a = plain.generate(images, PROMPT, max_new_tokens=6)
+    b = fast.generate(images, PROMPT, max_new_tokens=6)
+    assert [g.token_ids for g in a] == [g.token_ids for g in b]
+    assert a[0].decode == "plain" and b[0].decode == "fast-static"
+    auto = QwenVL.from_pretrained(ckpt, device="cpu", **PIXELS)
+    assert auto.generate(images[:1], PROMPT, max_new_tokens=2)[0].decode == "plain"
+    assert "plain generate on cpu" in auto.decode_reason

@@ -15,7 +15,7 @@ from vlm_puzzle.groundtruth import load_truth
 from vlm_puzzle.pipeline import PuzzleSolver, solve_image
 from vlm_puzzle.result import RESULT_KEYS, SolveResult
 from vlm_puzzle.spec import KINDS, PuzzleSpec
-from vlm_puzzle.verify import check_solution
+from vlm_puzzle.solver.verify import violations as check_solution
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "data" / "samples"
@@ -99,10 +99,13 @@ def test_module_level_and_lazy_package_exports():
 
 
 def test_import_is_light():
-    code = ("import sys, vlm_puzzle, vlm_puzzle.pipeline, vlm_puzzle.cli, vlm_puzzle.batch; "
-            "bad = [m for m in ('torch', 'transformers', 'cv2') if m in sys.modules]; print(bad)")
+    # The package and the CLI module import neither OpenCV nor torch; the pipeline, batch
+    # and the geometry stages never import torch/transformers.
+    code = ("import sys, vlm_puzzle, vlm_puzzle.cli; light = [m for m in ('torch', 'cv2') if m in sys.modules]; "
+            "import vlm_puzzle.pipeline, vlm_puzzle.batch; vlm_puzzle.PuzzleSolver('geometry'); "
+            "print(light, [m for m in ('torch', 'transformers') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
+    assert out.strip() == "[] []"
 
 
 def test_missing_directory_nonimage_truncated(solver, tmp_path):

@@ -227,9 +227,21 @@ def test_infer_rules_with_a_tiny_qwen(tmp_path):
     from tiny_qwen import build_tiny_qwen
 
     from vlm_puzzle.models import QwenVL
+
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny model: one thread is fastest on a shared CPU
+    try:
+        vlm = QwenVL.from_pretrained(build_tiny_qwen(tmp_path / "m", "qwen2_vl"), device="cpu",
+                                     min_pixels=32 * 28 * 28, max_pixels=96 * 28 * 28)
+        _check_tiny(vlm)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _check_tiny(vlm):
     from vlm_puzzle.rules import infer_rules_vlm_batch, infer_rules_vlm_detailed
 
-    vlm = QwenVL.from_pretrained(build_tiny_qwen(tmp_path / "m", "qwen2_vl"), device="cpu")
     img = np.full((240, 240, 3), 255, np.uint8)
     img[::26, :] = 0
     img[:, ::26] = 0

@@ -310,3 +310,60 @@ def test_single_cell_cages_fix_cells():
     out = solve(spec)
     assert out.status == "solved"
     assert out.solution == [[1 + (r + 2 * c) % 3 for c in range(3)] for r in range(3)]
+
+
+# ---- killer reasoning is sound: implied sums hold on the true solution ----------------
+
+def _solved_9x9() -> list[list[int]]:
+    return solve(PuzzleSpec.from_line(read_lines("top95.txt")[0])).solution
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_implied_sums_hold_on_the_solution(seed):
+    from vlm_puzzle.solver.model import implied_sums
+    rng = random.Random(300 + seed)
+    grid = _solved_9x9()
+    cages = []
+    for cells in random_partition(9, rng, max_size=5):
+        vals = [grid[r][c] for r, c in cells]
+        cages.append(Cage(tuple(cells), "sum", sum(vals), distinct=len(set(vals)) == len(vals)))
+    givens = [[grid[r][c] if rng.random() < 0.1 else 0 for c in range(9)] for r in range(9)]
+    spec = PuzzleSpec.killer(cages, givens=givens)
+    implied = implied_sums(spec)
+    assert implied  # a 9x9 killer always yields some
+    for constraint, cells in implied:
+        vals = [grid[r][c] for r, c in cells]
+        assert sum(vals) == constraint.target
+        assert not constraint.distinct or len(set(vals)) == len(vals)
+    out = solve(spec, timeout_s=30)
+    assert out.status in ("solved", "multiple")
+    assert violations(spec, out.solution) == []
+    if out.status == "solved":
+        assert out.solution == grid
+    else:
+        assert_two_valid_solutions(spec)
+
+
+def test_9x9_kenken_from_a_grid_is_solved_consistently():
+    rng = random.Random(11)
+    grid = _solved_9x9()  # a sudoku solution is also a Latin square
+    cages = [kenken_cage(cells, grid, rng) for cells in random_partition(9, rng, max_size=4)]
+    spec = PuzzleSpec.kenken(9, cages)
+    out = solve(spec, timeout_s=30)
+    assert out.status in ("solved", "multiple")
+    assert violations(spec, out.solution) == []
+    if out.status == "solved":
+        assert out.solution == grid
+    else:
+        assert_two_valid_solutions(spec)
+
+
+def assert_two_valid_solutions(spec: PuzzleSpec) -> None:
+    """A "multiple" verdict is backed by two different valid grids."""
+    grids = []
+    for assignment in build_problem(spec, PropagatingSolver()).getSolutionIter():
+        grids.append([[assignment[(r, c)] for c in range(spec.size)] for r in range(spec.size)])
+        if len(grids) == 2:
+            break
+    assert len(grids) == 2 and grids[0] != grids[1]
+    assert violations(spec, grids[0]) == [] and violations(spec, grids[1]) == []

@@ -50,9 +50,13 @@ SAMPLING_GENERATION_CONFIG = dict(do_sample=True, temperature=0.7, top_k=20, top
 ARCHS = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
 
 
-def build_tokenizer(vocab_size: int = 400):
-    """A byte-level BPE Qwen2Tokenizer trained on a tiny corpus, Qwen special tokens at ids 0-6."""
+def build_tokenizer(vocab_size: int = 1024):
+    """A byte-level BPE Qwen2Tokenizer trained on a tiny corpus (the rule prompt
+    included, so prompts tokenize to roughly real-tokenizer lengths), Qwen special
+    tokens at ids 0-6."""
     import json
+
+    from vlm_puzzle.rules.prompt import RULES_PROMPT
 
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import Qwen2Tokenizer
@@ -63,7 +67,7 @@ def build_tokenizer(vocab_size: int = 400):
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS),
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
                                   show_progress=False)
-    tok.train_from_iterator(_CORPUS * 4, trainer=trainer)
+    tok.train_from_iterator(_CORPUS * 4 + [RULES_PROMPT] * 4, trainer=trainer)
     model = json.loads(tok.to_str())["model"]
     merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
     tokenizer = Qwen2Tokenizer(vocab=model["vocab"], merges=merges, unk_token="<|endoftext|>",

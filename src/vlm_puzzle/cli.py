@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("solve", help="solve one picture",
                        description="Read, solve and verify the puzzle in one picture.")
-    s.add_argument("image", metavar="IMAGE")
+    s.add_argument("image", metavar="IMAGE", help="image file, or - to read the image from stdin")
     s.add_argument("--json", action="store_true", help="print the result as one JSON object")
     s.add_argument("--overlay", metavar="OUT.png", help="write the photo with the solution drawn in")
     backend_args(s)
@@ -111,7 +111,10 @@ def cmd_solve(args) -> int:
         _check_writable(args.overlay, OVERLAY_EXTS, "--overlay")
     solver = PuzzleSolver(args.backend, args.model, timeout_s=args.timeout, exif=not args.ignore_exif)
     model_load_s = solver.load()
-    result = solver.solve_image(args.image)
+    src = sys.stdin.buffer.read() if args.image == "-" else args.image
+    result = solver.solve_image(src)
+    if args.image == "-":
+        result.image = "<stdin>"
     overlay_note = None
     if args.overlay:
         overlay_note = _write_overlay(args.overlay, result)

@@ -35,13 +35,23 @@ def draw_solution(image: np.ndarray, state, givens, solution, *, color=DIGIT_COL
             if givens[r, c]:
                 continue
             _put_digit(canvas, int(solution[r][c]), rects(r, c), n)
+    # Warp and blend only inside the grid's bounding box (the rest of the photo is untouched).
     H, W = out.shape[:2]
-    mask = cv2.warpPerspective(canvas, to_image, (W, H), flags=cv2.INTER_LINEAR,
+    quad = cv2.perspectiveTransform(np.float32([[0, 0], [w, 0], [w, h], [0, h]]).reshape(-1, 1, 2),
+                                    to_image).reshape(-1, 2)
+    x0, y0 = np.floor(quad.min(axis=0)).astype(int)
+    x1, y1 = np.ceil(quad.max(axis=0)).astype(int) + 1
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, W), min(y1, H)
+    if x1 <= x0 or y1 <= y0:
+        return out
+    shift = np.array([[1, 0, -x0], [0, 1, -y0], [0, 0, 1]], dtype=np.float64)
+    mask = cv2.warpPerspective(canvas, shift @ to_image, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    alpha = (mask.astype(np.float32) / 255.0)[:, :, None]
-    ink = np.empty_like(out, dtype=np.float32)
-    ink[:] = color
-    out = (out.astype(np.float32) * (1.0 - alpha) + ink * alpha + 0.5).astype(np.uint8)
+    roi = out[y0:y1, x0:x1]
+    on = mask > 0  # blend only the pixels the digits touch
+    a = mask[on].astype(np.uint32)[:, None]
+    ink = np.asarray(color, dtype=np.uint32).reshape(1, 3)
+    roi[on] = ((roi[on].astype(np.uint32) * (255 - a) + ink * a + 127) // 255).astype(np.uint8)
     return out
 
 

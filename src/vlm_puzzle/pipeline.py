@@ -25,7 +25,7 @@ from vlm_puzzle.errors import ModelError, PuzzleError
 from vlm_puzzle.imageio import LoadedImage, describe_source, open_image
 from vlm_puzzle.result import ErrorInfo, Repair, SolveResult, Timings
 from vlm_puzzle.spec import PuzzleSpec, SpecError
-from vlm_puzzle.verify import check_solution
+from vlm_puzzle.solver.verify import violations as check_solution
 
 BACKENDS = ("auto", "qwen", "geometry")
 # Longest side of the picture handed to the VLM: enough to see cage clues and shading.

@@ -280,13 +280,13 @@ class FastDecoder:
         sess.finished.copy_(torch.isin(first, sess.eos) if eos else torch.zeros_like(sess.finished))
 
     # ---- decode step ----------------------------------------------------------------------------
-    def _mask(self, sess: _Session) -> dict:
+    def _mask(self, sess: _Session) -> torch.Tensor:
         allowed = sess.valid & (sess.slots <= sess.cpos)  # (batch, cache_len)
         mask = allowed[:, None, None, :]
         if _attn_impl(self.model) == "eager":  # eager attention adds the mask to the scores
             dtype = self.model.dtype
             mask = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(~mask, torch.finfo(dtype).min)
-        return {"full_attention": mask, "sliding_attention": mask}
+        return mask  # 4D: the model's mask builders pass it through unchanged
 
     def _forward(self, tok, pos, mask, cache) -> torch.Tensor:
         out = self.model(input_ids=tok, position_ids=pos, attention_mask=mask, past_key_values=cache,

@@ -12,13 +12,15 @@
   whatever the checkpoint's ``generation_config.json`` says, which is left untouched.
 * Every :class:`~vlm_puzzle.models.types.Generation` carries load, preprocess,
   prefill (time to first token) and decode timings, token counts and tokens/s.
-* ``decode="static"`` hands the decode loop to ``models/fast_decode.py`` (static KV
-  cache + compiled step, GPU); ``"plain"`` is ``model.generate``; ``"auto"`` uses the
-  fast path on CUDA when that module provides it, else plain.
+* ``decode``: ``"plain"`` is ``model.generate``; ``"static"``, ``"graph"``,
+  ``"compiled"`` hand the decode loop to ``models/fast_decode.py`` (static KV cache,
+  CUDA-graph / compiled step); ``"auto"`` uses fast_decode's own choice on CUDA (when
+  it supports the config and attention) and plain ``generate`` elsewhere. The choice
+  and why: ``.decode_reason``; per result: ``Generation.decode``.
 
 Errors are :class:`vlm_puzzle.errors.ModelError` with codes ``model_not_found``,
 ``model_wrong_architecture``, ``model_load_failed``, ``model_out_of_memory``,
-``model_bad_request``.
+``model_no_device``, ``model_bad_request``.
 """
 from __future__ import annotations
 
@@ -49,7 +51,7 @@ SUPPORTED_MODEL_TYPES = {
 # visual tokens with Qwen2/2.5-VL (28 px per token), far under the 1280-token default.
 DEFAULT_MIN_PIXELS = 256 * 28 * 28
 DEFAULT_MAX_PIXELS = 512 * 28 * 28
-DECODE_MODES = ("auto", "plain", "static")
+DECODE_MODES = ("auto", "plain", "static", "graph", "compiled")
 
 _HOW_TO_POINT = ("Download the weights once (e.g. `huggingface-cli download Qwen/Qwen2.5-VL-3B-Instruct "
                  "--local-dir ~/models/Qwen2.5-VL-3B-Instruct`) and pass that folder with --model or the "
@@ -135,6 +137,9 @@ class QwenVL:
         t0 = time.perf_counter()
         name = str(path_or_id)
         device = str(device or default_device())
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ModelError(f"device {device!r} asked for, but this torch sees no CUDA GPU; use device='cpu'",
+                             code="model_no_device")
         dtype = _parse_dtype(dtype) or default_dtype(device)
         config = _load_config(AutoConfig, name, local_files_only)
         try:
@@ -240,18 +245,22 @@ class QwenVL:
         t_pre = time.perf_counter()
 
         clock = _StepClock()
-        mode = self._decode_mode()
+        mode = self._decode_mode(cfg)
+        warmup_s = 0.0
         with torch.inference_mode():
-            if mode == "static":
-                sequences = self._fast_decode(inputs, cfg, clock)
+            if mode != "plain":
+                sequences, mode, warmup_s = self._fast_decode(inputs, cfg, clock, mode)
             else:
                 with only_this_config(self.model, cfg):
                     sequences = self.model.generate(**inputs, generation_config=cfg, streamer=clock)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
         t_end = clock.t_end or time.perf_counter()
         # stamps[0] is the prompt handed to the streamer, stamps[1] the first new token.
         t_first = clock.stamps[1] if len(clock.stamps) > 1 else t_end
-        prefill_s, decode_s = t_first - t_pre, t_end - t_first
-        timings = Timings(load_s=self.load_s, preprocess_s=t_pre - t0, prefill_s=prefill_s, decode_s=decode_s)
+        prefill_s, decode_s = t_first - t_pre, max(0.0, t_end - t_first - warmup_s)
+        timings = Timings(load_s=self.load_s, preprocess_s=t_pre - t0, prefill_s=prefill_s, decode_s=decode_s,
+                          warmup_s=warmup_s)
 
         eos = set(cfg.eos_token_id)
         new = sequences[:, prompt_len:].tolist()
@@ -277,31 +286,40 @@ class QwenVL:
                 attn_implementation=self.attn_implementation, decode=mode, max_pixels=max_pixels))
         return out
 
-    def _decode_mode(self) -> str:
+    def _decode_mode(self, cfg) -> str:
+        """The decode path for this call: "plain" (model.generate) or a fast_decode mode."""
         if self.decode == "plain":
             self.decode_reason = "plain model.generate requested"
             return "plain"
         fast = _fast_decode_module()
-        if self.decode == "static":
-            if fast is None:
-                raise ModelError("decode='static' needs vlm_puzzle.models.fast_decode.greedy_generate, "
-                                 "which is not available", code="model_bad_request")
-            self.decode_reason = "static decode requested"
-            return "static"
-        if fast is not None and self.device.type == "cuda":
-            self.decode_reason = "auto: CUDA and fast_decode available"
-            return "static"
-        self.decode_reason = ("auto: fast_decode not available" if fast is None
-                              else f"auto: plain generate on {self.device.type}")
+        usable, why = False, "vlm_puzzle.models.fast_decode is not available"
+        if fast is not None:
+            usable, why = fast.supports(cfg)
+            if usable and self.attn_implementation not in ("sdpa", "eager"):
+                usable, why = False, f"fast decode runs with sdpa/eager attention, not {self.attn_implementation}"
+        if self.decode != "auto":
+            if not usable:
+                raise ModelError(f"decode={self.decode!r} is not possible: {why}", code="model_bad_request")
+            self.decode_reason = f"{self.decode} decode requested"
+            return self.decode
+        if usable and self.device.type == "cuda":
+            # fast_decode's own auto: a CUDA-graph step, or the compiled one where it was compiled before.
+            self.decode_reason = "auto: CUDA, fast_decode (static KV cache + CUDA graph)"
+            return "auto"
+        self.decode_reason = (f"auto: plain generate on {self.device.type}" if usable
+                              else f"auto: plain generate ({why})")
         return "plain"
 
-    def _fast_decode(self, inputs, cfg, clock):
-        """Interface with ``models/fast_decode.py``: ``greedy_generate(model, inputs, *,
-        generation_config, streamer)`` returns the same (batch, prompt + new) ids as
-        ``model.generate`` and calls ``streamer.put`` with the prompt then once per step."""
+    def _fast_decode(self, inputs, cfg, clock, mode: str):
+        """``fast_decode.greedy_generate``: the same (batch, prompt + new) ids as
+        ``model.generate``; the streamer gets the prompt, the first token right after
+        the prefill, the rest when decoding ends. Returns (ids, mode used, one-time
+        graph capture/compile seconds included in the decode time)."""
         fast = _fast_decode_module()
         with only_this_config(self.model, cfg):
-            return fast.greedy_generate(self.model, inputs, generation_config=cfg, streamer=clock)
+            ids = fast.greedy_generate(self.model, inputs, generation_config=cfg, streamer=clock, mode=mode)
+        stats = getattr(fast.decoder_for(self.model, mode), "last_stats", {}) or {}
+        return ids, f"fast-{stats.get('mode', mode)}", float(stats.get("warmup_s", 0.0))
 
     def __repr__(self) -> str:
         return (f"QwenVL({self.name!r}, device={self.device}, dtype={self.model.dtype}, "

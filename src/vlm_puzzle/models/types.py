@@ -12,13 +12,16 @@ class Timings:
     ``preprocess_s`` covers image resizing, the chat template and the processor;
     ``prefill_s`` is the time to the first generated token (vision encoder + prompt
     forward), ``decode_s`` the rest of generation. With a batch, the stage times are
-    the batch's (every image of a batch shares them).
+    the batch's (every image of a batch shares them). ``warmup_s`` is one-time work of
+    the fast decode path (CUDA-graph capture, compile) paid by the first call of a
+    shape; it is excluded from ``decode_s``.
     """
 
     load_s: float
     preprocess_s: float
     prefill_s: float
     decode_s: float
+    warmup_s: float = 0.0
 
     @property
     def generate_s(self) -> float:
@@ -26,8 +29,8 @@ class Timings:
 
     @property
     def total_s(self) -> float:
-        """Preprocess + prefill + decode: one call's cost, the load excluded."""
-        return self.preprocess_s + self.prefill_s + self.decode_s
+        """Preprocess + prefill + decode (+ one-time warm-up): one call's cost, the load excluded."""
+        return self.preprocess_s + self.prefill_s + self.decode_s + self.warmup_s
 
 
 @dataclass(frozen=True)

@@ -168,7 +168,7 @@ def _read_cages(variants, killer: bool) -> list[Cage]:
             raise SpecError(f"the clue of the cage at {k.anchor} is unreadable ({k.clue.text!r})")
         op = k.clue.op
         if killer:
-            op = "sum" if len(k.cells) > 1 else None
+            op = "sum"  # a one-cell killer cage is a sum too (the sum of one digit)
         elif len(k.cells) == 1:
             op = None
         elif op is None:
@@ -181,9 +181,8 @@ def _read_cages(variants, killer: bool) -> list[Cage]:
 def _killer(n, givens, box, variants, kind) -> PuzzleSpec:
     if box is None:
         raise SpecError(f"no box shape for a {n}x{n} killer")
-    spec = PuzzleSpec.killer(_read_cages(variants, killer=True), givens=givens, size=n)
-    return spec if spec.box == box else PuzzleSpec(kind="killer", size=n, givens=spec.givens,
-                                                     box=box, cages=spec.cages)
+    return PuzzleSpec(kind="killer", size=n, givens=givens, box=box,
+                      cages=tuple(_read_cages(variants, killer=True)))
 
 
 def _kenken(n, givens, box, variants, kind) -> PuzzleSpec:

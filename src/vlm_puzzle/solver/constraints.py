@@ -14,7 +14,9 @@ Each class works two ways:
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from itertools import combinations
+from itertools import product as iter_product
 from math import comb, prod
 from typing import Sequence
 
@@ -204,10 +206,22 @@ class _SumPropagator:
         self.distinct = distinct
         self.digits = digits
         self.combos = None  # digit sets (masks) of the right size and sum, built on first use
+        self.unit_rests = ()  # cells of each permutation group holding the cage, minus the cage
+        self.clashes = ()     # pairs of cage positions that must differ (same row...)
+
+    def set_units(self, unit_rests) -> None:
+        self.unit_rests = tuple(unit_rests) if self.distinct else ()
+
+    def set_clashes(self, pairs) -> None:
+        n = len(self.cells)
+        self.clashes = tuple((i, j) for i in range(n) for j in range(i + 1, n)) if self.distinct \
+            else tuple(pairs)
+
+    def _holds(self, values) -> bool:
+        return sum(values) == self.target
 
     def _combos(self) -> list[int]:
-        k = len(self.cells)
-        return [mask_of(c) for c in combinations(self.digits, k) if sum(c) == self.target]
+        return _digit_sets(self.digits, len(self.cells), self.target)
 
     def propagate(self, dom):
         cells, target = self.cells, self.target
@@ -225,6 +239,11 @@ class _SumPropagator:
                     return None
                 dom[c] = nd
                 changed.append(c)
+        if _tuple_count(dom, cells, EXACT_LIMIT) <= EXACT_LIMIT:
+            if not _exact_filter(dom, cells, self._holds, self.clashes, changed):
+                return None
+            if not self.unit_rests:
+                return changed
         if self.distinct:
             if self.combos is None:
                 # Too many digit sets (big cages on 16x16) costs more than it prunes.
@@ -232,7 +251,7 @@ class _SumPropagator:
                 self.combos = self._combos() if few else False
             if self.combos is False:
                 return changed
-            allowed = 0
+            allowed, required = 0, -1
             for m in self.combos:  # a set fits if every cell can take one of it and it is covered
                 cover = 0
                 for c in cells:
@@ -243,8 +262,21 @@ class _SumPropagator:
                 else:
                     if cover == m:
                         allowed |= m
+                        required &= m
             if not allowed:
                 return None
+            # Digits in every fitting set are in this cage, so nowhere else in a
+            # group that holds the whole cage.
+            if required and self.unit_rests:
+                for rest in self.unit_rests:
+                    for c in rest:
+                        d = dom[c]
+                        if d & required:
+                            d &= ~required
+                            if not d:
+                                return None
+                            dom[c] = d
+                            changed.append(c)
             for c in cells:
                 d = dom[c]
                 nd = d & allowed
@@ -257,6 +289,46 @@ class _SumPropagator:
         return changed
 
 
+EXACT_LIMIT = 96  # enumerate a cage's tuples once its domains allow at most this many
+
+
+def _tuple_count(dom, cells, limit: int) -> int:
+    """The number of value tuples the cells' domains allow, stopping past ``limit``."""
+    size = 1
+    for c in cells:
+        size *= dom[c].bit_count()
+        if size > limit:
+            break
+    return size
+
+
+def _exact_filter(dom, cells, holds, clashes, changed) -> bool:
+    """Keep only values that occur in some tuple satisfying ``holds`` in which no two
+    clashing cells (sharing a row, column...) are equal. False on a wipe-out."""
+    doms = [dom[c] for c in cells]
+    support = [0] * len(cells)
+    for t in iter_product(*[values_of(d) for d in doms]):
+        if holds(t) and all(t[i] != t[j] for i, j in clashes):
+            for i, v in enumerate(t):
+                support[i] |= 1 << v
+            if support == doms:
+                return True  # everything supported: nothing to prune
+    for c, d, s in zip(cells, doms, support):
+        if s != d:
+            if not s:
+                return False
+            dom[c] = s
+            if c not in changed:
+                changed.append(c)
+    return True
+
+
+@lru_cache(maxsize=4096)
+def _digit_sets(digits: tuple[int, ...], k: int, target: int) -> list[int]:
+    """Masks of the k-subsets of ``digits`` that add up to ``target``."""
+    return [mask_of(c) for c in combinations(digits, k) if sum(c) == target]
+
+
 class _ProductPropagator:
     """Divisors and bounds: ``v`` stays only if ``target / v`` is a whole number the
     other cells can still reach; two-cell cages are filtered exactly."""
@@ -265,6 +337,7 @@ class _ProductPropagator:
         self.cells = tuple(cells)
         self.target = target
         self.divisors = mask_of(v for v in range(1, min(target, 4096) + 1) if target % v == 0)
+        self.clashes = ()  # pairs of cage positions that must differ (same row...)
 
     def propagate(self, dom):
         cells, target = self.cells, self.target
@@ -298,7 +371,16 @@ class _ProductPropagator:
                     return None
                 dom[c] = nd
                 changed.append(c)
+        if _tuple_count(dom, cells, EXACT_LIMIT) <= EXACT_LIMIT:
+            if not _exact_filter(dom, cells, self._holds, self.clashes, changed):
+                return None
         return changed
+
+    def _holds(self, values) -> bool:
+        return prod(values) == self.target
+
+    def set_clashes(self, pairs) -> None:
+        self.clashes = tuple(pairs)
 
 
 def _difference_support(other: int, t: int) -> int:

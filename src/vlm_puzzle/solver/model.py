@@ -1,6 +1,9 @@
 """PuzzleSpec -> python-constraint ``Problem``: one variable per cell ``(row, col)``,
-domain 1..N (or the given), one constraint per group and per cage."""
+domain 1..N (or the given), one constraint per group and per cage, plus the sums
+that the groups imply for caged puzzles (the killer "45 rule")."""
 from __future__ import annotations
+
+from functools import lru_cache
 
 from constraint import Problem, Solver
 
@@ -52,11 +55,89 @@ def build_problem(spec: PuzzleSpec, solver: Solver | None = None) -> Problem | N
     problem = Problem(solver)
     for cell, values in domains.items():
         problem.addVariable(cell, values)
-    values = range(1, spec.size + 1)
-    for group in spec.groups:
-        problem.addConstraint(AllDifferentGroup(values), list(group))
-    for cage in spec.cages:
-        if len(cage.cells) > 1:
-            for constraint in cage_constraints(cage, spec.size):
-                problem.addConstraint(constraint, list(cage.cells))
+    for constraint, cells in layout_constraints(spec.size, spec.groups, spec.cages):
+        problem.addConstraint(constraint, cells)
+    for constraint, cells in implied_sums(spec):
+        problem.addConstraint(constraint, cells)
     return problem
+
+
+@lru_cache(maxsize=256)
+def layout_constraints(size: int, groups: tuple, cages: tuple) -> tuple:
+    """(constraint, cells) for every group and cage. They hold no search state, so
+    puzzles sharing a layout (every 9x9 sudoku) share them: building them is a
+    good part of solving an easy puzzle."""
+    values = range(1, size + 1)
+    out = [(AllDifferentGroup(values), list(group)) for group in groups]
+    for cage in cages:
+        if len(cage.cells) > 1:
+            out += [(constraint, list(cage.cells)) for constraint in cage_constraints(cage, size)]
+    return tuple(out)
+
+
+MAX_IMPLIED_CELLS = 4  # longer implied sums prune too little to pay for themselves
+
+
+def implied_sums(spec: PuzzleSpec, max_cells: int = MAX_IMPLIED_CELLS) -> list[tuple[CageSum, list[Cell]]]:
+    """Redundant sum constraints from the "45 rule": a region made of whole groups
+    (a row, a box, two adjacent rows...) sums to k * N(N+1)/2, so the cells it holds
+    outside whole sum cages (innies), or the cells its cages stick out with (outies),
+    have a known sum. Short ones are strong extra propagators."""
+    if not spec.cages:
+        return []
+    n = spec.size
+    total = n * (n + 1) // 2
+    digits = range(1, n + 1)
+    given = {(r, c): v for r, row in enumerate(spec.givens) for c, v in enumerate(row) if v}
+    cage_cells = [frozenset(c.cells) for c in spec.cages]
+    cage_id = {cell: i for i, cells in enumerate(cage_cells) for cell in cells}
+    in_groups: dict[Cell, int] = {}  # cell -> bitmask of the groups holding it
+    for g, group in enumerate(spec.groups):
+        for cell in group:
+            in_groups[cell] = in_groups.get(cell, 0) | 1 << g
+    seen = set(cage_cells)
+    out = []
+
+    def add(cells: set, target: int) -> None:
+        key = frozenset(cells)
+        if 0 < len(key) <= max_cells and key not in seen:
+            seen.add(key)
+            common = -1
+            for cell in key:
+                common &= in_groups[cell]
+            out.append((CageSum(target, distinct=bool(common), digits=digits), sorted(key)))
+
+    for region, k in _regions(spec):
+        ids = {cage_id[c] for c in region if c in cage_id}
+        inside = [i for i in ids if cage_cells[i] <= region]
+        touching = [i for i in ids if not cage_cells[i] <= region]
+        if not all(_summable(spec.cages[i]) for i in inside):
+            continue
+        covered = set().union(*(cage_cells[i] for i in inside))
+        s_in = sum(spec.cages[i].target for i in inside)
+        loose = region - covered
+        add({c for c in loose if c not in given}, k * total - s_in - sum(given.get(c, 0) for c in loose))
+        if touching and all(_summable(spec.cages[i]) for i in touching):
+            sticking = set().union(*(cage_cells[i] for i in touching))
+            uncovered = loose - sticking
+            if all(c in given for c in uncovered):
+                outside = sticking - region
+                rest = s_in + sum(spec.cages[i].target for i in touching) \
+                    + sum(given[c] for c in uncovered) - k * total
+                add({c for c in outside if c not in given}, rest - sum(given.get(c, 0) for c in outside))
+    return out
+
+
+def _summable(cage: Cage) -> bool:
+    return cage.op in ("sum", "add") or len(cage.cells) == 1
+
+
+def _regions(spec: PuzzleSpec):
+    """(cells, k): each permutation group (k=1) and bands of 2..3 adjacent rows or columns."""
+    n = spec.size
+    for group in spec.groups:
+        yield set(group), 1
+    for width in (2, 3):
+        for start in range(0, n - width + 1):
+            yield {(r, c) for r in range(start, start + width) for c in range(n)}, width
+            yield {(r, c) for c in range(start, start + width) for r in range(n)}, width

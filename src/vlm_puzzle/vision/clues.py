@@ -29,7 +29,7 @@ OP_OF = {"+": "add", "-": "sub", "x": "mul", "*": "mul", "÷": "div", "/": "div"
 CLUE_BOX = (0.7, 0.4)     # (width, height) where a clue may start
 REGION_H = 0.75           # how far down the corner region reaches
 MAX_GLYPHS = 5            # up to 4 digits and an operator
-WEIGHTS = Path(__file__).with_name("weights") / "clues_v1.onnx"
+WEIGHTS = Path(__file__).with_name("weights") / "clues_v2.onnx"
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,8 @@ def segment_clue(region: np.ndarray, cell_px: float, ops: bool = True) -> list[G
         return []
     margin = max(2, int(0.07 * cell_px))
     inner = region[margin:, margin:]
-    level = float(np.percentile(inner, 99.5)) if inner.size else 0.0
+    # Ink level of the text: the max after a 3x3 mean (robust to single noisy pixels).
+    level = float(cv2.blur(inner, (3, 3)).max()) if inner.size else 0.0
     threshold = float(np.clip(0.5 * level, 0.15, 0.4))
     mask = (region > threshold).astype(np.uint8)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
@@ -91,6 +92,11 @@ def segment_clue(region: np.ndarray, cell_px: float, ops: bool = True) -> list[G
         x, y, w, h, area = (int(v) for v in stats[i])
         if y < CLUE_BOX[1] * cell_px and not _is_clutter(x, y, w, h, area, cell_px):
             comps.append((x, y, w, h, i))
+    if not ops:
+        # Killer sums are digits only: drop outline dashes that are one pixel thin.
+        line_px = max(1.0, 0.03 * cell_px)
+        comps = [k for k in comps
+                 if not (min(k[2], k[3]) <= line_px and max(k[2], k[3]) >= 3 * min(k[2], k[3]))]
     starts = [k for k in comps if k[1] < 0.35 * cell_px]
     if not starts:
         return []
@@ -98,7 +104,7 @@ def segment_clue(region: np.ndarray, cell_px: float, ops: bool = True) -> list[G
     line_top, line_h = anchor[1], max(1, anchor[3])
     band = [k for k in comps if k[1] < line_top + line_h and k[1] + k[3] > line_top]
     if not ops:
-        band = [k for k in band if k[3] >= 0.45 * line_h]
+        band = [k for k in band if k[3] >= 0.45 * line_h]  # outline dashes are short
     merged = _chain(_merge_overlapping(band), anchor[4], 0.8 * line_h)
     glyphs = []
     for (x, y, w, h, ids) in merged:
@@ -190,7 +196,7 @@ def normalise_glyph(ink: np.ndarray, top: int, line_h: int) -> np.ndarray:
 
 # ---- classification ---------------------------------------------------------------
 
-def classify_glyphs(images: list[np.ndarray], weights: Path = WEIGHTS) -> np.ndarray:
+def classify_glyphs(images: list[np.ndarray], weights: Path | None = None) -> np.ndarray:
     """Class probabilities (len(images), len(CLASSES)) for normalised glyph images (0..1).
 
     Runs the shipped ONNX network through the shared
@@ -198,6 +204,7 @@ def classify_glyphs(images: list[np.ndarray], weights: Path = WEIGHTS) -> np.nda
     from vlm_puzzle.vision.classifier import load_classifier
     if not images:
         return np.zeros((0, len(CLASSES)), np.float32)
+    weights = WEIGHTS if weights is None else weights
     clf = load_classifier(weights)
     if tuple(clf.labels) != CLASSES:
         from vlm_puzzle.errors import ModelError
@@ -230,7 +237,7 @@ def parse_clue(chars: list[str], probs: list[float]) -> Clue:
 
 
 def read_clues(ink: np.ndarray, cells: list[tuple[float, float, float, float]], cell_px: float,
-               ops: bool = True, weights: Path = WEIGHTS) -> list[Clue]:
+               ops: bool = True, weights: Path | None = None) -> list[Clue]:
     """Read the clue in each given cell box ``(x0, y0, x1, y1)`` (px of ``ink``), batched.
 
     ``ops=False`` reads bare numbers (killer sums): operators are not segmented and

@@ -31,6 +31,8 @@ Cell = tuple[int, int]
 MIN_DASHED_FRACTION = 0.03
 # A clue read below this confidence is reported as uncertain.
 CLUE_CONFIDENT = 0.8
+# Text in a non-first cell of a cage counts as a stray clue above this confidence.
+STRAY_CONFIDENT = 0.9
 
 
 @dataclass(frozen=True)
@@ -157,11 +159,10 @@ def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None) 
 
     cages: tuple[CageRead, ...] = ()
     if cage_style:
-        boxes = [_cell_box(xs, ys, g[0], v_lines, h_lines) for g in groups]
-        clues = read_clues(ink, boxes, cell, ops=cage_style == "thick")
-        cages = tuple(CageRead(cells=g, clue=c) for g, c in zip(groups, clues))
+        cages, stray = _read_cage_clues(ink, xs, ys, cell, groups, cage_style, v_lines, h_lines)
         notes += _cage_notes(cages, cage_style)
-        notes += _stray_clues(ink, xs, ys, cell, groups, cage_style, v_lines, h_lines)
+        notes += [f"cell {c} holds clue-like text {t!r} but is not the first cell of its cage: "
+                  "a cage border may be missing" for c, t in stray]
     t3 = time.perf_counter()
 
     confidence = _confidence(edges, cages, notes)
@@ -195,23 +196,18 @@ def _cage_notes(cages, style: str) -> list[str]:
     return notes
 
 
-def _stray_clues(ink, xs, ys, cell, groups, style, v_lines, h_lines) -> list[str]:
-    """Clue text in a cell that is not the first cell of its cage means a missed
-    cage border (two cages read as one)."""
-    anchors = {g[0] for g in groups}
+def _read_cage_clues(ink, xs, ys, cell, groups, style, v_lines, h_lines):
+    """Clues of every cage (read in its first cell) and, in the same classifier batch,
+    any confident clue-like text in other cells: that means a missed cage border
+    (two cages read as one)."""
+    anchors = [g[0] for g in groups]
     others = [c for g in groups for c in g[1:]]
-    if not others:
-        return []
-    boxes = [_cell_box(xs, ys, c, v_lines, h_lines) for c in others]
-    from vlm_puzzle.vision.clues import segment_clue, clue_region
-    notes = []
-    for c, box in zip(others, boxes):
-        glyphs = segment_clue(clue_region(ink, *box), cell, ops=style == "thick")
-        # A real clue is small text at the top: a given digit is filtered by size.
-        if len(glyphs) >= 1 and c not in anchors:
-            notes.append(f"cell {c} holds clue-like text but is not the first cell of its cage: "
-                         "a cage border may be missing")
-    return notes
+    boxes = [_cell_box(xs, ys, c, v_lines, h_lines) for c in anchors + others]
+    clues = read_clues(ink, boxes, cell, ops=style == "thick")
+    cages = tuple(CageRead(cells=g, clue=c) for g, c in zip(groups, clues[:len(anchors)]))
+    stray = [(c, k.text) for c, k in zip(others, clues[len(anchors):])
+             if k.target is not None and k.confidence >= STRAY_CONFIDENT]
+    return cages, stray
 
 
 def _confidence(edges: B.EdgeMap, cages, notes) -> float:

@@ -1,0 +1,226 @@
+"""The state extractor: picture in, :class:`GridState` out.
+
+``extract_state(image)`` locates the grid (``grid.py``), cuts and normalises
+every cell (``cells.py``), reads them all in one batched pass of the shipped
+ONNX digit network (``classifier.py``), turns the page upright if the grid was
+photographed sideways or upside down, and, for plain Sudoku sizes, checks and
+repairs the reading with the solver (``repair.py``). Every stage is timed.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from vlm_puzzle.errors import ImageError, ReadError
+from vlm_puzzle.spec import DEFAULT_BOX, SUDOKU_SIZES, PuzzleSpec
+from vlm_puzzle.vision.cells import cell_patches
+from vlm_puzzle.vision.classifier import DIGITS_MODEL, load_classifier
+from vlm_puzzle.vision.grid import GridLocation, locate_grid, warp_quad, find_lattice
+from vlm_puzzle.vision.labels import value_probs
+
+EMPTY_THRESHOLD = 0.5     # a cell is a digit when P(empty) falls below this
+
+
+@dataclass
+class GridState:
+    """What the extractor read from one picture.
+
+    Geometry: ``corners`` (4x2 float32, TL TR BR BL of the upright grid, in
+    original-image pixels); ``warped`` (the rectified grid, gray uint8,
+    ``WARP_SIZE`` square, upright); in warped pixels, ``rows_y`` / ``cols_x``
+    ((N+1,) line positions), ``h_lines`` / ``v_lines`` ((N+1, N): line k's
+    position at the middle of each cell it bounds, following page curvature)
+    and ``h_weight`` / ``v_weight`` ((N+1,) ink mass of each line: thick box
+    and cage borders weigh more). ``rotation``: k such that the grid appeared
+    rotated k * 90 degrees counter-clockwise in the picture.
+
+    Reading: ``givens`` (N x N int, 0 empty, upright); ``probs`` (N x N x (N+1)
+    float32, value probabilities, index 0 = empty); ``labels`` (the symbol
+    printed for each value index, e.g. "A" for 10 in a 16x16 grid);
+    ``confidence`` (N x N, probability of the chosen value).
+
+    Checking: ``repairs`` (``{"cell": [r, c], "from": d, "to": d2}``),
+    ``repair_status`` ("not_needed", "repaired", "failed", "skipped"),
+    ``solver_status`` of the final givens ("solved" = exactly one solution).
+    ``timing``: seconds per stage. ``variants``: filled by
+    ``vision.variants.read_variants`` when asked for.
+    """
+
+    size: int
+    box: tuple[int, int] | None
+    givens: np.ndarray
+    probs: np.ndarray
+    labels: tuple[str, ...]
+    notation: str
+    confidence: np.ndarray
+    corners: np.ndarray
+    warped: np.ndarray
+    rows_y: np.ndarray
+    cols_x: np.ndarray
+    h_lines: np.ndarray
+    v_lines: np.ndarray
+    h_weight: np.ndarray
+    v_weight: np.ndarray
+    rotation: int = 0
+    repairs: list[dict] = field(default_factory=list)
+    repair_status: str = "skipped"
+    solver_status: str | None = None
+    solution: list[list[int]] | None = None
+    timing: dict[str, float] = field(default_factory=dict)
+    variants: Any = None
+    location: GridLocation | None = field(default=None, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        """True when the givens abide by the rules and have exactly one solution."""
+        return self.solver_status == "solved"
+
+    def cell_rect(self, r: int, c: int) -> tuple[float, float, float, float]:
+        """(x0, y0, x1, y1) of cell (r, c) in ``warped`` pixels."""
+        return (float(self.v_lines[c, r]), float(self.h_lines[r, c]),
+                float(self.v_lines[c + 1, r]), float(self.h_lines[r + 1, c]))
+
+    def to_spec(self) -> PuzzleSpec:
+        """The reading as a plain Sudoku :class:`PuzzleSpec` (with per-cell confidence).
+
+        Raises SpecError for sizes without a Sudoku box shape."""
+        box = self.box if self.box else DEFAULT_BOX.get(self.size)
+        spec = PuzzleSpec.sudoku(self.givens.tolist(), box=box)
+        return spec.with_givens(self.givens.tolist(), np.clip(self.confidence, 0, 1).round(4).tolist())
+
+
+def _load(image) -> tuple[np.ndarray, float]:
+    """BGR/gray uint8 array and the factor from original pixels to array pixels."""
+    try:
+        from vlm_puzzle.imageio import open_image
+    except ImportError:  # pragma: no cover - the pipeline package ships imageio
+        open_image = None
+    if open_image is not None:
+        loaded = open_image(image)
+        return loaded.image, float(loaded.scale)
+    if isinstance(image, (str, Path)):
+        arr = cv2.imread(str(image))
+        if arr is None:
+            raise ImageError(f"cannot read an image from {image}")
+        return arr, 1.0
+    return np.asarray(image), 1.0
+
+
+def _read(classifier, warped: np.ndarray, rects: list, n: int) -> tuple[np.ndarray, np.ndarray]:
+    patches = cell_patches(warped, rects, classifier.size)
+    return patches, classifier.predict(patches)
+
+
+def _best_rotation(classifier, patches: np.ndarray, sym: np.ndarray) -> int:
+    """k in 0..3 under which the digit cells read most confidently (upright)."""
+    digit = np.nonzero(sym[:, 0] < EMPTY_THRESHOLD)[0]
+    if len(digit) == 0:
+        return 0
+    scores = [float(np.log(np.maximum(sym[digit, 1:].max(axis=1), 1e-6)).sum())]
+    rotated = np.concatenate([np.stack([np.rot90(patches[i], -k) for i in digit]) for k in (1, 2, 3)])
+    probs = classifier.predict(np.ascontiguousarray(rotated)).reshape(3, len(digit), -1)
+    for k in range(3):
+        p = probs[k]
+        # An upright digit reads as a digit, confidently; a rotated one does neither.
+        scores.append(float(np.log(np.maximum(p[:, 1:].max(axis=1), 1e-6)).sum()))
+    best = int(np.argmax(scores))
+    # Turn only on clear evidence: a margin of ~1 nat per digit cell.
+    return best if scores[best] > scores[0] + 1.0 * len(digit) else 0
+
+
+def extract_state(image, *, repair: bool = True, variants: bool = False, rotate: bool = True,
+                  model: str | Path | None = None, repair_budget_s: float = 3.0) -> GridState:
+    """Read the grid in ``image`` (a path, PIL image, or BGR/gray numpy array).
+
+    ``repair``: check the reading with the solver and fix likely misreadings
+    (plain Sudoku sizes only). ``variants``: also read borders, cages, clues,
+    regions, diagonals and windows (``vision.variants.read_variants``).
+    ``rotate``: allow turning a sideways or upside-down grid upright.
+    ``model``: another ONNX digit model (e.g. a cross-validation fold's).
+    Raises ImageError (unreadable input), GridNotFoundError (no grid) or
+    ModelError (weights missing).
+    """
+    timing: dict[str, float] = {}
+    t0 = time.perf_counter()
+    arr, scale = _load(image)
+    timing["load_s"] = time.perf_counter() - t0
+
+    t = time.perf_counter()
+    loc = locate_grid(arr)
+    timing["locate_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    classifier = load_classifier(model or DIGITS_MODEL)
+    lat = loc.lattice
+    n = lat.size
+    rects = [lat.cell_rect(r, c) for r in range(n) for c in range(n)]
+    patches, sym = _read(classifier, loc.warped, rects, n)
+    timing["read_s"] = time.perf_counter() - t
+
+    rotation = 0
+    if rotate:
+        t = time.perf_counter()
+        rotation = _best_rotation(classifier, patches, sym)
+        if rotation:
+            loc = _rotated_location(arr, loc, rotation)
+            lat = loc.lattice
+            n = lat.size
+            rects = [lat.cell_rect(r, c) for r in range(n) for c in range(n)]
+            patches, sym = _read(classifier, loc.warped, rects, n)
+        timing["rotate_s"] = time.perf_counter() - t
+
+    probs, labels, notation = value_probs(sym.reshape(n, n, -1), n)
+    givens = probs.argmax(axis=2).astype(np.int64)
+    # Empty wins only with enough probability; otherwise the likeliest digit.
+    digit_best = probs[:, :, 1:].argmax(axis=2) + 1
+    givens = np.where(probs[:, :, 0] >= EMPTY_THRESHOLD, 0, digit_best)
+    confidence = np.take_along_axis(probs, givens[:, :, None], axis=2)[:, :, 0]
+
+    corners = loc.corners / scale
+    state = GridState(
+        size=n, box=lat.box, givens=givens, probs=probs, labels=labels, notation=notation,
+        confidence=confidence.astype(np.float32), corners=corners.astype(np.float32), warped=loc.warped,
+        rows_y=lat.rows_y, cols_x=lat.cols_x, h_lines=lat.h_lines, v_lines=lat.v_lines,
+        h_weight=lat.h_thick, v_weight=lat.v_thick, rotation=rotation, timing=timing, location=loc)
+
+    if repair and n in SUDOKU_SIZES:
+        t = time.perf_counter()
+        _check_and_repair(state, repair_budget_s)
+        timing["repair_s"] = time.perf_counter() - t
+    if variants:
+        t = time.perf_counter()
+        from vlm_puzzle.vision.variants import read_variants
+        state.variants = read_variants(state)
+        timing["variants_s"] = time.perf_counter() - t
+    timing["total_s"] = time.perf_counter() - t0
+    return state
+
+
+def _check_and_repair(state: GridState, budget_s: float) -> None:
+    from vlm_puzzle.vision.repair import repair_givens
+    box = state.box or DEFAULT_BOX[state.size]
+    template = PuzzleSpec.sudoku(np.zeros((state.size, state.size), int).tolist(), box=box)
+    result = repair_givens(template, state.givens, state.probs, budget_s=budget_s)
+    state.givens = result.givens
+    state.repairs = result.changes
+    state.repair_status = result.status
+    state.solver_status = result.solver_status
+    state.solution = result.solution
+    state.confidence = np.take_along_axis(state.probs, state.givens[:, :, None], axis=2)[:, :, 0]
+
+
+def _rotated_location(arr: np.ndarray, loc: GridLocation, k: int) -> GridLocation:
+    """The location re-warped so that the grid reads upright (corners rolled by k)."""
+    from vlm_puzzle.vision.grid import to_gray, _lattice_corners
+    corners = np.roll(loc.corners, k, axis=0)
+    gray = to_gray(arr)
+    warped, H = warp_quad(gray, corners)
+    lattice = find_lattice(warped)
+    if lattice.size != loc.lattice.size:
+        raise ReadError("the grid changed size when turned upright; the picture is ambiguous")
+    return GridLocation(corners=_lattice_corners(lattice, H), homography=H, warped=warped, lattice=lattice)

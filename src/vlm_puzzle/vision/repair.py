@@ -1,0 +1,142 @@
+"""Repair a misread grid with the solver, guided by the reader's probabilities.
+
+When the read givens break a rule, or give no or several solutions, the
+likeliest explanation is that one or two cells were misread. Candidate
+readings change a few cells to their next most likely values; they are tried
+in order of total extra loss (sum over changed cells of
+``-log p(new) + log p(old)``), cheapest first, and the first that gives a
+rule-abiding grid with exactly one solution wins. A reading that already has
+exactly one solution is never changed.
+"""
+from __future__ import annotations
+
+import heapq
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vlm_puzzle.spec import PuzzleSpec, SpecError
+
+MAX_CHANGES = 3          # cells changed at most
+MAX_ALTERNATIVES = 40    # cheapest single-cell changes considered
+MAX_COST = 14.0          # nats; a change less likely than ~1e-6 relative is not a misreading
+MAX_SOLVES = 150         # solver calls at most
+
+
+@dataclass
+class RepairResult:
+    """Outcome of :func:`repair_givens`.
+
+    ``status``: ``"not_needed"`` (the reading had exactly one solution),
+    ``"repaired"``, or ``"failed"`` (no cheap change gives one solution; the
+    reading is returned unchanged). ``solver_status``: the solver's verdict on
+    the returned givens. ``changes``: ``{"cell": [r, c], "from": d, "to": d2}``.
+    """
+
+    givens: np.ndarray
+    status: str
+    solver_status: str
+    changes: list[dict] = field(default_factory=list)
+    cost: float = 0.0
+    tried: int = 0
+    solve_calls: int = 0
+    time_s: float = 0.0
+    solution: list[list[int]] | None = None
+
+
+def conflicts(spec: PuzzleSpec, givens: np.ndarray) -> bool:
+    """True when two givens in one all-different group repeat a value."""
+    for group in spec.groups:
+        vals = [int(givens[r, c]) for r, c in group if givens[r, c]]
+        if len(vals) != len(set(vals)):
+            return True
+    return False
+
+
+def _solve(template: PuzzleSpec, givens: np.ndarray, timeout_s: float):
+    from vlm_puzzle.solver import solve
+    try:
+        spec = template.with_givens(givens.tolist(), None)
+    except SpecError:
+        return "no_solution", None
+    out = solve(spec, unique=True, timeout_s=timeout_s)
+    return out.status, out.solution
+
+
+def _alternatives(probs: np.ndarray, givens: np.ndarray) -> list[tuple[float, int, int, int]]:
+    """(cost, r, c, value) of every single-cell change cheaper than MAX_COST, cheapest first."""
+    n = givens.shape[0]
+    logp = np.log(np.maximum(probs.astype(np.float64), 1e-12))
+    out = []
+    for r in range(n):
+        for c in range(n):
+            cur = int(givens[r, c])
+            for v in range(probs.shape[2]):
+                if v == cur:
+                    continue
+                cost = float(logp[r, c, cur] - logp[r, c, v])
+                if cost < MAX_COST:
+                    out.append((cost, r, c, v))
+    out.sort()
+    return out[:MAX_ALTERNATIVES]
+
+
+def _subsets_by_cost(alts: list[tuple[float, int, int, int]], max_size: int):
+    """Index tuples of ``alts`` (ascending costs) in increasing total cost, no cell twice."""
+    if not alts:
+        return
+    heap = [(alts[0][0], (0,))]
+    seen = set()
+    while heap:
+        cost, idx = heapq.heappop(heap)
+        if idx in seen:
+            continue
+        seen.add(idx)
+        cells = [(alts[i][1], alts[i][2]) for i in idx]
+        if len(set(cells)) == len(cells):
+            yield cost, idx
+        last = idx[-1]
+        if last + 1 < len(alts):
+            # Replace the last element by the next one; or append the next one.
+            heapq.heappush(heap, (cost - alts[last][0] + alts[last + 1][0], idx[:-1] + (last + 1,)))
+            if len(idx) < max_size:
+                heapq.heappush(heap, (cost + alts[last + 1][0], idx + (last + 1,)))
+
+
+def repair_givens(template: PuzzleSpec, givens: np.ndarray, probs: np.ndarray, *,
+                  timeout_s: float = 1.0, budget_s: float = 3.0) -> RepairResult:
+    """Check the read ``givens`` against ``template``'s rules and repair them if needed.
+
+    ``probs``: (N, N, N+1) value probabilities (index 0 = empty) from the reader.
+    ``timeout_s``: per solver call; ``budget_s``: for the whole search.
+    """
+    t0 = time.perf_counter()
+    givens = np.asarray(givens, dtype=np.int64)
+    calls = 0
+    status, solution = ("no_solution", None) if conflicts(template, givens) else _solve(template, givens, timeout_s)
+    calls += status != "no_solution" or not conflicts(template, givens)
+    if status == "solved":
+        return RepairResult(givens, "not_needed", status, solve_calls=calls,
+                            time_s=time.perf_counter() - t0, solution=solution)
+    first_status = status
+    alts = _alternatives(probs, givens)
+    tried = 0
+    for cost, idx in _subsets_by_cost(alts, MAX_CHANGES):
+        if calls >= MAX_SOLVES or time.perf_counter() - t0 > budget_s:
+            break
+        cand = givens.copy()
+        for i in idx:
+            _, r, c, v = alts[i]
+            cand[r, c] = v
+        tried += 1
+        if conflicts(template, cand):
+            continue
+        calls += 1
+        st, sol = _solve(template, cand, timeout_s)
+        if st == "solved":
+            changes = [{"cell": [alts[i][1], alts[i][2]], "from": int(givens[alts[i][1], alts[i][2]]),
+                        "to": int(alts[i][3])} for i in sorted(idx, key=lambda i: (alts[i][1], alts[i][2]))]
+            return RepairResult(cand, "repaired", st, changes, cost, tried, calls,
+                                time.perf_counter() - t0, sol)
+    return RepairResult(givens, "failed", first_status, [], 0.0, tried, calls, time.perf_counter() - t0)

@@ -1,0 +1,186 @@
+"""The fast decode path (models/fast_decode.py) gives exactly the tokens of greedy ``model.generate``.
+
+Tiny random-weight Qwen2-VL / Qwen2.5-VL / Qwen3-VL models (tests/tiny_qwen.py) on CPU: batch 1 and
+batches with left padding, EOS in the middle, min_new_tokens, eager attention. The CUDA-graph part runs
+only where CUDA is present; on CPU the static-cache loop is what runs.
+"""
+from __future__ import annotations
+
+import copy
+import functools
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+sys.path.insert(0, str(Path(__file__).parent))
+import tiny_qwen  # noqa: E402
+
+from vlm_puzzle.models import fast_decode  # noqa: E402
+from vlm_puzzle.models.fast_decode import FastDecoder, greedy_generate, supports  # noqa: E402
+
+PROMPTS = ["What puzzle is this?", "sudoku", "Reply with one JSON object: killer cages sum add"]
+SIZES = [(56, 56), (84, 112), (112, 56)]  # (h, w): different visual token counts -> left padding
+
+
+@functools.lru_cache(maxsize=None)
+def _build(arch: str, attn: str = "sdpa"):
+    tok = tiny_qwen.build_tokenizer()
+    ids = tiny_qwen.token_ids(tok)
+    cfg = tiny_qwen.tiny_config(arch, len(tok), ids)
+    torch.manual_seed(0)
+    model = transformers.AutoModelForImageTextToText.from_config(cfg, dtype=torch.float32,
+                                                                 attn_implementation=attn).eval()
+    proc = tiny_qwen.build_processor(arch, tok)
+    proc.tokenizer.padding_side = "left"
+    return model, proc, ids
+
+
+def _inputs(proc, n: int):
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    images = [Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)) for h, w in SIZES[:n]]
+    texts = [proc.apply_chat_template([{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": p}]}],
+                                      tokenize=False, add_generation_prompt=True) for p in PROMPTS[:n]]
+    return proc(text=texts, images=images, padding=True, return_tensors="pt")
+
+
+def _config(ids, max_new: int, eos, min_new: int | None = None):
+    # Every field explicit: generate fills unset ones from the model's stored config.
+    return transformers.GenerationConfig(do_sample=False, num_beams=1, max_new_tokens=max_new,
+                                         min_new_tokens=min_new, eos_token_id=eos,
+                                         pad_token_id=ids["pad_token_id"], repetition_penalty=1.0)
+
+
+def _reference(model, inputs, cfg):
+    with torch.inference_mode():
+        return model.generate(**inputs, generation_config=cfg)
+
+
+@pytest.fixture(params=tiny_qwen.ARCHS)
+def tiny(request):
+    return _build(request.param)
+
+
+def test_batched_left_padding_eos_in_the_middle(tiny):
+    model, proc, ids = tiny
+    inputs = _inputs(proc, 3)
+    assert (inputs["attention_mask"] == 0).any(), "the batch must be left-padded"
+    prompt_len = inputs["input_ids"].shape[1]
+    free = _reference(model, inputs, _config(ids, 16, [ids["eos_token_id"]]))
+    # A token row 0 produces mid-answer becomes the EOS: row 0 stops there, others go on or stop elsewhere.
+    eos = int(free[0, prompt_len + 4])
+    cfg = _config(ids, 16, [eos, ids["eos_token_id"]])
+    ref = _reference(model, inputs, cfg)
+    got = greedy_generate(model, inputs, generation_config=cfg, mode="static")
+    assert torch.equal(got, ref)
+    new = ref[0, prompt_len:].tolist()
+    cut = new.index(eos)
+    assert cut < len(new) - 1 and set(new[cut + 1:]) == {ids["pad_token_id"]}, "EOS mid-row, pad after it"
+
+
+def test_batch_one_and_min_new_tokens(tiny):
+    model, proc, ids = tiny
+    inputs = _inputs(proc, 1)
+    prompt_len = inputs["input_ids"].shape[1]
+    free = _reference(model, inputs, _config(ids, 12, [ids["eos_token_id"]]))
+    eos = int(free[0, prompt_len + 2])
+    for min_new in (None, 6):
+        cfg = _config(ids, 12, [eos], min_new)
+        ref = _reference(model, inputs, cfg)
+        got = greedy_generate(model, inputs, generation_config=cfg, mode="static")
+        assert torch.equal(got, ref)
+    assert got.shape[1] > prompt_len + 3, "min_new_tokens kept EOS from ending the answer early"
+
+
+def test_auto_and_graph_fall_back_to_the_static_loop_on_cpu():
+    model, proc, ids = _build("qwen2_5_vl")
+    if torch.cuda.is_available():
+        pytest.skip("CPU behaviour")
+    inputs = _inputs(proc, 2)
+    cfg = _config(ids, 10, [ids["eos_token_id"]])
+    ref = _reference(model, inputs, cfg)
+    for mode in ("auto", "graph"):
+        dec = FastDecoder(model, mode)
+        new = dec.generate(inputs, max_new_tokens=10, eos_token_id=[ids["eos_token_id"]],
+                           pad_token_id=ids["pad_token_id"])
+        assert dec.last_stats["mode"] == "static"
+        assert torch.equal(new, ref[:, inputs["input_ids"].shape[1]:])
+
+
+def test_sessions_are_reused_and_stay_exact():
+    model, proc, ids = _build("qwen2_5_vl")
+    dec = FastDecoder(model, "static")
+    one, three = _inputs(proc, 1), _inputs(proc, 3)
+    for inputs, max_new in ((three, 9), (one, 5), (three, 9), (three, 3)):
+        new = dec.generate(inputs, max_new_tokens=max_new, eos_token_id=[ids["eos_token_id"]],
+                           pad_token_id=ids["pad_token_id"])
+        ref = _reference(model, inputs, _config(ids, max_new, [ids["eos_token_id"]]))
+        assert torch.equal(new, ref[:, inputs["input_ids"].shape[1]:])
+    assert len(dec._sessions) == 2  # (batch 3, bucket) and (batch 1, bucket)
+
+
+def test_eager_attention_mask_path():
+    model, proc, ids = _build("qwen2_vl", attn="eager")
+    inputs = _inputs(proc, 3)
+    cfg = _config(ids, 10, [ids["eos_token_id"]])
+    assert torch.equal(greedy_generate(model, inputs, generation_config=cfg, mode="static"),
+                       _reference(model, inputs, cfg))
+
+
+def test_streamer_sees_prompt_then_every_token():
+    model, proc, ids = _build("qwen3_vl")
+    inputs = _inputs(proc, 2)
+
+    class Rec:
+        def __init__(self):
+            self.puts, self.ended = [], False
+
+        def put(self, value):
+            self.puts.append(value)
+
+        def end(self):
+            self.ended = True
+
+    rec = Rec()
+    cfg = _config(ids, 7, [ids["eos_token_id"]], 7)
+    out = greedy_generate(model, inputs, generation_config=cfg, streamer=rec)
+    assert rec.ended and torch.equal(rec.puts[0], inputs["input_ids"])
+    assert len(rec.puts) == 1 + 7 == 1 + out.shape[1] - inputs["input_ids"].shape[1]
+
+
+def test_refuses_what_greedy_generate_would_not_reproduce():
+    ok, why = supports(transformers.GenerationConfig(do_sample=True, max_new_tokens=4))
+    assert not ok and "do_sample" in why
+    ok, why = supports(transformers.GenerationConfig(do_sample=False, max_new_tokens=4, repetition_penalty=1.05))
+    assert not ok and "repetition_penalty" in why
+    assert supports(transformers.GenerationConfig(do_sample=False, max_new_tokens=4, temperature=0.7))[0]
+    with pytest.raises(ValueError):
+        FastDecoder(object.__new__(type("M", (), {})), "turbo")
+
+
+def test_compile_cache_dir_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("VLM_PUZZLE_COMPILE_CACHE", str(tmp_path / "cc"))
+    assert fast_decode.compile_cache_dir() == tmp_path / "cc"
+    monkeypatch.delenv("VLM_PUZZLE_COMPILE_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert fast_decode.compile_cache_dir() == tmp_path / "xdg" / "vlm_puzzle" / "torch_compile"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
+@pytest.mark.parametrize("mode", ["graph"])
+def test_cuda_graph_same_tokens(mode):
+    model, proc, ids = _build("qwen2_5_vl")
+    model = copy.deepcopy(model).cuda()
+    inputs = _inputs(proc, 3).to("cuda")
+    prompt_len = inputs["input_ids"].shape[1]
+    free = _reference(model, inputs, _config(ids, 16, [ids["eos_token_id"]]))
+    cfg = _config(ids, 16, [int(free[0, prompt_len + 4]), ids["eos_token_id"]])
+    ref = _reference(model, inputs, cfg)
+    for _ in range(2):  # capture, then replay of the captured graph
+        assert torch.equal(greedy_generate(model, inputs, generation_config=cfg, mode=mode), ref)
