@@ -11,7 +11,9 @@ Modes:
   hf-static    ``model.generate`` with ``cache_implementation="static"`` (transformers compiles the forward)
   static       vlm_puzzle fast loop: static KV cache, argmax/EOS on device, no CUDA graph
   graph        ... plus the one-token decode step captured in an explicit CUDA graph
-  compiled     ... plus the decoder layers compiled with torch.compile before capture
+  regional     ... plus the decoder layers' MLP and RMSNorm compiled (shared by all layers) before capture
+  compiled     ... plus the whole step's forward compiled with torch.compile before capture
+Fast modes run as MODE:vb-on / MODE:vb-off: with / without the batched vision attention in the prefill.
 
 Timing: CUDA-synchronised wall clock; ``warmup`` untimed calls first, then the median of ``repeats`` runs.
 prefill ms = median time of a call with 1 new token; decode ms/token = (t(N) - t(1)) / (N - 1).
@@ -204,7 +206,8 @@ def run_mode(model, inputs, mode: str, new_tokens: int, repeats: int, warmup: in
 
         dec = getattr(model, "_bench_fast", {}).get(mode)
         if dec is None:
-            dec = FastDecoder(model, mode=mode)
+            base, vb = mode.split(":vb-")
+            dec = FastDecoder(model, mode=base, batch_vision=vb == "on")
             model.__dict__.setdefault("_bench_fast", {})[mode] = dec
 
         def gen(n):
@@ -258,7 +261,9 @@ def bench(args) -> list[dict]:
         for px in args.image_px:
             for batch in args.batches:
                 inputs, n_vis, width = make_inputs(config, batch, px, args.prompt_tokens, "cuda", args.ragged)
-                for mode in args.modes:
+                modes = [m if m.startswith("hf-") else f"{m}:vb-{vb}" for m in args.modes
+                         for vb in (["-"] if m.startswith("hf-") else args.vision_batch)]
+                for mode in modes:
                     torch.cuda.empty_cache()
                     torch.cuda.reset_peak_memory_stats()
                     try:
@@ -377,7 +382,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--archs", nargs="+", default=["qwen2.5-vl-3b"], choices=sorted(ARCHS))
     ap.add_argument("--modes", nargs="+", default=["hf-dynamic", "graph"],
-                    choices=["hf-dynamic", "hf-static", "static", "graph", "compiled"])
+                    choices=["hf-dynamic", "hf-static", "static", "graph", "regional", "compiled"])
+    ap.add_argument("--vision-batch", nargs="+", default=["on"], choices=["on", "off"],
+                    help="fast modes: batch the vision tower's window attention in the prefill")
     ap.add_argument("--batches", nargs="+", type=int, default=[1, 16])
     ap.add_argument("--image-px", nargs="+", type=int, default=[504])
     ap.add_argument("--prompt-tokens", type=int, default=60, help="text tokens around the image")

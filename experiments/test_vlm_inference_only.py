@@ -15,7 +15,7 @@ exactly ``--max-new-tokens`` tokens (EOS forbidden until then) and timings compa
 
 Images: arguments, else ``data/samples/*`` when present, else two generated grids.
 
-Examples (the figures in the README came from these):
+Examples (figures: experiments/results/vlm_inference_only.md):
 
     # CPU, seconds
     python experiments/test_vlm_inference_only.py --random-weights tiny --max-new-tokens 16
@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -44,6 +43,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # tiny_qwen: offline tokenizer/processo
 CONFIG_DIR = ROOT / "src" / "vlm_puzzle" / "models" / "configs"
 RANDOM_CHOICES = ("tiny", "qwen2-vl-2b", "qwen2.5-vl-3b", "qwen2.5-vl-7b", "qwen3-vl-4b")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+_KEEP: list = []
 
 
 def sample_images(args_images: list[str]) -> list:
@@ -92,7 +92,9 @@ def build_random(name: str, *, device: str, dtype, attn, min_pixels: int, max_pi
     from vlm_puzzle.models.qwen import _parse_dtype, default_dtype
 
     if name == "tiny":
-        path = build_tiny_qwen(Path(tempfile.mkdtemp(prefix="tiny-qwen-")) / "qwen2_vl", "qwen2_vl")
+        tmp = tempfile.TemporaryDirectory(prefix="tiny-qwen-")  # removed when the process ends
+        _KEEP.append(tmp)
+        path = build_tiny_qwen(Path(tmp.name) / "qwen2_vl", "qwen2_vl")
         return QwenVL.from_pretrained(path, device=device, dtype=dtype, attn_implementation=attn,
                                       min_pixels=min_pixels, max_pixels=max_pixels, decode=decode)
     dtype = _parse_dtype(dtype) or default_dtype(device)
@@ -165,9 +167,9 @@ def run(args) -> dict:
     for decode in decode_modes:
         for max_pixels in mp:
             if vlm is None:
+                first_max = max_pixels or args.default_max_pixels
                 kw = dict(device=device, dtype=args.dtype, attn_implementation=args.attn,
-                          min_pixels=args.min_pixels, max_pixels=max_pixels or args.default_max_pixels,
-                          decode=decode)
+                          min_pixels=min(args.min_pixels, first_max), max_pixels=first_max, decode=decode)
                 if random:
                     attn = kw.pop("attn_implementation")
                     vlm = build_random(args.random_weights, attn=attn, **kw)
@@ -179,9 +181,8 @@ def run(args) -> dict:
                       f"loaded in {vlm.load_s:.1f} s", flush=True)
                 print(f"attn    {vlm.attn_implementation} ({vlm.attn_reason})", flush=True)
             vlm.decode = decode
-            vlm.max_pixels = max(max_pixels or args.default_max_pixels, vlm.min_pixels)
-            if vlm.min_pixels > vlm.max_pixels:
-                vlm.min_pixels = vlm.max_pixels
+            vlm.max_pixels = max_pixels or args.default_max_pixels
+            vlm.min_pixels = min(args.min_pixels, vlm.max_pixels)
             n_new = args.max_new_tokens
             forced = n_new if random else 0
             for batch in args.batch:

@@ -13,6 +13,7 @@ import pytest
 from vlm_puzzle import __version__
 from vlm_puzzle.cli import main
 from vlm_puzzle.groundtruth import load_truth
+from vlm_puzzle.overlay import cell_quads
 from vlm_puzzle.pipeline import PuzzleSolver
 from vlm_puzzle.result import RESULT_KEYS
 
@@ -97,16 +98,13 @@ def test_overlay_draws_digits_in_empty_cells_only(tmp_path):
     ov = cv2.imread(str(out))
     assert ov.shape == src.shape  # size unchanged
     res = PuzzleSolver("geometry").solve_image(img)
-    st = res.state
     changed = np.abs(ov.astype(int) - src.astype(int)).sum(axis=2) > 60
-    H_inv = np.linalg.inv(np.asarray(st.homography, float)) if getattr(st, "homography", None) is not None else None
     n = res.size
+    quads = cell_quads(res.state, n)
     empty_hits = given_hits = 0
     for r in range(n):
         for c in range(n):
-            x0, y0, x1, y1 = st.lattice.cell_rect(r, c) if H_inv is not None else (c, r, c + 1, r + 1)
-            quad = np.float32([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]).reshape(-1, 1, 2)
-            quad = cv2.perspectiveTransform(quad, H_inv).reshape(-1, 2) if H_inv is not None else quad
+            quad = quads[r, c]
             m = np.zeros(changed.shape, np.uint8)
             cv2.fillConvexPoly(m, np.round(quad).astype(np.int32), 1)
             frac = changed[m.astype(bool)].mean()

@@ -276,3 +276,21 @@ def test_fast_decode_switch_matches_plain(ckpt):
     auto = QwenVL.from_pretrained(ckpt, device="cpu", **PIXELS)
     assert auto.generate(images[:1], PROMPT, max_new_tokens=2)[0].decode == "plain"
     assert "plain generate on cpu" in auto.decode_reason
+
+
+@pytest.mark.parametrize("h, w", [(980, 980), (300, 200), (4000, 3000), (57, 1200), (1080, 1920), (28, 28)])
+@pytest.mark.parametrize("factor", [28, 32])
+def test_image_bounds_follow_qwen_vl_utils(h, w, factor):
+    qvu = pytest.importorskip("qwen_vl_utils.vision_process")
+    from vlm_puzzle.models.images import smart_resize
+
+    lo, hi = 256 * 28 * 28, 512 * 28 * 28
+    assert smart_resize(h, w, factor, lo, hi) == qvu.smart_resize(h, w, factor, min_pixels=lo, max_pixels=hi)
+
+
+def test_absurd_aspect_ratio_is_an_image_error():
+    from vlm_puzzle.models.images import smart_resize
+
+    with pytest.raises(ImageError) as err:
+        smart_resize(10, 5000, 28, 3136, 401408)
+    assert err.value.code == "bad_aspect_ratio"

@@ -169,3 +169,14 @@ def test_photo_gets_read_with_timings(solver):
     d = solver.solve_image(photo).to_dict()
     assert_schema(d)
     assert d["size"] == 9 and d["givens"] is not None and d["timings_s"]["extract"] > 0
+
+
+def test_ground_truth_files_parse(tmp_path):
+    t = load_truth(str(sorted(PHOTOS.glob("*.jpg"))[0]))
+    assert t.kind == "sudoku" and t.size == 9 and all(len(r) == 9 for r in t.givens)
+    assert 17 <= sum(1 for r in t.givens for v in r if v) < 81
+    (tmp_path / "bad.jpg").write_bytes(b"")
+    (tmp_path / "bad.dat").write_text("phone\nres\n1 2 3\n")
+    with pytest.raises(ValueError):
+        load_truth(str(tmp_path / "bad.jpg"))
+    assert load_truth(str(tmp_path / "none.jpg")) is None

@@ -32,7 +32,7 @@ def test_parses_a_clean_answer():
      dict(kind="x-sudoku", size=9, diagonals=True)),
     # single quotes, Python literals, trailing comma
     ("{'kind': 'sudoku', 'size': 6, 'box': [2, 3], 'diagonals': False, 'cages': None,}",
-     dict(kind="sudoku", size=6, box=(2, 3), diagonals=False, cages=None)),
+     dict(kind="sudoku", size=6, box=(2, 3), diagonals=False, cages=False)),
     # strings where numbers/lists were asked
     ('{"kind": "Sudoku", "size": "9x9", "box": "3x3"}', dict(kind="sudoku", size=9, box=(3, 3))),
     # unquoted keys and an unquoted box
@@ -71,7 +71,7 @@ def test_parses_malformed_answers(answer, expect):
     ('{"kind": "sudoku", "size": 9, "box": [2, 5]}', "box", "box 2x5 does not tile an allowed grid"),
     ('{"kind": "nurikabe", "size": 9}', "kind", "unknown kind 'nurikabe'"),
     ('{"kind": "sudoku", "size": "big"}', "size", "not a square grid size"),
-    ('{"kind": "sudoku", "size": 9, "diagonals": "maybe"}', "diagonals", "not yes/no"),
+    ('{"kind": "killer", "size": 9, "diagonals": "maybe"}', "diagonals", "not yes/no"),
     ('{"kind": "kenken", "size": 6, "box": [2, 3]}', "box", "kenken, which has no boxes"),
 ])
 def test_invalid_values_become_none_with_evidence(answer, field, note):
@@ -132,7 +132,7 @@ def test_vlm_agreeing_keeps_the_spec():
     (parse_rule_answer("no idea"), "the VLM answer was not usable"),
     (_vlm(kind="sudoku", size=6), "it says 6x6, the grid read is 9x9"),
     (_vlm(kind="killer", cages=True, cage_op="sum"), "it says there are cages, none were found"),
-    (_vlm(kind="jigsaw", size=9), "it says jigsaw, the regions found are regular boxes"),
+    (_vlm(kind="jigsaw", size=9), "it says jigsaw, no irregular regions were found"),
 ])
 def test_geometry_wins_when_the_vlm_fails_or_contradicts(vlm, why):
     geo = _geo()
@@ -156,6 +156,9 @@ def test_drawn_marks_and_read_operators_beat_the_vlm():
     x = PuzzleSpec.x_sudoku([[0] * 9 for _ in range(9)])
     hints, spec = merge(_geo(kind="x-sudoku"), _vlm(kind="sudoku", diagonals=False), geometry_spec=x)
     assert spec is x and "diagonals are marked" in hints.evidence[-1]
+    # "sudoku" alone means no extra rules: it contradicts marked diagonals too.
+    hints, spec = merge(_geo(kind="x-sudoku"), parse_rule_answer('{"kind": "sudoku", "size": 9}'), geometry_spec=x)
+    assert spec is x and hints.source == "geometry" and "diagonals are marked" in hints.evidence[-1]
     cages = [Cage(((0, 0), (0, 1)), "sub", 1), Cage(((1, 0), (1, 1)), "add", 3),
              Cage(((0, 2), (1, 2)), "div", 2), Cage(((2, 0), (2, 1), (2, 2)), "mul", 6)]
     ken = PuzzleSpec.kenken(3, cages)

@@ -367,3 +367,14 @@ def assert_two_valid_solutions(spec: PuzzleSpec) -> None:
             break
     assert len(grids) == 2 and grids[0] != grids[1]
     assert violations(spec, grids[0]) == [] and violations(spec, grids[1]) == []
+
+
+def test_bad_arguments_raise_clear_errors():
+    from vlm_puzzle.spec import SpecError
+    with pytest.raises(SpecError, match="PuzzleSpec"):
+        solve("4.....8.5")
+    spec = PuzzleSpec.sudoku([[0] * 4] * 4)
+    with pytest.raises(ValueError, match="timeout_s"):
+        solve(spec, timeout_s=-1)
+    with pytest.raises(ValueError, match="limit"):
+        count_solutions(spec, limit=0)

@@ -8,10 +8,14 @@ shift). Each rendered cell goes through the *same* segmentation as inference
 many glyphs as the text has characters, labelled in order. So the network learns
 exactly the crops it will see.
 
-Fonts: only ``TRAIN_FONTS`` are used; ``experiments/eval_variants.py`` evaluates on
-other fonts (held out). Usage::
+Half the glyphs come from whole KenKen and killer puzzles drawn by the project's
+renderer (clean and photographed) and located by the real grid finder, half from
+single synthetic cells with a wider spread of sizes and degradations.
 
-    nice python training/train_clues.py --samples 24000 --epochs 10
+Fonts: only the ``TRAIN_FAMILIES`` are used; ``experiments/eval_variants.py``
+evaluates on the other installed families (held out). Usage::
+
+    nice python training/train_clues.py --samples 30000 --epochs 10
 """
 from __future__ import annotations
 
@@ -23,18 +27,25 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
+
+from vlm_puzzle.render.fonts import load_font
 
 from vlm_puzzle.vision.borders import ink_map
 from vlm_puzzle.vision.clues import CLASSES, GLYPH, WEIGHTS, clue_region, segment_clue
 
-FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
-# Training fonts. Held out for evaluation: DejaVuSansCondensed*, DejaVuSerifCondensed*,
-# DejaVuSansMono-Bold*, DejaVuSans-Oblique / BoldOblique, DejaVuSerif-BoldItalic.
-TRAIN_FONTS = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf",
-               "DejaVuSansMono.ttf", "DejaVuSerif-Italic.ttf", "DejaVuSans-ExtraLight.ttf")
-OPS = ("+", "-", "×", "x", "*", "÷", "/")
-LABEL = {**{c: c for c in CLASSES}, "×": "x"}
+# Font families trained on (those installed); every other family is held out for
+# evaluation (experiments/eval_variants.py: DejaVuSansCondensed, DejaVuSerifCondensed,
+# builtin, Liberation*, Nimbus*, Free*, C059, P052, URW*, Noto*, ...).
+TRAIN_FAMILIES = ("DejaVuSans", "DejaVuSerif", "DejaVuSansMono")
+OPS = ("+", "-", "\u2212", "×", "x", "*", "÷", "/")
+LABEL = {**{c: c for c in CLASSES}, "×": "x", "\u2212": "-"}
+
+
+def train_fonts() -> list[str]:
+    """Installed font names of the training families (DejaVu is everywhere)."""
+    from vlm_puzzle.render.fonts import available_fonts, font_family
+    return [name for name in available_fonts() if font_family(name) in TRAIN_FAMILIES]
 
 
 def random_text(rng: np.random.Generator) -> str:
@@ -45,7 +56,7 @@ def random_text(rng: np.random.Generator) -> str:
     return digits + str(rng.choice(OPS))
 
 
-def render_cell(rng: np.random.Generator, text: str, fonts: list[Path]) -> tuple[np.ndarray, float]:
+def render_cell(rng: np.random.Generator, text: str, fonts: list[str]) -> tuple[np.ndarray, float]:
     """A 3x3-cell gray patch whose middle cell holds ``text`` in its top-left corner."""
     cell = int(rng.integers(44, 100))
     killer = not any(ch in OPS for ch in text)
@@ -68,15 +79,15 @@ def render_cell(rng: np.random.Generator, text: str, fonts: list[Path]) -> tuple
             draw.line([(x0, t), (x0, min(t + dash, x1))], fill=ink, width=1)
     given = rng.random() < 0.15
     if given:  # a given digit in the middle, below the clue
-        f = ImageFont.truetype(str(rng.choice(fonts)), int(cell * 0.5))
+        f = load_font(str(rng.choice(fonts)), int(cell * 0.5))
         draw.text((1.55 * cell, 1.62 * cell), str(rng.integers(1, 10)), fill=ink, font=f, anchor="mm")
-    size = max(9, int(cell * rng.uniform(0.19, 0.24 if given else 0.3)))
-    font_path = str(rng.choice(fonts))
-    font = ImageFont.truetype(font_path, size)
-    while size > 9 and draw.textlength(text, font=font) > 0.62 * cell:  # fit the corner, as renderers do
+    size = max(9, int(cell * rng.uniform(0.2, 0.24 if given else 0.3)))
+    font_name = str(rng.choice(fonts))
+    font = load_font(font_name, size)
+    while size > 9 and draw.textlength(text, font=font) > 0.95 * cell:  # stay inside the cell
         size -= 1
-        font = ImageFont.truetype(font_path, size)
-    pad = int(cell * rng.uniform(0.04, 0.1 if given else 0.16))
+        font = load_font(font_name, size)
+    pad = int(cell * rng.uniform(0.04, 0.08 if given else 0.12))
     if rng.random() < 0.4:  # paper box behind the clue, as renderers do to break the outline
         bb = draw.textbbox((cell + pad, cell + pad), text, font=font)
         draw.rectangle([bb[0] - 1, bb[1] - 1, bb[2] + 1, bb[3] + 1], fill=int(rng.integers(215, 256)))
@@ -110,9 +121,51 @@ def quantise(img: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(img * 255.0), 0, 255).astype(np.float32) / 255.0
 
 
-def make_dataset(n: int, seed: int, fonts: list[Path]) -> tuple[np.ndarray, np.ndarray]:
+def rendered_samples(n: int, seed: int, fonts: list[str]) -> tuple[list, list]:
+    """Glyphs from whole KenKen / killer puzzles drawn by the project's renderer
+    (clean and photo), located and warped by the real grid finder."""
+    from vlm_puzzle.render.generate import generate_puzzle
+    from vlm_puzzle.render.rendered import render_puzzle
+    from vlm_puzzle.render.draw import cage_label
+    from vlm_puzzle.render.style import Style
+    from vlm_puzzle.vision.grid import locate_grid, to_gray
     rng = np.random.default_rng(seed)
     xs, ys = [], []
+    k = 0
+    while len(xs) < n:
+        k += 1
+        kind = "kenken" if rng.random() < 0.6 else "killer"
+        size = int(rng.integers(3, 10)) if kind == "kenken" else int(rng.choice([6, 9, 9]))
+        try:
+            spec, solution = generate_puzzle(kind, size, seed=seed * 100003 + k)
+            shot = render_puzzle(spec, seed=seed * 100003 + k, photo=bool(rng.random() < 0.5),
+                                 fonts=fonts, solution=solution)
+            loc = locate_grid(shot.image[..., ::-1].copy())
+        except Exception:  # an unlucky photo the grid finder misses: just skip it
+            continue
+        lat = loc.lattice
+        if lat.size != size:
+            continue
+        style = Style.from_dict(shot.truth["style"])
+        cell = float(np.diff(lat.cols_x).mean())
+        ink = ink_map(to_gray(loc.warped), cell)
+        for cage in spec.cages:
+            r, c = min(cage.cells)
+            text = cage_label(cage, style)
+            glyphs = segment_clue(clue_region(ink, *lat.cell_rect(r, c)), cell, kind == "kenken")
+            if len(glyphs) != len(text):
+                continue
+            for g, ch in zip(glyphs, text):
+                xs.append(quantise(g.image))
+                ys.append(CLASSES.index(LABEL[ch]))
+    return xs, ys
+
+
+def make_dataset(n: int, seed: int, fonts: list[str], rendered: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` labelled glyphs: a ``rendered`` share from whole rendered puzzles, the
+    rest from single synthetic cells (wider variety of sizes and degradations)."""
+    rng = np.random.default_rng(seed)
+    xs, ys = rendered_samples(int(n * rendered), seed, fonts) if rendered > 0 else ([], [])
     while len(xs) < n:
         text = random_text(rng)
         gray, cell = render_cell(rng, text, fonts)
@@ -177,7 +230,7 @@ def export(model, path: Path) -> None:
 def write_card(path: Path, args, n_train: int, val_acc: float | None = None) -> None:
     card = {"classes": list(CLASSES), "input_size": GLYPH, "version": path.stem.rsplit("_", 1)[-1],
             "trained_by": "training/train_clues.py", "samples": n_train, "epochs": args.epochs,
-            "seed": args.seed, "train_fonts": list(TRAIN_FONTS),
+            "seed": args.seed, "train_families": list(TRAIN_FAMILIES), "rendered_share": args.rendered,
             "input": "uint8 glyph / 255, line height scaled to 18 px (vision/clues.py normalise_glyph)"}
     if val_acc is not None:
         card["val_accuracy_train_fonts"] = round(val_acc, 4)
@@ -193,17 +246,18 @@ def accuracy(path: Path, x: np.ndarray, y: np.ndarray) -> float:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--samples", type=int, default=24000)
+    ap.add_argument("--samples", type=int, default=30000)
+    ap.add_argument("--rendered", type=float, default=0.5, help="share of glyphs from whole rendered puzzles")
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=WEIGHTS)
     args = ap.parse_args(argv)
     import torch
     torch.set_num_threads(1)
-    fonts = [FONT_DIR / f for f in TRAIN_FONTS]
+    fonts = train_fonts()
     t0 = time.time()
-    x, y = make_dataset(args.samples, args.seed, fonts)
-    xv, yv = make_dataset(args.samples // 8, args.seed + 1, fonts)
+    x, y = make_dataset(args.samples, args.seed, fonts, args.rendered)
+    xv, yv = make_dataset(args.samples // 8, args.seed + 1, fonts, args.rendered)
     print(f"{len(x)} train / {len(xv)} val glyphs rendered in {time.time() - t0:.0f}s; "
           f"class counts {np.bincount(y, minlength=len(CLASSES)).tolist()}", flush=True)
     model = train(x, y, args.epochs, args.seed)

@@ -128,7 +128,8 @@ def train(x: np.ndarray, y: np.ndarray, weights: np.ndarray, epochs: int, seed: 
     yt = torch.from_numpy(y).to(device)
     wt = torch.from_numpy(weights.astype(np.float32)).to(device)
     batch = 512
-    steps = epochs * (len(x) // batch)
+    batch = min(batch, max(8, len(x) // 4))
+    steps = max(1, epochs * (len(x) // batch))
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
     model.train()
@@ -146,7 +147,7 @@ def train(x: np.ndarray, y: np.ndarray, weights: np.ndarray, epochs: int, seed: 
             opt.step()
             sched.step()
             step += 1
-            total += float(loss)
+            total += loss.item()
         print(f"  epoch {ep + 1}/{epochs} loss {total / max(1, len(x) // batch):.4f}", flush=True)
     model.eval()
     return model
@@ -178,6 +179,9 @@ def export(model: DigitNet, path: Path) -> None:
     ref = model(torch.from_numpy(probe)).detach().numpy()
     got = net.forward().reshape(ref.shape)
     assert np.abs(ref - got).max() < 1e-3, f"OpenCV and torch disagree: {np.abs(ref - got).max()}"
+    # A minimal card so vision.classifier.load_classifier can run any exported model.
+    path.with_suffix(".json").write_text(json.dumps({"version": VERSION, "classes": list(LABELS),
+                                                     "input_size": PATCH}))
 
 
 # ---- main --------------------------------------------------------------------------

@@ -71,15 +71,32 @@ def _put_digit(canvas: np.ndarray, v: int, rect, n: int) -> None:
     cv2.putText(canvas, text, org, font, fs, 255, thick, cv2.LINE_AA)
 
 
+def cell_quads(state, n: int) -> np.ndarray:
+    """(n, n, 4, 2) float32: each cell's corners (TL TR BR BL) in image pixels."""
+    _, rects, to_image = _cell_geometry(state, n)
+    quads = np.zeros((n, n, 4, 2), np.float32)
+    for r in range(n):
+        for c in range(n):
+            x0, y0, x1, y1 = rects(r, c)
+            pts = np.float32([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]).reshape(-1, 1, 2)
+            quads[r, c] = cv2.perspectiveTransform(pts, to_image).reshape(4, 2)
+    return quads
+
+
 def _cell_geometry(state, n: int):
     """(canvas size, cell rect function, canvas -> image homography)."""
+    location = _first(state, "location")
     H = _first(state, "homography", "H")
-    lattice = _first(state, "lattice")
+    if H is None and location is not None:
+        H = _first(location, "homography")
+    lattice = _first(state, "lattice") or (_first(location, "lattice") if location is not None else None)
     warped = _first(state, "warped")
     if H is not None and warped is not None:
         H = np.asarray(H, dtype=np.float64)
         wh, ww = np.asarray(warped).shape[:2]
-        if lattice is not None and hasattr(lattice, "cell_rect"):
+        if hasattr(state, "cell_rect"):
+            rects = state.cell_rect  # follows the page's curvature
+        elif lattice is not None and hasattr(lattice, "cell_rect"):
             rects = lattice.cell_rect
         else:
             rows = _first(state, "rows_y", "row_lines", "ys")

@@ -133,13 +133,9 @@ class PuzzleSolver:
         if self.backend == "qwen" and reading.error is None:
             vlm, t_vlm = self._timed_vlm([reading])
             reading.timings.rules += t_vlm
+        # (A stale EXIF orientation needs no retry here: the extractor turns a
+        # sideways or upside-down grid upright from how its digits read.)
         result = self.finish(reading, vlm[0] if vlm else None, timeout_s=timeout_s)
-        # Edited photos often keep a stale EXIF orientation: if the upright reading
-        # failed, the picture as stored is the other candidate.
-        if (not result.solved and exif and reading.loaded is not None and reading.loaded.exif_rotated):
-            retry = self.solve_image(src, timeout_s=timeout_s, exif=False)
-            if retry.solved or retry.status == "unsolved" and result.status == "error":
-                result = retry
         result.timings.total = time.perf_counter() - t0
         return result
 
@@ -302,7 +298,8 @@ def _resolve_backend(backend: str, model: str | None) -> tuple[str, str | None, 
 def _extract(image: np.ndarray, repair: bool):
     from vlm_puzzle.vision import extract_state
 
-    return extract_state(image, repair=repair)
+    # variants=True: borders, cages, clues and marks are what the rules are inferred from.
+    return extract_state(image, repair=repair, variants=True)
 
 
 def _geometry_rules(state):

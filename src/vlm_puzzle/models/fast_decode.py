@@ -11,11 +11,14 @@ What it does differently from ``generate`` (each part switchable by ``mode``):
   loop never waits for the GPU in between. Runs on CPU too.
 * ``"graph"``: the one-token decode step (forward, argmax, EOS, state update) captured once in a
   ``torch.cuda.CUDAGraph`` and replayed: one launch per token. Capture costs a few steps, not a compile.
-* ``"compiled"``: the step's forward goes through ``torch.compile`` before capture (fused kernels).
-  The compile takes tens of seconds the first time on a machine; Inductor's caches are kept under
-  ``compile_cache_dir()`` so later processes pay a fraction of it (see ``experiments/bench_vlm_gpu.py``).
-* ``"auto"``: ``"graph"`` on CUDA (no compile wait for a single solve), ``"compiled"`` only where this
-  machine has compiled the same model shape before (a marker in the compile cache), ``"static"`` on CPU.
+* ``"regional"``: as ``"graph"``, with the decoder layers' MLP and RMSNorm compiled (one small graph
+  each, shared by all layers: seconds to compile, not a minute) before capture.
+* ``"compiled"``: the whole step's forward goes through ``torch.compile`` before capture (fused kernels,
+  autotuned matmuls). Over a minute to compile the first time on a machine; Inductor's caches are kept
+  under ``compile_cache_dir()`` so later processes pay less (see ``experiments/bench_vlm_gpu.py``).
+  Compiled kernels round differently from eager ones: tokens can differ from ``generate``'s.
+* ``"auto"``: ``"graph"`` on CUDA (a single solve never waits for a compile), ``"static"`` on CPU.
+  Prefills also batch the vision tower's window attention (``vision_batch.py``, same numbers).
 
 Exactness: the prefill is the model's own forward on the prompt; every step feeds what ``generate``
 feeds (the last token, or the pad token for finished rows) at the same 3D position, with an attention
@@ -24,9 +27,7 @@ mask over the same keys (left padding masked). Generation configs with anything 
 """
 from __future__ import annotations
 
-import hashlib
 import inspect
-import json
 import os
 import time
 import weakref
@@ -34,7 +35,10 @@ from pathlib import Path
 
 import torch
 
-MODES = ("auto", "static", "graph", "compiled")
+from vlm_puzzle.models.vision_batch import batched_vision_attention
+
+MODES = ("auto", "static", "graph", "regional", "compiled")
+_GRAPH_MODES = ("graph", "regional", "compiled")
 _DECODERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 # Generation config fields that must be at their neutral value for the fast path to equal `generate`.
@@ -87,19 +91,6 @@ def _use_compile_cache() -> Path:
     return path
 
 
-def _shape_key(model, batch: int, cache_len: int) -> str:
-    cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
-    sig = dict(type=type(model).__name__, hidden=cfg.hidden_size, layers=cfg.num_hidden_layers,
-               vocab=cfg.vocab_size, dtype=str(model.dtype), attn=_attn_impl(model), batch=batch,
-               cache_len=cache_len, torch=torch.__version__,
-               gpu=torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu")
-    return hashlib.sha1(json.dumps(sig, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _marker(model, batch: int, cache_len: int) -> Path:
-    return compile_cache_dir() / "compiled" / f"{_shape_key(model, batch, cache_len)}.ok"
-
-
 def _attn_impl(model) -> str:
     cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
     return getattr(cfg, "_attn_implementation", None) or "eager"
@@ -142,7 +133,7 @@ class FastDecoder:
     """
 
     def __init__(self, model, mode: str = "auto", *, sync_every: int = 8, cache_multiple: int = 256,
-                 max_sessions: int = 3) -> None:
+                 max_sessions: int = 3, batch_vision: bool = True) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown decode mode {mode!r}; expected one of {MODES}")
         if _attn_impl(model) not in ("sdpa", "eager"):
@@ -154,18 +145,18 @@ class FastDecoder:
         self.max_sessions = max(1, int(max_sessions))
         self.device = model.device
         self._sessions: dict[tuple, _Session] = {}
+        self.batch_vision = batch_vision
         self._compiled = None
+        self._regional = None
         self.last_stats: dict = {}
 
     # ---- public -----------------------------------------------------------------------------
     def resolve_mode(self, batch: int, cache_len: int) -> str:
         if self.mode != "auto":
-            if self.mode in ("graph", "compiled") and self.device.type != "cuda":
+            if self.mode in _GRAPH_MODES and self.device.type != "cuda":
                 return "static"  # CUDA graphs need CUDA; the static loop is the CPU fallback
             return self.mode
-        if self.device.type != "cuda":
-            return "static"
-        return "compiled" if _marker(self.model, batch, cache_len).exists() else "graph"
+        return "graph" if self.device.type == "cuda" else "static"
 
     @torch.inference_mode()
     def generate(self, inputs, *, max_new_tokens: int, eos_token_id=None, pad_token_id: int | None = 0,
@@ -194,7 +185,7 @@ class FastDecoder:
         # Decode state: the first new token is fed at cache slot prompt_len, 3D position max+1.
         self._start(sess, inputs, first, positions, max_new_tokens, eos, pad_token_id, min_new_tokens)
         warm_s = 0.0
-        if mode in ("graph", "compiled") and max_new_tokens > 1:
+        if mode in _GRAPH_MODES and max_new_tokens > 1:
             warm_s = self._ensure_graph(sess, mode, max_new_tokens)
         n = 1
         for n in range(1, max_new_tokens):
@@ -248,8 +239,9 @@ class FastDecoder:
         positions = self._rope_positions(inputs)
         sess.cache.reset()
         model_inputs = {k: v for k, v in inputs.items() if k not in ("position_ids",)}
-        out = self.model(**model_inputs, position_ids=positions, past_key_values=sess.cache, use_cache=True,
-                         logits_to_keep=1)
+        with batched_vision_attention(self.model, self.batch_vision):
+            out = self.model(**model_inputs, position_ids=positions, past_key_values=sess.cache, use_cache=True,
+                             logits_to_keep=1)
         logits = out.logits[:, -1, :]
         if suppress_eos:  # min_new_tokens >= 1: EOS may not be the first token
             logits = logits.clone()
@@ -317,6 +309,8 @@ class FastDecoder:
         forward = self._forward
         if mode == "compiled":
             forward = self._compiled_forward()
+        elif mode == "regional":
+            forward = self._regional_forward()
         saved = [t.clone() for t in sess.state()]
         stream = torch.cuda.Stream(self.device)
         stream.wait_stream(torch.cuda.current_stream(self.device))
@@ -333,10 +327,6 @@ class FastDecoder:
             t.copy_(s)
         sess.graph, sess.capture = graph, mode
         torch.cuda.synchronize(self.device)
-        if mode == "compiled":
-            marker = _marker(self.model, sess.batch, sess.cache_len)
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.touch()
         return time.perf_counter() - t0
 
     def _compiled_forward(self):
@@ -344,8 +334,40 @@ class FastDecoder:
             _use_compile_cache()
             # No CUDA graphs inside compile: we capture the whole step ourselves.
             self._compiled = torch.compile(self._forward, dynamic=False, fullgraph=False,
-                                           mode="max-autotune-no-cudagraphs")
+                                           mode=os.environ.get("VLM_PUZZLE_COMPILE_MODE",
+                                                               "max-autotune-no-cudagraphs"))
         return self._compiled
+
+    def _regional_forward(self):
+        """The step's forward with every decoder layer's MLP and RMSNorms running compiled code.
+
+        The compiled functions are the classes' forwards, so all layers share one graph each; they are
+        bound to the modules only while the step runs (warm-up and capture), so the prefill and plain
+        ``generate`` keep the eager modules."""
+        import types
+
+        if self._regional is None:
+            _use_compile_cache()
+            lm = self.model.model.language_model
+            mods = [m for layer in lm.layers for m in (layer.mlp, layer.input_layernorm,
+                                                       layer.post_attention_layernorm)] + [lm.norm]
+            compiled = {}
+            for m in mods:
+                cls = type(m)
+                if cls not in compiled:
+                    compiled[cls] = torch.compile(cls.forward, dynamic=False, fullgraph=True)
+            self._regional = [(m, types.MethodType(compiled[type(m)], m)) for m in mods]
+
+        def forward(tok, pos, mask, cache):
+            for m, fn in self._regional:
+                m.forward = fn
+            try:
+                return self._forward(tok, pos, mask, cache)
+            finally:
+                for m, _ in self._regional:
+                    del m.forward
+
+        return forward
 
     def _session(self, batch: int, cache_len: int, n_eos: int, mode: str) -> _Session:
         key = (batch, cache_len, n_eos)
@@ -354,7 +376,7 @@ class FastDecoder:
             while len(self._sessions) >= self.max_sessions:
                 self._sessions.pop(next(iter(self._sessions)))
             sess = _Session(self.model, batch, cache_len, n_eos, self.device,
-                            capture=mode if mode in ("graph", "compiled") else None)
+                            capture=mode if mode in _GRAPH_MODES else None)
         self._sessions[key] = sess  # most recent last
         return sess
 

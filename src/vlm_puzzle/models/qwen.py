@@ -141,7 +141,7 @@ class QwenVL:
             raise ModelError(f"device {device!r} asked for, but this torch sees no CUDA GPU; use device='cpu'",
                              code="model_no_device")
         dtype = _parse_dtype(dtype) or default_dtype(device)
-        config = _load_config(AutoConfig, name, local_files_only)
+        _load_config(AutoConfig, name, local_files_only)  # fails fast: missing or not a Qwen-VL
         try:
             processor = AutoProcessor.from_pretrained(name, local_files_only=local_files_only)
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -160,7 +160,6 @@ class QwenVL:
                 continue
             used = getattr(model.config, "_attn_implementation", impl)
             why = "; ".join(tried + [reason if not tried else f"{impl}: {reason}"])
-            del config
             return cls(model, processor, min_pixels=min_pixels, max_pixels=max_pixels, decode=decode,
                        attn_implementation=used, attn_reason=why, load_s=time.perf_counter() - t0, name=name)
         raise ModelError(f"{name}: no attention implementation could load the model: {'; '.join(tried)}",
@@ -268,9 +267,9 @@ class QwenVL:
         for ids in new:
             cut = next((j + 1 for j, t in enumerate(ids) if t in eos), None)
             rows.append((ids[:cut] if cut else ids, "eos" if cut else "max_new_tokens"))
-        # Decode rate: every step after the first produces one token per still-running row.
-        steps_after_first = max(len(ids) for ids, _ in rows) - 1 if rows else 0
-        tps = steps_after_first * len(rows) / decode_s if decode_s > 0 and steps_after_first > 0 else 0.0
+        # Decode rate: the tokens of every row after its first (the prefill makes the first), per second.
+        decoded = sum(max(0, len(ids) - 1) for ids, _ in rows)
+        tps = decoded / decode_s if decode_s > 0 and decoded else 0.0
         grid = inputs.get("image_grid_thw")
         merge = int(self.processor.image_processor.merge_size) ** 2
         attn = inputs["attention_mask"].sum(dim=1).tolist()

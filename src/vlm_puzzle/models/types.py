@@ -41,7 +41,7 @@ class Generation:
     is ``"eos"`` or ``"max_new_tokens"``. ``visual_tokens`` is the number of image
     tokens the language model saw (after the 2x2 merge), ``image_size`` the
     (width, height) the image was resized to. ``tokens_per_s`` is the decode rate of
-    the batch: tokens generated after the first, over ``decode_s``.
+    the batch: the tokens every row generated after its first, over ``decode_s``.
     """
 
     text: str

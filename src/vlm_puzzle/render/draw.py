@@ -257,7 +257,9 @@ def _cage_labels(pil: Image.Image, draw: ImageDraw.ImageDraw, spec: PuzzleSpec, 
     for cage in spec.cages:
         r, c = min(cage.cells)
         text = cage_label(cage, style)
-        x, y = geo.x(c) + geo.cell * 0.06, geo.y(r) + geo.cell * 0.05
+        # Clear of a thick cage border (half its width) as printed puzzles are.
+        pad = max(0.05 * geo.cell, 0.5 * max(2.0, style.thick * geo.cell) + 0.03 * geo.cell)
+        x, y = geo.x(c) + pad + geo.cell * 0.01, geo.y(r) + pad
         if spec.kind == "killer":  # a gap in the dashed outline behind the sum
             x0, y0, x1, y1 = draw.textbbox((x, y), text, font=font)
             bg = pil.getpixel((int(geo.x(c) + geo.cell * 0.5), int(geo.y(r) + geo.cell * 0.5)))

@@ -4,11 +4,12 @@
   then dig: remove givens (in 180-degree-symmetric pairs by default) while the
   puzzle keeps a single solution.
 * Killer and KenKen: a random cage partition of a random complete grid, then,
-  while a second solution exists, split a cage on a cell where the two
-  solutions differ (each split adds information) until the solution is unique.
+  while a second solution exists, take a cell where the two solutions differ
+  and move it into a neighbouring cage or split its cage there, until unique.
 
-Uniqueness is decided by the exact-cover counter in :mod:`.uniqueness` and, for
-the finished puzzle, confirmed by the project's solver when ``verify`` is set.
+Uniqueness is decided by the project's solver (:func:`vlm_puzzle.solver.solve`).
+Determinism: the same seed gives the same puzzle, provided no solver query hits
+its time limit (limits are far above the milliseconds queries normally take).
 """
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ from dataclasses import replace
 import numpy as np
 
 from vlm_puzzle.errors import PuzzleError
-from vlm_puzzle.render.regions import random_cages, random_regions, split_cage
-from vlm_puzzle.render.uniqueness import (GivensOracle, check_solution, count_solutions,
-                                          iter_differences, latin_groups, random_solution)
+from vlm_puzzle.render.regions import (is_connected, neighbours, random_cages, random_regions,
+                                       split_cage)
+from vlm_puzzle.render.uniqueness import (check_solution, count_solutions, iter_differences,
+                                          latin_groups, random_solution)
+from vlm_puzzle.solver import solve
 from vlm_puzzle.spec import DEFAULT_BOX, KENKEN_SIZES, SUDOKU_SIZES, Cage, PuzzleSpec, SpecError
 
 Grid = list[list[int]]
@@ -108,22 +111,18 @@ def _dug_puzzle(kind: str, n: int, rng: np.random.Generator, target: int | None,
         solution = random_solution(n, structure.groups, rng)
     if solution is None or structure is None:
         raise GenerationError(f"found no complete {n}x{n} {kind} grid")
-    if target is None and n >= 12:
-        # Python exact cover slows sharply on sparse 12x12/16x16 grids (0.3 s per
-        # query at 16x16 below ~50% givens): stop at half the cells, as printed ones do.
-        target = n * n // 2
-    oracle = GivensOracle(n, structure.groups, node_limit=20_000 if n >= 12 else 100_000)
-    puzzle = dig(solution, oracle, rng, symmetric=symmetric, target=target)
+    puzzle = dig(solution, structure, rng, symmetric=symmetric, target=target)
     return structure.with_givens(puzzle), solution
 
 
-def dig(solution: Grid, oracle: GivensOracle, rng: np.random.Generator, *,
-        symmetric: bool = True, target: int | None = None) -> Grid:
+def dig(solution: Grid, structure: PuzzleSpec, rng: np.random.Generator, *,
+        symmetric: bool = True, target: int | None = None, timeout_s: float = 20.0) -> Grid:
     """Remove givens from a full grid, in random order, while exactly one solution remains.
 
-    Stops at ``target`` givens if given; otherwise the result is minimal for the
-    order tried (every remaining given was tested once and is needed). A query
-    the counter cannot settle within its node limit keeps the given (safe side).
+    ``structure`` gives the rules (its givens are ignored). Stops at ``target``
+    givens if given; otherwise the result is minimal for the order tried (every
+    remaining given was tested once and is needed). A uniqueness query the solver
+    cannot settle within ``timeout_s`` keeps the given (the safe side).
     """
     n = len(solution)
     grid = [list(row) for row in solution]
@@ -136,7 +135,7 @@ def dig(solution: Grid, oracle: GivensOracle, rng: np.random.Generator, *,
             continue
         for x, y in cells:
             grid[x][y] = 0
-        if oracle.count(grid).unique:
+        if is_unique(structure.with_givens(grid), timeout_s):
             left -= len(cells)
         else:
             for x, y in cells:
@@ -144,6 +143,12 @@ def dig(solution: Grid, oracle: GivensOracle, rng: np.random.Generator, *,
         if target is not None and left <= target:
             break
     return grid
+
+
+def is_unique(spec: PuzzleSpec, timeout_s: float) -> bool:
+    """Whether the project's solver proves ``spec`` has exactly one solution.
+    (Measured 2-6x faster than the exact-cover counter for this query; see README.)"""
+    return solve(spec, unique=True, timeout_s=timeout_s).status == "solved"
 
 
 # ---- killer and KenKen -----------------------------------------------------------
@@ -161,24 +166,73 @@ def _caged_puzzle(kind: str, n: int, rng: np.random.Generator,
     weights = KILLER_CAGE_SIZES if kind == "killer" else KENKEN_CAGE_SIZES
     cages = [make_cage(kind, c, solution, rng)
              for c in random_cages(solution, rng, size_weights=weights, distinct=kind == "killer")]
-    for _ in range(4 * n * n):
+    max_size = max(weights)
+    rounds = 4 * n * n
+    for i in range(rounds):
         spec = _caged_spec(kind, n, cages, givens)
-        count = count_solutions(spec, limit=2, node_limit=60_000)
-        if count.unique:
+        verdict, other = _second_solution(spec, solution)
+        if verdict == "unique":
             return spec, solution
-        if len(count.solutions) == 2:
-            diff = list(iter_differences(*count.solutions))
+        if other is not None:
+            diff = list(iter_differences(tuple(map(tuple, solution)), other))
             at = diff[int(rng.integers(len(diff)))]
             cage = next(cg for cg in cages if at in cg.cells)
-        else:  # search too big to settle: make the largest cage smaller
-            cage = max(cages, key=lambda cg: len(cg.cells))
+        else:  # ambiguous but no second solution in hand: shrink a large cage
+            big = [cg for cg in cages if len(cg.cells) == max(len(x.cells) for x in cages)]
+            cage = big[int(rng.integers(len(big)))]
             at = cage.cells[int(rng.integers(len(cage.cells)))]
+        # Prefer moving the ambiguous cell into a neighbouring cage (keeps cages
+        # realistically sized); splitting adds information but breeds 1-cell cages.
+        if i < rounds // 2 and rng.random() < 0.7 and _move_cell(kind, cages, cage, at, solution, rng, max_size):
+            continue
         if len(cage.cells) == 1:
             raise GenerationError(f"{kind}: two solutions differ in the fixed cell {at}")
         cages.remove(cage)
         cages += [make_cage(kind, part, solution, rng) for part in split_cage(list(cage.cells), at, rng)]
         cages.sort(key=lambda cg: cg.cells)
     raise GenerationError(f"{kind} {n}x{n}: no unique cage layout found")
+
+
+def _second_solution(spec: PuzzleSpec, solution: Grid) -> tuple[str, tuple | None]:
+    """("unique", None), or ("ambiguous", another solution or None when none was
+    found cheaply). The solver decides; when the one solution it reports is ours,
+    the exact-cover counter looks for the other within a small node budget."""
+    out = solve(spec, unique=True, timeout_s=10.0)
+    if out.status == "solved":
+        return "unique", None
+    if out.status == "multiple" and out.solution != solution:
+        return "ambiguous", tuple(map(tuple, out.solution))
+    found = count_solutions(spec, limit=2, node_limit=3_000).solutions
+    others = [g for g in found if [list(r) for r in g] != solution]
+    return "ambiguous", (others[0] if others else None)
+
+
+def _move_cell(kind: str, cages: list[Cage], cage: Cage, at, solution: Grid,
+               rng: np.random.Generator, max_size: int) -> bool:
+    """Move cell ``at`` from ``cage`` into a touching cage; False when no move keeps
+    both cages connected, within size and (killer) free of repeated digits."""
+    n = len(solution)
+    rest = [c for c in cage.cells if c != at]
+    if rest and not is_connected(rest):
+        return False
+    options = []
+    for nb in neighbours(at, n):
+        other = next(cg for cg in cages if nb in cg.cells)
+        if other is cage or other in options or len(other.cells) >= max_size:
+            continue
+        if kind == "killer" and solution[at[0]][at[1]] in {solution[r][c] for r, c in other.cells}:
+            continue
+        options.append(other)
+    if not options:
+        return False
+    other = options[int(rng.integers(len(options)))]
+    cages.remove(cage)
+    cages.remove(other)
+    cages.append(make_cage(kind, list(other.cells) + [at], solution, rng))
+    if rest:
+        cages.append(make_cage(kind, rest, solution, rng))
+    cages.sort(key=lambda cg: cg.cells)
+    return True
 
 
 def _caged_spec(kind: str, n: int, cages: list[Cage], givens: Grid) -> PuzzleSpec:
@@ -218,8 +272,6 @@ def kenken_cage(cells, solution: Grid, rng: np.random.Generator) -> Cage:
 # ---- cross-check ---------------------------------------------------------------------
 
 def _verify_with_solver(spec: PuzzleSpec, solution: Grid, timeout_s: float) -> None:
-    from vlm_puzzle.solver import solve  # the solver imports nothing from render
-
     result = solve(spec, unique=True, timeout_s=timeout_s)
     if result.status == "timeout":
         return  # the exact-cover counter already proved uniqueness; the CSP ran out of time

@@ -96,6 +96,7 @@ def random_cages(solution, rng: np.random.Generator, *, size_weights: dict[int, 
     max_size = max(sizes)
     owner: dict[Cell, int] = {}
     cages: list[list[Cell]] = []
+    stuck: list[int] = []
     for i in rng.permutation(n * n):
         start = (int(i) // n, int(i) % n)
         if start in owner:
@@ -112,9 +113,10 @@ def random_cages(solution, rng: np.random.Generator, *, size_weights: dict[int, 
             nb = frontier[int(rng.integers(len(frontier)))]
             cage.append(nb)
             owner[nb] = len(cages)
+        if len(cage) == 1 and want > 1:
+            stuck.append(len(cages))
         cages.append(cage)
-    if min(sizes) > 1:
-        _merge_singletons(cages, owner, solution, n, max_size, distinct)
+    _merge_singletons(cages, stuck, owner, solution, n, max_size, distinct)
     return [sorted(c) for c in cages if c]
 
 
@@ -122,8 +124,10 @@ def _digit(solution, cell: Cell) -> int:
     return solution[cell[0]][cell[1]]
 
 
-def _merge_singletons(cages, owner, solution, n, max_size, distinct) -> None:
-    for ci, cage in enumerate(cages):
+def _merge_singletons(cages, which, owner, solution, n, max_size, distinct) -> None:
+    """Merge the 1-cell cages listed in ``which`` into a neighbouring cage where allowed."""
+    for ci in which:
+        cage = cages[ci]
         if len(cage) != 1:
             continue
         cell = cage[0]

@@ -1,4 +1,8 @@
-"""Solution counting and random complete grids for any :class:`PuzzleSpec`.
+"""Random complete grids, bounded solution counting and rule checks.
+
+The generator asks the project's solver "is this unique?" (it is faster), and
+uses this module for what the solver does not offer: random complete grids and
+a second solution to compare with a known one.
 
 The puzzle becomes an exact cover: columns are "cell (r, c) is filled" and
 "group g holds digit d" (every group has exactly N cells, so each digit appears
@@ -79,6 +83,9 @@ def cage_options(cage: Cage, n: int, same_group: set[tuple[int, int]]) -> list[t
 
 
 def _cover_for(n: int, groups, cages=(), givens=None) -> ExactCover:
+    """Columns: ("cell", r, c), ("g", group, digit) and ("cage", i). A caged cell
+    is filled only by its cage's rows, each a whole valid digit tuple (so the cage
+    clue prunes as strongly as the groups do)."""
     groups_of: dict[Cell, list[int]] = {}
     for g, group in enumerate(groups):
         for cell in group:
@@ -144,25 +151,6 @@ def count_solutions(spec: PuzzleSpec, *, limit: int = 2, node_limit: int = 200_0
     except SearchLimit:
         found, exhausted = [], True
     return Count(tuple(_decode(s, spec.size, cage_cells) for s in found), exhausted)
-
-
-class GivensOracle:
-    """Answers "is this set of givens unique?" many times for one fixed set of
-    all-different groups (no cages), reusing a single exact-cover instance."""
-
-    def __init__(self, n: int, groups, node_limit: int = 100_000):
-        self.n = n
-        self.node_limit = node_limit
-        self.cover = _cover_for(n, groups)
-
-    def count(self, givens: Grid, limit: int = 2) -> Count:
-        forced = [(0, r, c, v) for r, row in enumerate(givens) for c, v in enumerate(row) if v]
-        try:
-            found = self.cover.search(limit=limit, node_limit=self.node_limit, forced=forced)
-            exhausted = False
-        except SearchLimit:
-            found, exhausted = [], True
-        return Count(tuple(_decode(s, self.n, {}) for s in found), exhausted)
 
 
 def random_solution(n: int, groups, rng: np.random.Generator, *,

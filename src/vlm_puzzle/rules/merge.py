@@ -8,9 +8,9 @@ sums or KenKen arithmetic. So:
 * VLM answer missing, unparseable or undecided -> geometry's rules, and the merged
   hints say so in ``evidence``;
 * VLM contradicts the image (another size; cages where none were found or none where
-  there are; another box shape than the lines show; jigsaw without irregular regions
-  or regular boxes called irregular; no diagonals where they are drawn; sums where
-  operators were read) -> geometry's rules, the contradiction named in ``evidence``;
+  there are; another box shape than the thick lines show; jigsaw where no irregular
+  regions were found, or another kind where they were; no diagonals/windows where
+  they are marked; sums where operators were read) -> geometry's rules, the contradiction named in ``evidence``;
 * otherwise the VLM's rule decisions are applied to geometry's puzzle (its cells,
   givens, regions and cages) and ``source`` is ``"qwen"``. If that gives an invalid
   puzzle (e.g. windows on a 6x6), geometry wins and the reason is given.
@@ -82,8 +82,8 @@ def contradictions(geometry: RuleHints, spec: PuzzleSpec | None, vlm: RuleHints,
         out.append(f"it says {vlm.box[0]}x{vlm.box[1]} boxes, the thick lines show "
                    f"{geometry.box[0]}x{geometry.box[1]}")
     irregular = spec.regions is not None if spec is not None else (geometry.kind == "jigsaw" or None)
-    if vlm.kind == "jigsaw" and irregular is False and box_measured(geometry):
-        out.append("it says jigsaw, the regions found are regular boxes")
+    if vlm.kind == "jigsaw" and irregular is False:
+        out.append("it says jigsaw, no irregular regions were found")
     if vlm.kind is not None and vlm.kind != "jigsaw" and vlm.kind != "kenken" and irregular:
         out.append(f"it says {vlm.kind}, the regions found are irregular")
     if vlm.diagonals is False and geometry.diagonals is True:

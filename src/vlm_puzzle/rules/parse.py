@@ -83,6 +83,11 @@ def parse_rule_answer(text: str | None) -> RuleHints:
     if kind == "sudoku" and windows:
         kind = "windoku"
         evidence.append("windows rule: kind windoku")
+    if kind == "sudoku":
+        # A plain sudoku has no extra rules: "sudoku" alone is a "no" to each of them.
+        diagonals = False if diagonals is None else diagonals
+        windows = False if windows is None else windows
+        cages = False if cages is None else cages
     if size is not None and kind is not None:
         allowed = KENKEN_SIZES if kind == "kenken" else (range(4, 17) if kind == "jigsaw" else SUDOKU_SIZES)
         if size not in allowed:

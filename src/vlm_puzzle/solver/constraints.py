@@ -11,6 +11,13 @@ Each class works two ways:
 
 ``propagate`` returns the list of cell indices whose domain it narrowed, or
 ``None`` when the constraint can no longer hold (a wipe-out).
+
+Cage reasoning, cheapest first: bounds (a sum's other cells must be able to make
+up the rest; a product's value must divide the target); for distinct (killer)
+cages, the digit sets that still fit, and digits every fitting set needs leave
+the rest of any row/column/box holding the cage; once a cage's domains allow at
+most EXACT_LIMIT tuples, exact support by enumerating them (cells sharing a
+row or column must differ even in a KenKen cage).
 """
 from __future__ import annotations
 
@@ -289,7 +296,7 @@ class _SumPropagator:
         return changed
 
 
-EXACT_LIMIT = 96  # enumerate a cage's tuples once its domains allow at most this many
+EXACT_LIMIT = 32  # enumerate a cage's tuples once its domains allow at most this many
 
 
 def _tuple_count(dom, cells, limit: int) -> int:

@@ -8,7 +8,10 @@ until nothing changes:
   (cells sharing an all-different group or distinct cage with it);
 * *hidden single* -- a value with one place left in a permutation group
   (row, column, box...) goes there;
-* *cage propagators* (sums, products, differences, quotients) narrow their cells.
+* *locked candidates* -- when a group's places for a value all lie where it
+  overlaps another group (a box and a row), the rest of the other group loses it;
+* *cage propagators* (sums, products, differences, quotients; see constraints.py)
+  narrow their cells.
 
 Domains are bitmask ints (bit ``v`` set while value ``v`` is possible): copying the
 81 ints of a Sudoku at each decision is cheaper than python-constraint's

@@ -65,8 +65,6 @@ def load_classifier(path: str | Path = DIGITS_MODEL) -> Classifier:
         net = cv2.dnn.readNetFromONNX(str(path))
     except cv2.error as exc:
         raise ModelError(f"cannot load classifier {path.name}: {exc}", code="weights_invalid") from None
-    net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
-    net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
     card_path = path.with_suffix(".json")
     card = json.loads(card_path.read_text()) if card_path.is_file() else {}
     labels = tuple(card.get("classes", ()))

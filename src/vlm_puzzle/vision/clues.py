@@ -26,9 +26,11 @@ LINE_PX = 18          # px a clue's line height is scaled to on that canvas
 CLASSES = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "+", "-", "x", "÷", "/", "*")
 OP_OF = {"+": "add", "-": "sub", "x": "mul", "*": "mul", "÷": "div", "/": "div"}
 # Where a clue may sit, as fractions of the cell: the top-left corner region.
-CLUE_BOX = (0.7, 0.4)     # (width, height) where a clue may start
+CLUE_BOX = (0.97, 0.4)    # (width, height) where a clue may lie / start
 REGION_H = 0.75           # how far down the corner region reaches
 MAX_GLYPHS = 5            # up to 4 digits and an operator
+SMOOTH_SIGMA = 0.7        # px of blur before thresholding, for a 64 px cell
+THRESHOLD = 0.45          # ink threshold as a fraction of the clue's own ink level
 WEIGHTS = Path(__file__).with_name("weights") / "clues_v2.onnx"
 
 
@@ -81,16 +83,18 @@ def segment_clue(region: np.ndarray, cell_px: float, ops: bool = True) -> list[G
     if region.size == 0:
         return []
     margin = max(2, int(0.07 * cell_px))
-    inner = region[margin:, margin:]
+    # A light blur first: blurred low-contrast print breaks apart at a hard threshold.
+    smooth = cv2.GaussianBlur(region, (0, 0), SMOOTH_SIGMA * cell_px / 64.0)
+    inner = smooth[margin:, margin:]
     # Ink level of the text: the max after a 3x3 mean (robust to single noisy pixels).
     level = float(cv2.blur(inner, (3, 3)).max()) if inner.size else 0.0
-    threshold = float(np.clip(0.5 * level, 0.15, 0.4))
-    mask = (region > threshold).astype(np.uint8)
+    threshold = float(np.clip(THRESHOLD * level, 0.12, 0.4))
+    mask = remove_lines((smooth > threshold).astype(np.uint8), cell_px)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     comps = []
     for i in range(1, n):
         x, y, w, h, area = (int(v) for v in stats[i])
-        if y < CLUE_BOX[1] * cell_px and not _is_clutter(x, y, w, h, area, cell_px):
+        if y < CLUE_BOX[1] * cell_px and not _is_clutter(x, y, w, h, area, cell_px, mask.shape[1]):
             comps.append((x, y, w, h, i))
     if not ops:
         # Killer sums are digits only: drop outline dashes that are one pixel thin.
@@ -109,7 +113,8 @@ def segment_clue(region: np.ndarray, cell_px: float, ops: bool = True) -> list[G
     glyphs = []
     for (x, y, w, h, ids) in merged:
         sub = np.where(np.isin(labels[y:y + h, x:x + w], ids), region[y:y + h, x:x + w], 0.0)
-        for dx, piece in split_touching(sub, line_h):
+        pieces = split_touching(sub, line_h) if len(ids) == 1 and h >= 0.6 * line_h else [(0, sub)]
+        for dx, piece in pieces:
             glyphs.append(Glyph(image=normalise_glyph(_trim(piece), y - line_top, line_h),
                                 box=(x + dx, y, piece.shape[1], h)))
     return glyphs[:MAX_GLYPHS + 1]
@@ -119,12 +124,14 @@ def split_touching(ink: np.ndarray, line_h: int) -> list[tuple[int, np.ndarray]]
     """Split a component wider than one character (touching glyphs, bold fonts, blur)
     at the weakest columns near where character boundaries are expected.
 
-    A character is about 0.78 line heights apart; a component of width w is cut into
-    ``round(w / (0.78 * line_h))`` pieces. Returns (x offset, piece) pairs."""
+    No single-component clue character as tall as a digit is wider than 0.9 line
+    heights (the caller skips flat ``-`` and multi-part ``÷``); a wider component of
+    width w is cut into ``max(2, round(w / (0.6 * line_h)))`` pieces (a digit is
+    about 0.6 line heights wide). Returns (x offset, piece) pairs."""
     w = ink.shape[1]
-    k = int(round(w / (0.78 * line_h)))
-    if w <= 0.95 * line_h or k < 2:
+    if w <= 0.9 * line_h:
         return [(0, ink)]
+    k = max(2, int(round(w / (0.6 * line_h))))
     profile = ink.sum(axis=0)
     cuts, step = [], w / k
     for j in range(1, k):
@@ -140,14 +147,26 @@ def _trim(ink: np.ndarray) -> np.ndarray:
     return ink[:, cols[0]:cols[-1] + 1] if len(cols) else ink
 
 
-def _is_clutter(x, y, w, h, area, cell_px) -> bool:
+def remove_lines(mask: np.ndarray, cell_px: float) -> np.ndarray:
+    """The mask without straight strokes longer than a third of a cell (grid lines,
+    thick cage borders), so a clue printed against a thick border stays separate.
+    Clue characters are far shorter than that."""
+    length = max(5, int(round(cell_px / 3)))
+    vert = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((length, 1), np.uint8))
+    horiz = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((1, length), np.uint8))
+    return mask & ~(vert | horiz)
+
+
+def _is_clutter(x, y, w, h, area, cell_px, region_w: int) -> bool:
     tiny = max(2.0, 0.025 * cell_px)
     if w < tiny and h < tiny and area < 0.5 * tiny * tiny:
         return True                       # specks
-    if h > 0.42 * cell_px or w > 0.5 * cell_px:
+    if h > 0.42 * cell_px or w > 0.9 * cell_px:
         return True                       # a given digit, or a line along the cell side
-    thin = min(w, h) <= max(2, 0.04 * cell_px) and max(w, h) >= 4 * min(w, h)
-    return thin and (x <= 1 or y <= 1)    # a grid line stuck to the region side
+    thin = min(w, h) <= max(2, 0.04 * cell_px) and max(w, h) >= 3 * min(w, h)
+    near = 0.1 * cell_px
+    # A sliver of grid line or cage border along a region side.
+    return thin and (x <= near or y <= near or x + w >= region_w - near)
 
 
 def _merge_overlapping(comps):

@@ -44,7 +44,7 @@ class GridState:
     printed for each value index, e.g. "A" for 10 in a 16x16 grid);
     ``confidence`` (N x N, probability of the chosen value).
 
-    Checking: ``repairs`` (``{"cell": [r, c], "from": d, "to": d2}``),
+    Checking: ``raw_givens`` (the reading before repair); ``repairs`` (``{"cell": [r, c], "from": d, "to": d2}``),
     ``repair_status`` ("not_needed", "repaired", "failed", "skipped"),
     ``solver_status`` of the final givens ("solved" = exactly one solution).
     ``timing``: seconds per stage. ``variants``: filled by
@@ -67,6 +67,7 @@ class GridState:
     h_weight: np.ndarray
     v_weight: np.ndarray
     rotation: int = 0
+    raw_givens: np.ndarray | None = None
     repairs: list[dict] = field(default_factory=list)
     repair_status: str = "skipped"
     solver_status: str | None = None
@@ -186,7 +187,8 @@ def extract_state(image, *, repair: bool = True, variants: bool = False, rotate:
         size=n, box=lat.box, givens=givens, probs=probs, labels=labels, notation=notation,
         confidence=confidence.astype(np.float32), corners=corners.astype(np.float32), warped=loc.warped,
         rows_y=lat.rows_y, cols_x=lat.cols_x, h_lines=lat.h_lines, v_lines=lat.v_lines,
-        h_weight=lat.h_thick, v_weight=lat.v_thick, rotation=rotation, timing=timing, location=loc)
+        h_weight=lat.h_thick, v_weight=lat.v_thick, rotation=rotation, raw_givens=givens.copy(),
+        timing=timing, location=loc)
 
     if repair and n in SUDOKU_SIZES:
         t = time.perf_counter()

@@ -18,6 +18,7 @@ corners in the original image.
 """
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
 import cv2
@@ -176,14 +177,16 @@ def warp_quad(gray: np.ndarray, quad: np.ndarray, size: int = WARP_SIZE,
     """Warp ``quad`` to a ``size`` square whose inner ``size - 2*margin`` square is the quad.
 
     Returns (warped uint8, 3x3 homography from ``gray`` pixels to warped pixels).
-    Pixels outside the image are filled with the border replicated, so a grid cut
-    off at the image edge does not gain a fake black border line.
+    Pixels outside the image are filled with the paper level (the image's 90th
+    percentile gray), so a grid cut off at the image edge keeps the sliver of
+    its border line that is inside the picture, and gains no fake line.
     """
     m, e = float(margin), float(size - 1 - margin)
     dst = np.array([[m, m], [e, m], [e, e], [m, e]], dtype=np.float32)
     H = cv2.getPerspectiveTransform(quad.astype(np.float32), dst)
+    paper = float(np.percentile(gray[::4, ::4], 90))
     warped = cv2.warpPerspective(gray, H, (size, size), flags=cv2.INTER_LINEAR,
-                                 borderMode=cv2.BORDER_REPLICATE)
+                                 borderMode=cv2.BORDER_CONSTANT, borderValue=paper)
     return warped, H
 
 
@@ -229,11 +232,14 @@ def _best_lattice_1d(profile: np.ndarray, peaks: np.ndarray, span_min: float,
     N=3 through its box lines, or through a stray rule beside the grid), then
     the widest span.
     """
-    strengths = profile[peaks] if len(peaks) else np.array([])
+    # Plain Python over a few dozen peaks: faster than numpy on such tiny arrays.
+    pk = [float(p) for p in peaks]
+    st = [float(profile[p]) for p in peaks]
+    strong = [j for j, v in enumerate(st) if v >= 0.5]
     best = None
-    for i, a in enumerate(peaks):
-        for b in peaks[i + 1:]:
-            span = float(b - a)
+    for i, a in enumerate(pk):
+        for b in pk[i + 1:]:
+            span = b - a
             if span < span_min:
                 continue
             for n in sizes:
@@ -243,24 +249,25 @@ def _best_lattice_1d(profile: np.ndarray, peaks: np.ndarray, span_min: float,
                 tol = max(3.0, 0.2 * step)
                 support, used = [], set()
                 for k in range(n + 1):
-                    d = np.abs(peaks - (a + k * step))
-                    near = d <= tol
-                    if not near.any():
-                        support.append(0.0)
+                    pos = a + k * step
+                    j0, j1 = bisect_left(pk, pos - tol), bisect_right(pk, pos + tol)
+                    if j0 >= j1:
                         break
-                    j = int(np.argmin(np.where(near, -strengths, np.inf)))   # strongest nearby peak
-                    support.append(float(strengths[j]))
+                    j = max(range(j0, j1), key=st.__getitem__)   # strongest nearby peak
+                    if st[j] < 0.35:
+                        break
+                    support.append(st[j])
                     used.add(j)
-                if len(support) < n + 1 or min(support) < 0.35:
+                if len(support) < n + 1:
                     continue
                 # Every strong line inside the span must be one of the lattice's lines:
                 # this rejects N=3 on a 9x9 grid and lattices anchored on a stray rule.
-                inside = (peaks > a + tol) & (peaks < b - tol) & (strengths >= 0.5)
-                if any(j not in used for j in np.nonzero(inside)[0]):
+                if any(j not in used and a + tol < pk[j] < b - tol for j in strong):
                     continue
-                key = (n, round(span / 8), float(np.mean(support)))
+                mean = sum(support) / len(support)
+                key = (n, round(span / 8), mean)
                 if best is None or key > best[0]:
-                    best = (key, n, float(a), float(b), float(np.mean(support)))
+                    best = (key, n, a, b, mean)
     if best is None:
         return None
     return best[1], best[2], best[3], best[4]
@@ -287,33 +294,36 @@ def _local_lines(mask: np.ndarray, dark: np.ndarray, global_pos: np.ndarray, acr
     even when blur makes both look equally wide in a binary mask.
     """
     n = len(global_pos) - 1
+    h, w = mask.shape
     pos = np.tile(global_pos[:, None], (1, n)).astype(np.float64)
     weight = np.zeros(n + 1)
-    h = mask.shape[0]
+    # Segment bounds: the middle 60% of each cell side, away from crossings.
+    a = np.asarray(across, np.float64)
+    inner0 = np.clip((a[:-1] + (a[1:] - a[:-1]) / 5).astype(int), 0, w - 1)
+    inner1 = np.clip((a[1:] - (a[1:] - a[:-1]) / 5).astype(int), 1, w)
+    widths = np.maximum(inner1 - inner0, 1)
+    half = int(np.ceil(tol))
     for k, g in enumerate(global_pos):
-        lo, hi = int(max(0, g - tol)), int(min(h, g + tol + 1))
-        masses = []
-        for s in range(n):
-            x0, x1 = int(across[s]), int(across[s + 1])
-            inner0, inner1 = x0 + (x1 - x0) // 5, x1 - (x1 - x0) // 5
-            band = mask[lo:hi, inner0:inner1]
-            if band.size == 0:
-                continue
-            cover = (band > 0).mean(axis=1)          # fraction of the segment covered, per row
-            if cover.max() < 0.5:
-                continue                             # line absent here: keep the global position
-            rows = np.nonzero(cover >= 0.5)[0]
-            pos[k, s] = lo + (rows[0] + rows[-1]) / 2.0
-            prof = dark[lo:hi, inner0:inner1].mean(axis=1)
-            masses.append(float(prof.sum() - prof.min() * len(prof)))
-        weight[k] = float(np.median(masses)) if masses else 0.0
+        lo, hi = int(max(0, g - half)), int(min(h, g + half + 1))
+        if hi <= lo:
+            continue
+        # Column sums of the band via cumulative sums: (rows, N) covered fraction / mean darkness.
+        cm = np.concatenate([np.zeros((hi - lo, 1)), np.cumsum(mask[lo:hi] > 0, axis=1)], axis=1)
+        cd = np.concatenate([np.zeros((hi - lo, 1)), np.cumsum(dark[lo:hi], axis=1, dtype=np.float64)], axis=1)
+        cover = (cm[:, inner1] - cm[:, inner0]) / widths
+        prof = (cd[:, inner1] - cd[:, inner0]) / widths
+        present = cover.max(axis=0) >= 0.5
+        rows = np.arange(hi - lo)[:, None]
+        on = cover >= 0.5
+        first = np.where(on, rows, hi).min(axis=0)
+        last = np.where(on, rows, -1).max(axis=0)
+        pos[k, present] = lo + (first[present] + last[present]) / 2.0
+        masses = prof.sum(axis=0) - prof.min(axis=0) * (hi - lo)
+        weight[k] = float(np.median(masses[present])) if present.any() else 0.0
     # Smooth along the line: a digit touching the line must not bend it.
     if n >= 3:
-        smooth = pos.copy()
-        for s in range(n):
-            lo_s, hi_s = max(0, s - 1), min(n, s + 2)
-            smooth[:, s] = np.median(pos[:, lo_s:hi_s], axis=1)
-        pos = smooth
+        padded = np.concatenate([pos[:, :1], pos, pos[:, -1:]], axis=1)
+        pos = np.median(np.stack([padded[:, :-2], padded[:, 1:-1], padded[:, 2:]]), axis=0)
     return pos, weight
 
 
@@ -409,9 +419,8 @@ def locate_grid(image: np.ndarray) -> GridLocation:
     """Find, rectify and measure the grid in a BGR/gray uint8 image.
 
     Detection runs on a copy scaled to at most DETECT_MAX_SIDE px; the warp
-    samples the full-resolution image. Every candidate outline is warped and
-    searched for a lattice; the one whose refined grid covers the most image
-    area wins (a small solution grid or a box of text loses to the puzzle).
+    samples the full-resolution image. Candidate outlines are warped and
+    searched for a lattice, biggest first.
     Corners are in ``image`` pixels.
     """
     gray = to_gray(image)
@@ -421,13 +430,19 @@ def locate_grid(image: np.ndarray) -> GridLocation:
     scale = min(1.0, DETECT_MAX_SIDE / max(h, w))
     small = cv2.resize(gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) \
         if scale < 1.0 else gray
+    # Biggest outline first. A lattice that fills its outline is taken at once;
+    # otherwise the biggest refined grid among all candidates wins (a text block
+    # merged with the grid can hold a partial lattice; a solution grid is smaller).
+    quads = sorted(candidate_quads(small), key=lambda q: -cv2.contourArea(q))
     best, best_area = None, 0.0
-    for quad in candidate_quads(small):
+    for quad in quads:
         try:
             loc = _refine(gray, quad / scale)
         except GridNotFoundError:
             continue
         area = cv2.contourArea(loc.corners.astype(np.float32))
+        if area >= 0.8 * cv2.contourArea((quad / scale).astype(np.float32)) and best is None:
+            return loc
         if area > best_area:
             best, best_area = loc, area
     if best is None:

@@ -21,6 +21,9 @@ from vlm_puzzle.spec import PuzzleSpec, SpecError
 MAX_CHANGES = 3          # cells changed at most
 MAX_ALTERNATIVES = 40    # cheapest single-cell changes considered
 MAX_COST = 14.0          # nats; a change less likely than ~1e-6 relative is not a misreading
+# A reading with several solutions may simply be a puzzle with several solutions:
+# change it only where the reader itself was unsure.
+MAX_COST_MULTIPLE = 5.0
 MAX_SOLVES = 150         # solver calls at most
 
 
@@ -64,7 +67,8 @@ def _solve(template: PuzzleSpec, givens: np.ndarray, timeout_s: float):
     return out.status, out.solution
 
 
-def _alternatives(probs: np.ndarray, givens: np.ndarray) -> list[tuple[float, int, int, int]]:
+def _alternatives(probs: np.ndarray, givens: np.ndarray,
+                  max_cost: float = MAX_COST) -> list[tuple[float, int, int, int]]:
     """(cost, r, c, value) of every single-cell change cheaper than MAX_COST, cheapest first."""
     n = givens.shape[0]
     logp = np.log(np.maximum(probs.astype(np.float64), 1e-12))
@@ -76,7 +80,7 @@ def _alternatives(probs: np.ndarray, givens: np.ndarray) -> list[tuple[float, in
                 if v == cur:
                     continue
                 cost = float(logp[r, c, cur] - logp[r, c, v])
-                if cost < MAX_COST:
+                if cost < max_cost:
                     out.append((cost, r, c, v))
     out.sort()
     return out[:MAX_ALTERNATIVES]
@@ -114,13 +118,19 @@ def repair_givens(template: PuzzleSpec, givens: np.ndarray, probs: np.ndarray, *
     t0 = time.perf_counter()
     givens = np.asarray(givens, dtype=np.int64)
     calls = 0
-    status, solution = ("no_solution", None) if conflicts(template, givens) else _solve(template, givens, timeout_s)
-    calls += status != "no_solution" or not conflicts(template, givens)
+    if conflicts(template, givens):
+        status, solution = "no_solution", None
+    else:
+        status, solution = _solve(template, givens, timeout_s)
+        calls += 1
     if status == "solved":
         return RepairResult(givens, "not_needed", status, solve_calls=calls,
                             time_s=time.perf_counter() - t0, solution=solution)
     first_status = status
-    alts = _alternatives(probs, givens)
+    if status == "timeout":
+        # The solver could not decide in time: nothing to compare repairs against.
+        return RepairResult(givens, "failed", status, solve_calls=calls, time_s=time.perf_counter() - t0)
+    alts = _alternatives(probs, givens, MAX_COST_MULTIPLE if status == "multiple" else MAX_COST)
     tried = 0
     for cost, idx in _subsets_by_cost(alts, MAX_CHANGES):
         if calls >= MAX_SOLVES or time.perf_counter() - t0 > budget_s:
