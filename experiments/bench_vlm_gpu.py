@@ -343,8 +343,15 @@ def load_times(path: Path, drop_caches: bool) -> dict:
     wrapper = ("import sys,time,torch; sys.path.insert(0, 'src'); from vlm_puzzle.models.qwen import QwenVL; "
                f"t0=time.perf_counter(); v=QwenVL.from_pretrained({str(path)!r}, attn_implementation='sdpa'); "
                "torch.cuda.synchronize(); print('LOAD', time.perf_counter()-t0, v.load_s)")
-    for name, code in (("plain", plain), ("wrapper", wrapper)):
-        for cache in (["cold", "warm"] if drop_caches else ["warm"]):
+    raw = ("import sys,time,torch; sys.path.insert(0, 'src'); from vlm_puzzle.models.fast_load import read_safetensors; "
+           f"t0=time.perf_counter(); sd=read_safetensors({str(path)!r}, 'cuda'); torch.cuda.synchronize(); "
+           "print('LOAD', time.perf_counter()-t0, sum(t.numel()*t.element_size() for t in sd.values())/2**30, 'GiB')")
+    fast = ("import sys,time,torch; sys.path.insert(0, 'src'); from vlm_puzzle.models.fast_load import from_pretrained_fast; "
+            f"t0=time.perf_counter(); m=from_pretrained_fast({str(path)!r}, attn_implementation='sdpa'); "
+            "torch.cuda.synchronize(); print('LOAD', time.perf_counter()-t0)")
+    for name, code in (("plain", plain), ("wrapper", wrapper), ("read_safetensors", raw), ("fast_load", fast)):
+        cold = drop_caches and name in ("plain", "fast_load")
+        for cache in (["cold", "warm"] if cold else ["warm"]):
             if cache == "cold":
                 subprocess.run("sync; echo 3 > /proc/sys/vm/drop_caches", shell=True, check=False)
             t0 = time.perf_counter()

@@ -106,3 +106,58 @@ def test_killed_batch_resumes_each_image_exactly_once(tmp_path):
     names = [Path(d["image"]).name for d in _lines(out)]
     assert sorted(names) == sorted(p.name for p in imgs)  # each exactly once
     assert "Traceback" not in rerun.stderr
+
+
+def test_qwen_backend_batches_rule_inference_in_the_main_process(tmp_path):
+    # A real (tiny, random-weight) Qwen2-VL checkpoint: workers read the grids, the main
+    # process runs the model on gathered readings; its rules are merged with geometry.
+    torch = pytest.importorskip("torch")
+    from tiny_qwen import build_tiny_qwen
+
+    from e2e_images import render_to
+    from vlm_puzzle.pipeline import PuzzleSolver
+
+    model = build_tiny_qwen(tmp_path / "tiny", "qwen2_vl")
+    img = render_to(tmp_path / "in", "sudoku", 9)
+    (tmp_path / "in" / "junk.png").write_text("junk")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        solver = PuzzleSolver("qwen", str(model), device="cpu",
+                              model_options={"min_pixels": 32 * 28 * 28, "max_pixels": 96 * 28 * 28})
+        out = tmp_path / "res.jsonl"
+        summary = run_batch([str(tmp_path / "in")], out, workers=1, solver=solver, progress=False, vlm_batch=4)
+    finally:
+        torch.set_num_threads(threads)
+    rows = {Path(d["image"]).name: d for d in _lines(out)}
+    assert set(rows) == {img.name, "junk.png"} and summary.processed == 2
+    assert rows["junk.png"]["error"]["code"] == "not_an_image"
+    good = rows[img.name]
+    assert tuple(good) == RESULT_KEYS
+    # random weights answer nonsense: the merge keeps geometry's rules, so it is still solved
+    assert good["status"] == "solved" and good["rule_source"] in ("qwen", "geometry")
+    assert good["timings_s"]["rules"] > 0 and solver.model_load_s > 0
+
+
+def test_a_dying_worker_costs_nothing(tmp_path):
+    # Kill the worker processes after the first result: the pool breaks, is replaced,
+    # and the images that were in flight are retried; every image ends up exactly once.
+    import multiprocessing
+
+    imgs = _photo_copies(tmp_path / "in", 6)
+    killed = []
+
+    def kill_workers(d):
+        if not killed:
+            for p in multiprocessing.active_children():
+                os.kill(p.pid, signal.SIGKILL)
+                killed.append(p.pid)
+
+    out = tmp_path / "res.jsonl"
+    summary = run_batch([str(tmp_path / "in")], out, workers=2, backend="geometry", progress=False,
+                        on_result=kill_workers)
+    assert killed
+    names = [Path(d["image"]).name for d in _lines(out)]
+    assert sorted(names) == sorted(p.name for p in imgs)
+    assert summary.processed == len(imgs)
+    assert not any(d["error"] and d["error"]["code"] == "worker_crashed" for d in _lines(out))

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from e2e_images import render_to
 from vlm_puzzle import __version__
 from vlm_puzzle.cli import main
 from vlm_puzzle.groundtruth import load_truth
@@ -17,15 +18,10 @@ from vlm_puzzle.overlay import cell_quads
 from vlm_puzzle.pipeline import PuzzleSolver
 from vlm_puzzle.result import RESULT_KEYS
 
-REPO = Path(__file__).resolve().parents[1]
-SAMPLES = REPO / "data" / "samples"
-
-
-def sudoku_sample() -> Path:
-    found = sorted((load_truth(str(p)).size != 9, str(p)) for p in SAMPLES.rglob("*.png")
-                   if load_truth(str(p)) is not None and load_truth(str(p)).kind == "sudoku")
-    assert found, f"no sudoku sample in {SAMPLES}"
-    return Path(found[0][1])
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory) -> Path:
+    """A clean render of a 9x9 sudoku (ground truth in the .json next to it)."""
+    return render_to(tmp_path_factory.mktemp("renders"), "sudoku", 9)
 
 
 def run_cli(*args, **kw):
@@ -40,8 +36,8 @@ def test_module_help_and_version():
     assert r.returncode == 0 and __version__ in r.stdout
 
 
-def test_solve_text_and_json_exit_0(capsys):
-    img = sudoku_sample()
+def test_solve_text_and_json_exit_0(capsys, sample):
+    img = sample
     truth = load_truth(str(img))
     assert main(["solve", str(img), "--backend", "geometry"]) == 0
     out = capsys.readouterr().out
@@ -51,20 +47,28 @@ def test_solve_text_and_json_exit_0(capsys):
     assert tuple(d) == RESULT_KEYS and d["status"] == "solved" and d["solution"] == truth.solution
 
 
-@pytest.mark.parametrize("make, code", [
-    (lambda d: d / "missing.jpg", "file_not_found"),
-    (lambda d: d, "is_directory"),
-    (lambda d: (d / "t.png").write_text("text") and d / "t.png", "not_an_image"),
-    (lambda d: (d / "cut.png").write_bytes(sudoku_sample().read_bytes()[:2000]) and d / "cut.png",
-     "truncated_image"),
-])
-def test_unreadable_input_exit_2_without_traceback(tmp_path, make, code):
-    path = make(tmp_path)
-    r = run_cli("solve", path, "--backend", "geometry")
-    assert r.returncode == 2
-    assert code in r.stderr and "Traceback" not in r.stderr + r.stdout
-    r = run_cli("solve", path, "--json", "--backend", "geometry")
-    assert r.returncode == 2 and json.loads(r.stdout)["error"]["code"] == code
+def _bad_inputs(d: Path, sample: Path) -> dict:
+    (d / "t.png").write_text("text")
+    (d / "cut.png").write_bytes(sample.read_bytes()[:2000])
+    return {d / "missing.jpg": "file_not_found", d: "is_directory", d / "t.png": "not_an_image",
+            d / "cut.png": "truncated_image"}
+
+
+def test_unreadable_input_exit_2_one_line_message(tmp_path, sample, capsys):
+    for path, code in _bad_inputs(tmp_path, sample).items():
+        assert main(["solve", str(path), "--backend", "geometry"]) == 2
+        cap = capsys.readouterr()
+        assert code in cap.err and len(cap.err.strip().splitlines()) == 1 and not cap.out
+        assert main(["solve", str(path), "--json", "--backend", "geometry"]) == 2
+        assert json.loads(capsys.readouterr().out)["error"]["code"] == code
+
+
+def test_no_traceback_from_the_real_command(tmp_path, sample):
+    bad = _bad_inputs(tmp_path, sample)
+    for path in (tmp_path / "missing.jpg", tmp_path / "cut.png"):
+        r = run_cli("solve", path, "--backend", "geometry")
+        assert r.returncode == 2 and bad[path] in r.stderr
+        assert "Traceback" not in r.stderr + r.stdout
 
 
 def test_no_puzzle_exit_1(tmp_path, capsys):
@@ -74,24 +78,29 @@ def test_no_puzzle_exit_1(tmp_path, capsys):
     assert d["status"] == "error" and d["error"]["code"] == "no_grid"
 
 
-def test_bad_usage_exit_2(tmp_path):
-    img = sudoku_sample()
-    for args in (["solve"], ["solve", img, "--backend", "nope"], ["frobnicate"],
-                 ["solve", img, "--overlay", tmp_path / "out.txt"],
-                 ["solve", img, "--overlay", tmp_path / "no" / "such" / "dir.png"],
-                 ["batch", img, "--out", tmp_path]):
-        r = run_cli(*args)
-        assert r.returncode == 2, (args, r.stderr)
-        assert "Traceback" not in r.stderr and r.stderr.strip()
+def test_bad_usage_exit_2(tmp_path, sample, capsys):
+    img = str(sample)
+    for args in (["solve"], ["solve", img, "--backend", "nope"], ["frobnicate"], []):
+        with pytest.raises(SystemExit) as exc:  # argparse: usage message, exit 2
+            main(args)
+        assert exc.value.code == 2 and "usage" in capsys.readouterr().err
+    for args in (["solve", img, "--overlay", str(tmp_path / "out.txt")],
+                 ["solve", img, "--overlay", str(tmp_path / "no" / "such" / "dir.png")],
+                 ["batch", img, "--out", str(tmp_path)],
+                 ["batch", str(tmp_path / "empty"), "--out", str(tmp_path / "r.jsonl"), "--workers", "-1"],
+                 ["render", str(tmp_path / "r"), "--kinds", "chess"]):
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert err.startswith("vlm-puzzle: ") and len(err.strip().splitlines()) == 1, err
 
 
-def test_qwen_without_weights_is_a_clear_usage_error(tmp_path):
-    r = run_cli("solve", sudoku_sample(), "--backend", "qwen", "--model", tmp_path / "no-weights-here")
+def test_qwen_without_weights_is_a_clear_usage_error(tmp_path, sample):
+    r = run_cli("solve", sample, "--backend", "qwen", "--model", tmp_path / "no-weights-here")
     assert r.returncode == 2 and "Traceback" not in r.stderr and r.stderr.strip()
 
 
-def test_overlay_draws_digits_in_empty_cells_only(tmp_path):
-    img = sudoku_sample()
+def test_overlay_draws_digits_in_empty_cells_only(tmp_path, sample):
+    img = sample
     out = tmp_path / "overlay.png"
     assert main(["solve", str(img), "--overlay", str(out), "--backend", "geometry"]) == 0
     src = cv2.imread(str(img))

@@ -184,3 +184,20 @@ def test_cuda_graph_same_tokens(mode):
     ref = _reference(model, inputs, cfg)
     for _ in range(2):  # capture, then replay of the captured graph
         assert torch.equal(greedy_generate(model, inputs, generation_config=cfg, mode=mode), ref)
+
+
+def test_fast_load_reads_the_same_weights(tmp_path):
+    from safetensors.torch import load_file
+
+    from vlm_puzzle.models.fast_load import from_pretrained_fast, read_safetensors
+
+    path = tiny_qwen.build_tiny_qwen(tmp_path / "m", "qwen2_5_vl")
+    ref = load_file(str(path / "model.safetensors"))
+    got = read_safetensors(path, "cpu", chunk_mb=1)  # several chunks through both buffers
+    assert ref.keys() == got.keys()
+    assert all(torch.equal(ref[k], got[k]) and ref[k].dtype == got[k].dtype for k in ref)
+    model = from_pretrained_fast(path, device="cpu", dtype=torch.float32)
+    plain = transformers.AutoModelForImageTextToText.from_pretrained(path, dtype=torch.float32)
+    a, b = model.state_dict(), plain.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert model.generation_config.do_sample == plain.generation_config.do_sample

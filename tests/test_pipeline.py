@@ -11,27 +11,21 @@ import numpy as np
 import pytest
 
 import vlm_puzzle
+from e2e_images import REPO, render_to
 from vlm_puzzle.groundtruth import load_truth
 from vlm_puzzle.pipeline import PuzzleSolver, solve_image
 from vlm_puzzle.result import RESULT_KEYS, SolveResult
 from vlm_puzzle.spec import KINDS, PuzzleSpec
 from vlm_puzzle.solver.verify import violations as check_solution
 
-REPO = Path(__file__).resolve().parents[1]
-SAMPLES = REPO / "data" / "samples"
 PHOTOS = REPO / "data" / "photos"
 
 
-def sample(kind: str = "sudoku") -> tuple[Path, object]:
-    """The shipped clean render of ``kind`` (9x9 preferred) and its ground truth."""
-    found = []
-    for img in sorted(SAMPLES.rglob("*.png")):
-        truth = load_truth(str(img))
-        if truth is not None and truth.kind == kind:
-            found.append((truth.size != 9, str(img), img, truth))
-    assert found, f"no {kind} sample with ground truth in {SAMPLES}"
-    _, _, img, truth = min(found)
-    return img, truth
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory):
+    """A clean render of a 9x9 sudoku and its ground truth."""
+    img = render_to(tmp_path_factory.mktemp("renders"), "sudoku", 9)
+    return img, load_truth(str(img))
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +56,8 @@ def assert_schema(d: dict) -> None:
     json.dumps(d)  # serialisable as is
 
 
-def test_solves_clean_sudoku_render_with_exact_schema(solver):
-    img, truth = sample("sudoku")
+def test_solves_clean_sudoku_render_with_exact_schema(solver, clean):
+    img, truth = clean
     res = solver.solve_image(img)
     d = res.to_dict()
     assert_schema(d)
@@ -79,10 +73,10 @@ def test_solves_clean_sudoku_render_with_exact_schema(solver):
     assert SolveResult.from_dict(d).to_dict() == d  # the schema round-trips
 
 
-def test_accepts_path_array_and_pil_and_reuses_solver(solver):
+def test_accepts_path_array_and_pil_and_reuses_solver(solver, clean):
     from PIL import Image
 
-    img, truth = sample("sudoku")
+    img, truth = clean
     bgr = cv2.imread(str(img))
     a = solver.solve_image(bgr)
     b = solver.solve_image(Image.open(img))
@@ -90,8 +84,8 @@ def test_accepts_path_array_and_pil_and_reuses_solver(solver):
     assert a.image.startswith("<array") and b.image.startswith("<PIL.Image")
 
 
-def test_module_level_and_lazy_package_exports():
-    img, truth = sample("sudoku")
+def test_module_level_and_lazy_package_exports(clean):
+    img, truth = clean
     assert vlm_puzzle.solve_image is solve_image
     assert vlm_puzzle.PuzzleSolver is PuzzleSolver
     res = vlm_puzzle.solve_image(str(img), backend="geometry")
@@ -108,9 +102,9 @@ def test_import_is_light():
     assert out.strip() == "[] []"
 
 
-def test_missing_directory_nonimage_truncated(solver, tmp_path):
+def test_missing_directory_nonimage_truncated(solver, tmp_path, clean):
     (tmp_path / "notes.jpg").write_text("not an image at all")
-    data = sample("sudoku")[0].read_bytes()
+    data = clean[0].read_bytes()
     (tmp_path / "cut.png").write_bytes(data[: len(data) // 3])
     cases = {tmp_path / "missing.png": "file_not_found", tmp_path: "is_directory",
              tmp_path / "notes.jpg": "not_an_image", tmp_path / "cut.png": "truncated_image"}
@@ -132,10 +126,10 @@ def test_image_without_a_puzzle(solver):
     assert d["solution"] is None
 
 
-def test_unsolvable_read_is_reported_not_raised(tmp_path):
+def test_unsolvable_read_is_reported_not_raised(tmp_path, clean):
     # Write a digit into an empty cell that clashes with a given in its row: with
     # repairs off the read grid has no solution, and the result says so.
-    img, truth = sample("sudoku")
+    img, truth = clean
     solver = PuzzleSolver(backend="geometry", repair=False)
     clean = solver.solve_image(img)
     st = clean.state
@@ -157,11 +151,6 @@ def test_unsolvable_read_is_reported_not_raised(tmp_path):
     assert d["givens"][r][c] == clash
     assert d["error"]["code"] == "no_solution" and "no solution" in d["error"]["message"]
     assert d["solution"] is None
-
-
-def test_every_shipped_kind_has_a_sample():
-    kinds = {load_truth(str(p)).kind for p in SAMPLES.rglob("*.png") if load_truth(str(p))}
-    assert set(KINDS) <= kinds
 
 
 def test_photo_gets_read_with_timings(solver):

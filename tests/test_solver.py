@@ -318,9 +318,22 @@ def _solved_9x9() -> list[list[int]]:
     return solve(PuzzleSpec.from_line(read_lines("top95.txt")[0])).solution
 
 
+def assert_implied_hold(spec: PuzzleSpec, grid) -> int:
+    """Every implied cage derived for ``spec`` holds on its solution ``grid``."""
+    from vlm_puzzle.solver.model import implied_cages
+    implied = implied_cages(spec)
+    for constraint, cells in implied:
+        vals = [grid[r][c] for r, c in cells]
+        if isinstance(constraint, CageSum):
+            assert sum(vals) == constraint.target
+            assert not constraint.distinct or len(set(vals)) == len(vals)
+        else:
+            assert _prod(vals) == constraint.target
+    return len(implied)
+
+
 @pytest.mark.parametrize("seed", range(6))
-def test_implied_sums_hold_on_the_solution(seed):
-    from vlm_puzzle.solver.model import implied_sums
+def test_implied_cages_hold_on_the_solution(seed):
     rng = random.Random(300 + seed)
     grid = _solved_9x9()
     cages = []
@@ -329,12 +342,9 @@ def test_implied_sums_hold_on_the_solution(seed):
         cages.append(Cage(tuple(cells), "sum", sum(vals), distinct=len(set(vals)) == len(vals)))
     givens = [[grid[r][c] if rng.random() < 0.1 else 0 for c in range(9)] for r in range(9)]
     spec = PuzzleSpec.killer(cages, givens=givens)
-    implied = implied_sums(spec)
-    assert implied  # a 9x9 killer always yields some
-    for constraint, cells in implied:
-        vals = [grid[r][c] for r, c in cells]
-        assert sum(vals) == constraint.target
-        assert not constraint.distinct or len(set(vals)) == len(vals)
+    assert assert_implied_hold(spec, grid) > 0  # a 9x9 killer always yields some
+    kenken = PuzzleSpec.kenken(9, [kenken_cage(cells, grid, rng) for cells in random_partition(9, rng, 4)])
+    assert_implied_hold(kenken, grid)  # may be none: cages can all straddle rows
     out = solve(spec, timeout_s=30)
     assert out.status in ("solved", "multiple")
     assert violations(spec, out.solution) == []

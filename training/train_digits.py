@@ -20,6 +20,7 @@ Usage (seeded, reproducible; CPU works, a GPU is faster)::
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import sys
@@ -127,11 +128,11 @@ def train(x: np.ndarray, y: np.ndarray, weights: np.ndarray, epochs: int, seed: 
     xt = torch.from_numpy(x).to(device)
     yt = torch.from_numpy(y).to(device)
     wt = torch.from_numpy(weights.astype(np.float32)).to(device)
-    batch = 512
+    batch = 1024
     batch = min(batch, max(8, len(x) // 4))
     steps = max(1, epochs * (len(x) // batch))
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
+    opt = torch.optim.AdamW(model.parameters(), lr=4e-3, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=4e-3, total_steps=steps)
     model.train()
     step = 0
     for ep in range(epochs):
@@ -163,7 +164,7 @@ def predict(model: DigitNet, x: np.ndarray, device: str) -> np.ndarray:
 
 
 def export(model: DigitNet, path: Path) -> None:
-    model = model.cpu().eval()
+    model = copy.deepcopy(model).cpu().eval()   # the caller keeps using its (GPU) model
     dummy = torch.zeros(1, 1, PATCH, PATCH)
     path.parent.mkdir(parents=True, exist_ok=True)
     kwargs = dict(input_names=["patches"], output_names=["logits"],

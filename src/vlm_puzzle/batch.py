@@ -180,6 +180,8 @@ def run_batch(inputs: Sequence[str], out: str | os.PathLike, *, workers: int | N
         workers = max(1, min(len(todo), os.cpu_count() or 1))
     if solver is None:
         solver = PuzzleSolver(backend, model, timeout_s=timeout_s, exif=exif, keep_images=False)
+    elif solver.keep_images:
+        solver.keep_images = False  # results are written out; holding every photo would only cost memory
     if solver.backend == "qwen":
         # Create the pool (and its fork server) before torch is imported here.
         pool = _make_pool(workers, timeout_s, exif) if workers > 0 and todo else None

@@ -170,9 +170,17 @@ def _print_result(result, solver, model_load_s: float, overlay_note: str | None)
         out.append(f"puzzle:  {desc}" + (f" ({', '.join(extra)})" if extra else ""))
     else:
         box = None
-    if result.givens is not None:
+    no_digits = result.givens is not None and not any(v for row in result.givens for v in row)
+    if result.givens is not None and not (no_digits and result.spec is not None and result.spec.cages):
         out.append("\nread grid:")
         out.append(_indent(format_grid(result.givens, result.size, box)))
+    spec = result.spec
+    if spec is not None and spec.cages:
+        out.append("\ncages:")
+        out.append(_indent(_cage_map(spec)))
+    elif spec is not None and spec.regions is not None:
+        out.append("\nregions:")
+        out.append(_indent("\n".join(" ".join(_SYMS[v % len(_SYMS)] for v in row) for row in spec.regions)))
     if result.repairs:
         out.append("repairs: " + ", ".join(f"({r.cell[0]},{r.cell[1]}) {r.from_}->{r.to}"
                                           for r in result.repairs))
@@ -189,6 +197,26 @@ def _print_result(result, solver, model_load_s: float, overlay_note: str | None)
         status += f" ({result.error.code}: {result.error.message})"
     out.append(f"status:  {status}")
     print("\n".join(out))
+
+
+_SYMS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+_OPS = {"sum": "", "add": "+", "sub": "-", "mul": "x", "div": "/", None: ""}
+
+
+def _cage_map(spec) -> str:
+    """Each cell labelled with its cage's letter, then the clues: 'a=12+ b=3- ...'."""
+    n = spec.size
+    grid = [["." for _ in range(n)] for _ in range(n)]
+    clues = []
+    for i, cage in enumerate(spec.cages):
+        sym = _SYMS[i % len(_SYMS)]
+        for r, c in cage.cells:
+            grid[r][c] = sym
+        clues.append(f"{sym}={cage.target}{_OPS.get(cage.op, '?')}")
+    lines = [" ".join(row) for row in grid]
+    for k in range(0, len(clues), 10):
+        lines.append(" ".join(clues[k:k + 10]))
+    return "\n".join(lines)
 
 
 def _indent(text: str, pad: str = "  ") -> str:

@@ -70,11 +70,13 @@ class PuzzleSolver:
     local path or an id resolvable offline), or ``"auto"`` (qwen when weights are
     configured, else geometry). ``timeout_s`` bounds the CSP search per image.
     ``keep_images`` keeps the decoded image and grid state on each result (for overlays).
+    ``model_options`` go to ``QwenVL.from_pretrained`` (dtype, min_pixels, max_pixels...).
     """
 
     def __init__(self, backend: str = "auto", model: str | None = None, *,
                  device: str | None = None, timeout_s: float | None = 20.0, repair: bool = True,
-                 exif: bool = True, keep_images: bool = True, load_model: bool = False):
+                 exif: bool = True, keep_images: bool = True, load_model: bool = False,
+                 model_options: dict | None = None):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
         self.requested_backend = backend
@@ -84,6 +86,7 @@ class PuzzleSolver:
         self.repair = repair
         self.exif = exif
         self.keep_images = keep_images
+        self.model_options = dict(model_options or {})  # e.g. dtype, min_pixels, max_pixels
         self.model_load_s = 0.0
         self._vlm = None
         if load_model:
@@ -102,7 +105,9 @@ class PuzzleSolver:
         except ImportError as exc:
             raise ModelError(f"the qwen backend needs the 'vlm' extra (pip install 'vlm-puzzle[vlm]'): {exc}",
                              code="model_unavailable") from None
-        kwargs = {"device": self.device} if self.device else {}
+        kwargs = dict(self.model_options)
+        if self.device:
+            kwargs["device"] = self.device
         try:
             self._vlm = QwenVL.from_pretrained(self.model_path, **kwargs)
         except ModelError:

@@ -48,11 +48,12 @@ _NEUTRAL = dict(do_sample=False, num_beams=1, num_return_sequences=1, temperatur
                 forced_bos_token_id=None, forced_eos_token_id=None, stop_strings=None, guidance_scale=None,
                 penalty_alpha=None, dola_layers=None, encoder_repetition_penalty=None,
                 exponential_decay_length_penalty=None, watermarking_config=None, prompt_lookup_num_tokens=None,
-                assistant_model=None, max_time=None)
+                assistant_model=None, max_time=None, min_length=None)
 _NEUTRAL_VALUES = {"temperature": (None, 1.0), "top_k": (None, 0), "top_p": (None, 1.0), "typical_p": (None, 1.0),
                    "min_p": (None, 0.0), "repetition_penalty": (None, 1.0), "no_repeat_ngram_size": (None, 0),
                    "encoder_repetition_penalty": (None, 1.0), "guidance_scale": (None, 1.0),
-                   "num_beams": (None, 1), "num_return_sequences": (None, 1), "do_sample": (None, False)}
+                   "num_beams": (None, 1), "num_return_sequences": (None, 1), "do_sample": (None, False),
+                   "min_length": (None, 0)}
 
 
 def supports(generation_config) -> tuple[bool, str]:

@@ -81,3 +81,11 @@ def has_glyph(name: str, char: str) -> bool:
 def font_family(name: str) -> str:
     """The family part of a font name, for held-out-font splits (``DejaVuSans-Bold`` -> ``DejaVuSans``)."""
     return name.split("-")[0]
+
+
+def text_font(name: str) -> str:
+    """``name`` if it draws Latin letters (for page text around a grid), else a fallback
+    (some fonts only carry digits next to another script)."""
+    if all(has_glyph(name, ch) for ch in "Aeg"):
+        return name
+    return "DejaVuSerif" if "DejaVuSerif" in available_fonts() else BUILTIN

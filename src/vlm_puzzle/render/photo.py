@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
-from vlm_puzzle.render.fonts import load_font
+from vlm_puzzle.render.fonts import load_font, text_font
 
 WORDS = ("puzzle", "sudoku", "daily", "logic", "solve", "grid", "easy", "hard", "medium", "weekend",
          "answers", "page", "tomorrow", "number", "every", "row", "column", "box", "contains",
@@ -36,14 +36,15 @@ class PhotoParams:
     shadow: bool
 
 
-def make_page(grid_img: np.ndarray, rng: np.random.Generator, font: str) -> tuple[np.ndarray, tuple[int, int]]:
+def make_page(grid_img: np.ndarray, rng: np.random.Generator, font: str,
+              paper: tuple[int, int, int]) -> tuple[np.ndarray, tuple[int, int]]:
     """A page holding ``grid_img`` with unrelated print around it.
 
     Returns the page and the (x, y) where the grid's top-left pixel was pasted.
     """
     gh, gw = grid_img.shape[:2]
     mx, top, bottom = int(gw * rng.uniform(0.12, 0.35)), int(gh * rng.uniform(0.2, 0.4)), int(gh * rng.uniform(0.1, 0.35))
-    paper = tuple(int(v) for v in grid_img[2, 2])
+    font = text_font(font)
     page = Image.new("RGB", (gw + 2 * mx, gh + top + bottom), paper)
     draw = ImageDraw.Draw(page)
     ink = (int(rng.integers(0, 60)),) * 3

@@ -40,31 +40,67 @@ def _starting_regions(n: int) -> np.ndarray:
     return np.array([[r] * n for r in range(n)])
 
 
-def random_regions(solution, rng: np.random.Generator, *,
+def random_regions(n: int, rng: np.random.Generator, *,
                    swaps: int | None = None) -> tuple[tuple[int, ...], ...]:
-    """N connected regions of N cells, each holding every digit of ``solution`` once.
+    """N connected regions of N cells each, as an N x N grid of ids 0..N-1.
 
-    ``solution`` is a complete grid whose standard boxes (or, for sizes without
-    boxes, rows) hold 1..N: those are the starting regions. Each step exchanges a
-    cell ``a`` on a region border with the cell of the neighbouring region that
-    holds the same digit, kept only when both regions stay connected. Building
-    the regions around a known grid guarantees the jigsaw has a solution (random
-    layouts often have none). Ids are renumbered in reading order.
+    Starts from the standard boxes (or rows, for sizes without a box shape) and
+    applies ``swaps`` random size-preserving exchanges: a cell ``a`` of region A
+    touching region B trades places with a cell of B touching A; an exchange is
+    kept only when both regions stay connected. Ids are renumbered in reading
+    order. Not every layout admits a complete grid; the generator checks.
+    """
+    grid = _starting_regions(n)
+    swaps = swaps if swaps is not None else 3 * n * n
+    done = 0
+    for _ in range(30 * swaps):
+        if done >= swaps:
+            break
+        a = (int(rng.integers(n)), int(rng.integers(n)))
+        others = sorted({int(grid[b]) for b in neighbours(a, n)} - {int(grid[a])})
+        if not others:
+            continue
+        ra, rb = int(grid[a]), others[int(rng.integers(len(others)))]
+        cands = [(r, c) for r in range(n) for c in range(n) if grid[r, c] == rb
+                 and any(grid[x] == ra and x != a for x in neighbours((r, c), n))]
+        if not cands:
+            continue
+        d = cands[int(rng.integers(len(cands)))]
+        grid[a], grid[d] = rb, ra
+        if is_connected(zip(*np.nonzero(grid == ra))) and is_connected(zip(*np.nonzero(grid == rb))):
+            done += 1
+        else:
+            grid[a], grid[d] = ra, rb
+    return _renumber(grid)
+
+
+def regions_around(solution, rng: np.random.Generator, *,
+                   swaps: int | None = None) -> tuple[tuple[int, ...], ...]:
+    """Regions built around a known complete grid, so a solution is guaranteed.
+
+    ``solution``'s standard boxes (or rows, without a box shape) must hold 1..N.
+    Each step exchanges two cells with the same digit between touching regions
+    (each cell touching the other's region), kept when both stay connected. The
+    shapes come out less scrambled than :func:`random_regions`; used for large
+    grids, where random layouts are rarely fillable.
     """
     n = len(solution)
     sol = np.asarray(solution)
     grid = _starting_regions(n)
     where = {(int(grid[r, c]), int(sol[r, c])): (r, c) for r in range(n) for c in range(n)}
-    swaps = swaps if swaps is not None else 4 * n * n
-    done = tries = 0
-    while done < swaps and tries < 60 * swaps:
-        tries += 1
-        a = (int(rng.integers(n)), int(rng.integers(n)))
-        nbs = [b for b in neighbours(a, n) if grid[b] != grid[a]]
-        if not nbs:
-            continue
-        ra, rb = int(grid[a]), int(grid[nbs[int(rng.integers(len(nbs)))]])
-        d = where[(rb, int(sol[a]))]
+    swaps = swaps if swaps is not None else 3 * n * n
+    done = 0
+    for _ in range(8 * swaps):
+        if done >= swaps:
+            break
+        touches = {(r, c): {int(grid[b]) for b in neighbours((r, c), n)} - {int(grid[r, c])}
+                   for r in range(n) for c in range(n)}
+        moves = [((r, c), where[(rb, int(sol[r, c]))]) for (r, c), regs in touches.items() for rb in sorted(regs)
+                 if int(grid[r, c]) in touches[where[(rb, int(sol[r, c]))]]]
+        if not moves:
+            break
+        a, d = moves[int(rng.integers(len(moves)))]
+        ra, rb = int(grid[a]), int(grid[d])
         grid[a], grid[d] = rb, ra
         if is_connected(zip(*np.nonzero(grid == ra))) and is_connected(zip(*np.nonzero(grid == rb))):
             where[(rb, int(sol[a]))], where[(ra, int(sol[a]))] = a, d

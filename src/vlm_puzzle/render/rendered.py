@@ -81,7 +81,7 @@ def render_puzzle(spec: PuzzleSpec, *, seed: int, style: Style | None = None, ph
         # Print at a resolution matching the photo, so the print is as crisp as a real page.
         side = int(min(w, h) * rng.uniform(0.55, 0.8))
         clean, geo = draw_puzzle(spec, replace(style, margin=0.01), (side, side), rng)
-        page, (ox, oy) = make_page(clean, rng, style.clue_font or style.font)
+        page, (ox, oy) = make_page(clean, rng, style.clue_font or style.font, style.paper)
         pts = np.concatenate([geo.corners.reshape(-1, 2), geo.lattice.reshape(-1, 2)]) + [ox, oy]
         image, out, params = photograph(page, pts, (w, h), rng)
         corners, lattice = out[:4], out[4:].reshape(geo.lattice.shape)

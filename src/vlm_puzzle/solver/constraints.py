@@ -108,10 +108,6 @@ class AllDifferentGroup(_PuzzleConstraint):
             return len(values) == len(self.values) and set(values) == set(self.values)
         return len(set(values)) == len(values)
 
-    def partial_ok(self, values):
-        ok = len(set(values)) == len(values)
-        return ok and (self.values is None or set(values) <= set(self.values))
-
     def __call__(self, variables, domains, assignments, forwardcheck=False, _unassigned=Unassigned):
         seen = set()
         for v in variables:
@@ -203,21 +199,86 @@ class CageQuotient(_PuzzleConstraint):
 
 # ---- bitmask propagators ------------------------------------------------------
 
-class _SumPropagator:
-    """Bounds reasoning: a cell's value must leave the others a reachable rest.
-    Distinct cages also keep only digits of sets that still fit the domains."""
+EXACT_LIMIT = 32  # enumerate a cage's tuples once its domains allow at most this many
+MEMO_LIMIT = 50_000  # remembered domain tuples per cage before the memo starts over
 
-    def __init__(self, cells, target, distinct, digits):
+
+class _CagePropagator:
+    """A cage's reasoning depends only on its own cells' domains, and the search
+    meets the same domain tuples again and again (after every backtrack), so
+    ``narrow`` is memoised on them. ``narrow(doms)`` narrows the list in place and
+    returns the digits the cage is sure to hold, or None on a wipe-out."""
+
+    def __init__(self, cells, target):
         self.cells = tuple(cells)
         self.target = target
-        self.distinct = distinct
-        self.digits = digits
-        self.combos = None  # digit sets (masks) of the right size and sum, built on first use
-        self.unit_rests = ()  # cells of each permutation group holding the cage, minus the cage
-        self.clashes = ()     # pairs of cage positions that must differ (same row...)
+        self.clashes = ()  # pairs of cage positions that must differ (same row...)
+        # Per permutation group meeting the cage: (cage positions in it, its other cells).
+        self.unit_parts: tuple = ()
+        self.memo: dict = {}
 
-    def set_units(self, unit_rests) -> None:
-        self.unit_rests = tuple(unit_rests) if self.distinct else ()
+    def set_clashes(self, pairs) -> None:
+        self.clashes = tuple(pairs)
+
+    def set_units(self, groups) -> None:
+        """Tell the cage the permutation groups (cell sets) it meets."""
+        parts = []
+        for group in groups:
+            positions = tuple(i for i, c in enumerate(self.cells) if c in group)
+            rest = tuple(sorted(group.difference(self.cells)))
+            if positions and rest:
+                parts.append((positions, rest))
+        self.unit_parts = tuple(parts)
+
+    def narrow(self, doms: list[int]):
+        """Narrow ``doms`` in place; return per unit part the digits its cage cells
+        are sure to hold (or a falsy value for none), or None on a wipe-out."""
+        raise NotImplementedError
+
+    def propagate(self, dom):
+        cells = self.cells
+        key = tuple([dom[c] for c in cells])
+        hit = self.memo.get(key)
+        if hit is None:
+            doms = list(key)
+            required = self.narrow(doms)
+            hit = False if required is None else (tuple(doms), required)
+            if len(self.memo) >= MEMO_LIMIT:
+                self.memo.clear()
+            self.memo[key] = hit
+        if hit is False:
+            return None
+        new, required = hit
+        changed = []
+        for c, old, d in zip(cells, key, new):
+            if d != old:
+                dom[c] = d
+                changed.append(c)
+        if required:
+            # Digits the cage's cells in a group must hold leave the rest of the group.
+            for (_, rest), need in zip(self.unit_parts, required):
+                if need:
+                    for c in rest:
+                        d = dom[c]
+                        if d & need:
+                            d &= ~need
+                            if not d:
+                                return None
+                            dom[c] = d
+                            changed.append(c)
+        return changed
+
+
+class _SumPropagator(_CagePropagator):
+    """Bounds first (the other cells must be able to make up the rest); then, for a
+    KenKen cage, the sums the other cells can reach; for a distinct (killer) cage,
+    the digit sets that still fit; once few tuples remain, each one is tried."""
+
+    def __init__(self, cells, target, distinct, digits):
+        super().__init__(cells, target)
+        self.distinct = distinct
+        many = comb(len(digits), len(self.cells)) > _MAX_COMBOS  # big 16x16 cages: skip
+        self.combos = None if many or not distinct else _digit_sets(tuple(digits), len(self.cells), target)
 
     def set_clashes(self, pairs) -> None:
         n = len(self.cells)
@@ -227,167 +288,174 @@ class _SumPropagator:
     def _holds(self, values) -> bool:
         return sum(values) == self.target
 
-    def _combos(self) -> list[int]:
-        return _digit_sets(self.digits, len(self.cells), self.target)
-
-    def propagate(self, dom):
-        cells, target = self.cells, self.target
-        lows = [_low(dom[c]) for c in cells]
-        highs = [_high(dom[c]) for c in cells]
+    def narrow(self, doms):
+        target = self.target
+        lows = [_low(d) for d in doms]
+        highs = [_high(d) for d in doms]
         smin, smax = sum(lows), sum(highs)
         if not smin <= target <= smax:
             return None
-        changed = []
-        for i, c in enumerate(cells):
-            d = dom[c]
-            nd = d & _range_mask(target - (smax - highs[i]), target - (smin - lows[i]))
-            if nd != d:
-                if not nd:
-                    return None
-                dom[c] = nd
-                changed.append(c)
-        if _tuple_count(dom, cells, EXACT_LIMIT) <= EXACT_LIMIT:
-            if not _exact_filter(dom, cells, self._holds, self.clashes, changed):
+        for i, d in enumerate(doms):
+            doms[i] = d & _range_mask(target - (smax - highs[i]), target - (smin - lows[i]))
+            if not doms[i]:
                 return None
-            if not self.unit_rests:
-                return changed
-        if self.distinct:
-            if self.combos is None:
-                # Too many digit sets (big cages on 16x16) costs more than it prunes.
-                few = comb(len(self.digits), len(cells)) <= _MAX_COMBOS
-                self.combos = self._combos() if few else False
-            if self.combos is False:
-                return changed
-            allowed, required = 0, -1
-            for m in self.combos:  # a set fits if every cell can take one of it and it is covered
-                cover = 0
-                for c in cells:
-                    x = dom[c] & m
-                    if not x:
-                        break
-                    cover |= x
-                else:
-                    if cover == m:
-                        allowed |= m
-                        required &= m
-            if not allowed:
+        if _tuple_count(doms, EXACT_LIMIT) <= EXACT_LIMIT:
+            return _exact_filter(doms, self._holds, self.clashes, self.unit_parts)
+        if not self.distinct:
+            return () if _narrow_to(doms, _sum_support(doms, target)) else None
+        if self.combos is None:
+            return ()
+        allowed, required = 0, -1
+        for m in self.combos:  # a set fits if every cell can take one of it and it is covered
+            cover = 0
+            for d in doms:
+                x = d & m
+                if not x:
+                    break
+                cover |= x
+            else:
+                if cover == m:
+                    allowed |= m
+                    required &= m
+        if not allowed or not _narrow_to(doms, [d & allowed for d in doms]):
+            return None
+        whole = len(doms)
+        return tuple(required if len(positions) == whole else 0 for positions, _ in self.unit_parts)
+
+
+class _ProductPropagator(_CagePropagator):
+    """Divisors, then bounds (``target / v`` must be reachable by the others), then
+    the partial products the others can reach; once few tuples remain, each one
+    is tried."""
+
+    def __init__(self, cells, target):
+        super().__init__(cells, target)
+        self.divisors = mask_of(v for v in range(1, min(target, 4096) + 1) if target % v == 0)
+
+    def _holds(self, values) -> bool:
+        return prod(values) == self.target
+
+    def narrow(self, doms):
+        target = self.target
+        for i, d in enumerate(doms):
+            doms[i] = d & self.divisors
+            if not doms[i]:
                 return None
-            # Digits in every fitting set are in this cage, so nowhere else in a
-            # group that holds the whole cage.
-            if required and self.unit_rests:
-                for rest in self.unit_rests:
-                    for c in rest:
-                        d = dom[c]
-                        if d & required:
-                            d &= ~required
-                            if not d:
-                                return None
-                            dom[c] = d
-                            changed.append(c)
-            for c in cells:
-                d = dom[c]
-                nd = d & allowed
-                if nd != d:
-                    if not nd:
-                        return None
-                    dom[c] = nd
-                    if c not in changed:
-                        changed.append(c)
-        return changed
+        lows = [_low(d) for d in doms]
+        highs = [_high(d) for d in doms]
+        pmin, pmax = prod(lows), prod(highs)
+        if not pmin <= target <= pmax:
+            return None
+        for i, d in enumerate(doms):
+            rest_min, rest_max = pmin // lows[i], pmax // highs[i]
+            nd = 0
+            for v in values_of(d):
+                if rest_min <= target // v <= rest_max:
+                    nd |= 1 << v
+            if not nd:
+                return None
+            doms[i] = nd
+        if _tuple_count(doms, EXACT_LIMIT) <= EXACT_LIMIT:
+            return _exact_filter(doms, self._holds, self.clashes, self.unit_parts)
+        return () if _narrow_to(doms, _product_support(doms, target)) else None
 
 
-EXACT_LIMIT = 32  # enumerate a cage's tuples once its domains allow at most this many
-
-
-def _tuple_count(dom, cells, limit: int) -> int:
-    """The number of value tuples the cells' domains allow, stopping past ``limit``."""
+def _tuple_count(doms: list[int], limit: int) -> int:
+    """The number of value tuples the domains allow, stopping past ``limit``."""
     size = 1
-    for c in cells:
-        size *= dom[c].bit_count()
+    for d in doms:
+        size *= d.bit_count()
         if size > limit:
             break
     return size
 
 
-def _exact_filter(dom, cells, holds, clashes, changed) -> bool:
+def _exact_filter(doms: list[int], holds, clashes, unit_parts=()):
     """Keep only values that occur in some tuple satisfying ``holds`` in which no two
-    clashing cells (sharing a row, column...) are equal. False on a wipe-out."""
-    doms = [dom[c] for c in cells]
-    support = [0] * len(cells)
+    clashing cells (sharing a row, column...) are equal. Returns, per unit part,
+    the digits every such tuple puts in that part's cells; None on a wipe-out."""
+    support = [0] * len(doms)
+    required = [-1] * len(unit_parts)
     for t in iter_product(*[values_of(d) for d in doms]):
         if holds(t) and all(t[i] != t[j] for i, j in clashes):
             for i, v in enumerate(t):
                 support[i] |= 1 << v
-            if support == doms:
-                return True  # everything supported: nothing to prune
-    for c, d, s in zip(cells, doms, support):
-        if s != d:
-            if not s:
-                return False
-            dom[c] = s
-            if c not in changed:
-                changed.append(c)
+            for k, (positions, _) in enumerate(unit_parts):
+                part = 0
+                for i in positions:
+                    part |= 1 << t[i]
+                required[k] &= part
+    if not _narrow_to(doms, support):
+        return None
+    # A lone cell's own value is no news (naked singles handle it).
+    return tuple(0 if len(positions) == 1 else need
+                 for (positions, _), need in zip(unit_parts, required))
+
+
+def _narrow_to(doms: list[int], supports: list[int]) -> bool:
+    """Intersect each domain with its support; False on a wipe-out."""
+    for i, s in enumerate(supports):
+        doms[i] &= s
+        if not doms[i]:
+            return False
     return True
+
+
+def _shift_sum(sums: int, values: int) -> int:
+    """The sums reachable by adding one of ``values`` to one of ``sums`` (both bitmasks)."""
+    out = 0
+    while values:
+        low = values & -values
+        out |= sums << (low.bit_length() - 1)
+        values ^= low
+    return out
+
+
+def _sum_support(doms: list[int], target: int) -> list[int]:
+    """Per cell, the values that the other cells' domains can complete to ``target``
+    (reachable sums kept as bitmasks, built from both ends)."""
+    k = len(doms)
+    prefix = [1]  # bit s: sum s reachable by the cells before i
+    for d in doms[:-1]:
+        prefix.append(_shift_sum(prefix[-1], d))
+    supports = [0] * k
+    suffix = 1
+    for i in range(k - 1, -1, -1):
+        a, b = prefix[i], suffix
+        if a.bit_count() > b.bit_count():
+            a, b = b, a
+        others = _shift_sum(b, a)
+        for v in values_of(doms[i]):
+            if v <= target and others >> (target - v) & 1:
+                supports[i] |= 1 << v
+        suffix = _shift_sum(suffix, doms[i])
+    return supports
+
+
+def _product_support(doms: list[int], target: int) -> list[int]:
+    """Per cell, the values that the other cells' domains can complete to the
+    product ``target`` (reachable partial products that divide it, as sets)."""
+    k = len(doms)
+    vals = [[v for v in values_of(d) if v and target % v == 0] for d in doms]
+    prefix = [{1}]
+    for vs in vals[:-1]:
+        prefix.append({p * v for p in prefix[-1] for v in vs if target % (p * v) == 0})
+    supports = [0] * k
+    suffix = {1}
+    for i in range(k - 1, -1, -1):
+        pre = prefix[i]
+        for v in vals[i]:
+            rest = target // v
+            if any(rest % p == 0 and rest // p in suffix for p in pre):
+                supports[i] |= 1 << v
+        suffix = {p * v for p in suffix for v in vals[i] if target % (p * v) == 0}
+    return supports
 
 
 @lru_cache(maxsize=4096)
 def _digit_sets(digits: tuple[int, ...], k: int, target: int) -> list[int]:
     """Masks of the k-subsets of ``digits`` that add up to ``target``."""
     return [mask_of(c) for c in combinations(digits, k) if sum(c) == target]
-
-
-class _ProductPropagator:
-    """Divisors and bounds: ``v`` stays only if ``target / v`` is a whole number the
-    other cells can still reach; two-cell cages are filtered exactly."""
-
-    def __init__(self, cells, target):
-        self.cells = tuple(cells)
-        self.target = target
-        self.divisors = mask_of(v for v in range(1, min(target, 4096) + 1) if target % v == 0)
-        self.clashes = ()  # pairs of cage positions that must differ (same row...)
-
-    def propagate(self, dom):
-        cells, target = self.cells, self.target
-        changed = []
-        if len(cells) == 2:
-            a, b = cells
-            da, db = dom[a] & self.divisors, dom[b] & self.divisors
-            na = mask_of(v for v in values_of(da) if db >> (target // v) & 1)
-            nb = mask_of(v for v in values_of(db) if na >> (target // v) & 1)
-            for c, d, nd in ((a, dom[a], na), (b, dom[b], nb)):
-                if nd != d:
-                    if not nd:
-                        return None
-                    dom[c] = nd
-                    changed.append(c)
-            return changed
-        lows = [_low(dom[c]) for c in cells]
-        highs = [_high(dom[c]) for c in cells]
-        pmin, pmax = prod(lows), prod(highs)
-        if pmin <= 0 or not pmin <= target <= pmax:
-            return None
-        for i, c in enumerate(cells):
-            d = dom[c]
-            rest_min, rest_max = pmin // lows[i], pmax // highs[i]
-            nd = 0
-            for v in values_of(d & self.divisors):
-                if rest_min <= target // v <= rest_max:
-                    nd |= 1 << v
-            if nd != d:
-                if not nd:
-                    return None
-                dom[c] = nd
-                changed.append(c)
-        if _tuple_count(dom, cells, EXACT_LIMIT) <= EXACT_LIMIT:
-            if not _exact_filter(dom, cells, self._holds, self.clashes, changed):
-                return None
-        return changed
-
-    def _holds(self, values) -> bool:
-        return prod(values) == self.target
-
-    def set_clashes(self, pairs) -> None:
-        self.clashes = tuple(pairs)
 
 
 def _difference_support(other: int, t: int) -> int:

@@ -1,11 +1,13 @@
 """PuzzleSpec -> python-constraint ``Problem``: one variable per cell ``(row, col)``,
 domain 1..N (or the given), one constraint per group and per cage, plus the sums
-that the groups imply for caged puzzles (the killer "45 rule")."""
+and products that the groups imply for caged puzzles (the killer "45 rule")."""
 from __future__ import annotations
 
+from fractions import Fraction
 from functools import lru_cache
+from math import factorial, prod
 
-from constraint import Problem, Solver
+from constraint import Constraint, Problem, Solver
 
 from ..spec import Cage, Cell, PuzzleSpec
 from .constraints import AllDifferentGroup, CageDifference, CageProduct, CageQuotient, CageSum
@@ -57,7 +59,7 @@ def build_problem(spec: PuzzleSpec, solver: Solver | None = None) -> Problem | N
         problem.addVariable(cell, values)
     for constraint, cells in layout_constraints(spec.size, spec.groups, spec.cages):
         problem.addConstraint(constraint, cells)
-    for constraint, cells in implied_sums(spec):
+    for constraint, cells in implied_cages(spec):
         problem.addConstraint(constraint, cells)
     return problem
 
@@ -75,18 +77,21 @@ def layout_constraints(size: int, groups: tuple, cages: tuple) -> tuple:
     return tuple(out)
 
 
-MAX_IMPLIED_CELLS = 4  # longer implied sums prune too little to pay for themselves
+MAX_IMPLIED_CELLS = 4  # longer implied cages prune too little to pay for themselves
 
 
-def implied_sums(spec: PuzzleSpec, max_cells: int = MAX_IMPLIED_CELLS) -> list[tuple[CageSum, list[Cell]]]:
-    """Redundant sum constraints from the "45 rule": a region made of whole groups
-    (a row, a box, two adjacent rows...) sums to k * N(N+1)/2, so the cells it holds
-    outside whole sum cages (innies), or the cells its cages stick out with (outies),
-    have a known sum. Short ones are strong extra propagators."""
+def implied_cages(spec: PuzzleSpec, max_cells: int = MAX_IMPLIED_CELLS) -> list[tuple[Constraint, list[Cell]]]:
+    """Redundant cage constraints from the "45 rule". A region made of whole groups
+    (a row, a box, two adjacent rows...) holds each digit k times, so it sums to
+    k * N(N+1)/2 and multiplies to (N!)^k. The cells it holds outside whole sum
+    cages (innies) have a known sum, and likewise the cells its sum cages stick out
+    with (outies); the cells outside whole product cages have a known product.
+    Short ones are strong extra propagators (a KenKen row with one '-' cage in it
+    learns that cage's sum too)."""
     if not spec.cages:
         return []
     n = spec.size
-    total = n * (n + 1) // 2
+    total, product = n * (n + 1) // 2, factorial(n)
     digits = range(1, n + 1)
     given = {(r, c): v for r, row in enumerate(spec.givens) for c, v in enumerate(row) if v}
     cage_cells = [frozenset(c.cells) for c in spec.cages]
@@ -95,41 +100,54 @@ def implied_sums(spec: PuzzleSpec, max_cells: int = MAX_IMPLIED_CELLS) -> list[t
     for g, group in enumerate(spec.groups):
         for cell in group:
             in_groups[cell] = in_groups.get(cell, 0) | 1 << g
-    seen = set(cage_cells)
+    seen = {(cells, "sum" if _summable(c) else c.op) for cells, c in zip(cage_cells, spec.cages)}
     out = []
 
-    def add(cells: set, target: int) -> None:
+    def add(op: str, cells: set, target) -> None:
         key = frozenset(cells)
-        if 0 < len(key) <= max_cells and key not in seen:
-            seen.add(key)
+        if not 0 < len(key) <= max_cells or (key, op) in seen:
+            return
+        seen.add((key, op))
+        if op == "sum":
             common = -1
             for cell in key:
                 common &= in_groups[cell]
             out.append((CageSum(target, distinct=bool(common), digits=digits), sorted(key)))
+        elif target == int(target) and target >= 1:
+            out.append((CageProduct(int(target)), sorted(key)))
+        else:  # the product cages cannot fit this region: make that visible
+            out.append((CageProduct(0), sorted(key)))
 
     for region, k in _regions(spec):
         ids = {cage_id[c] for c in region if c in cage_id}
         inside = [i for i in ids if cage_cells[i] <= region]
         touching = [i for i in ids if not cage_cells[i] <= region]
-        if not all(_summable(spec.cages[i]) for i in inside):
-            continue
-        covered = set().union(*(cage_cells[i] for i in inside))
-        s_in = sum(spec.cages[i].target for i in inside)
-        loose = region - covered
-        add({c for c in loose if c not in given}, k * total - s_in - sum(given.get(c, 0) for c in loose))
-        if touching and all(_summable(spec.cages[i]) for i in touching):
+        sums = [i for i in inside if _summable(spec.cages[i])]
+        loose = region.difference(*(cage_cells[i] for i in sums))
+        s_in = sum(spec.cages[i].target for i in sums)
+        add("sum", {c for c in loose if c not in given}, k * total - s_in - sum(given.get(c, 0) for c in loose))
+        if len(sums) == len(inside) and touching and all(_summable(spec.cages[i]) for i in touching):
             sticking = set().union(*(cage_cells[i] for i in touching))
             uncovered = loose - sticking
             if all(c in given for c in uncovered):
                 outside = sticking - region
                 rest = s_in + sum(spec.cages[i].target for i in touching) \
                     + sum(given[c] for c in uncovered) - k * total
-                add({c for c in outside if c not in given}, rest - sum(given.get(c, 0) for c in outside))
+                add("sum", {c for c in outside if c not in given}, rest - sum(given.get(c, 0) for c in outside))
+        muls = [i for i in inside if _multipliable(spec.cages[i])]
+        if muls:
+            loose = region.difference(*(cage_cells[i] for i in muls))
+            known = prod(spec.cages[i].target for i in muls) * prod(given.get(c, 1) for c in loose)
+            add("mul", {c for c in loose if c not in given}, Fraction(product ** k, known))
     return out
 
 
 def _summable(cage: Cage) -> bool:
     return cage.op in ("sum", "add") or len(cage.cells) == 1
+
+
+def _multipliable(cage: Cage) -> bool:
+    return cage.op == "mul" or len(cage.cells) == 1
 
 
 def _regions(spec: PuzzleSpec):

@@ -29,7 +29,6 @@ OP_OF = {"+": "add", "-": "sub", "x": "mul", "*": "mul", "÷": "div", "/": "div"
 CLUE_BOX = (0.97, 0.4)    # (width, height) where a clue may lie / start
 REGION_H = 0.75           # how far down the corner region reaches
 MAX_GLYPHS = 5            # up to 4 digits and an operator
-SMOOTH_SIGMA = 0.7        # px of blur before thresholding, for a 64 px cell
 THRESHOLD = 0.45          # ink threshold as a fraction of the clue's own ink level
 WEIGHTS = Path(__file__).with_name("weights") / "clues_v2.onnx"
 
@@ -72,24 +71,21 @@ def clue_region(ink: np.ndarray, x0: float, y0: float, x1: float, y1: float) -> 
 def segment_clue(region: np.ndarray, cell_px: float, ops: bool = True) -> list[Glyph]:
     """Glyphs of the clue in a corner region of ink (0..1), left to right.
 
-    Components are dropped when they are grid line or cage outline (touching the
-    region's top or left side while long and thin), specks, or a given digit
-    (taller than 42 % of a cell). The clue line is the band of the tallest
-    component starting in the clue box; glyphs are chained left and right from it
-    while the gaps stay under ``0.8`` line heights, and merged when their x ranges
-    overlap (``÷``). With ``ops=False`` (killer sums) components much shorter than
-    the line (outline dashes) are dropped too.
+    1. Threshold at ``THRESHOLD`` of the clue's own ink level; remove straight
+       strokes longer than a third of a cell (grid lines, thick borders).
+    2. Drop components that are clutter: specks, a given digit (taller than 42 %
+       of a cell), slivers of line along the region sides; with ``ops=False``
+       (killer sums) also one-pixel-thin outline dashes and anything much shorter
+       than the digits.
+    3. The clue line is the band of the tallest component starting near the top.
+    4. Components overlapping in x are one glyph (``÷``); glyphs are chained left
+       and right from the anchor while gaps stay under 0.8 line heights; a single
+       component wider than one character is split (:func:`split_touching`).
     """
     if region.size == 0:
         return []
-    margin = max(2, int(0.07 * cell_px))
-    # A light blur first: blurred low-contrast print breaks apart at a hard threshold.
-    smooth = cv2.GaussianBlur(region, (0, 0), SMOOTH_SIGMA * cell_px / 64.0)
-    inner = smooth[margin:, margin:]
-    # Ink level of the text: the max after a 3x3 mean (robust to single noisy pixels).
-    level = float(cv2.blur(inner, (3, 3)).max()) if inner.size else 0.0
-    threshold = float(np.clip(THRESHOLD * level, 0.12, 0.4))
-    mask = remove_lines((smooth > threshold).astype(np.uint8), cell_px)
+    threshold = float(np.clip(THRESHOLD * text_level(region, cell_px), 0.12, 0.4))
+    mask = remove_lines((region > threshold).astype(np.uint8), cell_px)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     comps = []
     for i in range(1, n):
@@ -109,10 +105,11 @@ def segment_clue(region: np.ndarray, cell_px: float, ops: bool = True) -> list[G
     band = [k for k in comps if k[1] < line_top + line_h and k[1] + k[3] > line_top]
     if not ops:
         band = [k for k in band if k[3] >= 0.45 * line_h]  # outline dashes are short
-    merged = _chain(_merge_overlapping(band), anchor[4], 0.8 * line_h)
+    groups = _chain(_merge_overlapping(band), anchor[4], 0.8 * line_h)
     glyphs = []
-    for (x, y, w, h, ids) in merged:
+    for (x, y, w, h, ids) in groups:
         sub = np.where(np.isin(labels[y:y + h, x:x + w], ids), region[y:y + h, x:x + w], 0.0)
+        # Only a single tall component can be touching characters ('÷' and '-' are not).
         pieces = split_touching(sub, line_h) if len(ids) == 1 and h >= 0.6 * line_h else [(0, sub)]
         for dx, piece in pieces:
             glyphs.append(Glyph(image=normalise_glyph(_trim(piece), y - line_top, line_h),
@@ -120,56 +117,10 @@ def segment_clue(region: np.ndarray, cell_px: float, ops: bool = True) -> list[G
     return glyphs[:MAX_GLYPHS + 1]
 
 
-def split_touching(ink: np.ndarray, line_h: int) -> list[tuple[int, np.ndarray]]:
-    """Split a component wider than one character (touching glyphs, bold fonts, blur)
-    at the weakest columns near where character boundaries are expected.
-
-    No single-component clue character as tall as a digit is wider than 0.9 line
-    heights (the caller skips flat ``-`` and multi-part ``÷``); a wider component of
-    width w is cut into ``max(2, round(w / (0.6 * line_h)))`` pieces (a digit is
-    about 0.6 line heights wide). Returns (x offset, piece) pairs."""
-    w = ink.shape[1]
-    if w <= 0.9 * line_h:
-        return [(0, ink)]
-    k = max(2, int(round(w / (0.6 * line_h))))
-    profile = ink.sum(axis=0)
-    cuts, step = [], w / k
-    for j in range(1, k):
-        lo, hi = int(j * step - 0.3 * step), int(j * step + 0.3 * step) + 1
-        cuts.append(lo + int(np.argmin(profile[lo:hi])))
-    edges = [0] + cuts + [w]
-    return [(a, ink[:, a:b]) for a, b in zip(edges, edges[1:]) if b - a > 1]
-
-
-def _trim(ink: np.ndarray) -> np.ndarray:
-    """Drop empty columns at either side of a split piece."""
-    cols = np.nonzero(ink.max(axis=0) > 0)[0]
-    return ink[:, cols[0]:cols[-1] + 1] if len(cols) else ink
-
-
-def remove_lines(mask: np.ndarray, cell_px: float) -> np.ndarray:
-    """The mask without straight strokes longer than a third of a cell (grid lines,
-    thick cage borders), so a clue printed against a thick border stays separate.
-    Clue characters are far shorter than that."""
-    length = max(5, int(round(cell_px / 3)))
-    vert = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((length, 1), np.uint8))
-    horiz = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((1, length), np.uint8))
-    return mask & ~(vert | horiz)
-
-
-def _is_clutter(x, y, w, h, area, cell_px, region_w: int) -> bool:
-    tiny = max(2.0, 0.025 * cell_px)
-    if w < tiny and h < tiny and area < 0.5 * tiny * tiny:
-        return True                       # specks
-    if h > 0.42 * cell_px or w > 0.9 * cell_px:
-        return True                       # a given digit, or a line along the cell side
-    thin = min(w, h) <= max(2, 0.04 * cell_px) and max(w, h) >= 3 * min(w, h)
-    near = 0.1 * cell_px
-    # A sliver of grid line or cage border along a region side.
-    return thin and (x <= near or y <= near or x + w >= region_w - near)
-
-
 def _merge_overlapping(comps):
+    """Components (x, y, w, h, id) grouped into glyphs: those overlapping in x by more
+    than half the narrower one are one glyph (the parts of '÷', a stroke broken
+    across its width). Returns (x, y, w, h, [ids]) sorted by x."""
     comps = sorted(comps, key=lambda k: k[0])
     out: list[list] = []
     for x, y, w, h, i in comps:
@@ -193,6 +144,68 @@ def _chain(glyphs, anchor_id: int, max_gap: float):
     while hi + 1 < len(glyphs) and glyphs[hi + 1][0] - (glyphs[hi][0] + glyphs[hi][2]) < max_gap:
         hi += 1
     return glyphs[lo:hi + 1][:MAX_GLYPHS + 1]
+
+
+def split_touching(ink: np.ndarray, line_h: int) -> list[tuple[int, np.ndarray]]:
+    """Split a component wider than one character (touching glyphs, bold fonts, blur)
+    at the weakest columns near where character boundaries are expected.
+
+    No single-component clue character as tall as a digit is wider than 1.15 line
+    heights (the caller skips flat ``-`` and multi-part ``÷``); a wider component of
+    width w is cut into ``max(2, round(w / (0.6 * line_h)))`` pieces (a digit is
+    about 0.6 line heights wide). Returns (x offset, piece) pairs."""
+    w = ink.shape[1]
+    if w <= 1.15 * line_h:
+        return [(0, ink)]
+    k = max(2, int(round(w / (0.6 * line_h))))
+    profile = ink.sum(axis=0)
+    cuts, step = [], w / k
+    for j in range(1, k):
+        lo, hi = int(j * step - 0.3 * step), int(j * step + 0.3 * step) + 1
+        cuts.append(lo + int(np.argmin(profile[lo:hi])))
+    edges = [0] + cuts + [w]
+    return [(a, ink[:, a:b]) for a, b in zip(edges, edges[1:]) if b - a > 1]
+
+
+def _trim(ink: np.ndarray) -> np.ndarray:
+    """Drop empty columns at either side of a split piece."""
+    cols = np.nonzero(ink.max(axis=0) > 0)[0]
+    return ink[:, cols[0]:cols[-1] + 1] if len(cols) else ink
+
+
+def text_level(region: np.ndarray, cell_px: float) -> float:
+    """The ink level of the text in a clue region: the max of a 3x3 mean (robust to
+    single noisy pixels) away from grid lines, which are darker than thin print."""
+    weak = (region > 0.15).astype(np.uint8)
+    lines = weak & ~remove_lines(weak, cell_px)
+    near = cv2.dilate(lines, np.ones((5, 5), np.uint8)).astype(bool)
+    margin = max(2, int(0.05 * cell_px))
+    near[:margin, :] = True
+    near[:, :margin] = True
+    smooth = cv2.blur(region, (3, 3))
+    return float(smooth[~near].max()) if (~near).any() else 0.0
+
+
+def remove_lines(mask: np.ndarray, cell_px: float) -> np.ndarray:
+    """The mask without straight strokes longer than a third of a cell (grid lines,
+    thick cage borders), so a clue printed against a thick border stays separate.
+    Clue characters are far shorter than that."""
+    length = max(5, int(round(cell_px / 3)))
+    vert = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((length, 1), np.uint8))
+    horiz = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((1, length), np.uint8))
+    return mask & ~(vert | horiz)
+
+
+def _is_clutter(x, y, w, h, area, cell_px, region_w: int) -> bool:
+    tiny = max(2.0, 0.025 * cell_px)
+    if w < tiny and h < tiny and area < 0.5 * tiny * tiny:
+        return True                       # specks
+    if h > 0.42 * cell_px or w > 0.9 * cell_px:
+        return True                       # a given digit, or a line along the cell side
+    thin = min(w, h) <= max(2, 0.04 * cell_px) and max(w, h) >= 3 * min(w, h)
+    near = 0.1 * cell_px
+    # A sliver of grid line or cage border along a region side.
+    return thin and (x <= near or y <= near or x + w >= region_w - near)
 
 
 def normalise_glyph(ink: np.ndarray, top: int, line_h: int) -> np.ndarray:

@@ -4,9 +4,8 @@ Both are read from a warped square grid (see :mod:`vlm_puzzle.vision.borders`):
 
 * *shading*: each cell's paper brightness (the median of
   :func:`~vlm_puzzle.vision.borders.paper_map` over the cell interior, so digits
-  do not count) with a plane fitted over the grid removed, so a lighting gradient
-  across a photo is not mistaken for shading. A cell set is shaded when its cells
-  are clearly darker than the rest.
+  do not count), compared by ratio with its unshaded neighbours, so a lighting
+  gradient or a shadow across a photo is not mistaken for shading.
 * *diagonal lines*: mean ink sampled along each diagonal cell's diagonal, away from
   its centre (where the digit is), against the same cell's other diagonal.
 """
@@ -19,12 +18,12 @@ import numpy as np
 
 Cell = tuple[int, int]
 
-# Shading must be this many gray levels darker than the other cells, and this many
-# times their spread.
-MIN_SHADE = 6.0
+# Shading must be this much darker (fraction of the paper brightness) than the other
+# cells, and this many times their spread.
+MIN_SHADE = 0.035
 SHADE_SIGMAS = 4.0
 # A diagonal line adds at least this much ink (0..1) along the diagonals.
-MIN_LINE_INK = 0.2
+MIN_LINE_INK = 0.08
 
 
 @dataclass(frozen=True)
@@ -75,28 +74,6 @@ def cell_paper(paper: np.ndarray, xs: np.ndarray, ys: np.ndarray, inset: float =
     return out
 
 
-def detrend(values: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-    """``values`` minus the least-squares plane a + b*row + c*col (fitted on ``mask`` cells)."""
-    n_r, n_c = values.shape
-    rr, cc = np.mgrid[0:n_r, 0:n_c]
-    sel = np.ones_like(values, bool) if mask is None else mask
-    a = np.column_stack([np.ones(sel.sum()), rr[sel], cc[sel]])
-    coef, *_ = np.linalg.lstsq(a, values[sel].astype(np.float64), rcond=None)
-    return values - (coef[0] + coef[1] * rr + coef[2] * cc)
-
-
-def shade_score(darkness: np.ndarray, cells: np.ndarray) -> float:
-    """How clearly ``cells`` are darker than the rest: margin / threshold (> 1 = shaded).
-
-    ``darkness`` is detrended paper darkness (higher = darker)."""
-    inside, outside = darkness[cells], darkness[~cells]
-    if inside.size == 0 or outside.size == 0:
-        return 0.0
-    gap = float(np.median(inside) - np.median(outside))
-    spread = float(np.median(np.abs(outside - np.median(outside)))) * 1.4826
-    return gap / max(MIN_SHADE, SHADE_SIGMAS * spread)
-
-
 def shaded_cells(darkness: np.ndarray) -> np.ndarray:
     """Cells darker than the unshaded majority by more than the decision threshold."""
     base = np.median(darkness)
@@ -135,32 +112,48 @@ def _sample(img: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
     return float(img[yi, xi].mean())
 
 
-def pattern_score(shaded: np.ndarray, pattern: np.ndarray | None, darkness: np.ndarray) -> float:
-    """How well the shaded cells match a pattern: the pattern's shade margin
-    (:func:`shade_score`) when the shaded cells are that pattern (Jaccard >= 0.75),
-    else at most 0.5 (another pattern, e.g. windows, covers part of the diagonals)."""
-    if pattern is None:
+def pattern_score(paper_cells: np.ndarray, pattern: np.ndarray | None) -> float:
+    """How clearly the cells of ``pattern`` are shaded: margin over MIN_SHADE (> 1 = shaded).
+
+    Each pattern cell is compared with its 4-neighbours outside the pattern:
+    ``1 - inside / outside``. Light, dimness and shadows multiply both cells of a pair
+    alike, so the ratio sees only the shading; the median over all boundary pairs
+    shrugs off the few pairs a shadow edge runs between. Scaled down when fewer
+    than 75 % of the pairs agree.
+    """
+    if pattern is None or not pattern.any() or pattern.all():
         return 0.0
-    union = np.count_nonzero(shaded | pattern)
-    jaccard = np.count_nonzero(shaded & pattern) / union if union else 0.0
-    score = shade_score(darkness, pattern)
-    return score if jaccard >= 0.75 else min(score, 0.5)
+    b = np.maximum(paper_cells.astype(np.float64), 1.0)
+    n_r, n_c = b.shape
+    gaps = []
+    for r, c in zip(*np.nonzero(pattern)):
+        for rr, cc in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)):
+            if 0 <= rr < n_r and 0 <= cc < n_c and not pattern[rr, cc]:
+                gaps.append(1.0 - b[r, c] / b[rr, cc])
+    if not gaps:
+        return 0.0
+    gaps = np.array(gaps)
+    agree = float(np.mean(gaps > MIN_SHADE / 2))
+    return float(np.median(gaps)) / MIN_SHADE * min(1.0, agree / 0.75)
+
+
+def relative_darkness(cell_paper_: np.ndarray) -> np.ndarray:
+    """Each cell's shading as a fraction of the local paper brightness: 1 - B / (the
+    brightest cell within two cells); for the ``shaded`` overview only (a shadow edge
+    can fool it; decisions use :func:`pattern_score`)."""
+    b = cell_paper_.astype(np.float32)
+    local = cv2.dilate(b, np.ones((5, 5), np.uint8), borderType=cv2.BORDER_REPLICATE)
+    return 1.0 - b / np.maximum(local, 1.0)
 
 
 def read_marks(paper: np.ndarray, ink: np.ndarray, xs, ys) -> Marks:
     """Diagonals and windows of a grid from its paper and ink maps (see borders)."""
     xs, ys = np.asarray(xs, np.float64), np.asarray(ys, np.float64)
     n = len(xs) - 1
-    raw = -cell_paper(paper, xs, ys)
-    # Fit the lighting plane on the cells of no candidate pattern, so shading
-    # (which is symmetric anyway) does not tilt it.
-    diag = diagonal_cells(n)
-    win = window_cells(n)
-    plain = ~diag if win is None else ~(diag | win)
-    darkness = detrend(raw, plain if plain.sum() >= 6 else None)
-    shaded = shaded_cells(darkness)
-    d_shade = pattern_score(shaded, diag, darkness)
-    w_shade = pattern_score(shaded, win, darkness)
+    cells = cell_paper(paper, xs, ys)
+    shaded = shaded_cells(relative_darkness(cells))
+    d_shade = pattern_score(cells, diagonal_cells(n))
+    w_shade = pattern_score(cells, window_cells(n))
     d_line = diagonal_line_score(ink, xs, ys)
     notes = []
     diagonals = max(d_shade, d_line) > 1.0

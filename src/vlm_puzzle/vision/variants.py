@@ -104,15 +104,19 @@ def _lattice_of(state):
 def read_variants(state) -> VariantState:
     """Read the variant marks of an extracted grid state.
 
-    ``state`` needs ``warped`` (the rectified gray grid) and a lattice (``lattice``,
-    ``location.lattice``: ``cols_x``, ``rows_y`` and optionally local ``v_lines``,
-    ``h_lines``) or plain ``xs`` / ``ys`` line positions.
+    ``state`` needs ``warped`` (the rectified gray grid) and the line positions:
+    ``cols_x``, ``rows_y`` and optionally local ``v_lines``, ``h_lines`` (as
+    ``vision.extract.GridState`` has them), or a ``lattice`` / ``location.lattice``
+    with those, or plain ``xs`` / ``ys``.
     """
     warped = getattr(state, "warped", None)
     if warped is None and getattr(state, "location", None) is not None:
         warped = state.location.warped
     if warped is None:
         raise ValueError("state has no warped grid image")
+    if getattr(state, "cols_x", None) is not None:  # vision.extract.GridState
+        return read_variants_image(warped, state.cols_x, state.rows_y,
+                                   getattr(state, "v_lines", None), getattr(state, "h_lines", None))
     lat = _lattice_of(state)
     if lat is not None:
         return read_variants_image(warped, lat.cols_x, lat.rows_y,

@@ -1,0 +1,228 @@
+"""Benchmark: variant puzzles from rendered images to a correct spec, and solved.
+
+For every kind (sudoku, x-sudoku, windoku, jigsaw, killer, kenken) puzzles are
+generated and rendered by ``vlm_puzzle.render`` in clean and photo mode with font
+families *held out* from the clue classifier's training
+(``training/train_clues.py: TRAIN_FAMILIES``) and seeds disjoint from training's.
+Each image goes through the real pipeline parts:
+``extract_state(image, repair=False, variants=True)`` (grid, digits, and
+``read_variants``) then ``rules.geometry.infer_rules``. Reported per kind and mode:
+
+* ``read``: puzzles read entirely right (kind, box, regions / cages with ops and
+  targets, diagonals, windows, givens);
+* ``solved``: the solver's answer to the read puzzle is the true solution;
+* ``ms_total``: median ms per image for the whole read (grid + digits + variants +
+  rules); ``ms_variants``: median ms of ``read_variants`` + ``infer_rules`` alone.
+
+Killer puzzles are drawn without the uniqueness search (minutes per puzzle): a
+killer counts as solved when the solver's answer satisfies the true puzzle.
+Timings run on one thread (``cv2.setNumThreads(1)``); on a shared machine they are
+noisy: re-run on a quiet one. Usage::
+
+    nice python experiments/eval_variants.py --per-kind 20
+    nice python experiments/eval_variants.py --kinds kenken killer --modes photo --per-kind 10
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+KINDS = ("sudoku", "x-sudoku", "windoku", "jigsaw", "killer", "kenken")
+SIZES = {"sudoku": (9,), "x-sudoku": (9,), "windoku": (9,), "jigsaw": (9, 6), "killer": (9, 6),
+         "kenken": (4, 5, 6, 7, 9)}
+# Families never used in training; Latin-script text fonts only (some installed
+# fonts draw no ASCII operators, e.g. Arabic ones).
+HELD_OUT_FAMILIES = ("DejaVuSansCondensed", "DejaVuSerifCondensed", "LiberationSans", "LiberationSerif",
+                     "LiberationSansNarrow", "LiberationMono", "NimbusSans", "NimbusRoman", "NimbusMonoPS",
+                     "FreeSans", "FreeSerif", "FreeMono", "C059", "P052", "URWGothic", "URWBookman",
+                     "NotoSans", "NotoSerif", "builtin")
+SEED0 = 7_000_000  # far from training seeds (0.., 100003*k)
+
+
+def held_out_fonts() -> list[str]:
+    from vlm_puzzle.render.fonts import available_fonts, font_family
+    sys.path.insert(0, str(ROOT))
+    from training.train_clues import TRAIN_FAMILIES
+    return [f for f in available_fonts()
+            if font_family(f) in HELD_OUT_FAMILIES and font_family(f) not in TRAIN_FAMILIES]
+
+
+def make_puzzle(kind: str, size: int, seed: int):
+    """(spec, solution): unique puzzles from the generator; killer without the
+    uniqueness search (see module doc)."""
+    if kind == "killer":
+        sys.path.insert(0, str(ROOT))
+        from training.train_clues import quick_caged_puzzle
+        return quick_caged_puzzle(kind, size, seed)
+    from vlm_puzzle.render.generate import generate_puzzle
+    return generate_puzzle(kind, size, seed=seed)
+
+
+def canonical(spec) -> tuple:
+    """What 'read entirely right' compares: everything but confidences and cage order."""
+    return (spec.kind, spec.size, spec.box, spec.regions and _partition(spec.regions), spec.diagonals,
+            tuple(sorted(map(tuple, spec.windows))),
+            tuple(sorted((tuple(sorted(c.cells)), c.op, c.target) for c in spec.cages)),
+            tuple(map(tuple, spec.givens)))
+
+
+def _partition(regions) -> tuple:
+    groups: dict[int, list] = {}
+    for r, row in enumerate(regions):
+        for c, v in enumerate(row):
+            groups.setdefault(v, []).append((r, c))
+    return tuple(sorted(tuple(g) for g in groups.values()))
+
+
+def read_image(image) -> dict:
+    """The pipeline on one image: state, variants, hints, spec, timings (s)."""
+    from vlm_puzzle.rules.geometry import infer_rules
+    from vlm_puzzle.vision.extract import extract_state
+    t0 = time.perf_counter()
+    state = extract_state(image, repair=False, variants=True)
+    t1 = time.perf_counter()
+    hints, spec = infer_rules(state, state.variants)
+    t2 = time.perf_counter()
+    return {"state": state, "hints": hints, "spec": spec, "total_s": t2 - t0,
+            "variants_s": state.timing.get("variants_s", 0.0) + (t2 - t1)}
+
+
+def read_structure(image, givens) -> dict:
+    """Like :func:`read_image` but without the digit reader: the grid finder, then
+    ``read_variants`` and ``infer_rules`` with the *true* givens. Measures the
+    variant reading alone (structure, cages, clues, marks)."""
+    from types import SimpleNamespace
+    from vlm_puzzle.rules.geometry import infer_rules
+    from vlm_puzzle.vision.grid import locate_grid
+    from vlm_puzzle.vision.variants import read_variants
+    t0 = time.perf_counter()
+    loc = locate_grid(image)
+    lat = loc.lattice
+    state = SimpleNamespace(size=lat.size, box=lat.box, warped=loc.warped, cols_x=lat.cols_x,
+                            rows_y=lat.rows_y, v_lines=lat.v_lines, h_lines=lat.h_lines,
+                            givens=givens if len(givens) == lat.size else None)
+    t1 = time.perf_counter()
+    variants = read_variants(state)
+    hints, spec = infer_rules(state, variants)
+    t2 = time.perf_counter()
+    return {"state": state, "hints": hints, "spec": spec, "total_s": t2 - t0, "variants_s": t2 - t1}
+
+
+def solved_right(spec, truth_spec, solution) -> bool:
+    from vlm_puzzle.solver import solve, violations
+    if spec is None:
+        return False
+    out = solve(spec, unique=False, timeout_s=10.0)
+    if out.solution is None:
+        return False
+    got = [list(map(int, row)) for row in out.solution]
+    return got == [list(map(int, r)) for r in solution] or not violations(truth_spec, got)
+
+
+def evaluate_variants(kinds=KINDS, modes=("clean", "photo"), per_kind: int = 20, seed0: int = SEED0,
+                      fonts: list[str] | None = None, verbose: bool = False,
+                      true_givens: bool = False) -> dict:
+    """Render, read and solve ``per_kind`` puzzles of each kind in each mode.
+
+    Returns ``{"<kind>/<mode>": {"n", "read", "solved", "ms_total", "ms_variants",
+    "errors": [...]}}`` with ``read`` / ``solved`` as fractions; failures are listed
+    (seed, what differed) so a reader can look at them. Callable from
+    ``experiments/eval_reader.py``. ``true_givens``: skip the digit reader and use
+    the true givens (:func:`read_structure`), to measure the variant reading alone.
+    """
+    import cv2
+    from vlm_puzzle.errors import PuzzleError
+    from vlm_puzzle.render.rendered import render_puzzle
+    cv2.setNumThreads(1)
+    fonts = fonts or held_out_fonts()
+    results = {}
+    for kind in kinds:
+        for mode in modes:
+            rows = []
+            for i in range(per_kind):
+                seed = seed0 + 1000 * KINDS.index(kind) + i
+                size = SIZES[kind][i % len(SIZES[kind])]
+                spec, solution = make_puzzle(kind, size, seed)
+                shot = render_puzzle(spec, seed=seed, photo=mode == "photo", fonts=fonts, solution=solution)
+                bgr = np.ascontiguousarray(shot.image[..., ::-1])
+                try:
+                    out = read_structure(bgr, spec.givens) if true_givens else read_image(bgr)
+                except PuzzleError as exc:
+                    rows.append({"seed": seed, "read": False, "solved": False, "error": f"{exc.code}: {exc}"})
+                    continue
+                got = out["spec"]
+                read = got is not None and canonical(got) == canonical(spec)
+                row = {"seed": seed, "size": size, "read": read, "total_s": out["total_s"],
+                       "variants_s": out["variants_s"], "kind_read": out["hints"].kind,
+                       "confidence": out["hints"].confidence,
+                       "solved": read or solved_right(got, spec, solution)}
+                if not read:
+                    row["error"] = describe_difference(got, spec, out["hints"])
+                rows.append(row)
+                if verbose:
+                    print(kind, mode, seed, "ok" if read else row["error"], flush=True)
+            results[f"{kind}/{mode}"] = summarise(rows)
+    return results
+
+
+def describe_difference(got, truth, hints) -> str:
+    if got is None:
+        bad = [e for e in hints.evidence if e.startswith(("problem", "uncertain"))]
+        return f"no spec (kind {hints.kind}): {'; '.join(bad[:2])}"
+    if got.kind != truth.kind:
+        return f"kind {got.kind} for {truth.kind}"
+    a, b = canonical(got), canonical(truth)
+    names = ("kind", "size", "box", "regions", "diagonals", "windows", "cages", "givens")
+    diffs = [n for n, x, y in zip(names, a, b) if x != y]
+    if "cages" in diffs:
+        mine = {c[0]: c[1:] for c in a[6]}
+        wrong = [f"{cells[0]}: {mine.get(cells)} for {rest}" for cells, *rest in b[6]
+                 if mine.get(cells) != tuple(rest)]
+        return f"cages differ ({len(wrong)}): {'; '.join(wrong[:3])}"
+    return "differs in " + ", ".join(diffs)
+
+
+def summarise(rows: list[dict]) -> dict:
+    n = len(rows)
+    timed = [r for r in rows if "total_s" in r]
+    return {"n": n,
+            "read": sum(r["read"] for r in rows) / n if n else 0.0,
+            "solved": sum(r["solved"] for r in rows) / n if n else 0.0,
+            "ms_total": round(1000 * statistics.median(r["total_s"] for r in timed), 1) if timed else None,
+            "ms_variants": round(1000 * statistics.median(r["variants_s"] for r in timed), 1) if timed else None,
+            "errors": [f"seed {r['seed']}: {r['error']}" for r in rows if "error" in r]}
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description="Variant puzzles: read and solved from rendered images")
+    ap.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS)
+    ap.add_argument("--modes", nargs="+", default=["clean", "photo"], choices=["clean", "photo"])
+    ap.add_argument("--per-kind", type=int, default=20)
+    ap.add_argument("--seed0", type=int, default=SEED0)
+    ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument("--true-givens", action="store_true",
+                    help="skip the digit reader: grid finder + variants + rules, true givens")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    args = ap.parse_args(argv)
+    res = evaluate_variants(args.kinds, args.modes, args.per_kind, args.seed0, verbose=args.verbose,
+                            true_givens=args.true_givens)
+    print(f"{'kind/mode':<18}{'n':>4}{'read':>8}{'solved':>8}{'ms total':>10}{'ms variants':>13}")
+    for key, r in res.items():
+        print(f"{key:<18}{r['n']:>4}{r['read']:>8.1%}{r['solved']:>8.1%}{r['ms_total'] or 0:>10.1f}"
+              f"{r['ms_variants'] or 0:>13.1f}")
+    for key, r in res.items():
+        for e in r["errors"][:5]:
+            print(f"  {key} {e}")
+    if args.json:
+        args.json.write_text(json.dumps(res, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""Read a local safetensors checkpoint straight into GPU memory with large sequential reads.
+
+``from_pretrained(device_map="cuda")`` reads each tensor through a memory map (page faults of a few KB)
+and copies it from pageable memory. Here each shard's data block is read in large chunks into two
+pinned host buffers and copied to one GPU buffer while the next chunk is read; the tensors are views
+of that buffer. Pass the result to ``from_pretrained(path, state_dict=...)``.
+
+    sd = read_safetensors(path, "cuda")
+    model = AutoModelForImageTextToText.from_pretrained(path, state_dict=sd, device_map="cuda", dtype=torch.bfloat16)
+"""
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import torch
+
+_DTYPES = {"BF16": torch.bfloat16, "F16": torch.float16, "F32": torch.float32, "F64": torch.float64,
+           "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
+           "BOOL": torch.bool}
+
+
+def shard_files(path: str | Path) -> list[Path]:
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    index = path / "model.safetensors.index.json"
+    if index.exists():
+        names = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        return [path / n for n in names]
+    return sorted(path.glob("*.safetensors"))
+
+
+def read_safetensors(path: str | Path, device="cuda", chunk_mb: int = 256) -> dict[str, torch.Tensor]:
+    """All tensors of the checkpoint at ``path`` (a .safetensors file or a folder) on ``device``."""
+    device = torch.device(device)
+    out: dict[str, torch.Tensor] = {}
+    chunk = chunk_mb << 20
+    pinned = [torch.empty(chunk, dtype=torch.uint8, pin_memory=device.type == "cuda") for _ in range(2)]
+    events = [None, None]
+    for file in shard_files(path):
+        with open(file, "rb", buffering=0) as f:
+            (n,) = struct.unpack("<Q", f.read(8))
+            header = json.loads(f.read(n))
+            header.pop("__metadata__", None)
+            size = max((v["data_offsets"][1] for v in header.values()), default=0)
+            data = torch.empty(size, dtype=torch.uint8, device=device)
+            done, k = 0, 0
+            while done < size:
+                buf = pinned[k % 2]
+                if events[k % 2] is not None:
+                    events[k % 2].synchronize()  # the copy out of this buffer has finished
+                m = f.readinto(memoryview(buf.numpy())[: min(chunk, size - done)])
+                if not m:
+                    raise OSError(f"{file}: truncated safetensors data")
+                data[done:done + m].copy_(buf[:m], non_blocking=True)
+                if device.type == "cuda":
+                    events[k % 2] = torch.cuda.Event()
+                    events[k % 2].record()
+                done += m
+                k += 1
+        for name, meta in header.items():
+            start, end = meta["data_offsets"]
+            dtype = _DTYPES[meta["dtype"]]
+            raw = data[start:end]
+            if start % dtype.itemsize:  # unaligned: a copy instead of a view
+                raw = raw.clone()
+            out[name] = raw.view(dtype).view(meta["shape"])
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return out
+
+
+def from_pretrained_fast(path: str | Path, *, device="cuda", dtype=torch.bfloat16,
+                         attn_implementation: str | None = None):
+    """``AutoModelForImageTextToText.from_pretrained(path, device_map=device)``, with the weights read by
+    :func:`read_safetensors` (local checkpoints only)."""
+    from transformers import AutoConfig, AutoModelForImageTextToText, GenerationConfig
+
+    config = AutoConfig.from_pretrained(path, local_files_only=True)
+    cls = AutoModelForImageTextToText._model_mapping[type(config)]
+    state_dict = read_safetensors(path, device)
+    model = cls.from_pretrained(None, config=config, state_dict=state_dict, dtype=dtype,
+                                device_map={"": str(device)}, attn_implementation=attn_implementation)
+    del state_dict
+    try:
+        model.generation_config = GenerationConfig.from_pretrained(path, local_files_only=True)
+    except OSError:
+        pass  # no generation_config.json: keep the one derived from the config
+    return model
