@@ -46,6 +46,8 @@ def main(argv=None) -> int:
     ap.add_argument("--quiet-grids", action="store_true", help="do not print the grids")
     args = ap.parse_args(argv)
 
+    import numpy as np
+
     from vlm_puzzle.groundtruth import load_truth
     from vlm_puzzle.imageio import open_image
     from vlm_puzzle.errors import PuzzleError
@@ -116,7 +118,9 @@ def main(argv=None) -> int:
         kind = getattr(hints, "kind", None) or "?"
         line = f"  {short(path)}: {n}x{n} {kind}, extract {r.timings.extract * 1000:.1f} ms"
         if conf is not None:
-            line += f", confidence {float(conf):.2f}"
+            line += f", min cell confidence {float(np.min(conf)):.2f}"
+        if getattr(st, "repairs", None):
+            line += f", {len(st.repairs)} repair(s)"
         if truth is not None:
             read = [[int(v) for v in row] for row in getattr(st, "givens")]
             if len(read) == truth.size:

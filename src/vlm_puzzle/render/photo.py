@@ -87,8 +87,14 @@ def photograph(page: np.ndarray, points: np.ndarray, out_wh: tuple[int, int],
         light_gain=float(rng.uniform(0.55, 1.0)),
         shadow=bool(rng.random() < 0.5),
     )
-    hom = _homography(pw, ph, W, H, params, rng)
     curl_fn = _curl_field(pw, ph, params.curl, rng)
+    draw = _Draws(rng)
+    # The grid (the first 4 points) must stay fully in frame: shrink until it does.
+    for shrink in (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4):
+        hom = _homography(pw, ph, W, H, params, draw, shrink)
+        corners = _forward(np.asarray(points, float).reshape(-1, 2)[:4], hom, curl_fn)
+        if np.all(corners >= [0.02 * W, 0.02 * H]) and np.all(corners <= [0.98 * W, 0.98 * H]):
+            break
     # Inverse map for remap: output pixel -> page pixel = curl(H^-1(q)).
     gx, gy = np.meshgrid(np.arange(W, dtype=np.float64), np.arange(H, dtype=np.float64))
     src = cv2.perspectiveTransform(np.stack([gx, gy], -1).reshape(-1, 1, 2), np.linalg.inv(hom)).reshape(H, W, 2)
@@ -111,16 +117,25 @@ def photograph(page: np.ndarray, points: np.ndarray, out_wh: tuple[int, int],
     return img, out_pts, params
 
 
-def _homography(pw: int, ph: int, W: int, H: int, params: PhotoParams,
-                rng: np.random.Generator) -> np.ndarray:
+class _Draws:
+    """The homography's random numbers, drawn once so that retries differ only in scale."""
+
+    def __init__(self, rng: np.random.Generator):
+        self.scale = rng.uniform(0.85, 1.15)
+        self.pull = rng.uniform(0, 1, (4, 1))
+        self.shift = rng.uniform(-0.06, 0.06, 2)
+
+
+def _homography(pw: int, ph: int, W: int, H: int, params: PhotoParams, draw: _Draws,
+                shrink: float) -> np.ndarray:
     """Page -> output: scale the page to fill most of the frame, rotate, then tilt
     (random corner pull towards the centre, as a camera off the normal does)."""
-    scale = min(W, H) * rng.uniform(0.85, 1.15) / max(pw, ph)
+    scale = min(W, H) * draw.scale * shrink / max(pw, ph)
     c, s = np.cos(np.radians(params.rotation_deg)), np.sin(np.radians(params.rotation_deg))
     corners = np.array([[0, 0], [pw, 0], [pw, ph], [0, ph]], float) - [pw / 2, ph / 2]
     pts = corners @ np.array([[c, s], [-s, c]]) * scale
-    pts *= 1 - params.tilt * rng.uniform(0, 1, (4, 1))  # uneven shrink of the corners
-    pts += [W / 2, H / 2] + rng.uniform(-0.06, 0.06, 2) * [W, H]
+    pts *= 1 - params.tilt * draw.pull  # uneven shrink of the corners
+    pts += [W / 2, H / 2] + draw.shift * [W, H]
     src = np.array([[0, 0], [pw, 0], [pw, ph], [0, ph]], np.float32)
     return cv2.getPerspectiveTransform(src, pts.astype(np.float32))
 
@@ -159,7 +174,9 @@ def _forward(points: np.ndarray, hom: np.ndarray, curl_fn) -> np.ndarray:
 def _background(W: int, H: int, rng: np.random.Generator) -> np.ndarray:
     """A table-like surface: a random base colour, low-frequency blotches, grain."""
     base = rng.uniform(40, 200, 3)
-    low = cv2.resize(rng.normal(0, 18, (6, 6, 3)).astype(np.float32), (W, H), interpolation=cv2.INTER_CUBIC)
+    # Blotches mostly in brightness, a little in colour: tables are not rainbows.
+    blotch = rng.normal(0, 18, (6, 6, 1)) + rng.normal(0, 5, (6, 6, 3))
+    low = cv2.resize(blotch.astype(np.float32), (W, H), interpolation=cv2.INTER_CUBIC)
     grain = rng.normal(0, 6, (H, W, 1)).astype(np.float32)
     if rng.random() < 0.5:  # wood-like streaks
         streak = np.sin(np.linspace(0, rng.uniform(20, 60), W, dtype=np.float32))[None, :, None] * 8

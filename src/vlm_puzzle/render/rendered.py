@@ -65,7 +65,9 @@ def render_puzzle(spec: PuzzleSpec, *, seed: int, style: Style | None = None, ph
         noise, JPEG).
     size_px : output width = height, or (width, height), in pixels (64..4096).
     solution : the solution to record in the truth (not drawn).
-    fonts : font names a random style may use (e.g. a training split).
+    fonts : font names a random style may use (e.g. a training split). The
+        default, every installed font, differs between machines, and so then does
+        the image for a seed; pass ``style`` or ``fonts`` for machine-independent output.
     """
     w, h = _size(size_px)
     rng = np.random.default_rng(seed)

@@ -6,8 +6,10 @@
 from __future__ import annotations
 
 import argparse
+import zlib
 from pathlib import Path
 
+from vlm_puzzle.render.fonts import BUILTIN, available_fonts
 from vlm_puzzle.render.generate import DEFAULT_SIZE, generate_puzzle
 from vlm_puzzle.render.rendered import render_puzzle, save_rendered
 from vlm_puzzle.spec import SpecError
@@ -31,13 +33,15 @@ def _parse_kind(item) -> tuple[str, int | None]:
 
 
 def render_samples(out_dir, kinds=tuple(DEFAULT_SIZE), n: int = 1, seed: int = 0,
-                   photo: bool = False, size_px: int = 800, *, clean_and_photo: bool = False) -> list[Path]:
+                   photo: bool = False, size_px: int = 800, *, clean_and_photo: bool = False,
+                   fonts: list[str] | None = None) -> list[Path]:
     """Generate and render ``n`` puzzles of each kind into ``out_dir``.
 
     kinds : kind names, optionally with a size (``"sudoku:16"``) or (kind, size) pairs.
     photo : photo mode (JPEG); with ``clean_and_photo`` both versions are written.
+    fonts : font names the random styles may use (default: all installed).
     Files are ``<kind><size>_<seed>[_photo].{png,jpg,json}``; puzzle ``i`` of a kind
-    uses seed ``seed + i``. Returns the image paths written.
+    is generated with seed ``seed + i`` (its rendering seed is in the JSON). Returns the image paths written.
     """
     out = Path(out_dir)
     written: list[Path] = []
@@ -47,18 +51,25 @@ def render_samples(out_dir, kinds=tuple(DEFAULT_SIZE), n: int = 1, seed: int = 0
             s = seed + i
             spec, solution = generate_puzzle(kind, size, seed=s)
             modes = (False, True) if clean_and_photo else (photo,)
+            # Distinct look per kind and size, reproducible (crc32, unlike hash(), is stable).
+            look = s * 7919 + zlib.crc32(f"{kind}{spec.size}".encode())
             for as_photo in modes:
-                rendered = render_puzzle(spec, seed=s, photo=as_photo, size_px=size_px, solution=solution)
+                rendered = render_puzzle(spec, seed=look, photo=as_photo, size_px=size_px, solution=solution,
+                                         fonts=fonts)
                 stem = out / f"{kind}{spec.size}_{s}{'_photo' if as_photo else ''}"
                 written.append(save_rendered(rendered, stem)[0])
     return written
 
 
 def regenerate_shipped(out_dir=None) -> list[Path]:
-    """Rewrite ``data/samples/`` (or ``out_dir``): every shipped kind, clean and photo."""
+    """Rewrite ``data/samples/`` (or ``out_dir``): every shipped kind, clean and photo.
+
+    Only DejaVu fonts and Pillow's built-in one are used, so any machine with
+    DejaVu (CI included) regenerates the same files."""
     out = Path(out_dir) if out_dir else Path(__file__).resolve().parents[3] / "data" / "samples"
+    fonts = [f for f in available_fonts() if f.startswith("DejaVu")] + [BUILTIN]
     return render_samples(out, kinds=SHIPPED, n=1, seed=SHIPPED_SEED, size_px=SHIPPED_PX,
-                          clean_and_photo=True)
+                          clean_and_photo=True, fonts=fonts)
 
 
 def main(argv=None) -> None:

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from vlm_puzzle.render.fonts import BUILTIN, available_fonts
+from vlm_puzzle.render.fonts import available_fonts
 
 RGB = tuple[int, int, int]
 
@@ -22,7 +22,7 @@ class Style:
     """Every visual choice of one rendering.
 
     font / clue_font : font names or paths (see ``available_fonts()``).
-    digit_scale : digit height as a fraction of the cell.
+    digit_scale : digit height (of an "8") as a fraction of the cell.
     thin / thick : line widths as fractions of the cell.
     diagonal : x-sudoku diagonals drawn as ``"shade"`` (shaded cells) or ``"line"``.
     jigsaw_fill : also tint jigsaw regions (besides thick borders).
@@ -35,7 +35,7 @@ class Style:
 
     font: str = "DejaVuSans"
     clue_font: str | None = None
-    digit_scale: float = 0.62
+    digit_scale: float = 0.5
     thin: float = 0.025
     thick: float = 0.075
     ink: RGB = (20, 20, 20)
@@ -80,16 +80,18 @@ def random_style(rng: np.random.Generator, fonts: list[str] | None = None, *,
     paper_tint = int(rng.integers(232, 256))
     warm = int(rng.integers(0, 10))
     hand = bool(rng.random() < handwritten)
-    script = [f for f in SCRIPT_FONTS if f in available_fonts()] or [BUILTIN]
-    thin = float(rng.uniform(0.012, 0.04))
+    # Hand-writing uses a script/oblique font from the allowed list, else the chosen one.
+    script = [f for f in SCRIPT_FONTS if f in fonts] or \
+        [f for f in fonts if any(w in f for w in ("Italic", "Oblique"))] or [font]
+    thin = float(rng.uniform(0.012, 0.03))
     return Style(
         font=_pick(rng, script) if hand else font,
         clue_font=font if rng.random() < 0.7 else _pick(rng, fonts),
-        digit_scale=float(rng.uniform(0.5, 0.72)),
+        digit_scale=float(rng.uniform(0.4, 0.6)),
         thin=thin,
-        thick=float(thin * rng.uniform(2.2, 4.0)),
+        thick=float(thin * rng.uniform(2.6, 4.5)),
         ink=(grey, grey, min(255, grey + int(rng.integers(0, 40))) if hand else grey),
-        line_color=(grey // 2,) * 3,
+        line_color=_line_colour(rng, grey),
         paper=(paper_tint, paper_tint - warm // 2, paper_tint - warm),
         shade=tuple(int(v) for v in rng.integers(190, 236, 3)) if rng.random() < 0.4 else (int(rng.integers(195, 230)),) * 3,
         diagonal="shade" if rng.random() < 0.6 else "line",
@@ -101,6 +103,14 @@ def random_style(rng: np.random.Generator, fonts: list[str] | None = None, *,
         letters16=bool(rng.random() < 0.5),
         margin=float(rng.uniform(0.02, 0.08)),
     )
+
+
+def _line_colour(rng: np.random.Generator, grey: int) -> RGB:
+    """Mostly black or dark grey; sometimes a dark newspaper blue, green or red."""
+    if rng.random() < 0.85:
+        return (grey // 2,) * 3
+    hue = [(20, 40, 120), (20, 90, 50), (130, 30, 30)][int(rng.integers(3))]
+    return tuple(int(v) for v in hue)
 
 
 def with_font(style: Style, font: str) -> Style:

@@ -199,8 +199,8 @@ class CageQuotient(_PuzzleConstraint):
 
 # ---- bitmask propagators ------------------------------------------------------
 
-EXACT_LIMIT = 32  # enumerate a cage's tuples once its domains allow at most this many
-MEMO_LIMIT = 50_000  # remembered domain tuples per cage before the memo starts over
+EXACT_LIMIT = 200  # enumerate a cage's tuples once its domains allow at most this many
+MEMO_LIMIT = 4096  # remembered domain tuples per cage before the memo starts over (memory)
 
 
 class _CagePropagator:

@@ -153,20 +153,23 @@ def _strip(ink: np.ndarray, x0: float, a: float, b: float, cell: float) -> np.nd
     return ink[rows][:, cols]
 
 
-def line_run(profile: np.ndarray, search: int) -> tuple[int, int]:
+def line_run(profile: np.ndarray, search: int, level: float = 0.25) -> tuple[int, int]:
     """Columns ``[start, stop)`` of the grid line in a cross profile.
 
     The line is the darkest column within ``search`` of the middle, extended while
-    the profile stays above a quarter of that peak (a blurred line's shoulders).
+    the profile falls and stays above ``level`` of that peak (a blurred line's
+    shoulders).
     """
     mid = len(profile) // 2
     lo, hi = max(0, mid - search), min(len(profile), mid + search + 1)
     peak = lo + int(np.argmax(profile[lo:hi]))
-    floor = 0.25 * profile[peak]
+    floor = level * profile[peak]
     start, stop = peak, peak + 1
-    while start > 0 and profile[start - 1] > floor:
+    # Walk down the shoulders only while they keep falling: a rise is the next
+    # stroke (an inset cage outline beside a thick line), not this line.
+    while start > 0 and floor < profile[start - 1] <= profile[start]:
         start -= 1
-    while stop < len(profile) and profile[stop] > floor:
+    while stop < len(profile) and floor < profile[stop] <= profile[stop - 1]:
         stop += 1
     return start, stop
 
@@ -186,20 +189,28 @@ def dash_score(patch: np.ndarray, exclude: tuple[int, int], cell: float) -> floa
 
 
 def dash_scores(patches: np.ndarray, exclude: np.ndarray, cell: float) -> np.ndarray:
-    """:func:`dash_score` for a stack of patches (E, L, W); ``exclude`` is (E, 2)."""
+    """:func:`dash_score` for a stack of patches (E, L, W); ``exclude`` is (E, 2).
+
+    A dash column must also have dashes at least ``0.02`` cells (2 px) long on
+    average: a wobbling line's shoulder flickers on and off in one-pixel runs."""
     on = patches > 0.35
     paired = on[:, :, :-1] | on[:, :, 1:]  # a 1-2 px line can straddle two columns
     frac = paired.mean(axis=1)
     rises = np.count_nonzero(np.diff(paired.astype(np.int8), axis=1) == 1, axis=1) + paired[:, 0]
+    length = paired.shape[1]
+    mean_on = frac * length / np.maximum(rises, 1)
+    mean_off = (1 - frac) * length / np.maximum(rises, 1)
+    min_len = max(2.0, 0.02 * cell)
     min_runs = 3 if patches.shape[1] >= 0.45 * cell else 2
     cols = np.arange(paired.shape[2])[None, :]
     start, stop = exclude[:, :1], exclude[:, 1:]
-    ok = ((cols < start - 2) | (cols >= stop + 1)) & (frac >= 0.2) & (frac <= 0.9) & (rises >= min_runs)
-    # A line is a narrow band: few neighbouring columns are inked nearly as much.
+    ok = ((cols < start) | (cols >= stop)) & (frac >= 0.2) & (frac <= 0.9) & (rises >= min_runs)
+    ok &= (mean_on >= min_len) & (mean_off >= 1.0)
+    # A dashed line is a narrow band of broken columns; a row of clue text breaks
+    # many neighbouring columns (solid columns of a grid line beside it do not count).
     band = max(3, int(round(0.07 * cell)))
-    padded = np.pad(frac, ((0, 0), (band, band)))
-    wide = sum((padded[:, band + d:band + d + frac.shape[1]] > 0.5 * frac).astype(np.int32)
-               for d in range(-band, band + 1))
+    broken = np.pad(((rises >= 2) & (frac >= 0.1)).astype(np.int32), ((0, 0), (band, band)))
+    wide = sum(broken[:, band + d:band + d + frac.shape[1]] for d in range(-band, band + 1))
     ok &= wide <= band
     score = np.minimum(1.0, rises / (min_runs + 2)) * np.minimum(1.0, 2.5 * np.minimum(frac, 1 - frac) + 0.5)
     return np.where(ok, score, 0.0).max(axis=1, initial=0.0)
@@ -265,7 +276,11 @@ def measure_edges(patches: np.ndarray, cell: float) -> tuple[np.ndarray, np.ndar
     runs = [line_run(p, search) for p in profiles]
     for i, (start, stop) in enumerate(runs):
         widths[i] = profiles[i, start:stop].sum()
-    dashes[:] = dash_scores(patches, np.array(runs), cell)
+    # Dashes may sit on a blurred line's shoulder, so the run is too wide to exclude;
+    # exclude the line's own half-width (from its ink width) plus 2 px of wobble.
+    peaks = np.array([start + int(np.argmax(profiles[i, start:stop])) for i, (start, stop) in enumerate(runs)])
+    half = np.ceil(widths / 2.0).astype(int) + 2
+    dashes[:] = dash_scores(patches, np.stack([peaks - half + 1, peaks + half], axis=1), cell)
     return widths, dashes
 
 

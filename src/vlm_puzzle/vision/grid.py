@@ -456,6 +456,14 @@ def _refine(gray: np.ndarray, quad: np.ndarray) -> GridLocation:
     # Second pass: warp the refined outer lines exactly onto the inner square so
     # the lattice is measured on an undistorted, well-centred grid.
     corners = _lattice_corners(lattice, H)
+    size = warped.shape[0]
+    m, e = WARP_MARGIN, size - 1 - WARP_MARGIN
+    n = lattice.size
+    outer = np.array([[lattice.v_lines[0, 0], lattice.h_lines[0, 0]], [lattice.v_lines[n, 0], lattice.h_lines[0, n - 1]],
+                      [lattice.v_lines[n, n - 1], lattice.h_lines[n, n - 1]], [lattice.v_lines[0, n - 1], lattice.h_lines[n, 0]]])
+    if np.abs(outer - np.array([[m, m], [e, m], [e, e], [m, e]])).max() <= 2.0:
+        # The outline already sat on the outer lines: a second warp would change nothing.
+        return GridLocation(corners=corners.astype(np.float32), homography=H, warped=warped, lattice=lattice)
     warped2, H2 = warp_quad(gray, corners)
     try:
         lattice2 = find_lattice(warped2)

@@ -22,6 +22,8 @@ Cell = tuple[int, int]
 # cells, and this many times their spread.
 MIN_SHADE = 0.035
 SHADE_SIGMAS = 4.0
+# Window score (in units of MIN_SHADE) above which windows count as shaded.
+WINDOW_MIN = 0.5
 # A diagonal line adds at least this much ink (0..1) along the diagonals.
 MIN_LINE_INK = 0.08
 
@@ -158,10 +160,12 @@ def read_marks(paper: np.ndarray, ink: np.ndarray, xs, ys) -> Marks:
     notes = []
     diagonals = max(d_shade, d_line) > 1.0
     style = ("shade" if d_shade >= d_line else "line") if diagonals else None
-    windows = w_shade > 1.0
-    for name, score in (("diagonal shading", d_shade), ("diagonal lines", d_line), ("window shading", w_shade)):
-        if 0.6 < score <= 1.0 or 1.0 < score < 1.4:
-            notes.append(f"{name} is borderline (score {score:.2f}, threshold 1)")
+    # 48 window-boundary pairs are more evidence than a diagonal's: a lower bar.
+    windows = w_shade > WINDOW_MIN
+    d_best = max(d_shade, d_line)
+    for name, score, bar in (("diagonal mark", d_best, 1.0), ("window shading", w_shade, WINDOW_MIN)):
+        if 0.7 * bar < score < 1.3 * bar:
+            notes.append(f"{name} is borderline (score {score:.2f}, threshold {bar})")
     return Marks(diagonals=diagonals, windows=windows, shaded=shaded,
                  diagonal_score=max(d_shade, d_line), window_score=w_shade,
                  diagonal_style=style, notes=tuple(notes))

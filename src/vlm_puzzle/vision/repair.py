@@ -4,7 +4,7 @@ When the read givens break a rule, or give no or several solutions, the
 likeliest explanation is that one or two cells were misread. Candidate
 readings change a few cells to their next most likely values; they are tried
 in order of total extra loss (sum over changed cells of
-``-log p(new) + log p(old)``), cheapest first, and the first that gives a
+``-log p(new) + log p(old)``, plus a fixed penalty per changed cell), cheapest first, and the first that gives a
 rule-abiding grid with exactly one solution wins. A reading that already has
 exactly one solution is never changed.
 """
@@ -20,11 +20,14 @@ from vlm_puzzle.spec import PuzzleSpec, SpecError
 
 MAX_CHANGES = 3          # cells changed at most
 MAX_ALTERNATIVES = 40    # cheapest single-cell changes considered
-MAX_COST = 14.0          # nats; a change less likely than ~1e-6 relative is not a misreading
+MAX_COST = 20.0          # nats; a change less likely than ~2e-9 relative is not a misreading
 # A reading with several solutions may simply be a puzzle with several solutions:
 # change it only where the reader itself was unsure.
-MAX_COST_MULTIPLE = 5.0
+MAX_COST_MULTIPLE = 12.0
 MAX_SOLVES = 150         # solver calls at most
+# Misreadings are rare: each changed cell costs this much on top of its
+# probability loss, so one unlikely change beats several merely plausible ones.
+CHANGE_PENALTY = 2.0     # nats
 
 
 @dataclass
@@ -79,8 +82,8 @@ def _alternatives(probs: np.ndarray, givens: np.ndarray,
             for v in range(probs.shape[2]):
                 if v == cur:
                     continue
-                cost = float(logp[r, c, cur] - logp[r, c, v])
-                if cost < max_cost:
+                cost = float(logp[r, c, cur] - logp[r, c, v]) + CHANGE_PENALTY
+                if cost < max_cost + CHANGE_PENALTY:
                     out.append((cost, r, c, v))
     out.sort()
     return out[:MAX_ALTERNATIVES]

@@ -27,8 +27,9 @@ from vlm_puzzle.vision.marks import Marks, read_marks
 
 Cell = tuple[int, int]
 
-# Fraction of inner edges that must read as dashed before the grid counts as caged.
-MIN_DASHED_FRACTION = 0.03
+# Fraction of inner edges that must read as dashed before the grid counts as caged
+# (killer grids have 40-70 %; a few text serifs along an edge can look dashed).
+MIN_DASHED_FRACTION = 0.15
 # A clue read below this confidence is reported as uncertain.
 CLUE_CONFIDENT = 0.8
 # Text in a non-first cell of a cage counts as a stray clue above this confidence.
