@@ -332,7 +332,7 @@ def save_checkpoint(model, config, out: Path) -> None:
     print(f"saved checkpoint to {out} in {time.perf_counter() - t0:.1f}s", flush=True)
 
 
-def load_times(path: Path, drop_caches: bool) -> dict:
+def load_times(path: Path, drop_caches: bool, variants=("plain", "wrapper", "read_safetensors", "fast_load")) -> dict:
     """Seconds to load a local checkpoint onto the GPU: plain from_pretrained(device_map="cuda") and
     the QwenVL wrapper (if present), each in a fresh process."""
     res = {}
@@ -349,7 +349,9 @@ def load_times(path: Path, drop_caches: bool) -> dict:
     fast = ("import sys,time,torch; sys.path.insert(0, 'src'); from vlm_puzzle.models.fast_load import from_pretrained_fast; "
             f"t0=time.perf_counter(); m=from_pretrained_fast({str(path)!r}, attn_implementation='sdpa'); "
             "torch.cuda.synchronize(); print('LOAD', time.perf_counter()-t0)")
-    for name, code in (("plain", plain), ("wrapper", wrapper), ("read_safetensors", raw), ("fast_load", fast)):
+    codes = dict(plain=plain, wrapper=wrapper, read_safetensors=raw, fast_load=fast)
+    for name in variants:
+        code = codes[name]
         cold = drop_caches and name in ("plain", "fast_load")
         for cache in (["cold", "warm"] if cold else ["warm"]):
             if cache == "cold":
@@ -361,6 +363,8 @@ def load_times(path: Path, drop_caches: bool) -> dict:
             res[f"{name}_{cache}"] = dict(load_s=float(line[0].split()[1]) if line else None, process_s=wall,
                                           err=p.stderr[-400:] if not line else "")
             print(f"load {name} ({cache} page cache): {res[f'{name}_{cache}']}", flush=True)
+            if args_json := os.environ.get("BENCH_LOAD_JSON"):
+                Path(args_json).write_text(json.dumps(res, indent=1))
     return res
 
 
@@ -403,6 +407,8 @@ def main(argv=None) -> int:
     ap.add_argument("--check", action="store_true", help="compare fast-path tokens with generate's")
     ap.add_argument("--save", type=Path, help="save the (last) model as a local checkpoint here")
     ap.add_argument("--load", type=Path, help="only time loading the checkpoint saved with --save")
+    ap.add_argument("--load-variants", nargs="+", default=["plain", "wrapper", "read_safetensors", "fast_load"],
+                    choices=["plain", "wrapper", "read_safetensors", "fast_load"])
     ap.add_argument("--drop-caches", action="store_true", help="also time a load after dropping the page cache")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--markdown", type=Path)
@@ -417,7 +423,7 @@ def main(argv=None) -> int:
     args._env = env
     print(json.dumps(env), flush=True)
     if args.load:
-        res = load_times(args.load, args.drop_caches)
+        res = load_times(args.load, args.drop_caches, args.load_variants)
         if args.json:
             args.json.write_text(json.dumps(dict(env=env, argv=sys.argv, load=res), indent=1))
         return 0

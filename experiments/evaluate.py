@@ -28,11 +28,11 @@ STAGES = ("load", "extract", "rules", "solve", "total")
 EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
-def find_images(root: str) -> list[str]:
+def find_images(root: str, pattern: str = "*") -> list[str]:
     p = Path(root)
     if p.is_file():
         return [str(p)]
-    return sorted(str(f) for f in p.rglob("*") if f.suffix.lower() in EXTS and f.is_file())
+    return sorted(str(f) for f in p.rglob(pattern) if f.suffix.lower() in EXTS and f.is_file())
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -71,6 +71,7 @@ def main(argv=None) -> int:
     ap.add_argument("--backend", choices=("auto", "qwen", "geometry"), default="auto")
     ap.add_argument("--model", default=None)
     ap.add_argument("--limit", type=int, default=None, help="only the first N images with truth")
+    ap.add_argument("--pattern", default="*", help="file name pattern, e.g. '*.png' (clean renders only)")
     ap.add_argument("--ignore-exif", action="store_true", help="ignore EXIF orientation tags")
     ap.add_argument("--out", default=None, help="also write each result (+ its verdict) as JSON lines")
     ap.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -87,7 +88,7 @@ def main(argv=None) -> int:
         print(f"evaluate: {args.dir} does not exist", file=sys.stderr)
         return 2
     items = []
-    for img in find_images(args.dir):
+    for img in find_images(args.dir, args.pattern):
         try:
             truth = load_truth(img)
         except (OSError, ValueError) as exc:

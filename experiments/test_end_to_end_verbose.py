@@ -51,8 +51,8 @@ def main(argv=None) -> int:
     from vlm_puzzle.groundtruth import load_truth
     from vlm_puzzle.imageio import open_image
     from vlm_puzzle.errors import PuzzleError
-    from vlm_puzzle.pipeline import PuzzleSolver
-    from vlm_puzzle.result import ErrorInfo, format_grid
+    from vlm_puzzle.pipeline import WORK_MAX_PIXELS, PuzzleSolver
+    from vlm_puzzle.result import ErrorInfo, format_grid, format_layout
     from vlm_puzzle.spec import PuzzleSpec
     from vlm_puzzle.solver.verify import violations as check_solution
 
@@ -68,7 +68,7 @@ def main(argv=None) -> int:
     for path in images:
         t0 = time.perf_counter()
         try:
-            loaded[path] = open_image(path)
+            loaded[path] = open_image(path, max_pixels=WORK_MAX_PIXELS)
         except PuzzleError as exc:
             load_err[path] = ErrorInfo(exc.code, str(exc))
         load_s[path] = time.perf_counter() - t0
@@ -131,7 +131,11 @@ def main(argv=None) -> int:
         print(line)
         if not args.quiet_grids and n:
             box = getattr(r.spec, "box", None) if r.spec is not None else None
-            print(_indent(format_grid(getattr(st, "givens"), n, box), "      "))
+            layout = format_layout(r.spec) if r.spec is not None else None
+            if not (layout and r.spec.cages and not r.spec.n_givens):  # a blank KenKen grid says nothing
+                print(_indent(format_grid(getattr(st, "givens"), n, box), "      "))
+            if layout:
+                print(_indent(layout, "      "))
 
     # [4/5] -------------------------------------------------------------------------
     print("[4/5] Solving")

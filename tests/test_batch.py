@@ -83,7 +83,7 @@ def test_rerun_skips_done_and_drops_torn_line(tmp_path):
 
 
 def test_killed_batch_resumes_each_image_exactly_once(tmp_path):
-    imgs = _photo_copies(tmp_path / "in", 16)
+    imgs = _photo_copies(tmp_path / "in", 10)
     out = tmp_path / "res.jsonl"
     cmd = [sys.executable, "-m", "vlm_puzzle", "batch", str(tmp_path / "in"), "--out", str(out),
            "--workers", "1", "--backend", "geometry"]
@@ -161,3 +161,18 @@ def test_a_dying_worker_costs_nothing(tmp_path):
     assert sorted(names) == sorted(p.name for p in imgs)
     assert summary.processed == len(imgs)
     assert not any(d["error"] and d["error"]["code"] == "worker_crashed" for d in _lines(out))
+
+
+def test_retry_errors_reruns_only_the_failed_images(tmp_path):
+    imgs = _photo_copies(tmp_path / "in", 2)
+    late = tmp_path / "in" / "late.jpg"
+    out = tmp_path / "res.jsonl"
+    run_batch([str(tmp_path / "in"), str(late)], out, workers=0, backend="geometry", progress=False)
+    assert {d["image"]: d["status"] for d in _lines(out)}[str(late)] == "error"  # not there yet
+    shutil.copy(imgs[0], late)
+    s = run_batch([str(tmp_path / "in")], out, workers=0, backend="geometry", progress=False,
+                  retry_errors=True)
+    assert s.processed == 1 and s.skipped == 2
+    rows = _lines(out)
+    assert sorted(Path(d["image"]).name for d in rows) == sorted([imgs[0].name, imgs[1].name, "late.jpg"])
+    assert next(d for d in rows if Path(d["image"]).name == "late.jpg")["status"] != "error"

@@ -124,3 +124,31 @@ def test_overlay_draws_digits_in_empty_cells_only(tmp_path, sample):
     n_empty = sum(1 for row in res.givens for v in row if not v)
     assert empty_hits == n_empty      # a digit drawn in every empty cell
     assert given_hits == 0            # and none over the printed givens
+
+
+def test_overlay_of_a_downsized_photo_has_the_original_size(tmp_path, sample):
+    from vlm_puzzle.overlay import overlay_result
+
+    solver = PuzzleSolver("geometry", max_pixels=250_000)  # 640x640 render -> worked on at ~500 px
+    res = solver.solve_image(sample)
+    assert res.solved and res.loaded.scale < 1
+    ov = overlay_result(res, sample)
+    src = cv2.imread(str(sample))
+    assert ov.shape == src.shape
+    changed = np.abs(ov.astype(int) - src.astype(int)).sum(axis=2) > 60
+    # the digits land inside the grid (corners scaled back to the original pixels)
+    corners = np.asarray(res.state.corners, float) / res.loaded.scale
+    x0, y0 = corners.min(axis=0)
+    x1, y1 = corners.max(axis=0)
+    ys, xs = np.nonzero(changed)
+    assert len(xs) > 500 and xs.min() >= x0 - 2 and xs.max() <= x1 + 2 and ys.min() >= y0 - 2 and ys.max() <= y1 + 2
+
+
+def test_render_writes_pictures_with_ground_truth(tmp_path, capsys):
+    assert main(["render", str(tmp_path), "--kinds", "sudoku:4", "kenken:4", "--size-px", "240", "--json"]) == 0
+    files = json.loads(capsys.readouterr().out)["files"]
+    assert len(files) == 2
+    for f in files:
+        truth = load_truth(f)
+        assert cv2.imread(f).shape[:2] == (240, 240) and truth.size == 4 and truth.solution is not None
+    assert main(["render", str(tmp_path), "--kinds", "windoku:6"]) == 2

@@ -201,3 +201,18 @@ def test_fast_load_reads_the_same_weights(tmp_path):
     a, b = model.state_dict(), plain.state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert model.generation_config.do_sample == plain.generation_config.do_sample
+
+
+@pytest.mark.parametrize("arch", tiny_qwen.ARCHS)
+def test_batched_vision_attention_gives_the_same_features(arch):
+    from vlm_puzzle.models.vision_batch import batched_vision_attention
+
+    model, proc, ids = _build(arch)
+    inputs = _inputs(proc, 3)  # three image sizes: windows of several lengths (the gather path)
+    with torch.inference_mode():
+        ref = model.model.get_image_features(inputs["pixel_values"], inputs["image_grid_thw"]).pooler_output
+        with batched_vision_attention(model) as patched:
+            got = model.model.get_image_features(inputs["pixel_values"], inputs["image_grid_thw"]).pooler_output
+    assert patched == len(model.model.visual.blocks)
+    assert all(torch.equal(a, b) for a, b in zip(ref, got))
+    assert "forward" not in vars(model.model.visual.blocks[0].attn)  # the class's forward is back

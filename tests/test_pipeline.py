@@ -96,7 +96,8 @@ def test_import_is_light():
     # The package and the CLI module import neither OpenCV nor torch; the pipeline, batch
     # and the geometry stages never import torch/transformers.
     code = ("import sys, vlm_puzzle, vlm_puzzle.cli; light = [m for m in ('torch', 'cv2') if m in sys.modules]; "
-            "import vlm_puzzle.pipeline, vlm_puzzle.batch; vlm_puzzle.PuzzleSolver('geometry'); "
+            "import numpy, vlm_puzzle.pipeline, vlm_puzzle.batch; "
+            "vlm_puzzle.PuzzleSolver('geometry').solve_image(numpy.full((200, 200, 3), 255, numpy.uint8)); "
             "print(light, [m for m in ('torch', 'transformers') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[] []"

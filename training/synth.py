@@ -112,10 +112,16 @@ def _paste(canvas: np.ndarray, g: np.ndarray, cx: float, cy: float, rng: np.rand
            ink: float) -> None:
     angle = rng.normal(0, 2.5)
     sx = rng.uniform(0.85, 1.15)
+    shear = rng.normal(0, 0.12)          # slanted print and handwriting
+    h, w = g.shape
+    pad = int(abs(shear) * h / 2) + 2
+    g = cv2.copyMakeBorder(g, 0, 0, pad, pad, cv2.BORDER_CONSTANT, value=0)
     h, w = g.shape
     M = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
     M[0] *= sx
     M[0, 2] += (1 - sx) * w / 2
+    S = np.array([[1, -shear, shear * h / 2], [0, 1, 0], [0, 0, 1]])
+    M = (np.vstack([M, [0, 0, 1]]) @ S)[:2]
     g = cv2.warpAffine(g, M, (w, h))
     x, y = int(round(cx - w / 2)), int(round(cy - h / 2))
     H, W = canvas.shape

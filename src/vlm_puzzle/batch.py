@@ -70,8 +70,11 @@ def image_key(path: str) -> str:
     return os.path.realpath(path)
 
 
-def read_done(out_path: str | os.PathLike) -> set[str]:
-    """Keys of the images already in a results file; drops a torn last line in place."""
+def read_done(out_path: str | os.PathLike, *, retry_errors: bool = False) -> set[str]:
+    """Keys of the images already in a results file; drops a torn last line in place.
+
+    With ``retry_errors`` the lines of images that ended in ``status: "error"`` are
+    removed from the file (rewritten atomically) so those images run again."""
     p = Path(out_path)
     if not p.exists():
         return set()
@@ -83,13 +86,24 @@ def read_done(out_path: str | os.PathLike) -> set[str]:
             fh.truncate(cut)
         data = data[:cut]
     done = set()
+    keep: list[str] = []
+    dropped = 0
     for line in data.decode("utf-8", errors="replace").splitlines():
         try:
             d = json.loads(line)
         except json.JSONDecodeError:
+            keep.append(line)
             continue
         if isinstance(d, dict) and isinstance(d.get("image"), str):
+            if retry_errors and d.get("status") == "error":
+                dropped += 1
+                continue
             done.add(image_key(d["image"]))
+        keep.append(line)
+    if dropped:
+        tmp = p.with_name(p.name + ".tmp")
+        tmp.write_text("".join(ln + "\n" for ln in keep), encoding="utf-8")
+        os.replace(tmp, p)
     return done
 
 
@@ -107,6 +121,12 @@ def _init_worker(timeout_s: float | None, exif: bool) -> None:
     from vlm_puzzle.pipeline import PuzzleSolver
 
     _WORKER_SOLVER = PuzzleSolver("geometry", timeout_s=timeout_s, exif=exif, keep_images=False)
+    try:  # load the digit network now, once per worker, not inside the first image's timing
+        from vlm_puzzle.vision.classifier import DIGITS_MODEL, load_classifier
+
+        load_classifier(DIGITS_MODEL)
+    except Exception:  # missing weights are reported per image, with their own error code
+        pass
 
 
 def _worker_solve(path: str) -> dict:
@@ -164,16 +184,18 @@ class BatchSummary:
 def run_batch(inputs: Sequence[str], out: str | os.PathLike, *, workers: int | None = None,
               backend: str = "auto", model: str | None = None, timeout_s: float | None = 20.0,
               exif: bool = True, vlm_batch: int = 8, progress: bool | None = None,
-              on_result: Callable[[dict], None] | None = None, solver=None) -> BatchSummary:
+              on_result: Callable[[dict], None] | None = None, solver=None,
+              retry_errors: bool = False) -> BatchSummary:
     """Solve every image in ``inputs`` into the JSON-lines file ``out`` (appending).
 
     ``workers``: CPU worker processes (default: the number of CPUs; 0 = in this process).
-    ``progress``: a progress bar on stderr (default: only when stderr is a terminal)."""
+    ``progress``: a progress bar on stderr (default: only when stderr is a terminal).
+    ``retry_errors``: images already in ``out`` with ``status: "error"`` run again."""
     from vlm_puzzle.pipeline import PuzzleSolver
 
     t_start = time.perf_counter()
     paths = expand_inputs(inputs)
-    done = read_done(out)
+    done = read_done(out, retry_errors=retry_errors)
     todo = [p for p in paths if image_key(p) not in done]
     summary = BatchSummary(total=len(paths), skipped=len(paths) - len(todo), out=os.fspath(out))
     if workers is None:
@@ -190,6 +212,7 @@ def run_batch(inputs: Sequence[str], out: str | os.PathLike, *, workers: int | N
         pool = None
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     results: list[dict] = []
+    solved = [0]
     bar = _progress(len(todo), progress)
     with open(out, "a", encoding="utf-8") as fh:
         def emit(d: dict) -> None:
@@ -199,6 +222,8 @@ def run_batch(inputs: Sequence[str], out: str | os.PathLike, *, workers: int | N
             if on_result:
                 on_result(d)
             if bar is not None:
+                solved[0] += d.get("status") == "solved"
+                bar.set_postfix_str(f"solved {solved[0]}/{len(results)}", refresh=False)
                 bar.update(1)
 
         try:

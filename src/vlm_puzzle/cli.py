@@ -64,17 +64,22 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--vlm-batch", type=int, default=8, metavar="N", help="images per VLM call (qwen)")
     b.add_argument("--json", action="store_true", help="print the summary as JSON")
     b.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    b.add_argument("--retry-errors", action="store_true",
+                   help="run again the images whose line in the output file is an error")
     backend_args(b)
     b.set_defaults(func=cmd_batch)
 
     r = sub.add_parser("render", help="render sample puzzles with ground truth",
                        description="Render puzzles of each kind as PNG with a JSON ground-truth file each.")
     r.add_argument("out_dir", metavar="OUT_DIR")
-    r.add_argument("--kinds", nargs="+", default=None, metavar="KIND",
-                   help="sudoku x-sudoku windoku jigsaw killer kenken (default: all)")
+    r.add_argument("--kinds", nargs="+", default=None, metavar="KIND[:SIZE]",
+                   help="sudoku x-sudoku windoku jigsaw killer kenken, optionally with a size, "
+                        "e.g. sudoku:16 kenken:6 (default: every kind at its usual size)")
     r.add_argument("-n", type=int, default=1, help="puzzles per kind (default 1)")
-    r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--photo", action="store_true", help="add photo-like perspective, blur and lighting")
+    r.add_argument("--seed", type=int, default=0, help="puzzle i of a kind uses seed SEED+i (default 0)")
+    r.add_argument("--photo", action="store_true", help="photograph the print: perspective, curl, light, blur")
+    r.add_argument("--both", action="store_true", help="write each puzzle clean and as a photo")
+    r.add_argument("--size-px", type=int, default=800, help="image side in pixels (default 800)")
     r.add_argument("--json", action="store_true", help="print the written files as JSON")
     r.set_defaults(func=cmd_render)
     return p
@@ -117,12 +122,14 @@ def cmd_solve(args) -> int:
         result.image = "<stdin>"
     overlay_note = None
     if args.overlay:
-        overlay_note = _write_overlay(args.overlay, result)
+        overlay_note = _write_overlay(args.overlay, result, src, not args.ignore_exif)
     bad_input = result.error is not None and result.error.code in INPUT_ERROR_CODES
     if args.json:
         print(json.dumps(result.to_dict()))
     if bad_input:  # one line on stderr, also with --json (the JSON has the same details)
-        _err(f"{result.error.code}: {result.error.message}")
+        hint = " (to solve every picture in it: vlm-puzzle batch DIR --out results.jsonl)" \
+            if result.error.code == "is_directory" else ""
+        _err(f"{result.error.code}: {result.error.message}{hint}")
         return EXIT_USAGE
     if not args.json:
         _print_result(result, solver, model_load_s, overlay_note)
@@ -133,16 +140,16 @@ def cmd_solve(args) -> int:
     return EXIT_UNSOLVED
 
 
-def _write_overlay(path: str, result) -> str:
-    from vlm_puzzle.overlay import save_overlay
+def _write_overlay(path: str, result, src, exif: bool) -> str:
+    from vlm_puzzle.overlay import overlay_result, save_overlay
 
     if not result.solved or result.loaded is None or result.state is None:
-        msg = f"no overlay written: the puzzle was not solved"
+        msg = "no overlay written: the puzzle was not solved"
         _err(msg)
         return msg
     try:
-        save_overlay(path, result.loaded.image, result.state, result.givens, result.solution)
-    except (OSError, ValueError) as exc:
+        save_overlay(path, overlay_result(result, src, exif=exif))
+    except (OSError, ValueError, PuzzleError) as exc:
         msg = f"cannot write overlay {path}: {exc}"
         _err(msg)
         return msg
@@ -150,7 +157,7 @@ def _write_overlay(path: str, result) -> str:
 
 
 def _print_result(result, solver, model_load_s: float, overlay_note: str | None) -> None:
-    from vlm_puzzle.result import format_grid
+    from vlm_puzzle.result import format_grid, format_layout
 
     out = []
     out.append(f"image:   {result.image}")
@@ -167,6 +174,8 @@ def _print_result(result, solver, model_load_s: float, overlay_note: str | None)
                 extra.append(f"{len(result.spec.cages)} cages")
         if result.confidence is not None:
             extra.append(f"read confidence {result.confidence:.2f}")
+        if result.rule_source:
+            extra.append(f"rules from {result.rule_source}")
         out.append(f"puzzle:  {desc}" + (f" ({', '.join(extra)})" if extra else ""))
     else:
         box = None
@@ -174,13 +183,10 @@ def _print_result(result, solver, model_load_s: float, overlay_note: str | None)
     if result.givens is not None and not (no_digits and result.spec is not None and result.spec.cages):
         out.append("\nread grid:")
         out.append(_indent(format_grid(result.givens, result.size, box)))
-    spec = result.spec
-    if spec is not None and spec.cages:
-        out.append("\ncages:")
-        out.append(_indent(_cage_map(spec)))
-    elif spec is not None and spec.regions is not None:
-        out.append("\nregions:")
-        out.append(_indent("\n".join(" ".join(_SYMS[v % len(_SYMS)] for v in row) for row in spec.regions)))
+    layout = format_layout(result.spec) if result.spec is not None else None
+    if layout:
+        out.append("\n" + ("cages:" if result.spec.cages else "regions:"))
+        out.append(_indent(layout))
     if result.repairs:
         out.append("repairs: " + ", ".join(f"({r.cell[0]},{r.cell[1]}) {r.from_}->{r.to}"
                                           for r in result.repairs))
@@ -199,26 +205,6 @@ def _print_result(result, solver, model_load_s: float, overlay_note: str | None)
     print("\n".join(out))
 
 
-_SYMS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-_OPS = {"sum": "", "add": "+", "sub": "-", "mul": "x", "div": "/", None: ""}
-
-
-def _cage_map(spec) -> str:
-    """Each cell labelled with its cage's letter, then the clues: 'a=12+ b=3- ...'."""
-    n = spec.size
-    grid = [["." for _ in range(n)] for _ in range(n)]
-    clues = []
-    for i, cage in enumerate(spec.cages):
-        sym = _SYMS[i % len(_SYMS)]
-        for r, c in cage.cells:
-            grid[r][c] = sym
-        clues.append(f"{sym}={cage.target}{_OPS.get(cage.op, '?')}")
-    lines = [" ".join(row) for row in grid]
-    for k in range(0, len(clues), 10):
-        lines.append(" ".join(clues[k:k + 10]))
-    return "\n".join(lines)
-
-
 def _indent(text: str, pad: str = "  ") -> str:
     return "\n".join(pad + line for line in text.splitlines())
 
@@ -234,9 +220,15 @@ def cmd_batch(args) -> int:
     if args.workers is not None and args.workers < 0:
         raise UsageError("--workers must be 0 or more")
     progress = False if args.no_progress else None
-    summary = run_batch(args.inputs, args.out, workers=args.workers, backend=args.backend,
-                        model=args.model, timeout_s=args.timeout, exif=not args.ignore_exif,
-                        vlm_batch=max(1, args.vlm_batch), progress=progress)
+    try:
+        summary = run_batch(args.inputs, args.out, workers=args.workers, backend=args.backend,
+                            model=args.model, timeout_s=args.timeout, exif=not args.ignore_exif,
+                            vlm_batch=max(1, args.vlm_batch), progress=progress,
+                            retry_errors=args.retry_errors)
+    except OSError as exc:  # the results file cannot be read or written
+        if os.path.abspath(getattr(exc, "filename", "") or "") != os.path.abspath(args.out):
+            raise
+        raise UsageError(f"cannot write {args.out}: {exc.strerror or exc}") from None
     if summary.total == 0:
         raise UsageError("no images found in " + " ".join(args.inputs))
     if args.json:
@@ -267,15 +259,21 @@ def cmd_render(args) -> int:
         raise UsageError(f"the renderer is not available: {exc}") from None
     from vlm_puzzle.spec import KINDS
 
+    from vlm_puzzle.spec import SpecError
+
     kinds = args.kinds or list(KINDS)
-    bad = [k for k in kinds if k not in KINDS]
+    bad = [k for k in kinds if k.partition(":")[0] not in KINDS]
     if bad:
         raise UsageError(f"unknown kind(s) {', '.join(bad)}; choose from {', '.join(KINDS)}")
     if args.n < 1:
         raise UsageError("-n must be at least 1")
     if os.path.exists(args.out_dir) and not os.path.isdir(args.out_dir):
         raise UsageError(f"{args.out_dir} exists and is not a directory")
-    written = render_samples(args.out_dir, kinds=kinds, n=args.n, seed=args.seed, photo=args.photo)
+    try:
+        written = render_samples(args.out_dir, kinds=kinds, n=args.n, seed=args.seed, photo=args.photo,
+                                 size_px=args.size_px, clean_and_photo=args.both)
+    except (SpecError, PuzzleError) as exc:  # e.g. windoku:6, a size out of range
+        raise UsageError(f"cannot render: {exc}") from None
     files = [os.fspath(f) for f in (written or [])]
     if args.json:
         print(json.dumps({"out_dir": args.out_dir, "files": files}))

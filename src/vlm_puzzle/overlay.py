@@ -132,9 +132,30 @@ def _first(obj, *names):
     return None
 
 
-def save_overlay(path, image: np.ndarray, state, givens, solution, scale: float = 1.0) -> None:
-    """Draw and write the overlay; raises OSError/ValueError when it cannot be written."""
-    out = draw_solution(image, state, givens, solution, scale=scale)
+def overlay_result(result, source=None, *, exif: bool = True) -> np.ndarray:
+    """The solved picture at its original size with the solution drawn in.
+
+    ``result`` is a solved :class:`~vlm_puzzle.result.SolveResult` that kept its image
+    (``keep_images``). When the pipeline worked on a downsized copy, the original
+    ``source`` (path, bytes, PIL image or array) is decoded again at full size (up to
+    100 MP), with the same ``exif`` setting as the solve."""
+    if not result.solved or result.loaded is None or result.state is None:
+        raise ValueError("only a solved result that kept its image can be drawn")
+    loaded = result.loaded
+    image, scale = loaded.image, 1.0
+    if loaded.scale != 1.0 and source is not None:
+        from vlm_puzzle.imageio import MAX_PIXELS, open_image
+
+        w, h = loaded.original_size
+        full = open_image(source, exif=exif, max_pixels=max(MAX_PIXELS, min(w * h, 100_000_000)))
+        image, scale = full.image, full.scale / loaded.scale
+    return draw_solution(image, result.state, result.givens, result.solution, scale=scale)
+
+
+def save_overlay(path, image: np.ndarray, state=None, givens=None, solution=None, scale: float = 1.0) -> None:
+    """Write an overlay: ``image`` already drawn (state None), or drawn here from the
+    grid ``state``. Raises OSError/ValueError when it cannot be written."""
+    out = image if state is None else draw_solution(image, state, givens, solution, scale=scale)
     ext = str(path).rsplit(".", 1)[-1].lower() if "." in str(path) else ""
     if ext not in ("png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp"):
         raise ValueError(f"overlay file must end in .png, .jpg, .bmp, .tif or .webp: {path}")

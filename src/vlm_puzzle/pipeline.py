@@ -28,6 +28,10 @@ from vlm_puzzle.spec import PuzzleSpec, SpecError
 from vlm_puzzle.solver.verify import violations as check_solution
 
 BACKENDS = ("auto", "qwen", "geometry")
+# Working resolution: bigger photos are decoded smaller (JPEG: at 1/2..1/8 scale while
+# decoding, far faster). 4 MP leaves a grid that fills a third of the frame > 1000 px,
+# well above what the extractor reads at (its rectified grid is 576 px).
+WORK_MAX_PIXELS = 4_000_000
 # Longest side of the picture handed to the VLM: enough to see cage clues and shading.
 VLM_MAX_SIDE = 1024
 
@@ -71,12 +75,13 @@ class PuzzleSolver:
     configured, else geometry). ``timeout_s`` bounds the CSP search per image.
     ``keep_images`` keeps the decoded image and grid state on each result (for overlays).
     ``model_options`` go to ``QwenVL.from_pretrained`` (dtype, min_pixels, max_pixels...).
+    ``max_pixels``: larger pictures are worked on downsized (the scale is on ``result.loaded``).
     """
 
     def __init__(self, backend: str = "auto", model: str | None = None, *,
                  device: str | None = None, timeout_s: float | None = 20.0, repair: bool = True,
                  exif: bool = True, keep_images: bool = True, load_model: bool = False,
-                 model_options: dict | None = None):
+                 model_options: dict | None = None, max_pixels: int = WORK_MAX_PIXELS):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
         self.requested_backend = backend
@@ -86,6 +91,7 @@ class PuzzleSolver:
         self.repair = repair
         self.exif = exif
         self.keep_images = keep_images
+        self.max_pixels = max_pixels
         self.model_options = dict(model_options or {})  # e.g. dtype, min_pixels, max_pixels
         self.model_load_s = 0.0
         self._vlm = None
@@ -116,10 +122,6 @@ class PuzzleSolver:
             raise ModelError(f"cannot load Qwen-VL from {self.model_path}: {type(exc).__name__}: {exc}") from None
         self.model_load_s = time.perf_counter() - t0
         return self.model_load_s
-
-    @property
-    def rule_source(self) -> str:
-        return "qwen" if self.backend == "qwen" else "geometry"
 
     def describe(self) -> str:
         """One line for humans: which rule inference runs and why."""
@@ -155,7 +157,10 @@ class PuzzleSolver:
         t0 = time.perf_counter()
         try:
             try:  # an already decoded LoadedImage is used as is (load time 0)
-                reading.loaded = src if isinstance(src, LoadedImage) else open_image(src, exif=exif)
+                if isinstance(src, LoadedImage):
+                    reading.loaded = src
+                else:
+                    reading.loaded = open_image(src, exif=exif, max_pixels=self.max_pixels)
             finally:
                 tm.load = time.perf_counter() - t0
             t1 = time.perf_counter()

@@ -11,6 +11,9 @@
      "error": {"code": str, "message": str} | None}
 
 Rows and columns are 0-based, 0 in ``givens`` is an empty cell, 16x16 symbols are 1..16.
+``givens`` are the digits as read (after the extractor's repairs, listed in ``repairs``);
+``confidence`` is the lowest per-cell read probability (the weakest cell of the grid).
+``solution`` is set only when ``status`` is "solved": unique and independently verified.
 ``timings_s.load`` is decoding the image (the one-off model load is reported by
 :class:`~vlm_puzzle.pipeline.PuzzleSolver` as ``model_load_s``); ``solve`` includes
 verifying the solution.
@@ -158,3 +161,27 @@ def format_grid(grid, size: int | None = None, box: tuple[int, int] | None = Non
             cells.append(sym(int(v)))
         lines.append(" ".join(cells))
     return "\n".join(lines)
+
+
+_SYMS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+_OPS = {"sum": "", "add": "+", "sub": "-", "mul": "x", "div": "/", None: ""}
+
+
+def format_layout(spec: PuzzleSpec) -> str | None:
+    """Cages (each cell labelled with its cage's letter, then the clues 'a=12+ b=3- ...')
+    or jigsaw regions as text; None for a puzzle with neither."""
+    if spec.cages:
+        n = spec.size
+        grid = [["." for _ in range(n)] for _ in range(n)]
+        clues = []
+        for i, cage in enumerate(spec.cages):
+            sym = _SYMS[i % len(_SYMS)]
+            for r, c in cage.cells:
+                grid[r][c] = sym
+            clues.append(f"{sym}={cage.target}{_OPS.get(cage.op, '?')}")
+        lines = [" ".join(row) for row in grid]
+        lines += [" ".join(clues[k:k + 10]) for k in range(0, len(clues), 10)]
+        return "\n".join(lines)
+    if spec.regions is not None:
+        return "\n".join(" ".join(_SYMS[v % len(_SYMS)] for v in row) for row in spec.regions)
+    return None

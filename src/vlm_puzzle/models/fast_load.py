@@ -11,6 +11,7 @@ of that buffer. Pass the result to ``from_pretrained(path, state_dict=...)``.
 from __future__ import annotations
 
 import json
+import re
 import struct
 from pathlib import Path
 
@@ -72,18 +73,40 @@ def read_safetensors(path: str | Path, device="cuda", chunk_mb: int = 256) -> di
     return out
 
 
+# Hub Qwen-VL checkpoints use the pre-v5 layout; transformers renames these keys the same way when loading.
+_LEGACY_KEYS = ((re.compile(r"^visual"), "model.visual"),
+                (re.compile(r"^model(?!\.(language_model|visual))"), "model.language_model"))
+
+
 def from_pretrained_fast(path: str | Path, *, device="cuda", dtype=torch.bfloat16,
                          attn_implementation: str | None = None):
-    """``AutoModelForImageTextToText.from_pretrained(path, device_map=device)``, with the weights read by
-    :func:`read_safetensors` (local checkpoints only)."""
+    """The checkpoint at ``path`` as ``AutoModelForImageTextToText.from_pretrained(path, device_map=device)``
+    gives it: the model is built on ``device`` without weight initialisation, then the tensors read by
+    :func:`read_safetensors` are copied in. Returns None where the checkpoint's tensors do not map one to
+    one onto the model (then use ``from_pretrained``)."""
     from transformers import AutoConfig, AutoModelForImageTextToText, GenerationConfig
+    from transformers.initialization import no_init_weights
 
     config = AutoConfig.from_pretrained(path, local_files_only=True)
     cls = AutoModelForImageTextToText._model_mapping[type(config)]
-    state_dict = read_safetensors(path, device)
-    model = cls.from_pretrained(None, config=config, state_dict=state_dict, dtype=dtype,
-                                device_map={"": str(device)}, attn_implementation=attn_implementation)
+    with torch.device(device), no_init_weights():
+        model = cls._from_config(config, dtype=dtype, attn_implementation=attn_implementation)
+    state_dict = {}
+    for key, tensor in read_safetensors(path, device).items():
+        for pattern, target in _LEGACY_KEYS:
+            key = pattern.sub(target, key)
+        state_dict[key] = tensor
+    # A tied lm_head is not stored; tie_weights() below points it at the embeddings.
+    tied = set(getattr(model, "_tied_weights_keys", None) or {}) if getattr(model.config, "tie_word_embeddings",
+                                                                           False) else set()
+    expected = set(model.state_dict())
+    if set(state_dict) - expected or expected - set(state_dict) - tied:
+        return None
+    with torch.no_grad():
+        model.load_state_dict(state_dict, strict=False)
     del state_dict
+    model.tie_weights()
+    model.eval()
     try:
         model.generation_config = GenerationConfig.from_pretrained(path, local_files_only=True)
     except OSError:

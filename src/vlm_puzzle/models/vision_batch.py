@@ -3,8 +3,8 @@
 With sdpa, transformers' vision attention splits the patch sequence at ``cu_seqlens`` and calls
 attention once per window and image: a 504x504 image is 25 windows in Qwen2.5-VL's windowed layers,
 so a batch of 16 puzzles makes ~11,000 small attention calls per prefill. Consecutive windows of the
-same length are stacked into one batched ``scaled_dot_product_attention`` call here instead: the same
-per-window attention (no cross-window mask), far fewer launches.
+size are gathered into one batched ``scaled_dot_product_attention`` call here instead (one call per
+window size, usually 1-3): the same per-window attention, far fewer launches.
 
     with batched_vision_attention(model):
         model(**inputs)           # prefill; the model is unchanged outside the block
@@ -36,25 +36,28 @@ def _forward(self, hidden_states, cu_seqlens, position_embeddings=None, max_seql
     cos, sin = position_embeddings
     q, k = rotary(q, k, cos, sin)  # (seq, heads, head_dim)
     heads, dim = q.shape[1], q.shape[2]
-    lengths = (cu_seqlens[1:] - cu_seqlens[:-1]).tolist()
-    outs, start, i = [], 0, 0
-    while i < len(lengths):
-        j = i
-        while j < len(lengths) and lengths[j] == lengths[i]:
-            j += 1
-        n, length = j - i, lengths[i]
-        span = slice(start, start + n * length)
+    lengths = cu_seqlens[1:] - cu_seqlens[:-1]
+    sizes = sorted(set(lengths.tolist()))
+    if len(sizes) == 1:  # all windows alike (e.g. 448 px images): plain views, no gather
+        n, length = lengths.numel(), sizes[0]
+        o = _sdpa(self, *(t.reshape(n, length, heads, dim).transpose(1, 2) for t in (q, k, v)))
+        return self.proj(o.transpose(1, 2).reshape(seq, heads * dim).contiguous())
+    # Windows of several sizes (edge windows of 504 px images): gather each size, one call per size.
+    out = torch.empty((seq, heads, dim), dtype=q.dtype, device=q.device)
+    starts = cu_seqlens[:-1]
+    for length in sizes:
+        first = starts[lengths == length]
+        idx = (first[:, None] + torch.arange(length, device=first.device)[None, :]).reshape(-1)
+        n = first.numel()
+        o = _sdpa(self, *(t.index_select(0, idx).reshape(n, length, heads, dim).transpose(1, 2) for t in (q, k, v)))
+        out.index_copy_(0, idx, o.transpose(1, 2).reshape(n * length, heads, dim))
+    return self.proj(out.reshape(seq, heads * dim))
 
-        def group(t):  # (n*length, heads, dim) -> (n, heads, length, dim)
-            return t[span].reshape(n, length, heads, dim).transpose(1, 2)
 
-        o = torch.nn.functional.scaled_dot_product_attention(group(q), group(k), group(v), dropout_p=0.0,
-                                                             scale=self.scaling, is_causal=False)
-        outs.append(o.transpose(1, 2).reshape(n * length, heads * dim))
-        start += n * length
-        i = j
-    out = torch.cat(outs, dim=0) if len(outs) > 1 else outs[0]
-    return self.proj(out.contiguous())
+def _sdpa(self, q, k, v):
+    # (windows, heads, length, head_dim): each window attends within itself, as the per-window calls do.
+    return torch.nn.functional.scaled_dot_product_attention(q, k, v, dropout_p=0.0, scale=self.scaling,
+                                                            is_causal=False)
 
 
 @contextlib.contextmanager

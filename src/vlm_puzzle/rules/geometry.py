@@ -182,7 +182,32 @@ def _killer(n, givens, box, variants, kind) -> PuzzleSpec:
     if box is None:
         raise SpecError(f"no box shape for a {n}x{n} killer")
     return PuzzleSpec(kind="killer", size=n, givens=givens, box=box,
-                      cages=tuple(_read_cages(variants, killer=True)))
+                      cages=tuple(_read_cages(_sum_repaired(variants, n), killer=True)))
+
+
+def _sum_repaired(variants, n: int):
+    """Killer cages covering the grid must total N*N*(N+1)/2: when exactly one clue
+    is doubtful (below ``CLUE_CONFIDENT``) and the others are sure, that total
+    fixes it. The fix is kept only if the new target is reachable, and is recorded
+    in the variants' uncertainties."""
+    from dataclasses import replace
+    from vlm_puzzle.vision.variants import CLUE_CONFIDENT
+    cages = list(variants.cages)
+    if sum(len(k.cells) for k in cages) != n * n:
+        return variants
+    doubtful = [i for i, k in enumerate(cages) if k.clue.confidence < CLUE_CONFIDENT or k.clue.target is None]
+    if len(doubtful) != 1:
+        return variants
+    i = doubtful[0]
+    rest = sum(k.clue.target for j, k in enumerate(cages) if j != i)
+    target = n * n * (n + 1) // 2 - rest
+    if target < 1 or not reachable(Cage(cages[i].cells, "sum", target), n):
+        return variants
+    old = cages[i].clue
+    cages[i] = replace(cages[i], clue=replace(old, target=target, text=str(target), op=None))
+    note = (f"cage at {cages[i].anchor}: clue read as {old.text!r} ({old.confidence:.2f}) "
+            f"set to {target} by the killer total")
+    return replace(variants, cages=tuple(cages), uncertainties=variants.uncertainties + (note,))
 
 
 def _kenken(n, givens, box, variants, kind) -> PuzzleSpec:

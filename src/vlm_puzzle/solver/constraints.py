@@ -200,6 +200,7 @@ class CageQuotient(_PuzzleConstraint):
 # ---- bitmask propagators ------------------------------------------------------
 
 EXACT_LIMIT = 200  # enumerate a cage's tuples once its domains allow at most this many
+EXACT_LIMIT_DISTINCT = 32  # killer cages: digit sets already do most of that work
 MEMO_LIMIT = 4096  # remembered domain tuples per cage before the memo starts over (memory)
 
 
@@ -299,7 +300,8 @@ class _SumPropagator(_CagePropagator):
             doms[i] = d & _range_mask(target - (smax - highs[i]), target - (smin - lows[i]))
             if not doms[i]:
                 return None
-        if _tuple_count(doms, EXACT_LIMIT) <= EXACT_LIMIT:
+        limit = EXACT_LIMIT_DISTINCT if self.distinct else EXACT_LIMIT
+        if _tuple_count(doms, limit) <= limit:
             return _exact_filter(doms, self._holds, self.clashes, self.unit_parts)
         if not self.distinct:
             return () if _narrow_to(doms, _sum_support(doms, target)) else None

@@ -87,59 +87,108 @@ def implied_cages(spec: PuzzleSpec, max_cells: int = MAX_IMPLIED_CELLS) -> list[
     cages (innies) have a known sum, and likewise the cells its sum cages stick out
     with (outies); the cells outside whole product cages have a known product.
     Short ones are strong extra propagators (a KenKen row with one '-' cage in it
-    learns that cage's sum too)."""
+    learns that cage's sum too). Cell sets are int bitmasks (bit r*N+c): this runs
+    for every caged puzzle, and set arithmetic on ints is cheap."""
     if not spec.cages:
         return []
     n = spec.size
     total, product = n * (n + 1) // 2, factorial(n)
     digits = range(1, n + 1)
-    given = {(r, c): v for r, row in enumerate(spec.givens) for c, v in enumerate(row) if v}
-    cage_cells = [frozenset(c.cells) for c in spec.cages]
-    cage_id = {cell: i for i, cells in enumerate(cage_cells) for cell in cells}
-    in_groups: dict[Cell, int] = {}  # cell -> bitmask of the groups holding it
-    for g, group in enumerate(spec.groups):
-        for cell in group:
-            in_groups[cell] = in_groups.get(cell, 0) | 1 << g
-    seen = {(cells, "sum" if _summable(c) else c.op) for cells, c in zip(cage_cells, spec.cages)}
+    given = {r * n + c: v for r, row in enumerate(spec.givens) for c, v in enumerate(row) if v}
+    given_mask = _mask(given)
+    cage_mask = [_mask(r * n + c for r, c in cage.cells) for cage in spec.cages]
+    cage_at = {r * n + c: i for i, cage in enumerate(spec.cages) for r, c in cage.cells}
+    in_groups = _groups_of_cells(n, spec.groups)
+    seen = {(m, "sum" if _summable(c) else c.op) for m, c in zip(cage_mask, spec.cages)}
     out = []
 
-    def add(op: str, cells: set, target) -> None:
-        key = frozenset(cells)
-        if not 0 < len(key) <= max_cells or (key, op) in seen:
+    def add(op: str, cells: int, target) -> None:
+        if not 0 < cells.bit_count() <= max_cells or (cells, op) in seen:
             return
-        seen.add((key, op))
+        seen.add((cells, op))
+        members = _bits(cells)
+        where = sorted((i // n, i % n) for i in members)
         if op == "sum":
             common = -1
-            for cell in key:
-                common &= in_groups[cell]
-            out.append((CageSum(target, distinct=bool(common), digits=digits), sorted(key)))
+            for i in members:
+                common &= in_groups[i]
+            out.append((CageSum(target, distinct=bool(common), digits=digits), where))
         elif target == int(target) and target >= 1:
-            out.append((CageProduct(int(target)), sorted(key)))
+            out.append((CageProduct(int(target)), where))
         else:  # the product cages cannot fit this region: make that visible
-            out.append((CageProduct(0), sorted(key)))
+            out.append((CageProduct(0), where))
 
-    for region, k in _regions(spec):
-        ids = {cage_id[c] for c in region if c in cage_id}
-        inside = [i for i in ids if cage_cells[i] <= region]
-        touching = [i for i in ids if not cage_cells[i] <= region]
+    for region, k, members in _regions(n, spec.groups):
+        ids = {cage_at[i] for i in members if i in cage_at}
+        inside = [i for i in ids if not cage_mask[i] & ~region]
+        touching = [i for i in ids if cage_mask[i] & ~region]
         sums = [i for i in inside if _summable(spec.cages[i])]
-        loose = region.difference(*(cage_cells[i] for i in sums))
+        loose = region
+        for i in sums:
+            loose &= ~cage_mask[i]
         s_in = sum(spec.cages[i].target for i in sums)
-        add("sum", {c for c in loose if c not in given}, k * total - s_in - sum(given.get(c, 0) for c in loose))
+        add("sum", loose & ~given_mask, k * total - s_in - _given_sum(given, loose & given_mask))
         if len(sums) == len(inside) and touching and all(_summable(spec.cages[i]) for i in touching):
-            sticking = set().union(*(cage_cells[i] for i in touching))
-            uncovered = loose - sticking
-            if all(c in given for c in uncovered):
-                outside = sticking - region
+            sticking = 0
+            for i in touching:
+                sticking |= cage_mask[i]
+            if not loose & ~sticking & ~given_mask:  # every loose cell is in a touching cage or given
+                outside = sticking & ~region
                 rest = s_in + sum(spec.cages[i].target for i in touching) \
-                    + sum(given[c] for c in uncovered) - k * total
-                add("sum", {c for c in outside if c not in given}, rest - sum(given.get(c, 0) for c in outside))
+                    + _given_sum(given, loose & ~sticking) - k * total
+                add("sum", outside & ~given_mask, rest - _given_sum(given, outside & given_mask))
         muls = [i for i in inside if _multipliable(spec.cages[i])]
         if muls:
-            loose = region.difference(*(cage_cells[i] for i in muls))
-            known = prod(spec.cages[i].target for i in muls) * prod(given.get(c, 1) for c in loose)
-            add("mul", {c for c in loose if c not in given}, Fraction(product ** k, known))
+            loose = region
+            for i in muls:
+                loose &= ~cage_mask[i]
+            known = prod(spec.cages[i].target for i in muls) * prod(given[i] for i in _bits(loose & given_mask))
+            add("mul", loose & ~given_mask, Fraction(product ** k, known))
     return out
+
+
+def _mask(indices) -> int:
+    m = 0
+    for i in indices:
+        m |= 1 << i
+    return m
+
+
+def _bits(mask: int) -> list[int]:
+    out = []
+    while mask:
+        low = mask & -mask
+        out.append(low.bit_length() - 1)
+        mask ^= low
+    return out
+
+
+def _given_sum(given: dict[int, int], mask: int) -> int:
+    return sum(given[i] for i in _bits(mask)) if mask else 0
+
+
+@lru_cache(maxsize=64)
+def _groups_of_cells(n: int, groups: tuple) -> list[int]:
+    """Per cell index, the bitmask of the groups holding it."""
+    out = [0] * (n * n)
+    for g, group in enumerate(groups):
+        for r, c in group:
+            out[r * n + c] |= 1 << g
+    return out
+
+
+@lru_cache(maxsize=64)
+def _regions(n: int, groups: tuple) -> tuple:
+    """(cell mask, k, cell indices): each permutation group (k=1) and bands of 2..3
+    adjacent rows or columns (each digit k times)."""
+    regions = [[r * n + c for r, c in group] for group in groups]
+    ks = [1] * len(regions)
+    for width in (2, 3):
+        for start in range(0, n - width + 1):
+            regions.append([r * n + c for r in range(start, start + width) for c in range(n)])
+            regions.append([r * n + c for c in range(start, start + width) for r in range(n)])
+            ks += [width, width]
+    return tuple((_mask(cells), k, tuple(cells)) for cells, k in zip(regions, ks))
 
 
 def _summable(cage: Cage) -> bool:
@@ -148,14 +197,3 @@ def _summable(cage: Cage) -> bool:
 
 def _multipliable(cage: Cage) -> bool:
     return cage.op == "mul" or len(cage.cells) == 1
-
-
-def _regions(spec: PuzzleSpec):
-    """(cells, k): each permutation group (k=1) and bands of 2..3 adjacent rows or columns."""
-    n = spec.size
-    for group in spec.groups:
-        yield set(group), 1
-    for width in (2, 3):
-        for start in range(0, n - width + 1):
-            yield {(r, c) for r in range(start, start + width) for c in range(n)}, width
-            yield {(r, c) for c in range(start, start + width) for r in range(n)}, width

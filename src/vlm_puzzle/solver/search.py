@@ -88,18 +88,21 @@ def compile_network(variables: list, constraints: list[tuple]) -> Network:
             props.append(constraint.propagator(cells))
         else:
             props.append(FunctionPropagator(cells, constraint, list(vs)))
-    group_sets = [set(g) for g in groups]
-    for prop in props:  # cages learn which of their cells clash, which groups hold them
+    cell_gmask, cell_pmask = [0] * n, [0] * n
+    for g, cells in enumerate(groups):
+        for c in cells:
+            cell_gmask[c] |= 1 << g
+    group_sets = [frozenset(g) for g in groups]
+    for prop in props:  # cages learn which of their cells clash, which groups they meet
         cells = prop.cells
         if hasattr(prop, "set_clashes"):
             prop.set_clashes((i, j) for i in range(len(cells)) for j in range(i + 1, len(cells))
                              if cells[j] in peers[cells[i]])
         if hasattr(prop, "set_units"):
-            prop.set_units([g for g in group_sets if not g.isdisjoint(cells)])
-    cell_gmask, cell_pmask = [0] * n, [0] * n
-    for g, cells in enumerate(groups):
-        for c in cells:
-            cell_gmask[c] |= 1 << g
+            met = 0
+            for c in cells:
+                met |= cell_gmask[c]
+            prop.set_units([group_sets[g] for g in range(len(groups)) if met >> g & 1])
     for k, prop in enumerate(props):
         for c in prop.cells:
             cell_pmask[c] |= 1 << k

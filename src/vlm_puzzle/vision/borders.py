@@ -31,6 +31,12 @@ ALONG = (0.2, 0.8)
 # How far across an edge the profile reaches (fraction of a cell): far enough for an
 # inset cage outline, short of the digit printed in the middle of the cell.
 ACROSS = 0.24
+# Farthest a cage outline may run from the grid line (fraction of a cell), and the
+# ink (px of full darkness, summed across) it adds on each side of a line.
+INSET_MAX = 0.19
+OUTLINE_INK = 0.3
+# Share of edges with a dash pattern above which a grid surely has cage outlines.
+CAGED_PATTERN = 0.4
 # A thick line has at least this many times the ink width of the grid's thin lines.
 THICK_RATIO = 1.7
 
@@ -216,6 +222,7 @@ def dash_scores(patches: np.ndarray, exclude: np.ndarray, cell: float) -> np.nda
     return np.where(ok, score, 0.0).max(axis=1, initial=0.0)
 
 
+
 def measure_edge(patch: np.ndarray, cell: float) -> tuple[float, float]:
     """(ink width in px, dash evidence 0..1) of one edge patch from :func:`edge_patch`."""
     if patch.size == 0:
@@ -264,8 +271,14 @@ def _gather(ink: np.ndarray, x0, a, b, t, offs) -> np.ndarray:
     return ink[rows[:, :, None], cols[:, None, :]]
 
 
-def measure_edges(patches: np.ndarray, cell: float) -> tuple[np.ndarray, np.ndarray]:
-    """(ink widths, dash evidence) of a stack of edge patches (E, L, W), as :func:`measure_edge`."""
+def measure_edges(patches: np.ndarray, cell: float,
+                  ref_width: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(ink widths, dash evidence) of a stack of edge patches (E, L, W), as :func:`measure_edge`.
+
+    ``ref_width`` (E,): the width of a bare line of each edge's class; dashes are
+    looked for beyond its half-width (+1 px) from the line's core centre. Without it
+    the edge's own width is used (an outline touching a thick line then hides in it).
+    """
     e = len(patches)
     widths = np.zeros(e, np.float32)
     dashes = np.zeros(e, np.float32)
@@ -276,12 +289,91 @@ def measure_edges(patches: np.ndarray, cell: float) -> tuple[np.ndarray, np.ndar
     runs = [line_run(p, search) for p in profiles]
     for i, (start, stop) in enumerate(runs):
         widths[i] = profiles[i, start:stop].sum()
-    # Dashes may sit on a blurred line's shoulder, so the run is too wide to exclude;
-    # exclude the line's own half-width (from its ink width) plus 2 px of wobble.
-    peaks = np.array([start + int(np.argmax(profiles[i, start:stop])) for i, (start, stop) in enumerate(runs)])
-    half = np.ceil(widths / 2.0).astype(int) + 2
-    dashes[:] = dash_scores(patches, np.stack([peaks - half + 1, peaks + half], axis=1), cell)
+    # The core (above 60 % of the peak) locates the line even when a cage outline
+    # touches its blurred shoulder.
+    cores = [line_run(p, search, 0.6) for p in profiles]
+    centres = np.array([_centroid(profiles[i], a, b) for i, (a, b) in enumerate(cores)])
+    ref = widths if ref_width is None else np.minimum(widths, ref_width)
+    half = np.ceil(ref / 2.0).astype(int) + 1
+    dashes[:] = dash_scores(patches, np.stack([centres - half + 1, centres + half], axis=1), cell)
     return widths, dashes
+
+
+def outline_ink(profiles: np.ndarray, centres: np.ndarray, ref_width: np.ndarray,
+                cell: float) -> np.ndarray:
+    """Ink a cage outline adds beside each line, on its weaker side (px of full darkness).
+
+    Fine dashes or dots print (or blur) into a near-solid line, often touching the
+    grid line, where the pattern test cannot see them. Profiles are aligned on their
+    line centre; the bare line of each class (edges of equal ``ref_width``) is the
+    20th-percentile profile of the class, and what an edge has above it within
+    ``INSET_MAX`` of the centre is outline ink. The weaker side counts: an outline
+    runs in both neighbouring cells, a clue's text sits on one side only.
+    """
+    e, w = profiles.shape
+    mid = w // 2
+    aligned = np.zeros_like(profiles)
+    for i in range(e):
+        shift = mid - int(centres[i])
+        src = profiles[i, max(0, -shift):w - max(0, shift)]
+        aligned[i, max(0, shift):max(0, shift) + len(src)] = src
+    far = int(round(INSET_MAX * cell))
+    out = np.zeros(e, np.float32)
+    for ref in np.unique(ref_width):
+        members = ref_width == ref
+        base = np.percentile(aligned[members], 20, axis=0)
+        excess = np.clip(aligned[members] - base, 0.0, None)
+        left = excess[:, max(0, mid - far):mid - 1].sum(axis=1)
+        right = excess[:, mid + 2:mid + far + 1].sum(axis=1)
+        out[members] = np.minimum(left, right)
+    return out
+
+
+def _centres(patches: np.ndarray, cell: float) -> np.ndarray:
+    """Column of each line's core centre (see :func:`measure_edges`)."""
+    profiles = patches.mean(axis=1)
+    search = max(1, int(cell * 0.08))
+    return np.array([_centroid(p, *line_run(p, search, 0.6)) for p in profiles])
+
+
+def decide_outlines(pattern: np.ndarray, outline: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(dashed per edge, evidence 0..1) from the dash-pattern scores and outline ink.
+
+    First the grid as a whole: it has cage outlines when many edges show a dash
+    pattern (``CAGED_PATTERN``), or the typical edge carries outline ink and some
+    show the pattern (photos blur fine dashes solid). Only then are single edges
+    decided: a dash pattern, or outline ink above the valley between the grid's two
+    groups of edges (Otsu; at least ``OUTLINE_INK``). A plain grid has no dashed
+    edges at all, whatever a photo's blur or a clue's text does to a few of them.
+    """
+    share = float(np.mean(pattern >= 0.5)) if len(pattern) else 0.0
+    typical = float(np.median(outline)) if len(outline) else 0.0
+    caged = share >= CAGED_PATTERN or (typical >= 2 * OUTLINE_INK and share >= 0.1)
+    cut = max(OUTLINE_INK, _otsu(outline))
+    evidence = np.maximum(pattern, np.clip(outline / (2 * cut), 0.0, 1.0)).astype(np.float32)
+    if not caged:
+        return np.zeros(len(pattern), bool), evidence
+    return (pattern >= 0.5) | (outline >= cut), evidence
+
+
+def _otsu(values: np.ndarray) -> float:
+    """The threshold between two groups of values (Otsu's criterion), or 0."""
+    v = np.sort(np.asarray(values, np.float64))
+    if len(v) < 4:
+        return 0.0
+    best, cut = -1.0, 0.0
+    for i in range(1, len(v)):
+        a, b = v[:i], v[i:]
+        between = len(a) * len(b) * (a.mean() - b.mean()) ** 2
+        if between > best:
+            best, cut = between, 0.5 * (v[i - 1] + v[i])
+    return cut
+
+
+def _centroid(profile: np.ndarray, start: int, stop: int) -> int:
+    """Ink-weighted centre column of ``profile[start:stop]`` (a flat-topped thick line's middle)."""
+    w = profile[start:stop]
+    return int(round(float((np.arange(start, stop) * w).sum() / max(float(w.sum()), 1e-6))))
 
 
 def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
@@ -309,14 +401,24 @@ def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
     if ink is None:
         ink = ink_map(gray, cell)
     vert, horiz, cell = edge_patches(ink, xs, ys, v_lines, h_lines)
-    wv, dv = measure_edges(vert, cell)
-    wh, dh = measure_edges(horiz, cell)
-    width_v, dash_v = wv.reshape(n, n - 1), dv.reshape(n, n - 1)
-    width_h, dash_h = wh.reshape(n - 1, n), dh.reshape(n - 1, n)
-    thin, contrast, cut = split_widths(np.concatenate([wv, wh]))
+    patches = np.concatenate([vert, horiz])
+    widths, _ = measure_edges(patches, cell)
+    thin, contrast, cut = split_widths(widths)
+    # Second pass for dashes: each edge's bare-line width is the low quartile of
+    # its class (cage outlines touching a line only ever add width).
+    thick = widths >= cut
+    ref = np.where(thick, np.percentile(widths[thick], 25) if thick.any() else 0.0,
+                   np.percentile(widths[~thick], 25) if (~thick).any() else 0.0).astype(np.float32)
+    _, pattern = measure_edges(patches, cell, ref)
+    outline = outline_ink(patches.mean(axis=1), _centres(patches, cell), ref, cell)
+    dashed, evidence = decide_outlines(pattern, outline)
+    k = len(vert)
+    wv, wh = widths[:k], widths[k:]
+    width_v, dash_v = wv.reshape(n, n - 1), evidence[:k].reshape(n, n - 1)
+    width_h, dash_h = wh.reshape(n - 1, n), evidence[k:].reshape(n - 1, n)
     return EdgeMap(size=n,
                    vertical=(width_v >= cut).astype(np.int8), horizontal=(width_h >= cut).astype(np.int8),
-                   dashed_v=dash_v >= 0.5, dashed_h=dash_h >= 0.5,
+                   dashed_v=dashed[:k].reshape(n, n - 1), dashed_h=dashed[k:].reshape(n - 1, n),
                    width_v=width_v, width_h=width_h, dash_v=dash_v, dash_h=dash_h,
                    thin_width=thin, contrast=contrast)
 

@@ -100,9 +100,15 @@ def segment_clue(region: np.ndarray, cell_px: float, ops: bool = True) -> list[G
     starts = [k for k in comps if k[1] < 0.35 * cell_px]
     if not starts:
         return []
-    anchor = max(starts, key=lambda k: (k[3], -k[0]))
+    # The anchor is a character-shaped component (not a sliver of outline), the
+    # top-most one: the clue is printed in the corner, above anything else.
+    shaped = [k for k in starts if k[3] >= 0.08 * cell_px and k[2] >= 0.25 * k[3]] or starts
+    top = min(k[1] for k in shaped)
+    anchor = max((k for k in shaped if k[1] <= top + 0.05 * cell_px), key=lambda k: (k[3], -k[0]))
     line_top, line_h = anchor[1], max(1, anchor[3])
-    band = [k for k in comps if k[1] < line_top + line_h and k[1] + k[3] > line_top]
+    band = [k for k in comps if k[1] < line_top + line_h and k[1] + k[3] > line_top
+            # a short piece starting well above the line is outline, not text
+            and not (k[1] < line_top - 0.2 * line_h and k[3] < 0.7 * line_h)]
     if not ops:
         band = [k for k in band if k[3] >= 0.45 * line_h]  # outline dashes are short
     groups = _chain(_merge_overlapping(band), anchor[4], 0.8 * line_h)
@@ -152,12 +158,12 @@ def split_touching(ink: np.ndarray, line_h: int) -> list[tuple[int, np.ndarray]]
 
     No single-component clue character as tall as a digit is wider than 1.15 line
     heights (the caller skips flat ``-`` and multi-part ``÷``); a wider component of
-    width w is cut into ``max(2, round(w / (0.6 * line_h)))`` pieces (a digit is
-    about 0.6 line heights wide). Returns (x offset, piece) pairs."""
+    width w is cut into ``max(2, round(w / (0.75 * line_h)))`` pieces (a digit and
+    its spacing are about 0.6-0.8 line heights wide). Returns (x offset, piece) pairs."""
     w = ink.shape[1]
     if w <= 1.15 * line_h:
         return [(0, ink)]
-    k = max(2, int(round(w / (0.6 * line_h))))
+    k = max(2, int(round(w / (0.75 * line_h))))
     profile = ink.sum(axis=0)
     cuts, step = [], w / k
     for j in range(1, k):

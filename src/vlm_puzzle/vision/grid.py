@@ -144,7 +144,7 @@ def _blob_quad(contour: np.ndarray, min_area: float) -> np.ndarray | None:
     return quad if _quad_is_plausible(quad, min_area) else None
 
 
-def candidate_quads(gray: np.ndarray, min_area_frac: float = 0.04, per_mask: int = 3) -> list[np.ndarray]:
+def candidate_quads(gray: np.ndarray, min_area_frac: float = 0.04, per_mask: int = 4) -> list[np.ndarray]:
     """Coarse grid outlines, most likely first: (4, 2) float32 corners TL TR BR BL.
 
     Candidates come from the biggest blobs of two masks: all ink (works when
@@ -160,8 +160,11 @@ def candidate_quads(gray: np.ndarray, min_area_frac: float = 0.04, per_mask: int
     min_area = min_area_frac * h * w
     quads: list[np.ndarray] = []
     for mask in (ink, lines):
-        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        areas = [(cv2.contourArea(cv2.convexHull(c)), c) for c in contours]
+        # All contours, not just outer ones: a grid printed on a page photographed
+        # against a dark table sits inside the page's own outline.
+        contours, _ = cv2.findContours(mask, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+        boxes = [c for c in contours if len(c) >= 4 and np.prod(cv2.boundingRect(c)[2:]) >= min_area]
+        areas = [(cv2.contourArea(cv2.convexHull(c)), c) for c in boxes]
         big = sorted([a for a in areas if a[0] >= min_area], key=lambda a: -a[0])[:per_mask]
         for _, contour in big:
             quad = _blob_quad(contour, min_area)
@@ -430,29 +433,107 @@ def locate_grid(image: np.ndarray) -> GridLocation:
     scale = min(1.0, DETECT_MAX_SIDE / max(h, w))
     small = cv2.resize(gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) \
         if scale < 1.0 else gray
-    # Biggest outline first. A lattice that fills its outline is taken at once;
-    # otherwise the biggest refined grid among all candidates wins (a text block
-    # merged with the grid can hold a partial lattice; a solution grid is smaller).
+    # Biggest outline first. A lattice that fills its outline is self-consistent
+    # and taken at once; otherwise every candidate is measured and the best wins:
+    # self-consistent first, then more cells, then bigger (a text block merged
+    # with the grid holds a partial lattice; a solution grid is smaller).
     quads = sorted(candidate_quads(small), key=lambda q: -cv2.contourArea(q))
-    best, best_area = None, 0.0
+    best, best_key = None, None
     for quad in quads:
         try:
             loc = _refine(gray, quad / scale)
         except GridNotFoundError:
             continue
         area = cv2.contourArea(loc.corners.astype(np.float32))
-        if area >= 0.8 * cv2.contourArea((quad / scale).astype(np.float32)) and best is None:
+        full = area >= 0.8 * cv2.contourArea((quad / scale).astype(np.float32))
+        if full and best is None:
             return loc
-        if area > best_area:
-            best, best_area = loc, area
+        key = (full, loc.lattice.size, area)
+        if best_key is None or key > best_key:
+            best, best_key = loc, key
     if best is None:
         raise GridNotFoundError("no grid found: no outline in the image holds evenly spaced cell lines")
     return best
 
 
+def border_quad(warped: np.ndarray, margin: int = WARP_MARGIN) -> np.ndarray | None:
+    """The grid's outer border in a (coarsely) warped square, from its four long edge lines.
+
+    Each border is the outermost stroke component spanning at least half the
+    square, fitted with a straight line; the four intersections are returned
+    (TL TR BR BL, warped pixels), or None when a border is missing. Corrects a
+    coarse outline that cut a corner or bent an edge.
+    """
+    size = warped.shape[0]
+    inner = size - 2 * margin
+    horiz, vert = line_masks(warped, min_len=max(10, inner // 24))
+    lines = []
+    for mask, axis in ((horiz, 0), (vert, 1)):
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        extent = stats[1:, cv2.CC_STAT_WIDTH if axis == 0 else cv2.CC_STAT_HEIGHT]
+        long_ids = [i + 1 for i in np.nonzero(extent >= inner // 2)[0]]
+        if len(long_ids) < 2:
+            return None
+        centre = [stats[i, cv2.CC_STAT_TOP if axis == 0 else cv2.CC_STAT_LEFT] +
+                  stats[i, cv2.CC_STAT_HEIGHT if axis == 0 else cv2.CC_STAT_WIDTH] / 2 for i in long_ids]
+        for i in (long_ids[int(np.argmin(centre))], long_ids[int(np.argmax(centre))]):
+            x, y, w, h = stats[i, :4]
+            ys, xs = np.nonzero(labels[y:y + h, x:x + w] == i)
+            step = max(1, len(xs) // 300)            # a few hundred points fit a line well
+            pts = np.stack([xs[::step] + x, ys[::step] + y], axis=1).astype(np.float32)
+            vx, vy, x0, y0 = cv2.fitLine(pts, cv2.DIST_L2, 0, 0.01, 0.01).ravel()
+            lines.append((float(vx), float(vy), float(x0), float(y0)))
+    top, bottom, left, right = lines
+
+    def cross(a, b):
+        # Intersection of two lines given as (direction, point).
+        A = np.array([[a[0], -b[0]], [a[1], -b[1]]])
+        if abs(np.linalg.det(A)) < 1e-6:
+            return None
+        t = np.linalg.solve(A, np.array([b[2] - a[2], b[3] - a[3]]))[0]
+        return np.array([a[2] + t * a[0], a[3] + t * a[1]])
+
+    pts = [cross(top, left), cross(top, right), cross(bottom, right), cross(bottom, left)]
+    if any(p is None for p in pts):
+        return None
+    quad = np.array(pts, dtype=np.float32)
+    lo, hi = -0.25 * size, 1.25 * size
+    if not ((quad > lo) & (quad < hi)).all() or cv2.contourArea(quad) < 0.3 * inner * inner:
+        return None
+    return quad
+
+
 def _refine(gray: np.ndarray, quad: np.ndarray) -> GridLocation:
     warped, H = warp_quad(gray, quad)
-    lattice = find_lattice(warped)
+    # The outline may have cut a corner or bent an edge: rebuild it from the
+    # grid's four border lines when they can be seen.
+    better = border_quad(warped)
+    attempts = []
+    if better is not None:
+        quad2 = cv2.perspectiveTransform(better.reshape(-1, 1, 2).astype(np.float64),
+                                         np.linalg.inv(H)).reshape(4, 2).astype(np.float32)
+        attempts.append(warp_quad(gray, quad2))
+    attempts.append((warped, H))
+    # The border-line outline is tried first and kept when its lattice spans it
+    # edge to edge. Otherwise both are compared: more cells, then a wider
+    # lattice, wins (a bent outline shows a partial lattice; a stray long line
+    # taken for a border shows fewer cells).
+    lattice, best_key = None, None
+    full = 0.9 * (warped.shape[0] - 2 * WARP_MARGIN) ** 2
+    for i, (warped_i, H_i) in enumerate(attempts):
+        try:
+            lat_i = find_lattice(warped_i)
+        except GridNotFoundError:
+            continue
+        key = (lat_i.size, _lattice_area(lat_i))
+        if best_key is None or key > best_key:
+            lattice, best_key, warped, H = lat_i, key, warped_i, H_i
+        if i == 0 and len(attempts) > 1 and key[1] >= full:
+            # Warped on its own border lines and spanning them: no second pass needed.
+            return GridLocation(corners=_lattice_corners(lattice, H).astype(np.float32), homography=H,
+                                warped=warped, lattice=lattice)
+    if lattice is None:
+        raise GridNotFoundError("no grid found: no set of evenly spaced lines spans the outline")
     # Second pass: warp the refined outer lines exactly onto the inner square so
     # the lattice is measured on an undistorted, well-centred grid.
     corners = _lattice_corners(lattice, H)
@@ -473,6 +554,10 @@ def _refine(gray: np.ndarray, quad: np.ndarray) -> GridLocation:
     except GridNotFoundError:
         pass
     return GridLocation(corners=corners.astype(np.float32), homography=H, warped=warped, lattice=lattice)
+
+
+def _lattice_area(lattice: Lattice) -> float:
+    return float((lattice.rows_y[-1] - lattice.rows_y[0]) * (lattice.cols_x[-1] - lattice.cols_x[0]))
 
 
 def _lattice_corners(lattice: Lattice, H: np.ndarray) -> np.ndarray:

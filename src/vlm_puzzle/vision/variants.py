@@ -17,7 +17,7 @@ Cage systems, in order of evidence:
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -164,7 +164,21 @@ def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None) 
 
     cages: tuple[CageRead, ...] = ()
     if cage_style:
-        cages, stray = _read_cage_clues(ink, xs, ys, cell, groups, cage_style, v_lines, h_lines)
+        # Every cell's corner text in one classifier batch: cage clues, and the
+        # evidence that places cage borders right (one clue per cage).
+        cells = [(r, c) for r in range(n) for c in range(n)]
+        read = read_clues(ink, [_cell_box(xs, ys, rc, v_lines, h_lines) for rc in cells], cell,
+                          ops=cage_style == "thick")
+        clue_at = dict(zip(cells, read))
+        if cage_style == "dashed":
+            sure = {rc for rc, k in clue_at.items() if k.target is not None and k.confidence >= STRAY_CONFIDENT}
+            blank = {rc for rc, k in clue_at.items() if not k.text}
+            edges, fixes = repair_outlines(edges, sure, blank)
+            groups = B.groups_of(B.dashed_cages(edges))
+            notes += fixes
+        cages = tuple(CageRead(cells=g, clue=clue_at[g[0]]) for g in groups)
+        stray = [(rc, k.text) for g in groups for rc in g[1:]
+                 if (k := clue_at[rc]).target is not None and k.confidence >= STRAY_CONFIDENT]
         notes += _cage_notes(cages, cage_style)
         notes += [f"cell {c} holds clue-like text {t!r} but is not the first cell of its cage: "
                   "a cage border may be missing" for c, t in stray]
@@ -201,18 +215,70 @@ def _cage_notes(cages, style: str) -> list[str]:
     return notes
 
 
-def _read_cage_clues(ink, xs, ys, cell, groups, style, v_lines, h_lines):
-    """Clues of every cage (read in its first cell) and, in the same classifier batch,
-    any confident clue-like text in other cells: that means a missed cage border
-    (two cages read as one)."""
-    anchors = [g[0] for g in groups]
-    others = [c for g in groups for c in g[1:]]
-    boxes = [_cell_box(xs, ys, c, v_lines, h_lines) for c in anchors + others]
-    clues = read_clues(ink, boxes, cell, ops=style == "thick")
-    cages = tuple(CageRead(cells=g, clue=c) for g, c in zip(groups, clues[:len(anchors)]))
-    stray = [(c, k.text) for c, k in zip(others, clues[len(anchors):])
-             if k.target is not None and k.confidence >= STRAY_CONFIDENT]
-    return cages, stray
+def repair_outlines(edges: B.EdgeMap, has_clue: set, blank: set | None = None,
+                    max_steps: int = 40) -> tuple[B.EdgeMap, list[str]]:
+    """Make the dashed-outline cages agree with the clues: one clue per cage.
+
+    ``has_clue``: cells with a confidently read clue; ``blank``: cells with no text
+    at all in their clue corner. A cage holding two sure clues lost a border: the
+    inner edge with the most outline evidence becomes a border. A cage whose first
+    cell is blank and that holds no clue got a spurious border: its border edge
+    with the least evidence is dropped. Each fix is reported. Stops when nothing
+    more needs (or can) be done.
+    """
+    blank = set() if blank is None else blank
+    n = edges.size
+    dv, dh = edges.dashed_v.copy(), edges.dashed_h.copy()
+    notes: list[str] = []
+    for _ in range(max_steps):
+        labels = B.components(n, ~dv, ~dh)
+        counts: dict[int, int] = {}
+        for rc in has_clue:
+            counts[int(labels[rc])] = counts.get(int(labels[rc]), 0) + 1
+        crowded = [k for k, v in counts.items() if v > 1]
+        first = {}
+        for r in range(n):
+            for c in range(n):
+                first.setdefault(int(labels[r, c]), (r, c))
+        empty = [k for k in range(int(labels.max()) + 1) if k not in counts and first[k] in blank]
+        if crowded:
+            edge = _pick_edge(labels, dv, dh, edges, crowded[0], inside=True)
+            if edge is None:
+                break
+            kind, r, c = edge
+            (dv if kind == "v" else dh)[r, c] = True
+            notes.append(f"added a cage border at {kind}-edge ({r}, {c}): its cage held two clues")
+        elif empty:
+            edge = _pick_edge(labels, dv, dh, edges, empty[0], inside=False)
+            if edge is None:
+                break
+            kind, r, c = edge
+            (dv if kind == "v" else dh)[r, c] = False
+            notes.append(f"dropped the cage border at {kind}-edge ({r}, {c}): its cage held no clue")
+        else:
+            break
+    return replace(edges, dashed_v=dv, dashed_h=dh), notes
+
+
+def _pick_edge(labels, dv, dh, edges: B.EdgeMap, label: int, inside: bool):
+    """The open inner edge of cage ``label`` with the most outline evidence
+    (``inside``), or the border edge of it with the least (not ``inside``)."""
+    n = labels.shape[0]
+    best, pick = None, None
+    for kind, dashed, evidence in (("v", dv, edges.dash_v), ("h", dh, edges.dash_h)):
+        for r in range(dashed.shape[0]):
+            for c in range(dashed.shape[1]):
+                a = labels[r, c]
+                b = labels[r, c + 1] if kind == "v" else labels[r + 1, c]
+                if inside and a == b == label and not dashed[r, c]:
+                    score = evidence[r, c]
+                    if best is None or score > best:
+                        best, pick = score, (kind, r, c)
+                elif not inside and dashed[r, c] and label in (a, b) and a != b:
+                    score = -evidence[r, c]
+                    if best is None or score > best:
+                        best, pick = score, (kind, r, c)
+    return pick
 
 
 def _confidence(edges: B.EdgeMap, cages, notes) -> float:
