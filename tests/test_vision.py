@@ -127,11 +127,16 @@ def test_reads_small_renders(n):
 # ---- repair ------------------------------------------------------------------------
 
 def _corrupt(probs: np.ndarray, givens: np.ndarray, cell: tuple[int, int], wrong: int) -> np.ndarray:
-    """Swap the probabilities of the true and a wrong value at ``cell``."""
+    """A misreading at ``cell``: the wrong value comes out on top (0.6) with the
+    true value as runner-up (0.35), as when the reader is unsure. (Swapping two
+    near-certain probabilities of a clean render would leave the true value as
+    unlikely as any other cell's alternatives: no evidence left to repair with.)"""
     p = probs.copy()
     r, c = cell
-    true = givens[r, c]
-    p[r, c, true], p[r, c, wrong] = p[r, c, wrong], p[r, c, true]
+    k = p.shape[2]
+    p[r, c, :] = 0.05 / (k - 2)
+    p[r, c, wrong] = 0.6
+    p[r, c, givens[r, c]] = 0.35
     return p
 
 

@@ -426,15 +426,16 @@ def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
 def split_widths(widths: np.ndarray) -> tuple[float, float, float]:
     """(thin reference width, thick/thin ratio, cut) from all edge ink widths.
 
-    Edges where no line was found (width under a third of the median: the lattice
-    missed the line there) are left out. The rest are split in two by Otsu's
+    Edges where no line was found (width under 20 % of the 90th percentile: the
+    lattice missed the line there; thick lines may be the majority, KenKen) are
+    left out. The rest are split in two by Otsu's
     criterion on log width; if the two groups' medians differ by less than
     ``THICK_RATIO`` there is one kind of line and the cut is infinite.
     """
     w = np.asarray(widths, np.float64)
     if len(w) == 0:
         return 0.0, 1.0, float("inf")
-    w = np.sort(w[w >= max(np.median(w) / 3.0, 1e-3)])
+    w = np.sort(w[w >= max(0.2 * np.percentile(w, 90), 1e-3)])
     if len(w) < 4:
         return float(np.median(w)) if len(w) else 0.0, 1.0, float("inf")
     logs = np.log(w)

@@ -30,7 +30,7 @@ CLUE_BOX = (0.97, 0.4)    # (width, height) where a clue may lie / start
 REGION_H = 0.75           # how far down the corner region reaches
 MAX_GLYPHS = 5            # up to 4 digits and an operator
 THRESHOLD = 0.45          # ink threshold as a fraction of the clue's own ink level
-WEIGHTS = Path(__file__).with_name("weights") / "clues_v2.onnx"
+WEIGHTS = Path(__file__).with_name("weights") / "clues_v3.onnx"
 
 
 @dataclass(frozen=True)

@@ -133,8 +133,11 @@ def _read(classifier, warped: np.ndarray, rects: list, n: int) -> tuple[np.ndarr
     return patches, sym
 
 
-def _best_rotation(classifier, patches: np.ndarray, sym: np.ndarray) -> int:
-    """k in 0..3 under which the digit cells read most confidently (upright)."""
+def _best_rotation(classifier, patches: np.ndarray, sym: np.ndarray, per_cell_margin: float = 0.2) -> int:
+    """k in 0..3 under which the digit cells read most confidently (upright).
+
+    Another k must beat the upright reading by ``per_cell_margin`` nats per
+    digit cell (at least 1 nat)."""
     digit = np.nonzero(sym[:, 0] < EMPTY_THRESHOLD)[0]
     if len(digit) == 0:
         return 0
@@ -145,8 +148,7 @@ def _best_rotation(classifier, patches: np.ndarray, sym: np.ndarray) -> int:
         # An upright digit reads as a digit, confidently; a turned one does neither.
         scores.append(float(np.log(np.maximum(probs[k][:, 1:].max(axis=1), 1e-6)).sum()))
     best = int(np.argmax(scores))
-    # Turn only on clear evidence: a margin of 0.2 nat per digit cell.
-    return best if scores[best] > scores[0] + 0.2 * len(digit) else 0
+    return best if scores[best] > scores[0] + max(1.0, per_cell_margin * len(digit)) else 0
 
 
 def extract_state(image, *, repair: bool = True, variants: bool = False, rotate: bool = True,
@@ -185,7 +187,10 @@ def extract_state(image, *, repair: bool = True, variants: bool = False, rotate:
     rotation = 0
     if rotate and (checked is None or checked.status != "not_needed"):
         t = time.perf_counter()
-        rotation = _best_rotation(classifier, reading.patches, reading.sym)
+        # When the upright reading already failed the rules, the solver has spoken
+        # against it: a small margin suffices (the turned reading is checked too).
+        margin = 0.02 if checked is not None else 0.2
+        rotation = _best_rotation(classifier, reading.patches, reading.sym, margin)
         if rotation:
             loc = _rotated_location(arr, loc, rotation)
             reading = _Reading.of(classifier, loc)

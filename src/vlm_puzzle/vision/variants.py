@@ -30,6 +30,8 @@ Cell = tuple[int, int]
 # Fraction of inner edges that must read as dashed before the grid counts as caged
 # (killer grids have 40-70 %; a few text serifs along an edge can look dashed).
 MIN_DASHED_FRACTION = 0.15
+# Largest KenKen cage believed (cells); bigger thick-bordered groups are misreads.
+MAX_CAGE = 7
 # A clue read below this confidence is reported as uncertain.
 CLUE_CONFIDENT = 0.8
 # Text in a non-first cell of a cage counts as a stray clue above this confidence.
@@ -158,7 +160,12 @@ def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None) 
     if edges.n_dashed >= max(2, MIN_DASHED_FRACTION * n_inner):
         cage_style, groups = "dashed", B.groups_of(B.dashed_cages(edges))
     elif edges.contrast > 1.0 and regions is None and len(thick_groups) > 1:
-        cage_style, groups = "thick", thick_groups
+        if max(len(g) for g in thick_groups) <= max(MAX_CAGE, n):
+            cage_style, groups = "thick", thick_groups
+        else:
+            notes.append(f"thick lines enclose {len(thick_groups)} groups of "
+                         f"{min(map(len, thick_groups))}-{max(map(len, thick_groups))} cells: "
+                         "neither regions nor cages")
     elif 0 < edges.n_dashed:
         notes.append(f"{edges.n_dashed} edge(s) look dashed, too few for cages; ignored")
 
