@@ -10,7 +10,8 @@ from math import factorial, prod
 from constraint import Constraint, Problem, Solver
 
 from ..spec import Cage, Cell, PuzzleSpec
-from .constraints import AllDifferentGroup, CageDifference, CageProduct, CageQuotient, CageSum
+from .constraints import (AllDifferentGroup, CageDifference, CageProduct, CageQuotient, CageSum,
+                          mask_of, values_of)
 
 
 def cell_domains(spec: PuzzleSpec) -> dict[Cell, list[int]]:
@@ -147,20 +148,9 @@ def implied_cages(spec: PuzzleSpec, max_cells: int = MAX_IMPLIED_CELLS) -> list[
     return out
 
 
-def _mask(indices) -> int:
-    m = 0
-    for i in indices:
-        m |= 1 << i
-    return m
-
-
-def _bits(mask: int) -> list[int]:
-    out = []
-    while mask:
-        low = mask & -mask
-        out.append(low.bit_length() - 1)
-        mask ^= low
-    return out
+# Cell-index sets as bitmasks: the same helpers as the constraints' value masks.
+_mask = mask_of
+_bits = values_of
 
 
 def _given_sum(given: dict[int, int], mask: int) -> int:
