@@ -20,9 +20,8 @@ from itertools import combinations
 import numpy as np
 
 from vlm_puzzle.rules.base import RuleHints
-from vlm_puzzle.spec import DEFAULT_BOX, Cage, PuzzleSpec, SpecError
+from vlm_puzzle.spec import DEFAULT_BOX, Cage, Cell, PuzzleSpec, SpecError
 
-Cell = tuple[int, int]
 
 # Confidence ceiling of a spec that fails a consistency check, or lacks evidence.
 DOUBTFUL = 0.3

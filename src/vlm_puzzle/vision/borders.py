@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-Cell = tuple[int, int]
+from vlm_puzzle.spec import Cell
 
 THIN, THICK = 0, 1
 

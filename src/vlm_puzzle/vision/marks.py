@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-Cell = tuple[int, int]
+from vlm_puzzle.spec import Cell
 
 # Shading must be this much darker (fraction of the paper brightness) than the other
 # cells, and this many times their spread.

@@ -25,7 +25,7 @@ from vlm_puzzle.vision import borders as B
 from vlm_puzzle.vision.clues import Clue, read_clues
 from vlm_puzzle.vision.marks import Marks, read_marks
 
-Cell = tuple[int, int]
+from vlm_puzzle.spec import Cell
 
 # Fraction of inner edges that must read as dashed before the grid counts as caged
 # (killer grids have 40-70 %; a few text serifs along an edge can look dashed).
