@@ -332,6 +332,40 @@ def save_checkpoint(model, config, out: Path) -> None:
     print(f"saved checkpoint to {out} in {time.perf_counter() - t0:.1f}s", flush=True)
 
 
+def save_random_checkpoint(arch: str, out: Path, device: str = "cpu", max_shard_size: str = "2GB") -> Path:
+    """A random-weight ``arch`` checkpoint (bf16 safetensors, save_pretrained) plus a tiny processor, built
+    without transformers' slow weight init: allocate under ``no_init_weights``, then fill each tensor
+    in place (normal(0, 0.02), norms 1). On CPU the shards bound the extra memory of saving (one
+    shard's bytes at a time), so the peak stays near one copy of the weights (3B: ~7.5 GB)."""
+    import torch
+    from transformers.initialization import no_init_weights
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    import tiny_qwen
+
+    t0 = time.perf_counter()
+    config, _ = load_config(arch)
+    gen = torch.Generator(device).manual_seed(0)
+    with torch.device(device), no_init_weights():
+        model = model_class(config)._from_config(config, dtype=torch.bfloat16)
+    model.tie_weights()  # tied lm_head: one tensor, not saved twice (as published checkpoints)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("norm.weight") or ".norm" in name and name.endswith(".weight"):
+                p.fill_(1.0)
+            else:
+                p.normal_(0.0, 0.02, generator=gen)
+    t_fill = time.perf_counter() - t0
+    model.save_pretrained(out, max_shard_size=max_shard_size)
+    del model
+    tiny_qwen.build_processor(config.model_type if config.model_type in tiny_qwen.ARCHS else "qwen2_5_vl"
+                              ).save_pretrained(out)
+    os.sync()
+    print(f"random {arch} checkpoint in {out}: built {t_fill:.1f}s, saved {time.perf_counter() - t0:.1f}s total",
+          flush=True)
+    return Path(out)
+
+
 def load_times(path: Path, drop_caches: bool, variants=("plain", "wrapper", "read_safetensors", "fast_load")) -> dict:
     """Seconds to load a local checkpoint onto the GPU: plain from_pretrained(device_map="cuda") and
     the QwenVL wrapper (if present), each in a fresh process."""

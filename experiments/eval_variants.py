@@ -5,8 +5,9 @@ generated and rendered by ``vlm_puzzle.render`` in clean and photo mode with fon
 families *held out* from the clue classifier's training
 (``training/train_clues.py: TRAIN_FAMILIES``) and seeds disjoint from training's.
 Each image goes through the real pipeline parts:
-``extract_state(image, repair=False, variants=True)`` (grid, digits, and
-``read_variants``) then ``rules.geometry.infer_rules``. Reported per kind and mode:
+``pipeline.read_state`` (grid, digits, ``read_variants``, givens repaired against
+the inferred rules; ``--no-repair``: as read) then ``rules.geometry.infer_rules``.
+Reported per kind and mode:
 
 * ``read``: puzzles read entirely right (kind, box, regions / cages with ops and
   targets, diagonals, windows, givens);
@@ -81,12 +82,14 @@ def _partition(regions) -> tuple:
     return tuple(sorted(tuple(g) for g in groups.values()))
 
 
-def read_image(image) -> dict:
-    """The pipeline on one image: state, variants, hints, spec, timings (s)."""
+def read_image(image, repair: bool = True) -> dict:
+    """The pipeline's reading of one image (``pipeline.read_state``: grid, digits,
+    variants, givens repaired against the inferred rules), then the rules:
+    state, variants, hints, spec, timings (s)."""
+    from vlm_puzzle.pipeline import read_state
     from vlm_puzzle.rules.geometry import infer_rules
-    from vlm_puzzle.vision.extract import extract_state
     t0 = time.perf_counter()
-    state = extract_state(image, repair=False, variants=True)
+    state = read_state(image, repair=repair)
     t1 = time.perf_counter()
     hints, spec = infer_rules(state, state.variants)
     t2 = time.perf_counter()
@@ -128,7 +131,7 @@ def solved_right(spec, truth_spec, solution) -> bool:
 
 def evaluate_variants(kinds=KINDS, modes=("clean", "photo"), per_kind: int = 20, seed0: int = SEED0,
                       fonts: list[str] | None = None, verbose: bool = False,
-                      true_givens: bool = False) -> dict:
+                      true_givens: bool = False, repair: bool = True) -> dict:
     """Render, read and solve ``per_kind`` puzzles of each kind in each mode.
 
     Returns ``{"<kind>/<mode>": {"n", "read", "solved", "ms_total", "ms_variants",
@@ -136,6 +139,7 @@ def evaluate_variants(kinds=KINDS, modes=("clean", "photo"), per_kind: int = 20,
     (seed, what differed) so a reader can look at them. Callable from
     ``experiments/eval_reader.py``. ``true_givens``: skip the digit reader and use
     the true givens (:func:`read_structure`), to measure the variant reading alone.
+    ``repair``: let the solver repair the read givens (as the pipeline does).
     """
     import cv2
     from vlm_puzzle.errors import PuzzleError
@@ -153,7 +157,7 @@ def evaluate_variants(kinds=KINDS, modes=("clean", "photo"), per_kind: int = 20,
                 shot = render_puzzle(spec, seed=seed, photo=mode == "photo", fonts=fonts, solution=solution)
                 bgr = np.ascontiguousarray(shot.image[..., ::-1])
                 try:
-                    out = read_structure(bgr, spec.givens) if true_givens else read_image(bgr)
+                    out = read_structure(bgr, spec.givens) if true_givens else read_image(bgr, repair)
                 except PuzzleError as exc:
                     rows.append({"seed": seed, "read": False, "solved": False, "error": f"{exc.code}: {exc}"})
                     continue
@@ -200,19 +204,25 @@ def summarise(rows: list[dict]) -> dict:
             "errors": [f"seed {r['seed']}: {r['error']}" for r in rows if "error" in r]}
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description="Variant puzzles: read and solved from rendered images")
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options of this evaluation (shared with ``eval_reader.py --variants``)."""
     ap.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS)
     ap.add_argument("--modes", nargs="+", default=["clean", "photo"], choices=["clean", "photo"])
     ap.add_argument("--per-kind", type=int, default=20)
     ap.add_argument("--seed0", type=int, default=SEED0)
-    ap.add_argument("--json", type=Path, help="also write the results here")
     ap.add_argument("--true-givens", action="store_true",
                     help="skip the digit reader: grid finder + variants + rules, true givens")
-    ap.add_argument("-v", "--verbose", action="store_true")
-    args = ap.parse_args(argv)
-    res = evaluate_variants(args.kinds, args.modes, args.per_kind, args.seed0, verbose=args.verbose,
-                            true_givens=args.true_givens)
+
+
+def run(args, verbose: bool = False) -> dict:
+    """Evaluate with parsed ``args`` (see :func:`add_arguments`) and print the table."""
+    res = evaluate_variants(args.kinds, args.modes, args.per_kind, args.seed0, verbose=verbose,
+                            true_givens=args.true_givens, repair=not getattr(args, "no_repair", False))
+    print_table(res)
+    return res
+
+
+def print_table(res: dict) -> None:
     print(f"{'kind/mode':<18}{'n':>4}{'read':>8}{'solved':>8}{'ms total':>10}{'ms variants':>13}")
     for key, r in res.items():
         print(f"{key:<18}{r['n']:>4}{r['read']:>8.1%}{r['solved']:>8.1%}{r['ms_total'] or 0:>10.1f}"
@@ -220,6 +230,16 @@ def main(argv=None) -> None:
     for key, r in res.items():
         for e in r["errors"][:5]:
             print(f"  {key} {e}")
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description="Variant puzzles: read and solved from rendered images")
+    add_arguments(ap)
+    ap.add_argument("--no-repair", action="store_true", help="givens as read, without the solver's repair")
+    ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    args = ap.parse_args(argv)
+    res = run(args, verbose=args.verbose)
     if args.json:
         args.json.write_text(json.dumps(res, indent=1))
 

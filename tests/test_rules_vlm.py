@@ -102,8 +102,9 @@ SUDOKU = PuzzleSpec.sudoku([[0] * 9 for _ in range(9)])
 
 def _geo(kind="sudoku", size=9, box=(3, 3), measured=True, **kw):
     ev = ("thick lines form 9 3x3 boxes",) if measured else ("no thick lines; assuming 3x3 boxes",)
-    return RuleHints(kind=kind, size=size, box=box, diagonals=kind == "x-sudoku", windows=kind == "windoku",
-                     cages=kind in ("killer", "kenken"), confidence=0.8, evidence=ev, source="geometry", **kw)
+    return RuleHints(kind=kind, size=size, box=box, box_measured=measured, diagonals=kind == "x-sudoku",
+                     windows=kind == "windoku", cages=kind in ("killer", "kenken"), confidence=0.8,
+                     evidence=ev, source="geometry", **kw)
 
 
 def _vlm(**kw):

@@ -174,6 +174,36 @@ def test_photo_mode(kind, seed):
         assert got.windows == spec.windows
 
 
+# ---- marks -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("photo", [False, True])
+def test_faint_diagonal_shading_is_read(photo):
+    # Shading ~3 % darker than the paper: below MIN_SHADE, but the same on every cell.
+    spec, _ = generate_puzzle("x-sudoku", 9, seed=43)
+    style = replace(STYLE, paper=(240, 240, 240), shade=(232, 232, 232), diagonal="shade")
+    st = rendered_state(spec, seed=43, style=style, photo=photo)
+    v = read_variants(st)
+    assert v.diagonals and v.marks.diagonal_style == "shade", v.marks
+    assert not v.windows
+
+
+def test_consistent_shade_score_separates_faint_shading_from_lighting():
+    from vlm_puzzle.vision.marks import SHADE_FLOOR, consistent_shade_score, diagonal_cells
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:9, 0:9]
+    light = 200 * (1 - 0.04 * xx / 8 - 0.03 * yy / 8)         # a lighting gradient across the page
+    diag = diagonal_cells(9)
+    for trial in range(20):
+        noise = rng.normal(0, 0.02, (9, 9))                    # paper texture, uneven light
+        unmarked = light * (1 + noise)
+        assert consistent_shade_score(unmarked, diag) < 1.0
+        shaded = light * (1 + rng.normal(0, 0.003, (9, 9))) * np.where(diag, 1 - 1.5 * SHADE_FLOOR, 1.0)
+        assert consistent_shade_score(shaded, diag) > 1.0
+    # Lighter-than-paper "shading" is no mark; neither is a blank pattern.
+    assert consistent_shade_score(light * np.where(diag, 1.05, 1.0), diag) == 0.0
+    assert consistent_shade_score(light, np.zeros((9, 9), bool)) == 0.0
+
+
 # ---- bad input ---------------------------------------------------------------------------------
 
 def test_blank_image_reads_as_nothing():

@@ -236,10 +236,11 @@ class PuzzleSolver:
             tm.rules += time.perf_counter() - t0
             res.rule_source = source
             if spec is None:
-                spec = _plain_sudoku_fallback(state)
+                spec = _plain_sudoku_fallback(state, res.hints)
                 if spec is not None:
-                    res.hints = _with_evidence(res.hints, "the rules could not be read, but the digits alone "
-                                               "have exactly one sudoku solution: solved as a plain sudoku")
+                    res.hints = _as_fallback(res.hints, "uncertain: the rules could not be read, but the digits "
+                                             "alone have exactly one sudoku solution: solved as a plain sudoku "
+                                             "(the answer holds for any variant that only adds rules)")
             if spec is None:
                 res.status = "unsolved"
                 res.error = ErrorInfo("unknown_rules", _no_rules_message(reading))
@@ -311,10 +312,19 @@ def _resolve_backend(backend: str, model: str | None) -> tuple[str, str | None, 
 
 
 def _extract(image: np.ndarray, repair: bool):
+    return read_state(image, repair=repair)
+
+
+def read_state(image, *, repair: bool = True, **options):
+    """The extractor as the pipeline runs it: grid, digits and variants, with the
+    givens checked and repaired against the rules geometry infers from the picture
+    (a jigsaw's regions, a killer's cages...). ``options`` go to ``extract_state``.
+    Raises the extractor's PuzzleErrors."""
+    from vlm_puzzle.rules.geometry import rules_for_repair
     from vlm_puzzle.vision import extract_state
 
     # variants=True: borders, cages, clues and marks are what the rules are inferred from.
-    return extract_state(image, repair=repair, variants=True)
+    return extract_state(image, repair=repair, variants=True, rules=rules_for_repair, **options)
 
 
 def _geometry_rules(state):
@@ -348,11 +358,25 @@ def _solver_error(status, spec: PuzzleSpec, timeout_s) -> ErrorInfo:
     return ErrorInfo("solver_error", f"the solver returned {status!r}")
 
 
-def _plain_sudoku_fallback(state) -> PuzzleSpec | None:
+# Confidence of a plain Sudoku taken when the rules could not be read (0..1): the
+# solution is right for the variants that only add rules, not for jigsaw or KenKen.
+FALLBACK_CONFIDENCE = 0.3
+# Kinds whose solution, when the digits alone have one plain-Sudoku solution, is that
+# same grid: their rules only add constraints to a plain Sudoku.
+_ADDS_RULES = (None, "sudoku", "x-sudoku", "windoku", "killer")
+
+
+def _plain_sudoku_fallback(state, hints=None) -> PuzzleSpec | None:
     """When no rules could be built but the extractor found that the digits alone have
-    exactly one sudoku solution, that sudoku. Sound for every sudoku variant that only
-    adds constraints (x-sudoku, windoku, killer): their solution is that same grid."""
+    exactly one plain-Sudoku solution, that sudoku. Sound for every sudoku variant that
+    only adds constraints (x-sudoku, windoku, killer): their solution is that same grid.
+    Not taken when geometry saw a jigsaw or KenKen (other regions / no boxes: the plain
+    answer would be wrong), nor when the givens were changed to fit plain boxes."""
     if state is None or getattr(state, "solver_status", None) != "solved" or not hasattr(state, "to_spec"):
+        return None
+    if getattr(state, "repair_kind", "sudoku") != "sudoku" or getattr(state, "repairs", None):
+        return None
+    if getattr(hints, "kind", None) not in _ADDS_RULES:
         return None
     try:
         return state.to_spec()
@@ -360,10 +384,12 @@ def _plain_sudoku_fallback(state) -> PuzzleSpec | None:
         return None
 
 
-def _with_evidence(hints, sentence: str):
+def _as_fallback(hints, sentence: str):
     if hints is None or not hasattr(hints, "evidence"):
         return hints
-    return replace(hints, kind="sudoku", evidence=tuple(hints.evidence) + (sentence,))
+    return replace(hints, kind="sudoku", confidence=min(float(getattr(hints, "confidence", 0.0)),
+                                                        FALLBACK_CONFIDENCE),
+                   evidence=tuple(hints.evidence) + (sentence,))
 
 
 def _no_rules_message(reading: Reading, limit: int = 3) -> str:
@@ -411,4 +437,4 @@ def _repairs(state) -> list[Repair]:
     return out
 
 
-__all__ = ["PuzzleSolver", "Reading", "solve_image", "BACKENDS"]
+__all__ = ["PuzzleSolver", "Reading", "solve_image", "read_state", "BACKENDS"]

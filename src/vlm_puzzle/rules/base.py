@@ -9,7 +9,8 @@ class RuleHints:
     """The rules of a puzzle as a backend understood them.
 
     ``kind`` is one of ``vlm_puzzle.spec.KINDS``; ``box`` the (rows, cols) box shape or
-    ``None``; ``cages`` whether the picture shows cages and ``cage_op`` what their
+    ``None``; ``box_measured`` True when the box shape was seen in the picture
+    (thick lines forming the boxes) rather than assumed from the grid size; ``cages`` whether the picture shows cages and ``cage_op`` what their
     clues mean (``"sum"`` for killer, ``"arith"`` for KenKen's + - x /).
     ``evidence`` holds short human sentences ("9 regions of 9 cells not aligned to 3x3
     boxes: jigsaw"); ``confidence`` is in 0..1; ``source`` is "geometry" or "qwen".
@@ -19,6 +20,7 @@ class RuleHints:
     kind: str | None
     size: int | None = None
     box: tuple[int, int] | None = None
+    box_measured: bool = False
     diagonals: bool | None = None
     windows: bool | None = None
     cages: bool | None = None
@@ -30,6 +32,7 @@ class RuleHints:
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "size": self.size, "box": list(self.box) if self.box else None,
+                "box_measured": self.box_measured,
                 "diagonals": self.diagonals, "windows": self.windows, "cages": self.cages,
                 "cage_op": self.cage_op, "rule_text": self.rule_text, "confidence": self.confidence,
                 "evidence": list(self.evidence), "source": self.source}

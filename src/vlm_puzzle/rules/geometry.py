@@ -31,19 +31,73 @@ def infer_rules(state, variants=None) -> tuple[RuleHints, PuzzleSpec | None]:
     """Decide the kind of puzzle from geometry and build its spec.
 
     ``state``: the extracted grid (``size``, ``givens``, optionally ``box``,
-    ``warped`` and a lattice for :func:`read_variants`). ``variants``: a
+    ``warped`` and a lattice for :func:`read_variants`, and the solver's verdict
+    on the givens: ``repair_kind``, ``repair_status``, ``solver_status``,
+    ``repairs``). ``variants``: a
     :class:`~vlm_puzzle.vision.variants.VariantState`; read from ``state`` when None.
     Returns ``(hints, spec)``; ``spec`` is None when the puzzle cannot be built
     (unreadable clue, cages that do not close), with the reason in
     ``hints.evidence``.
     """
+    variants = _variants_of(state, variants)
+    n = int(getattr(state, "size", None) or variants.size)
+    kind, box, builder, evidence, box_seen = _decide(state, variants, n)
+    confidence = variants.confidence
+    if variants.regions is None and variants.cage_style is None:
+        confidence = min(confidence, 0.5)
+
+    spec, problems = None, []
+    try:
+        spec = builder(n, _givens(getattr(state, "givens", None), n), box, variants, kind)
+    except (SpecError, ValueError) as exc:
+        problems.append(f"cannot build a {kind}: {exc}")
+    if spec is not None:
+        problems += consistency_problems(spec)
+    evidence += [f"uncertain: {u}" for u in variants.uncertainties]
+    notes, doubts = _solver_verdict(state, kind, spec is not None, bool(problems))
+    evidence += notes
+    problems += doubts
+    evidence += [f"problem: {p}" for p in problems]
+    if problems:
+        confidence = min(confidence, DOUBTFUL)
+    hints = RuleHints(kind=kind, size=n, box=box if kind not in ("jigsaw", "kenken") else None,
+                      box_measured=box_seen, diagonals=kind == "x-sudoku", windows=kind == "windoku",
+                      cages=kind in ("killer", "kenken"),
+                      cage_op={"killer": "sum", "kenken": "arith"}.get(kind),
+                      confidence=round(float(confidence), 4), evidence=tuple(evidence), source="geometry")
+    return hints, spec
+
+
+def rules_for_repair(state, variants=None) -> PuzzleSpec | None:
+    """The rules to check and repair the read givens against: geometry's puzzle with
+    its givens cleared, or None when it cannot be built or its structure fails
+    :func:`consistency_problems` (an unreachable cage target, a region of other than
+    N cells, KenKen cages that do not tile): repairing against misread rules would
+    "fix" digits that were read right. For ``extract_state(..., rules=...)``."""
+    variants = _variants_of(state, variants)
+    n = int(getattr(state, "size", None) or variants.size)
+    kind, box, builder, _, _ = _decide(state, variants, n)
+    try:
+        spec = builder(n, _givens(None, n), box, variants, kind)
+    except (SpecError, ValueError):
+        return None
+    return None if consistency_problems(spec) else spec
+
+
+def _variants_of(state, variants):
+    if variants is None:
+        variants = getattr(state, "variants", None)
     if variants is None:
         from vlm_puzzle.vision.variants import read_variants
         variants = read_variants(state)
-    n = int(getattr(state, "size", None) or variants.size)
-    givens = _givens(getattr(state, "givens", None), n)
+    return variants
+
+
+def _decide(state, variants, n: int):
+    """(kind, box, spec builder, evidence sentences, whether thick lines showed the box)."""
     box_hint = getattr(state, "box", None)
     evidence: list[str] = []
+    box_seen = False
     if variants.cage_style == "dashed":
         kind, box, builder = "killer", _box_for(n, box_hint), _killer
         evidence.append(f"{len(variants.cages)} cages drawn with dashed inset outlines: killer")
@@ -60,7 +114,7 @@ def infer_rules(state, variants=None) -> tuple[RuleHints, PuzzleSpec | None]:
             evidence.append(f"{n} regions of {n} cells not aligned to "
                             f"{_fmt_box(DEFAULT_BOX.get(n))} boxes: jigsaw")
         else:
-            kind, builder = _box_kind(variants, evidence, n, box), _boxed
+            kind, builder, box_seen = _box_kind(variants, evidence, n, box), _boxed, True
             evidence.insert(0, f"thick lines form {n} {box[0]}x{box[1]} boxes")
     else:
         box = _box_for(n, box_hint)
@@ -68,27 +122,39 @@ def infer_rules(state, variants=None) -> tuple[RuleHints, PuzzleSpec | None]:
         why = ("no thick lines" if variants.edges.n_thick == 0
                else f"thick lines do not form {n} regions of {n} cells")
         evidence.insert(0, f"{why}; assuming {_fmt_box(box)} boxes")
-    confidence = variants.confidence
-    if variants.regions is None and variants.cage_style is None:
-        confidence = min(confidence, 0.5)
+    return kind, box, builder, evidence, box_seen
 
-    spec, problems = None, []
-    try:
-        spec = builder(n, givens, box, variants, kind)
-    except (SpecError, ValueError) as exc:
-        problems.append(f"cannot build a {kind}: {exc}")
-    if spec is not None:
-        problems += consistency_problems(spec)
-    evidence += [f"uncertain: {u}" for u in variants.uncertainties]
-    evidence += [f"problem: {p}" for p in problems]
-    if problems:
-        confidence = min(confidence, DOUBTFUL)
-    hints = RuleHints(kind=kind, size=n, box=box if kind not in ("jigsaw", "kenken") else None,
-                      diagonals=kind == "x-sudoku", windows=kind == "windoku",
-                      cages=kind in ("killer", "kenken"),
-                      cage_op={"killer": "sum", "kenken": "arith"}.get(kind),
-                      confidence=round(float(confidence), 4), evidence=tuple(evidence), source="geometry")
-    return hints, spec
+
+def _solver_verdict(state, kind: str, built: bool, doubtful: bool) -> tuple[list[str], list[str]]:
+    """(notes, problems) from the extractor's solver check of the givens.
+
+    Only a check under this kind's rules counts: a reading with no or several
+    solutions under them is a problem (a misread digit or misread rules); repairs
+    are noted; givens left unchecked because the rules failed the consistency
+    checks are noted as uncertain."""
+    status = getattr(state, "repair_status", None)
+    if status is None or not built:
+        return [], []
+    if getattr(state, "repair_kind", None) != kind or status == "skipped":
+        if doubtful and getattr(state, "raw_givens", None) is not None:
+            return [f"uncertain: the givens were not checked by the solver: the {kind} rules as read "
+                    "fail the checks below"], []
+        return [], []
+    notes, problems = [], []
+    repairs = getattr(state, "repairs", None) or []
+    if repairs:
+        changed = ", ".join(f"{tuple(r['cell'])} {r['from']}->{r['to']}" for r in repairs)
+        notes.append(f"uncertain: {len(repairs)} given(s) changed by the solver under the {kind} rules: {changed}")
+    verdict = getattr(state, "solver_status", None)
+    if verdict == "no_solution":
+        problems.append(f"the givens as read have no solution under the {kind} rules, and no likely "
+                        "misreading explains it")
+    elif verdict == "multiple":
+        problems.append(f"the givens as read have several solutions under the {kind} rules, and no likely "
+                        "misreading explains it")
+    elif verdict == "timeout":
+        notes.append(f"uncertain: the solver could not check the givens under the {kind} rules in time")
+    return notes, problems
 
 
 # ---- kind decisions -------------------------------------------------------------------

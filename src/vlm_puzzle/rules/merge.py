@@ -25,8 +25,6 @@ from vlm_puzzle.spec import DEFAULT_BOX, Cage, PuzzleSpec, SpecError
 # Windoku's four extra windows (the same as PuzzleSpec.windoku).
 WINDOWS_9 = tuple(tuple((r0 + i, c0 + j) for i in range(3) for j in range(3)) for r0 in (1, 5) for c0 in (1, 5))
 ARITH_OPS = ("sub", "mul", "div")
-# How rules/geometry.py starts the evidence sentence of a box shape it measured.
-MEASURED_BOX_EVIDENCE = "thick lines form"
 
 
 def merge(geometry: RuleHints | None, vlm, state=None, *,
@@ -204,7 +202,5 @@ def _geometry_from_state(state, geometry: RuleHints | None):
 
 def box_measured(geometry: RuleHints) -> bool:
     """Whether geometry's box shape was seen (thick lines forming the boxes) rather than
-    assumed from the grid size; only a seen one can contradict the VLM. Geometry says
-    which in its evidence ("thick lines form 9 3x3 boxes" vs "...; assuming 3x3 boxes")."""
-    return geometry.box is not None and any(e.startswith(MEASURED_BOX_EVIDENCE) for e in geometry.evidence)
-
+    assumed from the grid size; only a seen one can contradict the VLM."""
+    return geometry.box is not None and geometry.box_measured

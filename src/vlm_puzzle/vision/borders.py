@@ -17,6 +17,7 @@ thin lines rather than with a fixed number of pixels.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -24,6 +25,10 @@ import numpy as np
 from vlm_puzzle.spec import Cell
 
 THIN, THICK = 0, 1
+
+# The learned edge classifier (training/train_edges.py) and its classes, in output order.
+EDGE_MODEL = Path(__file__).with_name("weights") / "edges.onnx"
+EDGE_CLASSES = ("thin", "thick", "thin+dashed", "thick+dashed")
 
 # Part of each edge that is measured, as fractions of the cell side: the ends are
 # left out because lines cross there and cage outlines turn corners there.
@@ -37,6 +42,14 @@ INSET_MAX = 0.19
 OUTLINE_INK = 0.3
 # Share of edges with a dash pattern above which a grid surely has cage outlines.
 CAGED_PATTERN = 0.4
+# Share of edges the classifier must find dashed before a grid counts as caged
+# (killer grids have 40-70 %).
+CAGED_SHARE = 0.1
+# Side (px) of the cell-normalised edge patch the edge classifier reads.
+PATCH = 32
+# How far (fraction of the line's peak darkness) a line's profile may climb back
+# while walking out from its peak: flat-top noise, not a second stroke.
+RISE_TOL = 0.08
 # A thick line has at least this many times the ink width of the grid's thin lines.
 THICK_RATIO = 1.7
 
@@ -163,19 +176,26 @@ def line_run(profile: np.ndarray, search: int, level: float = 0.25) -> tuple[int
     """Columns ``[start, stop)`` of the grid line in a cross profile.
 
     The line is the darkest column within ``search`` of the middle, extended while
-    the profile falls and stays above ``level`` of that peak (a blurred line's
-    shoulders).
+    the profile stays above ``level`` of that peak (a blurred line's shoulders) and
+    does not climb back up (by more than ``RISE_TOL`` of the peak) from the lowest
+    value walked so far.
     """
     mid = len(profile) // 2
     lo, hi = max(0, mid - search), min(len(profile), mid + search + 1)
     peak = lo + int(np.argmax(profile[lo:hi]))
     floor = level * profile[peak]
+    tol = RISE_TOL * profile[peak]
     start, stop = peak, peak + 1
-    # Walk down the shoulders only while they keep falling: a rise is the next
-    # stroke (an inset cage outline beside a thick line), not this line.
-    while start > 0 and floor < profile[start - 1] <= profile[start]:
+    # A rise out of a valley is the next stroke (an inset cage outline beside a
+    # thick line), not this line; but the flat top of a thick line wobbles by a few
+    # percent in photos (noise, JPEG), and a strict "keeps falling" stops there.
+    low = profile[peak]
+    while start > 0 and floor < profile[start - 1] <= low + tol:
         start -= 1
-    while stop < len(profile) and floor < profile[stop] <= profile[stop - 1]:
+        low = min(low, profile[start])
+    low = profile[peak]
+    while stop < len(profile) and floor < profile[stop] <= low + tol:
+        low = min(low, profile[stop])
         stop += 1
     return start, stop
 
@@ -262,6 +282,31 @@ def edge_patches(ink: np.ndarray, xs: np.ndarray, ys: np.ndarray, v_lines=None, 
     a, b = xs[c_idx], xs[c_idx + 1]
     horiz = _gather(ink.T, y0.ravel(), a.ravel(), b.ravel(), t, offs)
     return vert, horiz, cell
+
+
+def normalised_patches(patches: np.ndarray) -> np.ndarray:
+    """Edge patches (E, L, W) of ink 0..1 resampled to (E, PATCH, PATCH) ``uint8``.
+
+    The edge classifier's input: every patch spans the same fraction of a cell
+    (``ALONG`` x ``2 * ACROSS``) whatever the image's resolution, so a dash
+    pattern or a stroke width reads in cell units. Area resampling averages
+    rather than skips pixels, so thin strokes and short dashes survive downscaling.
+    """
+    if len(patches) == 0:
+        return np.zeros((0, PATCH, PATCH), np.uint8)
+    _, length, width = patches.shape
+    out = _area_matrix(length, PATCH) @ patches.astype(np.float32) @ _area_matrix(width, PATCH).T
+    return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
+
+
+def _area_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) weights of area resampling: output bin j averages the input over
+    [j, j + 1) * n_in / n_out, each pixel weighted by its overlap."""
+    edges = np.arange(n_out + 1) * (n_in / n_out)
+    lo, hi = edges[:-1, None], edges[1:, None]
+    px = np.arange(n_in)[None, :]
+    overlap = np.clip(np.minimum(hi, px + 1) - np.maximum(lo, px), 0.0, None)
+    return (overlap / overlap.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 def _gather(ink: np.ndarray, x0, a, b, t, offs) -> np.ndarray:
@@ -377,7 +422,8 @@ def _centroid(profile: np.ndarray, start: int, stop: int) -> int:
 
 
 def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
-                   v_lines: np.ndarray | None = None, h_lines: np.ndarray | None = None) -> EdgeMap:
+                   v_lines: np.ndarray | None = None, h_lines: np.ndarray | None = None,
+                   model: str | Path | None = EDGE_MODEL) -> EdgeMap:
     """Measure and classify every inner edge of the grid.
 
     Parameters
@@ -386,10 +432,14 @@ def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
     xs, ys : the N + 1 pixel positions of the vertical / horizontal grid lines.
     ink : optional precomputed :func:`ink_map` of ``gray``.
     v_lines, h_lines : optional local line positions (see :func:`edge_patch`).
+    model : the edge classifier's ONNX weights (``weights/edges.onnx``); ``None``,
+        or a missing file, falls back to the hand-measured rules alone.
 
-    Returns an :class:`EdgeMap`. Thin and thick are told apart by splitting the ink
-    widths into two groups (largest gap in log width); when the groups differ by
-    less than ``THICK_RATIO`` every line is thin.
+    Returns an :class:`EdgeMap`. Without the model, thin and thick are told apart
+    by splitting the ink widths into two groups (largest gap in log width; when
+    the groups differ by less than ``THICK_RATIO`` every line is thin) and dashed
+    outlines by their dash pattern and outline ink. With it, see
+    :func:`decide_with_model`.
     """
     gray = to_gray(gray)
     xs = np.asarray(xs, np.float64)
@@ -403,24 +453,59 @@ def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
     vert, horiz, cell = edge_patches(ink, xs, ys, v_lines, h_lines)
     patches = np.concatenate([vert, horiz])
     widths, _ = measure_edges(patches, cell)
-    thin, contrast, cut = split_widths(widths)
-    # Second pass for dashes: each edge's bare-line width is the low quartile of
-    # its class (cage outlines touching a line only ever add width).
-    thick = widths >= cut
-    ref = np.where(thick, np.percentile(widths[thick], 25) if thick.any() else 0.0,
-                   np.percentile(widths[~thick], 25) if (~thick).any() else 0.0).astype(np.float32)
-    _, pattern = measure_edges(patches, cell, ref)
-    outline = outline_ink(patches.mean(axis=1), _centres(patches, cell), ref, cell)
-    dashed, evidence = decide_outlines(pattern, outline)
+    probs = edge_probabilities(patches, model)
+    if probs is not None:
+        thick, dashed, evidence, thin, contrast = decide_with_model(probs, widths)
+    else:
+        thin, contrast, cut = split_widths(widths)
+        thick = widths >= cut
+        # Second pass for dashes: each edge's bare-line width is the low quartile of
+        # its class (cage outlines touching a line only ever add width).
+        ref = np.where(thick, np.percentile(widths[thick], 25) if thick.any() else 0.0,
+                       np.percentile(widths[~thick], 25) if (~thick).any() else 0.0).astype(np.float32)
+        _, pattern = measure_edges(patches, cell, ref)
+        outline = outline_ink(patches.mean(axis=1), _centres(patches, cell), ref, cell)
+        dashed, evidence = decide_outlines(pattern, outline)
     k = len(vert)
-    wv, wh = widths[:k], widths[k:]
-    width_v, dash_v = wv.reshape(n, n - 1), evidence[:k].reshape(n, n - 1)
-    width_h, dash_h = wh.reshape(n - 1, n), evidence[k:].reshape(n - 1, n)
     return EdgeMap(size=n,
-                   vertical=(width_v >= cut).astype(np.int8), horizontal=(width_h >= cut).astype(np.int8),
+                   vertical=thick[:k].reshape(n, n - 1).astype(np.int8),
+                   horizontal=thick[k:].reshape(n - 1, n).astype(np.int8),
                    dashed_v=dashed[:k].reshape(n, n - 1), dashed_h=dashed[k:].reshape(n - 1, n),
-                   width_v=width_v, width_h=width_h, dash_v=dash_v, dash_h=dash_h,
+                   width_v=widths[:k].reshape(n, n - 1), width_h=widths[k:].reshape(n - 1, n),
+                   dash_v=evidence[:k].reshape(n, n - 1), dash_h=evidence[k:].reshape(n - 1, n),
                    thin_width=thin, contrast=contrast)
+
+
+def edge_probabilities(patches: np.ndarray, model: str | Path | None = EDGE_MODEL) -> np.ndarray | None:
+    """(E, 4) class probabilities (``EDGE_CLASSES``) of edge patches from
+    :func:`edge_patches`, or None when there is no model file."""
+    if model is None or not Path(model).is_file():
+        return None
+    from vlm_puzzle.vision.classifier import load_classifier
+    return load_classifier(str(model)).predict(normalised_patches(patches))
+
+
+def decide_with_model(probs: np.ndarray, widths: np.ndarray):
+    """(thick, dashed, dash evidence, thin width, contrast) from the classifier's
+    probabilities (E, 4) and the measured ink widths (E,) in px.
+
+    Dashed: the grid as a whole first (at least ``CAGED_SHARE`` of its edges look
+    dashed), then each edge by its own probability; a plain grid has no dashed
+    edges, whatever a photo's blur or a clue's text does to a few of them.
+    Thick: the classifier's probability; the thin width and the thick-to-thin
+    ratio (``contrast``, 1.0 when every line is thin) are reported from the
+    measured widths of the two groups.
+    """
+    p_dash = probs[:, 2] + probs[:, 3]
+    p_thick = probs[:, 1] + probs[:, 3]
+    caged = float(np.mean(p_dash >= 0.5)) >= CAGED_SHARE
+    dashed = (p_dash >= 0.5) & caged
+    thick = p_thick >= 0.5
+    thin = float(np.median(widths[~thick])) if (~thick).any() else float(np.median(widths))
+    contrast = 1.0
+    if thick.any() and (~thick).any():
+        contrast = max(float(np.median(widths[thick])) / max(thin, 1e-3), 1.0 + 1e-3)
+    return thick, dashed, p_dash.astype(np.float32), thin, contrast
 
 
 def split_widths(widths: np.ndarray) -> tuple[float, float, float]:

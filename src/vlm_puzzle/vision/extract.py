@@ -3,15 +3,16 @@
 ``extract_state(image)`` locates the grid (``grid.py``), cuts and normalises
 every cell (``cells.py``), reads them all in one batched pass of the shipped
 ONNX digit network (``classifier.py``), turns the page upright if the grid was
-photographed sideways or upside down, and, for plain Sudoku sizes, checks and
-repairs the reading with the solver (``repair.py``). Every stage is timed.
+photographed sideways or upside down, and checks and repairs the reading with
+the solver (``repair.py``): against the rules the caller infers from the state
+(``rules=``), or, without them, as a plain Sudoku. Every stage is timed.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import cv2
 import numpy as np
@@ -46,7 +47,8 @@ class GridState:
 
     Checking: ``raw_givens`` (the reading before repair); ``repairs`` (``{"cell": [r, c], "from": d, "to": d2}``),
     ``repair_status`` ("not_needed", "repaired", "failed", "skipped"),
-    ``solver_status`` of the final givens ("solved" = exactly one solution).
+    ``solver_status`` of the final givens ("solved" = exactly one solution),
+    ``repair_kind``: the kind of puzzle whose rules those verdicts are under (None: not checked).
     ``timing``: seconds per stage. ``variants``: filled by
     ``vision.variants.read_variants`` when asked for.
     """
@@ -75,6 +77,7 @@ class GridState:
     timing: dict[str, float] = field(default_factory=dict)
     variants: Any = None
     location: GridLocation | None = field(default=None, repr=False)
+    repair_kind: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -152,12 +155,19 @@ def _best_rotation(classifier, patches: np.ndarray, sym: np.ndarray, per_cell_ma
 
 
 def extract_state(image, *, repair: bool = True, variants: bool = False, rotate: bool = True,
-                  model: str | Path | None = None, repair_budget_s: float = 3.0) -> GridState:
+                  model: str | Path | None = None, repair_budget_s: float = 3.0,
+                  rules: Callable[[GridState], PuzzleSpec | None] | None = None) -> GridState:
     """Read the grid in ``image`` (a path, PIL image, or BGR/gray numpy array).
 
-    ``repair``: check the reading with the solver and fix likely misreadings
-    (plain Sudoku sizes only). ``variants``: also read borders, cages, clues,
-    regions, diagonals and windows (``vision.variants.read_variants``).
+    ``repair``: check the reading with the solver and fix likely misreadings.
+    Without ``rules`` the check assumes a plain Sudoku (Sudoku sizes only).
+    ``rules``: called with the upright state (givens as read, variants read when
+    asked for) and returns the puzzle whose rules the givens are checked and
+    repaired against (its givens are ignored), or None to leave the givens as
+    read: e.g. the pipeline's geometry inference, so that a jigsaw is repaired
+    against its regions and a killer against its cages.
+    ``variants``: also read borders, cages, clues, regions, diagonals and windows
+    (``vision.variants.read_variants``).
     ``rotate``: allow turning a sideways or upside-down grid upright.
     ``model``: another ONNX digit model (e.g. a cross-validation fold's).
     Raises ImageError (unreadable input), GridNotFoundError (no grid) or
@@ -177,12 +187,13 @@ def extract_state(image, *, repair: bool = True, variants: bool = False, rotate:
     reading = _Reading.of(classifier, loc)
     timing["read_s"] = time.perf_counter() - t
 
-    checkable = repair and reading.n in SUDOKU_SIZES
+    # The plain-Sudoku verdict (no search) also decides whether to look for a turned page.
+    plain = _plain_template(reading.n, loc.lattice.box) if repair and reading.n in SUDOKU_SIZES else None
     checked = None
-    if checkable:
+    if plain is not None:
         # First only a verdict (no search): a valid, uniquely solvable reading is upright and right.
         t = time.perf_counter()
-        checked = _check(reading, loc.lattice.box, 0.0)
+        checked = _check(plain, reading, 0.0)
         timing["repair_s"] = time.perf_counter() - t
     rotation = 0
     if rotate and (checked is None or checked.status != "not_needed"):
@@ -194,10 +205,11 @@ def extract_state(image, *, repair: bool = True, variants: bool = False, rotate:
         if rotation:
             loc = _rotated_location(arr, loc, rotation)
             reading = _Reading.of(classifier, loc)
+            plain = _plain_template(reading.n, loc.lattice.box) if plain is not None else None
         timing["rotate_s"] = time.perf_counter() - t
-    if checkable and (rotation or checked.status != "not_needed"):
+    if rules is None and plain is not None and (rotation or checked.status != "not_needed"):
         t = time.perf_counter()
-        checked = _check(reading, loc.lattice.box, repair_budget_s)
+        checked = _check(plain, reading, repair_budget_s)
         timing["repair_s"] += time.perf_counter() - t
 
     lat = loc.lattice
@@ -207,6 +219,26 @@ def extract_state(image, *, repair: bool = True, variants: bool = False, rotate:
         warped=loc.warped, rows_y=lat.rows_y, cols_x=lat.cols_x, h_lines=lat.h_lines, v_lines=lat.v_lines,
         h_weight=lat.h_thick, v_weight=lat.v_thick, rotation=rotation, raw_givens=reading.givens.copy(),
         timing=timing, location=loc)
+    if variants:
+        t = time.perf_counter()
+        from vlm_puzzle.vision.variants import read_variants
+        state.variants = read_variants(state)
+        timing["variants_s"] = time.perf_counter() - t
+    if repair and rules is not None:
+        t = time.perf_counter()
+        template = rules(state)
+        if template is None:
+            # No rules to check against: the givens stay as read. A plain-Sudoku
+            # verdict is kept only as a verdict, it repairs nothing.
+            if rotation and plain is not None:
+                checked = _check(plain, reading, 0.0)  # the verdict above was on the turned reading
+            checked = _verdict_only(checked)
+        elif not (checked is not None and checked.status == "not_needed" and _same_rules(template, plain)):
+            checked = _check(template, reading, repair_budget_s)
+        timing["repair_s"] = timing.get("repair_s", 0.0) + time.perf_counter() - t
+        state.repair_kind = template.kind if template is not None else (plain.kind if checked else None)
+    elif checked is not None:
+        state.repair_kind = plain.kind
     if checked is not None:
         state.givens = checked.givens
         state.repairs = checked.changes
@@ -214,11 +246,6 @@ def extract_state(image, *, repair: bool = True, variants: bool = False, rotate:
         state.solver_status = checked.solver_status
         state.solution = checked.solution
         state.confidence = np.take_along_axis(state.probs, state.givens[:, :, None], axis=2)[:, :, 0]
-    if variants:
-        t = time.perf_counter()
-        from vlm_puzzle.vision.variants import read_variants
-        state.variants = read_variants(state)
-        timing["variants_s"] = time.perf_counter() - t
     timing["total_s"] = time.perf_counter() - t0
     return state
 
@@ -250,12 +277,29 @@ class _Reading:
         return cls(n, patches, sym, probs, labels, notation, givens, confidence)
 
 
-def _check(reading: _Reading, box: tuple[int, int] | None, budget_s: float):
-    """Solver check (and repair) of a plain Sudoku reading, boxes as found or standard."""
+def _plain_template(n: int, box: tuple[int, int] | None) -> PuzzleSpec:
+    """The plain Sudoku rules for a grid of this size, boxes as found or standard."""
+    return PuzzleSpec.sudoku(np.zeros((n, n), int).tolist(), box=box or DEFAULT_BOX[n])
+
+
+def _check(template: PuzzleSpec, reading: _Reading, budget_s: float):
+    """Solver check (and repair, within ``budget_s``) of the reading under ``template``'s rules."""
     from vlm_puzzle.vision.repair import repair_givens
-    template = PuzzleSpec.sudoku(np.zeros((reading.n, reading.n), int).tolist(),
-                                 box=box or DEFAULT_BOX[reading.n])
     return repair_givens(template, reading.givens, reading.probs, budget_s=budget_s)
+
+
+def _same_rules(a: PuzzleSpec, b: PuzzleSpec | None) -> bool:
+    """Whether two specs constrain the cells alike (same groups, no cages)."""
+    return b is not None and not a.cages and not b.cages and a.size == b.size and \
+        set(map(frozenset, a.groups)) == set(map(frozenset, b.groups))
+
+
+def _verdict_only(checked):
+    """A plain-Sudoku check reduced to its verdict on the givens as read (no repair)."""
+    if checked is None or checked.status == "not_needed":
+        return checked
+    from vlm_puzzle.vision.repair import RepairResult
+    return RepairResult(checked.givens, "skipped", checked.solver_status, time_s=checked.time_s)
 
 
 def _rotated_location(arr: np.ndarray, loc: GridLocation, k: int) -> GridLocation:

@@ -5,7 +5,8 @@ Both are read from a warped square grid (see :mod:`vlm_puzzle.vision.borders`):
 * *shading*: each cell's paper brightness (the median of
   :func:`~vlm_puzzle.vision.borders.paper_map` over the cell interior, so digits
   do not count), compared by ratio with its unshaded neighbours, so a lighting
-  gradient or a shadow across a photo is not mistaken for shading.
+  gradient or a shadow across a photo is not mistaken for shading; faint diagonal
+  shading counts when every boundary pair agrees on it.
 * *diagonal lines*: mean ink sampled along each diagonal cell's diagonal, away from
   its centre (where the digit is), against the same cell's other diagonal.
 """
@@ -26,6 +27,12 @@ SHADE_SIGMAS = 4.0
 WINDOW_MIN = 0.5
 # A diagonal line adds at least this much ink (0..1) along the diagonals.
 MIN_LINE_INK = 0.08
+# Faint shading (renders go down to ~2 % darker than the paper) still counts when it
+# is consistent: its median gap must pass SHADE_FLOOR and be SHADE_CONSISTENCY times
+# the spread of the gaps. Lighting noise spreads as much as it shifts (median/spread
+# <= 1 on unmarked photos), real shading shifts every pair alike (>= 2).
+SHADE_FLOOR = 0.02
+SHADE_CONSISTENCY = 1.5
 
 
 @dataclass(frozen=True)
@@ -114,17 +121,12 @@ def _sample(img: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
     return float(img[yi, xi].mean())
 
 
-def pattern_score(paper_cells: np.ndarray, pattern: np.ndarray | None) -> float:
-    """How clearly the cells of ``pattern`` are shaded: margin over MIN_SHADE (> 1 = shaded).
-
-    Each pattern cell is compared with its 4-neighbours outside the pattern:
-    ``1 - inside / outside``. Light, dimness and shadows multiply both cells of a pair
-    alike, so the ratio sees only the shading; the median over all boundary pairs
-    shrugs off the few pairs a shadow edge runs between. Scaled down when fewer
-    than 75 % of the pairs agree.
-    """
+def boundary_gaps(paper_cells: np.ndarray, pattern: np.ndarray | None) -> np.ndarray:
+    """``1 - inside / outside`` brightness for every pair of 4-neighbours across the
+    boundary of ``pattern`` (empty when there is no boundary). Light, dimness and
+    shadows multiply both cells of a pair alike, so the ratio sees only the shading."""
     if pattern is None or not pattern.any() or pattern.all():
-        return 0.0
+        return np.zeros(0)
     b = np.maximum(paper_cells.astype(np.float64), 1.0)
     n_r, n_c = b.shape
     gaps = []
@@ -132,11 +134,34 @@ def pattern_score(paper_cells: np.ndarray, pattern: np.ndarray | None) -> float:
         for rr, cc in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)):
             if 0 <= rr < n_r and 0 <= cc < n_c and not pattern[rr, cc]:
                 gaps.append(1.0 - b[r, c] / b[rr, cc])
-    if not gaps:
+    return np.array(gaps)
+
+
+def pattern_score(paper_cells: np.ndarray, pattern: np.ndarray | None) -> float:
+    """How clearly the cells of ``pattern`` are shaded: margin over MIN_SHADE (> 1 = shaded).
+
+    The median of :func:`boundary_gaps` (so the few pairs a shadow edge runs
+    between do not count), scaled down when fewer than 75 % of the pairs agree.
+    """
+    gaps = boundary_gaps(paper_cells, pattern)
+    if not len(gaps):
         return 0.0
-    gaps = np.array(gaps)
     agree = float(np.mean(gaps > MIN_SHADE / 2))
     return float(np.median(gaps)) / MIN_SHADE * min(1.0, agree / 0.75)
+
+
+def consistent_shade_score(paper_cells: np.ndarray, pattern: np.ndarray | None) -> float:
+    """Margin (> 1 = shaded) of shading too faint for :func:`pattern_score` but the same
+    across the whole boundary: the median gap over SHADE_FLOOR and over
+    SHADE_CONSISTENCY times the gaps' robust spread, whichever is smaller."""
+    gaps = boundary_gaps(paper_cells, pattern)
+    if len(gaps) < 8:
+        return 0.0
+    med = float(np.median(gaps))
+    spread = 1.4826 * float(np.median(np.abs(gaps - med)))
+    if med <= 0:
+        return 0.0
+    return min(med / SHADE_FLOOR, med / max(SHADE_CONSISTENCY * spread, 1e-9))
 
 
 def relative_darkness(cell_paper_: np.ndarray) -> np.ndarray:
@@ -154,7 +179,8 @@ def read_marks(paper: np.ndarray, ink: np.ndarray, xs, ys) -> Marks:
     n = len(xs) - 1
     cells = cell_paper(paper, xs, ys)
     shaded = shaded_cells(relative_darkness(cells))
-    d_shade = pattern_score(cells, diagonal_cells(n))
+    diag = diagonal_cells(n)
+    d_shade = max(pattern_score(cells, diag), consistent_shade_score(cells, diag))
     w_shade = pattern_score(cells, window_cells(n))
     d_line = diagonal_line_score(ink, xs, ys)
     notes = []
