@@ -13,7 +13,8 @@ Modes:
   graph        ... plus the one-token decode step captured in an explicit CUDA graph
   regional     ... plus the decoder layers' MLP and RMSNorm compiled (shared by all layers) before capture
   compiled     ... plus the whole step's forward compiled with torch.compile before capture
-Fast modes run as MODE:vb-on / MODE:vb-off: with / without the batched vision attention in the prefill.
+Fast modes run as MODE:vb-on / MODE:vb-off: with / without the batched vision attention in the prefill;
+regional/compiled also as ...:em-off / ...:em-on: Inductor's emulate_precision_casts (``--emulate``).
 
 Timing: CUDA-synchronised wall clock; ``warmup`` untimed calls first, then the median of ``repeats`` runs.
 prefill ms = median time of a call with 1 new token; decode ms/token = (t(N) - t(1)) / (N - 1).
@@ -206,8 +207,9 @@ def run_mode(model, inputs, mode: str, new_tokens: int, repeats: int, warmup: in
 
         dec = getattr(model, "_bench_fast", {}).get(mode)
         if dec is None:
-            base, vb = mode.split(":vb-")
-            dec = FastDecoder(model, mode=base, batch_vision=vb == "on")
+            parts = mode.split(":")
+            dec = FastDecoder(model, mode=parts[0], batch_vision="vb-off" not in parts,
+                              emulate_precision_casts="em-on" in parts)
             model.__dict__.setdefault("_bench_fast", {})[mode] = dec
 
         def gen(n):
@@ -261,8 +263,9 @@ def bench(args) -> list[dict]:
         for px in args.image_px:
             for batch in args.batches:
                 inputs, n_vis, width = make_inputs(config, batch, px, args.prompt_tokens, "cuda", args.ragged)
-                modes = [m if m.startswith("hf-") else f"{m}:vb-{vb}" for m in args.modes
-                         for vb in (["-"] if m.startswith("hf-") else args.vision_batch)]
+                modes = [m if m.startswith("hf-") else f"{m}:vb-{vb}" + (f":em-{em}" if em else "")
+                         for m in args.modes for vb in (["-"] if m.startswith("hf-") else args.vision_batch)
+                         for em in (args.emulate if m in ("regional", "compiled") else [None])]
                 for mode in modes:
                     torch.cuda.empty_cache()
                     torch.cuda.reset_peak_memory_stats()
@@ -325,7 +328,7 @@ def save_checkpoint(model, config, out: Path) -> None:
     import tiny_qwen
 
     t0 = time.perf_counter()
-    model.save_pretrained(out)
+    model.save_pretrained(out, max_shard_size="4GB")  # 2 shards, as the published 3B
     arch = config.model_type
     tiny_qwen.build_processor(arch if arch in tiny_qwen.ARCHS else "qwen2_5_vl").save_pretrained(out)
     os.sync()
@@ -366,36 +369,53 @@ def save_random_checkpoint(arch: str, out: Path, device: str = "cpu", max_shard_
     return Path(out)
 
 
-def load_times(path: Path, drop_caches: bool, variants=("plain", "wrapper", "read_safetensors", "fast_load")) -> dict:
-    """Seconds to load a local checkpoint onto the GPU: plain from_pretrained(device_map="cuda") and
-    the QwenVL wrapper (if present), each in a fresh process."""
+LOAD_VARIANTS = ("plain", "wrapper", "wrapper_fast", "read_safetensors", "fast_load", "compare")
+
+
+def load_times(path: Path, drop_caches: bool, variants=LOAD_VARIANTS, device: str = "cuda") -> dict:
+    """Seconds to load a local checkpoint onto ``device``, each variant in a fresh process (imports included,
+    as a user sees it): plain ``from_pretrained(device_map=device)``, the QwenVL wrapper with ``load="plain"``
+    / ``load="fast"`` (processor included), ``fast_load.read_safetensors`` (bytes only) and
+    ``fast_load.load_fast``; ``compare`` loads both ways in one process and counts the parameters and
+    buffers that are not bit-identical (must be 0)."""
     res = {}
-    plain = ("import time,torch,transformers as t; t0=time.perf_counter(); "
-             f"m=t.AutoModelForImageTextToText.from_pretrained({str(path)!r}, dtype=torch.bfloat16, "
-             "device_map='cuda', attn_implementation='sdpa'); torch.cuda.synchronize(); "
-             "print('LOAD', time.perf_counter()-t0)")
-    wrapper = ("import sys,time,torch; sys.path.insert(0, 'src'); from vlm_puzzle.models.qwen import QwenVL; "
-               f"t0=time.perf_counter(); v=QwenVL.from_pretrained({str(path)!r}, attn_implementation='sdpa'); "
-               "torch.cuda.synchronize(); print('LOAD', time.perf_counter()-t0, v.load_s)")
-    raw = ("import sys,time,torch; sys.path.insert(0, 'src'); from vlm_puzzle.models.fast_load import read_safetensors; "
-           f"t0=time.perf_counter(); sd=read_safetensors({str(path)!r}, 'cuda'); torch.cuda.synchronize(); "
+    p, dev = str(path), device
+    sync = "torch.cuda.synchronize()" if dev.startswith("cuda") else "None"
+    pre = "import sys,time,torch; sys.path.insert(0, 'src'); "
+    plain = (pre + "import transformers as t; t0=time.perf_counter(); "
+             f"m=t.AutoModelForImageTextToText.from_pretrained({p!r}, dtype=torch.bfloat16, "
+             f"device_map={{'': {dev!r}}}, attn_implementation='sdpa'); {sync}; print('LOAD', time.perf_counter()-t0)")
+    wrapper = (pre + "from vlm_puzzle.models.qwen import QwenVL; t0=time.perf_counter(); "
+               f"v=QwenVL.from_pretrained({p!r}, device={dev!r}, dtype='bf16', attn_implementation='sdpa', load=%r); "
+               f"{sync}; print('LOAD', time.perf_counter()-t0, v.load_s, v.load_path, v.load_reason)")
+    raw = (pre + "from vlm_puzzle.models.fast_load import read_safetensors; "
+           f"t0=time.perf_counter(); sd=read_safetensors({p!r}, {dev!r}); {sync}; "
            "print('LOAD', time.perf_counter()-t0, sum(t.numel()*t.element_size() for t in sd.values())/2**30, 'GiB')")
-    fast = ("import sys,time,torch; sys.path.insert(0, 'src'); from vlm_puzzle.models.fast_load import from_pretrained_fast; "
-            f"t0=time.perf_counter(); m=from_pretrained_fast({str(path)!r}, attn_implementation='sdpa'); "
-            "torch.cuda.synchronize(); print('LOAD', time.perf_counter()-t0)")
-    codes = dict(plain=plain, wrapper=wrapper, read_safetensors=raw, fast_load=fast)
+    fast = (pre + "from vlm_puzzle.models import fast_load; "
+            f"t0=time.perf_counter(); m, why=fast_load.load_fast({p!r}, device={dev!r}, attn_implementation='sdpa'); "
+            f"{sync}; print('LOAD', time.perf_counter()-t0, fast_load.last_stats, why)")
+    compare = (pre + "import transformers as t; from vlm_puzzle.models import fast_load; "
+               f"a, why = fast_load.load_fast({p!r}, device={dev!r}, attn_implementation='sdpa'); "
+               f"b = t.AutoModelForImageTextToText.from_pretrained({p!r}, dtype=torch.bfloat16, "
+               f"device_map={{'': {dev!r}}}, attn_implementation='sdpa'); "
+               "ta = dict(a.named_parameters()) | dict(a.named_buffers()); tb = dict(b.named_parameters()) | dict(b.named_buffers()); "
+               "bad = sorted(ta.keys() ^ tb.keys()) + [k for k in ta.keys() & tb.keys() if ta[k].dtype != tb[k].dtype or not torch.equal(ta[k], tb[k])]; "
+               "print('LOAD', len(bad), len(ta), bad[:5], a.generation_config.to_dict() == b.generation_config.to_dict())")
+    codes = dict(plain=plain, wrapper=wrapper % "plain", wrapper_fast=wrapper % "fast", read_safetensors=raw,
+                 fast_load=fast, compare=compare)
     for name in variants:
         code = codes[name]
-        cold = drop_caches and name in ("plain", "fast_load")
+        cold = drop_caches and name in ("plain", "wrapper_fast")
         for cache in (["cold", "warm"] if cold else ["warm"]):
             if cache == "cold":
                 subprocess.run("sync; echo 3 > /proc/sys/vm/drop_caches", shell=True, check=False)
             t0 = time.perf_counter()
-            p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+            proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
             wall = time.perf_counter() - t0
-            line = [ln for ln in p.stdout.splitlines() if ln.startswith("LOAD")]
+            line = [ln for ln in proc.stdout.splitlines() if ln.startswith("LOAD")]
             res[f"{name}_{cache}"] = dict(load_s=float(line[0].split()[1]) if line else None, process_s=wall,
-                                          err=p.stderr[-400:] if not line else "")
+                                          out=line[0][5:][:600] if line else "",
+                                          err=proc.stderr[-600:] if not line else "")
             print(f"load {name} ({cache} page cache): {res[f'{name}_{cache}']}", flush=True)
             if args_json := os.environ.get("BENCH_LOAD_JSON"):
                 Path(args_json).write_text(json.dumps(res, indent=1))
@@ -430,6 +450,8 @@ def main(argv=None) -> int:
                     choices=["hf-dynamic", "hf-static", "static", "graph", "regional", "compiled"])
     ap.add_argument("--vision-batch", nargs="+", default=["on"], choices=["on", "off"],
                     help="fast modes: batch the vision tower's window attention in the prefill")
+    ap.add_argument("--emulate", nargs="+", default=["off"], choices=["off", "on"],
+                    help="regional/compiled: Inductor's emulate_precision_casts off and/or on")
     ap.add_argument("--batches", nargs="+", type=int, default=[1, 16])
     ap.add_argument("--image-px", nargs="+", type=int, default=[504])
     ap.add_argument("--prompt-tokens", type=int, default=60, help="text tokens around the image")
@@ -441,8 +463,12 @@ def main(argv=None) -> int:
     ap.add_argument("--check", action="store_true", help="compare fast-path tokens with generate's")
     ap.add_argument("--save", type=Path, help="save the (last) model as a local checkpoint here")
     ap.add_argument("--load", type=Path, help="only time loading the checkpoint saved with --save")
-    ap.add_argument("--load-variants", nargs="+", default=["plain", "wrapper", "read_safetensors", "fast_load"],
-                    choices=["plain", "wrapper", "read_safetensors", "fast_load"])
+    ap.add_argument("--load-variants", nargs="+", default=list(LOAD_VARIANTS), choices=LOAD_VARIANTS)
+    ap.add_argument("--load-device", default="cuda", help="device for --load (cpu works too)")
+    ap.add_argument("--save-random", type=Path, metavar="DIR",
+                    help="only save a random-weight checkpoint of the first --archs (no slow init) to DIR")
+    ap.add_argument("--save-device", default="cuda", help="where --save-random builds the model")
+    ap.add_argument("--shard-size", default="4GB", help="--save-random shard size (the hub's 3B has 2 shards)")
     ap.add_argument("--drop-caches", action="store_true", help="also time a load after dropping the page cache")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--markdown", type=Path)
@@ -450,17 +476,20 @@ def main(argv=None) -> int:
 
     import torch
 
-    if not torch.cuda.is_available():
-        print("bench_vlm_gpu needs a CUDA GPU", file=sys.stderr)
-        return 2
     env = versions()
     args._env = env
     print(json.dumps(env), flush=True)
+    if args.save_random:
+        save_random_checkpoint(args.archs[0], args.save_random, args.save_device, args.shard_size)
+        return 0
     if args.load:
-        res = load_times(args.load, args.drop_caches, args.load_variants)
+        res = load_times(args.load, args.drop_caches, args.load_variants, args.load_device)
         if args.json:
             args.json.write_text(json.dumps(dict(env=env, argv=sys.argv, load=res), indent=1))
         return 0
+    if not torch.cuda.is_available():
+        print("bench_vlm_gpu needs a CUDA GPU (only --save-random and --load run without one)", file=sys.stderr)
+        return 2
     rows = bench(args)
     save(args, rows)
     print(markdown(rows, env, sys.argv))

@@ -19,6 +19,7 @@ Run it quietly (nothing else on the machine) for timings; one core::
     python experiments/eval_reader.py ../shared/datasets/wichtounet-sudoku-v2-train
     python experiments/eval_reader.py ../shared/datasets/wichtounet-sudoku-v2-train --cv 5 --models out/digits
     python experiments/eval_reader.py --render 40 --photo   # fresh renders (held-out fonts)
+    python experiments/eval_reader.py --variants --per-kind 20   # variant kinds (eval_variants.py)
 """
 from __future__ import annotations
 
@@ -97,7 +98,7 @@ def render_set(count: int, photo: bool, seed: int, folder: Path) -> None:
 
 
 def evaluate(folder: Path, *, models: Path | None, cv: int, repair: bool, limit: int | None,
-             variants: bool, verbose: bool) -> dict:
+             verbose: bool) -> dict:
     from vlm_puzzle.vision import extract_state
     from vlm_puzzle.vision.classifier import DIGITS_MODEL
     outlines = read_outlines(folder)
@@ -130,7 +131,7 @@ def evaluate(folder: Path, *, models: Path | None, cv: int, repair: bool, limit:
         stats["images"] += 1
         t0 = time.perf_counter()
         try:
-            st = extract_state(str(img), repair=repair, model=model, variants=variants)
+            st = extract_state(str(img), repair=repair, model=model)
         except PuzzleError as exc:
             stats["read_fail"] += 1
             stats["detect_fail"] += 1
@@ -215,11 +216,24 @@ def main(argv=None) -> None:
     ap.add_argument("--render", type=int, default=0, help="evaluate on this many fresh renders instead")
     ap.add_argument("--photo", action="store_true", help="with --render: photo-style renders")
     ap.add_argument("--seed", type=int, default=5000)
-    ap.add_argument("--variants", action="store_true", help="also read variants (vision.variants)")
+    ap.add_argument("--variants", action="store_true",
+                    help="evaluate the variant kinds on fresh renders instead (clean and photo, held-out "
+                         "fonts): per kind, read entirely right, solved right, ms per image "
+                         "(experiments/eval_variants.py; its options below)")
     ap.add_argument("--json", type=Path, default=None, help="write the figures here")
     ap.add_argument("-v", "--verbose", action="store_true")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import eval_variants
+    eval_variants.add_arguments(ap.add_argument_group("with --variants"))
     args = ap.parse_args(argv)
     cv2.setNumThreads(args.threads)
+    if args.variants:
+        if args.dir or args.cv or args.render:
+            ap.error("--variants renders its own puzzles: it takes no folder, --cv or --render")
+        res = eval_variants.run(args, verbose=args.verbose)
+        if args.json:
+            args.json.write_text(json.dumps(res, indent=1))
+        return
     if args.cv and args.models is None:
         ap.error("--cv needs --models DIR (from training/train_digits.py --folds K --out DIR)")
     if args.render:
@@ -232,15 +246,8 @@ def main(argv=None) -> None:
         default = Path(os.environ.get("VLM_PUZZLE_DATASETS", Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets"))
         folder = default / "wichtounet-sudoku-v2-train"
     stats = evaluate(folder, models=args.models, cv=args.cv, repair=not args.no_repair, limit=args.limit,
-                     variants=args.variants, verbose=args.verbose)
+                     verbose=args.verbose)
     report(stats)
-    if args.variants:
-        try:
-            sys.path.insert(0, str(Path(__file__).resolve().parent))
-            from eval_variants import evaluate_variants  # type: ignore
-            print(evaluate_variants(folder))
-        except ImportError:
-            print("(no experiments/eval_variants.evaluate_variants to call)")
     if args.json:
         args.json.write_text(json.dumps(stats, indent=1))
 

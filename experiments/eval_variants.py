@@ -12,6 +12,8 @@ Reported per kind and mode:
 * ``read``: puzzles read entirely right (kind, box, regions / cages with ops and
   targets, diagonals, windows, givens);
 * ``solved``: the solver's answer to the read puzzle is the true solution;
+* ``wrong>0.3``: puzzles read wrong (or not at all) whose spec still came with a
+  confidence above ``rules.geometry.DOUBTFUL``: presented as surer than they are;
 * ``ms_total``: median ms per image for the whole read (grid + digits + variants +
   rules); ``ms_variants``: median ms of ``read_variants`` + ``infer_rules`` alone.
 
@@ -33,6 +35,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from vlm_puzzle.rules.geometry import DOUBTFUL
 
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = ("sudoku", "x-sudoku", "windoku", "jigsaw", "killer", "kenken")
@@ -165,7 +169,7 @@ def evaluate_variants(kinds=KINDS, modes=("clean", "photo"), per_kind: int = 20,
                 read = got is not None and canonical(got) == canonical(spec)
                 row = {"seed": seed, "size": size, "read": read, "total_s": out["total_s"],
                        "variants_s": out["variants_s"], "kind_read": out["hints"].kind,
-                       "confidence": out["hints"].confidence,
+                       "confidence": out["hints"].confidence if got is not None else 0.0,
                        "solved": read or solved_right(got, spec, solution)}
                 if not read:
                     row["error"] = describe_difference(got, spec, out["hints"])
@@ -199,6 +203,8 @@ def summarise(rows: list[dict]) -> dict:
     return {"n": n,
             "read": sum(r["read"] for r in rows) / n if n else 0.0,
             "solved": sum(r["solved"] for r in rows) / n if n else 0.0,
+            # A spec read wrong yet given more than DOUBTFUL confidence: presented as surer than it is.
+            "wrong_confident": sum(1 for r in rows if not r["read"] and r.get("confidence", 0.0) > DOUBTFUL),
             "ms_total": round(1000 * statistics.median(r["total_s"] for r in timed), 1) if timed else None,
             "ms_variants": round(1000 * statistics.median(r["variants_s"] for r in timed), 1) if timed else None,
             "errors": [f"seed {r['seed']}: {r['error']}" for r in rows if "error" in r]}
@@ -223,10 +229,11 @@ def run(args, verbose: bool = False) -> dict:
 
 
 def print_table(res: dict) -> None:
-    print(f"{'kind/mode':<18}{'n':>4}{'read':>8}{'solved':>8}{'ms total':>10}{'ms variants':>13}")
+    wrong = f"wrong>{DOUBTFUL}"
+    print(f"{'kind/mode':<18}{'n':>4}{'read':>8}{'solved':>8}{wrong:>10}{'ms total':>10}{'ms variants':>13}")
     for key, r in res.items():
-        print(f"{key:<18}{r['n']:>4}{r['read']:>8.1%}{r['solved']:>8.1%}{r['ms_total'] or 0:>10.1f}"
-              f"{r['ms_variants'] or 0:>13.1f}")
+        print(f"{key:<18}{r['n']:>4}{r['read']:>8.1%}{r['solved']:>8.1%}{r['wrong_confident']:>10}"
+              f"{r['ms_total'] or 0:>10.1f}{r['ms_variants'] or 0:>13.1f}")
     for key, r in res.items():
         for e in r["errors"][:5]:
             print(f"  {key} {e}")

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
+import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -170,6 +174,74 @@ def test_compile_cache_dir_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("VLM_PUZZLE_COMPILE_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert fast_decode.compile_cache_dir() == tmp_path / "xdg" / "vlm_puzzle" / "torch_compile"
+    monkeypatch.setenv("VLM_PUZZLE_COMPILE_CACHE", "off")
+    assert fast_decode.compile_cache_dir() is None and fast_decode._use_compile_cache() is None
+    # An explicit cache dir wins over an Inductor default already written into the environment.
+    monkeypatch.setenv("VLM_PUZZLE_COMPILE_CACHE", str(tmp_path / "cc2"))
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/tmp/torchinductor_someone")
+    monkeypatch.setenv("TRITON_CACHE_DIR", "/tmp/triton_someone")
+    fast_decode._use_compile_cache()
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "cc2" / "inductor")
+
+
+def test_compile_options_and_emulate_knob(monkeypatch):
+    assert fast_decode._compile_options(None, False) == {}
+    assert fast_decode._compile_options(None, True) == {"emulate_precision_casts": True}
+    assert fast_decode._compile_options("max-autotune-no-cudagraphs", True)["max_autotune"] is True
+    model, _, _ = _build("qwen2_5_vl")
+    monkeypatch.setenv("VLM_PUZZLE_EMULATE_PRECISION", "1")
+    assert FastDecoder(model, "regional").emulate_precision_casts is True
+    assert FastDecoder(model, "regional", emulate_precision_casts=False).emulate_precision_casts is False
+    assert FastDecoder(model, "regional").resolve_mode(1, 256) == "regional"  # compiled without graph on CPU
+
+
+# Inductor on CPU compiles C++ (g++): 5-30 s per case on a 2-core box, too slow for the default run.
+inductor_cpu = pytest.mark.skipif(
+    os.environ.get("VLM_PUZZLE_SLOW_TESTS") != "1" or shutil.which(os.environ.get("CXX", "g++")) is None,
+    reason="Inductor CPU compile: slow (set VLM_PUZZLE_SLOW_TESTS=1) and needs a C++ compiler (g++)")
+
+
+def _compiled_case(mode: str, emulate: bool, dtype: str, cache: str) -> dict:
+    """One decode of ``mode`` on the tiny Qwen2.5-VL in a fresh process (compile cache ``cache``): warm-up
+    seconds and whether its 24 tokens equal greedy generate's (EOS off, so all 24 count)."""
+    code = f"""
+import json, sys, time
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+import torch
+torch.set_num_threads(1)
+import test_fast_decode as T
+model, proc, ids = T._build("qwen2_5_vl")
+model = model.to(torch.{dtype})
+inputs = T._inputs(proc, 1)
+inputs["pixel_values"] = inputs["pixel_values"].to(torch.{dtype})
+ref = T._reference(model, inputs, T._config(ids, 24, None))[:, inputs["input_ids"].shape[1]:]
+dec = T.FastDecoder(model, {mode!r}, emulate_precision_casts={emulate!r})
+new = dec.generate(inputs, max_new_tokens=24, eos_token_id=None, pad_token_id=ids["pad_token_id"])
+print(json.dumps(dict(mode=dec.last_stats["mode"], warmup_s=dec.last_stats["warmup_s"], same=bool(torch.equal(new, ref)),
+                      same_share=float((new == ref).float().mean()))))
+"""
+    env = dict(os.environ, VLM_PUZZLE_COMPILE_CACHE=cache, TORCHINDUCTOR_CACHE_DIR=cache + "/inductor")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("mode, emulate, dtype", [("regional", False, "float32"), ("regional", False, "bfloat16"),
+                                                  ("regional", True, "bfloat16"), ("compiled", False, "float32"),
+                                                  ("compiled", True, "bfloat16")])
+@inductor_cpu
+def test_compiled_modes_same_tokens_on_cpu(mode, emulate, dtype, tmp_path):
+    """CPU Inductor only: says nothing about GPU (Triton) numerics; experiments/gpu_next_session.sh checks those."""
+    got = _compiled_case(mode, emulate, dtype, str(tmp_path / "cc"))
+    assert got["mode"] == mode and got["same"], got
+
+
+@inductor_cpu
+def test_second_process_reuses_the_compile_cache(tmp_path):
+    cold = _compiled_case("regional", False, "float32", str(tmp_path / "cc"))
+    warm = _compiled_case("regional", False, "float32", str(tmp_path / "cc"))
+    print(f"regional warm-up on CPU: cold {cold['warmup_s']:.1f} s, warm {warm['warmup_s']:.1f} s")
+    assert warm["warmup_s"] < cold["warmup_s"] and any((tmp_path / "cc" / "inductor").iterdir())
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")

@@ -294,3 +294,94 @@ def test_absurd_aspect_ratio_is_an_image_error():
     with pytest.raises(ImageError) as err:
         smart_resize(10, 5000, 28, 3136, 401408)
     assert err.value.code == "bad_aspect_ratio"
+
+
+def _same_tensors(a, b) -> list[str]:
+    """Names whose tensors differ (value, dtype or presence) between two models, buffers included."""
+    ta = dict(a.named_parameters()) | dict(a.named_buffers())
+    tb = dict(b.named_parameters()) | dict(b.named_buffers())
+    if ta.keys() != tb.keys():
+        return sorted(ta.keys() ^ tb.keys())
+    return [k for k in ta if ta[k].dtype != tb[k].dtype or not torch.equal(ta[k], tb[k])]
+
+
+@pytest.mark.parametrize("arch, tied, dtype", [("qwen2_vl", True, torch.float32), ("qwen2_5_vl", False, torch.bfloat16),
+                                               ("qwen3_vl", True, torch.bfloat16)])
+def test_fast_load_equals_from_pretrained(tmp_path, arch, tied, dtype):
+    """fast_load.load_fast: every parameter and buffer (rotary inv_freq included), the configs and the
+    greedy tokens as from_pretrained; float32 weights cast to bf16 the same way; tied lm_head tied."""
+    from vlm_puzzle.models.fast_load import load_fast
+
+    path = build_tiny_qwen(tmp_path / arch, arch, tie_word_embeddings=tied)
+    fast, why = load_fast(path, device="cpu", dtype=dtype, attn_implementation="sdpa")
+    assert why == "" and fast is not None
+    plain = transformers.AutoModelForImageTextToText.from_pretrained(path, dtype=dtype, attn_implementation="sdpa")
+    assert _same_tensors(fast, plain) == []
+    assert any(n.endswith("inv_freq") for n, _ in fast.named_buffers())
+    assert (fast.lm_head.weight is fast.model.language_model.embed_tokens.weight) == tied
+    assert fast.generation_config.to_dict() == plain.generation_config.to_dict()
+    assert fast.config.to_dict() == plain.config.to_dict() and not fast.training
+
+    a = QwenVL.from_pretrained(path, device="cpu", dtype=dtype, load="fast", decode="plain", **PIXELS)
+    b = QwenVL.from_pretrained(path, device="cpu", dtype=dtype, load="plain", decode="plain", **PIXELS)
+    assert (a.load_path, b.load_path) == ("fast", "plain")
+    images = [_grid_image(300, 260, 1), _grid_image(420, 300, 2)]
+    assert [g.token_ids for g in a.generate(images, PROMPT, max_new_tokens=8)] == \
+        [g.token_ids for g in b.generate(images, PROMPT, max_new_tokens=8)]
+
+
+def test_fast_load_falls_back_where_the_checkpoint_does_not_map(tmp_path, caplog):
+    from safetensors.torch import load_file, save_file
+
+    from vlm_puzzle.models.fast_load import load_fast
+
+    path = build_tiny_qwen(tmp_path / "m", "qwen2_5_vl")
+    weights = load_file(str(path / "model.safetensors"))
+    weights["model.extra.weight"] = torch.zeros(3)
+    save_file(weights, str(path / "model.safetensors"), metadata={"format": "pt"})
+    model, why = load_fast(path, device="cpu", dtype=torch.float32)
+    assert model is None and "model.extra.weight" in why
+    with caplog.at_level("INFO", logger="vlm_puzzle.models.qwen"):
+        vlm = QwenVL.from_pretrained(path, device="cpu", load="fast", **PIXELS)
+    assert vlm.load_path == "plain" and "model.extra.weight" in vlm.load_reason
+    assert "model.extra.weight" in caplog.text
+    assert vlm.generate([_grid_image()], PROMPT, max_new_tokens=2)[0].n_tokens >= 1
+    # a parameter the checkpoint lacks: from_pretrained would initialise it randomly, fast load refuses
+    del weights["model.extra.weight"]
+    key = next(k for k in weights if k.endswith(".norm.weight") and "visual" not in k)
+    del weights[key]
+    save_file(weights, str(path / "model.safetensors"), metadata={"format": "pt"})
+    model, why = load_fast(path, device="cpu", dtype=torch.float32)
+    assert model is None and "missing" in why and "norm.weight" in why
+
+
+def test_load_mode_auto_is_from_pretrained_on_cpu(ckpt, monkeypatch):
+    vlm = QwenVL.from_pretrained(ckpt, device="cpu", **PIXELS)
+    assert vlm.load_path == "plain" and "memory-mapped" in vlm.load_reason
+    monkeypatch.setenv("VLM_PUZZLE_LOAD", "fast")
+    assert QwenVL.from_pretrained(ckpt, device="cpu", **PIXELS).load_path == "fast"
+    with pytest.raises(ModelError) as err:
+        QwenVL.from_pretrained(ckpt, device="cpu", load="turbo")
+    assert err.value.code == "model_bad_request"
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_fast_load_chunked_and_prefetched_paths(tmp_path, dtype):
+    """The CUDA code paths, run on CPU: pinned-chunk streaming with chunks far smaller than the tensors
+    (and float32 -> bf16 casts across chunk borders), and the background Prefetch copy."""
+    from transformers.initialization import no_init_weights
+
+    from vlm_puzzle.models import fast_load
+
+    path = build_tiny_qwen(tmp_path / "m", "qwen2_5_vl", tie_word_embeddings=True)
+    plain = transformers.AutoModelForImageTextToText.from_pretrained(path, dtype=dtype)
+    config = transformers.AutoConfig.from_pretrained(path)
+    for chunk_mb in (0.01, 1):
+        with no_init_weights():
+            model = type(plain)._from_config(config, dtype=dtype)
+        model.tie_weights()
+        fast_load._reinit_non_persistent_buffers(model)
+        assert fast_load.load_into(model, path, chunked=True, chunk_mb=chunk_mb) == ""
+        assert _same_tensors(model, plain) == []
+    model, why = fast_load.load_fast(path, device="cpu", dtype=dtype, prefetched=fast_load.Prefetch(path, "cpu"))
+    assert why == "" and _same_tensors(model, plain) == []

@@ -49,6 +49,9 @@ def assert_schema(d: dict) -> None:
     for r in d["repairs"]:
         assert set(r) == {"cell", "from", "to"} and len(r["cell"]) == 2
     assert d["confidence"] is None or isinstance(d["confidence"], float)
+    assert d["rule_confidence"] is None or (isinstance(d["rule_confidence"], float)
+                                            and 0.0 <= d["rule_confidence"] <= 1.0)
+    assert isinstance(d["notes"], list) and all(isinstance(n, str) for n in d["notes"])
     assert set(d["timings_s"]) == {"load", "rules", "extract", "solve", "total"}
     assert all(isinstance(v, float) and v >= 0 for v in d["timings_s"].values())
     if d["error"] is not None:
@@ -170,3 +173,67 @@ def test_ground_truth_files_parse(tmp_path):
     with pytest.raises(ValueError):
         load_truth(str(tmp_path / "bad.jpg"))
     assert load_truth(str(tmp_path / "none.jpg")) is None
+
+
+# ---- repair under the inferred rules; the plain-sudoku fallback ------------------------------
+
+def _render(kind: str, size: int, seed: int, **style):
+    from dataclasses import replace as dc_replace
+
+    from vlm_puzzle.render.generate import generate_puzzle
+    from vlm_puzzle.render.rendered import render_puzzle
+    from vlm_puzzle.render.style import Style
+    spec, solution = generate_puzzle(kind, size, seed=seed)
+    st = dc_replace(Style(font="DejaVuSans", clue_font="DejaVuSans"), **style)
+    shot = render_puzzle(spec, seed=seed, style=st, solution=solution, size_px=640)
+    return spec, solution, np.ascontiguousarray(shot.image[..., ::-1])
+
+
+def test_jigsaw_givens_are_repaired_against_its_regions_not_boxes():
+    from vlm_puzzle.pipeline import read_state
+    from vlm_puzzle.vision import extract_state
+    from vlm_puzzle.vision.repair import conflicts
+    spec, solution, img = _render("jigsaw", 9, seed=1)
+    truth = np.array(spec.givens)
+    assert conflicts(PuzzleSpec.sudoku(spec.givens), truth)   # the givens clash with 3x3 boxes
+    plain = extract_state(img)
+    assert plain.repair_kind == "sudoku" and not plain.ok      # plain rules call the right digits wrong
+    st = read_state(img)
+    assert st.repair_kind == "jigsaw" and st.repair_status == "not_needed" and st.ok
+    assert np.array_equal(st.givens, truth) and st.repairs == []
+    res = PuzzleSolver(backend="geometry").solve_image(img)
+    assert res.status == "solved" and res.kind == "jigsaw" and res.solution == [list(r) for r in solution]
+
+
+def test_drawn_x_sudoku_diagonals_are_not_read_as_digits():
+    from vlm_puzzle.pipeline import read_state
+    spec, _, img = _render("x-sudoku", 9, seed=32, diagonal="line")
+    st = read_state(img)
+    assert st.variants.marks.diagonal_style == "line"
+    assert np.array_equal(st.raw_givens, np.array(spec.givens))   # as read, before any repair
+    assert st.repair_kind == "x-sudoku" and st.ok
+
+
+def test_plain_sudoku_fallback_is_honest(clean):
+    from dataclasses import replace as dc_replace
+    img, truth = clean
+    solver = PuzzleSolver(backend="geometry")
+    reading = solver.read(img)
+    assert reading.error is None and reading.state.solver_status == "solved"
+    sure = solver.finish(reading).to_dict()
+    assert sure["status"] == "solved" and sure["rule_confidence"] > 0.3
+    # Geometry saw another kind whose rules it could not read; the digits alone have
+    # one sudoku solution. Taken (the killer's solution is that grid too; a real photo
+    # with box lines misread as KenKen cages is a sudoku), but never as a certainty,
+    # and the note says what was seen instead.
+    for kind in ("killer", "kenken", "jigsaw"):
+        guessed = dc_replace(reading, spec=None, hints=dc_replace(reading.hints, kind=kind, confidence=0.9))
+        d = solver.finish(guessed).to_dict()
+        assert_schema(d)
+        assert d["status"] == "solved" and d["kind"] == "sudoku" and d["rule_confidence"] <= 0.3
+        assert any(n.startswith(f"uncertain: the {kind} rules could not be read") and "wrong for jigsaw" in n
+                   for n in d["notes"]), d["notes"]
+    # Digits checked under other rules than a plain sudoku's: no fallback.
+    other = dc_replace(reading, spec=None, state=dc_replace(reading.state, repair_kind="x-sudoku"))
+    d = solver.finish(other).to_dict()
+    assert d["status"] == "unsolved" and d["error"]["code"] == "unknown_rules" and d["solution"] is None

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from vlm_puzzle.render.generate import generate_puzzle
-from vlm_puzzle.rules.geometry import aligned_box, consistency_problems, infer_rules, reachable
+from vlm_puzzle.rules.geometry import (DOUBTFUL, aligned_box, consistency_problems, infer_rules, reachable,
+                                      rules_for_repair)
 from vlm_puzzle.spec import Cage, PuzzleSpec
 from vlm_puzzle.vision.variants import read_variants
 
@@ -120,3 +121,86 @@ def test_wrong_cage_total_is_flagged_not_trusted():
     hints, got = infer_rules(st, replace(v, cages=tuple(cages)))
     assert got is not None and hints.confidence <= 0.3
     assert any("killer cage sums total" in e for e in hints.evidence)
+
+
+# ---- the solver's verdict and the repair rules --------------------------------------------
+
+def test_box_measured_flag_follows_the_thick_lines():
+    spec, _ = generate_puzzle("sudoku", 9, seed=21)
+    hints, _ = infer_rules(rendered_state(spec, seed=21))
+    assert hints.box == (3, 3) and hints.box_measured
+    thin = replace(STYLE, thick=STYLE.thin)   # no thick box lines drawn: the box is assumed
+    hints, _ = infer_rules(rendered_state(spec, seed=21, style=thin))
+    assert hints.box == (3, 3) and not hints.box_measured
+
+
+def test_solver_verdict_under_the_inferred_rules_feeds_confidence():
+    spec, _ = generate_puzzle("x-sudoku", 9, seed=33)
+    st = rendered_state(spec, seed=33, style=replace(STYLE, diagonal="shade"))
+    v = read_variants(st)
+    st.raw_givens = np.array(spec.givens)
+    st.repair_kind, st.repair_status, st.solver_status, st.repairs = "x-sudoku", "not_needed", "solved", []
+    sure, _ = infer_rules(st, v)
+    assert sure.kind == "x-sudoku" and sure.confidence > DOUBTFUL
+    st.repair_status, st.solver_status = "failed", "no_solution"
+    hints, got = infer_rules(st, v)
+    assert got is not None and hints.confidence <= DOUBTFUL
+    assert any(e.startswith("problem: the givens as read have no solution under the x-sudoku rules")
+               for e in hints.evidence)
+    # A verdict under other rules (plain sudoku) says nothing about these.
+    st.repair_kind = "sudoku"
+    hints, _ = infer_rules(st, v)
+    assert hints.confidence == sure.confidence
+    assert st.repair_status == "failed" and not any("no solution" in e for e in hints.evidence)
+
+
+def test_rules_that_fail_the_checks_are_not_repaired_against():
+    spec, _ = generate_puzzle("killer", 6, seed=36)
+    st = rendered_state(spec, seed=36)
+    v = read_variants(st)
+    template = rules_for_repair(st, v)
+    assert template is not None and template.kind == "killer" and template.n_givens == 0
+    assert cage_set(template) == cage_set(spec)
+    # One clue misread as a target no cage of its size can make (confidently, so the
+    # killer total does not fix it): the cages are not repaired against, only the
+    # sudoku under them (rules a killer surely has).
+    k = next(i for i, c in enumerate(v.cages) if len(c.cells) >= 2)
+    bad_clue = replace(v.cages[k].clue, text="99", target=99, confidence=0.99)
+    bad = replace(v, cages=v.cages[:k] + (replace(v.cages[k], clue=bad_clue),) + v.cages[k + 1:])
+    relaxed = rules_for_repair(st, bad)
+    assert relaxed == PuzzleSpec.sudoku([[0] * 6 for _ in range(6)], box=(2, 3))
+    st.raw_givens = np.array(spec.givens)
+    st.repair_kind, st.repair_status, st.solver_status, st.repairs = "sudoku", "failed", "multiple", []
+    hints, got = infer_rules(st, bad)
+    assert got is not None and hints.kind == "killer" and hints.confidence <= DOUBTFUL
+    assert any(e.startswith("uncertain: the givens were checked only as a plain sudoku") for e in hints.evidence)
+    assert any("cannot be made with distinct digits" in e for e in hints.evidence)
+
+
+def test_kenken_cages_that_do_not_tile_give_no_repair_rules():
+    spec, _ = generate_puzzle("kenken", 4, seed=37)
+    st = rendered_state(spec, seed=37)
+    v = read_variants(st)
+    template = rules_for_repair(st, v)
+    assert template is not None and template.kind == "kenken" and cage_set(template) == cage_set(spec)
+    short = replace(v, cages=v.cages[1:])   # a cage lost: the rest do not tile the grid
+    assert rules_for_repair(st, short) is None
+    st.raw_givens = np.array(spec.givens)
+    st.repair_kind, st.repair_status, st.solver_status, st.repairs = None, "skipped", None, []
+    hints, _ = infer_rules(st, short)
+    assert hints.confidence <= DOUBTFUL
+    assert any(e.startswith("uncertain: the givens were not checked by the solver") for e in hints.evidence)
+
+
+def test_repairs_under_assumed_boxes_are_doubtful():
+    spec, _ = generate_puzzle("sudoku", 9, seed=21)
+    thin = replace(STYLE, thick=STYLE.thin)   # no box lines: 3x3 boxes are assumed
+    for style, measured in ((STYLE, True), (thin, False)):
+        st = rendered_state(spec, seed=21, style=style)
+        st.raw_givens = np.array(spec.givens)
+        st.repair_kind, st.repair_status, st.solver_status = "sudoku", "repaired", "solved"
+        st.repairs = [{"cell": [0, 0], "from": 3, "to": 5}]
+        hints, got = infer_rules(st)
+        assert got is not None and hints.box_measured is measured
+        assert (hints.confidence <= DOUBTFUL) is not measured, hints.evidence
+        assert any(e.startswith("uncertain: 1 given(s) changed by the solver") for e in hints.evidence)

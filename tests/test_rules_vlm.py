@@ -2,6 +2,8 @@
 the whole ask -> greedy answer -> parse path on a tiny offline Qwen2-VL."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import sys
 from pathlib import Path
 
@@ -151,6 +153,17 @@ def test_box_shape_measured_vs_assumed():
     assert "thick lines show 2x3" in hints.evidence[-1]
     hints, spec = merge(_geo(size=6, box=(2, 3), measured=False), vlm, geometry_spec=six)
     assert spec.box == (3, 2) and hints.source == "qwen"
+
+
+def test_box_measured_is_the_flag_not_the_wording():
+    six = PuzzleSpec.sudoku([[0] * 6 for _ in range(6)])
+    vlm = _vlm(kind="sudoku", size=6, box=(3, 2))
+    worded = replace(_geo(size=6, box=(2, 3), measured=False), evidence=("thick lines form 6 2x3 boxes",))
+    hints, spec = merge(worded, vlm, geometry_spec=six)
+    assert spec.box == (3, 2) and hints.source == "qwen"
+    silent = replace(_geo(size=6, box=(2, 3), measured=True), evidence=())
+    hints, spec = merge(silent, vlm, geometry_spec=six)
+    assert spec.box == (2, 3) and hints.source == "geometry"
 
 
 def test_drawn_marks_and_read_operators_beat_the_vlm():

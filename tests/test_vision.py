@@ -197,6 +197,27 @@ def test_repair_never_changes_a_correct_grid(unique9, clean9):
         assert np.array_equal(out.givens, truth)
 
 
+def test_repair_rules_come_from_the_caller(unique9, clean9):
+    seen = []
+
+    def no_rules(state):
+        seen.append(state)
+        return None
+
+    st = extract_state(clean9, variants=True, rules=no_rules)
+    # Called once, on the upright state with its variants read; None: a verdict, no repair.
+    assert len(seen) == 1 and seen[0].variants is not None
+    assert st.repair_kind == "sudoku" and st.repair_status == "not_needed" and st.ok
+    assert np.array_equal(st.givens, np.array(unique9.givens))
+    # A plain sudoku checked under x-sudoku rules: the verdict is under those rules.
+    x = PuzzleSpec.x_sudoku(np.zeros((9, 9), int).tolist())
+    st = extract_state(clean9, rules=lambda state: x, repair_budget_s=0.5)
+    assert st.repair_kind == "x-sudoku"
+    from vlm_puzzle.solver import solve
+    verdict = solve(x.with_givens(unique9.givens), unique=True, timeout_s=5).status
+    assert st.ok == (verdict == "solved") or st.repair_status == "repaired"
+
+
 # ---- bad inputs ----------------------------------------------------------------------
 
 def test_text_and_noise_have_no_grid():

@@ -85,17 +85,20 @@ def token_ids(tokenizer) -> dict[str, int]:
             "pad_token_id": ids["<|endoftext|>"]}
 
 
-def tiny_config(arch: str, vocab_size: int, ids: dict[str, int], *, hidden: int = 64, layers: int = 2):
-    """A Qwen-VL config of the given architecture, a few layers wide ``hidden``."""
+def tiny_config(arch: str, vocab_size: int, ids: dict[str, int], *, hidden: int = 64, layers: int = 2,
+                tie_word_embeddings: bool = False):
+    """A Qwen-VL config of the given architecture, a few layers wide ``hidden`` (lm_head tied to the
+    embeddings if asked, as the 2B-4B checkpoints are)."""
     import transformers
 
     text = dict(vocab_size=vocab_size, hidden_size=hidden, intermediate_size=2 * hidden,
                 num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
                 max_position_embeddings=4096, rms_norm_eps=1e-6,
                 bos_token_id=ids["bos_token_id"], eos_token_id=ids["eos_token_id"],
-                pad_token_id=ids["pad_token_id"])
+                pad_token_id=ids["pad_token_id"], tie_word_embeddings=tie_word_embeddings)
     tokens = {k: ids[k] for k in ("image_token_id", "video_token_id", "vision_start_token_id",
                                   "vision_end_token_id")}
+    tokens["tie_word_embeddings"] = tie_word_embeddings
     head_dim = hidden // 4
     # mrope sections are in units of head_dim/2 frequencies (temporal, height, width).
     half = head_dim // 2
@@ -139,7 +142,7 @@ def build_processor(arch: str, tokenizer=None):
 
 
 def build_tiny_qwen(out_dir: str | Path, arch: str = "qwen2_vl", *, seed: int = 0,
-                    hidden: int = 64, layers: int = 2,
+                    hidden: int = 64, layers: int = 2, tie_word_embeddings: bool = False,
                     generation_config: dict | None = None) -> Path:
     """Save a tiny random-weight ``arch`` checkpoint (model, processor, sampling
     generation_config.json) into ``out_dir`` and return it."""
@@ -150,7 +153,8 @@ def build_tiny_qwen(out_dir: str | Path, arch: str = "qwen2_vl", *, seed: int = 
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer()
     ids = token_ids(tokenizer)
-    config = tiny_config(arch, len(tokenizer), ids, hidden=hidden, layers=layers)
+    config = tiny_config(arch, len(tokenizer), ids, hidden=hidden, layers=layers,
+                         tie_word_embeddings=tie_word_embeddings)
     torch.manual_seed(seed)
     model = transformers.AutoModelForImageTextToText.from_config(config, dtype=torch.float32)
     gen = dict(SAMPLING_GENERATION_CONFIG, bos_token_id=ids["bos_token_id"],

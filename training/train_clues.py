@@ -193,15 +193,15 @@ def augment(xb, gen):
     return xb.clamp(0, 1)
 
 
-def train(x: np.ndarray, labels: list[str], epochs: int, seed: int, log=print):
+def train(x: np.ndarray, labels: list[str], epochs: int, seed: int, log=print, on_epoch=None):
     import torch
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = build_model()
-    bs = 64
+    bs = 128
     steps = epochs * ((len(x) + bs - 1) // bs)
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=4e-3, total_steps=steps, pct_start=0.15)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=5e-3, total_steps=steps, pct_start=0.15)
     ctc = torch.nn.CTCLoss(blank=0, zero_infinity=True)
     xt = torch.from_numpy(x)
     for ep in range(epochs):
@@ -221,6 +221,8 @@ def train(x: np.ndarray, labels: list[str], epochs: int, seed: int, log=print):
             sched.step()
             total += float(loss.detach()) * len(idx)
         log(f"epoch {ep + 1}/{epochs} ctc loss {total / len(xt):.4f} ({time.time() - t0:.0f}s)")
+        if on_epoch is not None:  # a usable checkpoint after every epoch
+            on_epoch(model.eval())
     return model.eval()
 
 
@@ -268,7 +270,8 @@ def main(argv=None) -> None:
             np.savez_compressed(args.data, x=x, y=np.array(y), xv=xv, yv=np.array(yv), n=n_puz)
     print(f"{len(x)} train strips from {n_puz} puzzles ({sum(map(bool, y))} with a clue), "
           f"{len(xv)} val, in {time.time() - t0:.0f}s", flush=True)
-    model = train(x, y, args.epochs, args.seed, log=lambda s: print(s, flush=True))
+    model = train(x, y, args.epochs, args.seed, log=lambda s: print(s, flush=True),
+                  on_epoch=lambda m: export(m, args.out))
     export(model, args.out)
     acc = accuracy(args.out, xv, yv)
     card = {"classes": list(CLASSES), "input_hw": [STRIP_H, STRIP_W], "version": args.out.stem,

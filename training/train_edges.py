@@ -177,7 +177,7 @@ def train(x: np.ndarray, y: np.ndarray, epochs: int, seed: int, threads: int):
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss) * len(idx)
+            total += loss.item() * len(idx)
         print(f"epoch {ep + 1}/{epochs}: loss {total / len(x):.4f} ({time.time() - t:.0f} s)", flush=True)
     model.eval()
     return model

@@ -236,11 +236,9 @@ class PuzzleSolver:
             tm.rules += time.perf_counter() - t0
             res.rule_source = source
             if spec is None:
-                spec = _plain_sudoku_fallback(state, res.hints)
+                spec = _plain_sudoku_fallback(state)
                 if spec is not None:
-                    res.hints = _as_fallback(res.hints, "uncertain: the rules could not be read, but the digits "
-                                             "alone have exactly one sudoku solution: solved as a plain sudoku "
-                                             "(the answer holds for any variant that only adds rules)")
+                    res.hints = _as_fallback(res.hints, state)
             if spec is None:
                 res.status = "unsolved"
                 res.error = ErrorInfo("unknown_rules", _no_rules_message(reading))
@@ -361,22 +359,16 @@ def _solver_error(status, spec: PuzzleSpec, timeout_s) -> ErrorInfo:
 # Confidence of a plain Sudoku taken when the rules could not be read (0..1): the
 # solution is right for the variants that only add rules, not for jigsaw or KenKen.
 FALLBACK_CONFIDENCE = 0.3
-# Kinds whose solution, when the digits alone have one plain-Sudoku solution, is that
-# same grid: their rules only add constraints to a plain Sudoku.
-_ADDS_RULES = (None, "sudoku", "x-sudoku", "windoku", "killer")
 
 
-def _plain_sudoku_fallback(state, hints=None) -> PuzzleSpec | None:
+def _plain_sudoku_fallback(state) -> PuzzleSpec | None:
     """When no rules could be built but the extractor found that the digits alone have
     exactly one plain-Sudoku solution, that sudoku. Sound for every sudoku variant that
-    only adds constraints (x-sudoku, windoku, killer): their solution is that same grid.
-    Not taken when geometry saw a jigsaw or KenKen (other regions / no boxes: the plain
-    answer would be wrong), nor when the givens were changed to fit plain boxes."""
+    only adds constraints (x-sudoku, windoku, killer): their solution is that same grid;
+    not for a jigsaw or KenKen, hence :func:`_as_fallback`'s low confidence."""
     if state is None or getattr(state, "solver_status", None) != "solved" or not hasattr(state, "to_spec"):
         return None
-    if getattr(state, "repair_kind", "sudoku") != "sudoku" or getattr(state, "repairs", None):
-        return None
-    if getattr(hints, "kind", None) not in _ADDS_RULES:
+    if getattr(state, "repair_kind", "sudoku") != "sudoku":
         return None
     try:
         return state.to_spec()
@@ -384,12 +376,19 @@ def _plain_sudoku_fallback(state, hints=None) -> PuzzleSpec | None:
         return None
 
 
-def _as_fallback(hints, sentence: str):
+def _as_fallback(hints, state):
+    """The hints of a plain-sudoku fallback: kind sudoku, confidence at most
+    FALLBACK_CONFIDENCE, and a note naming what geometry saw instead."""
     if hints is None or not hasattr(hints, "evidence"):
         return hints
+    seen = getattr(hints, "kind", None)
+    why = f"the {seen} rules could not be read" if seen and seen != "sudoku" else "the rules could not be read"
+    repaired = " after repairs as a plain sudoku" if getattr(state, "repairs", None) else ""
+    note = (f"uncertain: {why}, but the digits alone{repaired} have exactly one sudoku solution: solved as a "
+            "plain sudoku (right for sudoku, x-sudoku, windoku and killer; wrong for jigsaw and kenken)")
     return replace(hints, kind="sudoku", confidence=min(float(getattr(hints, "confidence", 0.0)),
                                                         FALLBACK_CONFIDENCE),
-                   evidence=tuple(hints.evidence) + (sentence,))
+                   evidence=tuple(hints.evidence) + (note,))
 
 
 def _no_rules_message(reading: Reading, limit: int = 3) -> str:
@@ -405,6 +404,9 @@ def _no_rules_message(reading: Reading, limit: int = 3) -> str:
 def _total(res: SolveResult, reading: Reading) -> SolveResult:
     t = res.timings
     t.total = t.load + t.extract + t.rules + t.solve
+    if res.hints is not None and hasattr(res.hints, "evidence"):
+        res.rule_confidence = float(res.hints.confidence)
+        res.notes = [e for e in res.hints.evidence if e.startswith(("uncertain:", "problem:"))]
     return res
 
 

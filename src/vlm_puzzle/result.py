@@ -7,12 +7,16 @@
      "givens": [[int]] | None, "solution": [[int]] | None,
      "spec": {...PuzzleSpec JSON...} | None, "rule_source": "qwen" | "geometry" | None,
      "repairs": [{"cell": [r, c], "from": int, "to": int}], "confidence": float | None,
+     "rule_confidence": float | None, "notes": [str],
      "timings_s": {"load": float, "rules": float, "extract": float, "solve": float, "total": float},
      "error": {"code": str, "message": str} | None}
 
 Rows and columns are 0-based, 0 in ``givens`` is an empty cell, 16x16 symbols are 1..16.
 ``givens`` are the digits as read (after the extractor's repairs, listed in ``repairs``);
-``confidence`` is the lowest per-cell read probability (the weakest cell of the grid).
+``confidence`` is the lowest per-cell read probability (the weakest cell of the grid);
+``rule_confidence`` how sure rule inference is of the puzzle's rules (0..1; at most 0.3
+when a consistency check failed or the rules were guessed), and ``notes`` say why: the
+"uncertain: ..." and "problem: ..." findings of rule inference and the repair step.
 ``solution`` is set only when ``status`` is "solved": unique and independently verified.
 ``timings_s.load`` is decoding the image (the one-off model load is reported by
 :class:`~vlm_puzzle.pipeline.PuzzleSolver` as ``model_load_s``); ``solve`` includes
@@ -28,7 +32,7 @@ from vlm_puzzle.spec import PuzzleSpec
 STATUSES = ("solved", "unsolved", "error")
 STAGES = ("load", "rules", "extract", "solve", "total")
 RESULT_KEYS = ("image", "status", "kind", "size", "givens", "solution", "spec", "rule_source",
-               "repairs", "confidence", "timings_s", "error")
+               "repairs", "confidence", "rule_confidence", "notes", "timings_s", "error")
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,8 @@ class SolveResult:
     rule_source: str | None = None
     repairs: list[Repair] = field(default_factory=list)
     confidence: float | None = None
+    rule_confidence: float | None = None
+    notes: list[str] = field(default_factory=list)
     timings: Timings = field(default_factory=Timings)
     error: ErrorInfo | None = None
     # not serialised
@@ -106,6 +112,8 @@ class SolveResult:
             "rule_source": self.rule_source,
             "repairs": [r.to_dict() for r in self.repairs],
             "confidence": None if self.confidence is None else round(float(self.confidence), 4),
+            "rule_confidence": None if self.rule_confidence is None else round(float(self.rule_confidence), 4),
+            "notes": [str(n) for n in self.notes],
             "timings_s": self.timings.to_dict(),
             "error": self.error.to_dict() if self.error else None,
         }
@@ -121,6 +129,8 @@ class SolveResult:
             rule_source=d.get("rule_source"),
             repairs=[Repair.from_dict(r) for r in d.get("repairs") or []],
             confidence=d.get("confidence"),
+            rule_confidence=d.get("rule_confidence"),
+            notes=list(d.get("notes") or []),
             timings=Timings(**{k: float(t.get(k, 0.0)) for k in STAGES}),
             error=ErrorInfo(err["code"], err["message"]) if err else None,
         )

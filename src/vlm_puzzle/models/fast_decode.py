@@ -17,6 +17,10 @@ What it does differently from ``generate`` (each part switchable by ``mode``):
   autotuned matmuls). Over a minute to compile the first time on a machine; Inductor's caches are kept
   under ``compile_cache_dir()`` so later processes pay less (see ``experiments/bench_vlm_gpu.py``).
   Compiled kernels round differently from eager ones: tokens can differ from ``generate``'s.
+* Compiled modes take ``emulate_precision_casts`` (argument, or $VLM_PUZZLE_EMULATE_PRECISION=1):
+  Inductor then rounds fused intermediates to bf16/fp16 where eager rounds them (closer to eager's
+  numbers; whether that makes the tokens identical is measured by experiments/gpu_next_session.sh).
+  On CPU they run the compiled forward in the static loop (no CUDA graph): for tests and probes.
 * ``"auto"``: ``"graph"`` on CUDA (a single solve never waits for a compile), ``"static"`` on CPU.
   Prefills also batch the vision tower's window attention (``vision_batch.py``, same numbers).
 
@@ -73,23 +77,46 @@ def supports(generation_config) -> tuple[bool, str]:
     return True, ""
 
 
-def compile_cache_dir() -> Path:
+def compile_cache_dir() -> Path | None:
     """Where compiled kernels persist across processes: $VLM_PUZZLE_COMPILE_CACHE, else
-    $XDG_CACHE_HOME/vlm_puzzle/torch_compile (~/.cache/...)."""
+    $XDG_CACHE_HOME/vlm_puzzle/torch_compile (~/.cache/...); None if that variable is "off"."""
     env = os.environ.get("VLM_PUZZLE_COMPILE_CACHE")
+    if env and env.lower() in ("off", "0", "none"):
+        return None
     if env:
         return Path(env).expanduser()
     base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")).expanduser()
     return base / "vlm_puzzle" / "torch_compile"
 
 
-def _use_compile_cache() -> Path:
-    """Point Inductor's on-disk caches (FX graphs, AOTAutograd, autotuning) at compile_cache_dir()."""
+def _use_compile_cache() -> Path | None:
+    """Point Inductor's on-disk caches (FX graphs, AOTAutograd, autotuning, Triton kernels) at
+    compile_cache_dir(), so only the first process on a machine pays the full compile. An explicit
+    $VLM_PUZZLE_COMPILE_CACHE wins over TORCHINDUCTOR_CACHE_DIR (Inductor writes its default into that
+    variable the first time it looks, so "set if unset" would lose to an earlier compile)."""
     path = compile_cache_dir()
+    if path is None:
+        return None  # "off": Inductor's own default (/tmp/torchinductor_<user>)
     path.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(path / "inductor"))
-    os.environ.setdefault("TRITON_CACHE_DIR", str(path / "triton"))
+    put = os.environ.__setitem__ if os.environ.get("VLM_PUZZLE_COMPILE_CACHE") else os.environ.setdefault
+    put("TORCHINDUCTOR_CACHE_DIR", str(path / "inductor"))
+    put("TRITON_CACHE_DIR", str(path / "triton"))
     return path
+
+
+def _emulate_default() -> bool:
+    return os.environ.get("VLM_PUZZLE_EMULATE_PRECISION", "0").lower() in ("1", "true", "yes", "on")
+
+
+def _compile_options(mode: str | None, emulate: bool) -> dict:
+    """torch.compile ``options`` for a named mode plus ``emulate_precision_casts`` (compile takes
+    options or mode, not both)."""
+    import torch._inductor
+
+    opts = dict(torch._inductor.list_mode_options(mode)) if mode else {}
+    if emulate:
+        opts["emulate_precision_casts"] = True
+    return opts
 
 
 def _attn_impl(model) -> str:
@@ -118,6 +145,7 @@ class _Session:
         self.min_new = torch.zeros((), dtype=torch.long, **kw)
         self.out = torch.zeros((batch, 1), dtype=torch.long, **kw)  # resized per call (outside the graph)
         self.graph = None
+        self.forward = None  # without CUDA: the compiled forward the loop calls (graph modes on CPU)
         self.graph_out_cols = 0
 
     def state(self) -> list[torch.Tensor]:
@@ -134,7 +162,8 @@ class FastDecoder:
     """
 
     def __init__(self, model, mode: str = "auto", *, sync_every: int = 8, cache_multiple: int = 256,
-                 max_sessions: int = 3, batch_vision: bool = True) -> None:
+                 max_sessions: int = 3, batch_vision: bool = True, emulate_precision_casts: bool | None = None
+                 ) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown decode mode {mode!r}; expected one of {MODES}")
         if _attn_impl(model) not in ("sdpa", "eager"):
@@ -149,12 +178,14 @@ class FastDecoder:
         self.batch_vision = batch_vision
         self._compiled = None
         self._regional = None
+        self.emulate_precision_casts = _emulate_default() if emulate_precision_casts is None \
+            else bool(emulate_precision_casts)
         self.last_stats: dict = {}
 
     # ---- public -----------------------------------------------------------------------------
     def resolve_mode(self, batch: int, cache_len: int) -> str:
         if self.mode != "auto":
-            if self.mode in _GRAPH_MODES and self.device.type != "cuda":
+            if self.mode == "graph" and self.device.type != "cuda":
                 return "static"  # CUDA graphs need CUDA; the static loop is the CPU fallback
             return self.mode
         return "graph" if self.device.type == "cuda" else "static"
@@ -193,7 +224,7 @@ class FastDecoder:
             if sess.graph is not None:
                 sess.graph.replay()
             else:
-                self._step(sess)
+                self._step(sess, sess.forward)
             if eos and (n + 1) % self.sync_every == 0 and bool(sess.finished.all()):
                 break
         else:
@@ -304,7 +335,7 @@ class FastDecoder:
         sess.step.add_(1)
 
     def _ensure_graph(self, sess: _Session, mode: str, max_new_tokens: int) -> float:
-        if sess.graph is not None and sess.capture == mode:
+        if sess.capture == mode and (sess.graph is not None or sess.forward is not None):
             return 0.0
         t0 = time.perf_counter()
         forward = self._forward
@@ -313,6 +344,13 @@ class FastDecoder:
         elif mode == "regional":
             forward = self._regional_forward()
         saved = [t.clone() for t in sess.state()]
+        if self.device.type != "cuda":
+            # No CUDA graph: compile on one throw-away step, then the loop calls the compiled forward.
+            self._step(sess, forward)
+            for t, s in zip(sess.state(), saved):
+                t.copy_(s)
+            sess.forward, sess.capture = forward, mode
+            return time.perf_counter() - t0
         stream = torch.cuda.Stream(self.device)
         stream.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(stream):
@@ -334,9 +372,11 @@ class FastDecoder:
         if self._compiled is None:
             _use_compile_cache()
             # No CUDA graphs inside compile: we capture the whole step ourselves.
+            cmode = os.environ.get("VLM_PUZZLE_COMPILE_MODE", "max-autotune-no-cudagraphs")
+            if self.device.type != "cuda" and "VLM_PUZZLE_COMPILE_MODE" not in os.environ:
+                cmode = None  # CPU: no GEMM autotuning (minutes on a small CPU for nothing)
             self._compiled = torch.compile(self._forward, dynamic=False, fullgraph=False,
-                                           mode=os.environ.get("VLM_PUZZLE_COMPILE_MODE",
-                                                               "max-autotune-no-cudagraphs"))
+                                           options=_compile_options(cmode, self.emulate_precision_casts))
         return self._compiled
 
     def _regional_forward(self):
@@ -356,7 +396,8 @@ class FastDecoder:
             for m in mods:
                 cls = type(m)
                 if cls not in compiled:
-                    compiled[cls] = torch.compile(cls.forward, dynamic=False, fullgraph=True)
+                    compiled[cls] = torch.compile(cls.forward, dynamic=False, fullgraph=True,
+                                                  options=_compile_options(None, self.emulate_precision_casts))
             self._regional = [(m, types.MethodType(compiled[type(m)], m)) for m in mods]
 
         def forward(tok, pos, mask, cache):

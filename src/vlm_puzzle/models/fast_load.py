@@ -4,11 +4,15 @@
 and copies it from pageable memory. Here each shard's data block is read in large chunks into two
 pinned host buffers and copied to one GPU buffer while the next chunk is read; the tensors are views
 of that buffer (H100, 7 GB 3B checkpoint in the page cache: 1.9 s, where from_pretrained takes 7.8-12 s).
-Handing those tensors to ``from_pretrained(state_dict=...)`` gained nothing (11.4 s), so
-:func:`from_pretrained_fast` builds the model on the device without weight init and copies them in
-(same weights as ``from_pretrained``: tests/test_fast_decode.py; its GPU time is not measured yet).
+Handing those tensors to ``from_pretrained(state_dict=...)`` gained nothing (11.4 s). So
+:func:`load_fast` builds the model on the device without weight init (no meta device, no conversion
+machinery) and streams each shard's bytes straight into the parameters: on CPU ``readinto`` the
+parameter's own memory, on CUDA through two pinned chunks (one copy of the weights in memory, no
+staging buffer). Anything that does not map one to one (unexpected/missing/tied keys stored, shape
+mismatch) returns None with the reason; the caller then uses ``from_pretrained``. Same parameters,
+buffers, generation_config and tokens as ``from_pretrained``: tests/test_models.py.
 
-    model = from_pretrained_fast(path, device="cuda", dtype=torch.bfloat16, attn_implementation="sdpa")
+    model, why = load_fast(path, device="cuda", dtype=torch.bfloat16, attn_implementation="sdpa")
 """
 from __future__ import annotations
 
@@ -80,37 +84,226 @@ _LEGACY_KEYS = ((re.compile(r"^visual"), "model.visual"),
                 (re.compile(r"^model(?!\.(language_model|visual))"), "model.language_model"))
 
 
-def from_pretrained_fast(path: str | Path, *, device="cuda", dtype=torch.bfloat16,
-                         attn_implementation: str | None = None):
-    """The checkpoint at ``path`` as ``AutoModelForImageTextToText.from_pretrained(path, device_map=device)``
-    gives it: the model is built on ``device`` without weight initialisation, then the tensors read by
-    :func:`read_safetensors` are copied in. Returns None where the checkpoint's tensors do not map one to
-    one onto the model (then use ``from_pretrained``)."""
-    from transformers import AutoConfig, AutoModelForImageTextToText, GenerationConfig
+def _header(f) -> tuple[int, dict]:
+    (n,) = struct.unpack("<Q", f.read(8))
+    header = json.loads(f.read(n))
+    header.pop("__metadata__", None)
+    return 8 + n, header
+
+
+def _target_key(key: str) -> str:
+    for pattern, target in _LEGACY_KEYS:
+        key = pattern.sub(target, key)
+    return key
+
+
+def _plan(path, targets: dict[str, torch.Tensor]) -> tuple[list, str]:
+    """[(file, data start, [(start, end, file dtype, target), ...] by offset)] for every shard, or
+    ([], why) where the checkpoint does not map one to one onto ``targets``."""
+    plan, seen = [], set()
+    for file in shard_files(path):
+        with open(file, "rb") as f:
+            base, header = _header(f)
+        items = []
+        for name, meta in header.items():
+            key = _target_key(name)
+            if key not in targets:
+                return [], f"checkpoint key {name!r} is not a model parameter"
+            if key in seen:
+                return [], f"checkpoint key {name!r} stored twice"
+            seen.add(key)
+            dst, dtype = targets[key], _DTYPES.get(meta["dtype"])
+            if dtype is None or list(dst.shape) != list(meta["shape"]):
+                return [], f"{name}: {meta['dtype']} {meta['shape']} in the checkpoint, {dst.dtype} " \
+                           f"{list(dst.shape)} in the model"
+            start, end = meta["data_offsets"]
+            if end - start != dst.numel() * dtype.itemsize:
+                return [], f"{name}: {end - start} bytes for {dst.numel()} {meta['dtype']} values"
+            items.append((start, end, dtype, dst, name))
+        plan.append((file, base, sorted(items, key=lambda t: t[0])))
+    missing = sorted(set(targets) - seen)
+    if missing:
+        return [], f"model parameters missing from the checkpoint: {', '.join(missing[:3])}" + \
+                   (f" (+{len(missing) - 3})" if len(missing) > 3 else "")
+    return plan, ""
+
+
+def _bytes_of(t: torch.Tensor) -> torch.Tensor:
+    return t.detach().reshape(-1).view(torch.uint8)
+
+
+def _stream_cpu(file, base: int, items) -> None:
+    """Each tensor read straight into its parameter's memory (no staging copy)."""
+    with open(file, "rb", buffering=0) as f:
+        for start, end, dtype, dst, _ in items:
+            f.seek(base + start)
+            direct = dst.dtype == dtype and dst.is_contiguous()
+            buf = _bytes_of(dst) if direct else torch.empty(end - start, dtype=torch.uint8)
+            view, done = memoryview(buf.numpy()), 0
+            while done < end - start:
+                m = f.readinto(view[done:])
+                if not m:
+                    raise OSError(f"{file}: truncated safetensors data")
+                done += m
+            if not direct:  # another dtype: the cast transformers applies (round to nearest)
+                dst.copy_(buf.view(dtype).view(dst.shape))
+
+
+def _stream_device(file, base: int, items, device, chunk: int, pinned, events) -> None:
+    """The shard's data block read sequentially in ``chunk`` pieces into two pinned buffers, each piece
+    copied asynchronously into the parameters it overlaps while the next one is read."""
+    size = max((e for _, e, _, _, _ in items), default=0)
+    staged: dict[int, torch.Tensor] = {}  # tensors of another dtype, collected on the device then cast
+    with open(file, "rb", buffering=0) as f:
+        f.seek(base)
+        done, k, j = 0, 0, 0
+        while done < size:
+            buf = pinned[k % 2]
+            if events[k % 2] is not None:
+                events[k % 2].synchronize()  # the copies out of this buffer have finished
+            m = f.readinto(memoryview(buf.numpy())[: min(chunk, size - done)])
+            if not m:
+                raise OSError(f"{file}: truncated safetensors data")
+            lo, hi = done, done + m
+            while j < len(items) and items[j][1] <= lo:
+                j += 1
+            i = j
+            while i < len(items) and items[i][0] < hi:
+                start, end, dtype, dst, _ = items[i]
+                a, b = max(start, lo), min(end, hi)
+                if dst.dtype == dtype and dst.is_contiguous():
+                    out = _bytes_of(dst)
+                else:
+                    out = staged.setdefault(i, torch.empty(end - start, dtype=torch.uint8, device=device))
+                out[a - start:b - start].copy_(buf[a - lo:b - lo], non_blocking=True)
+                if b == end and i in staged:
+                    dst.copy_(staged.pop(i).view(dtype).view(dst.shape))
+                i += 1
+            if device.type == "cuda":
+                events[k % 2] = torch.cuda.Event()
+                events[k % 2].record()
+            done, k = hi, k + 1
+
+
+class Prefetch:
+    """:func:`read_safetensors` of ``path`` onto ``device`` in a background thread, started before the
+    slow imports and model construction so that the read overlaps them (reads and copies release the
+    GIL). Costs a second copy of the weights on ``device`` while it is referenced."""
+
+    def __init__(self, path: str | Path, device="cuda") -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.path, self.device = str(path), torch.device(device)
+        pool = ThreadPoolExecutor(1, thread_name_prefix="vlm-prefetch")
+        self._future = pool.submit(read_safetensors, path, device)
+        pool.shutdown(wait=False)
+
+    def result(self) -> dict[str, torch.Tensor]:
+        return self._future.result()
+
+
+def load_into(model, path: str | Path, *, chunk_mb: float = 64, prefetched: Prefetch | None = None,
+              chunked: bool | None = None) -> str:
+    """Stream the checkpoint at ``path`` into ``model``'s parameters in place (or copy them from a
+    :class:`Prefetch` of it). Returns "" when done, else why it did not map one to one (then nothing was
+    written). ``chunked``: the pinned-chunk path also on CPU (tests: it is the CUDA path)."""
+    tied = _tied_keys_for(type(model), model.config)
+    targets = {k: v for k, v in model.state_dict(keep_vars=True).items() if k not in tied}
+    plan, why = _plan(path, targets)
+    if why:
+        return why
+    device = next(iter(targets.values())).device
+    if prefetched is not None:
+        tensors = prefetched.result()
+        with torch.no_grad():
+            for _, _, items in plan:
+                for _, _, _, dst, name in items:
+                    dst.copy_(tensors[name])  # same device: a device copy; another dtype: the cast
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return ""  # the caller drops the Prefetch (then torch.cuda.empty_cache()) to free its copy
+    chunk = max(1, int(chunk_mb * 2**20))
+    chunked = device.type != "cpu" if chunked is None else chunked
+    pinned = events = None
+    if chunked:
+        pinned = [torch.empty(chunk, dtype=torch.uint8, pin_memory=device.type == "cuda") for _ in range(2)]
+        events = [None, None]
+    with torch.no_grad():
+        for file, base, items in plan:
+            if not chunked:
+                _stream_cpu(file, base, items)
+            else:
+                _stream_device(file, base, items, device, chunk, pinned, events)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return ""
+
+
+def _reinit_non_persistent_buffers(model) -> None:
+    """Recompute non-persistent buffers (rotary inv_freq) with the model's own ``_init_weights``, as
+    ``from_pretrained`` does after loading, outside any device context (so on CPU, then copied), so the
+    values are those of ``from_pretrained`` bit for bit, not those of __init__ under ``torch.device``."""
+    for module in model.modules():
+        persistent_off = getattr(module, "_non_persistent_buffers_set", set())
+        if persistent_off and not any(True for _ in module.parameters(recurse=False)):
+            with torch.no_grad():
+                model._init_weights(module)
+
+
+last_stats: dict = {}  # seconds of the last load_fast: build (config + model without init), weights, finish
+
+
+def load_fast(path: str | Path, *, device="cuda", dtype=torch.bfloat16, attn_implementation: str | None = None,
+              prefetched: Prefetch | None = None):
+    """(model, "") with the checkpoint at ``path`` loaded as ``AutoModelForImageTextToText.from_pretrained(
+    path, dtype=dtype, device_map=device)`` gives it, or (None, why) where the checkpoint's tensors do not map
+    one to one onto the model (then use ``from_pretrained``). ``prefetched``: a :class:`Prefetch` of ``path``
+    started earlier (its read overlaps imports and construction); else the shards stream in here."""
+    import time
+
+    from transformers import AutoConfig, AutoModelForImageTextToText
     from transformers.initialization import no_init_weights
 
+    t0 = time.perf_counter()
+    last_stats.clear()
     config = AutoConfig.from_pretrained(path, local_files_only=True)
-    cls = AutoModelForImageTextToText._model_mapping[type(config)]
+    cls = AutoModelForImageTextToText._model_mapping.get(type(config), None)
+    if cls is None:
+        return None, f"no image-text-to-text class for {type(config).__name__}"
+    tied = _tied_keys_for(cls, config)
+    for file in shard_files(path):
+        with open(file, "rb") as f:
+            _, header = _header(f)
+        stored = tied & {_target_key(k) for k in header}
+        if stored:  # from_pretrained compares them and may untie: its own logic decides
+            return None, f"tied weight {sorted(stored)[0]} is stored in the checkpoint"
     with torch.device(device), no_init_weights():
         model = cls._from_config(config, dtype=dtype, attn_implementation=attn_implementation)
-    state_dict = {}
-    for key, tensor in read_safetensors(path, device).items():
-        for pattern, target in _LEGACY_KEYS:
-            key = pattern.sub(target, key)
-        state_dict[key] = tensor
-    # A tied lm_head is not stored; tie_weights() below points it at the embeddings.
-    tied = set(getattr(model, "_tied_weights_keys", None) or {}) if getattr(model.config, "tie_word_embeddings",
-                                                                           False) else set()
-    expected = set(model.state_dict())
-    if set(state_dict) - expected or expected - set(state_dict) - tied:
-        return None
-    with torch.no_grad():
-        model.load_state_dict(state_dict, strict=False)
-    del state_dict
     model.tie_weights()
+    _reinit_non_persistent_buffers(model)
+    t1 = time.perf_counter()
+    why = load_into(model, path, prefetched=prefetched)
+    if why:
+        return None, why
+    t2 = time.perf_counter()
     model.eval()
-    try:
-        model.generation_config = GenerationConfig.from_pretrained(path, local_files_only=True)
-    except OSError:
-        pass  # no generation_config.json: keep the one derived from the config
-    return model
+    model.config.name_or_path = str(path)
+    if model.can_generate():
+        # from_pretrained's own step: generation_config.json, else one derived from config.json.
+        model.adjust_generation_fn(None, True, False, str(path), None, False, None, True, None, "main", "", False)
+    t3 = time.perf_counter()
+    last_stats.update(build_s=t1 - t0, weights_s=t2 - t1, finish_s=t3 - t2, total_s=t3 - t0)
+    return model, ""
+
+
+def _tied_keys_for(cls, config) -> set[str]:
+    cfg = config.get_text_config() if hasattr(config, "get_text_config") else config
+    if not (getattr(config, "tie_word_embeddings", False) or getattr(cfg, "tie_word_embeddings", False)):
+        return set()
+    return set(getattr(cls, "_tied_weights_keys", None) or {})
+
+
+def from_pretrained_fast(path: str | Path, *, device="cuda", dtype=torch.bfloat16,
+                         attn_implementation: str | None = None):
+    """:func:`load_fast`'s model, or None where the checkpoint does not map one to one."""
+    return load_fast(path, device=device, dtype=dtype, attn_implementation=attn_implementation)[0]

@@ -10,8 +10,9 @@ class RuleHints:
 
     ``kind`` is one of ``vlm_puzzle.spec.KINDS``; ``box`` the (rows, cols) box shape or
     ``None``; ``box_measured`` True when the box shape was seen in the picture
-    (thick lines forming the boxes) rather than assumed from the grid size; ``cages`` whether the picture shows cages and ``cage_op`` what their
-    clues mean (``"sum"`` for killer, ``"arith"`` for KenKen's + - x /).
+    (thick lines forming the boxes) rather than assumed from the grid size (only a
+    seen box can contradict the VLM); ``cages`` whether the picture shows cages and
+    ``cage_op`` what their clues mean (``"sum"`` for killer, ``"arith"`` for KenKen's + - x /).
     ``evidence`` holds short human sentences ("9 regions of 9 cells not aligned to 3x3
     boxes: jigsaw"); ``confidence`` is in 0..1; ``source`` is "geometry" or "qwen".
     Fields a backend could not decide are ``None``.

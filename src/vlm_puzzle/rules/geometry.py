@@ -60,6 +60,11 @@ def infer_rules(state, variants=None) -> tuple[RuleHints, PuzzleSpec | None]:
     evidence += [f"problem: {p}" for p in problems]
     if problems:
         confidence = min(confidence, DOUBTFUL)
+    if getattr(state, "repairs", None) and _assumed_rules(kind, box_seen):
+        # Givens changed to fit boxes nobody saw: the boxes may be what was misread
+        # (a jigsaw whose regions were missed), not the digits.
+        evidence.append("uncertain: givens were changed to fit assumed boxes")
+        confidence = min(confidence, DOUBTFUL)
     hints = RuleHints(kind=kind, size=n, box=box if kind not in ("jigsaw", "kenken") else None,
                       box_measured=box_seen, diagonals=kind == "x-sudoku", windows=kind == "windoku",
                       cages=kind in ("killer", "kenken"),
@@ -70,18 +75,24 @@ def infer_rules(state, variants=None) -> tuple[RuleHints, PuzzleSpec | None]:
 
 def rules_for_repair(state, variants=None) -> PuzzleSpec | None:
     """The rules to check and repair the read givens against: geometry's puzzle with
-    its givens cleared, or None when it cannot be built or its structure fails
+    its givens cleared. When it cannot be built or its structure fails
     :func:`consistency_problems` (an unreachable cage target, a region of other than
-    N cells, KenKen cages that do not tile): repairing against misread rules would
-    "fix" digits that were read right. For ``extract_state(..., rules=...)``."""
+    N cells, KenKen cages that do not tile), repairing against those misread rules
+    would "fix" digits that were read right: a killer falls back to the sudoku under
+    its cages (rules it surely has), anything else to None (givens left as read).
+    For ``extract_state(..., rules=...)``."""
     variants = _variants_of(state, variants)
     n = int(getattr(state, "size", None) or variants.size)
     kind, box, builder, _, _ = _decide(state, variants, n)
     try:
         spec = builder(n, _givens(None, n), box, variants, kind)
+        if not consistency_problems(spec):
+            return spec
     except (SpecError, ValueError):
-        return None
-    return None if consistency_problems(spec) else spec
+        pass
+    if kind == "killer" and box is not None:
+        return PuzzleSpec.sudoku(_givens(None, n), box)
+    return None
 
 
 def _variants_of(state, variants):
@@ -125,6 +136,11 @@ def _decide(state, variants, n: int):
     return kind, box, builder, evidence, box_seen
 
 
+def _assumed_rules(kind: str, box_seen: bool) -> bool:
+    """Whether the kind's groups rest on a box shape assumed from the grid size."""
+    return kind in ("sudoku", "x-sudoku", "windoku") and not box_seen
+
+
 def _solver_verdict(state, kind: str, built: bool, doubtful: bool) -> tuple[list[str], list[str]]:
     """(notes, problems) from the extractor's solver check of the givens.
 
@@ -133,12 +149,14 @@ def _solver_verdict(state, kind: str, built: bool, doubtful: bool) -> tuple[list
     are noted; givens left unchecked because the rules failed the consistency
     checks are noted as uncertain."""
     status = getattr(state, "repair_status", None)
-    if status is None or not built:
+    if status is None:
         return [], []
-    if getattr(state, "repair_kind", None) != kind or status == "skipped":
+    checked_as = getattr(state, "repair_kind", None)
+    if checked_as != kind or status == "skipped" or not built:
         if doubtful and getattr(state, "raw_givens", None) is not None:
-            return [f"uncertain: the givens were not checked by the solver: the {kind} rules as read "
-                    "fail the checks below"], []
+            how = (f"checked only as a plain {checked_as}" if checked_as and status != "skipped"
+                   else "not checked by the solver")
+            return [f"uncertain: the givens were {how}: the {kind} rules as read fail the checks below"], []
         return [], []
     notes, problems = [], []
     repairs = getattr(state, "repairs", None) or []

@@ -45,6 +45,16 @@ CAGED_PATTERN = 0.4
 # Share of edges the classifier must find dashed before a grid counts as caged
 # (killer grids have 40-70 %).
 CAGED_SHARE = 0.1
+# A dash probability within this of 0.5 leaves its edge in doubt.
+DOUBT = 0.3
+# Least gap (nats) between the medians of an image's thin and thick edge scores:
+# below it the image has one kind of line (on development renders, thin and thick
+# lie 7+ nats apart and any gap from 3 to 6 reads every image alike).
+THICK_GAP = 4.0
+# Least share of an image's edges (of one dash class) that may form a kind of line.
+MIN_LINE_SHARE = 0.08
+# Least line_contrast of an edge whose grid line is seen; a grid needs half its edges seen.
+LINE_CONTRAST = 0.25
 # Side (px) of the cell-normalised edge patch the edge classifier reads.
 PATCH = 32
 # How far (fraction of the line's peak darkness) a line's profile may climb back
@@ -63,7 +73,8 @@ class EdgeMap:
     along the edge (killer). ``width_v`` / ``width_h``: ink width in pixels;
     ``dash_v`` / ``dash_h``: dash evidence in 0..1. ``thin_width``: the reference
     ink width of a thin line; ``contrast``: thick-to-thin width ratio (1.0 when
-    every line is alike).
+    every line is alike). ``doubtful``: edges the classifier could not call
+    either way (see :func:`decide_with_model`; 0 for the hand rules).
     """
 
     size: int
@@ -77,6 +88,7 @@ class EdgeMap:
     dash_h: np.ndarray
     thin_width: float
     contrast: float
+    doubtful: int = 0
 
     def kind(self, a: Cell, b: Cell) -> str:
         """``"thin"``, ``"thick"`` or ``"dashed"`` for the edge between neighbours a and b."""
@@ -455,8 +467,9 @@ def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
     widths, _ = measure_edges(patches, cell)
     probs = edge_probabilities(patches, model)
     if probs is not None:
-        thick, dashed, evidence, thin, contrast = decide_with_model(probs, widths)
+        thick, dashed, evidence, thin, contrast, doubtful = decide_with_model(probs, widths)
     else:
+        doubtful = 0
         thin, contrast, cut = split_widths(widths)
         thick = widths >= cut
         # Second pass for dashes: each edge's bare-line width is the low quartile of
@@ -466,6 +479,12 @@ def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
         _, pattern = measure_edges(patches, cell, ref)
         outline = outline_ink(patches.mean(axis=1), _centres(patches, cell), ref, cell)
         dashed, evidence = decide_outlines(pattern, outline)
+    seen = line_contrast(patches, cell) >= LINE_CONTRAST
+    if seen.mean() < 0.5:
+        # No grid lines where the lattice says (noise, a wrong lattice, not a grid):
+        # nothing can be read, and every edge without a line is in doubt.
+        thick, dashed = np.zeros_like(thick), np.zeros_like(dashed)
+        doubtful, contrast = int((~seen).sum()), 1.0
     k = len(vert)
     return EdgeMap(size=n,
                    vertical=thick[:k].reshape(n, n - 1).astype(np.int8),
@@ -473,7 +492,19 @@ def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
                    dashed_v=dashed[:k].reshape(n, n - 1), dashed_h=dashed[k:].reshape(n - 1, n),
                    width_v=widths[:k].reshape(n, n - 1), width_h=widths[k:].reshape(n - 1, n),
                    dash_v=evidence[:k].reshape(n, n - 1), dash_h=evidence[k:].reshape(n - 1, n),
-                   thin_width=thin, contrast=contrast)
+                   thin_width=thin, contrast=contrast, doubtful=doubtful)
+
+
+def line_contrast(patches: np.ndarray, cell: float) -> np.ndarray:
+    """(E,) how far each edge's line stands out of its surroundings: the darkest
+    column of the cross profile near the middle minus the profile's median (ink
+    0..1). Printed and photographed lines give 0.4 and more, noise under 0.2."""
+    if len(patches) == 0:
+        return np.zeros(0, np.float32)
+    profiles = patches.mean(axis=1)
+    mid, search = profiles.shape[1] // 2, max(1, int(cell * 0.08))
+    core = profiles[:, max(0, mid - search):mid + search + 1].max(axis=1)
+    return (core - np.median(profiles, axis=1)).astype(np.float32)
 
 
 def edge_probabilities(patches: np.ndarray, model: str | Path | None = EDGE_MODEL) -> np.ndarray | None:
@@ -486,26 +517,65 @@ def edge_probabilities(patches: np.ndarray, model: str | Path | None = EDGE_MODE
 
 
 def decide_with_model(probs: np.ndarray, widths: np.ndarray):
-    """(thick, dashed, dash evidence, thin width, contrast) from the classifier's
-    probabilities (E, 4) and the measured ink widths (E,) in px.
+    """(thick, dashed, dash evidence, thin width, contrast, doubtful) from the
+    classifier's probabilities (E, 4) in ``EDGE_CLASSES`` order and the measured
+    ink widths (E,) in px.
 
     Dashed: the grid as a whole first (at least ``CAGED_SHARE`` of its edges look
     dashed), then each edge by its own probability; a plain grid has no dashed
     edges, whatever a photo's blur or a clue's text does to a few of them.
-    Thick: the classifier's probability; the thin width and the thick-to-thin
-    ratio (``contrast``, 1.0 when every line is thin) are reported from the
-    measured widths of the two groups.
+
+    Thick is relative to the image (one print's thick line can be another's thin
+    one), so it is decided per image: each edge's log-odds of thick against thin
+    given its dash class (dashed edges and plain edges are scored apart, as the
+    outline shifts the network's scores) is split in two per class (Otsu). Groups
+    whose medians differ by less than ``THICK_GAP`` nats are one kind of line,
+    named by the sign of their median. ``doubtful``: edges within a quarter of
+    the gap of the cut, or with a dash probability within ``DOUBT`` of 0.5 in a
+    caged grid. Thin width and thick-to-thin ratio (``contrast``, 1.0 when every
+    line is thin) are reported from the measured widths of the two groups.
     """
+    logp = np.log(np.maximum(probs.astype(np.float64), 1e-30))
     p_dash = probs[:, 2] + probs[:, 3]
-    p_thick = probs[:, 1] + probs[:, 3]
     caged = float(np.mean(p_dash >= 0.5)) >= CAGED_SHARE
     dashed = (p_dash >= 0.5) & caged
-    thick = p_thick >= 0.5
+    # Plain edges: thick against thin whatever the dash class, so that an edge that
+    # looks dashed in a grid without cages cannot make a group of its own.
+    plain = np.log(np.maximum(probs[:, 1] + probs[:, 3], 1e-30)) - np.log(np.maximum(probs[:, 0] + probs[:, 2], 1e-30))
+    odds = np.where(dashed, logp[:, 3] - logp[:, 2], plain)
+    thick = np.zeros(len(odds), bool)
+    doubtful = int(np.sum(np.abs(p_dash - 0.5) < DOUBT)) if caged else 0
+    for group in (dashed, ~dashed):
+        v = odds[group]
+        if len(v) < 4:
+            thick[group] = v > 0
+            continue
+        cut, low, high = _otsu_groups(v)
+        gap = float(np.median(high) - np.median(low))
+        # A split off a handful of edges is outliers (a digit's stroke, a stain), not
+        # a kind of line: grids with thick lines have 20 % of them or more.
+        if gap < THICK_GAP or min(len(low), len(high)) < MIN_LINE_SHARE * len(v):
+            thick[group] = np.median(v) > 0
+        else:
+            thick[group] = v >= cut
+            doubtful += int(np.sum(np.abs(v - cut) < 0.25 * gap))
     thin = float(np.median(widths[~thick])) if (~thick).any() else float(np.median(widths))
     contrast = 1.0
     if thick.any() and (~thick).any():
         contrast = max(float(np.median(widths[thick])) / max(thin, 1e-3), 1.0 + 1e-3)
-    return thick, dashed, p_dash.astype(np.float32), thin, contrast
+    return thick, dashed, p_dash.astype(np.float32), thin, contrast, doubtful
+
+
+def _otsu_groups(values: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """(cut, lower group, upper group) of Otsu's two-group split of ``values``."""
+    v = np.sort(np.asarray(values, np.float64))
+    n = len(v)
+    i = np.arange(1, n)
+    csum = np.cumsum(v)
+    mean_a = csum[:-1] / i
+    mean_b = (csum[-1] - csum[:-1]) / (n - i)
+    k = int(np.argmax(i * (n - i) * (mean_a - mean_b) ** 2)) + 1
+    return 0.5 * (v[k - 1] + v[k]), v[:k], v[k:]
 
 
 def split_widths(widths: np.ndarray) -> tuple[float, float, float]:

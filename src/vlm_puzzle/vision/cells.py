@@ -68,3 +68,32 @@ def ink_fraction(patches: np.ndarray, level: int = 96) -> np.ndarray:
     p = patches.shape[-1]
     c = patches[:, p // 6: p - p // 6, p // 6: p - p // 6]
     return (c >= level).mean(axis=(1, 2))
+
+
+def erase_diagonal(patch: np.ndarray, anti: bool, half_width: float = 2.0) -> np.ndarray:
+    """``patch`` with a thin line along its diagonal (top-left to bottom-right, or
+    top-right to bottom-left when ``anti``) removed: an x-sudoku's drawn diagonal,
+    which the classifier would take for a 1 or a 7.
+
+    A pixel within ``half_width`` of the diagonal keeps the ink that continues on
+    both sides of the band along some direction (vertical, horizontal or across the
+    diagonal: the smaller of the two samples just outside the band, the larger over
+    the directions). A line no wider than the band continues along none and vanishes;
+    a digit stroke crossing it is kept."""
+    p = patch.shape[-1]
+    yy, xx = np.mgrid[0:p, 0:p].astype(np.float32)
+    dist = ((p - 1 - xx) - yy if anti else xx - yy) / np.sqrt(2.0)
+    band = np.abs(dist) <= half_width
+    r = np.sqrt(0.5)
+    # Steps that leave the band: (half_width + 1.5) across the line; vertical and
+    # horizontal steps cross it at 45 degrees, so they are sqrt(2) longer.
+    across = half_width + 1.5
+    steps = [(0.0, across * 2 * r), (across * 2 * r, 0.0), (across * r, across * (r if anti else -r))]
+    kept = np.zeros_like(patch)
+    for dx, dy in steps:
+        a, b = (cv2.remap(patch, xx + s * np.float32(dx), yy + s * np.float32(dy), cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0) for s in (1, -1))
+        kept = np.maximum(kept, np.minimum(a, b))
+    out = patch.copy()
+    out[band] = np.minimum(patch, kept)[band]
+    return out

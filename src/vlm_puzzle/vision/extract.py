@@ -19,7 +19,7 @@ import numpy as np
 
 from vlm_puzzle.errors import ImageError, ReadError
 from vlm_puzzle.spec import DEFAULT_BOX, SUDOKU_SIZES, PuzzleSpec
-from vlm_puzzle.vision.cells import cell_patches
+from vlm_puzzle.vision.cells import cell_patches, erase_diagonal
 from vlm_puzzle.vision.classifier import DIGITS_MODEL, load_classifier
 from vlm_puzzle.vision.grid import GridLocation, locate_grid, warp_quad, find_lattice
 from vlm_puzzle.vision.labels import value_probs
@@ -126,6 +126,11 @@ def _read(classifier, warped: np.ndarray, rects: list, n: int) -> tuple[np.ndarr
     66) are blank without a network pass, which halves the reading time.
     """
     patches = cell_patches(warped, rects, classifier.size)
+    return patches, _classify(classifier, patches)
+
+
+def _classify(classifier, patches: np.ndarray) -> np.ndarray:
+    """(len(patches), K) symbol probabilities; ink-less patches are blank unasked."""
     p = patches.shape[-1]
     centre = patches[:, p // 5: p - p // 5, p // 5: p - p // 5].reshape(len(patches), -1)
     inked = np.partition(centre, -20, axis=1)[:, -20] >= SKIP_INK
@@ -133,7 +138,7 @@ def _read(classifier, warped: np.ndarray, rects: list, n: int) -> tuple[np.ndarr
     sym[:, 0] = 1.0
     if inked.any():
         sym[inked] = classifier.predict(np.ascontiguousarray(patches[inked]))
-    return patches, sym
+    return sym
 
 
 def _best_rotation(classifier, patches: np.ndarray, sym: np.ndarray, per_cell_margin: float = 0.2) -> int:
@@ -187,14 +192,13 @@ def extract_state(image, *, repair: bool = True, variants: bool = False, rotate:
     reading = _Reading.of(classifier, loc)
     timing["read_s"] = time.perf_counter() - t
 
-    # The plain-Sudoku verdict (no search) also decides whether to look for a turned page.
-    plain = _plain_template(reading.n, loc.lattice.box) if repair and reading.n in SUDOKU_SIZES else None
-    checked = None
-    if plain is not None:
-        # First only a verdict (no search): a valid, uniquely solvable reading is upright and right.
-        t = time.perf_counter()
-        checked = _check(plain, reading, 0.0)
-        timing["repair_s"] = time.perf_counter() - t
+    state, reading = _assemble(loc, reading, classifier, scale, 0, variants, timing)
+    # The rules to check against, and a verdict under them first (no search): a
+    # valid, uniquely solvable reading is upright and right. Without rules from the
+    # caller a plain Sudoku is checked; when the caller's rules are None, the plain
+    # Sudoku gives a verdict (for turning the page, and reported) but repairs nothing.
+    template, verdict_rules = _rules_for(state, rules, repair)
+    checked = _timed_check(verdict_rules, reading, 0.0, timing)
     rotation = 0
     if rotate and (checked is None or checked.status != "not_needed"):
         t = time.perf_counter()
@@ -205,41 +209,18 @@ def extract_state(image, *, repair: bool = True, variants: bool = False, rotate:
         if rotation:
             loc = _rotated_location(arr, loc, rotation)
             reading = _Reading.of(classifier, loc)
-            plain = _plain_template(reading.n, loc.lattice.box) if plain is not None else None
         timing["rotate_s"] = time.perf_counter() - t
-    if rules is None and plain is not None and (rotation or checked.status != "not_needed"):
-        t = time.perf_counter()
-        checked = _check(plain, reading, repair_budget_s)
-        timing["repair_s"] += time.perf_counter() - t
-
-    lat = loc.lattice
-    state = GridState(
-        size=reading.n, box=lat.box, givens=reading.givens, probs=reading.probs, labels=reading.labels,
-        notation=reading.notation, confidence=reading.confidence, corners=(loc.corners / scale).astype(np.float32),
-        warped=loc.warped, rows_y=lat.rows_y, cols_x=lat.cols_x, h_lines=lat.h_lines, v_lines=lat.v_lines,
-        h_weight=lat.h_thick, v_weight=lat.v_thick, rotation=rotation, raw_givens=reading.givens.copy(),
-        timing=timing, location=loc)
-    if variants:
-        t = time.perf_counter()
-        from vlm_puzzle.vision.variants import read_variants
-        state.variants = read_variants(state)
-        timing["variants_s"] = time.perf_counter() - t
-    if repair and rules is not None:
-        t = time.perf_counter()
-        template = rules(state)
-        if template is None:
-            # No rules to check against: the givens stay as read. A plain-Sudoku
-            # verdict is kept only as a verdict, it repairs nothing.
-            if rotation and plain is not None:
-                checked = _check(plain, reading, 0.0)  # the verdict above was on the turned reading
-            checked = _verdict_only(checked)
-        elif not (checked is not None and checked.status == "not_needed" and _same_rules(template, plain)):
-            checked = _check(template, reading, repair_budget_s)
-        timing["repair_s"] = timing.get("repair_s", 0.0) + time.perf_counter() - t
-        state.repair_kind = template.kind if template is not None else (plain.kind if checked else None)
-    elif checked is not None:
-        state.repair_kind = plain.kind
+        if rotation:
+            state, reading = _assemble(loc, reading, classifier, scale, rotation, variants, timing)
+            template, verdict_rules = _rules_for(state, rules, repair)
+            checked = None
+    if template is not None:
+        if checked is None or checked.status != "not_needed":
+            checked = _timed_check(template, reading, repair_budget_s, timing)
+    elif verdict_rules is not None:
+        checked = _verdict_only(checked or _timed_check(verdict_rules, reading, 0.0, timing))
     if checked is not None:
+        state.repair_kind = (template or verdict_rules).kind
         state.givens = checked.givens
         state.repairs = checked.changes
         state.repair_status = checked.status
@@ -269,12 +250,76 @@ class _Reading:
         n = lat.size
         rects = [lat.cell_rect(r, c) for r in range(n) for c in range(n)]
         patches, sym = _read(classifier, loc.warped, rects, n)
+        return cls.from_symbols(n, patches, sym)
+
+    def without_diagonal_lines(self, classifier) -> "_Reading":
+        """The reading with the diagonal cells read again, their diagonal line erased."""
+        n = self.n
+        lines: dict[int, list[bool]] = {}   # cell index -> its diagonals (anti or not)
+        for i in range(n):
+            lines.setdefault(i * n + i, []).append(False)
+            lines.setdefault(i * n + n - 1 - i, []).append(True)
+        patches, sym = self.patches.copy(), self.sym.copy()
+        for k, antis in lines.items():
+            for anti in antis:
+                patches[k] = erase_diagonal(patches[k], anti)
+        cells = sorted(lines)
+        sym[cells] = _classify(classifier, patches[cells])
+        return _Reading.from_symbols(n, patches, sym)
+
+    @classmethod
+    def from_symbols(cls, n: int, patches: np.ndarray, sym: np.ndarray) -> "_Reading":
         probs, labels, notation = value_probs(sym.reshape(n, n, -1), n)
         # Empty wins only with enough probability; otherwise the likeliest digit.
         digit_best = probs[:, :, 1:].argmax(axis=2) + 1
         givens = np.where(probs[:, :, 0] >= EMPTY_THRESHOLD, 0, digit_best).astype(np.int64)
         confidence = np.take_along_axis(probs, givens[:, :, None], axis=2)[:, :, 0].astype(np.float32)
         return cls(n, patches, sym, probs, labels, notation, givens, confidence)
+
+
+def _assemble(loc: GridLocation, reading: "_Reading", classifier, scale: float, rotation: int,
+              variants: bool, timing: dict) -> tuple[GridState, "_Reading"]:
+    """The state of a located, read grid; with ``variants``, its variants read too
+    (and drawn diagonals erased from the reading)."""
+    lat = loc.lattice
+    state = GridState(
+        size=reading.n, box=lat.box, givens=reading.givens, probs=reading.probs, labels=reading.labels,
+        notation=reading.notation, confidence=reading.confidence, corners=(loc.corners / scale).astype(np.float32),
+        warped=loc.warped, rows_y=lat.rows_y, cols_x=lat.cols_x, h_lines=lat.h_lines, v_lines=lat.v_lines,
+        h_weight=lat.h_thick, v_weight=lat.v_thick, rotation=rotation, raw_givens=reading.givens.copy(),
+        timing=timing, location=loc)
+    if variants:
+        t = time.perf_counter()
+        from vlm_puzzle.vision.variants import read_variants
+        state.variants = read_variants(state)
+        if getattr(state.variants.marks, "diagonal_style", None) == "line":
+            # An x-sudoku's drawn diagonals cross empty cells like a 1 or a 7: read again without them.
+            reading = reading.without_diagonal_lines(classifier)
+            state.givens, state.probs, state.confidence = reading.givens, reading.probs, reading.confidence
+            state.raw_givens = reading.givens.copy()
+        timing["variants_s"] = timing.get("variants_s", 0.0) + time.perf_counter() - t
+    return state, reading
+
+
+def _rules_for(state: GridState, rules, repair: bool) -> tuple[PuzzleSpec | None, PuzzleSpec | None]:
+    """(rules to repair against, rules to give a verdict under): the caller's, or a
+    plain Sudoku's; (None, plain) when the caller has none; (None, None) without repair."""
+    if not repair:
+        return None, None
+    plain = _plain_template(state.size, state.box) if state.size in SUDOKU_SIZES else None
+    if rules is None:
+        return plain, plain
+    template = rules(state)
+    return template, template if template is not None else plain
+
+
+def _timed_check(template: PuzzleSpec | None, reading: "_Reading", budget_s: float, timing: dict):
+    if template is None:
+        return None
+    t = time.perf_counter()
+    out = _check(template, reading, budget_s)
+    timing["repair_s"] = timing.get("repair_s", 0.0) + time.perf_counter() - t
+    return out
 
 
 def _plain_template(n: int, box: tuple[int, int] | None) -> PuzzleSpec:
@@ -286,12 +331,6 @@ def _check(template: PuzzleSpec, reading: _Reading, budget_s: float):
     """Solver check (and repair, within ``budget_s``) of the reading under ``template``'s rules."""
     from vlm_puzzle.vision.repair import repair_givens
     return repair_givens(template, reading.givens, reading.probs, budget_s=budget_s)
-
-
-def _same_rules(a: PuzzleSpec, b: PuzzleSpec | None) -> bool:
-    """Whether two specs constrain the cells alike (same groups, no cages)."""
-    return b is not None and not a.cages and not b.cages and a.size == b.size and \
-        set(map(frozenset, a.groups)) == set(map(frozenset, b.groups))
 
 
 def _verdict_only(checked):

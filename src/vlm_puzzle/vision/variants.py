@@ -150,6 +150,9 @@ def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None) 
     marks = read_marks(paper, ink, xs, ys)
     t2 = time.perf_counter()
     notes: list[str] = list(marks.notes)
+    if edges.doubtful:
+        # Regions and cages hinge on every edge: one that reads neither way is a doubt.
+        notes.append(f"{edges.doubtful} edge(s) could not be told thin, thick or dashed for sure")
 
     n_inner = 2 * n * (n - 1)
     thick_labels = B.thick_regions(edges)
