@@ -87,7 +87,7 @@ def test_normalised_patches_do_not_depend_on_the_resolution():
         p[dash, half + int(0.12 * cell)] = 1.0
         return p[None]
     small, big = B.normalised_patches(patch(50)), B.normalised_patches(patch(200))
-    assert small.shape == big.shape == (1, B.PATCH, B.PATCH) and small.dtype == np.uint8
+    assert small.shape == big.shape == (1, B.PATCH_ALONG, B.PATCH_ACROSS) and small.dtype == np.uint8
     assert np.abs(small.astype(int) - big.astype(int)).mean() < 12
     # The total ink across the line is kept (area resampling).
     assert abs(small.astype(float).sum() - big.astype(float).sum()) / big.astype(float).sum() < 0.15
@@ -99,7 +99,8 @@ def test_edge_model_is_small_and_described():
     assert B.EDGE_MODEL.is_file()
     assert B.EDGE_MODEL.stat().st_size < 300_000
     card = json.loads(B.EDGE_MODEL.with_suffix(".json").read_text())
-    assert tuple(card["classes"]) == B.EDGE_CLASSES and card["input_size"] == B.PATCH
+    assert tuple(card["classes"]) == B.EDGE_CLASSES
+    assert tuple(card["input_shape"]) == (B.PATCH_ALONG, B.PATCH_ACROSS)
     assert "seeds" in card["training"] and "command" in card["training"]
 
 

@@ -4,13 +4,20 @@
 and copies it from pageable memory. Here each shard's data block is read in large chunks into two
 pinned host buffers and copied to one GPU buffer while the next chunk is read; the tensors are views
 of that buffer (H100, 7 GB 3B checkpoint in the page cache: 1.9 s, where from_pretrained takes 7.8-12 s).
-Handing those tensors to ``from_pretrained(state_dict=...)`` gained nothing (11.4 s). So
-:func:`load_fast` builds the model on the device without weight init (no meta device, no conversion
-machinery) and streams each shard's bytes straight into the parameters: on CPU ``readinto`` the
-parameter's own memory, on CUDA through two pinned chunks (one copy of the weights in memory, no
-staging buffer). Anything that does not map one to one (unexpected/missing/tied keys stored, shape
+Handing those tensors to ``from_pretrained(state_dict=...)`` gained nothing (11.4 s).
+
+Where from_pretrained's time goes besides the bytes (2-core CPU VM, 3B bf16, imports done, file in the
+page cache, cProfile): ~1.8 s building the checkpoint-conversion regexes of every model type, ~0.8 s
+building the model on the meta device, the per-tensor loading machinery; the first call in a process
+also imports the modeling code (9-12 s there). :func:`load_fast` skips the first and third: it builds the
+model on the device without weight init (0.65 s there, all included but the bytes) and streams each
+shard's bytes straight into the parameters: on CPU ``readinto`` the parameter's own memory, on CUDA
+through two pinned chunks (one copy of the weights, no staging buffer). :class:`Prefetch` instead reads
+onto the device in a thread started before the imports (the read overlaps them; a second copy for a
+moment). Anything that does not map one to one (unexpected/missing keys, a tied weight stored, shape
 mismatch) returns None with the reason; the caller then uses ``from_pretrained``. Same parameters,
-buffers, generation_config and tokens as ``from_pretrained``: tests/test_models.py.
+buffers (rotary inv_freq recomputed as from_pretrained does), generation_config and tokens as
+``from_pretrained``: tests/test_models.py.
 
     model, why = load_fast(path, device="cuda", dtype=torch.bfloat16, attn_implementation="sdpa")
 """
@@ -98,7 +105,7 @@ def _target_key(key: str) -> str:
 
 
 def _plan(path, targets: dict[str, torch.Tensor]) -> tuple[list, str]:
-    """[(file, data start, [(start, end, file dtype, target), ...] by offset)] for every shard, or
+    """[(file, data start, [(start, end, file dtype, target, name), ...] by offset)] for every shard, or
     ([], why) where the checkpoint does not map one to one onto ``targets``."""
     plan, seen = [], set()
     for file in shard_files(path):

@@ -17,6 +17,7 @@ thin lines rather than with a fixed number of pixels.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import cv2
@@ -55,8 +56,10 @@ THICK_GAP = 4.0
 MIN_LINE_SHARE = 0.08
 # Least line_contrast of an edge whose grid line is seen; a grid needs half its edges seen.
 LINE_CONTRAST = 0.25
-# Side (px) of the cell-normalised edge patch the edge classifier reads.
-PATCH = 32
+# The cell-normalised edge patch the edge classifier reads (px): along the edge
+# fine enough for the shortest dash period (0.08 cell), across enough for a
+# 0.012-cell thin line to show as grey.
+PATCH_ALONG, PATCH_ACROSS = 32, 16
 # How far (fraction of the line's peak darkness) a line's profile may climb back
 # while walking out from its peak: flat-top noise, not a second stroke.
 RISE_TOL = 0.08
@@ -74,7 +77,8 @@ class EdgeMap:
     ``dash_v`` / ``dash_h``: dash evidence in 0..1. ``thin_width``: the reference
     ink width of a thin line; ``contrast``: thick-to-thin width ratio (1.0 when
     every line is alike). ``doubtful``: edges the classifier could not call
-    either way (see :func:`decide_with_model`; 0 for the hand rules).
+    either way (see :func:`decide_with_model`; 0 for the hand rules); ``learned``:
+    whether the edge classifier (rather than the hand rules) decided.
     """
 
     size: int
@@ -89,6 +93,7 @@ class EdgeMap:
     thin_width: float
     contrast: float
     doubtful: int = 0
+    learned: bool = False
 
     def kind(self, a: Cell, b: Cell) -> str:
         """``"thin"``, ``"thick"`` or ``"dashed"`` for the edge between neighbours a and b."""
@@ -297,7 +302,7 @@ def edge_patches(ink: np.ndarray, xs: np.ndarray, ys: np.ndarray, v_lines=None, 
 
 
 def normalised_patches(patches: np.ndarray) -> np.ndarray:
-    """Edge patches (E, L, W) of ink 0..1 resampled to (E, PATCH, PATCH) ``uint8``.
+    """Edge patches (E, L, W) of ink 0..1 resampled to (E, PATCH_ALONG, PATCH_ACROSS) ``uint8``.
 
     The edge classifier's input: every patch spans the same fraction of a cell
     (``ALONG`` x ``2 * ACROSS``) whatever the image's resolution, so a dash
@@ -305,9 +310,9 @@ def normalised_patches(patches: np.ndarray) -> np.ndarray:
     rather than skips pixels, so thin strokes and short dashes survive downscaling.
     """
     if len(patches) == 0:
-        return np.zeros((0, PATCH, PATCH), np.uint8)
+        return np.zeros((0, PATCH_ALONG, PATCH_ACROSS), np.uint8)
     _, length, width = patches.shape
-    out = _area_matrix(length, PATCH) @ patches.astype(np.float32) @ _area_matrix(width, PATCH).T
+    out = _area_matrix(length, PATCH_ALONG) @ patches.astype(np.float32) @ _area_matrix(width, PATCH_ACROSS).T
     return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
 
 
@@ -343,9 +348,7 @@ def measure_edges(patches: np.ndarray, cell: float,
         return widths, dashes
     profiles = patches.mean(axis=1)
     search = max(1, int(cell * 0.08))
-    runs = [line_run(p, search) for p in profiles]
-    for i, (start, stop) in enumerate(runs):
-        widths[i] = profiles[i, start:stop].sum()
+    widths[:] = ink_widths(patches, cell)
     # The core (above 60 % of the peak) locates the line even when a cage outline
     # touches its blurred shoulder.
     cores = [line_run(p, search, 0.6) for p in profiles]
@@ -354,6 +357,17 @@ def measure_edges(patches: np.ndarray, cell: float,
     half = np.ceil(ref / 2.0).astype(int) + 1
     dashes[:] = dash_scores(patches, np.stack([centres - half + 1, centres + half], axis=1), cell)
     return widths, dashes
+
+
+def ink_widths(patches: np.ndarray, cell: float) -> np.ndarray:
+    """(E,) ink width in px of each patch's grid line (see :func:`line_run`)."""
+    profiles = patches.mean(axis=1)
+    search = max(1, int(cell * 0.08))
+    out = np.zeros(len(patches), np.float32)
+    for i, p in enumerate(profiles):
+        start, stop = line_run(p, search)
+        out[i] = p[start:stop].sum()
+    return out
 
 
 def outline_ink(profiles: np.ndarray, centres: np.ndarray, ref_width: np.ndarray,
@@ -464,7 +478,7 @@ def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
         ink = ink_map(gray, cell)
     vert, horiz, cell = edge_patches(ink, xs, ys, v_lines, h_lines)
     patches = np.concatenate([vert, horiz])
-    widths, _ = measure_edges(patches, cell)
+    widths = ink_widths(patches, cell)
     probs = edge_probabilities(patches, model)
     if probs is not None:
         thick, dashed, evidence, thin, contrast, doubtful = decide_with_model(probs, widths)
@@ -492,7 +506,7 @@ def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
                    dashed_v=dashed[:k].reshape(n, n - 1), dashed_h=dashed[k:].reshape(n - 1, n),
                    width_v=widths[:k].reshape(n, n - 1), width_h=widths[k:].reshape(n - 1, n),
                    dash_v=evidence[:k].reshape(n, n - 1), dash_h=evidence[k:].reshape(n - 1, n),
-                   thin_width=thin, contrast=contrast, doubtful=doubtful)
+                   thin_width=thin, contrast=contrast, doubtful=doubtful, learned=probs is not None)
 
 
 def line_contrast(patches: np.ndarray, cell: float) -> np.ndarray:
@@ -512,8 +526,27 @@ def edge_probabilities(patches: np.ndarray, model: str | Path | None = EDGE_MODE
     :func:`edge_patches`, or None when there is no model file."""
     if model is None or not Path(model).is_file():
         return None
-    from vlm_puzzle.vision.classifier import load_classifier
-    return load_classifier(str(model)).predict(normalised_patches(patches))
+    net, lock = _edge_net(str(model))
+    if len(patches) == 0:
+        return np.zeros((0, len(EDGE_CLASSES)), np.float32)
+    blob = normalised_patches(patches).astype(np.float32)[:, None] / 255.0
+    with lock:  # a cv2.dnn.Net runs one forward pass at a time
+        net.setInput(blob)
+        logits = net.forward().reshape(len(patches), -1).astype(np.float64)
+    logits -= logits.max(axis=1, keepdims=True)
+    e = np.exp(logits)
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+@lru_cache(maxsize=2)
+def _edge_net(path: str):
+    """The ONNX edge classifier (loaded once per file) and its lock."""
+    import threading
+    try:
+        return cv2.dnn.readNetFromONNX(path), threading.Lock()
+    except cv2.error as exc:
+        from vlm_puzzle.errors import ModelError
+        raise ModelError(f"cannot load edge classifier {path}: {exc}", code="weights_invalid") from None
 
 
 def decide_with_model(probs: np.ndarray, widths: np.ndarray):

@@ -272,12 +272,17 @@ def repair_outlines(edges: B.EdgeMap, has_clue: set, blank: set | None = None,
 
 def _pick_edge(labels, dv, dh, edges: B.EdgeMap, label: int, inside: bool):
     """The open inner edge of cage ``label`` with the most outline evidence
-    (``inside``), or the border edge of it with the least (not ``inside``)."""
+    (``inside``), or the border edge of it with the least (not ``inside``); with
+    learned edges only the ones the classifier was unsure of."""
     n = labels.shape[0]
     best, pick = None, None
     for kind, dashed, evidence in (("v", dv, edges.dash_v), ("h", dh, edges.dash_h)):
         for r in range(dashed.shape[0]):
             for c in range(dashed.shape[1]):
+                if edges.learned and abs(float(evidence[r, c]) - 0.5) >= B.DOUBT:
+                    # The classifier is sure of this edge: a clue misread is likelier
+                    # than a misread edge, so the clash is left for the notes to report.
+                    continue
                 a = labels[r, c]
                 b = labels[r, c + 1] if kind == "v" else labels[r + 1, c]
                 if inside and a == b == label and not dashed[r, c]:
@@ -296,8 +301,9 @@ def _confidence(edges: B.EdgeMap, cages, notes) -> float:
     if cages:
         conf *= float(np.prod([max(k.clue.confidence, 1e-3) for k in cages])) ** (1.0 / len(cages))
         conf = min(conf, min(k.clue.confidence for k in cages) + 0.2)
-    if edges.contrast > 1.0:
-        # Thin/thick separation margin: ratio just above THICK_RATIO is shaky.
+    if edges.contrast > 1.0 and not edges.learned:
+        # Thin/thick separation margin of the hand rules: a width ratio just above
+        # THICK_RATIO is shaky. (The classifier's margin shows as doubtful edges.)
         conf *= float(np.clip((edges.contrast - 1.3) / 1.0, 0.3, 1.0))
     conf *= 0.85 ** len(notes)
     return float(np.clip(conf, 0.0, 1.0))
