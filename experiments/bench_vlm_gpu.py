@@ -369,13 +369,14 @@ def save_random_checkpoint(arch: str, out: Path, device: str = "cpu", max_shard_
     return Path(out)
 
 
-LOAD_VARIANTS = ("plain", "wrapper", "wrapper_fast", "read_safetensors", "fast_load", "compare")
+LOAD_VARIANTS = ("plain", "wrapper", "wrapper_fast", "wrapper_stream", "read_safetensors", "fast_load", "compare")
 
 
 def load_times(path: Path, drop_caches: bool, variants=LOAD_VARIANTS, device: str = "cuda") -> dict:
     """Seconds to load a local checkpoint onto ``device``, each variant in a fresh process (imports included,
     as a user sees it): plain ``from_pretrained(device_map=device)``, the QwenVL wrapper with ``load="plain"``
-    / ``load="fast"`` (processor included), ``fast_load.read_safetensors`` (bytes only) and
+    / ``load="fast"`` (processor included; on CUDA the read is prefetched in a thread) / ``load="fast"``
+    streaming without prefetch (``wrapper_stream``), ``fast_load.read_safetensors`` (bytes only) and
     ``fast_load.load_fast``; ``compare`` loads both ways in one process and counts the parameters and
     buffers that are not bit-identical (must be 0)."""
     res = {}
@@ -401,8 +402,9 @@ def load_times(path: Path, drop_caches: bool, variants=LOAD_VARIANTS, device: st
                "ta = dict(a.named_parameters()) | dict(a.named_buffers()); tb = dict(b.named_parameters()) | dict(b.named_buffers()); "
                "bad = sorted(ta.keys() ^ tb.keys()) + [k for k in ta.keys() & tb.keys() if ta[k].dtype != tb[k].dtype or not torch.equal(ta[k], tb[k])]; "
                "print('LOAD', len(bad), len(ta), bad[:5], a.generation_config.to_dict() == b.generation_config.to_dict())")
-    codes = dict(plain=plain, wrapper=wrapper % "plain", wrapper_fast=wrapper % "fast", read_safetensors=raw,
-                 fast_load=fast, compare=compare)
+    stream = "import os; os.environ['VLM_PUZZLE_LOAD_PREFETCH'] = '0'; " + wrapper % "fast"
+    codes = dict(plain=plain, wrapper=wrapper % "plain", wrapper_fast=wrapper % "fast", wrapper_stream=stream,
+                 read_safetensors=raw, fast_load=fast, compare=compare)
     for name in variants:
         code = codes[name]
         cold = drop_caches and name in ("plain", "wrapper_fast")

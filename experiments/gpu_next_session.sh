@@ -6,7 +6,8 @@
 #      generate (--check: static-cache and dynamic-cache references), FRESH compile cache (cold warm-up);
 #      the model is also saved as a local checkpoint (random weights, 2 x ~4 GB safetensors shards, no init).
 #   2. checkpoint load, warm page cache (+ cold for plain and the wrapper's fast load): from_pretrained,
-#      QwenVL load="plain" / load="fast", read_safetensors (bytes only), fast_load.load_fast, and "compare":
+#      QwenVL load="plain" / load="fast" (read prefetched in a thread, the default on CUDA) / load="fast"
+#      streamed (VLM_PUZZLE_LOAD_PREFETCH=0), read_safetensors (bytes only), fast_load.load_fast, and "compare":
 #      fast load vs from_pretrained bit for bit on the GPU (all parameters AND buffers: rotary inv_freq).
 #   3. a SECOND process with the compile cache of step 1: regional/compiled warm-up (first call s).
 #
@@ -48,8 +49,8 @@ timeout "${STEP1_S:-330}" $B --modes graph regional compiled --emulate off on --
 
 if [ -d "$CKPT" ]; then
   say "step 2: load timings"
-  BENCH_LOAD_JSON="$OUT/next_load.json" timeout "${STEP2_S:-150}" python3 experiments/bench_vlm_gpu.py \
-    --load "$CKPT" --drop-caches --load-variants compare plain wrapper wrapper_fast read_safetensors fast_load \
+  BENCH_LOAD_JSON="$OUT/next_load.json" timeout "${STEP2_S:-170}" python3 experiments/bench_vlm_gpu.py \
+    --load "$CKPT" --drop-caches --load-variants compare plain wrapper wrapper_fast wrapper_stream read_safetensors fast_load \
     2>&1 | tee -a "$LOG" | grep -E "^load" || true
 else
   say "step 2 skipped: no checkpoint (step 1 did not get to --save)"

@@ -42,6 +42,7 @@ def test_solve_text_and_json_exit_0(capsys, sample):
     assert main(["solve", str(img), "--backend", "geometry"]) == 0
     out = capsys.readouterr().out
     assert "solution:" in out and "SOLVED" in out and "extract" in out and "total" in out
+    assert "rule confidence" in out
     assert main(["solve", str(img), "--json", "--backend", "geometry"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert tuple(d) == RESULT_KEYS and d["status"] == "solved" and d["solution"] == truth.solution

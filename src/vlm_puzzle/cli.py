@@ -176,6 +176,8 @@ def _print_result(result, solver, model_load_s: float, overlay_note: str | None)
             extra.append(f"read confidence {result.confidence:.2f}")
         if result.rule_source:
             extra.append(f"rules from {result.rule_source}")
+        if result.rule_confidence is not None:
+            extra.append(f"rule confidence {result.rule_confidence:.2f}")
         out.append(f"puzzle:  {desc}" + (f" ({', '.join(extra)})" if extra else ""))
     else:
         box = None
@@ -187,6 +189,9 @@ def _print_result(result, solver, model_load_s: float, overlay_note: str | None)
     if layout:
         out.append("\n" + ("cages:" if result.spec.cages else "regions:"))
         out.append(_indent(layout))
+    # The findings behind a low rule confidence: the user should know what to check.
+    for note in result.notes:
+        out.append(f"note:    {note}")
     if result.repairs:
         out.append("repairs: " + ", ".join(f"({r.cell[0]},{r.cell[1]}) {r.from_}->{r.to}"
                                           for r in result.repairs))

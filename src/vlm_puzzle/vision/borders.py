@@ -535,7 +535,8 @@ def edge_probabilities(patches: np.ndarray, model: str | Path | None = EDGE_MODE
         logits = net.forward().reshape(len(patches), -1).astype(np.float64)
     logits -= logits.max(axis=1, keepdims=True)
     e = np.exp(logits)
-    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    # float64: decide_with_model takes logs of the small ones (down to ~1e-30).
+    return e / e.sum(axis=1, keepdims=True)
 
 
 @lru_cache(maxsize=2)

@@ -1,0 +1,143 @@
+"""The cage-clue sequence reader (vision/clues.py) on rendered puzzles and on its parts.
+
+Puzzles are drawn by the project's renderer with training fonts (DejaVu, present
+everywhere), located by the real grid finder; the ink map is the one
+``vision.variants`` computes. Held-out fonts are measured by
+``experiments/eval_variants.py`` and ``training/eval_clues.py``.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from vlm_puzzle.render.draw import cage_label
+from vlm_puzzle.render.generate import generate_puzzle
+from vlm_puzzle.render.rendered import render_puzzle
+from vlm_puzzle.render.style import Style
+from vlm_puzzle.spec import Cage, PuzzleSpec
+from vlm_puzzle.vision import borders as B
+from vlm_puzzle.vision import clues as C
+from vlm_puzzle.vision.grid import locate_grid
+
+STYLE = Style(font="DejaVuSans", clue_font="DejaVuSans")
+
+
+def read_all(spec, seed, style=STYLE, photo=False):
+    """{cell: Clue} for every cell of the rendered, located puzzle."""
+    shot = render_puzzle(spec, seed=seed, style=style, photo=photo, size_px=800)
+    loc = locate_grid(np.ascontiguousarray(shot.image[..., ::-1]))
+    lat = loc.lattice
+    assert lat.size == spec.size
+    gray = B.to_gray(loc.warped)
+    cell = float(min(np.diff(lat.cols_x).mean(), np.diff(lat.rows_y).mean()))
+    ink = B.ink_map(gray, cell, B.paper_map(gray, cell))
+    cells = [(r, c) for r in range(spec.size) for c in range(spec.size)]
+    got = C.read_clues(ink, [lat.cell_rect(r, c) for r, c in cells], cell, ops=spec.kind == "kenken")
+    return dict(zip(cells, got))
+
+
+def check_cages(spec, got):
+    anchors = {min(c.cells): c for c in spec.cages}
+    for rc, clue in got.items():
+        if rc in anchors:
+            cage = anchors[rc]
+            op = cage.op if len(cage.cells) > 1 else None
+            if spec.kind == "killer":
+                op = None  # a killer sum is a bare number
+            assert (clue.op, clue.target) == (op, cage.target), (rc, clue, cage)
+            assert clue.confidence > 0.5, (rc, clue)
+        else:  # blank cell, non-first cage cell, given digit: no clue
+            assert clue.text == "", (rc, clue)
+
+
+@pytest.mark.parametrize("size,seed,style", [
+    (6, 8, STYLE),
+    (5, 9, Style(font="DejaVuSerif", clue_font="DejaVuSerif", ascii_ops=True)),
+])
+def test_reads_kenken_clues_and_nothing_elsewhere(size, seed, style):
+    spec, _ = generate_puzzle("kenken", size, seed=seed)
+    check_cages(spec, read_all(spec, seed, style))
+
+
+def test_reads_kenken_clues_in_a_photo():
+    spec, _ = generate_puzzle("kenken", 4, seed=12)
+    check_cages(spec, read_all(spec, 12, photo=True))
+
+
+def killer_with_givens():
+    """A 6x6 killer whose every cage's first cell also holds its given digit, and
+    a given elsewhere: a big digit under each small sum."""
+    spec, solution = generate_puzzle("killer", 6, seed=36)
+    givens = [[0] * 6 for _ in range(6)]
+    for cage in spec.cages:
+        r, c = min(cage.cells)
+        givens[r][c] = solution[r][c]
+    givens[5][5] = givens[5][5] or solution[5][5]
+    return PuzzleSpec.killer(list(spec.cages), givens=givens, size=6)
+
+
+def test_killer_sums_beside_dashes_and_above_given_digits():
+    spec = killer_with_givens()
+    got = read_all(spec, 36)
+    check_cages(spec, got)
+    # Two-digit sums come out whole (the second digit is not lost to the dashes).
+    two = [min(c.cells) for c in spec.cages if c.target >= 10]
+    assert two and all(len(got[rc].text) == 2 for rc in two)
+
+
+def test_killer_read_allows_digits_only():
+    logits = np.full((6, len(C.CLASSES)), -5.0)
+    logits[:, 0] = 5.0                              # blank
+    logits[1, C.CLASSES.index("1")] = 9.0
+    logits[3, C.CLASSES.index("+")] = 9.0           # an operator where a killer has none...
+    logits[3, C.CLASSES.index("7")] = 6.0           # ...the best digit there wins
+    assert C.ctc_decode(logits, ops=True)[0] == "1+"
+    assert C.ctc_decode(logits, ops=False)[0] == "17"
+
+
+def test_ctc_decode_merges_repeats_and_keeps_doubled_digits():
+    one, blank = C.CLASSES.index("1"), 0
+    path = [blank, one, one, blank, one, blank, C.CLASSES.index("x"), blank]
+    logits = np.full((len(path), len(C.CLASSES)), -4.0)
+    logits[np.arange(len(path)), path] = 4.0
+    text, probs = C.ctc_decode(logits)
+    assert text == "11x" and len(probs) == 3 and min(probs) > 0.9
+    clue = C.parse_clue(text, probs)
+    assert (clue.op, clue.target) == ("mul", 11)
+
+
+def test_blank_and_lines_only_cells_read_nothing():
+    ink = np.zeros((300, 300), np.float32)
+    ink[:, 100:103] = 1.0                           # grid lines through the strips
+    ink[100:102, :] = 1.0
+    got = C.read_clues(ink, [(100.0, 100.0, 200.0, 200.0), (0.0, 0.0, 100.0, 100.0)], 100.0)
+    assert [k.text for k in got] == ["", ""]
+    assert all(k.target is None for k in got)
+
+
+def test_strip_holds_the_corner_not_the_cell_centre():
+    ink = np.zeros((200, 200), np.float32)
+    ink[110:125, 110:120] = 1.0                      # a clue-sized mark in the corner of cell (1, 1)
+    ink[160:185, 140:160] = 1.0                      # a digit-sized mark low in the cell
+    strip = C.clue_strip(ink, (100.0, 100.0, 200.0, 200.0))
+    assert strip.shape == (C.STRIP_H, C.STRIP_W)
+    assert strip[:, : C.STRIP_W // 4].max() > 0.9     # the corner mark is in
+    assert strip[:, C.STRIP_W // 3:].max() == 0.0     # nothing from below 40 % of the cell
+
+
+def test_shipped_weights_and_card():
+    card = json.loads(C.WEIGHTS.with_suffix(".json").read_text())
+    assert tuple(card["classes"]) == C.CLASSES and tuple(card["input_hw"]) == (C.STRIP_H, C.STRIP_W)
+    assert C.WEIGHTS.stat().st_size < 300_000
+    assert set(card["train_families"]).isdisjoint({"LiberationSans", "NimbusSans", "FreeSans", "C059"})
+
+
+def test_renderer_operators_parse():
+    # Every operator the renderer draws (Unicode and ASCII) parses to its operation.
+    for ascii_ops in (False, True):
+        for op in ("add", "sub", "mul", "div"):
+            text = cage_label(Cage(((0, 0), (0, 1)), op, 12), Style(font="DejaVuSans", ascii_ops=ascii_ops))
+            clue = C.parse_clue(text, [0.99] * len(text))
+            assert (clue.op, clue.target) == (op, 12)
