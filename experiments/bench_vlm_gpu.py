@@ -14,10 +14,16 @@ Modes:
   regional     ... plus the decoder layers' MLP and RMSNorm compiled (shared by all layers) before capture
   compiled     ... plus the whole step's forward compiled with torch.compile before capture
 Fast modes run as MODE:vb-on / MODE:vb-off: with / without the batched vision attention in the prefill;
-regional/compiled also as ...:em-off / ...:em-on: Inductor's emulate_precision_casts (``--emulate``).
+regional/compiled also as ...:em-off / ...:em-on: Inductor's emulate_precision_casts (``--emulate``);
+regional as ...:rp-mlp+norm / ...:rp-mlp: which decoder parts are compiled (``--regional-parts``).
 
 Timing: CUDA-synchronised wall clock; ``warmup`` untimed calls first, then the median of ``repeats`` runs.
 prefill ms = median time of a call with 1 new token; decode ms/token = (t(N) - t(1)) / (N - 1).
+
+Checkpoint loading (``--load DIR``; ``--load-device cpu`` runs without a GPU) times from_pretrained, the
+QwenVL wrapper's plain / fast loads and fast_load's parts, each in a fresh process, and compares fast and
+plain loads bit for bit; ``--save-random DIR`` writes a random-weight checkpoint without the slow init.
+The next GPU session's single command: ``experiments/gpu_next_session.sh``.
 
 Example (one H100, well under 10 minutes)::
 
@@ -208,8 +214,9 @@ def run_mode(model, inputs, mode: str, new_tokens: int, repeats: int, warmup: in
         dec = getattr(model, "_bench_fast", {}).get(mode)
         if dec is None:
             parts = mode.split(":")
+            rp = next((x[3:] for x in parts if x.startswith("rp-")), None)
             dec = FastDecoder(model, mode=parts[0], batch_vision="vb-off" not in parts,
-                              emulate_precision_casts="em-on" in parts)
+                              emulate_precision_casts="em-on" in parts, regional_parts=rp and rp.replace("+", ","))
             model.__dict__.setdefault("_bench_fast", {})[mode] = dec
 
         def gen(n):
@@ -264,7 +271,9 @@ def bench(args) -> list[dict]:
             for batch in args.batches:
                 inputs, n_vis, width = make_inputs(config, batch, px, args.prompt_tokens, "cuda", args.ragged)
                 modes = [m if m.startswith("hf-") else f"{m}:vb-{vb}" + (f":em-{em}" if em else "")
+                         + (f":rp-{rp}" if rp else "")
                          for m in args.modes for vb in (["-"] if m.startswith("hf-") else args.vision_batch)
+                         for rp in (args.regional_parts if m == "regional" else [None])
                          for em in (args.emulate if m in ("regional", "compiled") else [None])]
                 for mode in modes:
                     torch.cuda.empty_cache()
@@ -454,6 +463,8 @@ def main(argv=None) -> int:
                     help="fast modes: batch the vision tower's window attention in the prefill")
     ap.add_argument("--emulate", nargs="+", default=["off"], choices=["off", "on"],
                     help="regional/compiled: Inductor's emulate_precision_casts off and/or on")
+    ap.add_argument("--regional-parts", nargs="+", default=["mlp+norm"], choices=["mlp+norm", "mlp", "norm"],
+                    help="regional: the decoder parts compiled (mode suffix :rp-...)")
     ap.add_argument("--batches", nargs="+", type=int, default=[1, 16])
     ap.add_argument("--image-px", nargs="+", type=int, default=[504])
     ap.add_argument("--prompt-tokens", type=int, default=60, help="text tokens around the image")

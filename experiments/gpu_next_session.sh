@@ -2,8 +2,9 @@
 # Issue 7, next GPU session: ONE device command (~8-9 min on an H100) that measures what the CPU could not.
 #
 #   1. decode at batch 1, Qwen2.5-VL-3B random weights, bf16, 64 new tokens: graph / regional / compiled,
-#      regional and compiled with Inductor's emulate_precision_casts off and on, token equality with plain
-#      generate (--check: static-cache and dynamic-cache references), FRESH compile cache (cold warm-up);
+#      regional (MLP+RMSNorm, and MLP only) and compiled with Inductor's emulate_precision_casts off and on,
+#      token equality with plain generate (--check: static- and dynamic-cache references), FRESH compile
+#      cache (cold warm-up);
 #      the model is also saved as a local checkpoint (random weights, 2 x ~4 GB safetensors shards, no init).
 #   2. checkpoint load, warm page cache (+ cold for plain and the wrapper's fast load): from_pretrained,
 #      QwenVL load="plain" / load="fast" (read prefetched in a thread, the default on CUDA) / load="fast"
@@ -43,7 +44,8 @@ export VLM_PUZZLE_COMPILE_CACHE=/tmp/vlm_cc   # fresh machine: step 1 is the col
 B="python3 experiments/bench_vlm_gpu.py --archs qwen2.5-vl-3b --batches 1 --new-tokens 64"
 
 say "step 1: decode b1, cold compile cache, emulate off/on, token check; save checkpoint"
-timeout "${STEP1_S:-330}" $B --modes graph regional compiled --emulate off on --check --repeats 3 \
+timeout "${STEP1_S:-340}" $B --modes graph regional compiled --emulate off on --regional-parts mlp+norm mlp \
+  --check --repeats 3 \
   --save "$CKPT" --json "$OUT/next_decode_cold.json" --markdown "$OUT/next_decode_cold.md" 2>&1 | tee -a "$LOG" \
   | grep -E "^\||saved|FAILED|Error" || true
 
@@ -56,7 +58,7 @@ else
   say "step 2 skipped: no checkpoint (step 1 did not get to --save)"
 fi
 
-LEFT=$(( ${TOTAL_S:-570} - ($(date +%s) - T0) ))
+LEFT=$(( ${TOTAL_S:-575} - ($(date +%s) - T0) ))
 say "step 3: warm compile cache, second process (${LEFT}s left)"
 if [ "$LEFT" -gt 40 ]; then
   timeout "$(( LEFT < ${STEP3_S:-200} ? LEFT : ${STEP3_S:-200} ))" $B --modes regional compiled --emulate off on \

@@ -193,6 +193,10 @@ def test_compile_options_and_emulate_knob(monkeypatch):
     assert FastDecoder(model, "regional").emulate_precision_casts is True
     assert FastDecoder(model, "regional", emulate_precision_casts=False).emulate_precision_casts is False
     assert FastDecoder(model, "regional").resolve_mode(1, 256) == "regional"  # compiled without graph on CPU
+    assert FastDecoder(model, "regional").regional_parts == ("mlp", "norm")
+    assert FastDecoder(model, "regional", regional_parts="mlp").regional_parts == ("mlp",)
+    with pytest.raises(ValueError):
+        FastDecoder(model, "regional", regional_parts="attention")
 
 
 # Inductor on CPU compiles C++ (g++): 5-30 s per case on a 2-core box, too slow for the default run.

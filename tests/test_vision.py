@@ -274,3 +274,195 @@ def test_huge_image_is_downscaled(unique9, clean9):
     assert np.array_equal(st.givens, np.array(unique9.givens))
     # Corners are reported in the pixels of the image given.
     assert st.corners.max() > 2500
+
+
+# ---- speed-ups that must not change a result ------------------------------------------
+# Each fast path is checked against the straightforward code it replaced.
+
+def test_percentile_u8_is_numpys_percentile():
+    from vlm_puzzle.vision.grid import percentile_u8
+    rng = np.random.default_rng(0)
+    arrays = [rng.integers(0, 256, (577, 577), dtype=np.uint8),
+              np.clip(rng.normal(200, 30, (480, 640)), 0, 255).astype(np.uint8)[::4, ::4],
+              np.full((5, 7), 9, np.uint8), rng.integers(0, 3, (10,), dtype=np.uint8),
+              rng.integers(0, 256, (4,), dtype=np.uint8), np.zeros((1, 1), np.uint8)]
+    for a in arrays:
+        for q in (0, 1, 50, 90, 99.0, 99.9, 100):
+            assert percentile_u8(a, q) == float(np.percentile(a, q))
+
+
+def test_border_components_keep_the_default_numbering_on_ties():
+    from vlm_puzzle.vision.grid import _components, _default_order
+    # Two separate long strokes on the same rows (a broken border line): equal centres.
+    mask = np.zeros((120, 200), np.uint8)
+    mask[10:13, 5:90] = 255
+    mask[10:13, 110:195] = 255
+    mask[60:62, 40:160] = 255
+    mask[100:103, 100:190] = 255
+    mask[98:105, 20:30] = 255
+    labels, stats = _components(mask)
+    _, ref_labels, ref_stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    ids = list(range(1, len(stats)))
+    ordered = _default_order(mask, labels, stats, ids)
+    assert [int(ref_labels[labels == i][0]) for i in ordered] == ids
+    assert sorted(map(tuple, stats[1:].tolist())) == sorted(map(tuple, ref_stats[1:].tolist()))
+
+
+def _local_lines_reference(mask, dark, global_pos, across, tol):
+    """The per-band cumulative-sum version that _local_lines replaced."""
+    n = len(global_pos) - 1
+    h, w = mask.shape
+    pos = np.tile(global_pos[:, None], (1, n)).astype(np.float64)
+    weight = np.zeros(n + 1)
+    a = np.asarray(across, np.float64)
+    inner0 = np.clip((a[:-1] + (a[1:] - a[:-1]) / 5).astype(int), 0, w - 1)
+    inner1 = np.clip((a[1:] - (a[1:] - a[:-1]) / 5).astype(int), 1, w)
+    widths = np.maximum(inner1 - inner0, 1)
+    half = int(np.ceil(tol))
+    for k, g in enumerate(global_pos):
+        lo, hi = int(max(0, g - half)), int(min(h, g + half + 1))
+        if hi <= lo:
+            continue
+        cm = np.concatenate([np.zeros((hi - lo, 1)), np.cumsum(mask[lo:hi] > 0, axis=1)], axis=1)
+        cd = np.concatenate([np.zeros((hi - lo, 1)), np.cumsum(dark[lo:hi], axis=1, dtype=np.float64)], axis=1)
+        cover = (cm[:, inner1] - cm[:, inner0]) / widths
+        prof = (cd[:, inner1] - cd[:, inner0]) / widths
+        present = cover.max(axis=0) >= 0.5
+        rows = np.arange(hi - lo)[:, None]
+        on = cover >= 0.5
+        first = np.where(on, rows, hi).min(axis=0)
+        last = np.where(on, rows, -1).max(axis=0)
+        pos[k, present] = lo + (first[present] + last[present]) / 2.0
+        masses = prof.sum(axis=0) - prof.min(axis=0) * (hi - lo)
+        weight[k] = float(np.median(masses[present])) if present.any() else 0.0
+    if n >= 3:
+        padded = np.concatenate([pos[:, :1], pos, pos[:, -1:]], axis=1)
+        pos = np.median(np.stack([padded[:, :-2], padded[:, 1:-1], padded[:, 2:]]), axis=0)
+    return pos, weight
+
+
+@pytest.mark.parametrize("n", [4, 9, 16])
+def test_local_lines_match_the_reference(unique9, clean9, n):
+    from vlm_puzzle.vision import grid as G
+    from vlm_puzzle.render.rendered import render_puzzle
+    from vlm_puzzle.render.generate import generate_puzzle
+    spec, solution = (unique9, None) if n == 9 else generate_puzzle("sudoku", n, seed=5)
+    shot = render_puzzle(spec, seed=3, photo=n == 4)
+    loc = locate_grid(np.ascontiguousarray(shot.image[..., ::-1]))
+    lat = loc.lattice
+    horiz, vert = G._grid_line_masks(loc.warped, G.WARP_MARGIN)
+    dark = G.darkness(loc.warped)
+    rng = np.random.default_rng(n)
+    # Also lines off the grid, at the image edge, and reversed segment bounds.
+    for rows_y, cols_x, tol in ((lat.rows_y, lat.cols_x, 0.2 * (lat.rows_y[-1] - lat.rows_y[0]) / n),
+                                (np.r_[0.0, lat.rows_y[1:-1], 575.0], lat.cols_x, 9.0),
+                                (np.sort(rng.uniform(0, 576, n + 1)), rng.uniform(0, 576, n + 1), 7.3)):
+        for m, d, g, acr in ((horiz, dark, rows_y, cols_x), (vert.T, dark.T, cols_x, rows_y)):
+            got = G._local_lines(m, d, np.asarray(g), np.asarray(acr), tol)
+            ref = _local_lines_reference(np.ascontiguousarray(m), np.ascontiguousarray(d), np.asarray(g),
+                                         np.asarray(acr), tol)
+            assert np.array_equal(got[0], ref[0]) and np.array_equal(got[1], ref[1])
+
+
+def test_best_rotation_shortcut_changes_nothing(unique9, clean9):
+    from vlm_puzzle.vision import extract as X
+    from vlm_puzzle.vision.classifier import load_classifier
+    clf = load_classifier()
+    loc = locate_grid(clean9)
+    reading = X._Reading.of(clf, loc)
+    calls = []
+
+    class Spy:
+        labels = clf.labels
+
+        def predict(self, p):
+            calls.append(len(p))
+            return clf.predict(p)
+    # A confident upright reading: no turn can win, the network is not asked again.
+    assert X._best_rotation(Spy(), reading.patches, reading.sym, 0.2) == 0 and not calls
+    # An upside-down grid still turns.
+    patches = np.stack([np.rot90(p, 2) for p in reading.patches])
+    sym = X._classify(clf, patches)
+    assert X._best_rotation(Spy(), patches, sym, 0.2) == 2 and calls
+
+
+def _best_lattice_1d_reference(profile, peaks, span_min, sizes):
+    """_best_lattice_1d as it was before it skipped candidates that cannot win."""
+    from bisect import bisect_left, bisect_right
+    pk = [float(p) for p in peaks]
+    st = [float(profile[p]) for p in peaks]
+    strong = [j for j, v in enumerate(st) if v >= 0.5]
+    best = None
+    for i, a in enumerate(pk):
+        for b in pk[i + 1:]:
+            span = b - a
+            if span < span_min:
+                continue
+            for n in sizes:
+                step = span / n
+                if step < 12:
+                    continue
+                tol = max(3.0, 0.2 * step)
+                support, used = [], set()
+                for k in range(n + 1):
+                    pos = a + k * step
+                    j0, j1 = bisect_left(pk, pos - tol), bisect_right(pk, pos + tol)
+                    if j0 >= j1:
+                        break
+                    j = max(range(j0, j1), key=st.__getitem__)
+                    if st[j] < 0.35:
+                        break
+                    support.append(st[j])
+                    used.add(j)
+                if len(support) < n + 1:
+                    continue
+                if any(j not in used and a + tol < pk[j] < b - tol for j in strong):
+                    continue
+                mean = sum(support) / len(support)
+                key = (n, round(span / 8), mean)
+                if best is None or key > best[0]:
+                    best = (key, n, a, b, mean)
+    return None if best is None else (best[1], best[2], best[3], best[4])
+
+
+def test_best_lattice_pruning_matches_the_reference():
+    from vlm_puzzle.vision.grid import GRID_SIZES, _best_lattice_1d, _profile_peaks
+    rng = np.random.default_rng(1)
+    found = 0
+    for trial in range(150):
+        n = int(rng.choice(GRID_SIZES))
+        prof = rng.uniform(0, 0.3, 576)
+        a, step = rng.uniform(10, 60), rng.uniform(420, 520) / n
+        for k in range(n + 1):
+            if rng.random() < 0.93:       # sometimes a line is missing
+                c = int(a + k * step + rng.normal(0, 1))
+                prof[c - 1:c + 2] = rng.uniform(0.3, 1.0)
+        for _ in range(rng.integers(0, 6)):   # stray rules and text
+            c = rng.integers(1, 575)
+            prof[c - 1:c + 2] = rng.uniform(0.2, 1.0)
+        if trial % 3 == 0:                    # exact ties of strength
+            prof = np.round(prof, 1)
+        peaks = _profile_peaks(prof, 0.25, 6)
+        for sizes in (GRID_SIZES, (n,), (3, 9)):
+            ref = _best_lattice_1d_reference(prof, peaks, 0.6 * 528, sizes)
+            assert _best_lattice_1d(prof, peaks, 0.6 * 528, sizes) == ref
+            found += ref is not None and sizes == GRID_SIZES
+    assert found >= 40               # the profiles do hold lattices
+
+
+def test_profile_peaks_and_counts_match_the_reference():
+    from vlm_puzzle.vision.grid import _ink_count, _profile_peaks
+    rng = np.random.default_rng(2)
+    for trial in range(200):
+        prof = np.round(rng.uniform(0, 1, int(rng.integers(1, 600))), int(rng.integers(1, 4)))
+        p = np.convolve(prof, np.ones(3) / 3, mode="same")
+        idx = [i for i in range(1, len(p) - 1) if p[i] >= 0.25 and p[i] >= p[i - 1] and p[i] > p[i + 1]]
+        idx.sort(key=lambda i: -p[i])
+        kept = []
+        for i in idx:
+            if all(abs(i - k) >= 6 for k in kept):
+                kept.append(i)
+        assert _profile_peaks(prof, 0.25, 6).tolist() == sorted(kept)
+        mask = (rng.random((int(rng.integers(1, 80)), int(rng.integers(1, 80)))) < 0.3).astype(np.uint8) * 255
+        for axis in (0, 1):
+            assert np.array_equal(_ink_count(mask, axis), (mask > 0).sum(axis=axis))

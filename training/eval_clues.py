@@ -40,6 +40,7 @@ def main(argv=None) -> None:
     for kind in ("killer", "kenken"):
         for mode in ("clean", "photo"):
             right, ms, bad = 0, [], []
+            n_clues = n_ok = n_sure = 0
             for i in range(args.per_kind):
                 seed = args.seed0 + 1000 * KINDS.index(kind) + i
                 size = SIZES[kind][i % len(SIZES[kind])]
@@ -64,6 +65,9 @@ def main(argv=None) -> None:
                     if rc in anchors:
                         cage = anchors[rc]
                         want = (None if kind == "killer" or len(cage.cells) == 1 else cage.op, cage.target)
+                        n_clues += 1
+                        n_ok += (k.op, k.target) == want
+                        n_sure += (k.op, k.target) == want and k.confidence >= 0.8
                         if (k.op, k.target) != want or k.confidence < 0.8:
                             errs.append(f"{rc}: {k.text!r} ({k.confidence:.2f}) for {want}")
                     elif k.target is not None and k.confidence >= 0.9:
@@ -71,7 +75,8 @@ def main(argv=None) -> None:
                 right += not errs
                 if errs:
                     bad.append(f"seed {seed}: {'; '.join(errs[:3])}")
-            print(f"{kind}/{mode}: {right}/{args.per_kind} all clues right, "
+            print(f"{kind}/{mode}: {right}/{args.per_kind} puzzles with all clues right (conf >= 0.8); "
+                  f"clues right {n_ok}/{n_clues}, right and sure {n_sure}; "
                   f"read_clues median {statistics.median(ms) if ms else 0:.1f} ms", flush=True)
             if args.verbose:
                 for b in bad:

@@ -179,38 +179,81 @@ def encode(labels: list[str]):
     return flat, torch.tensor([len(t) for t in idx], dtype=torch.long)
 
 
-def augment(xb, gen):
-    """Ink level, noise and 1-px shifts: held-out prints differ in weight and contrast."""
+def augment(xb, gen, shape: bool = False):
+    """Ink level, noise and 1-px shifts: held-out prints differ in weight and contrast.
+    ``shape`` adds width (0.85-1.15), slant and thinner / thicker strokes: other font designs."""
     import torch
+    import torch.nn.functional as F
     b = xb.shape[0]
+    if shape:
+        theta = torch.zeros(b, 2, 3)
+        theta[:, 0, 0] = torch.empty(b).uniform_(0.85, 1.15, generator=gen)
+        theta[:, 0, 1] = torch.empty(b).uniform_(-0.1, 0.1, generator=gen)   # slant (H/W units)
+        theta[:, 0, 2] = torch.empty(b).uniform_(-0.03, 0.03, generator=gen)
+        theta[:, 1, 1] = 1.0
+        grid = F.affine_grid(theta, list(xb.shape), align_corners=False)
+        xb = F.grid_sample(xb, grid, align_corners=False, padding_mode="zeros")
+        r = float(torch.rand((), generator=gen))
+        if r < 0.2:
+            xb = F.pad(F.max_pool2d(xb, (1, 2), stride=1), (0, 1))          # bolder
+        elif r < 0.35:
+            xb = -F.pad(F.max_pool2d(-xb, (1, 2), stride=1), (0, 1))        # lighter
     xb = xb * torch.empty(b, 1, 1, 1).uniform_(0.6, 1.25, generator=gen)
     xb = xb + torch.randn(xb.shape, generator=gen) * torch.empty(b, 1, 1, 1).uniform_(0, 0.06, generator=gen)
     dy, dx = (int(v) for v in torch.randint(-1, 2, (2,), generator=gen))
     xb = torch.roll(xb, shifts=(dy, dx), dims=(2, 3))
-    if float(torch.rand((), generator=gen)) < 0.3:  # thicker strokes
-        xb = torch.nn.functional.max_pool2d(xb, (1, 2), stride=1, padding=0)
-        xb = torch.nn.functional.pad(xb, (0, 1))
+    if not shape and float(torch.rand((), generator=gen)) < 0.3:  # thicker strokes
+        xb = F.pad(F.max_pool2d(xb, (1, 2), stride=1, padding=0), (0, 1))
     return xb.clamp(0, 1)
 
 
-def train(x: np.ndarray, labels: list[str], epochs: int, seed: int, log=print, on_epoch=None):
+def load_onnx_into(model, path: Path) -> None:
+    """Start from exported weights (batch norm folded into the convs by the export):
+    the convs get the folded weights, batch norms become frozen identities."""
+    import onnx
+    import torch
+    from onnx import numpy_helper
+    g = onnx.load(str(path)).graph
+    init = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    convs = [m for m in model if isinstance(m, torch.nn.Conv2d)]
+    nodes = [n for n in g.node if n.op_type == "Conv"]
+    with torch.no_grad():
+        for m, n in zip(convs, nodes):
+            m.weight.copy_(torch.from_numpy(init[n.input[1]].copy()))
+            m.bias = torch.nn.Parameter(torch.from_numpy(init[n.input[2]].copy()))
+        for m in model:
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.fill_(1.0), m.bias.zero_(), m.running_mean.zero_()
+                m.running_var.fill_(1.0 - m.eps)
+                m.requires_grad_(False)
+
+
+def train(x: np.ndarray, labels: list[str], epochs: int, seed: int, log=print, on_epoch=None,
+          init: Path | None = None, max_lr: float = 5e-3):
     import torch
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = build_model()
+    if init is not None:
+        load_onnx_into(model, init)
     bs = 128
     steps = epochs * ((len(x) + bs - 1) // bs)
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=5e-3, total_steps=steps, pct_start=0.15)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=max_lr, total_steps=steps,
+                                                pct_start=0.15 if init is None else 0.05)
     ctc = torch.nn.CTCLoss(blank=0, zero_infinity=True)
     xt = torch.from_numpy(x)
     for ep in range(epochs):
         model.train()
+        if init is not None:  # the folded batch norms stay frozen identities
+            for m in model:
+                if isinstance(m, torch.nn.BatchNorm2d):
+                    m.eval()
         perm = torch.randperm(len(xt), generator=gen)
         total, t0 = 0.0, time.time()
         for i in range(0, len(xt), bs):
             idx = perm[i:i + bs]
-            xb = augment(xt[idx].float()[:, None] / 255.0, gen)
+            xb = augment(xt[idx].float()[:, None] / 255.0, gen, shape=init is not None)
             out = model(xb)[:, :, 0, :]                        # (B, C, T)
             logp = out.permute(2, 0, 1).log_softmax(2)         # (T, B, C)
             tgt, tlen = encode([labels[j] for j in idx.tolist()])
@@ -255,6 +298,8 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=100)
     ap.add_argument("--data", type=Path, help="cache the rendered strips here (.npz)")
     ap.add_argument("--out", type=Path, default=WEIGHTS)
+    ap.add_argument("--init", type=Path, help="fine-tune from these exported weights, with shape augmentation")
+    ap.add_argument("--max-lr", type=float, default=5e-3)
     args = ap.parse_args(argv)
     import torch
     torch.set_num_threads(2)
@@ -271,23 +316,30 @@ def main(argv=None) -> None:
     print(f"{len(x)} train strips from {n_puz} puzzles ({sum(map(bool, y))} with a clue), "
           f"{len(xv)} val, in {time.time() - t0:.0f}s", flush=True)
     model = train(x, y, args.epochs, args.seed, log=lambda s: print(s, flush=True),
-                  on_epoch=lambda m: export(m, args.out))
+                  on_epoch=lambda m: export(m, args.out), init=args.init, max_lr=args.max_lr)
     export(model, args.out)
+    write_card(args, n_puz, len(x))  # the reader checks the card before it loads the net
     acc = accuracy(args.out, xv, yv)
+    write_card(args, n_puz, len(x), acc)
+    print(f"saved {args.out} ({args.out.stat().st_size // 1024} KB); val exact match {acc}", flush=True)
+
+
+def write_card(args, n_puz: int, n_strips: int, acc: dict | None = None) -> None:
     card = {"classes": list(CLASSES), "input_hw": [STRIP_H, STRIP_W], "version": args.out.stem,
             "model": "fully convolutional, per-column CTC (blank = class 0), greedy decode",
             "trained_by": "training/train_clues.py",
             "command": f"nice python training/train_clues.py --puzzles {args.puzzles} --workers "
-                       f"{args.workers} --minutes {args.minutes} --epochs {args.epochs} --seed {args.seed}",
-            "data": f"{n_puz} rendered killer/KenKen puzzles (clean and photo, sizes 4-9), seeds "
-                    f"{args.seed * SEED_BASE}..{args.seed * SEED_BASE + args.puzzles}; validation seeds "
-                    f"{(args.seed + 1) * SEED_BASE}.. ; strips through vision.grid.locate_grid + "
-                    "vision.clues.clue_strip", "train_strips": len(x),
-            "train_families": list(TRAIN_FAMILIES), "epochs": args.epochs,
-            "input": "ink map (vision.borders.ink_map) strip, 0..1 in uint8 steps",
-            "val_exact_train_fonts": acc}
+                       f"{args.workers} --minutes {args.minutes} --epochs {args.epochs} --seed {args.seed}"
+                       + (f" --init {args.init} --max-lr {args.max_lr}" if args.init else ""),
+            "data": f"{n_puz} rendered killer/KenKen puzzles (clean and photo, sizes 4-9), seeds from "
+                    f"{args.seed * SEED_BASE} (at most --puzzles; rendering stops after --minutes); "
+                    f"validation: {args.val_puzzles} puzzles from seed {(args.seed + 1) * SEED_BASE}; "
+                    "strips through vision.grid.locate_grid + vision.clues.clue_strip",
+            "train_strips": n_strips, "train_families": list(TRAIN_FAMILIES), "epochs": args.epochs,
+            "input": "ink map (vision.borders.ink_map) strip, 0..1 in uint8 steps"}
+    if acc is not None:
+        card["val_exact_train_fonts"] = acc
     args.out.with_suffix(".json").write_text(json.dumps(card, indent=1, ensure_ascii=False) + "\n")
-    print(f"saved {args.out} ({args.out.stat().st_size // 1024} KB); val exact match {acc}", flush=True)
 
 
 if __name__ == "__main__":

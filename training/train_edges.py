@@ -3,7 +3,7 @@
 Data: puzzles of every kind rendered by ``vlm_puzzle.render`` (clean and photo
 mode), located by the real grid finder (``vision.grid.locate_grid``), every inner
 edge cut exactly as at inference (``borders.edge_patches`` ->
-``borders.normalised_patches``: 32 x 16, cell-normalised). Labels come from the
+``borders.normalised_patches``: 32 x 32, cell-normalised). Labels come from the
 puzzle: thick where the drawn labels (box / region / KenKen cage) differ, dashed
 where two killer cages meet. Images whose grid is found with the wrong size are
 skipped (their edges would be mislabelled).
@@ -68,7 +68,7 @@ def make_puzzle(kind: str, size: int, seed: int):
 
 
 def image_samples(i: int, fonts: list[str]):
-    """(patches (E, 32, 16) uint8, labels (E,), kind, photo) of image ``i``, or None."""
+    """(patches (E, 32, 32) uint8, labels (E,), kind, photo) of image ``i``, or None."""
     from vlm_puzzle.errors import PuzzleError
     from vlm_puzzle.render.rendered import render_puzzle
     from vlm_puzzle.vision.grid import locate_grid
@@ -125,14 +125,14 @@ def make_dataset(images: int, workers: int, minutes: float, fonts: list[str]):
 def build_model():
     import torch.nn as nn
 
-    # ~0.24 MMAC a patch: a 9x9 grid's 144 edges cost a few ms on one core. The
-    # flattened 4x2 map (no global pooling) keeps where, across the edge, a stroke is.
+    # ~0.5 MMAC a patch: a 9x9 grid's 144 edges cost ~10 ms on one core. The
+    # flattened 4x4 map (no global pooling) keeps where, across the edge, a stroke is.
     def block(a, b):
         return [nn.Conv2d(a, b, 3, padding=1, bias=False), nn.BatchNorm2d(b), nn.ReLU()]
     return nn.Sequential(
         *block(1, 6), nn.MaxPool2d(2),       # 16 x 16
         *block(6, 12), nn.MaxPool2d(2),      # 8 x 8
-        *block(12, 24), nn.MaxPool2d(2),     # 4 x 2
+        *block(12, 24), nn.MaxPool2d(2),     # 4 x 4
         *block(24, 24), nn.Flatten(),
         nn.Dropout(0.2), nn.Linear(24 * (B.PATCH_ALONG // 8) * (B.PATCH_ACROSS // 8), len(CLASSES)))
 

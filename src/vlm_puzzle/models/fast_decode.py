@@ -12,7 +12,9 @@ What it does differently from ``generate`` (each part switchable by ``mode``):
 * ``"graph"``: the one-token decode step (forward, argmax, EOS, state update) captured once in a
   ``torch.cuda.CUDAGraph`` and replayed: one launch per token. Capture costs a few steps, not a compile.
 * ``"regional"``: as ``"graph"``, with the decoder layers' MLP and RMSNorm compiled (one small graph
-  each, shared by all layers: seconds to compile, not a minute) before capture.
+  each, shared by all layers: seconds to compile, not a minute) before capture; ``regional_parts="mlp"``
+  (or $VLM_PUZZLE_REGIONAL_PARTS=mlp) compiles the MLP only (RMSNorm's reduction is the likelier
+  source of rounding differences; the GPU script measures both).
 * ``"compiled"``: the whole step's forward goes through ``torch.compile`` before capture (fused kernels,
   autotuned matmuls). Over a minute to compile the first time on a machine; Inductor's caches are kept
   under ``compile_cache_dir()`` so later processes pay less (see ``experiments/bench_vlm_gpu.py``).
@@ -162,8 +164,8 @@ class FastDecoder:
     """
 
     def __init__(self, model, mode: str = "auto", *, sync_every: int = 8, cache_multiple: int = 256,
-                 max_sessions: int = 3, batch_vision: bool = True, emulate_precision_casts: bool | None = None
-                 ) -> None:
+                 max_sessions: int = 3, batch_vision: bool = True, emulate_precision_casts: bool | None = None,
+                 regional_parts: str | None = None) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown decode mode {mode!r}; expected one of {MODES}")
         if _attn_impl(model) not in ("sdpa", "eager"):
@@ -180,6 +182,11 @@ class FastDecoder:
         self._regional = None
         self.emulate_precision_casts = _emulate_default() if emulate_precision_casts is None \
             else bool(emulate_precision_casts)
+        # "regional": which parts are compiled, "mlp,norm" (default, $VLM_PUZZLE_REGIONAL_PARTS) or "mlp".
+        self.regional_parts = tuple(p.strip() for p in (regional_parts or os.environ.get(
+            "VLM_PUZZLE_REGIONAL_PARTS", "mlp,norm")).split(",") if p.strip())
+        if not set(self.regional_parts) <= {"mlp", "norm"} or not self.regional_parts:
+            raise ValueError(f"regional_parts must name mlp and/or norm, not {regional_parts!r}")
         self.last_stats: dict = {}
 
     # ---- public -----------------------------------------------------------------------------
@@ -380,7 +387,7 @@ class FastDecoder:
         return self._compiled
 
     def _regional_forward(self):
-        """The step's forward with every decoder layer's MLP and RMSNorms running compiled code.
+        """The step's forward with every decoder layer's MLP and RMSNorms (``regional_parts``) running compiled code.
 
         The compiled functions are the classes' forwards, so all layers share one graph each; they are
         bound to the modules only while the step runs (warm-up and capture), so the prefill and plain
@@ -390,8 +397,10 @@ class FastDecoder:
         if self._regional is None:
             _use_compile_cache()
             lm = self.model.model.language_model
-            mods = [m for layer in lm.layers for m in (layer.mlp, layer.input_layernorm,
-                                                       layer.post_attention_layernorm)] + [lm.norm]
+            norms = "norm" in self.regional_parts  # RMSNorm is a reduction: its order may differ from eager's
+            mods = [m for layer in lm.layers for m in ((layer.mlp,) if "mlp" in self.regional_parts else ())
+                    + ((layer.input_layernorm, layer.post_attention_layernorm) if norms else ())]
+            mods += [lm.norm] if norms else []
             compiled = {}
             for m in mods:
                 cls = type(m)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from vlm_puzzle.vision.grid import percentile_u8
+
 PATCH = 32            # px side of a classifier input
 INSET = 0.08          # fraction of the cell side trimmed on each side (drops most line ink)
 
@@ -26,7 +28,7 @@ def ink_image(warped: np.ndarray, cell_px: float) -> np.ndarray:
     paper = cv2.dilate(warped, kernel)
     dark = cv2.subtract(paper, warped)
     # Reference ink level: the darkest 1% of the image is mostly grid lines and digits.
-    ref = max(float(np.percentile(dark, 99.0)), 24.0)
+    ref = max(percentile_u8(dark, 99.0), 24.0)
     return cv2.convertScaleAbs(dark, alpha=255.0 / ref)
 
 

@@ -150,13 +150,18 @@ def _best_rotation(classifier, patches: np.ndarray, sym: np.ndarray, per_cell_ma
     if len(digit) == 0:
         return 0
     scores = [float(np.log(np.maximum(sym[digit, 1:].max(axis=1), 1e-6)).sum())]
+    margin = max(1.0, per_cell_margin * len(digit))
+    if scores[0] + margin >= 0.0:
+        # Every score is a sum of log-probabilities, <= 0: no turn can beat the
+        # upright reading by the margin, so the network need not be asked.
+        return 0
     rotated = np.concatenate([np.stack([np.rot90(patches[i], -k) for i in digit]) for k in (1, 2, 3)])
     probs = classifier.predict(np.ascontiguousarray(rotated)).reshape(3, len(digit), -1)
     for k in range(3):
         # An upright digit reads as a digit, confidently; a turned one does neither.
         scores.append(float(np.log(np.maximum(probs[k][:, 1:].max(axis=1), 1e-6)).sum()))
     best = int(np.argmax(scores))
-    return best if scores[best] > scores[0] + max(1.0, per_cell_margin * len(digit)) else 0
+    return best if scores[best] > scores[0] + margin else 0
 
 
 def extract_state(image, *, repair: bool = True, variants: bool = False, rotate: bool = True,
