@@ -15,7 +15,7 @@ from e2e_images import REPO, render_to
 from vlm_puzzle.groundtruth import load_truth
 from vlm_puzzle.pipeline import PuzzleSolver, solve_image
 from vlm_puzzle.result import RESULT_KEYS, SolveResult
-from vlm_puzzle.spec import KINDS, PuzzleSpec
+from vlm_puzzle.spec import KINDS, Cage, PuzzleSpec
 from vlm_puzzle.solver.verify import violations as check_solution
 
 PHOTOS = REPO / "data" / "photos"
@@ -233,6 +233,15 @@ def test_plain_sudoku_fallback_is_honest(clean):
         assert d["status"] == "solved" and d["kind"] == "sudoku" and d["rule_confidence"] <= 0.3
         assert any(n.startswith(f"uncertain: the {kind} rules could not be read") and "wrong for jigsaw" in n
                    for n in d["notes"]), d["notes"]
+    # Rules built but failing their own checks (a real photo's grain read as killer
+    # dashes gave one 81-cell cage whose clue no digits reach): the fallback too.
+    cage = Cage(cells=tuple((r, c) for r in range(9) for c in range(9)), op="sum", target=6)
+    broken = PuzzleSpec(kind="killer", size=9, givens=reading.spec.givens, box=(3, 3), cages=(cage,))
+    bad_hints = dc_replace(reading.hints, kind="killer", confidence=0.2,
+                           evidence=reading.hints.evidence + ("problem: cage at (0, 0): target 6 unreachable",))
+    d = solver.finish(dc_replace(reading, spec=broken, hints=bad_hints)).to_dict()
+    assert d["status"] == "solved" and d["kind"] == "sudoku" and d["solution"] == truth.solution
+    assert d["rule_confidence"] <= 0.2
     # Digits checked under other rules than a plain sudoku's: no fallback.
     other = dc_replace(reading, spec=None, state=dc_replace(reading.state, repair_kind="x-sudoku"))
     d = solver.finish(other).to_dict()

@@ -235,10 +235,12 @@ class PuzzleSolver:
                 source = getattr(res.hints, "source", None) or "geometry"
             tm.rules += time.perf_counter() - t0
             res.rule_source = source
-            if spec is None:
-                spec = _plain_sudoku_fallback(state)
-                if spec is not None:
-                    res.hints = _as_fallback(res.hints, state)
+            # Rules that failed their own checks (e.g. photo grain read as killer dashes:
+            # one 81-cell cage) are worth less than digits with one plain-sudoku solution.
+            if spec is None or _has_problems(res.hints):
+                fallback = _plain_sudoku_fallback(state)
+                if fallback is not None:
+                    spec, res.hints = fallback, _as_fallback(res.hints, state)
             if spec is None:
                 res.status = "unsolved"
                 res.error = ErrorInfo("unknown_rules", _no_rules_message(reading))
@@ -374,6 +376,11 @@ def _plain_sudoku_fallback(state) -> PuzzleSpec | None:
         return state.to_spec()
     except (SpecError, ValueError):
         return None
+
+
+def _has_problems(hints) -> bool:
+    """Whether rule inference reported a blocking problem with the rules it read."""
+    return any(str(e).startswith("problem:") for e in getattr(hints, "evidence", ()) or ())
 
 
 def _as_fallback(hints, state):
