@@ -46,6 +46,26 @@ def shard_files(path: str | Path) -> list[Path]:
     return sorted(path.glob("*.safetensors"))
 
 
+def _pinned_chunks(f, file, size: int, chunk: int, pinned, events, device):
+    """Read ``size`` bytes of the open ``f`` in ``chunk`` pieces, alternating between the two
+    ``pinned`` buffers; yields ``(buffer, offset, length)``. The caller queues its copies out of
+    the buffer before the next step, which records an event so that the buffer is not refilled
+    until those copies have finished."""
+    done, k = 0, 0
+    while done < size:
+        buf = pinned[k % 2]
+        if events[k % 2] is not None:
+            events[k % 2].synchronize()  # the copies out of this buffer have finished
+        m = f.readinto(memoryview(buf.numpy())[: min(chunk, size - done)])
+        if not m:
+            raise OSError(f"{file}: truncated safetensors data")
+        yield buf, done, m
+        if device.type == "cuda":
+            events[k % 2] = torch.cuda.Event()
+            events[k % 2].record()
+        done, k = done + m, k + 1
+
+
 def read_safetensors(path: str | Path, device="cuda", chunk_mb: int = 256) -> dict[str, torch.Tensor]:
     """All tensors of the checkpoint at ``path`` (a .safetensors file or a folder) on ``device``."""
     device = torch.device(device)
@@ -60,20 +80,8 @@ def read_safetensors(path: str | Path, device="cuda", chunk_mb: int = 256) -> di
             header.pop("__metadata__", None)
             size = max((v["data_offsets"][1] for v in header.values()), default=0)
             data = torch.empty(size, dtype=torch.uint8, device=device)
-            done, k = 0, 0
-            while done < size:
-                buf = pinned[k % 2]
-                if events[k % 2] is not None:
-                    events[k % 2].synchronize()  # the copy out of this buffer has finished
-                m = f.readinto(memoryview(buf.numpy())[: min(chunk, size - done)])
-                if not m:
-                    raise OSError(f"{file}: truncated safetensors data")
-                data[done:done + m].copy_(buf[:m], non_blocking=True)
-                if device.type == "cuda":
-                    events[k % 2] = torch.cuda.Event()
-                    events[k % 2].record()
-                done += m
-                k += 1
+            for buf, lo, m in _pinned_chunks(f, file, size, chunk, pinned, events, device):
+                data[lo:lo + m].copy_(buf[:m], non_blocking=True)
         for name, meta in header.items():
             start, end = meta["data_offsets"]
             dtype = _DTYPES[meta["dtype"]]
@@ -163,15 +171,9 @@ def _stream_device(file, base: int, items, device, chunk: int, pinned, events) -
     staged: dict[int, torch.Tensor] = {}  # tensors of another dtype, collected on the device then cast
     with open(file, "rb", buffering=0) as f:
         f.seek(base)
-        done, k, j = 0, 0, 0
-        while done < size:
-            buf = pinned[k % 2]
-            if events[k % 2] is not None:
-                events[k % 2].synchronize()  # the copies out of this buffer have finished
-            m = f.readinto(memoryview(buf.numpy())[: min(chunk, size - done)])
-            if not m:
-                raise OSError(f"{file}: truncated safetensors data")
-            lo, hi = done, done + m
+        j = 0
+        for buf, lo, m in _pinned_chunks(f, file, size, chunk, pinned, events, device):
+            hi = lo + m
             while j < len(items) and items[j][1] <= lo:
                 j += 1
             i = j
@@ -186,10 +188,6 @@ def _stream_device(file, base: int, items, device, chunk: int, pinned, events) -
                 if b == end and i in staged:
                     dst.copy_(staged.pop(i).view(dtype).view(dst.shape))
                 i += 1
-            if device.type == "cuda":
-                events[k % 2] = torch.cuda.Event()
-                events[k % 2].record()
-            done, k = hi, k + 1
 
 
 class Prefetch:
