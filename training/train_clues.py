@@ -14,11 +14,15 @@ Fonts: only ``TRAIN_FAMILIES``; ``experiments/eval_variants.py`` evaluates on it
 1,000,000), far from the evaluation's 7,000,000 and 9,000,000. Usage::
 
     nice python training/train_clues.py --puzzles 1400 --workers 2 --minutes 9
+
+With the extra fonts (``training/font_packs.py``; set ``VLM_PUZZLE_FONT_DIRS``)
+and a GPU, ``experiments/gpu_train_clues.sh`` renders on every core and trains there.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -28,17 +32,25 @@ from vlm_puzzle.vision.clues import CLASSES, STRIP_H, STRIP_W, WEIGHTS, clue_str
 
 # Font families trained on; every family in experiments/eval_variants.py
 # HELD_OUT_FAMILIES is held out for evaluation (none of these is one of them).
+# The second line are fonts from PyPI packages (training/font_packs.py): with
+# VLM_PUZZLE_FONT_DIRS pointing at them they join the training set.
 TRAIN_FAMILIES = ("DejaVuSans", "DejaVuSerif", "DejaVuSansMono", "NimbusSansNarrow",
-                  "NotoSansDisplay", "NotoSerifDisplay")
+                  "NotoSansDisplay", "NotoSerifDisplay",
+                  "Roboto", "SourceSansPro", "FredokaOne", "AmaticSC", "STIXGeneral", "STIXGeneralBol",
+                  "STIXGeneralItalic", "STIXGeneralBolIta", "cmr10", "cmb10", "cmss10", "cmtt10", "cmti10",
+                  "Vera", "VeraBd", "VeraIt", "VeraBI")
+# Fetched families never trained on: the validation set for choosing a model
+# (the benchmark's held-out fonts stay unseen until the final evaluation).
+DEV_FAMILIES = ("Lato", "SourceSerifPro")
 # The renderer's operator glyphs -> network classes.
 LABEL = {**{c: c for c in CLASSES if c}, "\u2212": "-", "×": "x", "*": "x", "÷": "/"}
 SEED_BASE = 10_000  # seed * SEED_BASE + k: run 100 -> 1,000,000..
 
 
-def train_fonts() -> list[str]:
-    """Installed font names of the training families (DejaVu is everywhere)."""
+def train_fonts(families=TRAIN_FAMILIES) -> list[str]:
+    """Installed font names of ``families`` (DejaVu is everywhere)."""
     from vlm_puzzle.render.fonts import available_fonts, font_family
-    return [name for name in available_fonts() if font_family(name) in TRAIN_FAMILIES]
+    return [name for name in available_fonts() if font_family(name) in families]
 
 
 def quick_caged_puzzle(kind: str, n: int, seed: int, givens: float = 0.0):
@@ -157,19 +169,22 @@ def make_dataset(puzzles: int, seed: int, fonts: list[str], workers: int, minute
     return np.stack(xs), ys, sum(p[2] for p in parts)
 
 
-def build_model():
+def build_model(width: float = 1.0):
     import torch.nn as nn
     # Fully convolutional: height 24 -> 1 (pools and a full-height conv), width
     # 56 -> 28 columns of class scores (a clue character spans ~3 columns).
-    # ~2 MMAC a strip: a 9x9 grid's 81 strips cost ~15 ms on one core.
-    def block(a, b, pool):
-        return [nn.Conv2d(a, b, 3, padding=1), nn.BatchNorm2d(b), nn.ReLU(), nn.MaxPool2d(pool)]
+    # ~2 MMAC a strip at width 1: a 9x9 grid's 81 strips cost ~13 ms on one core
+    # (the cost grows about as width squared).
+    a, b, c, d = (max(4, round(k * width)) for k in (8, 16, 32, 48))
+
+    def block(i, o, pool):
+        return [nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU(), nn.MaxPool2d(pool)]
     return nn.Sequential(
-        *block(1, 8, 2), *block(8, 16, (2, 1)),                            # 6 x 28
-        nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
-        nn.Conv2d(32, 48, (6, 3), padding=(0, 1)), nn.BatchNorm2d(48), nn.ReLU(),  # 1 x 28
-        nn.Conv2d(48, 48, (1, 5), padding=(0, 2)), nn.ReLU(), nn.Dropout(0.1),
-        nn.Conv2d(48, len(CLASSES), 1))
+        *block(1, a, 2), *block(a, b, (2, 1)),                            # 6 x 28
+        nn.Conv2d(b, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(),
+        nn.Conv2d(c, d, (6, 3), padding=(0, 1)), nn.BatchNorm2d(d), nn.ReLU(),  # 1 x 28
+        nn.Conv2d(d, d, (1, 5), padding=(0, 2)), nn.ReLU(), nn.Dropout(0.1),
+        nn.Conv2d(d, len(CLASSES), 1))
 
 
 def encode(labels: list[str]):
@@ -184,25 +199,28 @@ def augment(xb, gen, shape: bool = False):
     ``shape`` adds width (0.85-1.15), slant and thinner / thicker strokes: other font designs."""
     import torch
     import torch.nn.functional as F
-    b = xb.shape[0]
+    b, dev = xb.shape[0], xb.device
+
+    def uniform(*shape, lo, hi):
+        return torch.empty(*shape, device=dev).uniform_(lo, hi, generator=gen)
     if shape:
-        theta = torch.zeros(b, 2, 3)
-        theta[:, 0, 0] = torch.empty(b).uniform_(0.85, 1.15, generator=gen)
-        theta[:, 0, 1] = torch.empty(b).uniform_(-0.1, 0.1, generator=gen)   # slant (H/W units)
-        theta[:, 0, 2] = torch.empty(b).uniform_(-0.03, 0.03, generator=gen)
+        theta = torch.zeros(b, 2, 3, device=dev)
+        theta[:, 0, 0] = uniform(b, lo=0.85, hi=1.15)
+        theta[:, 0, 1] = uniform(b, lo=-0.1, hi=0.1)   # slant (H/W units)
+        theta[:, 0, 2] = uniform(b, lo=-0.03, hi=0.03)
         theta[:, 1, 1] = 1.0
         grid = F.affine_grid(theta, list(xb.shape), align_corners=False)
         xb = F.grid_sample(xb, grid, align_corners=False, padding_mode="zeros")
-        r = float(torch.rand((), generator=gen))
+        r = float(torch.rand((), device=dev, generator=gen))
         if r < 0.2:
             xb = F.pad(F.max_pool2d(xb, (1, 2), stride=1), (0, 1))          # bolder
         elif r < 0.35:
             xb = -F.pad(F.max_pool2d(-xb, (1, 2), stride=1), (0, 1))        # lighter
-    xb = xb * torch.empty(b, 1, 1, 1).uniform_(0.6, 1.25, generator=gen)
-    xb = xb + torch.randn(xb.shape, generator=gen) * torch.empty(b, 1, 1, 1).uniform_(0, 0.06, generator=gen)
-    dy, dx = (int(v) for v in torch.randint(-1, 2, (2,), generator=gen))
+    xb = xb * uniform(b, 1, 1, 1, lo=0.6, hi=1.25)
+    xb = xb + torch.randn(xb.shape, device=dev, generator=gen) * uniform(b, 1, 1, 1, lo=0, hi=0.06)
+    dy, dx = (int(v) for v in torch.randint(-1, 2, (2,), device=dev, generator=gen))
     xb = torch.roll(xb, shifts=(dy, dx), dims=(2, 3))
-    if not shape and float(torch.rand((), generator=gen)) < 0.3:  # thicker strokes
+    if not shape and float(torch.rand((), device=dev, generator=gen)) < 0.3:  # thicker strokes
         xb = F.pad(F.max_pool2d(xb, (1, 2), stride=1, padding=0), (0, 1))
     return xb.clamp(0, 1)
 
@@ -229,49 +247,58 @@ def load_onnx_into(model, path: Path) -> None:
 
 
 def train(x: np.ndarray, labels: list[str], epochs: int, seed: int, log=print, on_epoch=None,
-          init: Path | None = None, max_lr: float = 5e-3):
+          init: Path | None = None, max_lr: float = 5e-3, width: float = 1.0, shape_aug: bool = False,
+          device: str = "cpu", batch: int = 128):
+    """CTC training with OneCycle; ``shape_aug`` (always on when fine-tuning from
+    ``init``) adds width, slant and stroke-weight changes. The strips live on
+    ``device`` as uint8 and are augmented there."""
     import torch
     torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    model = build_model()
+    gen = torch.Generator(device=device).manual_seed(seed)
+    perm_gen = torch.Generator().manual_seed(seed)
+    model = build_model(width)
     if init is not None:
         load_onnx_into(model, init)
-    bs = 128
-    steps = epochs * ((len(x) + bs - 1) // bs)
+    model = model.to(device)
+    shape_aug = shape_aug or init is not None
+    steps = epochs * ((len(x) + batch - 1) // batch)
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=max_lr, total_steps=steps,
                                                 pct_start=0.15 if init is None else 0.05)
     ctc = torch.nn.CTCLoss(blank=0, zero_infinity=True)
-    xt = torch.from_numpy(x)
+    xt = torch.from_numpy(x).to(device)
     for ep in range(epochs):
         model.train()
         if init is not None:  # the folded batch norms stay frozen identities
             for m in model:
                 if isinstance(m, torch.nn.BatchNorm2d):
                     m.eval()
-        perm = torch.randperm(len(xt), generator=gen)
-        total, t0 = 0.0, time.time()
-        for i in range(0, len(xt), bs):
-            idx = perm[i:i + bs]
-            xb = augment(xt[idx].float()[:, None] / 255.0, gen, shape=init is not None)
+        perm = torch.randperm(len(xt), generator=perm_gen)
+        total, t0 = torch.zeros((), device=device), time.time()
+        for i in range(0, len(xt), batch):
+            idx = perm[i:i + batch]
+            xb = augment(xt[idx.to(device)].float()[:, None] / 255.0, gen, shape=shape_aug)
             out = model(xb)[:, :, 0, :]                        # (B, C, T)
             logp = out.permute(2, 0, 1).log_softmax(2)         # (T, B, C)
             tgt, tlen = encode([labels[j] for j in idx.tolist()])
-            loss = ctc(logp, tgt, torch.full((len(idx),), logp.shape[0], dtype=torch.long), tlen)
+            loss = ctc(logp, tgt.to(device), torch.full((len(idx),), logp.shape[0], dtype=torch.long), tlen)
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss.detach()) * len(idx)
-        log(f"epoch {ep + 1}/{epochs} ctc loss {total / len(xt):.4f} ({time.time() - t0:.0f}s)")
+            total += loss.detach() * len(idx)
+        log(f"epoch {ep + 1}/{epochs} ctc loss {float(total) / len(xt):.4f} ({time.time() - t0:.0f}s)")
         if on_epoch is not None:  # a usable checkpoint after every epoch
             on_epoch(model.eval())
     return model.eval()
 
 
 def export(model, path: Path) -> None:
+    import copy
+
     import torch
     path.parent.mkdir(parents=True, exist_ok=True)
+    model = copy.deepcopy(model).cpu().eval()
     torch.onnx.export(model, torch.zeros(1, 1, STRIP_H, STRIP_W), str(path), input_names=["strip"],
                       output_names=["logits"], dynamic_axes={"strip": {0: "batch"}, "logits": {0: "batch"}},
                       opset_version=13, dynamo=False)
@@ -297,49 +324,76 @@ def main(argv=None) -> None:
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--seed", type=int, default=100)
     ap.add_argument("--data", type=Path, help="cache the rendered strips here (.npz)")
+    ap.add_argument("--render-only", action="store_true", help="write --data and stop")
     ap.add_argument("--out", type=Path, default=WEIGHTS)
     ap.add_argument("--init", type=Path, help="fine-tune from these exported weights, with shape augmentation")
     ap.add_argument("--max-lr", type=float, default=5e-3)
+    ap.add_argument("--width", type=float, default=1.0, help="channel multiplier of the network")
+    ap.add_argument("--shape-aug", action="store_true", help="width/slant/stroke augmentation from the start")
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--device", default=None, help="torch device (default: cuda when there is one)")
+    ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
+    if args.puzzles >= SEED_BASE:
+        ap.error(f"--puzzles must stay below {SEED_BASE} (seed ranges would overlap)")
     import torch
-    torch.set_num_threads(2)
-    fonts = train_fonts()
+    torch.set_num_threads(args.threads)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     t0 = time.time()
     if args.data and args.data.is_file():
         d = np.load(args.data, allow_pickle=False)
-        x, y, xv, yv, n_puz = d["x"], list(d["y"]), d["xv"], list(d["yv"]), int(d["n"])
+        x, y, n_puz = d["x"], list(d["y"]), int(d["n"])
+        xv, yv, xd, yd = d["xv"], list(d["yv"]), d["xd"], list(d["yd"])
+        rendered_by = str(d["command"])
     else:
-        x, y, n_puz = make_dataset(args.puzzles, args.seed, fonts, args.workers, args.minutes)
-        xv, yv, _ = make_dataset(args.val_puzzles, args.seed + 1, fonts, args.workers, args.minutes / 4)
+        x, y, n_puz = make_dataset(args.puzzles, args.seed, train_fonts(), args.workers, args.minutes)
+        xv, yv, _ = make_dataset(args.val_puzzles, args.seed + 1, train_fonts(), args.workers, args.minutes / 4)
+        xd, yd, _ = make_dataset(args.val_puzzles, args.seed + 2, train_fonts(DEV_FAMILIES), args.workers,
+                                 args.minutes / 4)
+        rendered_by = command_line(argv)
         if args.data:
-            np.savez_compressed(args.data, x=x, y=np.array(y), xv=xv, yv=np.array(yv), n=n_puz)
+            args.data.parent.mkdir(parents=True, exist_ok=True)
+            np.savez_compressed(args.data, x=x, y=np.array(y), xv=xv, yv=np.array(yv), xd=xd,
+                                yd=np.array(yd), n=n_puz, command=rendered_by)
     print(f"{len(x)} train strips from {n_puz} puzzles ({sum(map(bool, y))} with a clue), "
-          f"{len(xv)} val, in {time.time() - t0:.0f}s", flush=True)
+          f"{len(xv)} val, {len(xd)} dev-font val, in {time.time() - t0:.0f}s", flush=True)
+    if args.render_only:
+        return
     model = train(x, y, args.epochs, args.seed, log=lambda s: print(s, flush=True),
-                  on_epoch=lambda m: export(m, args.out), init=args.init, max_lr=args.max_lr)
+                  on_epoch=lambda m: export(m, args.out), init=args.init, max_lr=args.max_lr,
+                  width=args.width, shape_aug=args.shape_aug, device=device, batch=args.batch)
     export(model, args.out)
-    write_card(args, n_puz, len(x))  # the reader checks the card before it loads the net
-    acc = accuracy(args.out, xv, yv)
-    write_card(args, n_puz, len(x), acc)
-    print(f"saved {args.out} ({args.out.stat().st_size // 1024} KB); val exact match {acc}", flush=True)
+    card = make_card(args, command_line(argv), rendered_by, n_puz, len(x))
+    write_card(args.out, card)  # the reader checks the card before it loads the net
+    card["val_exact_train_fonts"] = accuracy(args.out, xv, yv)
+    card["val_exact_dev_fonts"] = accuracy(args.out, xd, yd)
+    write_card(args.out, card)
+    print(f"saved {args.out} ({args.out.stat().st_size // 1024} KB); val exact match "
+          f"{card['val_exact_train_fonts']}, dev fonts {card['val_exact_dev_fonts']}", flush=True)
 
 
-def write_card(args, n_puz: int, n_strips: int, acc: dict | None = None) -> None:
-    card = {"classes": list(CLASSES), "input_hw": [STRIP_H, STRIP_W], "version": args.out.stem,
-            "model": "fully convolutional, per-column CTC (blank = class 0), greedy decode",
+def command_line(argv) -> str:
+    import shlex
+    return "python training/train_clues.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+
+
+def make_card(args, command: str, rendered_by: str, n_puz: int, n_strips: int) -> dict:
+    return {"classes": list(CLASSES), "input_hw": [STRIP_H, STRIP_W], "version": args.out.stem,
+            "model": f"fully convolutional, per-column CTC (blank = class 0), greedy decode; width {args.width}",
             "trained_by": "training/train_clues.py",
-            "command": f"nice python training/train_clues.py --puzzles {args.puzzles} --workers "
-                       f"{args.workers} --minutes {args.minutes} --epochs {args.epochs} --seed {args.seed}"
-                       + (f" --init {args.init} --max-lr {args.max_lr}" if args.init else ""),
+            "command": command, "data_rendered_by": rendered_by,
             "data": f"{n_puz} rendered killer/KenKen puzzles (clean and photo, sizes 4-9), seeds from "
                     f"{args.seed * SEED_BASE} (at most --puzzles; rendering stops after --minutes); "
-                    f"validation: {args.val_puzzles} puzzles from seed {(args.seed + 1) * SEED_BASE}; "
+                    f"validation: {args.val_puzzles} puzzles from seed {(args.seed + 1) * SEED_BASE} "
+                    f"(training fonts) and from seed {(args.seed + 2) * SEED_BASE} (DEV_FAMILIES); "
                     "strips through vision.grid.locate_grid + vision.clues.clue_strip",
-            "train_strips": n_strips, "train_families": list(TRAIN_FAMILIES), "epochs": args.epochs,
+            "train_strips": n_strips, "train_families": list(TRAIN_FAMILIES),
+            "dev_families": list(DEV_FAMILIES), "epochs": args.epochs, "shape_aug": bool(args.shape_aug),
             "input": "ink map (vision.borders.ink_map) strip, 0..1 in uint8 steps"}
-    if acc is not None:
-        card["val_exact_train_fonts"] = acc
-    args.out.with_suffix(".json").write_text(json.dumps(card, indent=1, ensure_ascii=False) + "\n")
+
+
+def write_card(out: Path, card: dict) -> None:
+    out.with_suffix(".json").write_text(json.dumps(card, indent=1, ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":

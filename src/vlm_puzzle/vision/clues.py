@@ -40,7 +40,7 @@ DIGIT_CLASSES = slice(1, 11)
 STRIP_X = (-0.02, 0.94)
 STRIP_Y = (-0.02, 0.40)
 STRIP_H, STRIP_W = 24, 56   # about 1:1 for a 9x9 grid warped to 576 px
-WEIGHTS = Path(__file__).with_name("weights") / "clues_ctc2.onnx"
+WEIGHTS = Path(__file__).with_name("weights") / "clues_ctc3.onnx"
 
 
 @dataclass(frozen=True)
