@@ -163,3 +163,77 @@ def test_line_contrast_tells_lines_from_noise():
     noise = np.random.default_rng(1).random(ink.shape).astype(np.float32)
     vert, horiz, cell = B.edge_patches(noise, xs, ys)
     assert (B.line_contrast(np.concatenate([vert, horiz]), cell) < B.LINE_CONTRAST).all()
+
+
+# ---- thin or thick per image -------------------------------------------------------------
+
+def test_a_thin_line_printed_heavier_stays_thin():
+    # The shipped x-sudoku sample: one thin grid line prints a shade heavier than
+    # the others (its edges read half-way between the thin and thick groups, the
+    # third group Otsu's split gave to the thick side: 3x3 boxes lost, a "KenKen").
+    # Edges in a row along one line, all in doubt, are decided as one line, by
+    # log-odds and width together.
+    from pathlib import Path
+    import cv2
+    img = cv2.imread(str(Path(__file__).resolve().parents[1] / "data" / "samples" / "x-sudoku9_2024.png"))
+    loc = locate_grid(img)
+    lat = loc.lattice
+    em = B.classify_edges(loc.warped, lat.cols_x, lat.rows_y, None, lat.v_lines, lat.h_lines)
+    box = np.arange(9) // 3
+    want_v = np.broadcast_to(box[:-1] != box[1:], (9, 8))
+    assert np.array_equal(em.vertical.astype(bool), want_v)
+    assert np.array_equal(em.horizontal.astype(bool), want_v.T)
+    margins = np.abs(em.thick_margin)
+    assert (margins < 0.25).sum() == em.doubtful > 0     # the heavier line is still reported in doubt
+
+
+def test_one_doubtful_thick_edge_does_not_break_the_regions():
+    # A jigsaw whose one thin edge read thick (a digit touching it) and in doubt:
+    # the thick lines enclose N + 1 groups, and only that edge keeps two of them
+    # from one region: it is read thin, with a note. A sure edge is left alone.
+    from dataclasses import replace
+    from vlm_puzzle.vision.variants import regions_by_one_edge
+    spec, _ = generate_puzzle("jigsaw", 9, seed=611)
+    shot = render_puzzle(spec, seed=611, fonts=FONTS, size_px=700)
+    loc = locate_grid(np.ascontiguousarray(shot.image[..., ::-1]))
+    lat = loc.lattice
+    em = B.classify_edges(loc.warped, lat.cols_x, lat.rows_y, None, lat.v_lines, lat.h_lines)
+    assert sorted(map(len, B.groups_of(B.thick_regions(em)))) == [9] * 9
+    regions = np.asarray(spec.regions)
+    # A cell with one neighbour in its region, across a vertical edge: cut it off.
+    r, c = next((r, c) for r in range(9) for c in range(8)
+                if regions[r, c] == regions[r, c + 1]
+                and sum(regions[rr, cc] == regions[r, c] for rr, cc in ((r - 1, c), (r + 1, c), (r, c - 1))
+                        if 0 <= rr < 9 and 0 <= cc < 9) == 0)
+    cut_v = em.vertical.copy()
+    cut_v[r, c] = B.THICK
+    margin = em.thick_margin.copy()
+    margin[r * 8 + c] = 0.1
+    broken = replace(em, vertical=cut_v, thick_margin=margin)
+    groups = B.groups_of(B.thick_regions(broken))
+    assert len(groups) == 10
+    fixed, note = regions_by_one_edge(broken, groups)
+    assert note and np.array_equal(fixed.vertical, em.vertical)
+    assert sorted(map(len, B.groups_of(B.thick_regions(fixed)))) == [9] * 9
+    margin[r * 8 + c] = 0.6
+    same, note = regions_by_one_edge(replace(broken, thick_margin=margin), groups)
+    assert note is None and same.vertical[r, c] == B.THICK
+
+
+def test_clearly_wider_lines_are_thick_on_a_smaller_gap():
+    # A 6x6 jigsaw with big cells, thin 1.2 % and thick 3.3 % of a cell, filled
+    # regions: the classifier (which judges width in cell units) scores its thick
+    # lines only 3.x nats above the thin ones, under THICK_GAP, which used to make
+    # every line thin; their width, 1.8 times the thin lines', makes them thick.
+    from vlm_puzzle.render.style import Style
+    spec, _ = generate_puzzle("jigsaw", 6, seed=613)
+    style = Style(font="DejaVuSerif", clue_font="DejaVuSerif", thin=0.0121, thick=0.0332, jigsaw_fill=True,
+                  line_color=(31, 31, 31), ink=(63, 63, 63), paper=(239, 235, 230), shade=(218, 218, 218))
+    shot = render_puzzle(spec, seed=613, style=style, size_px=800)
+    loc = locate_grid(np.ascontiguousarray(shot.image[..., ::-1]))
+    lat = loc.lattice
+    em = B.classify_edges(loc.warped, lat.cols_x, lat.rows_y, None, lat.v_lines, lat.h_lines)
+    lab = np.asarray(spec.regions)
+    assert np.array_equal(em.vertical.astype(bool), lab[:, :-1] != lab[:, 1:])
+    assert np.array_equal(em.horizontal.astype(bool), lab[:-1] != lab[1:])
+    assert em.contrast >= B.CLEAR_WIDER

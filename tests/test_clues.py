@@ -130,7 +130,7 @@ def test_strip_holds_the_corner_not_the_cell_centre():
 def test_shipped_weights_and_card():
     card = json.loads(C.WEIGHTS.with_suffix(".json").read_text())
     assert tuple(card["classes"]) == C.CLASSES and tuple(card["input_hw"]) == (C.STRIP_H, C.STRIP_W)
-    assert C.WEIGHTS.stat().st_size < 300_000
+    assert C.WEIGHTS.stat().st_size < 600_000  # the package stays small
     assert set(card["train_families"]).isdisjoint({"LiberationSans", "NimbusSans", "FreeSans", "C059"})
 
 

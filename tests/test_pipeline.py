@@ -237,11 +237,17 @@ def test_plain_sudoku_fallback_is_honest(clean):
     # dashes gave one 81-cell cage whose clue no digits reach): the fallback too.
     cage = Cage(cells=tuple((r, c) for r in range(9) for c in range(9)), op="sum", target=6)
     broken = PuzzleSpec(kind="killer", size=9, givens=reading.spec.givens, box=(3, 3), cages=(cage,))
-    bad_hints = dc_replace(reading.hints, kind="killer", confidence=0.2,
-                           evidence=reading.hints.evidence + ("problem: cage at (0, 0): target 6 unreachable",))
+    why = "cage at (0, 0): target 6 unreachable"
+    bad_hints = dc_replace(reading.hints, kind="killer", confidence=0.2, problems=(why,),
+                           evidence=reading.hints.evidence + (f"problem: {why}",))
     d = solver.finish(dc_replace(reading, spec=broken, hints=bad_hints)).to_dict()
     assert d["status"] == "solved" and d["kind"] == "sudoku" and d["solution"] == truth.solution
     assert d["rule_confidence"] <= 0.2
+    # The typed field decides, not the wording of the notes: the same spec whose
+    # hints name no problem is taken as read (and its killer cage fails the solve).
+    worded = dc_replace(bad_hints, problems=())
+    d = solver.finish(dc_replace(reading, spec=broken, hints=worded)).to_dict()
+    assert d["kind"] == "killer" and d["status"] == "unsolved"
     # Digits checked under other rules than a plain sudoku's: no fallback.
     other = dc_replace(reading, spec=None, state=dc_replace(reading.state, repair_kind="x-sudoku"))
     d = solver.finish(other).to_dict()

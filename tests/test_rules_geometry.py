@@ -204,3 +204,80 @@ def test_repairs_under_assumed_boxes_are_doubtful():
         assert got is not None and hints.box_measured is measured
         assert (hints.confidence <= DOUBTFUL) is not measured, hints.evidence
         assert any(e.startswith("uncertain: 1 given(s) changed by the solver") for e in hints.evidence)
+
+
+def test_doubtful_marks_are_settled_by_the_givens():
+    # A plain sudoku whose windows read as shaded, but only just (a shadow): under
+    # windoku rules its givens have no solution, under plain sudoku rules exactly
+    # one, so it is a sudoku; sure windows are not second-guessed.
+    spec, _ = generate_puzzle("sudoku", 9, seed=21)
+    st = rendered_state(spec, seed=21)
+    v = read_variants(st)
+    assert not v.windows and not v.diagonals
+    doubt = replace(v, windows=True, marks=replace(v.marks, windows=True, window_score=0.55))
+    assert rules_for_repair(st, doubt).kind == "sudoku"
+    sure = replace(doubt, marks=replace(doubt.marks, window_score=3.0))
+    assert rules_for_repair(st, sure).kind == "windoku"
+    hints, got = infer_rules(st, doubt)       # a state the extractor did not check: decided here
+    assert hints.kind == got.kind == "sudoku"
+    st.raw_givens = np.array(spec.givens)
+    st.repair_kind, st.repair_status, st.solver_status, st.repairs = "sudoku", "not_needed", "solved", []
+    hints, got = infer_rules(st, doubt)
+    assert hints.kind == got.kind == "sudoku" and not got.windows
+    assert any(e.startswith("marks in doubt") for e in hints.evidence), hints.evidence
+    hints, got = infer_rules(st, sure)            # the extractor's verdict does not override sure marks
+    assert hints.kind == "windoku" and hints.problems == ()
+
+
+def test_problems_are_a_typed_field():
+    spec, _ = generate_puzzle("x-sudoku", 9, seed=33)
+    st = rendered_state(spec, seed=33, style=replace(STYLE, diagonal="shade"))
+    v = read_variants(st)
+    st.raw_givens = np.array(spec.givens)
+    st.repair_kind, st.repair_status, st.solver_status, st.repairs = "x-sudoku", "not_needed", "solved", []
+    hints, _ = infer_rules(st, v)
+    assert hints.problems == () and not hints.has_problems
+    st.repair_status, st.solver_status = "failed", "no_solution"
+    hints, _ = infer_rules(st, v)
+    assert hints.has_problems and hints.problems[0].startswith("the givens as read have no solution")
+    # The human notes say the same, prefixed.
+    assert [e for e in hints.evidence if e.startswith("problem: ")] == [f"problem: {p}" for p in hints.problems]
+
+
+def test_unlikely_repairs_make_the_reading_doubtful():
+    # The solver changed a given to a value the reader gave almost no chance: one
+    # unique grid is no proof (a misread 1 "repaired" to another digit than 1).
+    spec, _ = generate_puzzle("sudoku", 9, seed=21)
+    st = rendered_state(spec, seed=21)
+    g = np.array(spec.givens)
+    r, c = map(int, np.argwhere(g > 0)[0])
+    st.probs = np.full((9, 9, 10), 1e-4, np.float32)
+    st.probs[np.arange(9)[:, None], np.arange(9)[None, :], g] = 0.99
+    st.raw_givens = g.copy()
+    st.repair_kind, st.repair_status, st.solver_status = "sudoku", "repaired", "solved"
+    other = 1 + g[r, c] % 9
+    st.repairs = [{"cell": [r, c], "from": other, "to": int(g[r, c])}]
+    st.probs[r, c, other] = 0.6                      # read as `other`, the true value a close second
+    st.probs[r, c, g[r, c]] = 0.3
+    likely, _ = infer_rules(st)
+    assert likely.confidence > DOUBTFUL
+    st.probs[r, c, g[r, c]] = 0.001                  # the reader gave the new value 1 in 600
+    unlikely, _ = infer_rules(st)
+    assert unlikely.confidence <= DOUBTFUL
+    assert any(e.startswith("uncertain: the reader gave little chance to") for e in unlikely.evidence)
+
+
+def test_outlines_without_any_clue_are_not_killer_cages():
+    # The shipped windoku photo: the windows' shading edges beside the box lines read
+    # as inset dashed outlines, nine "cages" of nine cells with no clue in any of
+    # them. Every killer cage shows its sum: these are not cages, and the windows
+    # and boxes decide.
+    from pathlib import Path
+    import cv2
+    from vlm_puzzle.pipeline import read_state
+    root = Path(__file__).resolve().parents[1]
+    st = read_state(cv2.imread(str(root / "data" / "samples" / "windoku9_2024_photo.jpg")))
+    assert st.variants.cage_style is None and st.variants.cages == ()
+    assert any("enclose no clue at all" in u for u in st.variants.uncertainties)
+    hints, spec = infer_rules(st, st.variants)
+    assert hints.kind == spec.kind == "windoku" and not hints.problems

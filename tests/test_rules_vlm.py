@@ -200,10 +200,26 @@ def test_invalid_result_falls_back_to_geometry():
 
 
 def test_no_geometry_spec_means_no_puzzle():
-    geo = RuleHints(kind="killer", size=9, confidence=0.2, evidence=("problem: unreadable clue",))
+    geo = RuleHints(kind="killer", size=9, confidence=0.2, evidence=("problem: unreadable clue",),
+                    problems=("unreadable clue",))
     hints, spec = merge(geo, _vlm(kind="killer", size=9, cages=True), geometry_spec=None)
     assert spec is None and hints.source == "geometry"
     assert "VLM's rules alone do not give its cells" in hints.evidence[-1]
+    assert hints.problems == ("unreadable clue",) and hints.has_problems
+
+
+def test_geometry_problems_are_carried_through_the_merge():
+    # A puzzle built by geometry whose reading failed a check: the VLM's rules applied
+    # to it keep the problem (the pipeline falls back on it), as does geometry winning.
+    nine = PuzzleSpec.sudoku([[0] * 9 for _ in range(9)])
+    geo = _geo(size=9, box=(3, 3), problems=("the givens as read have no solution",))
+    hints, spec = merge(geo, _vlm(kind="x-sudoku", size=9, diagonals=True), geometry_spec=nine)
+    assert hints.source == "qwen" and spec.kind == "x-sudoku"
+    assert hints.problems == geo.problems and hints.to_dict()["problems"] == list(geo.problems)
+    hints, _ = merge(geo, None, geometry_spec=nine)
+    assert hints.source == "geometry" and hints.problems == geo.problems
+    hints, _ = merge(_geo(size=9, box=(3, 3)), _vlm(kind="x-sudoku", size=9, diagonals=True), geometry_spec=nine)
+    assert hints.problems == () and not hints.has_problems
 
 
 # ---- backend choice --------------------------------------------------------------------

@@ -466,3 +466,64 @@ def test_profile_peaks_and_counts_match_the_reference():
         mask = (rng.random((int(rng.integers(1, 80)), int(rng.integers(1, 80)))) < 0.3).astype(np.uint8) * 255
         for axis in (0, 1):
             assert np.array_equal(_ink_count(mask, axis), (mask > 0).sum(axis=axis))
+
+
+# ---- x-sudoku diagonals drawn as lines ------------------------------------------------
+
+@pytest.mark.parametrize("seed", [33, 34])
+def test_drawn_diagonals_are_not_read_as_digits(seed):
+    # Photos of x-sudokus whose diagonals are drawn as lines: the line lies a pixel
+    # or two off the cells' corners and is blurred wide; where it crosses an empty
+    # cell it must be erased whole, not left as a faint "7" or "1" (the erasure
+    # used to assume a thin line through the corners and misread 2 cells here).
+    from dataclasses import replace as dc_replace
+    from vlm_puzzle.pipeline import read_state
+    from vlm_puzzle.render.generate import generate_puzzle
+    from vlm_puzzle.render.rendered import render_puzzle
+    from vlm_puzzle.render.style import Style
+    spec, _ = generate_puzzle("x-sudoku", 9, seed=seed)
+    style = Style(font="DejaVuSans", clue_font="DejaVuSans", diagonal="line")
+    shot = render_puzzle(spec, seed=seed, style=style, photo=True, size_px=700)
+    st = read_state(np.ascontiguousarray(shot.image[..., ::-1]))
+    assert st.variants.marks.diagonal_style == "line"
+    assert np.array_equal(st.raw_givens, np.array(spec.givens))
+
+
+def test_diagonal_erasure_keeps_a_digit_the_line_runs_along():
+    # A digit whose strokes run along the line (an 8's flanks along "/") is dimmed
+    # where it overlaps the line, not cut: it still reads as itself.
+    from vlm_puzzle.render.generate import generate_puzzle
+    from vlm_puzzle.render.rendered import render_puzzle
+    from vlm_puzzle.render.style import Style
+    from vlm_puzzle.vision.cells import erase_diagonal, locate_diagonal
+    from vlm_puzzle.vision.classifier import DIGITS_MODEL, load_classifier
+    from vlm_puzzle.vision.extract import _Reading
+    spec, _ = generate_puzzle("x-sudoku", 9, seed=33)
+    givens = np.array(spec.givens)
+    shot = render_puzzle(spec, seed=33, style=Style(font="DejaVuSerif", clue_font="DejaVuSerif",
+                                                     diagonal="line"), size_px=700)
+    loc = locate_grid(np.ascontiguousarray(shot.image[..., ::-1]))
+    clf = load_classifier(DIGITS_MODEL)
+    reading = _Reading.of(clf, loc)
+    n = 9
+    for r in range(n):
+        for c, anti in ((r, False), (n - 1 - r, True)):
+            patch = reading.patches[r * n + c]
+            assert locate_diagonal(patch, anti) is not None      # the line is found in every cell
+            if givens[r, c] == 0 or (n % 2 and r == n // 2):
+                continue
+            probs = clf.predict(erase_diagonal(patch, anti)[None])[0]
+            assert clf.labels[int(np.argmax(probs))] == str(givens[r, c]), (r, c)
+
+
+def test_uneven_lattices_are_not_taken_at_once(unique9, clean9):
+    # A rectified grid has rows and columns of about one width; a lattice made of a
+    # page's side rules and a killer's dashed cage lines has uneven ones (0.63) and
+    # gives way to an evenly spaced lattice on another outline.
+    from types import SimpleNamespace
+    from vlm_puzzle.vision.grid import REGULAR_SPACING, regular_spacing
+    lat = locate_grid(clean9).lattice
+    assert regular_spacing(lat)
+    uneven = SimpleNamespace(rows_y=lat.rows_y, cols_x=np.array([24., 73, 104, 143, 187, 227, 267, 308, 352,
+                                                                 394, 436, 477, 514]))
+    assert 31 / 49 < REGULAR_SPACING and not regular_spacing(uneven)

@@ -379,8 +379,9 @@ def _plain_sudoku_fallback(state) -> PuzzleSpec | None:
 
 
 def _has_problems(hints) -> bool:
-    """Whether rule inference reported a blocking problem with the rules it read."""
-    return any(str(e).startswith("problem:") for e in getattr(hints, "evidence", ()) or ())
+    """Whether rule inference reported a blocking problem with the rules it read
+    (``RuleHints.problems``)."""
+    return bool(getattr(hints, "problems", ()))
 
 
 def _as_fallback(hints, state):
@@ -399,9 +400,10 @@ def _as_fallback(hints, state):
 
 
 def _no_rules_message(reading: Reading, limit: int = 3) -> str:
-    """The why, short: the first finding and the blocking problems (all are in ``hints.evidence``)."""
+    """The why, short: the first finding and the blocking problems (``hints.problems``;
+    every note is in ``hints.evidence``)."""
     ev = list(getattr(reading.hints, "evidence", None) or ())
-    problems = [e for e in ev if e.startswith("problem:")]
+    problems = [f"problem: {p}" for p in getattr(reading.hints, "problems", None) or ()]
     shown = ([ev[0]] if ev and not ev[0].startswith(("problem:", "uncertain:")) else []) + problems[:limit]
     more = len(ev) - len(shown)
     why = "; ".join(shown) + (f" (+{more} more notes)" if more > 0 else "")

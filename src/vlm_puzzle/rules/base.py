@@ -15,6 +15,11 @@ class RuleHints:
     ``cage_op`` what their clues mean (``"sum"`` for killer, ``"arith"`` for KenKen's + - x /).
     ``evidence`` holds short human sentences ("9 regions of 9 cells not aligned to 3x3
     boxes: jigsaw"); ``confidence`` is in 0..1; ``source`` is "geometry" or "qwen".
+    ``problems`` names what makes the rules as read fail their own checks (an
+    unreadable clue, cage sums that do not total the grid, givens with no solution
+    under them): a non-empty tuple means the rules are not to be trusted (the
+    pipeline then prefers a unique plain-sudoku reading of the digits). The same
+    sentences also appear in ``evidence``, prefixed "problem: ", for people.
     Fields a backend could not decide are ``None``.
     """
 
@@ -30,10 +35,16 @@ class RuleHints:
     confidence: float = 0.0
     evidence: tuple[str, ...] = field(default_factory=tuple)
     source: str = "geometry"
+    problems: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def has_problems(self) -> bool:
+        """Whether the rules as read failed their own checks (see ``problems``)."""
+        return bool(self.problems)
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "size": self.size, "box": list(self.box) if self.box else None,
                 "box_measured": self.box_measured,
                 "diagonals": self.diagonals, "windows": self.windows, "cages": self.cages,
                 "cage_op": self.cage_op, "rule_text": self.rule_text, "confidence": self.confidence,
-                "evidence": list(self.evidence), "source": self.source}
+                "evidence": list(self.evidence), "source": self.source, "problems": list(self.problems)}

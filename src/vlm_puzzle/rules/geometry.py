@@ -37,11 +37,13 @@ def infer_rules(state, variants=None) -> tuple[RuleHints, PuzzleSpec | None]:
     :class:`~vlm_puzzle.vision.variants.VariantState`; read from ``state`` when None.
     Returns ``(hints, spec)``; ``spec`` is None when the puzzle cannot be built
     (unreadable clue, cages that do not close), with the reason in
-    ``hints.evidence``.
+    ``hints.problems`` (and ``hints.evidence``). ``hints.problems`` also lists what
+    a built spec fails (:func:`consistency_problems`, the solver's verdict).
     """
     variants = _variants_of(state, variants)
     n = int(getattr(state, "size", None) or variants.size)
     kind, box, builder, evidence, box_seen = _decide(state, variants, n)
+    kind, evidence = _settled_by_solver(state, variants, n, box, kind, evidence)
     confidence = variants.confidence
     if variants.regions is None and variants.cage_style is None:
         confidence = min(confidence, 0.5)
@@ -60,6 +62,12 @@ def infer_rules(state, variants=None) -> tuple[RuleHints, PuzzleSpec | None]:
     evidence += [f"problem: {p}" for p in problems]
     if problems:
         confidence = min(confidence, DOUBTFUL)
+    unlikely = _unlikely_repairs(state)
+    if unlikely:
+        # The solver's fix is one unique grid, not proof: a change the reader gave
+        # little chance may be a misread digit "repaired" into another puzzle.
+        evidence.append(f"uncertain: the reader gave little chance to {unlikely}")
+        confidence = min(confidence, DOUBTFUL)
     if getattr(state, "repairs", None) and _assumed_rules(kind, box_seen):
         # Givens changed to fit boxes nobody saw: the boxes may be what was misread
         # (a jigsaw whose regions were missed), not the digits.
@@ -69,7 +77,8 @@ def infer_rules(state, variants=None) -> tuple[RuleHints, PuzzleSpec | None]:
                       box_measured=box_seen, diagonals=kind == "x-sudoku", windows=kind == "windoku",
                       cages=kind in ("killer", "kenken"),
                       cage_op={"killer": "sum", "kenken": "arith"}.get(kind),
-                      confidence=round(float(confidence), 4), evidence=tuple(evidence), source="geometry")
+                      confidence=round(float(confidence), 4), evidence=tuple(evidence), source="geometry",
+                      problems=tuple(problems))
     return hints, spec
 
 
@@ -87,7 +96,7 @@ def rules_for_repair(state, variants=None) -> PuzzleSpec | None:
     try:
         spec = builder(n, _givens(None, n), box, variants, kind)
         if not consistency_problems(spec):
-            return spec
+            return _unique_among_marks(state, variants, n, box, spec)
     except (SpecError, ValueError):
         pass
     if kind == "killer" and box is not None:
@@ -143,9 +152,123 @@ def _decide(state, variants, n: int):
     return kind, box, builder, evidence, box_seen
 
 
+# A repaired given whose new value the reader found this many nats less likely than
+# the value it read (e^-4: 1 in 55) makes the reading doubtful. (Development
+# renders: right repairs cost 0.3-3.1 nats a cell, wrong ones 4.5 and 10.)
+UNLIKELY_REPAIR = 4.0
+
+
+def _unlikely_repairs(state) -> str:
+    """The solver's changes to the read givens that the reader's probabilities make
+    unlikely (see ``UNLIKELY_REPAIR``), as text; empty when none."""
+    probs = getattr(state, "probs", None)
+    out = []
+    for rep in getattr(state, "repairs", None) or ():
+        try:
+            (r, c), a, b = rep["cell"], int(rep["from"]), int(rep["to"])
+            p_from, p_to = float(probs[r, c, a]), float(probs[r, c, b])
+        except (TypeError, KeyError, IndexError, ValueError):
+            continue
+        cost = float(np.log(max(p_from, 1e-12)) - np.log(max(p_to, 1e-12)))
+        if cost > UNLIKELY_REPAIR:
+            out.append(f"{(int(r), int(c))} {a}->{b} ({cost:.1f} nats less likely than as read)")
+    return ", ".join(out)
+
+
 def _assumed_rules(kind: str, box_seen: bool) -> bool:
     """Whether the kind's groups rest on a box shape assumed from the grid size."""
     return kind in ("sudoku", "x-sudoku", "windoku") and not box_seen
+
+
+# A diagonal or window mark scoring between these fractions of its threshold is in
+# doubt (development photos: shaded diagonals of true x-sudokus down to 0.36, of
+# other grids up to 0.89; windows 0.38 / 0.58): the givens decide (see
+# :func:`_mark_alternatives`). Only a reading that has not exactly one solution
+# under the marks as read is tried under the others, and kept only if it has
+# exactly one there: a plain sudoku's solution almost never fits the diagonals
+# or windows, so a missed given cannot make it a unique x-sudoku or windoku.
+MARK_DOUBT = (0.3, 1.6)
+# Seconds per solver call of that decision (9x9 givens as read: milliseconds).
+MARK_SOLVE_S = 0.5
+_MARKS_OF = {"sudoku": (False, False), "x-sudoku": (True, False), "windoku": (False, True)}
+
+
+def _mark_alternatives(variants, n: int, box, kind: str) -> list[str]:
+    """The other boxed kinds the picture may show: those that differ from ``kind``
+    only in marks (diagonals, windows) read in doubt (a score within ``MARK_DOUBT``
+    of its threshold). A published puzzle has exactly one solution, so the givens
+    decide between them (:func:`_unique_among_marks`)."""
+    if kind not in _MARKS_OF:
+        return []
+    from vlm_puzzle.vision.marks import WINDOW_MIN
+    marks = variants.marks
+    doubt = (MARK_DOUBT[0] < marks.diagonal_score < MARK_DOUBT[1],
+             MARK_DOUBT[0] * WINDOW_MIN < marks.window_score < MARK_DOUBT[1] * WINDOW_MIN)
+    out = []
+    for other, has in _MARKS_OF.items():
+        if other == kind or (other == "windoku" and (n != 9 or tuple(box or ()) != (3, 3))):
+            continue
+        if all(d or a == b for a, b, d in zip(has, _MARKS_OF[kind], doubt)):
+            out.append(other)
+    return out
+
+
+def _verdict(template: PuzzleSpec, givens) -> str:
+    """The solver's verdict on ``givens`` under ``template``'s rules (no repair)."""
+    from vlm_puzzle.solver import solve
+    from vlm_puzzle.vision.repair import conflicts
+    g = np.asarray(givens, dtype=np.int64)
+    if conflicts(template, g):
+        return "no_solution"
+    try:
+        return solve(template.with_givens(g.tolist(), None), unique=True, timeout_s=MARK_SOLVE_S).status
+    except SpecError:
+        return "no_solution"
+
+
+def _unique_among_marks(state, variants, n: int, box, spec: PuzzleSpec) -> PuzzleSpec:
+    """``spec``, or the boxed kind of :func:`_mark_alternatives` under whose rules the
+    givens as read have exactly one solution when they have not under ``spec``'s."""
+    givens = getattr(state, "givens", None)
+    alternatives = _mark_alternatives(variants, n, box, spec.kind)
+    if not alternatives or givens is None or not np.any(givens) or _verdict(spec, givens) == "solved":
+        return spec
+    for kind in alternatives:
+        try:
+            other = _boxed(n, _givens(None, n), box, variants, kind)
+        except (SpecError, ValueError):
+            continue
+        if _verdict(other, givens) == "solved":
+            return other
+    return spec
+
+
+def _settled_by_solver(state, variants, n: int, box, kind: str, evidence: list[str]) -> tuple[str, list[str]]:
+    """(kind, evidence): the extractor's choice when it checked the givens under
+    another kind of :func:`_mark_alternatives` (see :func:`rules_for_repair`) and
+    they have exactly one solution there; for a state the extractor did not check
+    (no ``repair_status``: e.g. true givens), the same choice made here."""
+    alternatives = _mark_alternatives(variants, n, box, kind)
+    if not alternatives:
+        return kind, evidence
+    if getattr(state, "repair_status", None) is None:
+        try:
+            spec = _boxed(n, _givens(None, n), box, variants, kind)
+        except (SpecError, ValueError):
+            return kind, evidence
+        chosen, solved = _unique_among_marks(state, variants, n, box, spec).kind, True
+    else:
+        chosen, solved = getattr(state, "repair_kind", None), getattr(state, "solver_status", None) == "solved"
+    if chosen == kind or not solved or chosen not in alternatives:
+        return kind, evidence
+    marks = variants.marks
+    scores = f"diagonal score {marks.diagonal_score:.2f}, window score {marks.window_score:.2f}"
+    kept = [e for e in evidence if not e.startswith(("diagonals marked", "four 3x3 windows",
+                                                     "no diagonal or window", "both diagonals"))]
+    def a(k: str) -> str:
+        return ("an " if k[0] in "aeiox" else "a ") + k
+    return chosen, kept + [f"marks in doubt ({scores}): the givens have exactly one solution as "
+                           f"{a(chosen)}, not as {a(kind)}: {chosen}"]
 
 
 def _solver_verdict(state, kind: str, built: bool, doubtful: bool) -> tuple[list[str], list[str]]:

@@ -61,7 +61,9 @@ def merge(geometry: RuleHints | None, vlm, state=None, *,
                       windows=bool(spec.windows), cages=bool(spec.cages),
                       cage_op=_cage_op_of(spec), rule_text=vlm.rule_text,
                       confidence=max(vlm.confidence, geometry.confidence if not changed else 0.0),
-                      evidence=evidence, source="qwen")
+                      evidence=evidence, source="qwen",
+                      # What geometry's reading failed (a clue, the givens) still holds under the VLM's rules.
+                      problems=tuple(geometry.problems) + tuple(vlm.problems))
     return hints, spec
 
 

@@ -60,9 +60,18 @@ DOUBT = 0.3
 THICK_GAP = 4.0
 # Least share of an image's edges (of one dash class) that may form a kind of line.
 MIN_LINE_SHARE = 0.08
+# Margin reported for edges of a grid with one kind of line (sure either way).
+THICK_MARGIN = 1.0
+# Least number of edges in a row along one grid line, all near the thin/thick cut,
+# that are decided together as one line (see _weigh_widths).
+MIN_RUN = 3
 # Least ratio of the ink widths of an image's thick and thin groups (development
 # renders: 1.35 and up; thin lines drawn twice over read 1.2).
 MIN_WIDER = 1.28
+# A width ratio that makes two kinds of line on half the THICK_GAP (a 6x6 jigsaw
+# render: gap 3.6 nats, ratio 1.82; of the 160 real photos, those with a gap of 2
+# to 4 nats have ratios of 1.24 and less, those with thick lines 1.78 and up).
+CLEAR_WIDER = 1.6
 # Least line_contrast of an edge whose grid line is seen; a grid needs half its edges seen.
 LINE_CONTRAST = 0.25
 # The cell-normalised edge patch the edge classifier reads (px): along the edge
@@ -87,7 +96,9 @@ class EdgeMap:
     ink width of a thin line; ``contrast``: thick-to-thin width ratio (1.0 when
     every line is alike). ``doubtful``: edges the classifier could not call
     either way (see :func:`decide_with_model`; 0 for the hand rules); ``learned``:
-    whether the edge classifier (rather than the hand rules) decided.
+    whether the edge classifier (rather than the hand rules) decided;
+    ``thick_margin``: (E,) the classifier's margin per edge, vertical edges then
+    horizontal, row by row (see :meth:`margin_of`; None for the hand rules).
     """
 
     size: int
@@ -103,6 +114,18 @@ class EdgeMap:
     contrast: float
     doubtful: int = 0
     learned: bool = False
+    thick_margin: np.ndarray | None = None
+
+    def margin_of(self, kind: str, r: int, c: int) -> float:
+        """Signed distance of the ``"v"`` / ``"h"`` edge (r, c) from the classifier's
+        thin/thick cut, in gaps (> 0: thick side; under 0.25 in size: in doubt);
+        ``THICK_MARGIN`` in size without the classifier."""
+        if self.thick_margin is None:
+            line = (self.vertical if kind == "v" else self.horizontal)[r, c]
+            return THICK_MARGIN if line == THICK else -THICK_MARGIN
+        n = self.size
+        i = r * (n - 1) + c if kind == "v" else n * (n - 1) + r * n + c
+        return float(self.thick_margin[i])
 
     def kind(self, a: Cell, b: Cell) -> str:
         """``"thin"``, ``"thick"`` or ``"dashed"`` for the edge between neighbours a and b."""
@@ -490,9 +513,10 @@ def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
     widths = ink_widths(patches, cell)
     probs = edge_probabilities(patches, model)
     if probs is not None:
-        thick, dashed, evidence, thin, contrast, doubtful = decide_with_model(probs, widths)
+        thick, dashed, evidence, thin, contrast, doubtful, margin = decide_edges(
+            probs, widths, lambda idx: line_widths(patches[idx], cell))
     else:
-        doubtful = 0
+        doubtful, margin = 0, None
         thin, contrast, cut = split_widths(widths)
         thick = widths >= cut
         # Second pass for dashes: each edge's bare-line width is the low quartile of
@@ -515,7 +539,8 @@ def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
                    dashed_v=dashed[:k].reshape(n, n - 1), dashed_h=dashed[k:].reshape(n - 1, n),
                    width_v=widths[:k].reshape(n, n - 1), width_h=widths[k:].reshape(n - 1, n),
                    dash_v=evidence[:k].reshape(n, n - 1), dash_h=evidence[k:].reshape(n - 1, n),
-                   thin_width=thin, contrast=contrast, doubtful=doubtful, learned=probs is not None)
+                   thin_width=thin, contrast=contrast, doubtful=doubtful, learned=probs is not None,
+                   thick_margin=margin)
 
 
 def line_contrast(patches: np.ndarray, cell: float) -> np.ndarray:
@@ -559,7 +584,12 @@ def _edge_net(path: str):
         raise ModelError(f"cannot load edge classifier {path}: {exc}", code="weights_invalid") from None
 
 
-def decide_with_model(probs: np.ndarray, widths: np.ndarray):
+def decide_with_model(probs: np.ndarray, widths: np.ndarray, line_widths=None):
+    """See :func:`decide_edges`, without its last item (the margins)."""
+    return decide_edges(probs, widths, line_widths)[:6]
+
+
+def decide_edges(probs: np.ndarray, widths: np.ndarray, line_widths=None):
     """(thick, dashed, dash evidence, thin width, contrast, doubtful) from the
     classifier's probabilities (E, 4) in ``EDGE_CLASSES`` order and the measured
     ink widths (E,) in px.
@@ -577,9 +607,18 @@ def decide_with_model(probs: np.ndarray, widths: np.ndarray):
     the gap of the cut, or with a dash probability within ``DOUBT`` of 0.5 in a
     caged grid. Thin width and thick-to-thin ratio (``contrast``, 1.0 when every
     line is thin) are reported from the measured widths of the two groups.
+    Edges near the cut are decided with their line's width too
+    (:func:`_weigh_widths`; ``line_widths``: (E,) widths, or a function giving
+    them for an index array, as :func:`line_widths` measures them; default
+    ``widths``). Last item: each edge's signed distance from the cut in
+    gaps (``THICK_MARGIN`` for groups of one kind of line): under a quarter, the
+    edge is in doubt.
     """
     logp = np.log(np.maximum(probs.astype(np.float64), 1e-30))
     p_dash = probs[:, 2] + probs[:, 3]
+    # N from the edge count 2N(N-1): edges in EdgeMap order (vertical, then horizontal).
+    n = int(round(0.5 + np.sqrt(0.25 + len(probs) / 2.0)))
+    n = n if 2 * n * (n - 1) == len(probs) else 0
     caged = float(np.mean(p_dash >= 0.5)) >= CAGED_SHARE
     dashed = (p_dash >= 0.5) & caged
     # Plain edges: thick against thin whatever the dash class, so that an edge that
@@ -587,11 +626,13 @@ def decide_with_model(probs: np.ndarray, widths: np.ndarray):
     plain = np.log(np.maximum(probs[:, 1] + probs[:, 3], 1e-30)) - np.log(np.maximum(probs[:, 0] + probs[:, 2], 1e-30))
     odds = np.where(dashed, logp[:, 3] - logp[:, 2], plain)
     thick = np.zeros(len(odds), bool)
+    margin = np.zeros(len(odds), np.float32)
     doubtful = int(np.sum(np.abs(p_dash - 0.5) < DOUBT)) if caged else 0
     for group in (dashed, ~dashed):
         v = odds[group]
         if len(v) < 4:
             thick[group] = v > 0
+            margin[group] = np.where(v > 0, THICK_MARGIN, -THICK_MARGIN)
             continue
         cut, low, high = _otsu_groups(v)
         gap = float(np.median(high) - np.median(low))
@@ -599,17 +640,121 @@ def decide_with_model(probs: np.ndarray, widths: np.ndarray):
         upper = v >= cut
         wider = float(np.median(w[upper]) / max(float(np.median(w[~upper])), 1e-3)) if 0 < upper.sum() < len(v) else 1.0
         # A thick line is also measurably wider: a line the printer merely drew
-        # twice over, a shade darker, is no thick line.
-        if gap < THICK_GAP or min(len(low), len(high)) < MIN_LINE_SHARE * len(v) or wider < MIN_WIDER:
+        # twice over, a shade darker, is no thick line. A clearly wider group is
+        # thick on a smaller gap (the classifier judges width in cell units: the
+        # thick lines of a big-celled 6x6 print can read as thin-ish).
+        two = (gap >= THICK_GAP and wider >= MIN_WIDER) or (gap >= THICK_GAP / 2 and wider >= CLEAR_WIDER)
+        if not two or min(len(low), len(high)) < MIN_LINE_SHARE * len(v):
             thick[group] = np.median(v) > 0
+            margin[group] = THICK_MARGIN if np.median(v) > 0 else -THICK_MARGIN
         else:
-            thick[group] = upper
-            doubtful += int(np.sum(np.abs(v - cut) < 0.25 * gap))
+            near = np.abs(v - cut) < 0.25 * gap
+            members = np.nonzero(group)[0]
+            runs = _line_runs(group, n) if n and near.sum() >= MIN_RUN else []
+            thick[members] = _weigh_widths(v, upper, near, _widths_of(members, widths, line_widths),
+                                           low, high, runs)
+            margin[group] = (v - cut) / gap
+            doubtful += int(np.sum(near))
     thin = float(np.median(widths[~thick])) if (~thick).any() else float(np.median(widths))
     contrast = 1.0
     if thick.any() and (~thick).any():
         contrast = max(float(np.median(widths[thick])) / max(thin, 1e-3), 1.0 + 1e-3)
-    return thick, dashed, p_dash.astype(np.float32), thin, contrast, doubtful
+    return thick, dashed, p_dash.astype(np.float32), thin, contrast, doubtful, margin
+
+
+def _widths_of(members: np.ndarray, widths: np.ndarray, line_widths):
+    """``(group widths, line widths of group edges by group index)``: see
+    :func:`_weigh_widths`; the line widths are measured only when asked for."""
+    if line_widths is None:
+        return widths[members], lambda idx: widths[members[idx]]
+    if callable(line_widths):
+        return widths[members], lambda idx: np.asarray(line_widths(members[idx]), np.float64)
+    return widths[members], lambda idx: np.asarray(line_widths)[members[idx]]
+
+
+def _weigh_widths(odds: np.ndarray, upper: np.ndarray, near: np.ndarray, widths,
+                  low: np.ndarray, high: np.ndarray, runs: list[np.ndarray]) -> np.ndarray:
+    """Thick per edge of one group: ``upper`` (Otsu's side of the cut on the log-odds),
+    except along ``runs`` (index arrays of edges that follow one another on one grid
+    line) of ``MIN_RUN`` or more edges all ``near`` the cut: a line the print or the
+    warp made a shade heavier than the other thin lines, or lighter than the thick
+    ones, reads half-way in log-odds, a third group that Otsu's split gives to either
+    side. Such a run is decided as one line by its median score: how far it lies
+    towards the thick side in log-odds (from the middle of the two groups'
+    medians, in half gaps) plus how far in log width (from the geometric middle of
+    the sure thin and sure thick edges' median widths, in half their log ratio).
+    Single edges keep Otsu's side: a digit or clue touching one edge adds width.
+    ``widths``: (group ink widths, function of group indices giving the line
+    widths of :func:`line_widths`, the median profile's: a digit touching one edge
+    of the run does not widen it)."""
+    out = upper.copy()
+    sure_thin, sure_thick = ~upper & ~near, upper & ~near
+    if not near.any() or not sure_thin.any() or not sure_thick.any():
+        return out
+    segments = [seg for run in runs for seg in _near_segments(run, near)]
+    if not segments:
+        return out
+    ink, line_of = widths
+    lo_w = np.log(max(float(np.median(ink[sure_thin])), 1e-3))
+    hi_w = np.log(max(float(np.median(ink[sure_thick])), 1e-3))
+    if hi_w - lo_w < np.log(MIN_WIDER):
+        return out
+    mid_v, half_v = 0.5 * (np.median(low) + np.median(high)), 0.5 * (np.median(high) - np.median(low))
+    for seg in segments:
+        w = np.log(np.maximum(line_of(seg), 1e-3))
+        score = (odds[seg] - mid_v) / half_v + (w - 0.5 * (lo_w + hi_w)) / (0.5 * (hi_w - lo_w))
+        out[seg] = float(np.median(score)) > 0
+    return out
+
+
+def _near_segments(run: np.ndarray, near: np.ndarray) -> list[np.ndarray]:
+    """Maximal stretches of at least ``MIN_RUN`` consecutive ``near`` edges of ``run``."""
+    out, cur = [], []
+    for i in list(run) + [-1]:
+        if i >= 0 and near[i]:
+            cur.append(i)
+            continue
+        if len(cur) >= MIN_RUN:
+            out.append(np.array(cur))
+        cur = []
+    return out
+
+
+def _line_runs(group: np.ndarray, n: int) -> list[np.ndarray]:
+    """Edges of ``group`` (a mask over the N(N-1) vertical then (N-1)N horizontal
+    edges) by grid line, in order along the line, as indices into the group."""
+    pos = -np.ones(len(group), int)
+    pos[group] = np.arange(int(group.sum()))
+    k = n * (n - 1)
+    runs = []
+    for c in range(n - 1):          # vertical line c + 1: edges (r, c), r = 0..N-1
+        runs.append(pos[[r * (n - 1) + c for r in range(n)]])
+    for r in range(n - 1):          # horizontal line r + 1: edges (r, c), c = 0..N-1
+        runs.append(pos[[k + r * n + c for c in range(n)]])
+    # An edge outside the group breaks the run.
+    out = []
+    for run in runs:
+        cur = []
+        for i in list(run) + [-1]:
+            if i >= 0:
+                cur.append(i)
+            elif cur:
+                out.append(np.array(cur))
+                cur = []
+    return out
+
+
+def line_widths(patches: np.ndarray, cell: float) -> np.ndarray:
+    """(E,) ink width in px of each patch's grid line from the *median* cross profile
+    along the edge: a digit or a clue touching the line over part of its length
+    does not widen it (:func:`ink_widths` takes the mean)."""
+    profiles = np.median(patches, axis=1)
+    search = max(1, int(cell * 0.08))
+    out = np.zeros(len(patches), np.float32)
+    for i, p in enumerate(profiles):
+        start, stop = line_run(p, search)
+        out[i] = p[start:stop].sum()
+    return out
 
 
 def _otsu_groups(values: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:

@@ -8,6 +8,8 @@ alike. Training (``training/``) builds its patches with these same functions.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import cv2
 import numpy as np
 
@@ -72,20 +74,116 @@ def ink_fraction(patches: np.ndarray, level: int = 96) -> np.ndarray:
     return (c >= level).mean(axis=(1, 2))
 
 
-def erase_diagonal(patch: np.ndarray, anti: bool, half_width: float = 2.0) -> np.ndarray:
+# Where an x-sudoku's drawn diagonal lies in a cell patch: at most this far (patch px)
+# from the nominal corner-to-corner line (lattice and warp error), at most this wide.
+DIAGONAL_SEARCH = 5
+DIAGONAL_MAX_HALF = 4.0
+# Least ink (0..255) the line must have over the patch's background to be located;
+# fainter, the nominal band is erased.
+DIAGONAL_MIN_INK = 24
+
+
+def _diagonal_coords(p: int, anti: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(xx, yy, signed distance from the diagonal, position along it from the centre)."""
+    yy, xx = np.mgrid[0:p, 0:p].astype(np.float32)
+    u = (p - 1 - xx) if anti else xx
+    dist = (u - yy) / np.sqrt(2.0)
+    along = (u + yy - (p - 1)) / np.sqrt(2.0)
+    return xx, yy, dist, along
+
+
+def diagonal_profile(patch: np.ndarray, anti: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, ink) across the diagonal of ``patch`` (top-left to bottom-right, or
+    top-right to bottom-left when ``anti``): the median ink (0..255) at each offset
+    in px, sampled over the cell's corners only (a quarter of the patch and more from
+    its centre along the diagonal, where no digit is), so that a digit stroke or a
+    grid line crossing there does not count."""
+    offsets, mx, my = _profile_maps(patch.shape[-1], anti)
+    samples = cv2.remap(patch, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return offsets, np.median(samples, axis=1).astype(np.float32)
+
+
+@lru_cache(maxsize=8)
+def _profile_maps(p: int, anti: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(offsets, x map, y map) of :func:`diagonal_profile`'s samples: one row per offset."""
+    offsets = np.arange(-DIAGONAL_SEARCH - 3, DIAGONAL_SEARCH + 4).astype(np.float32)
+    corner = (p - 1) / np.sqrt(2.0)
+    reach = corner - float(np.abs(offsets).max())   # every sample inside the patch
+    side = np.linspace(0.25 * p, max(reach, 0.25 * p + 1.0), 12)
+    along = np.concatenate([-side[::-1], side]).astype(np.float32)
+    a, d = np.meshgrid(along, offsets)
+    u = ((a + d) * np.sqrt(2.0) + (p - 1)) / 2.0
+    y = ((a - d) * np.sqrt(2.0) + (p - 1)) / 2.0
+    x = (p - 1 - u) if anti else u
+    return offsets, x.astype(np.float32), y.astype(np.float32)
+
+
+def locate_diagonal(patch: np.ndarray, anti: bool, profile=None) -> tuple[float, float] | None:
+    """(offset, half width) in patch px of the diagonal line drawn across ``patch``,
+    or None when no line stands out of :func:`diagonal_profile`: the peak within
+    ``DIAGONAL_SEARCH`` px of the nominal diagonal (lattice and warp error shift it
+    off the corners), as wide as the profile keeps falling and stays above a fifth
+    of the way from the background on that side to the peak (a photo blurs a 1 px
+    line over 5; a shadow's edge along the line leaves the two sides at other
+    levels)."""
+    offsets, prof = profile if profile is not None else diagonal_profile(patch, anti)
+    i = _diagonal_peak(offsets, prof)
+    if i is None:
+        return None
+    peak = float(prof[i])
+    left, right = _side_backgrounds(prof, i)
+    tol = 0.05 * peak
+    lo, hi = i, i
+    while lo > 0 and left + 0.2 * (peak - left) < prof[lo - 1] <= prof[lo] + tol:
+        lo -= 1
+    while hi < len(prof) - 1 and right + 0.2 * (peak - right) < prof[hi + 1] <= prof[hi] + tol:
+        hi += 1
+    centre = 0.5 * (offsets[lo] + offsets[hi])
+    half = min(DIAGONAL_MAX_HALF, 0.5 * (offsets[hi] - offsets[lo]) + 0.75)
+    return float(centre), float(half)
+
+
+def _diagonal_peak(offsets: np.ndarray, prof: np.ndarray) -> int | None:
+    """Index of the line's peak in a diagonal profile, or None when it does not stand
+    ``DIAGONAL_MIN_INK`` above the lower of the two sides' backgrounds."""
+    inner = np.abs(offsets) <= DIAGONAL_SEARCH
+    i = int(np.argmax(np.where(inner, prof, -1.0)))
+    if prof[i] - min(_side_backgrounds(prof, i)) < DIAGONAL_MIN_INK:
+        return None
+    return i
+
+
+def _side_backgrounds(prof: np.ndarray, i: int) -> tuple[float, float]:
+    """(left, right) background levels of a profile around its peak ``i``: the least ink on each side."""
+    left = float(prof[:i].min()) if i > 0 else float(prof[i])
+    right = float(prof[i + 1:].min()) if i + 1 < len(prof) else float(prof[i])
+    return left, right
+
+
+def erase_diagonal(patch: np.ndarray, anti: bool, half_width: float | None = None,
+                   offset: float | None = None) -> np.ndarray:
     """``patch`` with a thin line along its diagonal (top-left to bottom-right, or
     top-right to bottom-left when ``anti``) removed: an x-sudoku's drawn diagonal,
     which the classifier would take for a 1 or a 7.
 
-    A pixel within ``half_width`` of the diagonal keeps the ink that continues on
-    both sides of the band along some direction (vertical, horizontal or across the
+    The line is found in the patch (:func:`locate_diagonal`) unless ``offset`` and
+    ``half_width`` are given; when none is seen, a band of half width 2 on the
+    nominal diagonal. A pixel within the band keeps the ink that continues on both
+    sides of the band along some direction (vertical, horizontal or across the
     diagonal: the smaller of the two samples just outside the band, the larger over
-    the directions). A line no wider than the band continues along none and vanishes;
-    a digit stroke crossing it is kept."""
+    the directions), and at least its ink above the line's own (measured in the
+    cell's corners): a line no wider than the band continues along none and
+    vanishes; a digit stroke crossing it is kept, and one running along it, darker
+    than the line, is only dimmed."""
     p = patch.shape[-1]
-    yy, xx = np.mgrid[0:p, 0:p].astype(np.float32)
-    dist = ((p - 1 - xx) - yy if anti else xx - yy) / np.sqrt(2.0)
-    band = np.abs(dist) <= half_width
+    profile = diagonal_profile(patch, anti)
+    if offset is None or half_width is None:
+        found = locate_diagonal(patch, anti, profile)
+        off0, half0 = found if found is not None else (0.0, 2.0)
+        offset = off0 if offset is None else offset
+        half_width = half0 if half_width is None else half_width
+    xx, yy, dist, _ = _diagonal_coords(p, anti)
+    band = np.abs(dist - offset) <= half_width
     r = np.sqrt(0.5)
     # Steps that leave the band: (half_width + 1.5) across the line; vertical and
     # horizontal steps cross it at 45 degrees, so they are sqrt(2) longer.
@@ -96,6 +194,12 @@ def erase_diagonal(patch: np.ndarray, anti: bool, half_width: float = 2.0) -> np
         a, b = (cv2.remap(patch, xx + s * np.float32(dx), yy + s * np.float32(dy), cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0) for s in (1, -1))
         kept = np.maximum(kept, np.minimum(a, b))
+    offsets, prof = profile
+    i = _diagonal_peak(offsets, prof)
+    if i is not None:   # a line was seen: what is darker than it in the band is a stroke
+        left, right = _side_backgrounds(prof, i)
+        line = np.interp(dist, offsets, np.maximum(prof - np.where(offsets < offsets[i], left, right), 0.0))
+        kept = np.maximum(kept, np.clip(patch.astype(np.float32) - line, 0, 255).astype(patch.dtype))
     out = patch.copy()
     out[band] = np.minimum(patch, kept)[band]
     return out

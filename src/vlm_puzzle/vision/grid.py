@@ -31,6 +31,10 @@ GRID_SIZES = (3, 4, 5, 6, 7, 8, 9, 12, 16)
 WARP_SIZE = 576          # px side of the rectified grid; 576 = 9*64 = 16*36 = 12*48
 WARP_MARGIN = 24         # px of context kept around the coarse outline when warping
 DETECT_MAX_SIDE = 800    # px; detection runs on a copy at most this large
+# Least ratio of a rectified lattice's narrowest to widest row or column: below it
+# the lattice is taken as doubtful (the 160 real photos and development renders:
+# 0.76 and up; a page's side rules plus a killer's dashed cage lines gave 0.63).
+REGULAR_SPACING = 0.7
 
 
 @dataclass(frozen=True)
@@ -499,10 +503,12 @@ def locate_grid(image: np.ndarray) -> GridLocation:
     scale = min(1.0, DETECT_MAX_SIDE / max(h, w))
     small = cv2.resize(gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) \
         if scale < 1.0 else gray
-    # Biggest outline first. A lattice that fills its outline is self-consistent
-    # and taken at once; otherwise every candidate is measured and the best wins:
-    # self-consistent first, then more cells, then bigger (a text block merged
-    # with the grid holds a partial lattice; a solution grid is smaller).
+    # Biggest outline first. A lattice that fills its outline and is evenly spaced
+    # is self-consistent and taken at once; otherwise every candidate is measured
+    # and the best wins: self-consistent first, then more cells, then bigger (a
+    # text block merged with the grid holds a partial lattice; a solution grid is
+    # smaller; a page's side rules around a grid full of cage lines make a
+    # lattice of more, uneven cells).
     quads = sorted(candidate_quads(small), key=lambda q: -cv2.contourArea(q))
     best, best_key = None, None
     paper = paper_level(gray) if quads else None
@@ -512,7 +518,7 @@ def locate_grid(image: np.ndarray) -> GridLocation:
         except GridNotFoundError:
             continue
         area = cv2.contourArea(loc.corners.astype(np.float32))
-        full = area >= 0.8 * cv2.contourArea((quad / scale).astype(np.float32))
+        full = area >= 0.8 * cv2.contourArea((quad / scale).astype(np.float32)) and regular_spacing(loc.lattice)
         if full and best is None:
             return loc
         key = (full, loc.lattice.size, area)
@@ -521,6 +527,13 @@ def locate_grid(image: np.ndarray) -> GridLocation:
     if best is None:
         raise GridNotFoundError("no grid found: no outline in the image holds evenly spaced cell lines")
     return best
+
+
+def regular_spacing(lattice: Lattice) -> bool:
+    """Whether the lattice's rows and columns are about equally wide (``REGULAR_SPACING``):
+    the grid is rectified, so only lens distortion and page curl make them differ."""
+    ratios = [float(np.diff(a).min() / max(float(np.diff(a).max()), 1e-6)) for a in (lattice.rows_y, lattice.cols_x)]
+    return min(ratios) >= REGULAR_SPACING
 
 
 def _components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

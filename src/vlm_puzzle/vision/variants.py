@@ -34,6 +34,9 @@ MIN_DASHED_FRACTION = 0.15
 MAX_CAGE = 7
 # A clue read below this confidence is reported as uncertain.
 CLUE_CONFIDENT = 0.8
+# Largest classifier margin (in gaps, see borders.decide_edges) of a thick edge that
+# may be read thin to complete the regions (regions_by_one_edge): edges in doubt.
+REGION_DOUBT = 0.25
 # Text in a non-first cell of a cage counts as a stray clue above this confidence.
 STRAY_CONFIDENT = 0.9
 
@@ -157,6 +160,12 @@ def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None) 
     n_inner = 2 * n * (n - 1)
     thick_labels = B.thick_regions(edges)
     thick_groups = B.groups_of(thick_labels)
+    if not _is_partition(thick_groups, n) and edges.n_dashed < max(2, MIN_DASHED_FRACTION * n_inner):
+        edges, fix = regions_by_one_edge(edges, thick_groups)
+        if fix:
+            thick_labels = B.thick_regions(edges)
+            thick_groups = B.groups_of(thick_labels)
+            notes.append(fix)
     regions = thick_labels if _is_partition(thick_groups, n) else None
 
     cage_style, groups = None, []
@@ -183,9 +192,17 @@ def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None) 
         if cage_style == "dashed":
             sure = {rc for rc, k in clue_at.items() if k.target is not None and k.confidence >= STRAY_CONFIDENT}
             blank = {rc for rc, k in clue_at.items() if not k.text}
-            edges, fixes = repair_outlines(edges, sure, blank)
-            groups = B.groups_of(B.dashed_cages(edges))
-            notes += fixes
+            outlined, fixes = repair_outlines(edges, sure, blank)
+            groups = B.groups_of(B.dashed_cages(outlined))
+            if any(clue_at[g[0]].text for g in groups):
+                edges, notes = outlined, notes + fixes
+            else:
+                # Every killer cage shows its sum in its first cell: outlines without a
+                # single clue are something else (a photo's shading edges along the box
+                # lines of a windoku read as inset outlines), not cages.
+                notes.append(f"{len(groups)} dashed-looking outlines enclose no clue at all: not killer "
+                             "cages; ignored")
+                cage_style, groups = None, []
         cages = tuple(CageRead(cells=g, clue=clue_at[g[0]]) for g in groups)
         stray = [(rc, k.text) for g in groups for rc in g[1:]
                  if (k := clue_at[rc]).target is not None and k.confidence >= STRAY_CONFIDENT]
@@ -199,6 +216,36 @@ def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None) 
                         diagonals=marks.diagonals, windows=marks.windows, marks=marks,
                         uncertainties=tuple(notes), confidence=confidence,
                         seconds={"borders": t1 - t0, "marks": t2 - t1, "clues": t3 - t2})
+
+
+def regions_by_one_edge(edges: B.EdgeMap, groups) -> tuple[B.EdgeMap, str | None]:
+    """Regions one doubtful thick edge keeps from forming: when the thick borders
+    enclose N + 1 groups, N - 1 of them of N cells, and exactly one thick edge the
+    classifier was in doubt about (margin under ``REGION_DOUBT``) separates the two
+    others, which together make N cells, that edge is thin (a digit touching a thin
+    line reads thicker). Returns the edges (changed or not) and a note, or None."""
+    n = edges.size
+    sizes = sorted(len(g) for g in groups)
+    if len(groups) != n + 1 or sizes[2:] != [n] * (n - 1) or sizes[0] + sizes[1] != n:
+        return edges, None
+    small = {rc for g in groups if len(g) < n for rc in g}
+    label = {rc: i for i, g in enumerate(groups) for rc in g}
+    found = []
+    for kind, lines in (("v", edges.vertical), ("h", edges.horizontal)):
+        for r in range(lines.shape[0]):
+            for c in range(lines.shape[1]):
+                a, b = (r, c), ((r, c + 1) if kind == "v" else (r + 1, c))
+                if (lines[r, c] == B.THICK and a in small and b in small and label[a] != label[b]
+                        and abs(edges.margin_of(kind, r, c)) < REGION_DOUBT):
+                    found.append((kind, r, c))
+    if len(found) != 1:
+        return edges, None
+    kind, r, c = found[0]
+    lines = (edges.vertical if kind == "v" else edges.horizontal).copy()
+    lines[r, c] = B.THIN
+    fixed = replace(edges, **{"vertical" if kind == "v" else "horizontal": lines})
+    return fixed, (f"{kind}-edge ({r}, {c}) read as thin: as thick, it alone kept the thick lines "
+                   f"from forming {n} regions of {n} cells")
 
 
 def _is_partition(groups, n: int) -> bool:
