@@ -134,12 +134,18 @@ def test_box_measured_flag_follows_the_thick_lines():
     assert hints.box == (3, 3) and not hints.box_measured
 
 
-def test_solver_verdict_under_the_inferred_rules_feeds_confidence():
+def _shaded_x_sudoku_state():
+    """A read shaded x-sudoku whose extractor found its digits unique as an x-sudoku."""
     spec, _ = generate_puzzle("x-sudoku", 9, seed=33)
     st = rendered_state(spec, seed=33, style=replace(STYLE, diagonal="shade"))
     v = read_variants(st)
     st.raw_givens = np.array(spec.givens)
     st.repair_kind, st.repair_status, st.solver_status, st.repairs = "x-sudoku", "not_needed", "solved", []
+    return st, v
+
+
+def test_solver_verdict_under_the_inferred_rules_feeds_confidence():
+    st, v = _shaded_x_sudoku_state()
     sure, _ = infer_rules(st, v)
     assert sure.kind == "x-sudoku" and sure.confidence > DOUBTFUL
     st.repair_status, st.solver_status = "failed", "no_solution"
@@ -230,11 +236,7 @@ def test_doubtful_marks_are_settled_by_the_givens():
 
 
 def test_problems_are_a_typed_field():
-    spec, _ = generate_puzzle("x-sudoku", 9, seed=33)
-    st = rendered_state(spec, seed=33, style=replace(STYLE, diagonal="shade"))
-    v = read_variants(st)
-    st.raw_givens = np.array(spec.givens)
-    st.repair_kind, st.repair_status, st.solver_status, st.repairs = "x-sudoku", "not_needed", "solved", []
+    st, v = _shaded_x_sudoku_state()
     hints, _ = infer_rules(st, v)
     assert hints.problems == () and not hints.has_problems
     st.repair_status, st.solver_status = "failed", "no_solution"

@@ -391,9 +391,10 @@ def measure_edges(patches: np.ndarray, cell: float,
     return widths, dashes
 
 
-def ink_widths(patches: np.ndarray, cell: float) -> np.ndarray:
-    """(E,) ink width in px of each patch's grid line (see :func:`line_run`)."""
-    profiles = patches.mean(axis=1)
+def ink_widths(patches: np.ndarray, cell: float, along=np.mean) -> np.ndarray:
+    """(E,) ink width in px of each patch's grid line (see :func:`line_run`), from the
+    cross profile reduced ``along`` the edge (``np.median``: :func:`line_widths`)."""
+    profiles = along(patches, axis=1)
     search = max(1, int(cell * 0.08))
     out = np.zeros(len(patches), np.float32)
     for i, p in enumerate(profiles):
@@ -748,13 +749,7 @@ def line_widths(patches: np.ndarray, cell: float) -> np.ndarray:
     """(E,) ink width in px of each patch's grid line from the *median* cross profile
     along the edge: a digit or a clue touching the line over part of its length
     does not widen it (:func:`ink_widths` takes the mean)."""
-    profiles = np.median(patches, axis=1)
-    search = max(1, int(cell * 0.08))
-    out = np.zeros(len(patches), np.float32)
-    for i, p in enumerate(profiles):
-        start, stop = line_run(p, search)
-        out[i] = p[start:stop].sum()
-    return out
+    return ink_widths(patches, cell, along=np.median)
 
 
 def _otsu_groups(values: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
