@@ -108,11 +108,11 @@ def test_a_few_dashed_looking_edges_do_not_make_a_caged_grid():
     # 3 of 100 edges look dashed (a clue's text, a photo's blur): no cage outlines.
     probs = np.tile([0.9, 0.1, 0.0, 0.0], (100, 1)).astype(np.float32)
     probs[:3] = [0.1, 0.0, 0.9, 0.0]
-    thick, dashed, evidence, _, contrast, _ = B.decide_with_model(probs, np.full(100, 2.0))
+    thick, dashed, evidence, _, contrast, _, _ = B.decide_edges(probs, np.full(100, 2.0))
     assert not dashed.any() and not thick.any() and contrast == 1.0
     assert evidence[:3].min() > 0.5  # the evidence is still reported
     probs[:40] = [0.1, 0.0, 0.9, 0.0]
-    _, dashed, _, _, _, _ = B.decide_with_model(probs, np.full(100, 2.0))
+    _, dashed, _, _, _, _, _ = B.decide_edges(probs, np.full(100, 2.0))
     assert dashed.sum() == 40
 
 

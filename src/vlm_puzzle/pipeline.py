@@ -237,7 +237,7 @@ class PuzzleSolver:
             res.rule_source = source
             # Rules that failed their own checks (e.g. photo grain read as killer dashes:
             # one 81-cell cage) are worth less than digits with one plain-sudoku solution.
-            if spec is None or _has_problems(res.hints):
+            if spec is None or getattr(res.hints, "has_problems", False):
                 fallback = _plain_sudoku_fallback(state)
                 if fallback is not None:
                     spec, res.hints = fallback, _as_fallback(res.hints, state)
@@ -376,12 +376,6 @@ def _plain_sudoku_fallback(state) -> PuzzleSpec | None:
         return state.to_spec()
     except (SpecError, ValueError):
         return None
-
-
-def _has_problems(hints) -> bool:
-    """Whether rule inference reported a blocking problem with the rules it read
-    (``RuleHints.problems``)."""
-    return bool(getattr(hints, "problems", ()))
 
 
 def _as_fallback(hints, state):

@@ -17,7 +17,7 @@ thin lines rather than with a fixed number of pixels.
 Edges are classified by a small learned classifier (``weights/edges.onnx``,
 trained by ``training/train_edges.py`` on the project's own renders) that reads
 each edge as a cell-normalised patch: dashed-or-not per edge, thick-or-thin per
-image (:func:`decide_with_model`). Without the weights the hand rules (widths,
+image (:func:`decide_edges`). Without the weights the hand rules (widths,
 dash patterns, outline ink) decide; they misread most killer photos.
 """
 from __future__ import annotations
@@ -95,7 +95,7 @@ class EdgeMap:
     ``dash_v`` / ``dash_h``: dash evidence in 0..1. ``thin_width``: the reference
     ink width of a thin line; ``contrast``: thick-to-thin width ratio (1.0 when
     every line is alike). ``doubtful``: edges the classifier could not call
-    either way (see :func:`decide_with_model`; 0 for the hand rules); ``learned``:
+    either way (see :func:`decide_edges`; 0 for the hand rules); ``learned``:
     whether the edge classifier (rather than the hand rules) decided;
     ``thick_margin``: (E,) the classifier's margin per edge, vertical edges then
     horizontal, row by row (see :meth:`margin_of`; None for the hand rules).
@@ -498,7 +498,7 @@ def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
     by splitting the ink widths into two groups (largest gap in log width; when
     the groups differ by less than ``THICK_RATIO`` every line is thin) and dashed
     outlines by their dash pattern and outline ink. With it, see
-    :func:`decide_with_model`.
+    :func:`decide_edges`.
     """
     gray = to_gray(gray)
     xs = np.asarray(xs, np.float64)
@@ -570,7 +570,7 @@ def edge_probabilities(patches: np.ndarray, model: str | Path | None = EDGE_MODE
         logits = net.forward().reshape(len(patches), -1).astype(np.float64)
     logits -= logits.max(axis=1, keepdims=True)
     e = np.exp(logits)
-    # float64: decide_with_model takes logs of the small ones (down to ~1e-30).
+    # float64: decide_edges takes logs of the small ones (down to ~1e-30).
     return e / e.sum(axis=1, keepdims=True)
 
 
@@ -585,13 +585,8 @@ def _edge_net(path: str):
         raise ModelError(f"cannot load edge classifier {path}: {exc}", code="weights_invalid") from None
 
 
-def decide_with_model(probs: np.ndarray, widths: np.ndarray, line_widths=None):
-    """See :func:`decide_edges`, without its last item (the margins)."""
-    return decide_edges(probs, widths, line_widths)[:6]
-
-
 def decide_edges(probs: np.ndarray, widths: np.ndarray, line_widths=None):
-    """(thick, dashed, dash evidence, thin width, contrast, doubtful) from the
+    """(thick, dashed, dash evidence, thin width, contrast, doubtful, margin) from the
     classifier's probabilities (E, 4) in ``EDGE_CLASSES`` order and the measured
     ink widths (E,) in px.
 
@@ -609,9 +604,8 @@ def decide_edges(probs: np.ndarray, widths: np.ndarray, line_widths=None):
     caged grid. Thin width and thick-to-thin ratio (``contrast``, 1.0 when every
     line is thin) are reported from the measured widths of the two groups.
     Edges near the cut are decided with their line's width too
-    (:func:`_weigh_widths`; ``line_widths``: (E,) widths, or a function giving
-    them for an index array, as :func:`line_widths` measures them; default
-    ``widths``). Last item: each edge's signed distance from the cut in
+    (:func:`_weigh_widths`; ``line_widths``: a function giving the widths of an
+    index array of edges, as :func:`line_widths` measures them; default ``widths``). Last item: each edge's signed distance from the cut in
     gaps (``THICK_MARGIN`` for groups of one kind of line): under a quarter, the
     edge is in doubt.
     """
@@ -652,8 +646,10 @@ def decide_edges(probs: np.ndarray, widths: np.ndarray, line_widths=None):
             near = np.abs(v - cut) < 0.25 * gap
             members = np.nonzero(group)[0]
             runs = _line_runs(group, n) if n and near.sum() >= MIN_RUN else []
-            thick[members] = _weigh_widths(v, upper, near, _widths_of(members, widths, line_widths),
-                                           low, high, runs)
+            # The line widths are measured only when a run asks for them.
+            line_of = (lambda idx, m=members: np.asarray(line_widths(m[idx]), np.float64)) if line_widths \
+                else (lambda idx, m=members: widths[m[idx]])
+            thick[members] = _weigh_widths(v, upper, near, (widths[members], line_of), low, high, runs)
             margin[group] = (v - cut) / gap
             doubtful += int(np.sum(near))
     thin = float(np.median(widths[~thick])) if (~thick).any() else float(np.median(widths))
@@ -661,16 +657,6 @@ def decide_edges(probs: np.ndarray, widths: np.ndarray, line_widths=None):
     if thick.any() and (~thick).any():
         contrast = max(float(np.median(widths[thick])) / max(thin, 1e-3), 1.0 + 1e-3)
     return thick, dashed, p_dash.astype(np.float32), thin, contrast, doubtful, margin
-
-
-def _widths_of(members: np.ndarray, widths: np.ndarray, line_widths):
-    """``(group widths, line widths of group edges by group index)``: see
-    :func:`_weigh_widths`; the line widths are measured only when asked for."""
-    if line_widths is None:
-        return widths[members], lambda idx: widths[members[idx]]
-    if callable(line_widths):
-        return widths[members], lambda idx: np.asarray(line_widths(members[idx]), np.float64)
-    return widths[members], lambda idx: np.asarray(line_widths)[members[idx]]
 
 
 def _weigh_widths(odds: np.ndarray, upper: np.ndarray, near: np.ndarray, widths,
@@ -692,7 +678,7 @@ def _weigh_widths(odds: np.ndarray, upper: np.ndarray, near: np.ndarray, widths,
     sure_thin, sure_thick = ~upper & ~near, upper & ~near
     if not near.any() or not sure_thin.any() or not sure_thick.any():
         return out
-    segments = [seg for run in runs for seg in _near_segments(run, near)]
+    segments = [seg for run in runs for seg in _stretches(run, near[run], MIN_RUN)]
     if not segments:
         return out
     ink, line_of = widths
@@ -708,14 +694,15 @@ def _weigh_widths(odds: np.ndarray, upper: np.ndarray, near: np.ndarray, widths,
     return out
 
 
-def _near_segments(run: np.ndarray, near: np.ndarray) -> list[np.ndarray]:
-    """Maximal stretches of at least ``MIN_RUN`` consecutive ``near`` edges of ``run``."""
+def _stretches(run: np.ndarray, keep: np.ndarray, min_len: int) -> list[np.ndarray]:
+    """Maximal stretches of consecutive items of ``run`` whose ``keep`` (a mask
+    aligned with ``run``) holds, each at least ``min_len`` long."""
     out, cur = [], []
-    for i in list(run) + [-1]:
-        if i >= 0 and near[i]:
-            cur.append(i)
+    for item, k in zip(list(run) + [None], list(keep) + [False]):
+        if k:
+            cur.append(item)
             continue
-        if len(cur) >= MIN_RUN:
+        if len(cur) >= min_len:
             out.append(np.array(cur))
         cur = []
     return out
@@ -733,16 +720,7 @@ def _line_runs(group: np.ndarray, n: int) -> list[np.ndarray]:
     for r in range(n - 1):          # horizontal line r + 1: edges (r, c), c = 0..N-1
         runs.append(pos[[k + r * n + c for c in range(n)]])
     # An edge outside the group breaks the run.
-    out = []
-    for run in runs:
-        cur = []
-        for i in list(run) + [-1]:
-            if i >= 0:
-                cur.append(i)
-            elif cur:
-                out.append(np.array(cur))
-                cur = []
-    return out
+    return [seg for run in runs for seg in _stretches(run, run >= 0, 1)]
 
 
 def line_widths(patches: np.ndarray, cell: float) -> np.ndarray:
@@ -779,13 +757,7 @@ def split_widths(widths: np.ndarray) -> tuple[float, float, float]:
     w = np.sort(w[w >= max(0.2 * np.percentile(w, 90), 1e-3)])
     if len(w) < 4:
         return float(np.median(w)) if len(w) else 0.0, 1.0, float("inf")
-    logs = np.log(w)
-    best, i_best = -1.0, 1
-    for i in range(1, len(w)):
-        a, b = logs[:i], logs[i:]
-        between = len(a) * len(b) * (a.mean() - b.mean()) ** 2
-        if between > best:
-            best, i_best = between, i
+    i_best = len(_otsu_groups(np.log(w))[1])
     thin, thick = float(np.median(w[:i_best])), float(np.median(w[i_best:]))
     ratio = thick / max(thin, 1e-3)
     if ratio < THICK_RATIO:

@@ -83,13 +83,11 @@ DIAGONAL_MAX_HALF = 4.0
 DIAGONAL_MIN_INK = 24
 
 
-def _diagonal_coords(p: int, anti: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(xx, yy, signed distance from the diagonal, position along it from the centre)."""
+def _diagonal_coords(p: int, anti: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(xx, yy, signed distance from the diagonal) of every pixel of a ``p`` px patch."""
     yy, xx = np.mgrid[0:p, 0:p].astype(np.float32)
     u = (p - 1 - xx) if anti else xx
-    dist = (u - yy) / np.sqrt(2.0)
-    along = (u + yy - (p - 1)) / np.sqrt(2.0)
-    return xx, yy, dist, along
+    return xx, yy, (u - yy) / np.sqrt(2.0)
 
 
 def diagonal_profile(patch: np.ndarray, anti: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -182,7 +180,7 @@ def erase_diagonal(patch: np.ndarray, anti: bool, half_width: float | None = Non
         off0, half0 = found if found is not None else (0.0, 2.0)
         offset = off0 if offset is None else offset
         half_width = half0 if half_width is None else half_width
-    xx, yy, dist, _ = _diagonal_coords(p, anti)
+    xx, yy, dist = _diagonal_coords(p, anti)
     band = np.abs(dist - offset) <= half_width
     r = np.sqrt(0.5)
     # Steps that leave the band: (half_width + 1.5) across the line; vertical and

@@ -579,13 +579,15 @@ def border_quad(warped: np.ndarray, margin: int = WARP_MARGIN,
         long_ids = [i + 1 for i in np.nonzero(extent >= inner // 2)[0]]
         if len(long_ids) < 2:
             return None
-        centre = [stats[i, cv2.CC_STAT_TOP if axis == 0 else cv2.CC_STAT_LEFT] +
-                  stats[i, cv2.CC_STAT_HEIGHT if axis == 0 else cv2.CC_STAT_WIDTH] / 2 for i in long_ids]
+        start, extent_across = ((cv2.CC_STAT_TOP, cv2.CC_STAT_HEIGHT) if axis == 0
+                                else (cv2.CC_STAT_LEFT, cv2.CC_STAT_WIDTH))
+        def centres(ids):
+            return [stats[i, start] + stats[i, extent_across] / 2 for i in ids]
+        centre = centres(long_ids)
         if centre.count(min(centre)) > 1 or centre.count(max(centre)) > 1:
             # argmin / argmax take the first of equals: order them as before.
             long_ids = _default_order(mask, labels, stats, long_ids)
-            centre = [stats[i, cv2.CC_STAT_TOP if axis == 0 else cv2.CC_STAT_LEFT] +
-                      stats[i, cv2.CC_STAT_HEIGHT if axis == 0 else cv2.CC_STAT_WIDTH] / 2 for i in long_ids]
+            centre = centres(long_ids)
         for i in (long_ids[int(np.argmin(centre))], long_ids[int(np.argmax(centre))]):
             x, y, w, h = stats[i, :4]
             ys, xs = np.nonzero(labels[y:y + h, x:x + w] == i)
