@@ -265,14 +265,15 @@ def test_cuda_graph_same_tokens(mode):
 def test_fast_load_reads_the_same_weights(tmp_path):
     from safetensors.torch import load_file
 
-    from vlm_puzzle.models.fast_load import from_pretrained_fast, read_safetensors
+    from vlm_puzzle.models.fast_load import load_fast, read_safetensors
 
     path = tiny_qwen.build_tiny_qwen(tmp_path / "m", "qwen2_5_vl")
     ref = load_file(str(path / "model.safetensors"))
     got = read_safetensors(path, "cpu", chunk_mb=1)  # several chunks through both buffers
     assert ref.keys() == got.keys()
     assert all(torch.equal(ref[k], got[k]) and ref[k].dtype == got[k].dtype for k in ref)
-    model = from_pretrained_fast(path, device="cpu", dtype=torch.float32)
+    model, why = load_fast(path, device="cpu", dtype=torch.float32)
+    assert why == ""
     plain = transformers.AutoModelForImageTextToText.from_pretrained(path, dtype=torch.float32)
     a, b = model.state_dict(), plain.state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

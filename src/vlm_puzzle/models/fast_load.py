@@ -66,6 +66,14 @@ def _pinned_chunks(f, file, size: int, chunk: int, pinned, events, device):
         done, k = done + m, k + 1
 
 
+def _header(f) -> tuple[int, dict]:
+    """(data block start, tensor table) of an open safetensors file, read past its header."""
+    (n,) = struct.unpack("<Q", f.read(8))
+    header = json.loads(f.read(n))
+    header.pop("__metadata__", None)
+    return 8 + n, header
+
+
 def read_safetensors(path: str | Path, device="cuda", chunk_mb: int = 256) -> dict[str, torch.Tensor]:
     """All tensors of the checkpoint at ``path`` (a .safetensors file or a folder) on ``device``."""
     device = torch.device(device)
@@ -75,9 +83,7 @@ def read_safetensors(path: str | Path, device="cuda", chunk_mb: int = 256) -> di
     events = [None, None]
     for file in shard_files(path):
         with open(file, "rb", buffering=0) as f:
-            (n,) = struct.unpack("<Q", f.read(8))
-            header = json.loads(f.read(n))
-            header.pop("__metadata__", None)
+            _, header = _header(f)
             size = max((v["data_offsets"][1] for v in header.values()), default=0)
             data = torch.empty(size, dtype=torch.uint8, device=device)
             for buf, lo, m in _pinned_chunks(f, file, size, chunk, pinned, events, device):
@@ -97,13 +103,6 @@ def read_safetensors(path: str | Path, device="cuda", chunk_mb: int = 256) -> di
 # Hub Qwen-VL checkpoints use the pre-v5 layout; transformers renames these keys the same way when loading.
 _LEGACY_KEYS = ((re.compile(r"^visual"), "model.visual"),
                 (re.compile(r"^model(?!\.(language_model|visual))"), "model.language_model"))
-
-
-def _header(f) -> tuple[int, dict]:
-    (n,) = struct.unpack("<Q", f.read(8))
-    header = json.loads(f.read(n))
-    header.pop("__metadata__", None)
-    return 8 + n, header
 
 
 def _target_key(key: str) -> str:
@@ -306,9 +305,3 @@ def _tied_keys_for(cls, config) -> set[str]:
     if not (getattr(config, "tie_word_embeddings", False) or getattr(cfg, "tie_word_embeddings", False)):
         return set()
     return set(getattr(cls, "_tied_weights_keys", None) or {})
-
-
-def from_pretrained_fast(path: str | Path, *, device="cuda", dtype=torch.bfloat16,
-                         attn_implementation: str | None = None):
-    """:func:`load_fast`'s model, or None where the checkpoint does not map one to one."""
-    return load_fast(path, device=device, dtype=dtype, attn_implementation=attn_implementation)[0]
