@@ -201,8 +201,8 @@ def augment(xb, gen, shape: bool = False):
     import torch.nn.functional as F
     b, dev = xb.shape[0], xb.device
 
-    def uniform(*shape, lo, hi):
-        return torch.empty(*shape, device=dev).uniform_(lo, hi, generator=gen)
+    def uniform(*dims, lo, hi):
+        return torch.empty(*dims, device=dev).uniform_(lo, hi, generator=gen)
     if shape:
         theta = torch.zeros(b, 2, 3, device=dev)
         theta[:, 0, 0] = uniform(b, lo=0.85, hi=1.15)
@@ -346,8 +346,9 @@ def main(argv=None) -> None:
         xv, yv, xd, yd = d["xv"], list(d["yv"]), d["xd"], list(d["yd"])
         rendered_by = str(d["command"])
     else:
-        x, y, n_puz = make_dataset(args.puzzles, args.seed, train_fonts(), args.workers, args.minutes)
-        xv, yv, _ = make_dataset(args.val_puzzles, args.seed + 1, train_fonts(), args.workers, args.minutes / 4)
+        fonts = train_fonts()
+        x, y, n_puz = make_dataset(args.puzzles, args.seed, fonts, args.workers, args.minutes)
+        xv, yv, _ = make_dataset(args.val_puzzles, args.seed + 1, fonts, args.workers, args.minutes / 4)
         xd, yd, _ = make_dataset(args.val_puzzles, args.seed + 2, train_fonts(DEV_FAMILIES), args.workers,
                                  args.minutes / 4)
         rendered_by = command_line(argv)
