@@ -102,10 +102,30 @@ def test_ctc_decode_merges_repeats_and_keeps_doubled_digits():
     path = [blank, one, one, blank, one, blank, C.CLASSES.index("x"), blank]
     logits = np.full((len(path), len(C.CLASSES)), -4.0)
     logits[np.arange(len(path)), path] = 4.0
-    text, probs = C.ctc_decode(logits)
+    text, probs, _ = C.ctc_decode(logits)
     assert text == "11x" and len(probs) == 3 and min(probs) > 0.9
     clue = C.parse_clue(text, probs)
     assert (clue.op, clue.target) == ("mul", 11)
+
+
+def test_ctc_decode_gives_each_character_the_alternatives_of_its_kind():
+    blank, four, div, plus, nine = (C.CLASSES.index(ch) for ch in ("", "4", "/", "+", "9"))
+    logits = np.full((6, len(C.CLASSES)), -6.0)
+    logits[:, blank] = 4.0
+    logits[1, four], logits[1, nine] = 5.0, 3.0       # '4', with '9' a close second
+    logits[3, plus], logits[3, div] = 5.0, 4.0        # '+' read where a '/' is nearly as likely
+    logits[4, div] = 4.5                              # the '/' peaks in the next column of the run
+    logits[4, plus] = 5.0
+    logits[3, nine] = 4.9                             # a digit there is no alternative to an operator
+    text, probs, alts = C.ctc_decode(logits)
+    assert text == "4+" and len(alts) == 2
+    assert alts[0][0][0] == "9" and all(ch.isdigit() for ch, _ in alts[0])
+    assert [ch for ch, _ in alts[1]][0] == "/" and all(not ch.isdigit() for ch, _ in alts[1])
+    div_p = dict(alts[1])["/"]
+    z = logits[4] - logits[4].max()
+    assert abs(div_p - np.exp(z[div]) / np.exp(z).sum()) < 1e-9   # its peak over the run's columns
+    clue = C.parse_clue(text, probs, alts)
+    assert clue.alternatives == tuple(alts) and (clue.op, clue.target) == ("add", 4)
 
 
 def test_blank_and_lines_only_cells_read_nothing():

@@ -318,13 +318,17 @@ def _extract(image: np.ndarray, repair: bool):
 def read_state(image, *, repair: bool = True, **options):
     """The extractor as the pipeline runs it: grid, digits and variants, with the
     givens checked and repaired against the rules geometry infers from the picture
-    (a jigsaw's regions, a killer's cages...). ``options`` go to ``extract_state``.
+    (a jigsaw's regions, a killer's cages...), then the cage clues repaired
+    (:func:`~vlm_puzzle.rules.clue_repair.repair_clues`). ``options`` go to ``extract_state``.
     Raises the extractor's PuzzleErrors."""
+    from vlm_puzzle.rules.clue_repair import repair_clues
     from vlm_puzzle.rules.geometry import rules_for_repair
     from vlm_puzzle.vision import extract_state
 
     # variants=True: borders, cages, clues and marks are what the rules are inferred from.
-    return extract_state(image, repair=repair, variants=True, rules=rules_for_repair, **options)
+    state = extract_state(image, repair=repair, variants=True, rules=rules_for_repair, **options)
+    # Cage clues are checked like the givens: a misread one leaves no single solution.
+    return repair_clues(state) if repair else state
 
 
 def _geometry_rules(state):

@@ -215,15 +215,8 @@ def _mark_alternatives(variants, n: int, box, kind: str) -> list[str]:
 
 def _verdict(template: PuzzleSpec, givens) -> str:
     """The solver's verdict on ``givens`` under ``template``'s rules (no repair)."""
-    from vlm_puzzle.solver import solve
-    from vlm_puzzle.vision.repair import conflicts
-    g = np.asarray(givens, dtype=np.int64)
-    if conflicts(template, g):
-        return "no_solution"
-    try:
-        return solve(template.with_givens(g.tolist(), None), unique=True, timeout_s=MARK_SOLVE_S).status
-    except SpecError:
-        return "no_solution"
+    from vlm_puzzle.vision.repair import verdict
+    return verdict(template, givens, MARK_SOLVE_S)[0]
 
 
 def _unique_among_marks(state, variants, n: int, box, spec: PuzzleSpec) -> PuzzleSpec:

@@ -41,19 +41,25 @@ STRIP_X = (-0.02, 0.94)
 STRIP_Y = (-0.02, 0.40)
 STRIP_H, STRIP_W = 24, 56   # about 1:1 for a 9x9 grid warped to 576 px
 WEIGHTS = Path(__file__).with_name("weights") / "clues_ctc3.onnx"
+# A character the reader gave less than this where it read another is no alternative.
+ALTERNATIVE_MIN = 1e-3
 
 
 @dataclass(frozen=True)
 class Clue:
     """A read clue: ``text`` as characters, ``op`` (None for a bare number: killer sum
     or a KenKen single cell), ``target`` (None when no digits were read),
-    ``confidence`` 0..1, per-character ``probs``."""
+    ``confidence`` 0..1, per-character ``probs``; per character, ``alternatives``:
+    the other characters of its kind (digit for a digit, operator for an operator)
+    the reader gave at least ``ALTERNATIVE_MIN`` where it read it, as
+    ``(char, probability)``, likeliest first."""
 
     text: str
     op: str | None
     target: int | None
     confidence: float
     probs: tuple[float, ...] = ()
+    alternatives: tuple[tuple[tuple[str, float], ...], ...] = ()
 
 
 # ---- the strip ------------------------------------------------------------------------------
@@ -118,10 +124,12 @@ def column_probs(strips: np.ndarray, weights: Path | None = None) -> np.ndarray:
     return out.reshape(len(strips), len(CLASSES), -1).transpose(0, 2, 1)
 
 
-def ctc_decode(logits: np.ndarray, ops: bool = True) -> tuple[str, list[float]]:
+def ctc_decode(logits: np.ndarray, ops: bool = True) -> tuple[str, list[float], list[tuple]]:
     """Greedy CTC decode of one strip's (T, C) logits: the best class per column,
     repeats merged, blanks dropped. Each character's probability is its peak over
-    the columns of its run. ``ops=False`` (killer sums) allows digits only."""
+    the columns of its run; its alternatives (see :class:`Clue`) are the other
+    classes of its kind at their peaks over the same columns. ``ops=False`` (killer
+    sums) allows digits only."""
     z = logits.astype(np.float64)
     if not ops:
         z = z.copy()
@@ -130,18 +138,29 @@ def ctc_decode(logits: np.ndarray, ops: bool = True) -> tuple[str, list[float]]:
     p = np.exp(z)
     p /= p.sum(axis=1, keepdims=True)
     best = p.argmax(axis=1)
-    chars, probs, prev = [], [], 0
+    chars, probs, runs, prev = [], [], [], 0
     for t, k in enumerate(best):
         if k != 0 and k == prev:
             probs[-1] = max(probs[-1], float(p[t, k]))
+            runs[-1][1] = t + 1
         elif k != 0:
             chars.append(CLASSES[k])
             probs.append(float(p[t, k]))
+            runs.append([t, t + 1, int(k)])
         prev = k
-    return "".join(chars), probs
+    return "".join(chars), probs, [_alternatives(p[a:b].max(axis=0), k) for a, b, k in runs]
 
 
-def parse_clue(chars, probs: list[float]) -> Clue:
+def _alternatives(peak: np.ndarray, k: int) -> tuple[tuple[str, float], ...]:
+    """Classes of class ``k``'s kind (digit or operator) other than ``k`` whose ``peak``
+    probability reaches ALTERNATIVE_MIN, likeliest first."""
+    kind = range(DIGIT_CLASSES.start, DIGIT_CLASSES.stop) if k < DIGIT_CLASSES.stop \
+        else range(DIGIT_CLASSES.stop, len(CLASSES))
+    alts = [(CLASSES[j], float(peak[j])) for j in kind if j != k and peak[j] >= ALTERNATIVE_MIN]
+    return tuple(sorted(alts, key=lambda a: -a[1]))
+
+
+def parse_clue(chars, probs: list[float], alternatives=()) -> Clue:
     """Characters (left to right) and their probabilities -> a :class:`Clue`.
 
     Digits form the target; one operator may stand after (``12+``) or before
@@ -161,7 +180,8 @@ def parse_clue(chars, probs: list[float]) -> Clue:
     target = int(digits) if digits else None
     if target == 0:
         target = None
-    return Clue(text=text, op=op, target=target, confidence=conf, probs=tuple(float(p) for p in probs))
+    return Clue(text=text, op=op, target=target, confidence=conf, probs=tuple(float(p) for p in probs),
+                alternatives=tuple(alternatives))
 
 
 def read_clues(ink: np.ndarray, cells: list[tuple[float, float, float, float]], cell_px: float,
@@ -177,6 +197,6 @@ def read_clues(ink: np.ndarray, cells: list[tuple[float, float, float, float]], 
     logits = column_probs(strips, weights)
     out = []
     for z in logits:
-        text, probs = ctc_decode(z, ops)
-        out.append(parse_clue(text, probs) if text else Clue(text="", op=None, target=None, confidence=0.0))
+        text, probs, alts = ctc_decode(z, ops)
+        out.append(parse_clue(text, probs, alts) if text else Clue(text="", op=None, target=None, confidence=0.0))
     return out

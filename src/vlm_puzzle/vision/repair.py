@@ -60,6 +60,15 @@ def conflicts(spec: PuzzleSpec, givens: np.ndarray) -> bool:
     return False
 
 
+def verdict(template: PuzzleSpec, givens: np.ndarray, timeout_s: float) -> tuple[str, list | None]:
+    """The solver's verdict on ``givens`` under ``template``'s rules, no repair:
+    (status, the solution when there is exactly one)."""
+    givens = np.asarray(givens, dtype=np.int64)
+    if conflicts(template, givens):
+        return "no_solution", None
+    return _solve(template, givens, timeout_s)
+
+
 def _solve(template: PuzzleSpec, givens: np.ndarray, timeout_s: float):
     from vlm_puzzle.solver import solve
     try:
@@ -89,7 +98,7 @@ def _alternatives(probs: np.ndarray, givens: np.ndarray,
     return out[:MAX_ALTERNATIVES]
 
 
-def _subsets_by_cost(alts: list[tuple[float, int, int, int]], max_size: int):
+def subsets_by_cost(alts: list[tuple[float, int, int, int]], max_size: int):
     """Index tuples of ``alts`` (ascending costs) in increasing total cost, no cell twice."""
     if not alts:
         return
@@ -135,7 +144,7 @@ def repair_givens(template: PuzzleSpec, givens: np.ndarray, probs: np.ndarray, *
         return RepairResult(givens, "failed", status, solve_calls=calls, time_s=time.perf_counter() - t0)
     alts = _alternatives(probs, givens, MAX_COST_MULTIPLE if status == "multiple" else MAX_COST)
     tried = 0
-    for cost, idx in _subsets_by_cost(alts, MAX_CHANGES):
+    for cost, idx in subsets_by_cost(alts, MAX_CHANGES):
         if calls >= MAX_SOLVES or time.perf_counter() - t0 > budget_s:
             break
         cand = givens.copy()

@@ -1,0 +1,115 @@
+"""Repair misread cage clues with the solver, guided by the clue reader's probabilities.
+
+A published killer or KenKen has exactly one solution. When the clues as read give
+the givens none (or several), or fail the consistency checks (a target no digits
+can make, killer sums that do not total N*N*(N+1)/2), the likeliest explanation is
+a misread character: a '4÷' read as '4+', a '29' as '20'. Candidate readings swap
+one to three characters for the reader's next guesses at the same place (a digit
+for a digit, an operator for an operator); they are tried cheapest first (the
+reader's own loss, ``-log p(new) + log p(old)``, plus a penalty per change, as in
+:mod:`vlm_puzzle.vision.repair`), and the first under which the givens have
+exactly one solution is kept, and said (the state's variants carry a note for
+each changed clue). A reading that already has exactly one solution is never changed.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import numpy as np
+
+from vlm_puzzle.rules.geometry import DOUBTFUL, UNLIKELY_REPAIR, rules_for_repair
+from vlm_puzzle.vision.clues import parse_clue
+from vlm_puzzle.vision.repair import (CHANGE_PENALTY, MAX_COST, subsets_by_cost,
+                                      verdict)
+
+MAX_CHANGES = 3         # characters changed at most
+MAX_ALTERNATIVES = 30   # cheapest single-character changes considered
+MAX_SOLVES = 60         # solver calls at most
+BUDGET_S = 1.5          # seconds for the whole search
+SOLVE_S = 0.5           # seconds per solver call
+_KIND_OF_STYLE = {"dashed": "killer", "thick": "kenken"}
+
+
+def clue_changes(cages, max_cost: float = MAX_COST) -> list[tuple[float, int, int, str]]:
+    """(cost, cage index, character index, new character) of every one-character
+    change to the cages' clues cheaper than ``max_cost`` nats (plus the change
+    penalty), cheapest first (at most ``MAX_ALTERNATIVES``)."""
+    out = []
+    for i, cage in enumerate(cages):
+        clue = cage.clue
+        for j, (p, alts) in enumerate(zip(clue.probs, clue.alternatives)):
+            for ch, q in alts:
+                cost = float(np.log(max(p, 1e-12)) - np.log(max(q, 1e-12))) + CHANGE_PENALTY
+                if cost < max_cost + CHANGE_PENALTY:
+                    out.append((cost, i, j, ch))
+    out.sort()
+    return out[:MAX_ALTERNATIVES]
+
+
+def with_changes(variants, changes: list[tuple[float, int, int, str]]):
+    """``variants`` with the clue characters of ``changes`` swapped (each changed clue
+    parsed anew, the new character's probability in place of the old)."""
+    cages = list(variants.cages)
+    for i in sorted({c[1] for c in changes}):
+        clue = cages[i].clue
+        chars, probs = list(clue.text), list(clue.probs)
+        for _, _, j, ch in (c for c in changes if c[1] == i):
+            probs[j] = dict(clue.alternatives[j])[ch]
+            chars[j] = ch
+        cages[i] = replace(cages[i], clue=parse_clue(chars, probs, clue.alternatives))
+    return replace(variants, cages=tuple(cages))
+
+
+def repair_clues(state):
+    """Check ``state``'s cage clues against the solver and repair them if needed.
+
+    ``state``: a :class:`~vlm_puzzle.vision.extract.GridState` whose givens were
+    checked (``repair_kind``, ``solver_status``) and whose ``variants`` were read.
+    Each candidate's rules are :func:`~vlm_puzzle.rules.geometry.rules_for_repair`'s
+    (which falls back to other rules when the clues fail the consistency checks).
+    On success the state gets the repaired variants (a note per changed clue in
+    their ``uncertainties``; their confidence at most ``DOUBTFUL`` when a change is
+    one the reader gave less than e^-UNLIKELY_REPAIR of its first guess) and the
+    solver's verdict under them; otherwise it is left as it was. Returns the state.
+    """
+    variants = getattr(state, "variants", None)
+    kind = _KIND_OF_STYLE.get(getattr(variants, "cage_style", None))
+    if kind is None or not variants.cages or state.givens is None:
+        return state
+    if state.repair_kind == kind and state.solver_status in ("solved", "timeout"):
+        return state   # one solution already, or a solver that could not tell
+    t0 = time.perf_counter()
+    several = state.repair_kind == kind and state.solver_status == "multiple"
+    # Several solutions may be the puzzle's own: then change only what the reader doubted.
+    changes = clue_changes(variants.cages, UNLIKELY_REPAIR if several else MAX_COST)
+    calls = 0
+    for cost, idx in subsets_by_cost(changes, MAX_CHANGES):
+        if calls >= MAX_SOLVES or time.perf_counter() - t0 > BUDGET_S:
+            break
+        chosen = [changes[i] for i in idx]
+        candidate = with_changes(variants, chosen)
+        template = rules_for_repair(state, candidate)
+        if template is None or template.kind != kind:
+            continue   # the changed clues still fail the consistency checks
+        calls += 1
+        status, solution = verdict(template, state.givens, SOLVE_S)
+        if status == "solved":
+            loss = {i: sum(c[0] - CHANGE_PENALTY for c in chosen if c[1] == i) for i in sorted({c[1] for c in chosen})}
+            notes = tuple(_note(variants.cages[i], candidate.cages[i], v) for i, v in loss.items())
+            confidence = variants.confidence
+            if max(c[0] for c in chosen) - CHANGE_PENALTY > UNLIKELY_REPAIR:
+                confidence = min(confidence, DOUBTFUL)
+            state.variants = replace(candidate, uncertainties=variants.uncertainties + notes,
+                                     confidence=confidence)
+            state.repair_kind, state.solver_status, state.solution = kind, status, solution
+            state.repair_status = "repaired" if state.repairs else "not_needed"
+            break
+    state.timing["clue_repair_s"] = time.perf_counter() - t0
+    return state
+
+
+def _note(before, after, cost: float) -> str:
+    return (f"cage at {before.anchor}: clue read as {before.clue.text!r} ({before.clue.confidence:.2f}) "
+            f"taken as {after.clue.text!r} ({cost:.1f} nats less likely): the likeliest reading under "
+            "which the puzzle has exactly one solution")

@@ -1,0 +1,113 @@
+"""Cage clues repaired by the solver: rendered puzzles read by the real pipeline, then
+one clue character swapped for a wrong one (a misreading, with the true character
+as the reader's second guess) and handed to ``repair_clues``."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from vlm_puzzle.pipeline import read_state
+from vlm_puzzle.render.generate import generate_puzzle
+from vlm_puzzle.render.rendered import render_puzzle
+from vlm_puzzle.render.style import Style
+from vlm_puzzle.rules.clue_repair import repair_clues
+from vlm_puzzle.rules.geometry import DOUBTFUL, infer_rules, rules_for_repair
+from vlm_puzzle.vision.clues import parse_clue
+from vlm_puzzle.vision.repair import verdict
+
+STYLE = Style(font="DejaVuSans", clue_font="DejaVuSans")
+
+
+@pytest.fixture(scope="module", params=[("kenken", 6, 8), ("killer", 6, 3)], ids=["kenken", "killer"])
+def read(request):
+    kind, size, seed = request.param
+    spec, _ = generate_puzzle(kind, size, seed=seed)
+    shot = render_puzzle(spec, seed=seed, style=STYLE, size_px=700)
+    state = read_state(np.ascontiguousarray(shot.image[..., ::-1]))
+    assert state.repair_kind == kind and state.solver_status == "solved"
+    return spec, state
+
+
+def _copy(state):
+    return replace(state, variants=state.variants, timing=dict(state.timing))
+
+
+def misread(state, p_wrong: float = 0.9, p_true: float = 0.35):
+    """A copy of ``state`` with the first clue character (reading order) whose swap
+    leaves the givens without exactly one solution read wrong: the wrong character
+    at ``p_wrong`` (sure enough that a killer's total does not fix it alone), the
+    true one its alternative at ``p_true``. Returns (state, cage index, true text)."""
+    v = state.variants
+    for i, cage in enumerate(v.cages):
+        text = cage.clue.text
+        for j, ch in enumerate(text):
+            for wrong in ("+-x/" if not ch.isdigit() else "0123456789"):
+                if wrong == ch or (j == 0 and wrong == "0"):
+                    continue
+                alts = [()] * len(text)
+                alts[j] = ((ch, p_true),)
+                probs = [0.99] * len(text)
+                probs[j] = p_wrong
+                bad = parse_clue(text[:j] + wrong + text[j + 1:], probs, alts)
+                cages = list(v.cages)
+                cages[i] = replace(cage, clue=bad)
+                wrong_v = replace(v, cages=tuple(cages))
+                template = rules_for_repair(state, wrong_v)
+                status = "no_solution" if template is None else verdict(template, state.givens, 5.0)[0]
+                if template is None or template.kind != state.repair_kind or status != "solved":
+                    out = _copy(state)
+                    out.variants = wrong_v
+                    out.repair_kind = template.kind if template is not None else None
+                    out.solver_status = status
+                    return out, i, text
+    raise AssertionError("no clue misreading breaks this puzzle")
+
+
+def test_a_misread_clue_is_repaired_and_said(read):
+    spec, state = read
+    bad, i, truth = misread(state)
+    fixed = repair_clues(bad)
+    assert fixed.variants.cages[i].clue.text == truth
+    assert fixed.solver_status == "solved" and fixed.repair_kind == state.repair_kind
+    assert fixed.solution == state.solution
+    note = fixed.variants.uncertainties[-1]
+    assert f"cage at {state.variants.cages[i].anchor}" in note and repr(truth) in note
+    hints, got = infer_rules(fixed)
+    assert got is not None and not hints.problems
+    assert {(c.cells, c.op, c.target) for c in got.cages} == {(c.cells, c.op, c.target) for c in spec.cages}
+    assert any(repr(truth) in e for e in hints.evidence)
+    assert hints.confidence > DOUBTFUL   # a cheap change: the second guess at 0.35 against 0.9
+
+
+def test_an_unlikely_repair_is_doubtful(read):
+    _, state = read
+    bad, i, truth = misread(state, p_wrong=0.999, p_true=0.005)   # 5.3 nats apart
+    fixed = repair_clues(bad)
+    assert fixed.variants.cages[i].clue.text == truth
+    assert infer_rules(fixed)[0].confidence <= DOUBTFUL
+
+
+def test_without_the_true_reading_among_the_guesses_nothing_changes(read):
+    _, state = read
+    bad, i, _ = misread(state)
+    cages = list(bad.variants.cages)
+    cages[i] = replace(cages[i], clue=replace(cages[i].clue, alternatives=()))
+    bad.variants = replace(bad.variants, cages=tuple(cages))
+    before = (bad.variants, bad.solver_status, bad.repair_kind)
+    after = repair_clues(bad)
+    assert (after.variants, after.solver_status, after.repair_kind) == before
+    hints, _ = infer_rules(after)
+    assert hints.problems and hints.confidence <= DOUBTFUL
+
+
+def test_a_reading_with_one_solution_is_left_alone(read):
+    _, state = read
+    # Even with a tempting second guess for every character.
+    v = state.variants
+    cages = tuple(replace(k, clue=replace(k.clue, alternatives=tuple(
+        (("7", 0.4),) if ch.isdigit() else (("-", 0.4),) for ch in k.clue.text))) for k in v.cages)
+    st = _copy(state)
+    st.variants = replace(v, cages=cages)
+    assert repair_clues(st).variants is st.variants
