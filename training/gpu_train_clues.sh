@@ -15,13 +15,11 @@ export PYTHONPATH=$PWD/src:$PWD:/tmp/site PYTHONUNBUFFERED=1 VLM_PUZZLE_FONT_DIR
 SEED=${SEED:-300} EPOCHS=${EPOCHS:-20} PUZZLES=${PUZZLES:-9000} MINUTES=${MINUTES:-3.5}
 # INIT=dir: fine-tune each width from dir/clues_w$w.onnx (fresh data with another SEED).
 INIT=${INIT:-} MAX_LR=${MAX_LR:-0.005}
-# DIV_SHARE: share of two-cell KenKen cages drawn with a division clue (training strips only).
-DIV_SHARE=${DIV_SHARE:-0}
 DATA=/tmp/clues_$SEED.npz
 {
   nvidia-smi --query-gpu=name,memory.total --format=csv,noheader; nproc
   python3 training/train_clues.py --puzzles "$PUZZLES" --val-puzzles 300 --workers "$(nproc)" \
-      --minutes "$MINUTES" --seed "$SEED" --data "$DATA" --div-share "$DIV_SHARE" --render-only || exit 1
+      --minutes "$MINUTES" --seed "$SEED" --data "$DATA" --render-only || exit 1
   for w in ${WIDTHS:-1 1.5 2}; do
     python3 training/train_clues.py --data "$DATA" --seed "$SEED" --epochs "$EPOCHS" --width "$w" \
         --shape-aug --batch 512 --threads 2 --max-lr "$MAX_LR" ${INIT:+--init "$INIT/clues_w$w.onnx"} \

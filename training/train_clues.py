@@ -53,27 +53,22 @@ def train_fonts(families=TRAIN_FAMILIES) -> list[str]:
     return [name for name in available_fonts() if font_family(name) in families]
 
 
-def quick_caged_puzzle(kind: str, n: int, seed: int, givens: float = 0.0, div_share: float = 0.0):
+def quick_caged_puzzle(kind: str, n: int, seed: int, givens: float = 0.0):
     """A killer or KenKen (spec, solution) drawn like the renderer's, without the
     uniqueness search (seconds to minutes for killer): clue text and cage shapes
     are what matter here, not whether the puzzle has one solution. ``givens``:
-    the share of killer cells whose solution digit is printed. ``div_share``: the
-    share of two-cell KenKen cages given a division clue whatever their digits (a
-    clue to draw, not to solve: solutions rarely divide, so '÷' is the rarest sign)."""
+    the share of killer cells whose solution digit is printed."""
     from vlm_puzzle.render.generate import (KENKEN_CAGE_SIZES, KILLER_CAGE_SIZES, _caged_spec,
                                             make_cage)
     from vlm_puzzle.render.regions import random_cages
     from vlm_puzzle.render.uniqueness import latin_groups, random_solution
-    from vlm_puzzle.spec import Cage, PuzzleSpec
+    from vlm_puzzle.spec import PuzzleSpec
     rng = np.random.default_rng(seed)
     groups = PuzzleSpec.sudoku([[0] * n] * n).groups if kind == "killer" else latin_groups(n)
     solution = random_solution(n, groups, rng)
     weights = KILLER_CAGE_SIZES if kind == "killer" else KENKEN_CAGE_SIZES
     cages = [make_cage(kind, c, solution, rng)
              for c in random_cages(solution, rng, size_weights=weights, distinct=kind == "killer")]
-    if div_share and kind == "kenken":
-        cages = [Cage(c.cells, "div", int(rng.integers(2, 10)), distinct=False)
-                 if len(c.cells) == 2 and rng.random() < div_share else c for c in cages]
     shown = [[int(solution[r][c]) if givens and rng.random() < givens else 0 for c in range(n)]
              for r in range(n)]
     return _caged_spec(kind, n, cages, shown), solution
@@ -109,7 +104,7 @@ def jittered(box, rng, amount: float):
     return x0, y0, x0 + (x1 - x0) * s, y1
 
 
-def puzzle_samples(k: int, seed: int, fonts: list[str], div_share: float = 0.0):
+def puzzle_samples(k: int, seed: int, fonts: list[str]):
     """Strips (uint8) and labels from one rendered puzzle number ``k``."""
     from vlm_puzzle.render import draw
     from vlm_puzzle.render.draw import cage_label
@@ -119,8 +114,7 @@ def puzzle_samples(k: int, seed: int, fonts: list[str], div_share: float = 0.0):
     rng = np.random.default_rng(s)
     kind = "kenken" if rng.random() < 0.55 else "killer"
     n = int(rng.integers(4, 10)) if kind == "kenken" else int(rng.choice([4, 6, 6, 8, 9, 9, 9]))
-    spec, solution = quick_caged_puzzle(kind, n, s, givens=rng.choice([0, 0, 0.15, 0.35]) if kind == "killer" else 0,
-                                        div_share=div_share)
+    spec, solution = quick_caged_puzzle(kind, n, s, givens=rng.choice([0, 0, 0.15, 0.35]) if kind == "killer" else 0)
     style = random_style(np.random.default_rng(s + 1), fonts)
     ascii_mul = draw.OPS_ASCII["mul"]
     if style.ascii_ops and rng.random() < 0.4:  # '*' for multiplication, as some books print
@@ -149,27 +143,25 @@ def puzzle_samples(k: int, seed: int, fonts: list[str], div_share: float = 0.0):
 
 
 def _worker(args):
-    seed, ks, fonts, deadline, div_share = args
+    seed, ks, fonts, deadline = args
     import cv2
     cv2.setNumThreads(1)
     xs, ys, done = [], [], 0
     for k in ks:
         if time.time() > deadline:
             break
-        a, b = puzzle_samples(k, seed, fonts, div_share)
+        a, b = puzzle_samples(k, seed, fonts)
         xs += a
         ys += b
         done += 1
     return xs, ys, done
 
 
-def make_dataset(puzzles: int, seed: int, fonts: list[str], workers: int, minutes: float,
-                 div_share: float = 0.0):
-    """Strips (M, H, W) uint8 and labels from up to ``puzzles`` renders (stops after
-    ``minutes``); ``div_share``: see :func:`quick_caged_puzzle`."""
+def make_dataset(puzzles: int, seed: int, fonts: list[str], workers: int, minutes: float):
+    """Strips (M, H, W) uint8 and labels from up to ``puzzles`` renders (stops after ``minutes``)."""
     from multiprocessing import get_context
     deadline = time.time() + 60 * minutes
-    jobs = [(seed, list(range(w, puzzles, workers)), fonts, deadline, div_share) for w in range(workers)]
+    jobs = [(seed, list(range(w, puzzles, workers)), fonts, deadline) for w in range(workers)]
     with get_context("fork").Pool(workers) as pool:
         parts = pool.map(_worker, jobs)
     xs = [x for p in parts for x in p[0]]
@@ -339,8 +331,6 @@ def main(argv=None) -> None:
     ap.add_argument("--width", type=float, default=1.0, help="channel multiplier of the network")
     ap.add_argument("--shape-aug", action="store_true", help="width/slant/stroke augmentation from the start")
     ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--div-share", type=float, default=0.0,
-                    help="share of two-cell KenKen cages drawn with a division clue (training set only)")
     ap.add_argument("--device", default=None, help="torch device (default: cuda when there is one)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
@@ -357,7 +347,7 @@ def main(argv=None) -> None:
         rendered_by = str(d["command"])
     else:
         fonts = train_fonts()
-        x, y, n_puz = make_dataset(args.puzzles, args.seed, fonts, args.workers, args.minutes, args.div_share)
+        x, y, n_puz = make_dataset(args.puzzles, args.seed, fonts, args.workers, args.minutes)
         xv, yv, _ = make_dataset(args.val_puzzles, args.seed + 1, fonts, args.workers, args.minutes / 4)
         xd, yd, _ = make_dataset(args.val_puzzles, args.seed + 2, train_fonts(DEV_FAMILIES), args.workers,
                                  args.minutes / 4)
