@@ -1,10 +1,14 @@
 """Train the grid digit reader, cross-validate it on real photos, export ONNX.
 
 Data: synthetic rectified grids (``training/synth.py``: many fonts, handwriting-
-like digits, heavy photo degradation) and the real newspaper photos prepared by
-``training/photos.py`` (cells cut exactly as at inference, with jittered cell
-rectangles). Orientation of each photo (some are upside down or sideways) is
-resolved with a first, synthetic-only model and the ``.dat`` labels.
+like digits, heavy photo degradation), with ``--rendered N`` cells of N puzzles of
+every kind drawn by the project's renderer (``training/render_digits.py``: cut
+through the real grid finder, training font families only), and the real
+newspaper photos prepared by ``training/photos.py`` (cells cut exactly as at
+inference, with jittered cell rectangles). Orientation of each photo (some are
+upside down or sideways) is resolved with a first model trained without photos
+and the ``.dat`` labels. ``--rendered-dev N`` scores every model on renders in
+fonts never trained on (``train_clues.DEV_FAMILIES``).
 
 Cross-validation: the photos are split into K folds (seeded); for each fold a
 model is trained on synthetic data + the other folds and scored on the held-out
@@ -16,6 +20,10 @@ Usage (seeded, reproducible; CPU works, a GPU is faster)::
 
     python training/photos.py ../shared/datasets/wichtounet-sudoku-v2-train photos.npz
     nice python training/train_digits.py --photos photos.npz --folds 5 --out out/digits
+    # with renderer-made cells (fonts: VLM_PUZZLE_FONT_DIRS, see training/font_packs.py)
+    nice python training/train_digits.py --photos photos.npz --rendered 4000 --folds 5 --out out/digits
+
+On a GPU machine: ``training/gpu_train_digits.sh``.
 """
 from __future__ import annotations
 
@@ -36,6 +44,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import photos as photo_data  # noqa: E402
+import render_digits  # noqa: E402
 import synth  # noqa: E402
 from vlm_puzzle.vision.cells import PATCH, crop_patch, ink_image  # noqa: E402
 from vlm_puzzle.vision.labels import INDEX, LABELS  # noqa: E402
@@ -186,6 +195,92 @@ def export(model: DigitNet, path: Path) -> None:
                                                      "input_size": PATCH}))
 
 
+def rendered_cells(args) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Cells of ``args.rendered`` renderer-made puzzles (run ``args.seed``), from the
+    ``--rendered-data`` cache when it holds them; and their card entry."""
+    cache = args.rendered_data
+    if cache is not None and cache.is_file():
+        d = np.load(cache, allow_pickle=False)
+        summary = json.loads(str(d["summary"]))
+        if summary["puzzles"] != args.rendered or summary["run_seed"] != args.seed:
+            raise SystemExit(f"{cache} holds {summary['puzzles']} puzzles of seed {summary['run_seed']}, "
+                             f"not --rendered {args.rendered} --seed {args.seed}")
+        x, y = d["x"], d["y"]
+        print(f"rendered: {len(x)} patches from {cache}", flush=True)
+    else:
+        fonts = render_digits.train_fonts()
+        print(f"rendering {args.rendered} puzzles with {len(fonts)} training fonts", flush=True)
+        x, y, summary = render_digits.rendered_patches(args.rendered, args.seed, fonts, args.workers,
+                                                       args.render_minutes)
+        summary.update(run_seed=args.seed, font_names=fonts,
+                       skipped_count=len(summary["skipped"]), skipped=summary["skipped"][:50])
+        print(f"rendered: {len(x)} patches ({summary['empty_patches']} empty) from {summary['used']} of "
+              f"{args.rendered} puzzles in {summary['seconds']:.0f}s; kinds {summary['kinds']}, "
+              f"{summary['photo']} photographed; {summary['skipped_count']} skipped, "
+              f"{summary['deadline_missed']} left out at the time limit", flush=True)
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            np.savez_compressed(cache, x=x, y=y, summary=json.dumps(summary))
+    card = {k: summary[k] for k in ("puzzles", "used", "patches", "empty_patches", "kinds", "photo",
+                                    "skipped_count", "deadline_missed", "seconds", "seeds", "font_names")
+            if k in summary}
+    card.update(weight=args.rendered_weight,
+                by="training/render_digits.py: vlm_puzzle.render.rendered.render_puzzle, every kind, "
+                   "clean and photo; cells through vision.grid.locate_grid + vision.cells.cell_patches "
+                   "(x-sudoku line diagonals erased as extract.py does); font families "
+                   "training/train_clues.py TRAIN_FAMILIES, disjoint from experiments/eval_variants.py "
+                   "HELD_OUT_FAMILIES",
+                families=sorted({f.split("-")[0] for f in summary.get("font_names", [])}))
+    return x, y, card
+
+
+def dev_cells(args) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Cells of ``args.rendered_dev`` puzzles rendered in ``train_clues.DEV_FAMILIES``
+    fonts (never trained on; run ``args.seed + render_digits.DEV_RUN``), to score models on."""
+    fonts = render_digits.dev_fonts()
+    run = args.seed + render_digits.DEV_RUN
+    x, y, summary = render_digits.rendered_patches(args.rendered_dev, run, fonts, args.workers,
+                                                   args.render_minutes / 4)
+    print(f"dev renders: {len(x)} patches from {summary['used']} puzzles in {len(fonts)} dev fonts "
+          f"in {summary['seconds']:.0f}s", flush=True)
+    return x, y, {"puzzles": args.rendered_dev, "used": summary["used"], "patches": int(len(x)),
+                  "seeds": summary["seeds"], "fonts": fonts, "kinds": summary["kinds"]}
+
+
+def inked(x: np.ndarray) -> np.ndarray:
+    """Patches the reader asks the network about (vision.extract: others are blank unasked)."""
+    try:
+        from vlm_puzzle.vision.extract import SKIP_INK
+    except ImportError:  # pragma: no cover
+        SKIP_INK = 40
+    p = x.shape[-1]
+    centre = x[:, p // 5: p - p // 5, p // 5: p - p // 5].reshape(len(x), -1)
+    return np.partition(centre, -20, axis=1)[:, -20] >= SKIP_INK
+
+
+def score_cells(pred: np.ndarray, x: np.ndarray, y: np.ndarray) -> dict:
+    """Raw symbol accuracy (argmax over all classes, ink-less patches blank, as the
+    reader does; stricter than the reader, which also folds symbols into the grid's
+    notation) and the three kinds of error."""
+    pred = np.where(inked(x), pred, 0)
+    bad = pred != y
+    return {"cell_acc": round(float(1 - bad.mean()), 5) if len(y) else None,
+            "empty_read_as_symbol": int((bad & (y == 0)).sum()),
+            "symbol_read_as_empty": int((bad & (pred == 0)).sum()),
+            "symbol_misread": int((bad & (y > 0) & (pred > 0)).sum())}
+
+
+def score_shipped(x: np.ndarray, y: np.ndarray) -> dict | None:
+    """:func:`score_cells` of the shipped model (src/vlm_puzzle/vision/weights), for comparison."""
+    try:
+        from vlm_puzzle.vision.classifier import DIGITS_MODEL, load_classifier
+        clf = load_classifier(DIGITS_MODEL)
+    except Exception:  # noqa: BLE001 - no shipped weights: nothing to compare with
+        return None
+    pred = np.concatenate([clf.predict(x[i:i + 4096]).argmax(1) for i in range(0, len(x), 4096)])
+    return score_cells(pred, x, y)
+
+
 # ---- main --------------------------------------------------------------------------
 
 def main(argv=None) -> None:
@@ -193,6 +288,17 @@ def main(argv=None) -> None:
     ap.add_argument("--photos", required=True, help="npz from training/photos.py")
     ap.add_argument("--fonts", default="/usr/share/fonts", help="folder searched for training fonts")
     ap.add_argument("--grids", type=int, default=8000, help="synthetic grids")
+    ap.add_argument("--rendered", type=int, default=0,
+                    help="puzzles drawn by the project's renderer whose cells join the synthetic ones "
+                         "(training/render_digits.py; 0: none)")
+    ap.add_argument("--rendered-weight", type=float, default=1.0, help="sampling weight of a rendered cell")
+    ap.add_argument("--render-minutes", type=float, default=0.0,
+                    help="time limit for rendering: puzzles not started by then are left out (0: none)")
+    ap.add_argument("--rendered-dev", type=int, default=0,
+                    help="puzzles rendered in train_clues.DEV_FAMILIES fonts (never trained on) that every "
+                         "model is scored on, in the card (0: none)")
+    ap.add_argument("--rendered-data", type=Path,
+                    help="cache of the rendered cells (.npz): read when it exists, else written")
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--folds", type=int, default=5, help="cross-validation folds over photos (0: none)")
     ap.add_argument("--photo-weight", type=float, default=4.0, help="sampling weight of a photo cell")
@@ -209,10 +315,28 @@ def main(argv=None) -> None:
     print(f"{len(fonts)} training fonts; device {device}", flush=True)
     xs, ys = synthetic(args.seed, args.grids, fonts, args.workers)
     print(f"synthetic: {len(xs)} patches from {args.grids} grids in {time.time() - t0:.0f}s", flush=True)
+    n_synth = len(xs)
+    rendered = None
+    if args.rendered:
+        xr, yr, rendered = rendered_cells(args)
+        xs, ys = np.concatenate([xs, xr]), np.concatenate([ys, yr])
+    dev = None
+    if args.rendered_dev:
+        xd, yd, dev = dev_cells(args)
+        dev["shipped_model"] = score_shipped(xd, yd)
 
-    print("model 0: synthetic only", flush=True)
-    m0 = train(xs, ys, np.ones(len(xs)), args.epochs, args.seed, device)
+        def score_dev(name: str, model) -> None:
+            dev[name] = score_cells(predict(model, xd, device).argmax(1), xd, yd)
+            print(f"  dev renders, {name}: {dev[name]}", flush=True)
+        print(f"  dev renders, shipped model: {dev['shipped_model']}", flush=True)
+    # Sampling weight of each synthetic / rendered patch (photos get --photo-weight).
+    ws = np.concatenate([np.ones(n_synth), np.full(len(xs) - n_synth, args.rendered_weight)])
+
+    print("model 0: synthetic" + (" and rendered" if args.rendered else "") + " only", flush=True)
+    m0 = train(xs, ys, ws, args.epochs, args.seed, device)
     export(m0, out / "digits_synth.onnx")
+    if dev is not None:
+        score_dev("synthetic_only_model", m0)
 
     photos = photo_data.load(args.photos)
     rng = np.random.default_rng(args.seed)
@@ -247,7 +371,7 @@ def main(argv=None) -> None:
         test_ph = [oriented[i] for i in held]
         x = np.concatenate([xs] + [o["jit"] for o in train_ph])
         y = np.concatenate([ys] + [o["jit_cls"] for o in train_ph])
-        w = np.concatenate([np.ones(len(xs))] + [np.full(len(o["jit"]), args.photo_weight) for o in train_ph])
+        w = np.concatenate([ws] + [np.full(len(o["jit"]), args.photo_weight) for o in train_ph])
         print(f"fold {f}: {len(train_ph)} train photos, {len(test_ph)} held out", flush=True)
         m = train(x, y, w, args.epochs, args.seed + 1 + f, device)
         right = cells = grids_ok = 0
@@ -262,13 +386,17 @@ def main(argv=None) -> None:
         print(f"fold {f}: held-out cell acc {res['cell_acc']:.4%}, grids right (no repair) "
               f"{grids_ok}/{len(test_ph)}", flush=True)
         export(m, out / f"digits_fold{f}.onnx")
+        if dev is not None:
+            score_dev(f"fold{f}", m)
 
     print("final model: synthetic + all photos", flush=True)
     x = np.concatenate([xs] + [o["jit"] for o in oriented])
     y = np.concatenate([ys] + [o["jit_cls"] for o in oriented])
-    w = np.concatenate([np.ones(len(xs))] + [np.full(len(o["jit"]), args.photo_weight) for o in oriented])
+    w = np.concatenate([ws] + [np.full(len(o["jit"]), args.photo_weight) for o in oriented])
     m = train(x, y, w, args.epochs, args.seed + 100, device)
     export(m, out / "digits.onnx")
+    if dev is not None:
+        score_dev("final_model", m)
     card = {
         "name": "vlm-puzzle digit reader",
         "version": VERSION,
@@ -277,7 +405,8 @@ def main(argv=None) -> None:
         "input": "uint8 ink patch (vision.cells.cell_patches), scaled to 0..1, NCHW float32",
         "parameters": int(sum(p.numel() for p in m.parameters())),
         "training": {
-            "synthetic_grids": args.grids, "synthetic_patches": int(len(xs)), "fonts": len(fonts),
+            "synthetic_grids": args.grids, "synthetic_patches": n_synth, "fonts": len(fonts),
+            "rendered": rendered,
             "held_out_font_families": list(synth.HELD_OUT),
             "photos": "Wicht & Hennebert v2 train, 160 newspaper Sudoku photos (CC-BY-4.0, SoCPaR 2014); "
                       f"{len(oriented)} with a located 9x9 grid used, 5 jittered crops each",
@@ -285,6 +414,7 @@ def main(argv=None) -> None:
             "epochs": args.epochs, "seed": args.seed, "photo_weight": args.photo_weight,
             "command": "python training/train_digits.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         },
+        "rendered_dev": dev,
         "cross_validation": {
             "folds": args.folds,
             "synthetic_only_cell_acc_all_photos": acc0,
