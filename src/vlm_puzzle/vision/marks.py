@@ -164,6 +164,20 @@ def consistent_shade_score(paper_cells: np.ndarray, pattern: np.ndarray | None) 
     return min(med / SHADE_FLOOR, med / max(SHADE_CONSISTENCY * spread, 1e-9))
 
 
+def window_shade_score(paper_cells: np.ndarray, pattern: np.ndarray | None) -> float:
+    """How clearly the windows are shaded, in :func:`pattern_score` units (> WINDOW_MIN =
+    shaded): the larger of :func:`pattern_score` and :func:`consistent_shade_score`
+    scaled onto the same bar.
+
+    :func:`pattern_score` counts only pairs with a gap over MIN_SHADE / 2, which for
+    windows is the decision bar itself: shading that darkens every pair alike by just
+    under it (a 4-level shade on pale paper) would score 0, far below the doubt band,
+    instead of just under the bar. The consistency term scores such shading by its
+    median gap (and its spread), so the score stays continuous there."""
+    return max(pattern_score(paper_cells, pattern),
+               WINDOW_MIN * consistent_shade_score(paper_cells, pattern))
+
+
 def relative_darkness(cell_paper_: np.ndarray) -> np.ndarray:
     """Each cell's shading as a fraction of the local paper brightness: 1 - B / (the
     brightest cell within two cells); for the ``shaded`` overview only (a shadow edge
@@ -181,7 +195,7 @@ def read_marks(paper: np.ndarray, ink: np.ndarray, xs, ys) -> Marks:
     shaded = shaded_cells(relative_darkness(cells))
     diag = diagonal_cells(n)
     d_shade = max(pattern_score(cells, diag), consistent_shade_score(cells, diag))
-    w_shade = pattern_score(cells, window_cells(n))
+    w_shade = window_shade_score(cells, window_cells(n))
     d_line = diagonal_line_score(ink, xs, ys)
     notes = []
     diagonals = max(d_shade, d_line) > 1.0
