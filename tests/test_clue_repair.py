@@ -111,3 +111,26 @@ def test_a_reading_with_one_solution_is_left_alone(read):
     st = _copy(state)
     st.variants = replace(v, cages=cages)
     assert repair_clues(st).variants is st.variants
+
+
+def test_a_spurious_character_is_dropped(read):
+    # A stray mark read as one more digit (a given's top in the clue corner): '9' as '97'.
+    _, state = read
+    v = state.variants
+    for i, cage in enumerate(v.cages):
+        text = cage.clue.text
+        k = len(text.rstrip("+-x/"))
+        longer = text[:k] + "7" + text[k:]
+        alts = [()] * len(longer)
+        alts[k] = (("", 0.08),)
+        bad_clue = parse_clue(longer, [0.99] * k + [0.9] + [0.99] * (len(text) - k), alts)
+        bad_v = replace(v, cages=v.cages[:i] + (replace(cage, clue=bad_clue),) + v.cages[i + 1:])
+        template = rules_for_repair(state, bad_v)
+        if template is None or template.kind != state.repair_kind or verdict(template, state.givens, 5.0)[0] != "solved":
+            break
+    else:
+        raise AssertionError("no longer clue breaks this puzzle")
+    bad = _copy(state)
+    bad.variants, bad.solver_status = bad_v, "no_solution"
+    fixed = repair_clues(bad)
+    assert fixed.variants.cages[i].clue.text == text and fixed.solver_status == "solved"

@@ -108,7 +108,7 @@ def test_ctc_decode_merges_repeats_and_keeps_doubled_digits():
     assert (clue.op, clue.target) == ("mul", 11)
 
 
-def test_ctc_decode_gives_each_character_the_alternatives_of_its_kind():
+def test_ctc_decode_gives_each_character_the_alternatives_of_its_kind_and_blank():
     blank, four, div, plus, nine = (C.CLASSES.index(ch) for ch in ("", "4", "/", "+", "9"))
     logits = np.full((6, len(C.CLASSES)), -6.0)
     logits[:, blank] = 4.0
@@ -119,8 +119,9 @@ def test_ctc_decode_gives_each_character_the_alternatives_of_its_kind():
     logits[3, nine] = 4.9                             # a digit there is no alternative to an operator
     text, probs, alts = C.ctc_decode(logits)
     assert text == "4+" and len(alts) == 2
-    assert alts[0][0][0] == "9" and all(ch.isdigit() for ch, _ in alts[0])
-    assert [ch for ch, _ in alts[1]][0] == "/" and all(not ch.isdigit() for ch, _ in alts[1])
+    assert {"9", ""} <= set(dict(alts[0])) and all(ch.isdigit() or ch == "" for ch, _ in alts[0])
+    assert [ch for ch, _ in alts[1] if ch][0] == "/" and all(not ch.isdigit() for ch, _ in alts[1])
+    assert [p for _, p in alts[0]] == sorted((p for _, p in alts[0]), reverse=True)
     div_p = dict(alts[1])["/"]
     z = logits[4] - logits[4].max()
     assert abs(div_p - np.exp(z[div]) / np.exp(z).sum()) < 1e-9   # its peak over the run's columns

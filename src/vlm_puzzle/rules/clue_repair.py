@@ -3,9 +3,10 @@
 A published killer or KenKen has exactly one solution. When the clues as read give
 the givens none (or several), or fail the consistency checks (a target no digits
 can make, killer sums that do not total N*N*(N+1)/2), the likeliest explanation is
-a misread character: a '4÷' read as '4+', a '29' as '20'. Candidate readings swap
-one to three characters for the reader's next guesses at the same place (a digit
-for a digit, an operator for an operator); they are tried cheapest first (the
+a misread character: a '4÷' read as '4+', a '29' as '20', a '9' as '97' (the top
+of a given digit in the clue's corner). Candidate readings swap one to three
+characters for the reader's next guesses at the same place (a digit for a digit,
+an operator for an operator, or nothing); they are tried cheapest first (the
 reader's own loss, ``-log p(new) + log p(old)``, plus a penalty per change, as in
 :mod:`vlm_puzzle.vision.repair`), and the first under which the givens have
 exactly one solution is kept, and said (the state's variants carry a note for
@@ -48,8 +49,9 @@ def clue_changes(cages, max_cost: float = MAX_COST) -> list[tuple[float, int, in
 
 
 def with_changes(variants, changes: list[tuple[float, int, int, str]]):
-    """``variants`` with the clue characters of ``changes`` swapped (each changed clue
-    parsed anew, the new character's probability in place of the old)."""
+    """``variants`` with the clue characters of ``changes`` swapped or, for ``""``,
+    dropped (each changed clue parsed anew, the new character's probability in
+    place of the old)."""
     cages = list(variants.cages)
     for i in sorted({c[1] for c in changes}):
         clue = cages[i].clue
@@ -57,7 +59,9 @@ def with_changes(variants, changes: list[tuple[float, int, int, str]]):
         for _, _, j, ch in (c for c in changes if c[1] == i):
             probs[j] = dict(clue.alternatives[j])[ch]
             chars[j] = ch
-        cages[i] = replace(cages[i], clue=parse_clue(chars, probs, clue.alternatives))
+        kept = [j for j, ch in enumerate(chars) if ch]   # "" drops the character
+        cages[i] = replace(cages[i], clue=parse_clue([chars[j] for j in kept], [probs[j] for j in kept],
+                                                     [clue.alternatives[j] for j in kept]))
     return replace(variants, cages=tuple(cages))
 
 

@@ -51,8 +51,8 @@ class Clue:
     or a KenKen single cell), ``target`` (None when no digits were read),
     ``confidence`` 0..1, per-character ``probs``; per character, ``alternatives``:
     the other characters of its kind (digit for a digit, operator for an operator)
-    the reader gave at least ``ALTERNATIVE_MIN`` where it read it, as
-    ``(char, probability)``, likeliest first."""
+    and ``""`` (no character) that the reader gave at least ``ALTERNATIVE_MIN``
+    where it read it, as ``(char, probability)``, likeliest first."""
 
     text: str
     op: str | None
@@ -152,11 +152,12 @@ def ctc_decode(logits: np.ndarray, ops: bool = True) -> tuple[str, list[float], 
 
 
 def _alternatives(peak: np.ndarray, k: int) -> tuple[tuple[str, float], ...]:
-    """Classes of class ``k``'s kind (digit or operator) other than ``k`` whose ``peak``
-    probability reaches ALTERNATIVE_MIN, likeliest first."""
+    """Classes of class ``k``'s kind (digit or operator) other than ``k``, and the
+    blank (``""``: no character there), whose ``peak`` probability reaches
+    ALTERNATIVE_MIN, likeliest first."""
     kind = range(DIGIT_CLASSES.start, DIGIT_CLASSES.stop) if k < DIGIT_CLASSES.stop \
         else range(DIGIT_CLASSES.stop, len(CLASSES))
-    alts = [(CLASSES[j], float(peak[j])) for j in kind if j != k and peak[j] >= ALTERNATIVE_MIN]
+    alts = [(CLASSES[j], float(peak[j])) for j in (0, *kind) if j != k and peak[j] >= ALTERNATIVE_MIN]
     return tuple(sorted(alts, key=lambda a: -a[1]))
 
 
