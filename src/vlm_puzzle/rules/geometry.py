@@ -68,6 +68,10 @@ def infer_rules(state, variants=None) -> tuple[RuleHints, PuzzleSpec | None]:
         # little chance may be a misread digit "repaired" into another puzzle.
         evidence.append(f"uncertain: the reader gave little chance to {unlikely}")
         confidence = min(confidence, DOUBTFUL)
+    ambiguous = _ambiguous_givens(state, spec) if not problems else ""
+    if ambiguous:
+        evidence.append(f"uncertain: the picture does not decide between two puzzles: {ambiguous}")
+        confidence = min(confidence, DOUBTFUL)
     if getattr(state, "repairs", None) and _assumed_rules(kind, box_seen):
         # Givens changed to fit boxes nobody saw: the boxes may be what was misread
         # (a jigsaw whose regions were missed), not the digits.
@@ -172,6 +176,40 @@ def _unlikely_repairs(state) -> str:
         cost = float(np.log(max(p_from, 1e-12)) - np.log(max(p_to, 1e-12)))
         if cost > UNLIKELY_REPAIR:
             out.append(f"{(int(r), int(c))} {a}->{b} ({cost:.1f} nats less likely than as read)")
+    return ", ".join(out)
+
+
+# A cell the reader gave its value less than this probability is in doubt; a next
+# guess within AMBIGUOUS_COST nats of it is a reading the picture allows too.
+AMBIGUOUS_P = 0.5
+AMBIGUOUS_COST = UNLIKELY_REPAIR
+AMBIGUOUS_SOLVES = 8     # solver calls at most (none when no cell is in doubt)
+
+
+def _ambiguous_givens(state, spec: PuzzleSpec | None) -> str:
+    """Cells in doubt (see ``AMBIGUOUS_P``) whose next guess gives the puzzle exactly
+    one solution too, as text; empty when none. A solver's "exactly one solution"
+    then says nothing about which reading is right: two puzzles fit the picture."""
+    probs = getattr(state, "probs", None)
+    if spec is None or probs is None or getattr(state, "solver_status", None) != "solved":
+        return ""
+    g = np.asarray(spec.givens, dtype=np.int64)
+    if probs.shape[:2] != g.shape or probs.shape[2] <= g.max():
+        return ""
+    logp = np.log(np.maximum(probs.astype(np.float64), 1e-12))
+    p_read = np.take_along_axis(probs, g[:, :, None], axis=2)[:, :, 0]
+    # The repair search tried a repaired cell's likelier values before the one it kept.
+    repaired = {(int(rp["cell"][0]), int(rp["cell"][1])) for rp in getattr(state, "repairs", None) or ()}
+    guesses = sorted((float(logp[r, c, g[r, c]] - logp[r, c, v]), int(r), int(c), int(v))
+                     for r, c in zip(*np.nonzero(p_read < AMBIGUOUS_P)) for v in range(probs.shape[2])
+                     if v != g[r, c] and ((int(r), int(c)) not in repaired or probs[r, c, v] <= p_read[r, c]))
+    out = []
+    for cost, r, c, v in [x for x in guesses if x[0] <= AMBIGUOUS_COST][:AMBIGUOUS_SOLVES]:
+        alt = g.copy()
+        alt[r, c] = v
+        if _verdict(spec, alt) == "solved":
+            out.append(f"{(r, c)} read as {int(g[r, c]) or 'empty'} ({p_read[r, c]:.2f}) "
+                       f"or {v or 'empty'} ({probs[r, c, v]:.2f})")
     return ", ".join(out)
 
 
