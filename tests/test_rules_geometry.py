@@ -269,6 +269,42 @@ def test_unlikely_repairs_make_the_reading_doubtful():
     assert any(e.startswith("uncertain: the reader gave little chance to") for e in unlikely.evidence)
 
 
+def test_a_doubtful_given_whose_next_guess_also_solves_makes_the_reading_doubtful():
+    # "Exactly one solution" proves nothing when the reader's second guess for a cell
+    # it was unsure of gives exactly one solution too: two puzzles fit the picture.
+    from vlm_puzzle.vision.repair import verdict
+    spec, _ = generate_puzzle("sudoku", 9, seed=21)
+    st = rendered_state(spec, seed=21)
+    g = np.array(spec.givens)
+    st.probs = np.full((9, 9, 10), 1e-4, np.float32)
+    st.probs[np.arange(9)[:, None], np.arange(9)[None, :], g] = 0.99
+    st.raw_givens, st.repairs = g.copy(), []
+    st.repair_kind, st.repair_status, st.solver_status = "sudoku", "not_needed", "solved"
+    sure, _ = infer_rules(st)
+    assert sure.confidence > DOUBTFUL
+
+    def other_value(want: str):
+        """A given cell and another value for it under which the solver says ``want``."""
+        for r, c in np.argwhere(g > 0):
+            for v in range(1, 10):
+                alt = g.copy()
+                alt[r, c] = v
+                if v != g[r, c] and verdict(spec, alt, 5.0)[0] == want:
+                    return int(r), int(c), v
+    r, c, also = other_value("solved")
+    r2, c2, fails = other_value("no_solution")
+    st.probs[r, c, g[r, c]], st.probs[r, c, also] = 0.45, 0.3
+    doubtful, _ = infer_rules(st)
+    assert doubtful.confidence <= DOUBTFUL
+    assert any(e.startswith("uncertain: the picture does not decide") and f"{(r, c)} read as {g[r, c]} (0.45) "
+               f"or {also} (0.30)" in e for e in doubtful.evidence)
+    st.probs[r, c, g[r, c]], st.probs[r, c, also] = 0.99, 1e-4
+    st.probs[r2, c2, g[r2, c2]], st.probs[r2, c2, fails] = 0.45, 0.3     # a second guess that breaks the puzzle
+    decided, _ = infer_rules(st)
+    assert decided.confidence > DOUBTFUL
+    assert not any("does not decide" in e for e in decided.evidence)
+
+
 def test_outlines_without_any_clue_are_not_killer_cages():
     # The shipped windoku photo: the windows' shading edges beside the box lines read
     # as inset dashed outlines, nine "cages" of nine cells with no clue in any of
