@@ -21,8 +21,7 @@ import numpy as np
 
 from vlm_puzzle.rules.geometry import DOUBTFUL, UNLIKELY_REPAIR, rules_for_repair
 from vlm_puzzle.vision.clues import parse_clue
-from vlm_puzzle.vision.repair import (CHANGE_PENALTY, MAX_COST, subsets_by_cost,
-                                      verdict)
+from vlm_puzzle.vision.repair import CHANGE_PENALTY, MAX_COST, subsets_by_cost, verdict
 
 MAX_CHANGES = 3         # characters changed at most
 MAX_ALTERNATIVES = 30   # cheapest single-character changes considered
@@ -99,8 +98,9 @@ def repair_clues(state):
         calls += 1
         status, solution = verdict(template, state.givens, SOLVE_S)
         if status == "solved":
-            loss = {i: sum(c[0] - CHANGE_PENALTY for c in chosen if c[1] == i) for i in sorted({c[1] for c in chosen})}
-            notes = tuple(_note(variants.cages[i], candidate.cages[i], v) for i, v in loss.items())
+            changed = sorted({c[1] for c in chosen})
+            notes = tuple(_note(variants.cages[i], candidate.cages[i],
+                                sum(c[0] - CHANGE_PENALTY for c in chosen if c[1] == i)) for i in changed)
             confidence = variants.confidence
             if max(c[0] for c in chosen) - CHANGE_PENALTY > UNLIKELY_REPAIR:
                 confidence = min(confidence, DOUBTFUL)

@@ -128,7 +128,7 @@ def ctc_decode(logits: np.ndarray, ops: bool = True) -> tuple[str, list[float], 
     """Greedy CTC decode of one strip's (T, C) logits: the best class per column,
     repeats merged, blanks dropped. Each character's probability is its peak over
     the columns of its run; its alternatives (see :class:`Clue`) are the other
-    classes of its kind at their peaks over the same columns. ``ops=False`` (killer
+    classes of its kind, and the blank, at their peaks over the same columns. ``ops=False`` (killer
     sums) allows digits only."""
     z = logits.astype(np.float64)
     if not ops:
