@@ -181,7 +181,7 @@ def cell_samples(spec, style, *, seed: int, photo: bool, size_px: int, rng: np.r
     elsewhere or turned (found corners more than a tenth of a side from the true)."""
     from vlm_puzzle.render.draw import symbol
     from vlm_puzzle.render.rendered import render_puzzle
-    from vlm_puzzle.vision.cells import PATCH, cell_patches, erase_diagonal
+    from vlm_puzzle.vision.cells import PATCH, cell_patches, diagonal_lines, erase_diagonal
     from vlm_puzzle.vision.grid import locate_grid
     from vlm_puzzle.vision.labels import INDEX
     n = spec.size
@@ -203,12 +203,8 @@ def cell_samples(spec, style, *, seed: int, photo: bool, size_px: int, rng: np.r
     for cage in spec.cages or ():
         r, c = min(cage.cells)
         busy[r * n + c] = True
-    diag: dict[int, list[bool]] = {}  # cell index -> its diagonals (anti or not), as extract.py
-    if spec.diagonals:
-        for i in range(n):
-            diag.setdefault(i * n + i, []).append(False)
-            diag.setdefault(i * n + n - 1 - i, []).append(True)
-        busy[list(diag)] = True
+    diag = diagonal_lines(n) if spec.diagonals else {}   # cell index -> its diagonals, as extract.py
+    busy[list(diag)] = True
     for w in spec.windows or ():
         busy[[r * n + c for r, c in w]] = True
     xs, ys = [], []

@@ -47,6 +47,7 @@ import photos as photo_data  # noqa: E402
 import render_digits  # noqa: E402
 import synth  # noqa: E402
 from vlm_puzzle.vision.cells import PATCH, crop_patch, ink_image  # noqa: E402
+from vlm_puzzle.vision.extract import has_ink  # noqa: E402
 from vlm_puzzle.vision.labels import INDEX, LABELS  # noqa: E402
 
 VERSION = "1.1.0"
@@ -247,22 +248,11 @@ def dev_cells(args) -> tuple[np.ndarray, np.ndarray, dict]:
                   "seeds": summary["seeds"], "fonts": fonts, "kinds": summary["kinds"]}
 
 
-def inked(x: np.ndarray) -> np.ndarray:
-    """Patches the reader asks the network about (vision.extract: others are blank unasked)."""
-    try:
-        from vlm_puzzle.vision.extract import SKIP_INK
-    except ImportError:  # pragma: no cover
-        SKIP_INK = 40
-    p = x.shape[-1]
-    centre = x[:, p // 5: p - p // 5, p // 5: p - p // 5].reshape(len(x), -1)
-    return np.partition(centre, -20, axis=1)[:, -20] >= SKIP_INK
-
-
 def score_cells(pred: np.ndarray, x: np.ndarray, y: np.ndarray) -> dict:
     """Raw symbol accuracy (argmax over all classes, ink-less patches blank, as the
     reader does; stricter than the reader, which also folds symbols into the grid's
     notation) and the three kinds of error."""
-    pred = np.where(inked(x), pred, 0)
+    pred = np.where(has_ink(x), pred, 0)
     bad = pred != y
     return {"cell_acc": round(float(1 - bad.mean()), 5) if len(y) else None,
             "empty_read_as_symbol": int((bad & (y == 0)).sum()),

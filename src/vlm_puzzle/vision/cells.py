@@ -83,6 +83,17 @@ DIAGONAL_MAX_HALF = 4.0
 DIAGONAL_MIN_INK = 24
 
 
+def diagonal_lines(n: int) -> dict[int, list[bool]]:
+    """The cells an x-sudoku's drawn diagonals cross: row-major cell index -> the
+    diagonals through it (False: the main one, True: the anti-diagonal; both for the
+    centre cell of an odd grid)."""
+    lines: dict[int, list[bool]] = {}
+    for i in range(n):
+        lines.setdefault(i * n + i, []).append(False)
+        lines.setdefault(i * n + n - 1 - i, []).append(True)
+    return lines
+
+
 def _diagonal_coords(p: int, anti: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(xx, yy, signed distance from the diagonal) of every pixel of a ``p`` px patch."""
     yy, xx = np.mgrid[0:p, 0:p].astype(np.float32)

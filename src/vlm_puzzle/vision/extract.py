@@ -19,7 +19,7 @@ import numpy as np
 
 from vlm_puzzle.errors import ImageError, ReadError
 from vlm_puzzle.spec import DEFAULT_BOX, SUDOKU_SIZES, PuzzleSpec
-from vlm_puzzle.vision.cells import cell_patches, erase_diagonal
+from vlm_puzzle.vision.cells import cell_patches, diagonal_lines, erase_diagonal
 from vlm_puzzle.vision.classifier import DIGITS_MODEL, load_classifier
 from vlm_puzzle.vision.grid import GridLocation, locate_grid, warp_quad, find_lattice
 from vlm_puzzle.vision.labels import value_probs
@@ -129,11 +129,17 @@ def _read(classifier, warped: np.ndarray, rects: list, n: int) -> tuple[np.ndarr
     return patches, _classify(classifier, patches)
 
 
-def _classify(classifier, patches: np.ndarray) -> np.ndarray:
-    """(len(patches), K) symbol probabilities; ink-less patches are blank unasked."""
+def has_ink(patches: np.ndarray) -> np.ndarray:
+    """(M,) bool: which (M, P, P) uint8 ink patches the network is asked about (see
+    :func:`_read`); the others are blank."""
     p = patches.shape[-1]
     centre = patches[:, p // 5: p - p // 5, p // 5: p - p // 5].reshape(len(patches), -1)
-    inked = np.partition(centre, -20, axis=1)[:, -20] >= SKIP_INK
+    return np.partition(centre, -20, axis=1)[:, -20] >= SKIP_INK
+
+
+def _classify(classifier, patches: np.ndarray) -> np.ndarray:
+    """(len(patches), K) symbol probabilities; ink-less patches are blank unasked."""
+    inked = has_ink(patches)
     sym = np.zeros((len(patches), len(classifier.labels)), np.float32)
     sym[:, 0] = 1.0
     if inked.any():
@@ -260,10 +266,7 @@ class _Reading:
     def without_diagonal_lines(self, classifier) -> "_Reading":
         """The reading with the diagonal cells read again, their diagonal line erased."""
         n = self.n
-        lines: dict[int, list[bool]] = {}   # cell index -> its diagonals (anti or not)
-        for i in range(n):
-            lines.setdefault(i * n + i, []).append(False)
-            lines.setdefault(i * n + n - 1 - i, []).append(True)
+        lines = diagonal_lines(n)
         patches, sym = self.patches.copy(), self.sym.copy()
         for k, antis in lines.items():
             for anti in antis:
