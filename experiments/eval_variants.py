@@ -85,34 +85,25 @@ def unique_killer(size: int, seed: int, timeout_s: float = 10.0):
     sys.path.insert(0, str(ROOT))
     from training.train_clues import quick_caged_puzzle
     from vlm_puzzle.solver import solve
-    from vlm_puzzle.solver.model import build_problem
-    from vlm_puzzle.solver.search import PropagatingSolver
     from vlm_puzzle.spec import PuzzleSpec
     spec, solution = quick_caged_puzzle("killer", size, seed)
     truth = [list(map(int, row)) for row in solution]
     shown = [list(map(int, row)) for row in spec.givens]
     rng = np.random.default_rng([seed, 17])  # apart from quick_caged_puzzle's draws
-    for _ in range(size * size):
-        # Up to two solutions; one that is not the truth shows where to reveal a digit.
-        solver = PropagatingSolver(deadline=time.perf_counter() + timeout_s)
-        problem = build_problem(spec, solver)
-        found = []
-        for assignment in problem.getSolutionIter() if problem is not None else ():
-            found.append([[assignment[(r, c)] for c in range(size)] for r in range(size)])
-            if len(found) == 2:
+    for _ in range(size * size + 1):
+        out = solve(spec, unique=True, timeout_s=timeout_s)
+        if out.status == "solved":
+            if out.solution != truth:
                 break
-        if len(found) == 1 and not solver.stats.timed_out:
-            break
-        other = next((g for g in found if g != truth), None)
+            return spec, solution
+        # A solution that is not the truth shows where to reveal a digit.
+        other = next((g for g in (out.solution, out.other) if g is not None and g != truth), None)
         open_cells = [(r, c) for r in range(size) for c in range(size) if not shown[r][c]]
         cells = open_cells if other is None else [(r, c) for r, c in open_cells if other[r][c] != truth[r][c]]
         r, c = cells[int(rng.integers(len(cells)))]
         shown[r][c] = truth[r][c]
         spec = PuzzleSpec.killer(spec.cages, givens=[row[:] for row in shown], size=size)
-    out = solve(spec, unique=True, timeout_s=timeout_s)
-    if out.status != "solved" or out.solution != truth:
-        raise RuntimeError(f"killer seed {seed}: no unique puzzle ({out.status})")
-    return spec, solution
+    raise RuntimeError(f"killer seed {seed}: no unique puzzle ({out.status})")
 
 
 def canonical(spec) -> tuple:

@@ -27,12 +27,14 @@ class SolveStats:
 class SolveOutcome:
     """``status`` is one of STATUSES. ``solution`` (N rows) is the solution found,
     one of them for "multiple", the first one found (not proven unique) for a
-    "timeout" that came after it, else None."""
+    "timeout" that came after it, else None. ``other``: the second solution found,
+    when there was one ("multiple"), else None."""
 
     status: str
     solution: list[list[int]] | None
     solutions_found: int
     stats: SolveStats = field(default_factory=SolveStats)
+    other: list[list[int]] | None = None
 
     @property
     def solved(self) -> bool:
@@ -70,12 +72,14 @@ def _run(spec: PuzzleSpec, *, limit: int, timeout_s: float | None) -> SolveOutco
     solver = PropagatingSolver(deadline=deadline)
     problem = build_problem(spec, solver)
     stats = SolveStats(build_s=time.perf_counter() - t0)
-    first, found = None, 0
+    first, other, found = None, None, 0
     if problem is not None:
         for assignment in problem.getSolutionIter():
             found += 1
-            if first is None:
+            if found == 1:
                 first = _grid(assignment, spec.size)
+            elif found == 2:
+                other = _grid(assignment, spec.size)
             if found >= limit:
                 break
     s = solver.stats
@@ -89,7 +93,7 @@ def _run(spec: PuzzleSpec, *, limit: int, timeout_s: float | None) -> SolveOutco
         status = "solved"
     else:
         status = "multiple"
-    return SolveOutcome(status=status, solution=first, solutions_found=found, stats=stats)
+    return SolveOutcome(status=status, solution=first, solutions_found=found, stats=stats, other=other)
 
 
 def _grid(assignment: dict, n: int) -> list[list[int]]:
