@@ -34,13 +34,29 @@ def _copy(state):
     return replace(state, variants=state.variants, timing=dict(state.timing))
 
 
+def with_clue(state, i: int, clue):
+    """A copy of ``state`` with cage ``i``'s clue read as ``clue`` and the extractor's
+    verdict under the clues so read; None when the givens still have exactly one
+    solution under them."""
+    v = state.variants
+    wrong = replace(v, cages=v.cages[:i] + (replace(v.cages[i], clue=clue),) + v.cages[i + 1:])
+    template = rules_for_repair(state, wrong)
+    status = "no_solution" if template is None else verdict(template, state.givens, 5.0)[0]
+    if template is not None and template.kind == state.repair_kind and status == "solved":
+        return None
+    out = _copy(state)
+    out.variants = wrong
+    out.repair_kind = template.kind if template is not None else None
+    out.solver_status = status
+    return out
+
+
 def misread(state, p_wrong: float = 0.9, p_true: float = 0.35):
     """A copy of ``state`` with the first clue character (reading order) whose swap
     leaves the givens without exactly one solution read wrong: the wrong character
     at ``p_wrong`` (sure enough that a killer's total does not fix it alone), the
     true one its alternative at ``p_true``. Returns (state, cage index, true text)."""
-    v = state.variants
-    for i, cage in enumerate(v.cages):
+    for i, cage in enumerate(state.variants.cages):
         text = cage.clue.text
         for j, ch in enumerate(text):
             for wrong in ("+-x/" if not ch.isdigit() else "0123456789"):
@@ -50,18 +66,9 @@ def misread(state, p_wrong: float = 0.9, p_true: float = 0.35):
                 alts[j] = ((ch, p_true),)
                 probs = [0.99] * len(text)
                 probs[j] = p_wrong
-                bad = parse_clue(text[:j] + wrong + text[j + 1:], probs, alts)
-                cages = list(v.cages)
-                cages[i] = replace(cage, clue=bad)
-                wrong_v = replace(v, cages=tuple(cages))
-                template = rules_for_repair(state, wrong_v)
-                status = "no_solution" if template is None else verdict(template, state.givens, 5.0)[0]
-                if template is None or template.kind != state.repair_kind or status != "solved":
-                    out = _copy(state)
-                    out.variants = wrong_v
-                    out.repair_kind = template.kind if template is not None else None
-                    out.solver_status = status
-                    return out, i, text
+                bad = with_clue(state, i, parse_clue(text[:j] + wrong + text[j + 1:], probs, alts))
+                if bad is not None:
+                    return bad, i, text
     raise AssertionError("no clue misreading breaks this puzzle")
 
 
@@ -116,21 +123,16 @@ def test_a_reading_with_one_solution_is_left_alone(read):
 def test_a_spurious_character_is_dropped(read):
     # A stray mark read as one more digit (a given's top in the clue corner): '9' as '97'.
     _, state = read
-    v = state.variants
-    for i, cage in enumerate(v.cages):
+    for i, cage in enumerate(state.variants.cages):
         text = cage.clue.text
         k = len(text.rstrip("+-x/"))
         longer = text[:k] + "7" + text[k:]
         alts = [()] * len(longer)
         alts[k] = (("", 0.08),)
-        bad_clue = parse_clue(longer, [0.99] * k + [0.9] + [0.99] * (len(text) - k), alts)
-        bad_v = replace(v, cages=v.cages[:i] + (replace(cage, clue=bad_clue),) + v.cages[i + 1:])
-        template = rules_for_repair(state, bad_v)
-        if template is None or template.kind != state.repair_kind or verdict(template, state.givens, 5.0)[0] != "solved":
+        bad = with_clue(state, i, parse_clue(longer, [0.99] * k + [0.9] + [0.99] * (len(text) - k), alts))
+        if bad is not None:
             break
     else:
         raise AssertionError("no longer clue breaks this puzzle")
-    bad = _copy(state)
-    bad.variants, bad.solver_status = bad_v, "no_solution"
     fixed = repair_clues(bad)
     assert fixed.variants.cages[i].clue.text == text and fixed.solver_status == "solved"
