@@ -220,7 +220,7 @@ def evaluate_variants(kinds=KINDS, modes=("clean", "photo"), per_kind: int = 20,
 
 def describe_difference(got, truth, hints) -> str:
     if got is None:
-        bad = [e for e in hints.evidence if e.startswith(("problem", "uncertain"))]
+        bad = [str(e) for e in hints.evidence if e.is_note]
         return f"no spec (kind {hints.kind}): {'; '.join(bad[:2])}"
     if got.kind != truth.kind:
         return f"kind {got.kind} for {truth.kind}"

@@ -80,11 +80,12 @@ def test_a_misread_clue_is_repaired_and_said(read):
     assert fixed.solver_status == "solved" and fixed.repair_kind == state.repair_kind
     assert fixed.solution == state.solution
     note = fixed.variants.uncertainties[-1]
-    assert f"cage at {state.variants.cages[i].anchor}" in note and repr(truth) in note
+    assert note.code == "clue_repaired"
+    assert f"cage at {state.variants.cages[i].anchor}" in note.text and repr(truth) in note.text
     hints, got = infer_rules(fixed)
     assert got is not None and not hints.problems
     assert {(c.cells, c.op, c.target) for c in got.cages} == {(c.cells, c.op, c.target) for c in spec.cages}
-    assert any(repr(truth) in e for e in hints.evidence)
+    assert any(e.code == "clue_repaired" and repr(truth) in e.text for e in hints.evidence)
     assert hints.confidence > DOUBTFUL   # a cheap change: the second guess at 0.35 against 0.9
 
 

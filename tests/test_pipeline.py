@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import vlm_puzzle
+from vlm_puzzle.findings import info, problem
 from e2e_images import REPO, render_to
 from vlm_puzzle.groundtruth import load_truth
 from vlm_puzzle.pipeline import PuzzleSolver, solve_image
@@ -231,21 +232,21 @@ def test_plain_sudoku_fallback_is_honest(clean):
         d = solver.finish(guessed).to_dict()
         assert_schema(d)
         assert d["status"] == "solved" and d["kind"] == "sudoku" and d["rule_confidence"] <= 0.3
-        assert any(n.startswith(f"uncertain: the {kind} rules could not be read") and "wrong for jigsaw" in n
-                   for n in d["notes"]), d["notes"]
+        assert d["notes"][-1] == str(solver.finish(guessed).hints.evidence[-1])
+        assert solver.finish(guessed).hints.evidence[-1].code == "plain_sudoku_fallback"
     # Rules built but failing their own checks (a real photo's grain read as killer
     # dashes gave one 81-cell cage whose clue no digits reach): the fallback too.
     cage = Cage(cells=tuple((r, c) for r in range(9) for c in range(9)), op="sum", target=6)
     broken = PuzzleSpec(kind="killer", size=9, givens=reading.spec.givens, box=(3, 3), cages=(cage,))
     why = "cage at (0, 0): target 6 unreachable"
-    bad_hints = dc_replace(reading.hints, kind="killer", confidence=0.2, problems=(why,),
-                           evidence=reading.hints.evidence + (f"problem: {why}",))
+    bad_hints = dc_replace(reading.hints, kind="killer", confidence=0.2,
+                           evidence=reading.hints.evidence + (problem("cage_unreachable", why),))
     d = solver.finish(dc_replace(reading, spec=broken, hints=bad_hints)).to_dict()
     assert d["status"] == "solved" and d["kind"] == "sudoku" and d["solution"] == truth.solution
     assert d["rule_confidence"] <= 0.2
     # The typed field decides, not the wording of the notes: the same spec whose
     # hints name no problem is taken as read (and its killer cage fails the solve).
-    worded = dc_replace(bad_hints, problems=())
+    worded = dc_replace(bad_hints, evidence=reading.hints.evidence + (info("cage_unreachable", why),))
     d = solver.finish(dc_replace(reading, spec=broken, hints=worded)).to_dict()
     assert d["kind"] == "killer" and d["status"] == "unsolved"
     # Digits checked under other rules than a plain sudoku's: no fallback.

@@ -6,6 +6,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from vlm_puzzle.findings import codes
 from vlm_puzzle.render.generate import generate_puzzle
 from vlm_puzzle.rules.geometry import (DOUBTFUL, aligned_box, consistency_problems, infer_rules, reachable,
                                       rules_for_repair)
@@ -47,8 +48,7 @@ def test_consistency_flags_killer_total_and_impossible_cage():
     cages[k] = Cage(cages[k].cells, "sum", 2)
     bad = PuzzleSpec.killer(cages, size=9)
     problems = consistency_problems(bad)
-    assert any("cannot be made with distinct digits" in p for p in problems)
-    assert any("killer cage sums total" in p for p in problems)
+    assert {"cage_unreachable", "killer_total"} <= set(codes(problems))
 
 
 def test_consistency_flags_given_that_breaks_a_cage():
@@ -58,25 +58,25 @@ def test_consistency_flags_given_that_breaks_a_cage():
     for r, c in cage.cells:
         givens[r][c] = 1 if solution[r][c] != 1 else 2
     wrong = spec.with_givens(givens)
-    assert any("do not make" in p for p in consistency_problems(wrong))
+    assert "cage_givens" in codes(consistency_problems(wrong))
 
 
 # ---- from images --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kind,size,evidence", [
-    ("jigsaw", 9, "9 regions of 9 cells not aligned to 3x3 boxes: jigsaw"),
-    ("killer", 6, "dashed inset outlines: killer"),
-    ("kenken", 6, "kenken"),
-    ("x-sudoku", 9, "x-sudoku"),
-    ("windoku", 9, "windoku"),
-    ("sudoku", 9, "no diagonal or window marks: sudoku"),
+    ("jigsaw", 9, "irregular_regions"),
+    ("killer", 6, "dashed_cages"),
+    ("kenken", 6, "thick_cages"),
+    ("x-sudoku", 9, "diagonals_marked"),
+    ("windoku", 9, "windows_shaded"),
+    ("sudoku", 9, "no_marks"),
 ])
 def test_infer_rules_from_rendered_images(kind, size, evidence):
     spec, solution = generate_puzzle(kind, size, seed=11)
     hints, got = infer_rules(rendered_state(spec, seed=11))
     assert hints.kind == kind, hints.evidence
     assert hints.source == "geometry"
-    assert any(evidence in e for e in hints.evidence), hints.evidence
+    assert evidence in codes(hints.evidence), hints.evidence
     assert got is not None and got.kind == kind
     assert hints.confidence >= 0.7
     if kind == "jigsaw":
@@ -97,7 +97,7 @@ def test_unreadable_clue_gives_no_spec_and_low_confidence():
     hints, got = infer_rules(st, read_variants(st))
     assert got is None
     assert hints.confidence <= 0.3
-    assert any("no clue could be read" in e for e in hints.evidence), hints.evidence
+    assert "clue_unreadable" in codes(hints.evidence), hints.evidence
 
 
 def test_plain_grid_without_thick_lines_is_uncertain():
@@ -106,7 +106,7 @@ def test_plain_grid_without_thick_lines_is_uncertain():
     hints, got = infer_rules(st)
     assert hints.kind == "sudoku"
     assert hints.confidence <= 0.5
-    assert any("no thick lines" in e for e in hints.evidence)
+    assert "boxes_assumed" in codes(hints.evidence)
 
 
 def test_wrong_cage_total_is_flagged_not_trusted():
@@ -120,7 +120,7 @@ def test_wrong_cage_total_is_flagged_not_trusted():
     cages[k] = replace(cages[k], clue=bad_clue)
     hints, got = infer_rules(st, replace(v, cages=tuple(cages)))
     assert got is not None and hints.confidence <= 0.3
-    assert any("killer cage sums total" in e for e in hints.evidence)
+    assert "killer_total" in codes(hints.problems)
 
 
 # ---- the solver's verdict and the repair rules --------------------------------------------
@@ -151,13 +151,12 @@ def test_solver_verdict_under_the_inferred_rules_feeds_confidence():
     st.repair_status, st.solver_status = "failed", "no_solution"
     hints, got = infer_rules(st, v)
     assert got is not None and hints.confidence <= DOUBTFUL
-    assert any(e.startswith("problem: the givens as read have no solution under the x-sudoku rules")
-               for e in hints.evidence)
+    assert "givens_no_solution" in codes(hints.problems)
     # A verdict under other rules (plain sudoku) says nothing about these.
     st.repair_kind = "sudoku"
     hints, _ = infer_rules(st, v)
     assert hints.confidence == sure.confidence
-    assert st.repair_status == "failed" and not any("no solution" in e for e in hints.evidence)
+    assert st.repair_status == "failed" and "givens_no_solution" not in codes(hints.evidence)
 
 
 def test_rules_that_fail_the_checks_are_not_repaired_against():
@@ -179,8 +178,8 @@ def test_rules_that_fail_the_checks_are_not_repaired_against():
     st.repair_kind, st.repair_status, st.solver_status, st.repairs = "sudoku", "failed", "multiple", []
     hints, got = infer_rules(st, bad)
     assert got is not None and hints.kind == "killer" and hints.confidence <= DOUBTFUL
-    assert any(e.startswith("uncertain: the givens were checked only as a plain sudoku") for e in hints.evidence)
-    assert any("cannot be made with distinct digits" in e for e in hints.evidence)
+    assert "givens_not_checked_under_rules" in codes(hints.evidence)
+    assert "cage_unreachable" in codes(hints.problems)
 
 
 def test_kenken_cages_that_do_not_tile_give_no_repair_rules():
@@ -195,7 +194,7 @@ def test_kenken_cages_that_do_not_tile_give_no_repair_rules():
     st.repair_kind, st.repair_status, st.solver_status, st.repairs = None, "skipped", None, []
     hints, _ = infer_rules(st, short)
     assert hints.confidence <= DOUBTFUL
-    assert any(e.startswith("uncertain: the givens were not checked by the solver") for e in hints.evidence)
+    assert "givens_not_checked_under_rules" in codes(hints.evidence)
 
 
 def test_repairs_under_assumed_boxes_are_doubtful():
@@ -209,7 +208,7 @@ def test_repairs_under_assumed_boxes_are_doubtful():
         hints, got = infer_rules(st)
         assert got is not None and hints.box_measured is measured
         assert (hints.confidence <= DOUBTFUL) is not measured, hints.evidence
-        assert any(e.startswith("uncertain: 1 given(s) changed by the solver") for e in hints.evidence)
+        assert "givens_repaired" in codes(hints.evidence)
 
 
 def test_doubtful_marks_are_settled_by_the_givens():
@@ -230,7 +229,7 @@ def test_doubtful_marks_are_settled_by_the_givens():
     st.repair_kind, st.repair_status, st.solver_status, st.repairs = "sudoku", "not_needed", "solved", []
     hints, got = infer_rules(st, doubt)
     assert hints.kind == got.kind == "sudoku" and not got.windows
-    assert any(e.startswith("marks in doubt") for e in hints.evidence), hints.evidence
+    assert "marks_settled_by_givens" in codes(hints.evidence), hints.evidence
     hints, got = infer_rules(st, sure)            # the extractor's verdict does not override sure marks
     assert hints.kind == "windoku" and hints.problems == ()
 
@@ -241,9 +240,9 @@ def test_problems_are_a_typed_field():
     assert hints.problems == () and not hints.has_problems
     st.repair_status, st.solver_status = "failed", "no_solution"
     hints, _ = infer_rules(st, v)
-    assert hints.has_problems and hints.problems[0].startswith("the givens as read have no solution")
+    assert hints.has_problems and hints.problems[0].code == "givens_no_solution"
     # The human notes say the same, prefixed.
-    assert [e for e in hints.evidence if e.startswith("problem: ")] == [f"problem: {p}" for p in hints.problems]
+    assert str(hints.problems[0]) == f"problem: {hints.problems[0].text}"
 
 
 def test_unlikely_repairs_make_the_reading_doubtful():
@@ -266,7 +265,7 @@ def test_unlikely_repairs_make_the_reading_doubtful():
     st.probs[r, c, g[r, c]] = 0.001                  # the reader gave the new value 1 in 600
     unlikely, _ = infer_rules(st)
     assert unlikely.confidence <= DOUBTFUL
-    assert any(e.startswith("uncertain: the reader gave little chance to") for e in unlikely.evidence)
+    assert "unlikely_repair" in codes(unlikely.evidence)
 
 
 def test_a_doubtful_given_whose_next_guess_also_solves_makes_the_reading_doubtful():
@@ -296,13 +295,13 @@ def test_a_doubtful_given_whose_next_guess_also_solves_makes_the_reading_doubtfu
     st.probs[r, c, g[r, c]], st.probs[r, c, also] = 0.45, 0.3
     doubtful, _ = infer_rules(st)
     assert doubtful.confidence <= DOUBTFUL
-    assert any(e.startswith("uncertain: the picture does not decide") and f"{(r, c)} read as {g[r, c]} (0.45) "
-               f"or {also} (0.30)" in e for e in doubtful.evidence)
+    assert any(e.code == "two_readings" and f"{(r, c)} read as {g[r, c]} (0.45) or {also} (0.30)" in e.text
+               for e in doubtful.evidence)
     st.probs[r, c, g[r, c]], st.probs[r, c, also] = 0.99, 1e-4
     st.probs[r2, c2, g[r2, c2]], st.probs[r2, c2, fails] = 0.45, 0.3     # a second guess that breaks the puzzle
     decided, _ = infer_rules(st)
     assert decided.confidence > DOUBTFUL
-    assert not any("does not decide" in e for e in decided.evidence)
+    assert "two_readings" not in codes(decided.evidence)
 
 
 def test_outlines_without_any_clue_are_not_killer_cages():
@@ -316,6 +315,6 @@ def test_outlines_without_any_clue_are_not_killer_cages():
     root = Path(__file__).resolve().parents[1]
     st = read_state(cv2.imread(str(root / "data" / "samples" / "windoku9_2024_photo.jpg")))
     assert st.variants.cage_style is None and st.variants.cages == ()
-    assert any("enclose no clue at all" in u for u in st.variants.uncertainties)
+    assert "outlines_without_clues" in codes(st.variants.uncertainties)
     hints, spec = infer_rules(st, st.variants)
     assert hints.kind == spec.kind == "windoku" and not hints.problems

@@ -22,6 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from vlm_puzzle.errors import ModelError, PuzzleError
+from vlm_puzzle.findings import notes, uncertain
 from vlm_puzzle.imageio import LoadedImage, describe_source, open_image
 from vlm_puzzle.result import ErrorInfo, Repair, SolveResult, Timings
 from vlm_puzzle.spec import PuzzleSpec, SpecError
@@ -390,8 +391,9 @@ def _as_fallback(hints, state):
     seen = getattr(hints, "kind", None)
     why = f"the {seen} rules could not be read" if seen and seen != "sudoku" else "the rules could not be read"
     repaired = " after repairs as a plain sudoku" if getattr(state, "repairs", None) else ""
-    note = (f"uncertain: {why}, but the digits alone{repaired} have exactly one sudoku solution: solved as a "
-            "plain sudoku (right for sudoku, x-sudoku, windoku and killer; wrong for jigsaw and kenken)")
+    note = uncertain("plain_sudoku_fallback", f"{why}, but the digits alone{repaired} have exactly one sudoku "
+                     "solution: solved as a plain sudoku (right for sudoku, x-sudoku, windoku and killer; wrong "
+                     "for jigsaw and kenken)")
     return replace(hints, kind="sudoku", confidence=min(float(getattr(hints, "confidence", 0.0)),
                                                         FALLBACK_CONFIDENCE),
                    evidence=tuple(hints.evidence) + (note,))
@@ -401,8 +403,8 @@ def _no_rules_message(reading: Reading, limit: int = 3) -> str:
     """The why, short: the first finding and the blocking problems (``hints.problems``;
     every note is in ``hints.evidence``)."""
     ev = list(getattr(reading.hints, "evidence", None) or ())
-    problems = [f"problem: {p}" for p in getattr(reading.hints, "problems", None) or ()]
-    shown = ([ev[0]] if ev and not ev[0].startswith(("problem:", "uncertain:")) else []) + problems[:limit]
+    problems = [str(p) for p in getattr(reading.hints, "problems", None) or ()]
+    shown = ([str(ev[0])] if ev and not ev[0].is_note else []) + problems[:limit]
     more = len(ev) - len(shown)
     why = "; ".join(shown) + (f" (+{more} more notes)" if more > 0 else "")
     return "the rules of this puzzle could not be inferred from the picture" + (f": {why}" if why else "")
@@ -413,7 +415,7 @@ def _total(res: SolveResult, reading: Reading) -> SolveResult:
     t.total = t.load + t.extract + t.rules + t.solve
     if res.hints is not None and hasattr(res.hints, "evidence"):
         res.rule_confidence = float(res.hints.confidence)
-        res.notes = [e for e in res.hints.evidence if e.startswith(("uncertain:", "problem:"))]
+        res.notes = notes(res.hints.evidence)
     return res
 
 

@@ -19,6 +19,8 @@ from dataclasses import replace
 
 import numpy as np
 
+from vlm_puzzle.findings import Finding, uncertain
+
 from vlm_puzzle.rules.geometry import DOUBTFUL, UNLIKELY_REPAIR, rules_for_repair
 from vlm_puzzle.vision.clues import parse_clue
 from vlm_puzzle.vision.repair import CHANGE_PENALTY, MAX_COST, subsets_by_cost, verdict
@@ -113,7 +115,7 @@ def repair_clues(state):
     return state
 
 
-def _note(before, after, cost: float) -> str:
-    return (f"cage at {before.anchor}: clue read as {before.clue.text!r} ({before.clue.confidence:.2f}) "
-            f"taken as {after.clue.text!r} ({cost:.1f} nats less likely): the likeliest reading under "
-            "which the puzzle has exactly one solution")
+def _note(before, after, cost: float) -> Finding:
+    return uncertain("clue_repaired", f"cage at {before.anchor}: clue read as {before.clue.text!r} "
+                     f"({before.clue.confidence:.2f}) taken as {after.clue.text!r} ({cost:.1f} nats less likely): "
+                     "the likeliest reading under which the puzzle has exactly one solution")

@@ -19,6 +19,7 @@ from itertools import combinations
 
 import numpy as np
 
+from vlm_puzzle.findings import Finding, info, problem, uncertain
 from vlm_puzzle.rules.base import RuleHints
 from vlm_puzzle.spec import DEFAULT_BOX, Cage, Cell, PuzzleSpec, SpecError
 
@@ -52,37 +53,36 @@ def infer_rules(state, variants=None) -> tuple[RuleHints, PuzzleSpec | None]:
     try:
         spec = builder(n, _givens(getattr(state, "givens", None), n), box, variants, kind)
     except (SpecError, ValueError) as exc:
-        problems.append(f"cannot build a {kind}: {exc}")
+        problems.append(problem("cannot_build", f"cannot build a {kind}: {exc}"))
     if spec is not None:
         problems += consistency_problems(spec)
-    evidence += [f"uncertain: {u}" for u in variants.uncertainties]
+    evidence += variants.uncertainties
     notes, doubts = _solver_verdict(state, kind, spec is not None, bool(problems))
     evidence += notes
     problems += doubts
-    evidence += [f"problem: {p}" for p in problems]
+    evidence += problems
     if problems:
         confidence = min(confidence, DOUBTFUL)
     unlikely = _unlikely_repairs(state)
     if unlikely:
         # The solver's fix is one unique grid, not proof: a change the reader gave
         # little chance may be a misread digit "repaired" into another puzzle.
-        evidence.append(f"uncertain: the reader gave little chance to {unlikely}")
+        evidence.append(uncertain("unlikely_repair", f"the reader gave little chance to {unlikely}"))
         confidence = min(confidence, DOUBTFUL)
     ambiguous = _ambiguous_givens(state, spec) if not problems else ""
     if ambiguous:
-        evidence.append(f"uncertain: the picture does not decide between two puzzles: {ambiguous}")
+        evidence.append(uncertain("two_readings", f"the picture does not decide between two puzzles: {ambiguous}"))
         confidence = min(confidence, DOUBTFUL)
     if getattr(state, "repairs", None) and _assumed_rules(kind, box_seen):
         # Givens changed to fit boxes nobody saw: the boxes may be what was misread
         # (a jigsaw whose regions were missed), not the digits.
-        evidence.append("uncertain: givens were changed to fit assumed boxes")
+        evidence.append(uncertain("repaired_to_assumed_boxes", "givens were changed to fit assumed boxes"))
         confidence = min(confidence, DOUBTFUL)
     hints = RuleHints(kind=kind, size=n, box=box if kind not in ("jigsaw", "kenken") else None,
                       box_measured=box_seen, diagonals=kind == "x-sudoku", windows=kind == "windoku",
                       cages=kind in ("killer", "kenken"),
                       cage_op={"killer": "sum", "kenken": "arith"}.get(kind),
-                      confidence=round(float(confidence), 4), evidence=tuple(evidence), source="geometry",
-                      problems=tuple(problems))
+                      confidence=round(float(confidence), 4), evidence=tuple(evidence), source="geometry")
     return hints, spec
 
 
@@ -127,32 +127,32 @@ def _variants_of(state, variants):
 def _decide(state, variants, n: int):
     """(kind, box, spec builder, evidence sentences, whether thick lines showed the box)."""
     box_hint = getattr(state, "box", None)
-    evidence: list[str] = []
+    evidence: list[Finding] = []
     box_seen = False
     if variants.cage_style == "dashed":
         kind, box, builder = "killer", _box_for(n, box_hint), _killer
-        evidence.append(f"{len(variants.cages)} cages drawn with dashed inset outlines: killer")
+        evidence.append(info("dashed_cages", f"{len(variants.cages)} cages drawn with dashed inset outlines: killer"))
     elif variants.cage_style == "thick":
         kind, box, builder = "kenken", None, _kenken
         sizes = sorted(len(k.cells) for k in variants.cages)
         ops = sorted({k.clue.op for k in variants.cages if k.clue.op})
-        evidence.append(f"{len(variants.cages)} thick-bordered cages of {sizes[0]}-{sizes[-1]} cells "
-                        f"with {'/'.join(ops) or 'no'} operator clues: kenken")
+        evidence.append(info("thick_cages", f"{len(variants.cages)} thick-bordered cages of "
+                             f"{sizes[0]}-{sizes[-1]} cells with {'/'.join(ops) or 'no'} operator clues: kenken"))
     elif variants.regions is not None:
         box = aligned_box(variants.regions)
         if box is None:
             kind, builder = "jigsaw", _jigsaw
-            evidence.append(f"{n} regions of {n} cells not aligned to "
-                            f"{_fmt_box(DEFAULT_BOX.get(n))} boxes: jigsaw")
+            evidence.append(info("irregular_regions", f"{n} regions of {n} cells not aligned to "
+                                 f"{_fmt_box(DEFAULT_BOX.get(n))} boxes: jigsaw"))
         else:
             kind, builder, box_seen = _box_kind(variants, evidence, n, box), _boxed, True
-            evidence.insert(0, f"thick lines form {n} {box[0]}x{box[1]} boxes")
+            evidence.insert(0, info("boxes_seen", f"thick lines form {n} {box[0]}x{box[1]} boxes"))
     else:
         box = _box_for(n, box_hint)
         kind, builder = _box_kind(variants, evidence, n, box), _boxed
         why = ("no thick lines" if variants.edges.n_thick == 0
                else f"thick lines do not form {n} regions of {n} cells")
-        evidence.insert(0, f"{why}; assuming {_fmt_box(box)} boxes")
+        evidence.insert(0, info("boxes_assumed", f"{why}; assuming {_fmt_box(box)} boxes"))
     return kind, box, builder, evidence, box_seen
 
 
@@ -294,15 +294,15 @@ def _settled_by_solver(state, variants, n: int, box, kind: str, evidence: list[s
         return kind, evidence
     marks = variants.marks
     scores = f"diagonal score {marks.diagonal_score:.2f}, window score {marks.window_score:.2f}"
-    kept = [e for e in evidence if not e.startswith(("diagonals marked", "four 3x3 windows",
-                                                     "no diagonal or window", "both diagonals"))]
+    kept = [e for e in evidence if e.code not in MARK_CODES]
+
     def a(k: str) -> str:
         return ("an " if k[0] in "aeiox" else "a ") + k
-    return chosen, kept + [f"marks in doubt ({scores}): the givens have exactly one solution as "
-                           f"{a(chosen)}, not as {a(kind)}: {chosen}"]
+    return chosen, kept + [info("marks_settled_by_givens", f"marks in doubt ({scores}): the givens have "
+                                f"exactly one solution as {a(chosen)}, not as {a(kind)}: {chosen}")]
 
 
-def _solver_verdict(state, kind: str, built: bool, doubtful: bool) -> tuple[list[str], list[str]]:
+def _solver_verdict(state, kind: str, built: bool, doubtful: bool) -> tuple[list[Finding], list[Finding]]:
     """(notes, problems) from the extractor's solver check of the givens.
 
     Only a check under this kind's rules counts: a reading with no or several
@@ -317,22 +317,24 @@ def _solver_verdict(state, kind: str, built: bool, doubtful: bool) -> tuple[list
         if doubtful and getattr(state, "raw_givens", None) is not None:
             how = (f"checked only as a plain {checked_as}" if checked_as and status != "skipped"
                    else "not checked by the solver")
-            return [f"uncertain: the givens were {how}: the {kind} rules as read fail the checks below"], []
+            return [uncertain("givens_not_checked_under_rules",
+                              f"the givens were {how}: the {kind} rules as read fail the checks below")], []
         return [], []
     notes, problems = [], []
     repairs = getattr(state, "repairs", None) or []
     if repairs:
         changed = ", ".join(f"{tuple(r['cell'])} {r['from']}->{r['to']}" for r in repairs)
-        notes.append(f"uncertain: {len(repairs)} given(s) changed by the solver under the {kind} rules: {changed}")
+        notes.append(uncertain("givens_repaired",
+                               f"{len(repairs)} given(s) changed by the solver under the {kind} rules: {changed}"))
     verdict = getattr(state, "solver_status", None)
     if verdict == "no_solution":
-        problems.append(f"the givens as read have no solution under the {kind} rules, and no likely "
-                        "misreading explains it")
+        problems.append(problem("givens_no_solution", f"the givens as read have no solution under the {kind} "
+                                "rules, and no likely misreading explains it"))
     elif verdict == "multiple":
-        problems.append(f"the givens as read have several solutions under the {kind} rules, and no likely "
-                        "misreading explains it")
+        problems.append(problem("givens_several_solutions", f"the givens as read have several solutions under "
+                                f"the {kind} rules, and no likely misreading explains it"))
     elif verdict == "timeout":
-        notes.append(f"uncertain: the solver could not check the givens under the {kind} rules in time")
+        notes.append(uncertain("solver_timeout", f"the solver could not check the givens under the {kind} rules in time"))
     return notes, problems
 
 
@@ -358,18 +360,22 @@ def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
     return len(pairs) == len(set(a.ravel().tolist())) == len(set(b.ravel().tolist()))
 
 
-def _box_kind(variants, evidence: list[str], n: int, box) -> str:
+# The findings of the marks' kind decision (replaced when the givens settle marks in doubt).
+MARK_CODES = ("both_marks", "diagonals_marked", "windows_shaded", "no_marks")
+
+
+def _box_kind(variants, evidence: list[Finding], n: int, box) -> str:
     marks = variants.marks
     if variants.diagonals and variants.windows:
-        evidence.append("both diagonals and windows are marked; taking the stronger mark")
+        evidence.append(info("both_marks", "both diagonals and windows are marked; taking the stronger mark"))
     if variants.diagonals and (not variants.windows or marks.diagonal_score >= marks.window_score):
-        evidence.append(f"diagonals marked by {marks.diagonal_style or 'shading'} "
-                        f"(score {marks.diagonal_score:.1f}): x-sudoku")
+        evidence.append(info("diagonals_marked", f"diagonals marked by {marks.diagonal_style or 'shading'} "
+                             f"(score {marks.diagonal_score:.1f}): x-sudoku"))
         return "x-sudoku"
     if variants.windows:
-        evidence.append(f"four 3x3 windows shaded (score {marks.window_score:.1f}): windoku")
+        evidence.append(info("windows_shaded", f"four 3x3 windows shaded (score {marks.window_score:.1f}): windoku"))
         return "windoku"
-    evidence.append("no diagonal or window marks: sudoku")
+    evidence.append(info("no_marks", "no diagonal or window marks: sudoku"))
     return "sudoku"
 
 
@@ -449,8 +455,8 @@ def _sum_repaired(variants, n: int):
         return variants
     old = cages[i].clue
     cages[i] = replace(cages[i], clue=replace(old, target=target, text=str(target), op=None))
-    note = (f"cage at {cages[i].anchor}: clue read as {old.text!r} ({old.confidence:.2f}) "
-            f"set to {target} by the killer total")
+    note = uncertain("clue_set_by_total", f"cage at {cages[i].anchor}: clue read as {old.text!r} "
+                     f"({old.confidence:.2f}) set to {target} by the killer total")
     return replace(variants, cages=tuple(cages), uncertainties=variants.uncertainties + (note,))
 
 
@@ -460,8 +466,8 @@ def _kenken(n, givens, box, variants, kind) -> PuzzleSpec:
 
 # ---- consistency ------------------------------------------------------------------------
 
-def consistency_problems(spec: PuzzleSpec) -> list[str]:
-    """Sentences naming what makes ``spec`` impossible; empty when nothing is found.
+def consistency_problems(spec: PuzzleSpec) -> list[Finding]:
+    """Problem findings naming what makes ``spec`` impossible; empty when nothing is found.
 
     Checks: regions of N cells; cages that tile the grid (KenKen always, killer
     when they cover it); each cage target reachable by its op with digits 1..N (and
@@ -469,29 +475,31 @@ def consistency_problems(spec: PuzzleSpec) -> list[str]:
     cages cover the grid; givens inside a cage consistent with its target.
     """
     n = spec.size
-    problems: list[str] = []
+    problems: list[Finding] = []
     if spec.regions is not None:
         counts = np.bincount(np.asarray(spec.regions).ravel(), minlength=n)
         bad = [i for i, c in enumerate(counts) if c != n]
         if bad or len(counts) != n:
-            problems.append(f"{len(counts)} regions, sizes {sorted(counts.tolist())}; expected {n} of {n}")
+            problems.append(problem("region_sizes", f"{len(counts)} regions, sizes {sorted(counts.tolist())}; "
+                                    f"expected {n} of {n}"))
     covered = sum(len(c.cells) for c in spec.cages)
     if spec.kind == "kenken" and covered != n * n:
-        problems.append(f"cages cover {covered} of {n * n} cells")
+        problems.append(problem("cages_do_not_tile", f"cages cover {covered} of {n * n} cells"))
     for cage in spec.cages:
         if not reachable(cage, n):
             digits = "distinct digits" if cage.distinct and len(cage.cells) > 1 else "digits"
-            problems.append(f"cage at {cage.cells[0]}: target {cage.target} ({cage.op}) over "
-                            f"{len(cage.cells)} cells cannot be made with {digits} 1..{n}")
+            problems.append(problem("cage_unreachable", f"cage at {cage.cells[0]}: target {cage.target} ({cage.op}) "
+                                    f"over {len(cage.cells)} cells cannot be made with {digits} 1..{n}"))
     if spec.kind == "killer" and covered == n * n:
         total = sum(c.target for c in spec.cages)
         want = n * n * (n + 1) // 2
         if total != want:
-            problems.append(f"killer cage sums total {total}, not {want}")
+            problems.append(problem("killer_total", f"killer cage sums total {total}, not {want}"))
     for cage in spec.cages:
         vals = [spec.givens[r][c] for r, c in cage.cells]
         if all(vals) and not _satisfies(cage, vals):
-            problems.append(f"cage at {cage.cells[0]}: its givens {vals} do not make {cage.target}")
+            problems.append(problem("cage_givens", f"cage at {cage.cells[0]}: its givens {vals} do not make "
+                                    f"{cage.target}"))
     return problems
 
 

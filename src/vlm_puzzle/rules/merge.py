@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from vlm_puzzle.findings import info
 from vlm_puzzle.rules.base import RuleHints
 from vlm_puzzle.spec import DEFAULT_BOX, Cage, PuzzleSpec, SpecError
 
@@ -37,33 +38,33 @@ def merge(geometry: RuleHints | None, vlm, state=None, *,
     """
     if geometry_spec is None and state is not None:
         geometry, geometry_spec = _geometry_from_state(state, geometry)
-    geometry = geometry or RuleHints(kind=None, evidence=("geometry could not read the rules",))
+    geometry = geometry or RuleHints(kind=None, evidence=(info("no_geometry", "geometry could not read the rules"),))
     problem = _unusable(vlm)
     if problem:
-        return _geometry_wins(geometry, geometry_spec, problem), geometry_spec
+        return _geometry_wins(geometry, geometry_spec, "vlm_unusable", problem), geometry_spec
     conflicts = contradictions(geometry, geometry_spec, vlm, state)
     if conflicts:
-        return _geometry_wins(geometry, geometry_spec, "VLM answer contradicts the image: "
+        return _geometry_wins(geometry, geometry_spec, "vlm_contradicts", "VLM answer contradicts the image: "
                               + "; ".join(conflicts)), geometry_spec
     if geometry_spec is None:
         # The cells, regions and cages come from geometry: without its spec there is no puzzle.
-        return _geometry_wins(geometry, None, "geometry could not build the puzzle (see above) and the "
+        return _geometry_wins(geometry, None, "vlm_without_cells", "geometry could not build the puzzle (see above) and the "
                               "VLM's rules alone do not give its cells"), None
     try:
         spec = apply_rules(geometry_spec, vlm)
     except SpecError as exc:
-        return _geometry_wins(geometry, geometry_spec, f"the VLM's rules give an invalid puzzle ({exc})"), \
+        return _geometry_wins(geometry, geometry_spec, "vlm_invalid", f"the VLM's rules give an invalid puzzle ({exc})"), \
             geometry_spec
     changed = _describe_change(geometry_spec, spec)
     evidence = tuple(geometry.evidence) + tuple(vlm.evidence) + (
-        f"VLM rules used ({changed})" if changed else "VLM rules agree with geometry",)
+        info("vlm_used", f"VLM rules used ({changed})") if changed else info("vlm_agrees", "VLM rules agree with geometry"),)
     hints = RuleHints(kind=spec.kind, size=spec.size, box=spec.box, diagonals=spec.diagonals,
                       windows=bool(spec.windows), cages=bool(spec.cages),
                       cage_op=_cage_op_of(spec), rule_text=vlm.rule_text,
                       confidence=max(vlm.confidence, geometry.confidence if not changed else 0.0),
-                      evidence=evidence, source="qwen",
-                      # What geometry's reading failed (a clue, the givens) still holds under the VLM's rules.
-                      problems=tuple(geometry.problems) + tuple(vlm.problems))
+                      # What geometry's reading failed (a clue, the givens) still holds under the
+                      # VLM's rules: its problem findings stay in the evidence.
+                      evidence=evidence, source="qwen")
     return hints, spec
 
 
@@ -168,14 +169,14 @@ def _unusable(vlm) -> str | None:
         return f"the VLM answer is a {type(vlm).__name__}, not RuleHints"
     decided = (vlm.kind, vlm.size, vlm.box, vlm.diagonals, vlm.windows, vlm.cages, vlm.cage_op)
     if all(v is None for v in decided):
-        why = "; ".join(vlm.evidence) or "no rule fields"
+        why = "; ".join(map(str, vlm.evidence)) or "no rule fields"
         return f"the VLM answer was not usable ({why})"
     return None
 
 
-def _geometry_wins(geometry: RuleHints, spec: PuzzleSpec | None, why: str) -> RuleHints:
+def _geometry_wins(geometry: RuleHints, spec: PuzzleSpec | None, code: str, why: str) -> RuleHints:
     return replace(geometry, source="geometry",
-                   evidence=tuple(geometry.evidence) + (f"{why}: geometry rules used",))
+                   evidence=tuple(geometry.evidence) + (info(code, f"{why}: geometry rules used"),))
 
 
 def _describe_change(before: PuzzleSpec | None, after: PuzzleSpec) -> str:
