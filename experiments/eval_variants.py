@@ -126,12 +126,12 @@ def read_image(image, repair: bool = True) -> dict:
     """The pipeline's reading of one image (``pipeline.read_state``: grid, digits,
     variants, givens repaired against the inferred rules), then the rules:
     state, variants, hints, spec, timings (s)."""
+    from vlm_puzzle.check import infer_rules
     from vlm_puzzle.pipeline import read_state
-    from vlm_puzzle.rules.geometry import infer_rules
     t0 = time.perf_counter()
     state = read_state(image, repair=repair)
     t1 = time.perf_counter()
-    hints, spec = infer_rules(state, state.variants)
+    hints, spec = infer_rules(state)
     t2 = time.perf_counter()
     return {"state": state, "hints": hints, "spec": spec, "total_s": t2 - t0,
             "variants_s": state.timing.get("variants_s", 0.0) + (t2 - t1)}
@@ -141,19 +141,17 @@ def read_structure(image, givens) -> dict:
     """Like :func:`read_image` but without the digit reader: the grid finder, then
     ``read_variants`` and ``infer_rules`` with the *true* givens. Measures the
     variant reading alone (structure, cages, clues, marks)."""
-    from types import SimpleNamespace
-    from vlm_puzzle.rules.geometry import infer_rules
-    from vlm_puzzle.vision.grid import locate_grid
+    from vlm_puzzle.check import infer_rules
+    from vlm_puzzle.vision import CellReading, GridGeometry, GridState, locate_grid
     from vlm_puzzle.vision.variants import read_variants
     t0 = time.perf_counter()
     loc = locate_grid(image)
-    lat = loc.lattice
-    state = SimpleNamespace(size=lat.size, box=lat.box, warped=loc.warped, cols_x=lat.cols_x,
-                            rows_y=lat.rows_y, v_lines=lat.v_lines, h_lines=lat.h_lines,
-                            givens=givens if len(givens) == lat.size else None)
+    n = loc.lattice.size
+    geometry = GridGeometry.of(loc)
+    truth = CellReading.certain(givens if len(givens) == n else np.zeros((n, n), int))
     t1 = time.perf_counter()
-    variants = read_variants(state)
-    hints, spec = infer_rules(state, variants)
+    state = GridState(geometry=geometry, reading=truth, variants=read_variants(geometry))
+    hints, spec = infer_rules(state)
     t2 = time.perf_counter()
     return {"state": state, "hints": hints, "spec": spec, "total_s": t2 - t0, "variants_s": t2 - t1}
 

@@ -191,17 +191,16 @@ def _render(kind: str, size: int, seed: int, **style):
 
 
 def test_jigsaw_givens_are_repaired_against_its_regions_not_boxes():
+    from vlm_puzzle.check import conflicts, read_checked
     from vlm_puzzle.pipeline import read_state
-    from vlm_puzzle.vision import extract_state
-    from vlm_puzzle.vision.repair import conflicts
     spec, solution, img = _render("jigsaw", 9, seed=1)
     truth = np.array(spec.givens)
     assert conflicts(PuzzleSpec.sudoku(spec.givens), truth)   # the givens clash with 3x3 boxes
-    plain = extract_state(img)
-    assert plain.repair_kind == "sudoku" and not plain.ok      # plain rules call the right digits wrong
+    plain = read_checked(img, rules=False)
+    assert plain.verdict.kind == "sudoku" and not plain.ok      # plain rules call the right digits wrong
     st = read_state(img)
-    assert st.repair_kind == "jigsaw" and st.repair_status == "not_needed" and st.ok
-    assert np.array_equal(st.givens, truth) and st.repairs == []
+    assert st.verdict.kind == "jigsaw" and st.verdict.status == "not_needed" and st.ok
+    assert np.array_equal(st.givens, truth) and st.repairs == ()
     res = PuzzleSolver(backend="geometry").solve_image(img)
     assert res.status == "solved" and res.kind == "jigsaw" and res.solution == [list(r) for r in solution]
 
@@ -212,7 +211,7 @@ def test_drawn_x_sudoku_diagonals_are_not_read_as_digits():
     st = read_state(img)
     assert st.variants.marks.diagonal_style == "line"
     assert np.array_equal(st.raw_givens, np.array(spec.givens))   # as read, before any repair
-    assert st.repair_kind == "x-sudoku" and st.ok
+    assert st.verdict.kind == "x-sudoku" and st.ok
 
 
 def test_plain_sudoku_fallback_is_honest(clean):
@@ -220,7 +219,7 @@ def test_plain_sudoku_fallback_is_honest(clean):
     img, truth = clean
     solver = PuzzleSolver(backend="geometry")
     reading = solver.read(img)
-    assert reading.error is None and reading.state.solver_status == "solved"
+    assert reading.error is None and reading.state.verdict.solver_status == "solved"
     sure = solver.finish(reading).to_dict()
     assert sure["status"] == "solved" and sure["rule_confidence"] > 0.3
     # Geometry saw another kind whose rules it could not read; the digits alone have
@@ -250,6 +249,7 @@ def test_plain_sudoku_fallback_is_honest(clean):
     d = solver.finish(dc_replace(reading, spec=broken, hints=worded)).to_dict()
     assert d["kind"] == "killer" and d["status"] == "unsolved"
     # Digits checked under other rules than a plain sudoku's: no fallback.
-    other = dc_replace(reading, spec=None, state=dc_replace(reading.state, repair_kind="x-sudoku"))
+    other = dc_replace(reading, spec=None,
+                       state=dc_replace(reading.state, verdict=dc_replace(reading.state.verdict, kind="x-sudoku")))
     d = solver.finish(other).to_dict()
     assert d["status"] == "unsolved" and d["error"]["code"] == "unknown_rules" and d["solution"] is None

@@ -28,21 +28,18 @@ WINDOWS_9 = tuple(tuple((r0 + i, c0 + j) for i in range(3) for j in range(3)) fo
 ARITH_OPS = ("sub", "mul", "div")
 
 
-def merge(geometry: RuleHints | None, vlm, state=None, *,
+def merge(geometry: RuleHints | None, vlm, *,
           geometry_spec: PuzzleSpec | None = None) -> tuple[RuleHints, PuzzleSpec | None]:
     """(merged hints, puzzle spec or None) from geometry's and the VLM's rules.
 
     ``vlm`` is the VLM's RuleHints, or ``None``/an exception when it failed.
-    ``geometry_spec`` is the spec geometry built; when omitted it is rebuilt from
-    ``state`` with ``rules.geometry.infer_rules``.
+    ``geometry_spec`` is the spec geometry built (None: it could not build one).
     """
-    if geometry_spec is None and state is not None:
-        geometry, geometry_spec = _geometry_from_state(state, geometry)
     geometry = geometry or RuleHints(kind=None, evidence=(info("no_geometry", "geometry could not read the rules"),))
     problem = _unusable(vlm)
     if problem:
         return _geometry_wins(geometry, geometry_spec, "vlm_unusable", problem), geometry_spec
-    conflicts = contradictions(geometry, geometry_spec, vlm, state)
+    conflicts = contradictions(geometry, geometry_spec, vlm)
     if conflicts:
         return _geometry_wins(geometry, geometry_spec, "vlm_contradicts", "VLM answer contradicts the image: "
                               + "; ".join(conflicts)), geometry_spec
@@ -68,10 +65,10 @@ def merge(geometry: RuleHints | None, vlm, state=None, *,
     return hints, spec
 
 
-def contradictions(geometry: RuleHints, spec: PuzzleSpec | None, vlm: RuleHints, state=None) -> list[str]:
+def contradictions(geometry: RuleHints, spec: PuzzleSpec | None, vlm: RuleHints) -> list[str]:
     """Where the VLM's answer disagrees with what was measured in the image."""
     out = []
-    size = (spec.size if spec is not None else None) or geometry.size or getattr(state, "size", None)
+    size = (spec.size if spec is not None else None) or geometry.size
     if vlm.size is not None and size is not None and vlm.size != size:
         out.append(f"it says {vlm.size}x{vlm.size}, the grid read is {size}x{size}")
     geo_cages = bool(spec.cages) if spec is not None else geometry.cages
@@ -192,15 +189,6 @@ def _describe_change(before: PuzzleSpec | None, after: PuzzleSpec) -> str:
     if before.box != after.box and "kind" not in " ".join(parts):
         parts.append(f"box {before.box} -> {after.box}")
     return ", ".join(parts)
-
-
-def _geometry_from_state(state, geometry: RuleHints | None):
-    try:
-        from vlm_puzzle.rules.geometry import infer_rules
-    except ImportError:
-        return geometry, None
-    hints, spec = infer_rules(state, getattr(state, "variants", None))
-    return geometry or hints, spec
 
 
 def box_measured(geometry: RuleHints) -> bool:

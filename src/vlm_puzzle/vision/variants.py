@@ -1,7 +1,7 @@
 """Everything a variant puzzle adds to a plain grid: borders, regions, cages and their clues, marks.
 
-:func:`read_variants` takes the grid engineer's state (warped square grid and its
-lattice) and returns a :class:`VariantState`; :func:`read_variants_image` does the
+:func:`read_variants` takes a located grid's geometry (warped square grid and its
+line positions) and returns a :class:`VariantState`; :func:`read_variants_image` does the
 same from a bare warped image and line positions. Nothing here decides the kind of
 puzzle (that is :mod:`vlm_puzzle.rules.geometry`); it reports what is drawn, with
 confidences and a list of human-readable uncertainties.
@@ -24,6 +24,7 @@ import numpy as np
 from vlm_puzzle.vision import borders as B
 from vlm_puzzle.vision.clues import Clue, read_clues
 from vlm_puzzle.vision.marks import Marks, read_marks
+from vlm_puzzle.vision.reading import GridGeometry
 
 from vlm_puzzle.findings import Finding, uncertain
 from vlm_puzzle.spec import Cell
@@ -96,39 +97,10 @@ class VariantState:
         }
 
 
-# ---- adapters ----------------------------------------------------------------------
-
-def _lattice_of(state):
-    for path in (("lattice",), ("location", "lattice"), ("grid", "lattice")):
-        obj = state
-        for name in path:
-            obj = getattr(obj, name, None)
-        if obj is not None:
-            return obj
-    return None
-
-
-def read_variants(state) -> VariantState:
-    """Read the variant marks of an extracted grid state.
-
-    ``state`` needs ``warped`` (the rectified gray grid) and the line positions:
-    ``cols_x``, ``rows_y`` and optionally local ``v_lines``, ``h_lines`` (as
-    ``vision.extract.GridState`` has them), or a ``lattice`` / ``location.lattice``
-    with those, or plain ``xs`` / ``ys``.
-    """
-    warped = getattr(state, "warped", None)
-    if warped is None and getattr(state, "location", None) is not None:
-        warped = state.location.warped
-    if warped is None:
-        raise ValueError("state has no warped grid image")
-    if getattr(state, "cols_x", None) is not None:  # vision.extract.GridState
-        return read_variants_image(warped, state.cols_x, state.rows_y,
-                                   getattr(state, "v_lines", None), getattr(state, "h_lines", None))
-    lat = _lattice_of(state)
-    if lat is not None:
-        return read_variants_image(warped, lat.cols_x, lat.rows_y,
-                                   getattr(lat, "v_lines", None), getattr(lat, "h_lines", None))
-    return read_variants_image(warped, state.xs, state.ys)
+def read_variants(geometry: GridGeometry) -> VariantState:
+    """Read the variant marks of a located grid (its rectified image and line positions)."""
+    return read_variants_image(geometry.warped, geometry.cols_x, geometry.rows_y,
+                               geometry.v_lines, geometry.h_lines)
 
 
 # ---- the reading ---------------------------------------------------------------------
