@@ -1,0 +1,1 @@
+"""Development benchmarks on third-party puzzle images: loaders and their ground truth."""
