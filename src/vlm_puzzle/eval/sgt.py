@@ -35,7 +35,7 @@ GAMES = {"keen": "/usr/games/sgt-keen", "solo": "/usr/games/sgt-solo"}
 # category -> (game, params or a tuple of params cycled through per puzzle)
 CATEGORIES: dict[str, tuple[str, tuple[str, ...]]] = {
     **{f"kenken{n}": ("keen", tuple(f"{n}d{d}" for d in "enhx")) for n in range(3, 10)},
-    **{f"kenken{n}-mul": ("keen", (f"{n}dnm",)) for n in range(3, 10)},
+    **{f"kenken{n}-mul": ("keen", (f"{n}dnm",)) for n in range(4, 10)},  # 3dnm: keen asserts printing
     "sudoku4": ("solo", ("2x2",)), "sudoku6": ("solo", ("2x3",)), "sudoku8": ("solo", ("2x4",)),
     "sudoku9": ("solo", ("3x3",)), "sudoku12": ("solo", ("3x4",)), "sudoku16": ("solo", ("4x4",)),
     "jigsaw9": ("solo", ("3x3j",)), "x-sudoku9": ("solo", ("3x3x",)), "killer9": ("solo", ("3x3k",)),
@@ -262,12 +262,18 @@ def _draw_one(game: str, params: str, category: str, seed: int, i: int, stem: Pa
 
     from vlm_puzzle.solver import solve
     rng = np.random.default_rng([seed, zlib.crc32(category.encode()), i])
-    game_id = generate_ids(game, params, 1, f"{seed}-{category}-{i}")[0]
+    for attempt in range(5):
+        game_id = generate_ids(game, params, 1, f"{seed}-{category}-{i}" + (f"-{attempt}" if attempt else ""))[0]
+        try:  # keen 20230122 asserts while printing some 3x3 block shapes: take the next seed
+            ps = postscript(game, game_id)
+            break
+        except SgtError:
+            if attempt == 4:
+                raise
     spec = parse_game_id(game, game_id)
     out = solve(spec, unique=True, timeout_s=60.0)
     if out.status != "solved":  # sgt makes unique puzzles: anything else is a parse error
         raise SgtError(f"{game_id[:60]!r}... parsed to a puzzle that is {out.status}")
-    ps = postscript(game, game_id)
     side = float(rng.uniform(MIN_SIDE, MAX_SIDE))
     antialias = bool(rng.random() < 2 / 3)
     probe = rasterise(ps, 72.0, True)   # 1 px = 1 pt
