@@ -47,7 +47,7 @@ DATASETS = ROOT.parent / "shared" / "datasets"
 KUBIESA = DATASETS / "kubiesa-sudoku-photos"
 CACHE = ROOT / ".cache" / "sgt"
 SURE = 0.9
-OWN_KINDS = {"sudoku": (9, 4, 6), "x-sudoku": (9,), "windoku": (9,), "jigsaw": (9, 6), "killer": (9, 6),
+OWN_KINDS = {"sudoku": (9, 4, 6, 8, 12, 16), "x-sudoku": (9,), "windoku": (9,), "jigsaw": (9, 6), "killer": (9, 6),
              "kenken": (3, 4, 5, 6, 7, 8, 9)}
 OWN_SEED0 = 8_000_000  # apart from eval_variants' benchmark (7M, 9M) and dev (6M) seeds
 

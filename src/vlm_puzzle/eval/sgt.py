@@ -35,7 +35,8 @@ GAMES = {"keen": "/usr/games/sgt-keen", "solo": "/usr/games/sgt-solo"}
 # category -> (game, params or a tuple of params cycled through per puzzle)
 CATEGORIES: dict[str, tuple[str, tuple[str, ...]]] = {
     **{f"kenken{n}": ("keen", tuple(f"{n}d{d}" for d in "enhx")) for n in range(3, 10)},
-    **{f"kenken{n}-mul": ("keen", (f"{n}dnm",)) for n in range(4, 10)},  # 3dnm: keen asserts printing
+    # keen 20230122 fails an assertion printing most 3x3 multiplication-only puzzles.
+    **{f"kenken{n}-mul": ("keen", (f"{n}dnm",)) for n in range(4, 10)},
     "sudoku4": ("solo", ("2x2",)), "sudoku6": ("solo", ("2x3",)), "sudoku8": ("solo", ("2x4",)),
     "sudoku9": ("solo", ("3x3",)), "sudoku12": ("solo", ("3x4",)), "sudoku16": ("solo", ("4x4",)),
     "jigsaw9": ("solo", ("3x3j",)), "x-sudoku9": ("solo", ("3x3x",)), "killer9": ("solo", ("3x3k",)),
