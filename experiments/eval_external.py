@@ -49,6 +49,8 @@ CACHE = ROOT / ".cache" / "sgt"
 SURE = 0.9
 OWN_KINDS = {"sudoku": (9, 4, 6, 8, 12, 16), "x-sudoku": (9,), "windoku": (9,), "jigsaw": (9, 6), "killer": (9, 6),
              "kenken": (3, 4, 5, 6, 7, 8, 9)}
+WIDE_FIELDS = ("thin_px", "thick_px", "cell_lines", "thin_color", "killer_solid", "antialias", "clue_scale",
+               "clue_offset", "clue_ink", "op_glyphs", "notation16", "margin", "handwritten", "font", "clue_font")
 OWN_SEED0 = 8_000_000  # apart from eval_variants' benchmark (7M, 9M) and dev (6M) seeds
 
 
@@ -116,7 +118,7 @@ def eval_kubiesa(solver, root: Path, splits, per: int | None, verbose: bool) -> 
                    "confidence": res.confidence, "rule_confidence": res.rule_confidence,
                    "ms": 1000 * res.timings.total, "error": res.error.code if res.error else None,
                    "wrong_cells": [[r, c, want[r][c], int(got[r][c])] for r in range(9) for c in range(9)
-                                   if got and int(got[r][c]) != want[r][c]][:12],
+                                   if got and int(got[r][c]) != want[r][c]],
                    "notes": list(res.notes)[:6]}
             rows.append(row)
             if verbose:
@@ -144,6 +146,9 @@ def eval_own(solver, per: int, modes, styles: str, verbose: bool) -> dict:
                                      solution=solution, size_px=px)
                 res = solver.solve_image(np.ascontiguousarray(shot.image[..., ::-1]))
                 row = _row(f"{kind}{size}/{mode}/{seed}", res, spec, solution)
+                row["side_px"] = px
+                if style is not None:  # what a failure can be traced to
+                    row["style"] = {k: shot.truth["style"][k] for k in WIDE_FIELDS}
                 rows.append(row)
                 if verbose:
                     _say(f"own/{kind}/{mode}", row)
