@@ -402,8 +402,8 @@ def load_times(path: Path, drop_caches: bool, variants=LOAD_VARIANTS, device: st
            f"t0=time.perf_counter(); sd=read_safetensors({p!r}, {dev!r}); {sync}; "
            "print('LOAD', time.perf_counter()-t0, sum(t.numel()*t.element_size() for t in sd.values())/2**30, 'GiB')")
     fast = (pre + "from vlm_puzzle.models import fast_load; "
-            f"t0=time.perf_counter(); m, why=fast_load.load_fast({p!r}, device={dev!r}, attn_implementation='sdpa'); "
-            f"{sync}; print('LOAD', time.perf_counter()-t0, fast_load.last_stats, why)")
+            f"t0=time.perf_counter(); st={{}}; m, why=fast_load.load_fast({p!r}, device={dev!r}, "
+            f"attn_implementation='sdpa', stats=st); {sync}; print('LOAD', time.perf_counter()-t0, st, why)")
     compare = (pre + "import transformers as t; from vlm_puzzle.models import fast_load; "
                f"a, why = fast_load.load_fast({p!r}, device={dev!r}, attn_implementation='sdpa'); "
                f"b = t.AutoModelForImageTextToText.from_pretrained({p!r}, dtype=torch.bfloat16, "
@@ -411,9 +411,9 @@ def load_times(path: Path, drop_caches: bool, variants=LOAD_VARIANTS, device: st
                "ta = dict(a.named_parameters()) | dict(a.named_buffers()); tb = dict(b.named_parameters()) | dict(b.named_buffers()); "
                "bad = sorted(ta.keys() ^ tb.keys()) + [k for k in ta.keys() & tb.keys() if ta[k].dtype != tb[k].dtype or not torch.equal(ta[k], tb[k])]; "
                "print('LOAD', len(bad), len(ta), bad[:5], a.generation_config.to_dict() == b.generation_config.to_dict())")
-    stream = "import os; os.environ['VLM_PUZZLE_LOAD_PREFETCH'] = '0'; " + wrapper % "fast"
-    codes = dict(plain=plain, wrapper=wrapper % "plain", wrapper_fast=wrapper % "fast", wrapper_stream=stream,
+    codes = dict(plain=plain, wrapper=wrapper % "plain", wrapper_fast=wrapper % "fast", wrapper_stream=wrapper % "fast",
                  read_safetensors=raw, fast_load=fast, compare=compare)
+    env = {"wrapper_stream": dict(os.environ, VLM_PUZZLE_LOAD_PREFETCH="0")}  # streamed: no prefetch
     for name in variants:
         code = codes[name]
         cold = drop_caches and name in ("plain", "wrapper_fast")
@@ -421,7 +421,8 @@ def load_times(path: Path, drop_caches: bool, variants=LOAD_VARIANTS, device: st
             if cache == "cold":
                 subprocess.run("sync; echo 3 > /proc/sys/vm/drop_caches", shell=True, check=False)
             t0 = time.perf_counter()
-            proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+            proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                                  env=env.get(name))
             wall = time.perf_counter() - t0
             line = [ln for ln in proc.stdout.splitlines() if ln.startswith("LOAD")]
             res[f"{name}_{cache}"] = dict(load_s=float(line[0].split()[1]) if line else None, process_s=wall,

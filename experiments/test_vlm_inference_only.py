@@ -89,7 +89,7 @@ def build_random(name: str, *, device: str, dtype, attn, min_pixels: int, max_pi
 
     from vlm_puzzle.models import QwenVL
     from vlm_puzzle.models.attention import attention_candidates
-    from vlm_puzzle.models.qwen import _parse_dtype, default_dtype
+    from vlm_puzzle.models.loading import default_dtype, parse_dtype
 
     if name == "tiny":
         tmp = tempfile.TemporaryDirectory(prefix="tiny-qwen-")  # removed when the process ends
@@ -97,7 +97,7 @@ def build_random(name: str, *, device: str, dtype, attn, min_pixels: int, max_pi
         path = build_tiny_qwen(Path(tmp.name) / "qwen2_vl", "qwen2_vl")
         return QwenVL.from_pretrained(path, device=device, dtype=dtype, attn_implementation=attn,
                                       min_pixels=min_pixels, max_pixels=max_pixels, decode=decode)
-    dtype = _parse_dtype(dtype) or default_dtype(device)
+    dtype = parse_dtype(dtype) or default_dtype(device)
     t0 = time.perf_counter()
     spec = json.loads((CONFIG_DIR / f"{name}.json").read_text())
     spec.pop("_source", None)
@@ -150,7 +150,7 @@ def run(args) -> dict:
     import torch
 
     from vlm_puzzle.models import QwenVL
-    from vlm_puzzle.models.qwen import default_device
+    from vlm_puzzle.models.loading import default_device
     from vlm_puzzle.rules import build_prompt, parse_rule_answer
 
     device = args.device or default_device()
