@@ -136,7 +136,7 @@ def make_inputs(config, batch: int, image_px: int, prompt_tokens: int, device, r
     n_patch = side * side
     n_vis = n_patch // (merge * merge)
     g = torch.Generator().manual_seed(0)
-    rows, masks = [], []
+    rows = []
     for b in range(batch):
         extra = (b % 4) * 3 if ragged else 0
         pre = torch.randint(1000, 150000, (14,), generator=g).tolist()
@@ -304,8 +304,6 @@ def check_equal(model, inputs, mode: str, new_tokens: int) -> dict:
     kernels as the fast path's eager forward) and the default dynamic cache."""
     import torch
     from transformers import GenerationConfig
-
-    from vlm_puzzle.models.fast_decode import FastDecoder
 
     got = model._bench_fast[mode].generate(inputs, max_new_tokens=new_tokens, eos_token_id=None,
                                            pad_token_id=151643)
