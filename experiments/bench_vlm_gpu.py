@@ -7,7 +7,7 @@ prints one row per (arch, image size, batch, mode):
     load s | warm-up s | prefill ms | decode ms/token | tokens/s | puzzles/s | end-to-end s | peak GiB
 
 Modes:
-  hf-dynamic   plain ``model.generate`` greedy, default dynamic KV cache (the BEFORE baseline)
+  hf-dynamic   plain ``model.generate`` greedy, default dynamic KV cache (the baseline)
   hf-static    ``model.generate`` with ``cache_implementation="static"`` (transformers compiles the forward)
   static       vlm_puzzle fast loop: static KV cache, argmax/EOS on device, no CUDA graph
   graph        ... plus the one-token decode step captured in an explicit CUDA graph
@@ -23,7 +23,7 @@ prefill ms = median time of a call with 1 new token; decode ms/token = (t(N) - t
 Checkpoint loading (``--load DIR``; ``--load-device cpu`` runs without a GPU) times from_pretrained, the
 QwenVL wrapper's plain / fast loads and fast_load's parts, each in a fresh process, and compares fast and
 plain loads bit for bit; ``--save-random DIR`` writes a random-weight checkpoint without the slow init.
-The next GPU session's single command: ``experiments/gpu_next_session.sh``.
+Issue 7's GPU measurements in one device command: ``experiments/gpu_next_session.sh``.
 
 Example (one H100, well under 10 minutes)::
 

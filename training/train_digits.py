@@ -8,7 +8,7 @@ newspaper photos prepared by ``training/photos.py`` (cells cut exactly as at
 inference, with jittered cell rectangles). Orientation of each photo (some are
 upside down or sideways) is resolved with a first model trained without photos
 and the ``.dat`` labels. ``--rendered-dev N`` scores every model on renders in
-fonts never trained on (``train_clues.DEV_FAMILIES``).
+fonts never trained on (``vlm_puzzle.render.heldout.DEV_FAMILIES``).
 
 Cross-validation: the photos are split into K folds (seeded); for each fold a
 model is trained on synthetic data + the other folds and scored on the held-out
@@ -284,7 +284,7 @@ def main(argv=None) -> None:
     ap.add_argument("--render-minutes", type=float, default=0.0,
                     help="time limit for rendering: puzzles not started by then are left out (0: none)")
     ap.add_argument("--rendered-dev", type=int, default=0,
-                    help="puzzles rendered in train_clues.DEV_FAMILIES fonts (never trained on) that every "
+                    help="puzzles rendered in render.heldout.DEV_FAMILIES fonts (never trained on) that every "
                          "model is scored on, in the card (0: none)")
     ap.add_argument("--rendered-data", type=Path,
                     help="cache of the rendered cells (.npz): read when it exists, else written")

@@ -283,7 +283,7 @@ class QwenVL:
             self.decode_reason = f"{self.decode} decode requested"
             return self.decode
         if usable and self.device.type == "cuda":
-            # fast_decode's own auto: a CUDA-graph step, or the compiled one where it was compiled before.
+            # fast_decode's own auto: the CUDA-graph step (exact; compiled steps are opt-in).
             self.decode_reason = "auto: CUDA, fast_decode (static KV cache + CUDA graph)"
             return "auto"
         self.decode_reason = (f"auto: plain generate on {self.device.type}" if usable
