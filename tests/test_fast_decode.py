@@ -288,8 +288,10 @@ def test_fast_load_reads_the_same_weights(tmp_path):
     got = read_safetensors(path, "cpu", chunk_mb=1)  # several chunks through both buffers
     assert ref.keys() == got.keys()
     assert all(torch.equal(ref[k], got[k]) and ref[k].dtype == got[k].dtype for k in ref)
-    model, why = load_fast(path, device="cpu", dtype=torch.float32)
+    stats: dict = {}
+    model, why = load_fast(path, device="cpu", dtype=torch.float32, stats=stats)
     assert why == ""
+    assert set(stats) == {"build_s", "weights_s", "finish_s", "total_s"} and stats["total_s"] > 0
     plain = transformers.AutoModelForImageTextToText.from_pretrained(path, dtype=torch.float32)
     a, b = model.state_dict(), plain.state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
