@@ -79,10 +79,10 @@ def emulate_default(environ: Mapping[str, str] = os.environ) -> bool:
 def regional_parts(parts: str | None, environ: Mapping[str, str] = os.environ) -> tuple[str, ...]:
     """The parts "regional" compiles: ``parts`` ("mlp,norm", "mlp"), else $VLM_PUZZLE_REGIONAL_PARTS,
     else both. ValueError for anything else."""
-    names = tuple(p.strip() for p in (parts or environ.get("VLM_PUZZLE_REGIONAL_PARTS", "mlp,norm")).split(",")
-                  if p.strip())
+    text = parts or environ.get("VLM_PUZZLE_REGIONAL_PARTS", "mlp,norm")
+    names = tuple(p.strip() for p in text.split(",") if p.strip())
     if not names or not set(names) <= set(REGIONAL_PARTS):
-        raise ValueError(f"regional_parts must name mlp and/or norm, not {parts!r}")
+        raise ValueError(f"regional_parts must name mlp and/or norm, not {text!r}")
     return names
 
 
