@@ -10,8 +10,8 @@ Sources (``--sources``, all by default):
 * ``kubiesa``: phone photos of newspaper Sudoku with handwritten fills and pencil marks
   (``../shared/datasets/kubiesa-sudoku-photos``, train and val). Truth: every cell's digit,
   pencil marks counting as empty.
-* ``own``: this project's renders in held-out fonts (``experiments/eval_variants.py``'s
-  puzzles and fonts), clean and photo, as a reference line; ``--styles wide`` draws them
+* ``own``: this project's renders in held-out fonts (``eval.puzzles.make_puzzle``,
+  ``render.heldout.held_out_fonts``), clean and photo, as a reference line; ``--styles wide`` draws them
   in the wide style space (``render.style.random_style(..., wide=True)``).
 
 Per category: ``n``; ``read`` = the puzzle read entirely right (kind, box/regions, cages
@@ -39,9 +39,11 @@ from pathlib import Path
 
 import numpy as np
 
+from vlm_puzzle.eval.puzzles import make_puzzle
+from vlm_puzzle.eval.score import canonical
+from vlm_puzzle.render.heldout import held_out_fonts
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "experiments"))
-from eval_variants import canonical, held_out_fonts, make_puzzle  # noqa: E402
 
 DATASETS = ROOT.parent / "shared" / "datasets"
 KUBIESA = DATASETS / "kubiesa-sudoku-photos"
