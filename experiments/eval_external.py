@@ -52,7 +52,8 @@ SURE = 0.9
 OWN_KINDS = {"sudoku": (9, 4, 6, 8, 12, 16), "x-sudoku": (9,), "windoku": (9,), "jigsaw": (9, 6), "killer": (9, 6),
              "kenken": (3, 4, 5, 6, 7, 8, 9)}
 WIDE_FIELDS = ("thin_px", "thick_px", "cell_lines", "thin_color", "killer_solid", "antialias", "clue_scale",
-               "clue_offset", "clue_ink", "op_glyphs", "notation16", "margin", "handwritten", "font", "clue_font")
+               "clue_offset", "clue_ink", "op_glyphs", "notation", "sum_gap", "margin", "handwritten", "font",
+               "clue_font")
 OWN_SEED0 = 8_000_000  # apart from eval_variants' benchmark (7M, 9M) and dev (6M) seeds
 
 

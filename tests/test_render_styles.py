@@ -139,18 +139,37 @@ def test_operator_glyphs_and_single_cells():
     assert cage_label(Cage(((0, 0), (0, 1)), "div", 2, False), unicode) == "2\u00f7"
 
 
-@pytest.mark.parametrize("notation,expect", [("numeric", ["1", "9", "10", "16"]), ("hex0", ["0", "8", "9", "F"]),
-                                             ("hexA", ["1", "9", "A", "G"])])
-def test_16x16_notations(notation, expect):
-    style = replace(BASE, notation16=notation)
+@pytest.mark.parametrize("notation,expect,twelve", [
+    ("numeric", ["1", "9", "10", "16"], "12"), ("hex0", ["0", "8", "9", "F"], "12"),
+    ("hexA", ["1", "9", "A", "G"], "C"), ("hexa", ["1", "9", "a", "g"], "c")])
+def test_12x12_and_16x16_notations(notation, expect, twelve):
+    style = replace(BASE, notation=notation)
     assert [symbol(v, style, 16) for v in (1, 9, 10, 16)] == expect
-    assert symbol(12, style, 9 if notation == "numeric" else 12) == "12"   # other sizes unchanged
+    assert symbol(12, style, 12) == twelve        # 0-F is a 16x16 notation only
+    assert symbol(9, style, 9) == "9"
+
+
+def test_killer_sum_inside_an_unbroken_outline():
+    cages = [Cage(((r, c), (r, c + 1)), "sum", 13) for r in range(4) for c in (0, 2)]
+    spec = PuzzleSpec.killer(cages, size=4)
+    style = replace(BASE, thin_px=2, thick_px=6, clue_scale=0.2, clue_offset=(0.05, 0.05), clue_ink=(200, 0, 0),
+                    cage_color=(0, 0, 0), antialias=False)
+    for sum_gap in (True, False):
+        shot = render_puzzle(spec, seed=1, style=replace(style, sum_gap=sum_gap), size_px=400)
+        img, lat = shot.image.astype(int), np.asarray(shot.truth["lattice"])
+        cell = shot.truth["cell_px"]
+        x0, y0 = int(lat[0, 0, 0] + 4), int(lat[0, 0, 1] + 4)      # inside the border line
+        patch = img[y0:int(y0 + 0.5 * cell), x0:int(x0 + 0.6 * cell)]
+        ys, xs = np.nonzero((patch[..., 0] > 150) & (patch[..., 1] < 60))   # the red sum
+        box = patch[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+        outline = int((box.max(axis=2) < 80).sum())                          # black: the dashed outline
+        assert (outline > 0) == (not sum_gap)
 
 
 def test_numeric_16x16_draws_two_digit_numbers_inside_their_cells():
     rows = [[0] * 16 for _ in range(16)]
     rows[0][0], rows[5][7] = 16, 11
-    shot = render_puzzle(PuzzleSpec.sudoku(rows), seed=1, style=replace(BASE, notation16="numeric"), size_px=640)
+    shot = render_puzzle(PuzzleSpec.sudoku(rows), seed=1, style=replace(BASE, notation="numeric"), size_px=640)
     g, lat = grey(shot), np.asarray(shot.truth["lattice"])
     for r, c in ((0, 0), (5, 7)):
         x0, y0 = lat[r, c]
@@ -165,7 +184,7 @@ def test_wide_random_styles_cover_the_space_and_default_draws_are_unchanged():
     fonts = ["DejaVuSans", "DejaVuSerif"]
     old = random_style(np.random.default_rng(3), fonts)
     assert old == random_style(np.random.default_rng(3), fonts, wide=False)
-    assert old.thin_px is None and old.antialias and old.notation16 == ""
+    assert old.thin_px is None and old.antialias and old.notation == ""
     styles = [random_style(np.random.default_rng(s), fonts, wide=True) for s in range(300)]
     thin = np.array([s.thin_px for s in styles])
     ratio = np.array([s.thick_px / s.thin_px for s in styles])
@@ -173,7 +192,8 @@ def test_wide_random_styles_cover_the_space_and_default_draws_are_unchanged():
     assert ((ratio >= 1.5) & (ratio <= 5.0) | (ratio == 1.0)).all() and (ratio == 1.0).any() and ratio.max() > 4.5
     margins = np.array([s.margin for s in styles])
     assert (margins == 0).any() and (margins < 0).any() and (margins > 0.15).any()
-    assert {s.notation16 for s in styles} == {"numeric", "hex0", "hexA"}
+    assert {s.notation for s in styles} == {"numeric", "hex0", "hexA", "hexa"}
+    assert not all(s.sum_gap for s in styles) and any(s.sum_gap for s in styles)
     assert not all(s.antialias for s in styles) and not all(s.cell_lines for s in styles)
     assert any(s.killer_solid for s in styles) and any(s.clue_ink for s in styles)
     scales = [s.clue_scale for s in styles]

@@ -251,13 +251,13 @@ def _killer_outlines(img, spec: PuzzleSpec, style: Style, geo: GridGeometry) -> 
 # ---- text ------------------------------------------------------------------------------
 
 def symbol(v: int, style: Style, n: int) -> str:
-    """How value ``v`` is printed (16x16: see ``Style.notation16``)."""
-    if n == 16 and style.notation16:
-        if style.notation16 == "hex0":
+    """How value ``v`` is printed (12x12 and 16x16: see ``Style.notation``)."""
+    if n in (12, 16) and style.notation and not (n == 12 and style.notation == "hex0"):
+        if style.notation == "hex0":
             return "0123456789ABCDEF"[v - 1]
-        if style.notation16 == "numeric" or v < 10:
+        if style.notation == "numeric" or v < 10:
             return str(v)
-        return chr(ord("A") + v - 10)
+        return chr((ord("a") if style.notation == "hexa" else ord("A")) + v - 10)
     if v >= 10 and n == 16 and style.letters16:
         return chr(ord("A") + v - 10)
     return str(v)
@@ -299,7 +299,7 @@ def _cage_labels(pil: Image.Image, draw: ImageDraw.ImageDraw, spec: PuzzleSpec, 
             # Clear of a thick cage border (half its width) as printed puzzles are.
             pad = max(0.05 * geo.cell, 0.5 * max(2.0, style.thick * geo.cell) + 0.03 * geo.cell)
             x, y = geo.x(c) + pad + geo.cell * 0.01, geo.y(r) + pad
-        if spec.kind == "killer" and not style.killer_solid:  # a gap in the dashed outline behind the sum
+        if spec.kind == "killer" and not style.killer_solid and style.sum_gap:  # a gap in the outline behind the sum
             x0, y0, x1, y1 = draw.textbbox((x, y), text, font=font)
             bg = pil.getpixel((int(geo.x(c) + geo.cell * 0.5), int(geo.y(r) + geo.cell * 0.5)))
             draw.rectangle((x0 - 2, y0 - 2, x1 + 2, y1 + 2), fill=bg)

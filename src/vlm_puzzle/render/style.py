@@ -46,8 +46,11 @@ class Style:
     clue_offset : (x, y) of the clue's top-left corner inside its cell, fractions of the cell.
     clue_ink : colour of the clue text, else ``ink``.
     op_glyphs : the KenKen operators drawn for (add, sub, mul, div), e.g. ("+", "-", "*", ":").
-    notation16 : 16x16 symbols: "" (``letters16`` decides), "numeric" (1..16), "hex0" (0..F
-        for 1..16), "hexA" (1..9 then A..G).
+    notation : 12x12 and 16x16 symbols: "" (``letters16`` decides, 16x16 only), "numeric"
+        (1..16), "hex0" (0..F for 1..16; 16x16 only), "hexA" (1..9 then A..G), "hexa" (1..9
+        then a..g, as sgt-puzzles prints them).
+    sum_gap : a killer sum cuts a gap in the dashed cage outline; False: the outline runs on
+        and the sum sits inside its corner (as sgt-puzzles prints it).
     """
 
     font: str = "DejaVuSans"
@@ -77,7 +80,8 @@ class Style:
     clue_offset: tuple[float, float] | None = None
     clue_ink: RGB | None = None
     op_glyphs: tuple[str, str, str, str] | None = None
-    notation16: str = ""
+    notation: str = ""
+    sum_gap: bool = True
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -140,7 +144,7 @@ def random_style(rng: np.random.Generator, fonts: list[str] | None = None, *,
 
 OP_GLYPHS = {"add": ("+",), "sub": ("-", "\u2212", "\u2013"), "mul": ("x", "\u00d7", "*", "X"),
              "div": ("/", "\u00f7", ":")}
-NOTATIONS16 = ("numeric", "hex0", "hexA")
+NOTATIONS = ("numeric", "hex0", "hexA", "hexa")
 CLUE_INKS = ((170, 20, 20), (20, 40, 160), (20, 110, 40), (120, 20, 120), (90, 90, 90))
 
 
@@ -149,7 +153,8 @@ def widen(style: Style, rng: np.random.Generator) -> Style:
     1.5..5x thin (or the same width, faint cell lines, dark borders), sometimes no cell
     lines at all, solid killer cages, no / narrow / wide margin or a grid cut at the
     border, hard-edged drawing, clue text of 15..45% of the cell at varying offsets and
-    in colour, any operator glyphs, every 16x16 notation."""
+    in colour, killer sums inside an unbroken outline, any operator glyphs, every 12x12 and
+    16x16 notation."""
     thin_px = float(rng.uniform(1.0, 6.0) if rng.random() < 0.5 else rng.uniform(1.0, 2.5))
     faint = rng.random() < 0.15
     thick_px = thin_px if faint else thin_px * float(rng.uniform(1.5, 5.0))
@@ -158,6 +163,9 @@ def widen(style: Style, rng: np.random.Generator) -> Style:
         float(rng.uniform(0.005, 0.04)) if m < 0.6 else float(rng.uniform(0.04, 0.25))
     clue_scale = float(rng.uniform(0.15, 0.45))
     colour = rng.random() < 0.2
+    sum_gap = bool(rng.random() < 0.65)
+    # A sum without a gap sits inside the outline's corner (the outline is inset 0.09 cell).
+    offset = (0.02, 0.12, 0.01, 0.1) if sum_gap else (0.12, 0.17, 0.12, 0.17)
     return replace(
         style,
         thin_px=thin_px, thick_px=thick_px,
@@ -166,10 +174,11 @@ def widen(style: Style, rng: np.random.Generator) -> Style:
         killer_solid=bool(rng.random() < 0.25),
         antialias=bool(rng.random() < 0.7),
         clue_scale=clue_scale,
-        clue_offset=(float(rng.uniform(0.02, 0.12)), float(rng.uniform(0.01, 0.1))),
+        clue_offset=(float(rng.uniform(*offset[:2])), float(rng.uniform(*offset[2:]))),
+        sum_gap=sum_gap,
         clue_ink=_pick(rng, CLUE_INKS) if colour else None,
         op_glyphs=tuple(_pick(rng, OP_GLYPHS[op]) for op in ("add", "sub", "mul", "div")),
-        notation16=_pick(rng, NOTATIONS16),
+        notation=_pick(rng, NOTATIONS),
         margin=margin,
     )
 
