@@ -54,8 +54,9 @@ def test_line_widths_in_pixels(thin, thick):
 
 def test_hard_edged_has_no_grey_edges_and_antialiased_has():
     spec = kenken4()
-    hard = grey(render_puzzle(spec, seed=1, style=replace(BASE, antialias=False, thin_px=2.3, thick_px=6.7), size_px=400))
-    soft = grey(render_puzzle(spec, seed=1, style=replace(BASE, thin_px=2.3, thick_px=6.7), size_px=400))
+    style = replace(BASE, thin_px=2.3, thick_px=6.7)
+    hard = grey(render_puzzle(spec, seed=1, style=replace(style, antialias=False), size_px=400))
+    soft = grey(render_puzzle(spec, seed=1, style=style, size_px=400))
     between = lambda g: int(((g > 20) & (g < 235)).sum())  # noqa: E731
     assert between(hard) == 0
     assert between(soft) > 500
@@ -112,7 +113,9 @@ def test_solid_killer_cages_and_no_box_lines():
     assert run_width(col, int(round(lat[2, 0, 1]))) == 8     # cage border between rows 1 and 2
     assert run_width(col, int(round(lat[1, 0, 1]))) == 8
     # A dashed inset outline would leave dark pixels inside the cells; a solid-cage style has none.
-    inner = g[int(lat[0, 0, 1] + 0.06 * 80):int(lat[0, 0, 1] + 0.14 * 80), int(lat[0, 0, 0] + 40):int(lat[0, 1, 0] - 10)]
+    cell = shot.truth["cell_px"]
+    inner = g[int(lat[0, 0, 1] + 0.06 * cell):int(lat[0, 0, 1] + 0.14 * cell),
+              int(lat[0, 0, 0] + 0.4 * cell):int(lat[0, 1, 0] - 0.1 * cell)]
     assert inner.min() > 200
 
 

@@ -252,12 +252,12 @@ def _killer_outlines(img, spec: PuzzleSpec, style: Style, geo: GridGeometry) -> 
 
 def symbol(v: int, style: Style, n: int) -> str:
     """How value ``v`` is printed (12x12 and 16x16: see ``Style.notation``)."""
-    if n in (12, 16) and style.notation and not (n == 12 and style.notation == "hex0"):
-        if style.notation == "hex0":
-            return "0123456789ABCDEF"[v - 1]
-        if style.notation == "numeric" or v < 10:
-            return str(v)
+    if n == 16 and style.notation == "hex0":
+        return "0123456789ABCDEF"[v - 1]
+    if n in (12, 16) and style.notation in ("hexA", "hexa") and v >= 10:
         return chr((ord("a") if style.notation == "hexa" else ord("A")) + v - 10)
+    if style.notation:  # "numeric", and 0-F on a 12x12
+        return str(v)
     if v >= 10 and n == 16 and style.letters16:
         return chr(ord("A") + v - 10)
     return str(v)

@@ -37,7 +37,7 @@ class Style:
     ``random_style(..., wide=True)`` draws them:
 
     thin_px / thick_px : line widths in pixels, overriding ``thin`` / ``thick``.
-    cell_lines : draw the thin cell lines; False: only thick borders (cages, regions, boxes).
+    cell_lines : draw the thin cell lines; False (KenKen only): the cages' thick borders alone.
     thin_color : colour of the thin lines (faint grey with dark borders), else ``line_color``.
     killer_solid : killer cages drawn as thick solid borders and boxes thin, instead of
         dashed inset outlines and thick box lines.
