@@ -176,9 +176,9 @@ def parse_game_id(game: str, game_id: str) -> PuzzleSpec:
 
 # ---- generating and drawing -----------------------------------------------------------
 
-def _run(args: list[str], timeout: float = 120.0) -> bytes:
+def _run(args: list[str], stdin: bytes | None = None, timeout: float = 120.0) -> bytes:
     try:
-        out = subprocess.run(args, capture_output=True, timeout=timeout, check=True)
+        out = subprocess.run(args, input=stdin, capture_output=True, timeout=timeout, check=True)
     except FileNotFoundError:
         raise SgtError(f"{args[0]} is not installed (Debian packages sgt-puzzles, ghostscript)") from None
     except subprocess.CalledProcessError as exc:
@@ -202,13 +202,11 @@ def postscript(game: str, game_id: str) -> bytes:
 
 def rasterise(ps: bytes, dpi: float, antialias: bool) -> np.ndarray:
     """A PostScript page as a grey image (uint8, white paper), cropped to its ink."""
-    alpha = ["-dTextAlphaBits=4", "-dGraphicsAlphaBits=4"] if antialias else []
     import cv2
-    proc = subprocess.run(["gs", "-q", "-dSAFER", "-dBATCH", "-dNOPAUSE", "-sDEVICE=pnggray", f"-r{dpi:.2f}",
-                           *alpha, "-sOutputFile=-", "-"], input=ps, capture_output=True, timeout=120.0)
-    if proc.returncode != 0:
-        raise SgtError(f"ghostscript failed: {proc.stderr.decode(errors='replace')[-300:]}")
-    img = cv2.imdecode(np.frombuffer(proc.stdout, np.uint8), cv2.IMREAD_GRAYSCALE)
+    alpha = ["-dTextAlphaBits=4", "-dGraphicsAlphaBits=4"] if antialias else []
+    png = _run(["gs", "-q", "-dSAFER", "-dBATCH", "-dNOPAUSE", "-sDEVICE=pnggray", f"-r{dpi:.2f}", *alpha,
+                "-sOutputFile=-", "-"], stdin=ps)
+    img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE)
     ys, xs = np.nonzero(img < 128)
     if not len(xs):
         raise SgtError("the printed page is blank")
