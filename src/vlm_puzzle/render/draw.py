@@ -137,11 +137,11 @@ def _region_colours(regions) -> dict[int, int]:
     return colour
 
 
-def _labels(spec: PuzzleSpec, style: Style) -> list[list[int]] | None:
+def _labels(spec: PuzzleSpec, style: Style | None = None) -> list[list[int]] | None:
     """The id whose borders are drawn thick: KenKen cage (or killer cage in a solid-cage
-    style), jigsaw region or box."""
+    ``style``), jigsaw region or box."""
     n = spec.size
-    if spec.kind == "kenken" or (spec.cages and style.killer_solid):
+    if spec.kind == "kenken" or (spec.cages and style is not None and style.killer_solid):
         lab = [[-1] * n for _ in range(n)]
         for i, cage in enumerate(spec.cages):
             for r, c in cage.cells:
