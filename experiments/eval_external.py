@@ -130,12 +130,14 @@ def eval_kubiesa(solver, root: Path, splits, per: int | None, verbose: bool) -> 
     return out
 
 
-def eval_own(solver, per: int, modes, styles: str, verbose: bool) -> dict:
+def eval_own(solver, per: int, modes, styles: str, verbose: bool, kinds=tuple(OWN_KINDS)) -> dict:
     from vlm_puzzle.render.rendered import render_puzzle
     from vlm_puzzle.render.style import random_style
     fonts = held_out_fonts()
     out = {}
     for k, (kind, sizes) in enumerate(OWN_KINDS.items()):
+        if kind not in kinds:
+            continue
         for mode in modes:
             rows = []
             for i in range(per):
@@ -208,6 +210,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--kubiesa", type=Path, default=KUBIESA)
     ap.add_argument("--styles", choices=["default", "wide"], default="default", help="own renders' style space")
     ap.add_argument("--modes", nargs="+", default=["clean", "photo"], choices=["clean", "photo"])
+    ap.add_argument("--own-kinds", nargs="+", default=list(OWN_KINDS), choices=list(OWN_KINDS))
     ap.add_argument("--json", type=Path, help="write the summary and every image's outcome here")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
@@ -226,7 +229,7 @@ def main(argv=None) -> dict:
     if "kubiesa" in args.sources:
         rows.update(eval_kubiesa(solver, args.kubiesa, args.splits, args.photos, args.verbose))
     if "own" in args.sources:
-        rows.update(eval_own(solver, args.per_category, args.modes, args.styles, args.verbose))
+        rows.update(eval_own(solver, args.per_category, args.modes, args.styles, args.verbose, args.own_kinds))
     summary = {cat: summarise(r) for cat, r in rows.items()}
     print_table(summary)
     print(f"({time.time() - t0:.0f} s)")
