@@ -132,7 +132,7 @@ def eval_kubiesa(solver, root: Path, splits, per: int | None, verbose: bool) -> 
 
 def eval_own(solver, per: int, modes, styles: str, verbose: bool, kinds=tuple(OWN_KINDS)) -> dict:
     from vlm_puzzle.render.rendered import render_puzzle
-    from vlm_puzzle.render.style import random_style
+    from vlm_puzzle.render.style import random_style, wide_side
     fonts = held_out_fonts()
     out = {}
     for k, (kind, sizes) in enumerate(OWN_KINDS.items()):
@@ -146,7 +146,7 @@ def eval_own(solver, per: int, modes, styles: str, verbose: bool, kinds=tuple(OW
                 spec, solution = make_puzzle(kind, size, seed)
                 rng = np.random.default_rng([seed, 13])
                 style = random_style(rng, fonts, wide=True) if styles == "wide" else None
-                px = int(rng.integers(250, 1400)) if styles == "wide" else 800
+                px = wide_side(rng) if styles == "wide" else 800
                 shot = render_puzzle(spec, seed=seed, photo=mode == "photo", fonts=fonts, style=style,
                                      solution=solution, size_px=px)
                 res = solver.solve_image(np.ascontiguousarray(shot.image[..., ::-1]))

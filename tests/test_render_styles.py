@@ -9,7 +9,7 @@ import pytest
 
 from vlm_puzzle.render.draw import cage_label, symbol
 from vlm_puzzle.render.rendered import render_puzzle
-from vlm_puzzle.render.style import Style, random_style
+from vlm_puzzle.render.style import Style, random_style, wide_side
 from vlm_puzzle.spec import Cage, PuzzleSpec
 
 BASE = Style(font="DejaVuSans", clue_font="DejaVuSans", ink=(0, 0, 0), line_color=(0, 0, 0))
@@ -204,3 +204,5 @@ def test_wide_random_styles_cover_the_space_and_default_draws_are_unchanged():
     glyphs = {g for s in styles for g in s.op_glyphs}
     assert {"+", "-", "\u2212", "x", "\u00d7", "*", "/", "\u00f7", ":"} <= glyphs
     assert Style.from_dict(styles[0].to_dict()) == styles[0]
+    sides = [wide_side(np.random.default_rng(s)) for s in range(300)]
+    assert min(sides) >= 250 and max(sides) <= 2500 and min(sides) < 300 and max(sides) > 2000

@@ -183,6 +183,11 @@ def widen(style: Style, rng: np.random.Generator) -> Style:
     )
 
 
+def wide_side(rng: np.random.Generator) -> int:
+    """An image side for the wide style space: 250..2500 px, log-uniform (a thumbnail to a scan)."""
+    return int(round(float(np.exp(rng.uniform(np.log(250), np.log(2500))))))
+
+
 def _line_colour(rng: np.random.Generator, grey: int) -> RGB:
     """Mostly black or dark grey; sometimes a dark newspaper blue, green or red."""
     if rng.random() < 0.85:
