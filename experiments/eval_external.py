@@ -184,6 +184,31 @@ def summarise(rows: list[dict]) -> dict:
     return s
 
 
+BINS = (0.0, 0.5, 0.9, 0.99, 1.0001)
+
+
+def reliability(rows: dict[str, list]) -> dict[str, list]:
+    """Answers given (status solved), binned by ``confidence`` and by ``rule_confidence``: per bin
+    [low, high, answers, right]. Right: solved right (puzzles), every cell right (photos). What
+    issue 13's calibrated confidence is to be measured by."""
+    out = {}
+    for key in ("confidence", "rule_confidence"):
+        table = [[lo, hi, 0, 0] for lo, hi in zip(BINS, BINS[1:])]
+        for row in (r for cat in rows.values() for r in cat if r["status"] == "solved"):
+            p = row[key] or 0.0
+            b = next(b for b in table if b[0] <= p < b[1])
+            b[2] += 1
+            b[3] += int(bool(row["read"] if row["solved"] is None else row["solved"]))
+        out[key] = table
+    return out
+
+
+def print_reliability(table: dict[str, list]) -> None:
+    for key, bins in table.items():
+        cells = "  ".join(f"[{lo:.2f},{min(hi, 1.0):.2f}{']' if hi > 1 else ')'} {right}/{n}" for lo, hi, n, right in bins)
+        print(f"answers right by {key}: {cells}")
+
+
 def print_table(summary: dict) -> None:
     print(f"{'category':<28}{'n':>5}{'read':>13}{'solved':>13}{'conf>=.9':>10}{'rconf>=.9':>10}{'ms':>8}")
     for cat, s in summary.items():
@@ -232,11 +257,13 @@ def main(argv=None) -> dict:
         rows.update(eval_own(solver, args.per_category, args.modes, args.styles, args.verbose, args.own_kinds))
     summary = {cat: summarise(r) for cat, r in rows.items()}
     print_table(summary)
+    table = reliability(rows)
+    print_reliability(table)
     print(f"({time.time() - t0:.0f} s)")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
-                                         "summary": summary, "rows": rows}, indent=1))
+                                         "summary": summary, "reliability": table, "rows": rows}, indent=1))
     return summary
 
 
