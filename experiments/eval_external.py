@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -45,7 +46,7 @@ from vlm_puzzle.render.heldout import held_out_fonts
 
 ROOT = Path(__file__).resolve().parents[1]
 
-DATASETS = ROOT.parent / "shared" / "datasets"
+DATASETS = Path(os.environ.get("VLM_PUZZLE_DATASETS", ROOT.parent / "shared" / "datasets"))
 KUBIESA = DATASETS / "kubiesa-sudoku-photos"
 CACHE = ROOT / ".cache" / "sgt"
 SURE = 0.9

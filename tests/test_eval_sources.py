@@ -3,6 +3,7 @@ solves uniquely, images drawn by sgt-puzzles + ghostscript (skipped where they a
 installed), and the kubiesa photo labels."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 from vlm_puzzle.eval import kubiesa, sgt
 from vlm_puzzle.solver import solve
 
-DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+DATASETS = Path(os.environ.get("VLM_PUZZLE_DATASETS", Path(__file__).resolve().parents[2] / "shared" / "datasets"))
 
 # Game IDs as sgt-keen / sgt-solo 20230122 print them (--generate 1 'PARAMS#SEED').
 KEEN5 = "5:_aa_3aa_3a__b_aab_b_3a__,m5m12m60a7a7a6s1m15s3s3d2"
