@@ -8,23 +8,34 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 
 from vlm_puzzle import __version__
-from vlm_puzzle.errors import PuzzleError
+from vlm_puzzle.errors import PuzzleError, is_input_error
 
 EXIT_SOLVED, EXIT_UNSOLVED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-# Error codes that mean "this input cannot be used at all" (exit 2), as opposed to
-# a picture that was read but not solved (exit 1).
-INPUT_ERROR_CODES = {"file_not_found", "is_directory", "permission", "empty_file", "not_an_image",
-                     "truncated_image", "image_too_large", "empty_image", "image_too_small",
-                     "bad_array", "unsupported_input", "bad_image"}
-OVERLAY_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 class UsageError(Exception):
     """A problem with the command line itself (exit 2)."""
+
+
+def _number(kind, lo, hi=None, what="a number"):
+    """An argparse type: ``kind`` (int/float) in lo..hi, finite (no nan, no inf)."""
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if isinstance(v, float) and not math.isfinite(v) or v < lo or (hi is not None and v > hi):
+            raise argparse.ArgumentTypeError(f"{text!r} is outside {lo}..{hi if hi is not None else 'any'}")
+        return v
+    return parse
+
+
+SECONDS = _number(float, 0.0, 86_400.0, "a number of seconds")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,8 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "weights are configured). Default: auto")
         sp.add_argument("--model", metavar="PATH_OR_ID", default=None,
                         help="Qwen-VL weights: a local folder or an id in the local cache")
-        sp.add_argument("--timeout", type=float, default=20.0, metavar="S",
-                        help="give up the CSP search after S seconds (default 20)")
+        sp.add_argument("--timeout", type=SECONDS, default=20.0, metavar="S",
+                        help="give up the CSP search after S seconds (default 20; 0 = no search)")
         sp.add_argument("--ignore-exif", action="store_true",
                         help="ignore the EXIF orientation tag of photos")
 
@@ -59,9 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
                                    "each finishes. A rerun skips images already in the output file.")
     b.add_argument("inputs", nargs="+", metavar="INPUT")
     b.add_argument("--out", "-o", required=True, metavar="RESULTS.jsonl")
-    b.add_argument("--workers", "-j", type=int, default=None, metavar="N",
+    b.add_argument("--workers", "-j", type=_number(int, 0, 256, "a whole number"), default=None, metavar="N",
                    help="CPU worker processes (default: number of CPUs; 0 = no subprocesses)")
-    b.add_argument("--vlm-batch", type=int, default=8, metavar="N", help="images per VLM call (qwen)")
+    b.add_argument("--vlm-batch", type=_number(int, 1, 1024, "a whole number"), default=8, metavar="N",
+                   help="images per VLM call (qwen)")
+    b.add_argument("--image-timeout", type=SECONDS, default=None, metavar="S",
+                   help="give up an image after S seconds, whatever it is doing (default: 3x --timeout "
+                        "+ 60; needs workers)")
     b.add_argument("--json", action="store_true", help="print the summary as JSON")
     b.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     b.add_argument("--retry-errors", action="store_true",
@@ -75,11 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--kinds", nargs="+", default=None, metavar="KIND[:SIZE]",
                    help="sudoku x-sudoku windoku jigsaw killer kenken, optionally with a size, "
                         "e.g. sudoku:16 kenken:6 (default: every kind at its usual size)")
-    r.add_argument("-n", type=int, default=1, help="puzzles per kind (default 1)")
-    r.add_argument("--seed", type=int, default=0, help="puzzle i of a kind uses seed SEED+i (default 0)")
+    r.add_argument("-n", type=_number(int, 1, 100_000, "a whole number"), default=1,
+                   help="puzzles per kind (default 1)")
+    r.add_argument("--seed", type=_number(int, 0, 2**63, "a whole number"), default=0,
+                   help="puzzle i of a kind uses seed SEED+i (default 0)")
     r.add_argument("--photo", action="store_true", help="photograph the print: perspective, curl, light, blur")
     r.add_argument("--both", action="store_true", help="write each puzzle clean and as a photo")
-    r.add_argument("--size-px", type=int, default=800, help="image side in pixels (default 800)")
+    r.add_argument("--size-px", type=_number(int, 1, 100_000, "a whole number"), default=800, help="image side in pixels (default 800)")
     r.add_argument("--json", action="store_true", help="print the written files as JSON")
     r.set_defaults(func=cmd_render)
     return p
@@ -110,20 +127,26 @@ def main(argv: list[str] | None = None) -> int:
 # ---- solve ------------------------------------------------------------------------
 
 def cmd_solve(args) -> int:
+    from vlm_puzzle.imageio import WRITE_EXTS, read_stream
     from vlm_puzzle.pipeline import PuzzleSolver
+    from vlm_puzzle.result import SolveResult
 
     if args.overlay:
-        _check_writable(args.overlay, OVERLAY_EXTS, "--overlay")
+        _check_writable(args.overlay, WRITE_EXTS, "--overlay")
+        _check_not_input(args.overlay, [args.image], "--overlay")
     solver = PuzzleSolver(args.backend, args.model, timeout_s=args.timeout, exif=not args.ignore_exif)
     model_load_s = solver.load()
-    src = sys.stdin.buffer.read() if args.image == "-" else args.image
-    result = solver.solve_image(src)
+    try:
+        src = read_stream(sys.stdin.buffer) if args.image == "-" else args.image
+        result = solver.solve_image(src)
+    except PuzzleError as exc:  # stdin empty or over its size bound: reported like a bad file
+        src, result = None, SolveResult.failure("<stdin>", "error", exc.code, str(exc))
     if args.image == "-":
         result.image = "<stdin>"
     overlay_note = None
     if args.overlay:
         overlay_note = _write_overlay(args.overlay, result, src, not args.ignore_exif)
-    bad_input = result.error is not None and result.error.code in INPUT_ERROR_CODES
+    bad_input = result.error is not None and is_input_error(result.error.code)
     if args.json:
         print(json.dumps(result.to_dict()))
     if bad_input:  # one line on stderr, also with --json (the JSON has the same details)
@@ -290,6 +313,13 @@ def cmd_render(args) -> int:
 
 
 # ---- helpers ----------------------------------------------------------------------
+
+def _check_not_input(path: str, inputs, flag: str) -> None:
+    """An output must never overwrite an input picture (the same file under any name)."""
+    for item in inputs:
+        if item != "-" and os.path.exists(item) and os.path.exists(path) and os.path.samefile(item, path):
+            raise UsageError(f"{flag} {path} is the input picture {item}; give another file name")
+
 
 def _check_writable(path: str, exts, flag: str) -> None:
     if exts and not path.lower().endswith(exts):

@@ -172,10 +172,10 @@ class PuzzleSolver:
             reading.error_status = "unsolved"  # from here on there is a grid to show
             reading.hints, reading.spec = _geometry_rules(reading.state)
             tm.rules = time.perf_counter() - t2
+        except SpecError as exc:  # before PuzzleError, its base
+            reading.error = ErrorInfo("invalid_puzzle", f"the grid as read is not a valid puzzle: {exc}")
         except PuzzleError as exc:
             reading.error = ErrorInfo(exc.code, str(exc))
-        except SpecError as exc:
-            reading.error = ErrorInfo("invalid_puzzle", f"the grid as read is not a valid puzzle: {exc}")
         except MemoryError:
             reading.error = ErrorInfo("out_of_memory", f"{name}: ran out of memory")
         except Exception as exc:  # a bug must cost one image, not a batch
@@ -263,10 +263,10 @@ class PuzzleSolver:
                 res.status = "unsolved"
                 res.error = _solver_error(status, spec, timeout_s)
             tm.solve = time.perf_counter() - t1
+        except SpecError as exc:  # before PuzzleError, its base
+            res.status, res.error = "unsolved", ErrorInfo("invalid_puzzle", f"the puzzle as read is invalid: {exc}")
         except PuzzleError as exc:
             res.status, res.error = "unsolved", ErrorInfo(exc.code, str(exc))
-        except SpecError as exc:
-            res.status, res.error = "unsolved", ErrorInfo("invalid_puzzle", f"the puzzle as read is invalid: {exc}")
         except Exception as exc:
             res.status, res.error = "error", ErrorInfo("internal_error", f"{type(exc).__name__}: {exc}")
         return _total(res, reading)

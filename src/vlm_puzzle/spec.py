@@ -17,6 +17,8 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Sequence
 
+from vlm_puzzle.errors import SpecError
+
 Cell = tuple[int, int]
 
 KINDS = ("sudoku", "x-sudoku", "windoku", "jigsaw", "killer", "kenken")
@@ -26,10 +28,6 @@ OPS = ("sum", "add", "sub", "mul", "div", None)
 
 # Box shape (rows, cols) of a standard Sudoku of each size: 6x6 has 2x3 boxes.
 DEFAULT_BOX = {4: (2, 2), 6: (2, 3), 8: (2, 4), 9: (3, 3), 12: (3, 4), 16: (4, 4)}
-
-
-class SpecError(ValueError):
-    """A puzzle description that cannot be a valid puzzle; the message names the cell or group."""
 
 
 @dataclass(frozen=True)
