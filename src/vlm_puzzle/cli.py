@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="CPU worker processes (default: number of CPUs; 0 = no subprocesses)")
     b.add_argument("--vlm-batch", type=_number(int, 1, 1024, "a whole number"), default=8, metavar="N",
                    help="images per VLM call (qwen)")
-    b.add_argument("--image-timeout", type=SECONDS, default=None, metavar="S",
+    b.add_argument("--image-timeout", type=_number(float, 0.01, 86_400.0, "a number of seconds"), default=None, metavar="S",
                    help="give up an image after S seconds, whatever it is doing (default: 3x --timeout "
                         "+ 60; needs workers)")
     b.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -245,20 +245,20 @@ def cmd_batch(args) -> int:
     if os.path.isdir(args.out):
         raise UsageError(f"--out {args.out} is a directory; give a file such as results.jsonl")
     _check_writable(args.out, None, "--out")
-    if args.workers is not None and args.workers < 0:
-        raise UsageError("--workers must be 0 or more")
     progress = False if args.no_progress else None
     try:
         summary = run_batch(args.inputs, args.out, workers=args.workers, backend=args.backend,
                             model=args.model, timeout_s=args.timeout, exif=not args.ignore_exif,
-                            vlm_batch=max(1, args.vlm_batch), progress=progress,
-                            retry_errors=args.retry_errors)
+                            vlm_batch=args.vlm_batch, progress=progress,
+                            retry_errors=args.retry_errors, image_timeout_s=args.image_timeout)
     except OSError as exc:  # the results file cannot be read or written
         if os.path.abspath(getattr(exc, "filename", "") or "") != os.path.abspath(args.out):
             raise
         raise UsageError(f"cannot write {args.out}: {exc.strerror or exc}") from None
     if summary.total == 0:
-        raise UsageError("no images found in " + " ".join(args.inputs))
+        others = ", ".join(f"{k} x{v}" for k, v in sorted(summary.not_images.items()))
+        raise UsageError("no images found in " + " ".join(args.inputs)
+                         + (f" (not a supported image type: {others})" if others else ""))
     if args.json:
         print(json.dumps(summary.to_dict()))
     else:
@@ -271,6 +271,9 @@ def _print_summary(s) -> None:
              f"solved {s.solved} | unsolved {s.unsolved} | errors {s.errors}"]
     if s.error_codes:
         lines.append("problems: " + ", ".join(f"{k} x{v}" for k, v in sorted(s.error_codes.items())))
+    if s.not_images:
+        lines.append("skipped, not a supported image type: "
+                     + ", ".join(f"{k} x{v}" for k, v in sorted(s.not_images.items())))
     if s.median_s:
         lines.append("median per image: " + " | ".join(f"{k} {v * 1000:.1f} ms" for k, v in s.median_s.items()))
     if s.processed and s.wall_s:

@@ -15,6 +15,7 @@ Every problem a user can meet is one of these, with a stable ``code`` (the
     │   └── GridNotFoundError        no_grid
     ├── SolveError                   no_solution, multiple_solutions, verification_failed, solver_error
     │   └── DeadlineError            timeout, image_timeout
+    ├── OutputError                  output_locked, not_a_results_file, out_not_regular, write_failed
     └── ModelError                   model_error, model_unavailable, model_not_found, ... (the VLM)
 
 Results carry only the code (JSON lines cross processes), so :func:`error_type`
@@ -113,6 +114,14 @@ class DeadlineError(SolveError):
 
     code = "timeout"
     codes = frozenset({"timeout", "image_timeout"})
+
+
+class OutputError(PuzzleError):
+    """A results or picture file cannot be written: locked by another run, not ours to
+    overwrite, not a regular file, or the write failed (disk full)."""
+
+    code = "write_failed"
+    codes = frozenset({"write_failed", "output_locked", "not_a_results_file", "out_not_regular"})
 
 
 class ModelError(PuzzleError):
