@@ -29,7 +29,7 @@ def _number(kind, lo, hi=None, what="a number"):
             v = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
-        if isinstance(v, float) and not math.isfinite(v) or v < lo or (hi is not None and v > hi):
+        if (isinstance(v, float) and not math.isfinite(v)) or v < lo or (hi is not None and v > hi):
             raise argparse.ArgumentTypeError(f"{text!r} is outside {lo}..{hi if hi is not None else 'any'}")
         return v
     return parse
@@ -74,8 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="CPU worker processes (default: number of CPUs; 0 = no subprocesses)")
     b.add_argument("--vlm-batch", type=_number(int, 1, 1024, "a whole number"), default=8, metavar="N",
                    help="images per VLM call (qwen)")
-    b.add_argument("--image-timeout", type=_number(float, 0.01, 86_400.0, "a number of seconds"), default=None, metavar="S",
-                   help="give up an image after S seconds, whatever it is doing (default: 3x --timeout "
+    b.add_argument("--image-timeout", type=_number(float, 0.01, 86_400.0, "a number of seconds"), default=None,
+                   metavar="S", help="give up an image after S seconds, whatever it is doing (default: 3x --timeout "
                         "+ 60; needs workers)")
     b.add_argument("--json", action="store_true", help="print the summary as JSON")
     b.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="puzzle i of a kind uses seed SEED+i (default 0)")
     r.add_argument("--photo", action="store_true", help="photograph the print: perspective, curl, light, blur")
     r.add_argument("--both", action="store_true", help="write each puzzle clean and as a photo")
-    r.add_argument("--size-px", type=_number(int, 1, 100_000, "a whole number"), default=800, help="image side in pixels (default 800)")
+    r.add_argument("--size-px", type=_number(int, 1, 100_000, "a whole number"), default=800,
+                   help="image side in pixels (default 800)")
     r.add_argument("--json", action="store_true", help="print the written files as JSON")
     r.set_defaults(func=cmd_render)
     return p
@@ -296,8 +297,6 @@ def cmd_render(args) -> int:
     bad = [k for k in kinds if k.partition(":")[0] not in KINDS]
     if bad:
         raise UsageError(f"unknown kind(s) {', '.join(bad)}; choose from {', '.join(KINDS)}")
-    if args.n < 1:
-        raise UsageError("-n must be at least 1")
     if os.path.exists(args.out_dir) and not os.path.isdir(args.out_dir):
         raise UsageError(f"{args.out_dir} exists and is not a directory")
     try:

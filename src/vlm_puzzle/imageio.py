@@ -173,8 +173,10 @@ def _open_regular(src):
         raise ImageError("empty image path", code="file_not_found")
     try:
         st = os.stat(path)
-    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the name
-        raise _os_error(path, exc if isinstance(exc, OSError) else OSError(errno.ENOENT, str(exc))) from None
+    except OSError as exc:
+        raise _os_error(path, exc) from None
+    except ValueError:  # a NUL byte in the name
+        raise ImageError(f"{path!r}: a file name cannot hold a NUL byte", code="file_not_found") from None
     _check_regular(path, st)
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
