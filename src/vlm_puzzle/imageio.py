@@ -242,19 +242,20 @@ def _decode(fh, name: str, max_pixels: int, exif: bool = True) -> LoadedImage:
     except Image.DecompressionBombError as exc:
         raise ImageError(f"{name}: {exc}", code="image_too_large") from None
     except UnidentifiedImageError:
-        if _known_format(fh):  # PIL knows the format but not this file: cut inside the header
-            raise ImageError(f"{name}: the file is truncated or damaged (its header is incomplete)",
-                             code="truncated_image") from None
         img = _cv2_fallback(fh, name)
         w, h = img.shape[1], img.shape[0]
         exif_rotated = False
     except (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError) as exc:
         msg = str(exc)
-        if _known_format(fh) or "truncated" in msg or isinstance(exc, EOFError) \
-                or "broken data stream" in msg or "premature end" in msg.lower():
+        if "truncated" in msg or isinstance(exc, EOFError) or "broken data stream" in msg \
+                or "premature end" in msg.lower():
             raise ImageError(f"{name}: the file is truncated or damaged ({msg})",
                              code="truncated_image") from None
-        raise ImageError(f"{name}: cannot decode image ({msg})", code="not_an_image") from None
+        if not _known_format(fh):
+            raise ImageError(f"{name}: cannot decode image ({msg})", code="not_an_image") from None
+        img = _cv2_fallback(fh, name)  # a variant PIL cannot decode (some TIFFs); else damaged
+        w, h = img.shape[1], img.shape[0]
+        exif_rotated = False
     # Scale relative to the (upright) original; draft and reduce may already have shrunk it.
     return _finish(img, name, (w, h), img.shape[1] / w, exif_rotated, max_pixels)
 
@@ -332,6 +333,9 @@ def _cv2_fallback(fh, name: str) -> np.ndarray:
     except Exception:
         img = None
     if img is None:
+        if _known_format(fh):  # the start of a format we read, then bytes that do not decode
+            raise ImageError(f"{name}: the file is truncated or damaged (it starts as an image, "
+                             "its data does not decode)", code="truncated_image")
         raise ImageError(f"{name} is not an image (unrecognised file format)", code="not_an_image")
     return _from_array(img, name)
 
