@@ -29,7 +29,7 @@ OPS = ("sum", "add", "sub", "mul", "div", None)
 # Box shape (rows, cols) of a standard Sudoku of each size: 6x6 has 2x3 boxes.
 DEFAULT_BOX = {4: (2, 2), 6: (2, 3), 8: (2, 4), 9: (3, 3), 12: (3, 4), 16: (4, 4)}
 MIN_SIZE, MAX_SIZE = 3, 16  # every kind's sizes lie in here (checked before allocating)
-MAX_TARGET = 10**60  # above 16!**3, the largest product a cage of 48 cells can make
+MAX_TARGET = 10**60  # above 9!**9 (~1e50), the largest product any cage can make (KenKen is at most 9x9)
 MAX_LINE_CELLS = 256
 MAX_JSON_CHARS = 1_000_000
 
