@@ -186,9 +186,13 @@ def test_stdin_dash_reads_the_picture_and_is_bounded(sample):
 
 
 def test_overlay_never_overwrites_the_input(tmp_path, sample, capsys):
+    import os
+
     img = tmp_path / "photo.png"
     img.write_bytes(sample.read_bytes())
     before = img.read_bytes()
     assert main(["solve", str(img), "--overlay", str(img), "--backend", "geometry"]) == 2
     assert main(["solve", str(img), "--overlay", str(tmp_path / "." / "photo.png"), "--backend", "geometry"]) == 2
     assert img.read_bytes() == before and "--overlay" in capsys.readouterr().err
+    os.mkfifo(tmp_path / "out.png")  # no reader: writing the overlay into it would block forever
+    assert main(["solve", str(img), "--overlay", str(tmp_path / "out.png"), "--backend", "geometry"]) == 2

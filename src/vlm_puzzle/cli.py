@@ -134,7 +134,7 @@ def cmd_solve(args) -> int:
 
     if args.overlay:
         _check_writable(args.overlay, WRITE_EXTS, "--overlay")
-        _check_not_input(args.overlay, [args.image], "--overlay")
+        _check_overlay_target(args.overlay, args.image)
     solver = PuzzleSolver(args.backend, args.model, timeout_s=args.timeout, exif=not args.ignore_exif)
     model_load_s = solver.load()
     try:
@@ -316,11 +316,12 @@ def cmd_render(args) -> int:
 
 # ---- helpers ----------------------------------------------------------------------
 
-def _check_not_input(path: str, inputs, flag: str) -> None:
-    """An output must never overwrite an input picture (the same file under any name)."""
-    for item in inputs:
-        if item != "-" and os.path.exists(item) and os.path.exists(path) and os.path.samefile(item, path):
-            raise UsageError(f"{flag} {path} is the input picture {item}; give another file name")
+def _check_overlay_target(path: str, image: str) -> None:
+    """The overlay is a new picture: never the input (under any name), never a pipe or device."""
+    if image != "-" and os.path.exists(image) and os.path.exists(path) and os.path.samefile(image, path):
+        raise UsageError(f"--overlay {path} is the input picture {image}; give another file name")
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise UsageError(f"--overlay {path} exists and is not a regular file")
 
 
 def _check_writable(path: str, exts, flag: str) -> None:
