@@ -240,3 +240,14 @@ def test_big_image_shrunk_while_loading_keeps_scale(tmp_path):
     w, h = loaded.size
     assert w * h <= 10_000 and loaded.original_size == (400, 300)
     assert abs(loaded.scale - w / 400) < 1e-9
+
+
+def test_opencv_only_formats_are_bounded_by_their_header(tmp_path):
+    import cv2
+
+    ok, buf = cv2.imencode(".hdr", np.random.default_rng(0).random((64, 64, 3)).astype(np.float32))
+    assert load_image(buf.tobytes()).shape == (64, 64, 3)  # PIL cannot read it; OpenCV does
+    # A Radiance header declaring 20000 x 20000 (4.8 GB as floats) is refused before decoding.
+    head = b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 20000 +X 20000\n"
+    assert _code(head + bytes(buf.tobytes()[buf.tobytes().index(b"+X 64\n") + 6:])) == "image_too_large"
+    assert _code(b"PF\n20000 20000\n-1.0\n" + b"\0" * 1000) == "image_too_large"

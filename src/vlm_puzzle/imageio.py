@@ -328,7 +328,18 @@ def _cv2_fallback(fh, name: str) -> np.ndarray:
     """Formats PIL does not know but OpenCV does (e.g. some TIFF/EXR variants)."""
     try:
         fh.seek(0)
-        data = np.frombuffer(fh.read(MAX_INPUT_BYTES), dtype=np.uint8)
+        raw = fh.read(MAX_INPUT_BYTES)
+    except (OSError, ValueError):
+        raw = b""
+    size = _float_image_size(raw[:256])
+    if size is not None:  # OpenCV has no header probe: bound these from their text header
+        w, h = size
+        _check_shape(name, w, h)
+        if w * h * 12 > MAX_DECODE_BYTES:  # decoded as 3 float32 channels
+            raise ImageError(f"{name}: {w}x{h} floating-point image would take {w * h * 12 / 2**20:.0f} MB "
+                             f"to decode (limit {MAX_DECODE_BYTES // 2**20} MB)", code="image_too_large")
+    try:
+        data = np.frombuffer(raw, dtype=np.uint8)
         img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     except Exception:
         img = None
@@ -338,6 +349,27 @@ def _cv2_fallback(fh, name: str) -> np.ndarray:
                              "its data does not decode)", code="truncated_image")
         raise ImageError(f"{name} is not an image (unrecognised file format)", code="not_an_image")
     return _from_array(img, name)
+
+
+def _float_image_size(head: bytes) -> tuple[int, int] | None:
+    """(width, height) from the text header of the two formats only OpenCV reads here:
+    Radiance HDR (``-Y 480 +X 640``) and PFM (``PF\\n640 480``); None for anything else."""
+    try:
+        text = head.decode("latin-1")
+        if text.startswith("#?"):
+            for line in text.splitlines()[1:]:
+                parts = line.split()
+                axes = ("-Y", "+Y", "-X", "+X")
+                if len(parts) == 4 and parts[0] in axes and parts[2] in axes:
+                    a, b = int(parts[1]), int(parts[3])
+                    return (b, a) if parts[0][1] == "Y" else (a, b)
+            return None
+        if text[:2] in ("PF", "Pf"):
+            w, h = text.split()[1:3]
+            return int(w), int(h)
+    except ValueError:
+        return None
+    return None
 
 
 def _fit(w: int, h: int, max_pixels: int) -> tuple[int, int]:
