@@ -251,3 +251,8 @@ def test_opencv_only_formats_are_bounded_by_their_header(tmp_path):
     head = b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 20000 +X 20000\n"
     assert _code(head + bytes(buf.tobytes()[buf.tobytes().index(b"+X 64\n") + 6:])) == "image_too_large"
     assert _code(b"PF\n20000 20000\n-1.0\n" + b"\0" * 1000) == "image_too_large"
+
+
+def test_lazily_opened_pil_image_is_bounded_too():
+    im = Image.open(io.BytesIO(_png_declaring(13_340, 13_340, 16, 6)))  # header read, nothing decoded
+    assert _code(im) == "image_too_large"

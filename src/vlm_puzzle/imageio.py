@@ -120,6 +120,8 @@ def open_image(src: ImageSource, *, max_pixels: int = MAX_PIXELS, exif: bool = T
         return _finish(img, name, (img.shape[1], img.shape[0]), 1.0, False, max_pixels)
     if isinstance(src, Image.Image):
         size = src.size
+        _check_header(src, name, *size)  # a lazily opened picture is decoded here: same bounds
+        _check_decode_size(src, name)
         try:
             img = _pil_to_bgr(src, name)
         except OSError as exc:  # a lazily opened, truncated file
