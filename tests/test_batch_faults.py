@@ -150,3 +150,17 @@ def test_fifo_in_a_folder_and_unsupported_types_reported(tmp_path):
     assert summary.not_images == {".heic": 1, ".pdf": 1}
     codes = {Path(d["image"]).name: (d["error"] or {}).get("code") for d in _lines(out)}
     assert codes["pipe.jpg"] == "not_a_regular_file"
+
+
+@pytest.mark.parametrize("kw", [dict(workers=-1), dict(workers=1.5), dict(vlm_batch=0), dict(timeout_s=-1),
+                                dict(timeout_s=float("nan")), dict(image_timeout_s=0)])
+def test_bad_option_values_are_option_errors(tmp_path, kw):
+    from vlm_puzzle.errors import OptionError
+    from vlm_puzzle.solver import solve
+    from vlm_puzzle.spec import PuzzleSpec
+
+    with pytest.raises(OptionError) as exc:
+        run_batch([str(tmp_path)], tmp_path / "res.jsonl", backend="geometry", progress=False, **kw)
+    assert exc.value.code == "bad_option" and not (tmp_path / "res.jsonl").exists()
+    with pytest.raises(OptionError):
+        solve(PuzzleSpec.from_line("1..4" "...." "...." "4..1"), timeout_s=float("nan"))

@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import glob
+import math
 import multiprocessing as mp
 import os
 import signal
@@ -35,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+from vlm_puzzle.errors import OptionError
 from vlm_puzzle.imageio import IMAGE_EXTS
 from vlm_puzzle.result import STAGES, ErrorInfo, SolveResult
 from vlm_puzzle.results_file import ResultsFile, image_key
@@ -229,6 +231,7 @@ def run_batch(inputs: Sequence[str], out: str | os.PathLike, *, workers: int | N
     from vlm_puzzle.pipeline import PuzzleSolver
 
     t_start = time.perf_counter()
+    _check_options(workers, vlm_batch, timeout_s, image_timeout_s)
     paths, not_images = scan_inputs(inputs)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     if image_timeout_s is None and timeout_s is not None:
@@ -283,6 +286,23 @@ def run_batch(inputs: Sequence[str], out: str | os.PathLike, *, workers: int | N
     _summarize(summary, results)
     summary.wall_s = time.perf_counter() - t_start
     return summary
+
+
+def _check_options(workers, vlm_batch, timeout_s, image_timeout_s) -> None:
+    """Refuse bad values (OptionError ``bad_option``) before anything runs."""
+    def whole(v, lo):
+        return isinstance(v, int) and not isinstance(v, bool) and v >= lo
+
+    def seconds(v, lo):
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v < math.inf
+
+    for name, v, ok, what in (("workers", workers, workers is None or whole(workers, 0), "a whole number >= 0"),
+                              ("vlm_batch", vlm_batch, whole(vlm_batch, 1), "a whole number >= 1"),
+                              ("timeout_s", timeout_s, timeout_s is None or seconds(timeout_s, 0), "seconds >= 0"),
+                              ("image_timeout_s", image_timeout_s,
+                               image_timeout_s is None or seconds(image_timeout_s, 1e-3), "seconds > 0")):
+        if not ok:
+            raise OptionError(f"{name} must be {what} (or None), not {v!r}")
 
 
 @contextmanager

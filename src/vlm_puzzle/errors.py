@@ -9,7 +9,7 @@ Every problem a user can meet is one of these, with a stable ``code`` (the
     │   │                            name_too_long, empty_file, not_an_image, truncated_image,
     │   │                            image_too_large, empty_image, image_too_small,
     │   │                            bad_aspect_ratio, bad_array, unsupported_input, bad_image
-    │   └── OptionError              bad_option (a value given to an option or argument)
+    │   └── OptionError              bad_option (an option or argument value; also a ValueError)
     ├── SpecError                    invalid_puzzle (a puzzle description or answer; also a ValueError)
     ├── ReadError                    unreadable, unknown_rules (the picture was read, not understood)
     │   └── GridNotFoundError        no_grid
@@ -69,8 +69,9 @@ class ImageError(InputError):
                        "unsupported_input"})
 
 
-class OptionError(InputError):
-    """A value given to an option or argument is out of range or of the wrong kind."""
+class OptionError(InputError, ValueError):
+    """A value given to an option or argument is out of range or of the wrong kind
+    (also a ValueError, what such a call raised before)."""
 
     code = "bad_option"
     codes = frozenset({"bad_option"})
