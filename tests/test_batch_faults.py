@@ -49,8 +49,9 @@ def _batch_cmd(inp: Path, out: Path, *extra: str) -> list[str]:
             "--backend", "geometry", "--no-progress", *extra]
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "term"])
-def test_no_process_outlives_a_killed_batch(tmp_path, sig):
+@pytest.mark.parametrize("sig,group", [(signal.SIGKILL, False), (signal.SIGTERM, False), (signal.SIGINT, True)],
+                         ids=["kill-9", "term", "ctrl-c"])
+def test_no_process_outlives_a_killed_batch(tmp_path, sig, group):
     inp, out = _copies(tmp_path / "in", 12), tmp_path / "res.jsonl"
     proc = subprocess.Popen(_batch_cmd(inp, out), start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -59,10 +60,11 @@ def test_no_process_outlives_a_killed_batch(tmp_path, sig):
         while time.time() < deadline and proc.poll() is None and not (out.exists() and out.read_text()):
             time.sleep(0.01)
         assert proc.poll() is None and len(_session_pids(proc.pid)) >= 3  # batch, fork server, workers
-        os.kill(proc.pid, sig)  # the batch process only, not its group
+        # kill: the batch process only, not its group; Ctrl-C: the whole group, as a terminal does
+        (os.killpg if group else os.kill)(proc.pid, sig)
         rc = proc.wait(timeout=30)
         err = proc.stderr.read().decode()
-        if sig == signal.SIGTERM:
+        if sig != signal.SIGKILL:
             assert rc == 130 and "Traceback" not in err, err
         left = _session_pids(proc.pid)
         deadline = time.time() + 10
