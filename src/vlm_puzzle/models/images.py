@@ -10,6 +10,14 @@ from __future__ import annotations
 import math
 
 MAX_RATIO = 200
+# Image bounds in pixels (qwen-vl-utils convention), shared by the in-process wrapper and the
+# serving client. A 9x9 grid at ~450-630 px a side keeps ~50-70 px per cell (cage sums and corner
+# clues stay legible) for 256-512 visual tokens with Qwen2/2.5-VL (28 px per token), far under
+# the 1280-token default.
+DEFAULT_MIN_PIXELS = 256 * 28 * 28
+DEFAULT_MAX_PIXELS = 512 * 28 * 28
+# Patch size x merge size: pixels per visual token side (Qwen2/2.5-VL; Qwen3-VL uses 32).
+QWEN2_FACTOR = 28
 
 
 def smart_resize(height: int, width: int, factor: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
