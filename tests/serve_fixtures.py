@@ -106,11 +106,12 @@ class TransformersServe:
 
 
 class RecordingProxy:
-    """A loopback HTTP proxy to ``upstream`` (an ``.../v1`` URL): ``requests`` holds each
-    request's (method, path, headers, JSON body); ``faults`` is a list of what to answer instead
-    of forwarding, taken one per request in order: an int status (with an OpenAI-style error
-    body), ``"garbage"`` (200 with a body that is not JSON), ``"no_choices"`` (200, a JSON object
-    without choices). ``api_key``: answer 401 to requests without that bearer token."""
+    """A loopback HTTP proxy to ``upstream`` (an ``.../v1`` URL). ``requests`` holds each
+    request's method, path, headers (lower-case names) and JSON body; ``faults`` is a list of
+    what to answer instead of forwarding, taken one per POST in order: an int status (with an
+    OpenAI-style error body), ``"garbage"`` (200 with a body that is not JSON), ``"no_choices"``
+    (200, a JSON object without choices). ``api_key``: answer 401 to requests without that
+    bearer token. ``retry_after``: the Retry-After header of injected statuses."""
 
     def __init__(self, upstream: str, *, api_key: str | None = None, retry_after: str | None = None):
         self.upstream = upstream.rstrip("/")
@@ -148,7 +149,7 @@ class RecordingProxy:
     def _handle(self, h: BaseHTTPRequestHandler, raw: bytes | None) -> None:
         body = json.loads(raw) if raw else None
         with self._lock:
-            self.requests.append({"method": h.command, "path": h.path, "headers": dict(h.headers), "body": body})
+            self.requests.append({"method": h.command, "path": h.path, "headers": {k.lower(): v for k, v in h.headers.items()}, "body": body})
             fault = self.faults.pop(0) if self.faults and raw is not None else None
         if self.api_key is not None and h.headers.get("Authorization") != f"Bearer {self.api_key}":
             return self._send(h, 401, json.dumps({"error": {"message": "Invalid API key", "type": "auth"}}).encode())
