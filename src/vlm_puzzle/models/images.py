@@ -82,8 +82,8 @@ def png_bytes(bgr, level: int = 0) -> bytes:
             raise ValueError("OpenCV could not encode the image as PNG")
         return buf.tobytes()
     h, w = bgr.shape[:2]
-    rgb = cv2.cvtColor(np.ascontiguousarray(bgr), cv2.COLOR_BGR2RGB).reshape(h, 3 * w)
-    rows = np.hstack([np.zeros((h, 1), np.uint8), rgb])  # each row: filter type 0 ("none"), pixels
+    rows = np.zeros((h, 1 + 3 * w), np.uint8)  # each row: filter type 0 ("none"), then the pixels
+    cv2.cvtColor(np.ascontiguousarray(bgr), cv2.COLOR_BGR2RGB, dst=rows[:, 1:].reshape(h, w, 3))
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return b"".join((struct.pack(">I", len(data)), kind, data, struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))))
