@@ -5,12 +5,18 @@ answer read by the same parser (``parse.py``) into the same :class:`RuleHints` t
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from typing import Sequence
 
 from vlm_puzzle.rules.base import RuleHints
 from vlm_puzzle.rules.parse import parse_rule_answer
 from vlm_puzzle.rules.prompt import MAX_NEW_TOKENS, RULE_ANSWER_SCHEMA, build_prompt
+
+
+# Qwen's special-token markers (<|im_start|>, <|video_pad|>...): the in-process wrapper decodes
+# without them; a server may leave the ones a model emits mid-answer in the text.
+SPECIAL_TOKEN = re.compile(r"<\|[a-z_]+\|>")
 
 
 @dataclass(frozen=True)
@@ -27,7 +33,7 @@ class ServedRules:
 def rules_from_answer(answer, *, max_new_tokens: int = MAX_NEW_TOKENS) -> ServedRules:
     """RuleHints (``source="qwen"``: a Qwen-VL read them) from a served answer, with one evidence
     line saying where they came from and what they cost."""
-    hints = parse_rule_answer(answer.text)
+    hints = parse_rule_answer(SPECIAL_TOKEN.sub("", answer.text))
     cost = (f"served: {answer.model} on {answer.engine}, {answer.completion_tokens} tokens "
             f"({answer.finish_reason}), {answer.visual_tokens} visual tokens, structured output "
             f"{answer.structured} ({answer.structured_note}), {answer.attempts} attempt(s), "
