@@ -4,6 +4,7 @@
     nice python experiments/bench_serving.py                      # starts transformers serve (tiny Qwen2-VL)
     python experiments/bench_serving.py --base-url http://gpu:8000/v1 --model Qwen/Qwen2.5-VL-3B-Instruct \\
         --only sweep                                              # against a running vLLM / SGLang
+    python experiments/bench_serving.py --only overhead          # the client alone (a stub server)
 
 Parts (``--only`` picks some):
 
@@ -56,6 +57,7 @@ def main(argv=None) -> int:
     ap.add_argument("--min-pixels", type=int, default=None)
     ap.add_argument("--max-pixels", type=int, default=None)
     ap.add_argument("--threads", type=int, default=1, help="torch threads of the server started here")
+    ap.add_argument("--png-level", type=int, default=0, help="PNG compression of the pictures sent (0: stored)")
     ap.add_argument("--batch", type=int, default=200)
     ap.add_argument("--kill-after", type=int, default=50)
     ap.add_argument("--workers", type=int, default=1, help="CPU workers of the faults batch")
@@ -68,6 +70,8 @@ def main(argv=None) -> int:
     from vlm_puzzle.pipeline import VLM_MAX_SIDE
 
     bounds = {"min_pixels": args.min_pixels or DEFAULT_MIN_PIXELS, "max_pixels": args.max_pixels or DEFAULT_MAX_PIXELS}
+    global PNG_LEVEL
+    PNG_LEVEL = args.png_level
     paths = sorted(p for d in ("data/samples", "data/photos") for p in (REPO / d).iterdir()
                    if p.suffix in (".png", ".jpg"))
     pictures = [_bounded(cv2.imread(str(p)), VLM_MAX_SIDE) for p in paths]
@@ -75,7 +79,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         server = None
         checkpoint = args.checkpoint
-        if args.base_url is None:
+        if args.base_url is None and set(args.only) - {"overhead"}:  # the overhead needs no real server
             from serve_fixtures import TransformersServe
 
             if checkpoint is None:
@@ -86,7 +90,7 @@ def main(argv=None) -> int:
             results["server"] = {"engine": "transformers serve", "checkpoint": checkpoint,
                                  "threads": args.threads, "start_s": round(server.start_s, 2)}
             print(f"transformers serve up in {server.start_s:.1f} s at {server.url}", flush=True)
-        url = args.base_url or server.url
+        url = args.base_url or (server.url if server else None)
         try:
             if "overhead" in args.only:
                 results["overhead"] = overhead(pictures, bounds)
@@ -114,10 +118,14 @@ def _bounded(img, side):
         if s < 1 else img
 
 
+PNG_LEVEL = 0
+
+
 def _client(url, model, bounds, concurrency=8, **more):
     from vlm_puzzle.models.openai_client import ServedVL, ServingOptions
 
-    return ServedVL(url, model=model, options=ServingOptions(concurrency=concurrency, **bounds, **more))
+    return ServedVL(url, model=model, options=ServingOptions(concurrency=concurrency, png_level=PNG_LEVEL,
+                                                             **bounds, **more))
 
 
 def _pct(values, q):
@@ -205,6 +213,7 @@ def _stub(port_q) -> None:
 
 def overhead(pictures, bounds, rounds: int = 3) -> dict:
     from vlm_puzzle.rules.prompt import MAX_NEW_TOKENS, RULE_ANSWER_SCHEMA, build_prompt
+    from vlm_puzzle.models.images import bounded_bgr
     from vlm_puzzle.rules.serving import rules_from_answer
 
     q = mp.get_context("spawn").Queue()
@@ -213,9 +222,13 @@ def overhead(pictures, bounds, rounds: int = 3) -> dict:
     try:
         client = _client(f"http://127.0.0.1:{q.get(timeout=60)}/v1", None, bounds, 1)
         client.complete(pictures[0], build_prompt(), max_tokens=MAX_NEW_TOKENS, schema=RULE_ANSWER_SCHEMA)
-        total, cpu, enc, parse = [], [], [], []
+        total, cpu, enc, parse, resize = [], [], [], [], []
+        o = client.options
         for _ in range(rounds):
             for img in pictures:
+                c0 = time.process_time()  # the resize alone: the in-process wrapper does the same one
+                bounded_bgr(img, factor=o.factor, min_pixels=o.min_pixels, max_pixels=o.max_pixels)
+                resize.append(time.process_time() - c0)
                 t0, c0 = time.perf_counter(), time.process_time()
                 a = client.complete(img, build_prompt(), max_tokens=MAX_NEW_TOKENS, schema=RULE_ANSWER_SCHEMA)
                 t1 = time.perf_counter()
@@ -229,11 +242,14 @@ def overhead(pictures, bounds, rounds: int = 3) -> dict:
         proc.kill()
     out = {"requests": len(total), "request_bytes": a.request_bytes,
            "client_cpu_ms": {"p50": _ms(statistics.median(cpu)), "p90": _ms(_pct(cpu, 90))},
+           "resize_cpu_ms_p50": _ms(statistics.median(resize)),
+           "client_cpu_beyond_resize_ms_p50": _ms(statistics.median(c - r for c, r in zip(cpu, resize))),
            "wall_ms": {"p50": _ms(statistics.median(total)), "p90": _ms(_pct(total, 90))},
            "encode_ms_p50": _ms(statistics.median(enc)), "parse_ms_p50": _ms(statistics.median(parse)),
            "send_and_stub_ms_p50": _ms(statistics.median(total) - statistics.median(enc) - statistics.median(parse)),
            "png_level": client.options.png_level}
-    print(f"client overhead per request: CPU p50 {out['client_cpu_ms']['p50']} ms p90 {out['client_cpu_ms']['p90']} ms;"
+    print(f"client overhead per request: CPU p50 {out['client_cpu_ms']['p50']} ms p90 {out['client_cpu_ms']['p90']} ms "
+          f"(of which the resize the wrapper also does {out['resize_cpu_ms_p50']} ms);"
           f" wall p50 {out['wall_ms']['p50']} ms (encode {out['encode_ms_p50']} ms, parse {out['parse_ms_p50']} ms), "
           f"p90 {out['wall_ms']['p90']} ms; {a.request_bytes} bytes", flush=True)
     return out
