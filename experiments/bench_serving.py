@@ -335,7 +335,8 @@ def faults(server, model, paths, bounds, tmp: Path, n: int, kill_after: int, wor
 
 
 def _machine() -> dict:
-    return {"cpus": os.cpu_count(), "load_avg": [round(x, 2) for x in os.getloadavg()], "python": sys.version.split()[0]}
+    return {"cpus": os.cpu_count(), "load_avg": [round(x, 2) for x in os.getloadavg()],
+            "python": sys.version.split()[0]}
 
 
 if __name__ == "__main__":

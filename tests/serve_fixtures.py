@@ -150,7 +150,8 @@ class RecordingProxy:
     def _handle(self, h: BaseHTTPRequestHandler, raw: bytes | None) -> None:
         body = json.loads(raw) if raw else None
         with self._lock:
-            self.requests.append({"method": h.command, "path": h.path, "headers": {k.lower(): v for k, v in h.headers.items()}, "body": body})
+            headers = {k.lower(): v for k, v in h.headers.items()}
+            self.requests.append({"method": h.command, "path": h.path, "headers": headers, "body": body})
             fault = self.faults.pop(0) if self.faults and raw is not None else None
         if self.api_key is not None and h.headers.get("Authorization") != f"Bearer {self.api_key}":
             return self._send(h, 401, json.dumps({"error": {"message": "Invalid API key", "type": "auth"}}).encode())

@@ -211,8 +211,8 @@ def _print_result(result, solver, model_load_s: float, overlay_note: str | None)
         out.append("\nsolution:")
         out.append(_indent(format_grid(result.solution, result.size, box)))
     t = result.timings
-    out.append("\ntimings: " + " | ".join(f"{k} {getattr(t, k) * 1000:.1f} ms"
-                                         + (f" (network {t.network * 1000:.1f} ms)" if k == "rules" and t.network else "")
+    network = f" (network {t.network * 1000:.1f} ms)" if t.network else ""  # the served model's share
+    out.append("\ntimings: " + " | ".join(f"{k} {getattr(t, k) * 1000:.1f} ms" + (network if k == "rules" else "")
                                          for k in ("load", "extract", "rules", "solve", "total")))
     if overlay_note:
         out.append(overlay_note)

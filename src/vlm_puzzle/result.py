@@ -20,7 +20,8 @@ when a consistency check failed or the rules were guessed), and ``notes`` say wh
 "uncertain: ..." and "problem: ..." findings of rule inference and the repair step.
 ``solution`` is set only when ``status`` is "solved": unique and independently verified.
 ``timings_s.network`` is the part of ``rules`` spent waiting on a serving engine (the
-``openai`` backend: send to reply, retries included; 0 otherwise). ``timings_s.load`` is decoding the image (the one-off model load is reported by
+``openai`` backend: send to reply, retries included; 0 otherwise).
+``timings_s.load`` is decoding the image (the one-off model load is reported by
 :class:`~vlm_puzzle.pipeline.PuzzleSolver` as ``model_load_s``); ``solve`` includes
 verifying the solution.
 """

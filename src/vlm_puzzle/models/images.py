@@ -86,7 +86,8 @@ def png_bytes(bgr, level: int = 0) -> bytes:
     cv2.cvtColor(np.ascontiguousarray(bgr), cv2.COLOR_BGR2RGB, dst=rows[:, 1:].reshape(h, w, 3))
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return b"".join((struct.pack(">I", len(data)), kind, data, struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))))
+        crc = zlib.crc32(data, zlib.crc32(kind))
+        return b"".join((struct.pack(">I", len(data)), kind, data, struct.pack(">I", crc)))
 
     header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
     return b"".join((b"\x89PNG\r\n\x1a\n", chunk(b"IHDR", header), chunk(b"IDAT", zlib.compress(rows.tobytes(), 0)),

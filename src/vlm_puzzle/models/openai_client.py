@@ -198,9 +198,9 @@ class ServedVL:
             self.engine = _engine_of(entries)
             if self.model is None:
                 if len(self.served_models) != 1:
-                    raise ServingError(f"no model name given and {self.base_url} serves "
-                                       f"{len(self.served_models)} models ({', '.join(self.served_models) or 'none listed'})"
-                                       "; pass one with --model", code="model_not_configured")
+                    names = ", ".join(self.served_models) or "none listed"
+                    raise ServingError(f"no model name given and {self.base_url} serves {len(self.served_models)} "
+                                       f"models ({names}); pass one with --model", code="model_not_configured")
                 self.model = self.served_models[0]
             self._structured, self._structured_note = _structured_for(self.options.structured, self.engine)
 
@@ -312,7 +312,8 @@ class ServedVL:
 
     def describe(self) -> str:
         how = f", structured output: {self._structured} ({self._structured_note})" if self._structured else ""
-        return f"{self.model or '(model from the server)'} served by {self.engine or 'a server'} at {self.base_url}{how}"
+        model = self.model or "(model from the server)"
+        return f"{model} served by {self.engine or 'a server'} at {self.base_url}{how}"
 
     # ---- failures -----------------------------------------------------------------------
     def _downgrade(self, tried: str, exc) -> None:
