@@ -118,15 +118,16 @@ def test_cli_without_a_server_is_a_usage_error(tmp_path, images):
 def test_cli_solve_sends_one_greedy_bounded_request(server, images):
     # The "Done when" command, through a recording proxy: what did the server receive?
     with RecordingProxy(server.url) as proxy:
-        r = _cli("solve", str(images[0]), "--backend", "openai", "--base-url", proxy.url, "--json")
+        r = _cli("solve", str(images[0]), "--backend", "openai", "--base-url", proxy.url, "--model", str(server.model),
+                 "--json")
     assert "Traceback" not in r.stderr and r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     assert d["status"] == "solved" and d["rule_source"] in ("qwen", "geometry")
     t = d["timings_s"]
     assert 0 < t["network"] <= t["rules"] <= t["total"]
-    assert any(q["path"] == "/v1/models" for q in proxy.requests)  # engine and model name found out
+    assert any(q["path"] == "/v1/models" for q in proxy.requests)  # the engine found out
     [body] = proxy.chat_requests()
-    assert body["model"] == str(server.model)                       # the server's only model
+    assert body["model"] == str(server.model)
     assert (body["temperature"], body["top_p"], body["n"], body["max_tokens"]) == (0, 1, 1, MAX_NEW_TOKENS)
     assert isinstance(body["seed"], int) and body["frequency_penalty"] == 0 and body["stream"] is False
     assert "response_format" not in body and "structured_outputs" not in body  # transformers ignores them
@@ -178,6 +179,7 @@ def test_batch_sends_every_image_once_with_bounded_concurrency(server, images, t
     with RecordingProxy(server.url) as proxy:
         solver = PuzzleSolver("openai", base_url=proxy.url, model_options=SMALL, serving_options={"concurrency": 2})
         summary = run_batch([str(tmp_path / "in")], out, workers=1, solver=solver, progress=False)
+    assert solver._vlm.model == str(server.model)  # no name given: the server's only model
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     by_name = {Path(d["image"]).name: d for d in rows}
     assert len(rows) == 3 and set(by_name) == {p.name for p in images} | {"junk.png"}

@@ -24,7 +24,8 @@ OpenAI chat-completions API.
 * The server is found out once, lazily (``GET /models``): its engine and, when no model was
   named and it serves exactly one, the model's name.
 * Transient failures (connection refused or reset, time-outs, 408/409/425/429/5xx) are retried
-  with capped exponential back-off and jitter until ``retry_s`` has passed; the rest become a
+  with capped exponential back-off and jitter (longer where the server's Retry-After asks) until
+  ``retry_s`` has passed; the rest become a
   :class:`ServingError` with a stable code at once. ``submit`` runs requests on a pool of
   ``concurrency`` threads: that is the bound on requests in flight.
 
@@ -269,7 +270,7 @@ class ServedVL:
                 raise ServingError(f"{self.base_url} gave a reply that is not a chat completion "
                                    f"({type(exc).__name__}: {_short(exc)})", code="server_bad_answer") from None
             left = deadline - time.monotonic()
-            sleep = wait if wait is not None else delay * random.uniform(0.5, 1.0)
+            sleep = max(wait or 0.0, delay * random.uniform(0.5, 1.0))  # a Retry-After may lengthen it
             if left <= 0 or sleep > left:
                 raise self._gave_up(attempts, time.perf_counter() - t_sent, *last) from None
             time.sleep(sleep)
