@@ -146,7 +146,9 @@ class PuzzleSolver:
         except (TypeError, ValueError) as exc:
             raise ModelError(f"bad serving options: {exc}", code="model_bad_request") from None
         client = ServedVL(self.base_url, model=self.model_path, api_key=self.api_key, options=options)
-        if self.requested_backend == "auto":
+        if self.requested_backend != "auto":
+            client.client()  # imports openai now (a missing package fails here), not in the first image's time
+        else:
             try:
                 client.probe()  # one attempt, no retries
             except Exception as exc:  # unreachable, auth, no openai package...: geometry for the run
