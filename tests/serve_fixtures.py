@@ -105,20 +105,32 @@ class TransformersServe:
         self.stop()
 
 
+CANNED = {"id": "canned", "object": "chat.completion", "created": 0, "model": "canned",
+          "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content":
+                       '{"kind": "sudoku", "size": 9, "box": [3, 3], "diagonals": false, "windows": false, '
+                       '"cages": false, "cage_op": null, "rules": ""}'}}],
+          "usage": {"prompt_tokens": 500, "completion_tokens": 40, "total_tokens": 540}}
+
+
 class RecordingProxy:
     """A loopback HTTP proxy to ``upstream`` (an ``.../v1`` URL). ``requests`` holds each
     request's method, path, headers (lower-case names) and JSON body; ``faults`` is a list of
     what to answer instead of forwarding, taken one per POST in order: an int status (with an
     OpenAI-style error body), ``"garbage"`` (200 with a body that is not JSON), ``"no_choices"``
-    (200, a JSON object without choices). ``api_key``: answer 401 to requests without that
-    bearer token. ``retry_after``: the Retry-After header of injected statuses."""
+    (200, a JSON object without choices), ``"canned"`` (200, a fixed rule answer: what another
+    engine would say). ``api_key``: answer 401 to requests without that bearer token.
+    ``retry_after``: the Retry-After header of injected statuses. ``models``: the ``GET /models``
+    listing to answer with instead of the upstream's (to look like vLLM or SGLang)."""
 
-    def __init__(self, upstream: str, *, api_key: str | None = None, retry_after: str | None = None):
+    def __init__(self, upstream: str, *, api_key: str | None = None, retry_after: str | None = None,
+                 models: list[dict] | None = None):
         self.upstream = upstream.rstrip("/")
+        self.models = models
         self.api_key = api_key
         self.retry_after = retry_after
         self.requests: list[dict] = []
         self.faults: list = []
+        self.in_flight = self.max_in_flight = 0  # chat requests being answered at once
         self._lock = threading.Lock()
         proxy = self
 
@@ -148,6 +160,18 @@ class RecordingProxy:
         return [r["body"] for r in self.requests if r["path"].endswith("/chat/completions")]
 
     def _handle(self, h: BaseHTTPRequestHandler, raw: bytes | None) -> None:
+        if raw is None:
+            return self._answer(h, raw)
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            self._answer(h, raw)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _answer(self, h: BaseHTTPRequestHandler, raw: bytes | None) -> None:
         body = json.loads(raw) if raw else None
         with self._lock:
             headers = {k.lower(): v for k, v in h.headers.items()}
@@ -162,6 +186,10 @@ class RecordingProxy:
             return self._send(h, 200, b"<html>upstream said something odd</html>", ctype="text/html")
         if fault == "no_choices":
             return self._send(h, 200, json.dumps({"id": "x", "object": "chat.completion", "choices": []}).encode())
+        if fault == "canned":
+            return self._send(h, 200, json.dumps(CANNED).encode())
+        if self.models is not None and h.path.rstrip("/").endswith("/models"):
+            return self._send(h, 200, json.dumps({"object": "list", "data": self.models}).encode())
         url = self.upstream + h.path[len("/v1"):] if h.path.startswith("/v1") else self.upstream + h.path
         req = urllib.request.Request(url, data=raw, method=h.command,
                                      headers={"Content-Type": "application/json"})

@@ -112,6 +112,24 @@ def test_cli_without_a_server_is_a_usage_error(tmp_path, images):
     assert r.returncode == 2 and "Traceback" not in r.stderr
 
 
+def test_vllm_and_sglang_get_their_greedy_and_json_fields():
+    # What a vLLM or SGLang server would receive (told apart by their model listing): the sampling
+    # fields they would otherwise take from the checkpoint, and their way of constraining to JSON.
+    img = np.full((200, 200, 3), 255, np.uint8)
+    for owner, field in (("vllm", "structured_outputs"), ("sglang", "response_format")):
+        with RecordingProxy("http://127.0.0.1:1/v1", models=[{"id": "qwen", "object": "model", "owned_by": owner}]) \
+                as proxy:
+            proxy.faults = ["canned"]
+            a = _client(proxy.url).complete(img, RULES_PROMPT, max_tokens=MAX_NEW_TOKENS, schema=RULE_ANSWER_SCHEMA)
+            [body] = proxy.chat_requests()
+        assert (body["top_k"], body["min_p"], body["repetition_penalty"], body["temperature"]) == (-1, 0, 1, 0)
+        assert body["model"] == "qwen" and a.engine == owner and a.structured == field
+        schema = body["structured_outputs"]["json"] if field == "structured_outputs" else \
+            body["response_format"]["json_schema"]["schema"]
+        assert schema == RULE_ANSWER_SCHEMA
+        assert rules_from_answer(a).hints.kind == "sudoku"
+
+
 # ---- against transformers serve -------------------------------------------------------------
 
 @needs_serve
@@ -213,6 +231,15 @@ def test_transient_failures_are_retried_and_bad_replies_are_typed(server):
         with pytest.raises(ServingError) as e:
             quick.complete(img, "What puzzle?", max_tokens=4)
         assert e.value.code == "server_error"
+
+
+@needs_serve
+def test_requests_in_flight_are_bounded(server):
+    imgs = [np.full((200, 200, 3), v, np.uint8) for v in range(0, 250, 40)]
+    with RecordingProxy(server.url) as proxy:
+        answers = _client(proxy.url, concurrency=2).complete_many(imgs, "x", max_tokens=8)
+    assert [a.completion_tokens for a in answers] == [8] * len(imgs)
+    assert len(proxy.chat_requests()) == len(imgs) and proxy.max_in_flight == 2
 
 
 @needs_serve
