@@ -41,7 +41,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from vlm_puzzle.errors import ModelError
+from vlm_puzzle.errors import ModelError, PuzzleError
 from vlm_puzzle.models.images import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS, QWEN2_FACTOR
 
 ENV_BASE_URL = "VLM_PUZZLE_BASE_URL"
@@ -123,11 +123,6 @@ class ServedAnswer:
     encode_s: float
     network_s: float
     parse_s: float
-
-    @property
-    def client_s(self) -> float:
-        """The client's own work: encoding the image and reading the reply."""
-        return self.encode_s + self.parse_s
 
     def to_dict(self) -> dict:
         from dataclasses import asdict
@@ -298,7 +293,8 @@ class ServedVL:
         return pool.submit(fn, *args, **kwargs)
 
     def complete_many(self, images, prompt: str, *, max_tokens: int, schema: dict | None = None) -> list:
-        """One :class:`ServedAnswer` or :class:`ServingError` per image, in order, ``concurrency`` at a time."""
+        """One :class:`ServedAnswer` or typed error (:class:`ServingError`, an image's
+        :class:`~vlm_puzzle.errors.ImageError`) per image, in order, ``concurrency`` at a time."""
         futures = [self.submit(_answer_or_error, self, im, prompt, max_tokens, schema) for im in images]
         return [f.result() for f in futures]
 
@@ -345,7 +341,7 @@ class ServedVL:
 def _answer_or_error(client: ServedVL, image, prompt, max_tokens, schema):
     try:
         return client.complete(image, prompt, max_tokens=max_tokens, schema=schema)
-    except ModelError as exc:
+    except PuzzleError as exc:  # a ServingError, or an image the bounds refuse
         return exc
 
 
