@@ -13,7 +13,9 @@
 * CPU stages (decode, grid extraction, geometry rules, CSP) run in worker
   processes; workers never import torch. With the ``qwen`` backend the workers hand
   back their readings and the main process, which holds the model, gathers them
-  into batched rule-inference calls.
+  into batched rule-inference calls. With the ``openai`` backend the main process sends each
+  reading to the serving engine as it comes back, with at most the client's ``concurrency``
+  requests in flight, and finishes each image when its answer arrives.
 * One bad image never stops the others: errors become result lines, and a worker
   that dies (e.g. a native crash) is replaced; the images it held are retried one at
   a time so only the one that kills a worker again is marked ``worker_crashed``.
@@ -220,14 +222,16 @@ def run_batch(inputs: Sequence[str], out: str | os.PathLike, *, workers: int | N
               backend: str = "auto", model: str | None = None, timeout_s: float | None = 20.0,
               exif: bool = True, vlm_batch: int = 8, progress: bool | None = None,
               on_result: Callable[[dict], None] | None = None, solver=None,
-              retry_errors: bool = False, image_timeout_s: float | None = None) -> BatchSummary:
+              retry_errors: bool = False, image_timeout_s: float | None = None,
+              base_url: str | None = None, serving_options: dict | None = None) -> BatchSummary:
     """Solve every image in ``inputs`` into the JSON-lines file ``out`` (appending).
 
     ``workers``: CPU worker processes (default: the number of CPUs; 0 = in this process).
     ``progress``: a progress bar on stderr (default: only when stderr is a terminal).
     ``retry_errors``: images already in ``out`` with ``status: "error"`` run again.
     ``image_timeout_s``: wall-time limit per image with workers (default 3 x ``timeout_s``
-    + 60 s). Raises OutputError when ``out`` is not ours, is locked, or cannot be written."""
+    + 60 s). ``base_url``, ``serving_options`` (e.g. ``{"concurrency": 8}``): the ``openai``
+    backend's server. Raises OutputError when ``out`` is not ours, is locked, or cannot be written."""
     from vlm_puzzle.pipeline import PuzzleSolver
 
     t_start = time.perf_counter()
@@ -243,9 +247,12 @@ def run_batch(inputs: Sequence[str], out: str | os.PathLike, *, workers: int | N
         if workers is None:
             workers = max(1, min(len(todo), os.cpu_count() or 1))
         if solver is None:
-            solver = PuzzleSolver(backend, model, timeout_s=timeout_s, exif=exif, keep_images=False)
+            solver = PuzzleSolver(backend, model, timeout_s=timeout_s, exif=exif, keep_images=False,
+                                  base_url=base_url, serving_options=serving_options)
         elif solver.keep_images:
             solver.keep_images = False  # results are written out; holding every photo would only cost memory
+        if solver.backend == "openai":
+            solver.load()  # no request yet; with auto, an unusable server leaves the run to geometry
         new_pool = lambda: _make_pool(workers, timeout_s, exif)  # noqa: E731
         pool = None
         results: list[dict] = []
@@ -322,6 +329,14 @@ def _raise_interrupt(signum, frame):
 
 
 def _run_inline(todo, solver, emit, vlm_batch) -> None:
+    if solver.backend == "openai":
+        remote: dict = {}
+        for p in todo:
+            _send(solver, solver.read(p), remote, emit)
+            while len(remote) >= _remote_cap(solver):
+                _take_answers(solver, remote, emit, wait(list(remote), return_when=FIRST_COMPLETED)[0])
+        _take_answers(solver, remote, emit, list(remote))
+        return
     if solver.backend != "qwen":
         for p in todo:
             emit(solver.solve_image(p).to_dict())
@@ -346,13 +361,34 @@ def _finish_batch(solver, readings, emit) -> None:
         emit(solver.finish(r, by_id.get(id(r))).to_dict())
 
 
+def _send(solver, reading, remote: dict, emit) -> None:
+    """``openai``: send a reading to the server (its future into ``remote``), or finish it now
+    when there is nothing to ask about (no grid, unreadable image)."""
+    if reading.error is not None:
+        emit(solver.finish(reading).to_dict())
+    else:
+        remote[solver.submit_rules(reading)] = reading
+
+
+def _take_answers(solver, remote: dict, emit, done) -> None:
+    for fut in done:
+        emit(solver.finish(remote.pop(fut), fut.result()).to_dict())
+
+
+def _remote_cap(solver) -> int:
+    # Readings waiting for the server hold images: keep only enough to keep it busy.
+    return 2 * solver.serving_concurrency
+
+
 def _run_pool(todo, solver, pool, new_pool, workers, emit, vlm_batch, image_timeout_s):
     qwen = solver.backend == "qwen"
-    fn = _worker_read if qwen else _worker_solve
+    served = solver.backend == "openai"
+    fn = _worker_read if qwen or served else _worker_solve
     queue = list(reversed(todo))          # pop() from the end = input order
     suspects: list[str] = []               # held by a worker that died: retried alone
     in_flight: dict = {}
     started: dict = {}                     # future -> when a worker could first take it
+    remote: dict = {}                      # openai: the server's answers in flight -> their readings
     pending_readings: list = []
     # Enough queued work that the workers keep going while the model runs a batch.
     window = max(2 * workers, 2 * vlm_batch) if qwen else 2 * workers
@@ -364,20 +400,23 @@ def _run_pool(todo, solver, pool, new_pool, workers, emit, vlm_batch, image_time
             _finish_batch(solver, pending_readings, emit)
             pending_readings = []
 
-    while queue or suspects or in_flight:
+    while queue or suspects or in_flight or remote:
         # Suspects run alone so that a second crash can be pinned on one image.
         if suspects and not in_flight:
             p = suspects.pop()
             in_flight[pool.submit(fn, p)] = (p, True)
         elif not suspects:
-            while queue and len(in_flight) < window:
+            while queue and len(in_flight) < window and (not served or len(remote) < _remote_cap(solver)):
                 p = queue.pop()
                 in_flight[pool.submit(fn, p)] = (p, False)
-        if not in_flight:
+        if not in_flight and not remote:
             continue
-        done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED, timeout=poll)
+        done, _ = wait(list(in_flight) + list(remote), return_when=FIRST_COMPLETED, timeout=poll)
+        _take_answers(solver, remote, emit, [f for f in done if f in remote])
         broken = False
         for fut in done:
+            if fut not in in_flight:
+                continue
             p, alone = in_flight.pop(fut)
             started.pop(fut, None)
             try:
@@ -395,6 +434,8 @@ def _run_pool(todo, solver, pool, new_pool, workers, emit, vlm_batch, image_time
                 continue
             if qwen:
                 pending_readings.append(value)
+            elif served:
+                _send(solver, value, remote, emit)
             else:
                 emit(value)
         expired = _expired(in_flight, started, image_timeout_s)

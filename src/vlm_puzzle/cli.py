@@ -47,11 +47,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     def backend_args(sp):
-        sp.add_argument("--backend", choices=("auto", "qwen", "geometry"), default="auto",
-                        help="rule inference: qwen (needs weights), geometry (none), auto (qwen if "
-                             "weights are configured). Default: auto")
+        sp.add_argument("--backend", choices=("auto", "qwen", "geometry", "openai"), default="auto",
+                        help="rule inference: qwen (needs weights), openai (a Qwen-VL on an OpenAI-compatible "
+                             "server: vLLM, SGLang, transformers serve), geometry (none), auto (openai if a "
+                             "server is configured, else qwen if weights are, else geometry). Default: auto")
         sp.add_argument("--model", metavar="PATH_OR_ID", default=None,
-                        help="Qwen-VL weights: a local folder or an id in the local cache")
+                        help="Qwen-VL weights: a local folder or an id in the local cache; with openai, "
+                             "the name the server serves the model under (default: its only model)")
+        sp.add_argument("--base-url", metavar="URL", default=None,
+                        help="the server's OpenAI API root, e.g. http://127.0.0.1:8000/v1 (default: "
+                             "$VLM_PUZZLE_BASE_URL; the key, if any: $VLM_PUZZLE_API_KEY)")
+        sp.add_argument("--structured", choices=("auto", "structured_outputs", "response_format", "none"),
+                        default="auto", help="openai: how to ask for a JSON answer (default: by server)")
+        sp.add_argument("--retry-for", type=SECONDS, default=60.0, metavar="S",
+                        help="openai: retry a failing server for up to S seconds per image (default 60)")
         sp.add_argument("--timeout", type=SECONDS, default=20.0, metavar="S",
                         help="give up the CSP search after S seconds (default 20; 0 = no search)")
         sp.add_argument("--ignore-exif", action="store_true",
@@ -77,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--image-timeout", type=_number(float, 0.01, 86_400.0, "a number of seconds"), default=None,
                    metavar="S", help="give up an image after S seconds, whatever it is doing (default: 3x --timeout "
                         "+ 60; needs workers)")
+    b.add_argument("--concurrency", type=_number(int, 1, 4096, "a whole number"), default=8, metavar="N",
+                   help="openai: requests in flight at most (default 8)")
     b.add_argument("--json", action="store_true", help="print the summary as JSON")
     b.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     b.add_argument("--retry-errors", action="store_true",
@@ -135,7 +146,8 @@ def cmd_solve(args) -> int:
     if args.overlay:
         _check_writable(args.overlay, WRITE_EXTS, "--overlay")
         _check_overlay_target(args.overlay, args.image)
-    solver = PuzzleSolver(args.backend, args.model, timeout_s=args.timeout, exif=not args.ignore_exif)
+    solver = PuzzleSolver(args.backend, args.model, timeout_s=args.timeout, exif=not args.ignore_exif,
+                          base_url=args.base_url, serving_options=_serving_options(args))
     model_load_s = solver.load()
     try:
         src = read_stream(sys.stdin.buffer) if args.image == "-" else args.image
@@ -223,7 +235,8 @@ def _print_result(result, solver, model_load_s: float, overlay_note: str | None)
         out.append("\nsolution:")
         out.append(_indent(format_grid(result.solution, result.size, box)))
     t = result.timings
-    out.append("\ntimings: " + " | ".join(f"{k} {getattr(t, k) * 1000:.1f} ms"
+    network = f" (network {t.network * 1000:.1f} ms)" if t.network else ""  # the served model's share
+    out.append("\ntimings: " + " | ".join(f"{k} {getattr(t, k) * 1000:.1f} ms" + (network if k == "rules" else "")
                                          for k in ("load", "extract", "rules", "solve", "total")))
     if overlay_note:
         out.append(overlay_note)
@@ -251,7 +264,9 @@ def cmd_batch(args) -> int:
         summary = run_batch(args.inputs, args.out, workers=args.workers, backend=args.backend,
                             model=args.model, timeout_s=args.timeout, exif=not args.ignore_exif,
                             vlm_batch=args.vlm_batch, progress=progress,
-                            retry_errors=args.retry_errors, image_timeout_s=args.image_timeout)
+                            retry_errors=args.retry_errors, image_timeout_s=args.image_timeout,
+                            base_url=args.base_url,
+                            serving_options=_serving_options(args, concurrency=args.concurrency))
     except OSError as exc:  # the results file cannot be read or written
         if os.path.abspath(getattr(exc, "filename", "") or "") != os.path.abspath(args.out):
             raise
@@ -322,6 +337,11 @@ def _check_overlay_target(path: str, image: str) -> None:
         raise UsageError(f"--overlay {path} is the input picture {image}; give another file name")
     if os.path.exists(path) and not os.path.isfile(path):
         raise UsageError(f"--overlay {path} exists and is not a regular file")
+
+
+def _serving_options(args, **more) -> dict:
+    """The openai backend's options from the command line (values checked by their argparse types)."""
+    return {"structured": args.structured, "retry_s": args.retry_for, **more}
 
 
 def _check_writable(path: str, exts, flag: str) -> None:
