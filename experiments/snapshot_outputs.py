@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -46,9 +45,8 @@ def snapshot_files(solver, paths: list[Path], base: Path) -> list[str]:
 
 
 def snapshot_variants(solver, seeds, per_kind: int) -> list[str]:
-    sys.path.insert(0, str(ROOT))
-    sys.path.insert(0, str(ROOT / "experiments"))
-    from eval_variants import KINDS, SIZES, held_out_fonts, make_puzzle
+    from vlm_puzzle.eval.puzzles import make_puzzle
+    from vlm_puzzle.render.heldout import KINDS, SIZES, held_out_fonts
     from vlm_puzzle.render.rendered import render_puzzle
     fonts = held_out_fonts()
     out = []
