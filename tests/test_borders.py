@@ -14,6 +14,12 @@ import pytest
 from vlm_puzzle.render.generate import generate_puzzle
 from vlm_puzzle.render.rendered import render_puzzle
 from vlm_puzzle.vision import borders as B
+from vlm_puzzle.vision.edge_net import CLEAR_WIDER, EDGE_CLASSES, EDGE_MODEL, decide_edges
+from vlm_puzzle.vision.edges import (ACROSS, PATCH_ACROSS, PATCH_ALONG, edge_patches, line_contrast, line_run,
+                                     normalised_patches)
+from vlm_puzzle.vision.gray import to_gray
+from vlm_puzzle.vision.ink import ink_map
+from vlm_puzzle.vision.regions import groups_of, thick_regions
 from vlm_puzzle.vision.grid import locate_grid
 from vlm_puzzle.vision.variants import read_variants_image
 
@@ -39,7 +45,7 @@ def _truth(spec):
     return thick, dashed
 
 
-def _read(kind: str, size: int, seed: int, photo: bool, model=B.EDGE_MODEL):
+def _read(kind: str, size: int, seed: int, photo: bool, model=EDGE_MODEL):
     spec, _ = generate_puzzle(kind, size, seed=seed)
     shot = render_puzzle(spec, seed=seed, photo=photo, fonts=FONTS, size_px=700)
     loc = locate_grid(np.ascontiguousarray(shot.image[..., ::-1]))
@@ -60,7 +66,7 @@ def test_line_run_spans_a_noisy_flat_topped_thick_line():
     profile = np.zeros(41)
     profile[14:26] = 0.78 + rng.uniform(-0.02, 0.02, 12)
     profile[13], profile[26] = 0.3, 0.3
-    start, stop = B.line_run(profile, search=4)
+    start, stop = line_run(profile, search=4)
     assert start <= 14 and stop >= 26
 
 
@@ -70,7 +76,7 @@ def test_line_run_stops_at_a_second_stroke_beside_the_line():
     profile[19:22] = 1.0
     profile[22], profile[23] = 0.5, 0.3
     profile[24:26] = 0.6
-    start, stop = B.line_run(profile, search=4)
+    start, stop = line_run(profile, search=4)
     assert (start, stop) == (19, 24)
 
 
@@ -78,7 +84,7 @@ def test_normalised_patches_do_not_depend_on_the_resolution():
     # The same drawing (a line 0.06 cell wide, dashes 0.08 cell long) at two
     # resolutions gives nearly the same classifier input.
     def patch(cell):
-        length, half = int(round(cell * 0.6)), int(round(cell * B.ACROSS))
+        length, half = int(round(cell * 0.6)), int(round(cell * ACROSS))
         p = np.zeros((length, 2 * half + 1), np.float32)
         w = cell * 0.06
         xs = np.arange(2 * half + 1) - half
@@ -86,8 +92,8 @@ def test_normalised_patches_do_not_depend_on_the_resolution():
         dash = (np.floor(np.arange(length) / (0.08 * cell)) % 2 == 0)
         p[dash, half + int(0.12 * cell)] = 1.0
         return p[None]
-    small, big = B.normalised_patches(patch(50)), B.normalised_patches(patch(200))
-    assert small.shape == big.shape == (1, B.PATCH_ALONG, B.PATCH_ACROSS) and small.dtype == np.uint8
+    small, big = normalised_patches(patch(50)), normalised_patches(patch(200))
+    assert small.shape == big.shape == (1, PATCH_ALONG, PATCH_ACROSS) and small.dtype == np.uint8
     assert np.abs(small.astype(int) - big.astype(int)).mean() < 12
     # The total ink across the line is kept (area resampling).
     assert abs(small.astype(float).sum() - big.astype(float).sum()) / big.astype(float).sum() < 0.15
@@ -96,11 +102,11 @@ def test_normalised_patches_do_not_depend_on_the_resolution():
 # ---- the learned classifier ---------------------------------------------------------------
 
 def test_edge_model_is_small_and_described():
-    assert B.EDGE_MODEL.is_file()
-    assert B.EDGE_MODEL.stat().st_size < 300_000
-    card = json.loads(B.EDGE_MODEL.with_suffix(".json").read_text())
-    assert tuple(card["classes"]) == B.EDGE_CLASSES
-    assert tuple(card["input_shape"]) == (B.PATCH_ALONG, B.PATCH_ACROSS)
+    assert EDGE_MODEL.is_file()
+    assert EDGE_MODEL.stat().st_size < 300_000
+    card = json.loads(EDGE_MODEL.with_suffix(".json").read_text())
+    assert tuple(card["classes"]) == EDGE_CLASSES
+    assert tuple(card["input_shape"]) == (PATCH_ALONG, PATCH_ACROSS)
     assert "seeds" in card["training"] and "command" in card["training"]
 
 
@@ -108,11 +114,11 @@ def test_a_few_dashed_looking_edges_do_not_make_a_caged_grid():
     # 3 of 100 edges look dashed (a clue's text, a photo's blur): no cage outlines.
     probs = np.tile([0.9, 0.1, 0.0, 0.0], (100, 1)).astype(np.float32)
     probs[:3] = [0.1, 0.0, 0.9, 0.0]
-    thick, dashed, evidence, _, contrast, _, _ = B.decide_edges(probs, np.full(100, 2.0))
+    thick, dashed, evidence, _, contrast, _, _ = decide_edges(probs, np.full(100, 2.0))
     assert not dashed.any() and not thick.any() and contrast == 1.0
     assert evidence[:3].min() > 0.5  # the evidence is still reported
     probs[:40] = [0.1, 0.0, 0.9, 0.0]
-    _, dashed, _, _, _, _, _ = B.decide_edges(probs, np.full(100, 2.0))
+    _, dashed, _, _, _, _, _ = decide_edges(probs, np.full(100, 2.0))
     assert dashed.sum() == 40
 
 
@@ -157,12 +163,12 @@ def test_line_contrast_tells_lines_from_noise():
     loc = locate_grid(np.ascontiguousarray(shot.image[..., ::-1]))
     xs, ys = np.asarray(loc.lattice.cols_x, float), np.asarray(loc.lattice.rows_y, float)
     cell = float(np.diff(xs).mean())
-    ink = B.ink_map(B.to_gray(loc.warped), cell)
-    vert, horiz, cell = B.edge_patches(ink, xs, ys)
-    assert (B.line_contrast(np.concatenate([vert, horiz]), cell) >= B.LINE_CONTRAST).all()
+    ink = ink_map(to_gray(loc.warped), cell)
+    vert, horiz, cell = edge_patches(ink, xs, ys)
+    assert (line_contrast(np.concatenate([vert, horiz]), cell) >= B.LINE_CONTRAST).all()
     noise = np.random.default_rng(1).random(ink.shape).astype(np.float32)
-    vert, horiz, cell = B.edge_patches(noise, xs, ys)
-    assert (B.line_contrast(np.concatenate([vert, horiz]), cell) < B.LINE_CONTRAST).all()
+    vert, horiz, cell = edge_patches(noise, xs, ys)
+    assert (line_contrast(np.concatenate([vert, horiz]), cell) < B.LINE_CONTRAST).all()
 
 
 # ---- thin or thick per image -------------------------------------------------------------
@@ -198,7 +204,7 @@ def test_one_doubtful_thick_edge_does_not_break_the_regions():
     loc = locate_grid(np.ascontiguousarray(shot.image[..., ::-1]))
     lat = loc.lattice
     em = B.classify_edges(loc.warped, lat.cols_x, lat.rows_y, None, lat.v_lines, lat.h_lines)
-    assert sorted(map(len, B.groups_of(B.thick_regions(em)))) == [9] * 9
+    assert sorted(map(len, groups_of(thick_regions(em)))) == [9] * 9
     regions = np.asarray(spec.regions)
     # A cell with one neighbour in its region, across a vertical edge: cut it off.
     r, c = next((r, c) for r in range(9) for c in range(8)
@@ -210,11 +216,11 @@ def test_one_doubtful_thick_edge_does_not_break_the_regions():
     margin = em.thick_margin.copy()
     margin[r * 8 + c] = 0.1
     broken = replace(em, vertical=cut_v, thick_margin=margin)
-    groups = B.groups_of(B.thick_regions(broken))
+    groups = groups_of(thick_regions(broken))
     assert len(groups) == 10
     fixed, note = regions_by_one_edge(broken, groups)
     assert note and np.array_equal(fixed.vertical, em.vertical)
-    assert sorted(map(len, B.groups_of(B.thick_regions(fixed)))) == [9] * 9
+    assert sorted(map(len, groups_of(thick_regions(fixed)))) == [9] * 9
     margin[r * 8 + c] = 0.6
     same, note = regions_by_one_edge(replace(broken, thick_margin=margin), groups)
     assert note is None and same.vertical[r, c] == B.THICK
@@ -236,4 +242,4 @@ def test_clearly_wider_lines_are_thick_on_a_smaller_gap():
     lab = np.asarray(spec.regions)
     assert np.array_equal(em.vertical.astype(bool), lab[:, :-1] != lab[:, 1:])
     assert np.array_equal(em.horizontal.astype(bool), lab[:-1] != lab[1:])
-    assert em.contrast >= B.CLEAR_WIDER
+    assert em.contrast >= CLEAR_WIDER

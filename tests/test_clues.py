@@ -17,7 +17,8 @@ from vlm_puzzle.render.generate import generate_puzzle
 from vlm_puzzle.render.rendered import render_puzzle
 from vlm_puzzle.render.style import Style
 from vlm_puzzle.spec import Cage, PuzzleSpec
-from vlm_puzzle.vision import borders as B
+from vlm_puzzle.vision.gray import to_gray
+from vlm_puzzle.vision.ink import ink_map, paper_map
 from vlm_puzzle.vision import clues as C
 from vlm_puzzle.vision.grid import locate_grid
 
@@ -30,9 +31,9 @@ def read_all(spec, seed, style=STYLE, photo=False):
     loc = locate_grid(np.ascontiguousarray(shot.image[..., ::-1]))
     lat = loc.lattice
     assert lat.size == spec.size
-    gray = B.to_gray(loc.warped)
+    gray = to_gray(loc.warped)
     cell = float(min(np.diff(lat.cols_x).mean(), np.diff(lat.rows_y).mean()))
-    ink = B.ink_map(gray, cell, B.paper_map(gray, cell))
+    ink = ink_map(gray, cell, paper_map(gray, cell))
     cells = [(r, c) for r in range(spec.size) for c in range(spec.size)]
     got = C.read_clues(ink, [lat.cell_rect(r, c) for r, c in cells], cell, ops=spec.kind == "kenken")
     return dict(zip(cells, got))

@@ -7,7 +7,8 @@ import pytest
 
 from vlm_puzzle.eval.puzzles import make_puzzle
 from vlm_puzzle.solver import solve
-from vlm_puzzle.vision import borders as B
+from vlm_puzzle.vision.edges import line_run, line_runs
+from vlm_puzzle.vision.regions import components, groups_of
 
 
 def _union_find_labels(n, join_v, join_h):
@@ -43,8 +44,8 @@ def test_line_runs_equal_line_run_on_every_profile():
             profiles = np.exp(-((x - centre) / width) ** 2) + rng.normal(0, 0.03, (e, w))
         profiles = profiles.astype(np.float32)
         search, level = int(rng.integers(1, 6)), (0.25, 0.6)[trial % 2]
-        starts, stops = B.line_runs(profiles, search, level)
-        assert [B.line_run(p, search, level) for p in profiles] == list(zip(starts.tolist(), stops.tolist()))
+        starts, stops = line_runs(profiles, search, level)
+        assert [line_run(p, search, level) for p in profiles] == list(zip(starts.tolist(), stops.tolist()))
 
 
 def test_components_and_groups_match_union_find():
@@ -54,10 +55,10 @@ def test_components_and_groups_match_union_find():
         share = rng.random()
         join_v = rng.random((n, max(n - 1, 0))) < share
         join_h = rng.random((max(n - 1, 0), n)) < share
-        labels = B.components(n, join_v, join_h)
+        labels = components(n, join_v, join_h)
         ref = _union_find_labels(n, join_v, join_h)
         assert labels.dtype == np.int32 and np.array_equal(labels, ref)
-        groups = B.groups_of(labels)
+        groups = groups_of(labels)
         expected: dict[int, list] = {}
         for r in range(n):
             for c in range(n):

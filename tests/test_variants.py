@@ -18,6 +18,7 @@ from vlm_puzzle.check import infer_rules
 from vlm_puzzle.solver import solve
 from vlm_puzzle.spec import PuzzleSpec
 from vlm_puzzle.vision import borders as B
+from vlm_puzzle.vision.regions import thick_regions
 from vlm_puzzle.vision.clues import parse_clue
 from vlm_puzzle.verdict import GivensVerdict
 from vlm_puzzle.vision import CellReading, GridGeometry, GridState
@@ -86,7 +87,7 @@ def test_border_classifier_finds_jigsaw_edges():
     assert np.array_equal(edges.horizontal == B.THICK, want_h)
     assert edges.n_dashed == 0
     assert edges.contrast > 2.0
-    assert partition(B.thick_regions(edges)) == partition(spec.regions)
+    assert partition(thick_regions(edges)) == partition(spec.regions)
 
 
 def test_border_classifier_finds_killer_dashes():

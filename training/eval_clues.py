@@ -22,7 +22,8 @@ def main(argv=None) -> None:
     from vlm_puzzle.render.heldout import KINDS, SIZES, held_out_fonts
     from vlm_puzzle.render.quick import quick_caged_puzzle
     from vlm_puzzle.render.rendered import render_puzzle
-    from vlm_puzzle.vision import borders as B
+    from vlm_puzzle.vision.gray import to_gray
+    from vlm_puzzle.vision.ink import ink_map, paper_map
     from vlm_puzzle.vision.clues import read_clues
     from vlm_puzzle.vision.grid import locate_grid
     ap = argparse.ArgumentParser()
@@ -47,9 +48,9 @@ def main(argv=None) -> None:
                 if lat.size != size:
                     bad.append(f"seed {seed}: grid {lat.size} for {size}")
                     continue
-                gray = B.to_gray(loc.warped)
+                gray = to_gray(loc.warped)
                 cell = float(min(np.diff(lat.cols_x).mean(), np.diff(lat.rows_y).mean()))
-                ink = B.ink_map(gray, cell, B.paper_map(gray, cell))
+                ink = ink_map(gray, cell, paper_map(gray, cell))
                 cells = [(r, c) for r in range(size) for c in range(size)]
                 t = time.perf_counter()
                 got = dict(zip(cells, read_clues(ink, [lat.cell_rect(*rc) for rc in cells], cell,

@@ -40,7 +40,8 @@ SEED_BASE = 10_000  # seed * SEED_BASE + k: run 100 -> 1,000,000..
 def strips_of(spec, shot, label_of) -> tuple[list, list] | None:
     """Every cell's clue strip and label, through the real grid finder and the
     variants reader's ink map; None when the finder misses the grid."""
-    from vlm_puzzle.vision import borders as B
+    from vlm_puzzle.vision.gray import to_gray
+    from vlm_puzzle.vision.ink import ink_map, paper_map
     from vlm_puzzle.vision.grid import locate_grid
     try:
         loc = locate_grid(np.ascontiguousarray(shot.image[..., ::-1]))
@@ -49,9 +50,9 @@ def strips_of(spec, shot, label_of) -> tuple[list, list] | None:
     lat = loc.lattice
     if lat.size != spec.size:
         return None
-    gray = B.to_gray(loc.warped)
+    gray = to_gray(loc.warped)
     cell = float(min(np.diff(lat.cols_x).mean(), np.diff(lat.rows_y).mean()))
-    ink = B.ink_map(gray, cell, B.paper_map(gray, cell))
+    ink = ink_map(gray, cell, paper_map(gray, cell))
     boxes = [(r, c, lat.cell_rect(r, c)) for r in range(spec.size) for c in range(spec.size)]
     return ink, boxes, label_of
 

@@ -24,7 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vlm_puzzle.vision import borders as B
+from vlm_puzzle.vision.edges import PATCH_ACROSS, PATCH_ALONG, edge_patches, normalised_patches
+from vlm_puzzle.vision.gray import to_gray
+from vlm_puzzle.vision.ink import ink_map
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,12 +86,12 @@ def image_samples(i: int, fonts: list[str]):
     lat = loc.lattice
     if lat.size != size:
         return None
-    gray = B.to_gray(loc.warped)
+    gray = to_gray(loc.warped)
     xs, ys = np.asarray(lat.cols_x, float), np.asarray(lat.rows_y, float)
     cell = float(min(np.diff(xs).mean(), np.diff(ys).mean()))
-    ink = B.ink_map(gray, cell)
-    vert, horiz, cell = B.edge_patches(ink, xs, ys, lat.v_lines, lat.h_lines)
-    patches = B.normalised_patches(np.concatenate([vert, horiz]))
+    ink = ink_map(gray, cell)
+    vert, horiz, cell = edge_patches(ink, xs, ys, lat.v_lines, lat.h_lines)
+    patches = normalised_patches(np.concatenate([vert, horiz]))
     tv, th, dv, dh = truth_edges(spec)
     thick = np.concatenate([tv.ravel(), th.ravel()])
     dashed = np.concatenate([dv.ravel(), dh.ravel()])
@@ -132,7 +134,7 @@ def build_model():
         *block(6, 12), nn.MaxPool2d(2),      # 8 x 8
         *block(12, 24), nn.MaxPool2d(2),     # 4 x 4
         *block(24, 24), nn.Flatten(),
-        nn.Dropout(0.2), nn.Linear(24 * (B.PATCH_ALONG // 8) * (B.PATCH_ACROSS // 8), len(CLASSES)))
+        nn.Dropout(0.2), nn.Linear(24 * (PATCH_ALONG // 8) * (PATCH_ACROSS // 8), len(CLASSES)))
 
 
 def augment(x, rng: np.random.Generator):
@@ -190,7 +192,7 @@ def predict(model, x: np.ndarray) -> np.ndarray:
 
 def export(model, path: Path) -> None:
     import torch
-    dummy = torch.zeros(1, 1, B.PATCH_ALONG, B.PATCH_ACROSS)
+    dummy = torch.zeros(1, 1, PATCH_ALONG, PATCH_ACROSS)
     torch.onnx.export(model, dummy, str(path), input_names=["patch"], output_names=["logits"],
                       dynamic_axes={"patch": {0: "n"}, "logits": {0: "n"}}, opset_version=13,
                       dynamo=False)
@@ -213,9 +215,9 @@ def main(argv=None) -> None:
     if args.data and args.data.is_file():
         d = np.load(args.data)
         x, y, img = d["x"], d["y"], d["img"]
-        if x.shape[1:] != (B.PATCH_ALONG, B.PATCH_ACROSS):
+        if x.shape[1:] != (PATCH_ALONG, PATCH_ACROSS):
             # A cache cut at another patch shape: area-resample it (as normalised_patches would).
-            x = B.normalised_patches(x.astype(np.float32) / 255.0)
+            x = normalised_patches(x.astype(np.float32) / 255.0)
     else:
         t = time.time()
         samples = make_dataset(args.images, args.workers, args.minutes, fonts)
@@ -240,7 +242,7 @@ def main(argv=None) -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     export(model, args.out)
     card = {"name": "vlm-puzzle edge classifier", "version": VERSION, "classes": list(CLASSES),
-            "input_shape": [B.PATCH_ALONG, B.PATCH_ACROSS],
+            "input_shape": [PATCH_ALONG, PATCH_ACROSS],
             "input": "uint8 cell-normalised edge patch (vision.borders.normalised_patches), "
                      "line vertical in the middle column, scaled to 0..1, NCHW float32",
             "parameters": int(sum(p.numel() for p in model.parameters())),

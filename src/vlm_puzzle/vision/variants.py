@@ -23,8 +23,12 @@ import numpy as np
 
 from vlm_puzzle.vision import borders as B
 from vlm_puzzle.vision.clues import Clue, read_clues
+from vlm_puzzle.vision.edge_net import DOUBT
+from vlm_puzzle.vision.gray import to_gray
+from vlm_puzzle.vision.ink import ink_map, paper_map
 from vlm_puzzle.vision.marks import Marks, read_marks
 from vlm_puzzle.vision.reading import GridGeometry
+from vlm_puzzle.vision.regions import components, dashed_cages, groups_of, thick_regions
 
 from vlm_puzzle.findings import Finding, uncertain
 from vlm_puzzle.spec import Cell
@@ -115,12 +119,12 @@ def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None) 
     v_lines, h_lines : optional (N + 1, N) local line positions (curved pages).
     """
     t0 = time.perf_counter()
-    gray = B.to_gray(warped)
+    gray = to_gray(warped)
     xs, ys = np.asarray(xs, np.float64), np.asarray(ys, np.float64)
     n = len(xs) - 1
     cell = float(min(np.diff(xs).mean(), np.diff(ys).mean()))
-    paper = B.paper_map(gray, cell)
-    ink = B.ink_map(gray, cell, paper)
+    paper = paper_map(gray, cell)
+    ink = ink_map(gray, cell, paper)
     edges = B.classify_edges(gray, xs, ys, ink, v_lines, h_lines)
     t1 = time.perf_counter()
     marks = read_marks(paper, ink, xs, ys)
@@ -132,19 +136,19 @@ def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None) 
                                f"{edges.doubtful} edge(s) could not be told thin, thick or dashed for sure"))
 
     n_inner = 2 * n * (n - 1)
-    thick_labels = B.thick_regions(edges)
-    thick_groups = B.groups_of(thick_labels)
+    thick_labels = thick_regions(edges)
+    thick_groups = groups_of(thick_labels)
     if not _is_partition(thick_groups, n) and edges.n_dashed < max(2, MIN_DASHED_FRACTION * n_inner):
         edges, fix = regions_by_one_edge(edges, thick_groups)
         if fix:
-            thick_labels = B.thick_regions(edges)
-            thick_groups = B.groups_of(thick_labels)
+            thick_labels = thick_regions(edges)
+            thick_groups = groups_of(thick_labels)
             notes.append(fix)
     regions = thick_labels if _is_partition(thick_groups, n) else None
 
     cage_style, groups = None, []
     if edges.n_dashed >= max(2, MIN_DASHED_FRACTION * n_inner):
-        cage_style, groups = "dashed", B.groups_of(B.dashed_cages(edges))
+        cage_style, groups = "dashed", groups_of(dashed_cages(edges))
     elif edges.contrast > 1.0 and regions is None and len(thick_groups) > 1:
         if max(len(g) for g in thick_groups) <= max(MAX_CAGE, n):
             cage_style, groups = "thick", thick_groups
@@ -167,7 +171,7 @@ def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None) 
             sure = {rc for rc, k in clue_at.items() if k.target is not None and k.confidence >= STRAY_CONFIDENT}
             blank = {rc for rc, k in clue_at.items() if not k.text}
             outlined, fixes = repair_outlines(edges, sure, blank)
-            groups = B.groups_of(B.dashed_cages(outlined))
+            groups = groups_of(dashed_cages(outlined))
             if any(clue_at[g[0]].text for g in groups):
                 edges, notes = outlined, notes + fixes
             else:
@@ -264,7 +268,7 @@ def repair_outlines(edges: B.EdgeMap, has_clue: set, blank: set | None = None,
     dv, dh = edges.dashed_v.copy(), edges.dashed_h.copy()
     notes: list[Finding] = []
     for _ in range(max_steps):
-        labels = B.components(n, ~dv, ~dh)
+        labels = components(n, ~dv, ~dh)
         counts: dict[int, int] = {}
         for rc in has_clue:
             counts[int(labels[rc])] = counts.get(int(labels[rc]), 0) + 1
@@ -304,7 +308,7 @@ def _pick_edge(labels, dv, dh, edges: B.EdgeMap, label: int, inside: bool):
     for kind, dashed, evidence in (("v", dv, edges.dash_v), ("h", dh, edges.dash_h)):
         for r in range(dashed.shape[0]):
             for c in range(dashed.shape[1]):
-                if edges.learned and abs(float(evidence[r, c]) - 0.5) >= B.DOUBT:
+                if edges.learned and abs(float(evidence[r, c]) - 0.5) >= DOUBT:
                     # The classifier is sure of this edge: a clue misread is likelier
                     # than a misread edge, so the clash is left for the notes to report.
                     continue
