@@ -288,7 +288,7 @@ def test_huge_image_is_downscaled(unique9, clean9):
 # Each fast path is checked against the straightforward code it replaced.
 
 def test_percentile_u8_is_numpys_percentile():
-    from vlm_puzzle.vision.grid import percentile_u8
+    from vlm_puzzle.vision.outline import percentile_u8
     rng = np.random.default_rng(0)
     arrays = [rng.integers(0, 256, (577, 577), dtype=np.uint8),
               np.clip(rng.normal(200, 30, (480, 640)), 0, 255).astype(np.uint8)[::4, ::4],
@@ -351,7 +351,7 @@ def _local_lines_reference(mask, dark, global_pos, across, tol):
 
 @pytest.mark.parametrize("n", [4, 9, 16])
 def test_local_lines_match_the_reference(unique9, clean9, n):
-    from vlm_puzzle.vision import grid as G
+    from vlm_puzzle.vision import lattice as G
     from vlm_puzzle.render.rendered import render_puzzle
     from vlm_puzzle.render.generate import generate_puzzle
     spec, solution = (unique9, None) if n == 9 else generate_puzzle("sudoku", n, seed=5)
@@ -439,7 +439,7 @@ def _best_lattice_1d_reference(profile, peaks, span_min, sizes):
 
 
 def test_best_lattice_pruning_matches_the_reference():
-    from vlm_puzzle.vision.grid import GRID_SIZES, _best_lattice_1d, _profile_peaks
+    from vlm_puzzle.vision.lattice import GRID_SIZES, _best_lattice_1d, _profile_peaks
     rng = np.random.default_rng(1)
     found = 0
     for trial in range(150):
@@ -464,7 +464,7 @@ def test_best_lattice_pruning_matches_the_reference():
 
 
 def test_profile_peaks_and_counts_match_the_reference():
-    from vlm_puzzle.vision.grid import _ink_count, _profile_peaks
+    from vlm_puzzle.vision.lattice import _ink_count, _profile_peaks
     rng = np.random.default_rng(2)
     for trial in range(200):
         prof = np.round(rng.uniform(0, 1, int(rng.integers(1, 600))), int(rng.integers(1, 4)))
@@ -534,7 +534,7 @@ def test_uneven_lattices_are_not_taken_at_once(unique9, clean9):
     # page's side rules and a killer's dashed cage lines has uneven ones (0.63) and
     # gives way to an evenly spaced lattice on another outline.
     from types import SimpleNamespace
-    from vlm_puzzle.vision.grid import REGULAR_SPACING, regular_spacing
+    from vlm_puzzle.vision.lattice import REGULAR_SPACING, regular_spacing
     lat = locate_grid(clean9).lattice
     assert regular_spacing(lat)
     uneven = SimpleNamespace(rows_y=lat.rows_y, cols_x=np.array([24., 73, 104, 143, 187, 227, 267, 308, 352,

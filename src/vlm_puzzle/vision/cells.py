@@ -13,7 +13,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from vlm_puzzle.vision.grid import percentile_u8
+from vlm_puzzle.vision.outline import percentile_u8
 
 PATCH = 32            # px side of a classifier input
 INSET = 0.08          # fraction of the cell side trimmed on each side (drops most line ink)

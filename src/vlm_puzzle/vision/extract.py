@@ -23,7 +23,10 @@ from vlm_puzzle.errors import ReadError
 from vlm_puzzle.imageio import open_image
 from vlm_puzzle.vision.cells import cell_patches, diagonal_lines, erase_diagonal
 from vlm_puzzle.vision.classifier import DIGITS_MODEL, load_classifier
-from vlm_puzzle.vision.grid import GridLocation, _lattice_corners, find_lattice, locate_grid, to_gray, warp_quad
+from vlm_puzzle.vision.gray import to_gray
+from vlm_puzzle.vision.grid import GridLocation, _lattice_corners, locate_grid
+from vlm_puzzle.vision.lattice import find_lattice
+from vlm_puzzle.vision.outline import warp_quad
 from vlm_puzzle.vision.reading import EMPTY_THRESHOLD, CellReading, GridGeometry
 from vlm_puzzle.vision.state import GridState
 from vlm_puzzle.vision.variants import read_variants
