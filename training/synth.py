@@ -1,7 +1,7 @@
 """Synthetic rectified grids for training the digit reader.
 
 A grid of N x N cells (N in 3..9, 12, 16) is drawn on a 576 px square laid out
-like :func:`vlm_puzzle.vision.grid.warp_quad`'s output (24 px margin), with
+like :func:`vlm_puzzle.vision.outline.warp_quad`'s output (24 px margin), with
 thin cell lines, thick box or cage lines, symbols in random fonts, sizes,
 weights and offsets, sometimes handwriting-like digits (scikit-learn's bundled
 ``load_digits`` scans, stroke-synthesised and elastically distorted) and

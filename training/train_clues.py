@@ -354,7 +354,7 @@ def make_card(args, command: str, rendered_by: str, n_puz: int, n_strips: int) -
                     "strips through vision.grid.locate_grid + vision.clues.clue_strip",
             "train_strips": n_strips, "train_families": list(TRAIN_FAMILIES),
             "dev_families": list(DEV_FAMILIES), "epochs": args.epochs, "shape_aug": bool(args.shape_aug),
-            "input": "ink map (vision.borders.ink_map) strip, 0..1 in uint8 steps"}
+            "input": "ink map (vision.ink.ink_map) strip, 0..1 in uint8 steps"}
 
 
 def write_card(out: Path, card: dict) -> None:

@@ -2,8 +2,8 @@
 
 Data: puzzles of every kind rendered by ``vlm_puzzle.render`` (clean and photo
 mode), located by the real grid finder (``vision.grid.locate_grid``), every inner
-edge cut exactly as at inference (``borders.edge_patches`` ->
-``borders.normalised_patches``: 32 x 32, cell-normalised). Labels come from the
+edge cut exactly as at inference (``edges.edge_patches`` ->
+``edges.normalised_patches``: 32 x 32, cell-normalised). Labels come from the
 puzzle: thick where the drawn labels (box / region / KenKen cage) differ, dashed
 where two killer cages meet. Images whose grid is found with the wrong size are
 skipped (their edges would be mislabelled).
@@ -243,7 +243,7 @@ def main(argv=None) -> None:
     export(model, args.out)
     card = {"name": "vlm-puzzle edge classifier", "version": VERSION, "classes": list(CLASSES),
             "input_shape": [PATCH_ALONG, PATCH_ACROSS],
-            "input": "uint8 cell-normalised edge patch (vision.borders.normalised_patches), "
+            "input": "uint8 cell-normalised edge patch (vision.edges.normalised_patches), "
                      "line vertical in the middle column, scaled to 0..1, NCHW float32",
             "parameters": int(sum(p.numel() for p in model.parameters())),
             "training": {"images": int(len(ids)), "edges": int(len(x)), "validation_images": int(len(val_ids)),

@@ -189,7 +189,7 @@ def read_clues(ink: np.ndarray, cells: list[tuple[float, float, float, float]], 
                ops: bool = True, weights: Path | None = None) -> list[Clue]:
     """Read the clue in each given cell box ``(x0, y0, x1, y1)`` (px of ``ink``), batched.
 
-    ``ink``: the ink map (float 0..1, ``vision.borders.ink_map``). ``ops=False``
+    ``ink``: the ink map (float 0..1, ``vision.ink.ink_map``). ``ops=False``
     reads bare numbers (killer sums): the decode allows digits only. ``cell_px``
     is kept for the interface; the strip is scaled from each cell's own box."""
     if not cells:

@@ -3,7 +3,7 @@
 Both are read from a warped square grid (see :mod:`vlm_puzzle.vision.borders`):
 
 * *shading*: each cell's paper brightness (the median of
-  :func:`~vlm_puzzle.vision.borders.paper_map` over the cell interior, so digits
+  :func:`~vlm_puzzle.vision.ink.paper_map` over the cell interior, so digits
   do not count), compared by ratio with its unshaded neighbours, so a lighting
   gradient or a shadow across a photo is not mistaken for shading; faint diagonal
   shading counts when every boundary pair agrees on it.

@@ -40,7 +40,7 @@ MIN_DASHED_FRACTION = 0.15
 MAX_CAGE = 7
 # A clue read below this confidence is reported as uncertain.
 CLUE_CONFIDENT = 0.8
-# Largest classifier margin (in gaps, see borders.decide_edges) of a thick edge that
+# Largest classifier margin (in gaps, see edge_net.decide_edges) of a thick edge that
 # may be read thin to complete the regions (regions_by_one_edge): edges in doubt.
 REGION_DOUBT = 0.25
 # Text in a non-first cell of a cage counts as a stray clue above this confidence.
