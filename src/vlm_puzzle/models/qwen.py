@@ -140,10 +140,14 @@ class QwenVL:
     # ---- loading ------------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, path_or_id: str | os.PathLike, *, device: str | None = None, dtype=None,
-                        attn_implementation: str | None = None, min_pixels: int = DEFAULT_MIN_PIXELS,
-                        max_pixels: int = DEFAULT_MAX_PIXELS, local_files_only: bool = True,
+                        attn_implementation: str | None = None, min_pixels: int | None = None,
+                        max_pixels: int | None = None, local_files_only: bool = True,
                         decode: str = "auto", load: str | None = None) -> "QwenVL":
-        """Load a local (or already cached) Qwen-VL checkpoint; see the module docstring."""
+        """Load a local (or already cached) Qwen-VL checkpoint; see the module docstring.
+
+        ``min_pixels``/``max_pixels`` default to the checkpoint's own bounds where its folder
+        records them (``vlm_puzzle.json``, as the project's own model does), else to
+        ``DEFAULT_MIN_PIXELS``/``DEFAULT_MAX_PIXELS``."""
         from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
 
         t0 = time.perf_counter()
@@ -157,6 +161,9 @@ class QwenVL:
         if load not in LOAD_MODES:
             raise ModelError(f"unknown load mode {load!r}; expected one of {LOAD_MODES}", code="model_bad_request")
         _load_config(AutoConfig, name, local_files_only)  # fails fast: missing or not a Qwen-VL
+        own = checkpoint_pixels(name)
+        min_pixels = min_pixels or own.get("min_pixels") or DEFAULT_MIN_PIXELS
+        max_pixels = max_pixels or own.get("max_pixels") or DEFAULT_MAX_PIXELS
         prefetch = _maybe_prefetch(name, device, load)  # the weights' read overlaps what follows
         try:
             processor = AutoProcessor.from_pretrained(name, local_files_only=local_files_only)
@@ -344,6 +351,17 @@ class QwenVL:
     def __repr__(self) -> str:
         return (f"QwenVL({self.name!r}, device={self.device}, dtype={self.model.dtype}, "
                 f"attn={self.attn_implementation}, pixels=[{self.min_pixels}, {self.max_pixels}])")
+
+
+def checkpoint_pixels(name: str) -> dict:
+    """The pixel bounds a checkpoint folder records for itself in ``vlm_puzzle.json`` (a model trained
+    on small pictures answers best on the same), or {}."""
+    path = Path(name).expanduser() / "vlm_puzzle.json"
+    try:
+        rec = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: int(rec[k]) for k in ("min_pixels", "max_pixels") if isinstance(rec.get(k), int) and rec[k] > 0}
 
 
 def _fast_decode_module():
