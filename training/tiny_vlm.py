@@ -149,16 +149,23 @@ class Encoder:
         return self.prefix + [self.pad] * n_visual + self.suffix
 
 
-def patchify(images, device, dtype):
+def patchify(images, device, dtype, rng: random.Random | None = None):
     """(pixel_values, image_grid_thw) for RGB uint8 pictures (H, W multiples of 28) as the
-    Qwen2-VL image processor makes them (rescale, normalise, 2 frames, 14-px patches in 2x2 groups)."""
+    Qwen2-VL image processor makes them (rescale, normalise, 2 frames, 14-px patches in 2x2 groups).
+    With ``rng`` (training) each picture is first mirrored at random (rules unchanged) and its
+    contrast and brightness jittered."""
     import torch
 
     mean = torch.tensor(MEAN, device=device).view(3, 1, 1)
     std = torch.tensor(STD, device=device).view(3, 1, 1)
     rows, grids = [], []
     for im in images:
-        x = torch.as_tensor(im, device=device).permute(2, 0, 1).float().div_(255).sub_(mean).div_(std)
+        x = torch.as_tensor(im, device=device).permute(2, 0, 1).float().div_(255)
+        if rng is not None:
+            dims = [d for d, p in ((1, rng.random()), (2, rng.random())) if p < 0.5]
+            x = x.flip(dims) if dims else x
+            x = ((x - 0.5) * rng.uniform(0.7, 1.2) + 0.5 + rng.uniform(-0.12, 0.12)).clamp_(0, 1)
+        x = x.sub_(mean).div_(std) if rng is None else (x - mean) / std
         c, h, w = x.shape
         gh, gw = h // 14, w // 14
         x = x.unsqueeze(0).expand(2, c, h, w)  # temporal_patch_size 2: the picture twice
@@ -168,11 +175,12 @@ def patchify(images, device, dtype):
     return torch.cat(rows).to(dtype), torch.tensor(grids, device=device)
 
 
-def make_batch(enc: Encoder, images, answers, device, dtype):
-    """Right-padded training batch: input_ids, attention_mask, labels (answer only), pixels."""
+def make_batch(enc: Encoder, images, answers, device, dtype, rng: random.Random | None = None):
+    """Right-padded training batch: input_ids, attention_mask, labels (answer only), pixels
+    (augmented with ``rng``: see :func:`patchify`)."""
     import torch
 
-    pixel_values, grid = patchify(images, device, dtype)
+    pixel_values, grid = patchify(images, device, dtype, rng)
     seqs, labels = [], []
     for (_, gh, gw), answer in zip(grid.tolist(), answers):
         prompt, ans = enc.prompt_ids(gh * gw // 4), enc.answer_ids(answer)
@@ -197,10 +205,14 @@ def answer_accuracy(logits, labels) -> tuple[int, int]:
     return int(ok.sum()), int(ok.numel())
 
 
-def build_model(seed: int = 0, **sizes):
+def build_model(seed: int = 0, init: Path | None = None, **sizes):
+    """A new model and processor, or (``init``) a saved checkpoint's, to train further."""
     import torch
     import transformers
 
+    if init is not None:
+        model = transformers.Qwen2VLForConditionalGeneration.from_pretrained(init, dtype=torch.float32)
+        return model, transformers.AutoProcessor.from_pretrained(init)
     tokenizer = build_tokenizer()
     processor = build_processor(tokenizer)
     config = build_config(tokenizer, **sizes)
@@ -237,7 +249,8 @@ def train(args) -> dict:
     for p in workers:
         p.start()
     device = torch.device(args.device)
-    model, processor = build_model(args.seed)
+    init_record = json.loads((args.init / "vlm_puzzle.json").read_text()).get("training") if args.init else None
+    model, processor = build_model(args.seed, args.init)
     model.to(device).train()
     enc = Encoder(processor)
     n_params = sum(p.numel() for p in model.parameters())
@@ -278,7 +291,8 @@ def train(args) -> dict:
         k_new = min(len(fresh), args.batch // 2)
         new = [fresh.pop() for _ in range(k_new)]
         idx = new + [rng.randrange(len(buf_img)) for _ in range(args.batch - k_new)]
-        batch = make_batch(enc, [buf_img[i] for i in idx], [buf_ans[i] for i in idx], device, torch.float32)
+        batch = make_batch(enc, [buf_img[i] for i in idx], [buf_ans[i] for i in idx], device, torch.float32,
+                           rng if args.augment else None)
         lr = args.lr * min(1.0, (step + 1) / args.warmup) * (0.5 * (1 + math.cos(math.pi * min(1.0, frac))) * 0.97 + 0.03)
         for g in opt.param_groups:
             g["lr"] = lr
@@ -307,7 +321,8 @@ def train(args) -> dict:
     el = time.perf_counter() - t0
     record = {"training": {"steps": step, "batch": args.batch, "samples_drawn": seen, "distinct_samples": len(buf_img),
                            "seconds": round(el, 1), "lr": args.lr, "workers": args.workers, "seed": args.seed,
-                           "params": n_params, "fonts": fonts, "seed0": vlm_data.TRAIN_SEED0,
+                           "params": n_params, "fonts": fonts, "augment": bool(args.augment),
+                           "init": str(args.init) if args.init else None, "init_training": init_record, "seed0": vlm_data.TRAIN_SEED0,
                            "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
                            "last_log": log[-3:]}}
     model.eval().float()
@@ -330,6 +345,9 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--device", default="cuda")
+    ap.add_argument("--init", type=Path, help="continue from this checkpoint (same tokenizer)")
+    ap.add_argument("--no-augment", dest="augment", action="store_false",
+                    help="no random mirroring and contrast/brightness jitter")
     train(ap.parse_args(argv))
 
 

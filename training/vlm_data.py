@@ -1,9 +1,7 @@
 """Training and evaluation pictures for the rule-reading VLM: renders with the rule answer as target.
 
 Every (kind, size) the renderer draws, clean and as a photo, in random styles. Training puzzles
-are drawn without the uniqueness search (the rules, not the solution, are what the model reads:
-a random complete grid, then random givens or random cages, as ``train_clues.quick_caged_puzzle``
-does), and each puzzle is drawn in a few styles. Fonts: ``train_clues.TRAIN_FAMILIES`` only, seeds
+are drawn without the uniqueness search (:class:`PuzzleMaker`), each in a few styles. Fonts: ``train_clues.TRAIN_FAMILIES`` only, seeds
 from ``TRAIN_SEED0``; ``experiments/eval_vlm_rules.py`` scores held-out fonts
 (``eval_variants.HELD_OUT_FAMILIES``, disjoint) on other seeds and real generated puzzles.
 
@@ -29,7 +27,7 @@ COMBOS = tuple([("sudoku", n) for n in SUDOKU_SIZES] + [("x-sudoku", n) for n in
 KIND_WEIGHTS = {"sudoku": 0.2, "x-sudoku": 0.15, "windoku": 0.1, "jigsaw": 0.19, "killer": 0.18, "kenken": 0.18}
 TRAIN_SEED0 = 20_000_000   # training seeds: TRAIN_SEED0 + worker * 1e6 + i; evaluation uses other ranges
 PHOTO_SHARE = 0.5
-REUSE = 3                  # renders (styles, modes) per generated puzzle
+REUSE = 2                  # renders (styles, modes) per generated puzzle
 
 
 def combo_weights() -> np.ndarray:
@@ -40,46 +38,81 @@ def combo_weights() -> np.ndarray:
     return w / w.sum()
 
 
-def quick_puzzle(kind: str, n: int, rng: np.random.Generator):
-    """A (spec, solution) drawn like the generator's, without the uniqueness search."""
-    from vlm_puzzle.render.generate import _structure
-    from vlm_puzzle.render.regions import random_regions, regions_around
-    from vlm_puzzle.render.uniqueness import latin_groups, random_solution
-    from vlm_puzzle.spec import DEFAULT_BOX, PuzzleSpec
+class PuzzleMaker:
+    """Random puzzles of every kind, drawn like the generator's but without the uniqueness
+    search (the rules, not the solution, are what the model reads), fast enough to feed a GPU:
+    complete grids and jigsaw layouts (seconds for 13x13..16x16) are kept and reused with their
+    digits relabelled and the layouts mirrored; givens and cages are new each time."""
 
-    if kind in ("killer", "kenken"):
-        from train_clues import quick_caged_puzzle
+    def __init__(self, rng: np.random.Generator, renew: float = 0.15):
+        self.rng, self.renew = rng, renew
+        self.grids: dict = {}
+        self.layouts: dict = {}
 
-        givens = float(rng.uniform(0.05, 0.2)) if kind == "killer" and rng.random() < 0.25 else 0.0
-        return quick_caged_puzzle(kind, n, int(rng.integers(2**31)), givens)
-    structure = solution = None
-    if kind == "jigsaw" and n < 12:
-        for _ in range(40):
-            structure = PuzzleSpec.jigsaw([[0] * n] * n, random_regions(n, rng))
-            solution = random_solution(n, structure.groups, rng, attempts=6)
-            if solution is not None:
-                break
-    elif kind == "jigsaw":
-        base = PuzzleSpec.sudoku([[0] * n] * n).groups if n in DEFAULT_BOX else latin_groups(n)
-        solution = random_solution(n, base, rng)
-        structure = PuzzleSpec.jigsaw([[0] * n] * n, regions_around(solution, rng))
-    else:
-        structure = _structure(kind, n)
-        solution = random_solution(n, structure.groups, rng)
-    if solution is None:
-        raise RuntimeError(f"no {n}x{n} {kind} grid")
-    keep = rng.random((n, n)) < rng.uniform(0.22, 0.5)
-    givens = [[int(solution[r][c]) if keep[r, c] else 0 for c in range(n)] for r in range(n)]
-    return structure.with_givens(givens), solution
+    def _cached(self, store: dict, key, make, keep: int = 6):
+        items = store.setdefault(key, [])
+        if len(items) < keep and (not items or self.rng.random() < self.renew):
+            items.append(make())
+        return items[int(self.rng.integers(len(items)))]
+
+    def solution(self, kind: str, n: int):
+        from vlm_puzzle.render.generate import _structure
+        from vlm_puzzle.render.uniqueness import latin_groups, random_solution
+        from vlm_puzzle.spec import PuzzleSpec
+
+        def make():
+            if kind in ("sudoku", "x-sudoku", "windoku"):
+                groups = _structure(kind, n).groups
+            elif kind == "killer" or (kind == "jigsaw" and n in (4, 6, 8, 9, 12, 16)):
+                groups = PuzzleSpec.sudoku([[0] * n] * n).groups
+            else:
+                groups = latin_groups(n)
+            return np.asarray(random_solution(n, groups, self.rng))
+
+        grid = self._cached(self.grids, (kind, n), make)
+        relabel = np.concatenate([[0], self.rng.permutation(n) + 1])
+        return relabel[grid]
+
+    def layout(self, n: int):
+        from vlm_puzzle.render.regions import random_regions
+
+        regions = np.asarray(self._cached(self.layouts, n, lambda: random_regions(n, self.rng)))
+        if self.rng.random() < 0.5:
+            regions = regions.T
+        return regions[::1 if self.rng.random() < 0.5 else -1, ::1 if self.rng.random() < 0.5 else -1]
+
+    def puzzle(self, kind: str, n: int):
+        """(spec, solution); the jigsaw's digits are not a solution of its regions (not needed here)."""
+        from vlm_puzzle.render.generate import KENKEN_CAGE_SIZES, KILLER_CAGE_SIZES, _caged_spec, _structure, make_cage
+        from vlm_puzzle.render.regions import random_cages
+        from vlm_puzzle.spec import PuzzleSpec
+
+        rng = self.rng
+        sol = self.solution(kind, n)
+        solution = [[int(v) for v in row] for row in sol]
+        if kind in ("killer", "kenken"):
+            weights = KILLER_CAGE_SIZES if kind == "killer" else KENKEN_CAGE_SIZES
+            cages = [make_cage(kind, c, solution, rng)
+                     for c in random_cages(solution, rng, size_weights=weights, distinct=kind == "killer")]
+            share = float(rng.uniform(0.05, 0.2)) if kind == "killer" and rng.random() < 0.25 else 0.0
+            keep = rng.random((n, n)) < share
+        else:
+            keep = rng.random((n, n)) < rng.uniform(0.22, 0.5)
+        givens = [[solution[r][c] if keep[r, c] else 0 for c in range(n)] for r in range(n)]
+        if kind in ("killer", "kenken"):
+            return _caged_spec(kind, n, cages, givens), solution
+        if kind == "jigsaw":
+            return PuzzleSpec.jigsaw(givens, tuple(tuple(int(v) for v in row) for row in self.layout(n))), None
+        return _structure(kind, n).with_givens(givens), solution
 
 
 def random_canvas(rng: np.random.Generator, photo: bool):
     """The rendered picture's pixel size: square prints, photos of any plausible aspect."""
     if not photo:
-        side = int(rng.integers(240, 820))
+        side = int(rng.integers(240, 600))
         return side if rng.random() < 0.8 else (side, int(side * rng.uniform(0.8, 1.25)))
-    w = int(rng.integers(320, 960))
-    return w, int(np.clip(w * rng.uniform(0.7, 1.45), 240, 1200))
+    w = int(rng.integers(300, 720))
+    return w, int(np.clip(w * rng.uniform(0.7, 1.45), 240, 900))
 
 
 def model_picture(rgb: np.ndarray, pixels: tuple[int, int], factor: int = 28) -> np.ndarray:
@@ -109,11 +142,12 @@ def sample_stream(worker: int, fonts, pixels: tuple[int, int], seed0: int = TRAI
     base = seed0 + worker * 1_000_000
     rng = np.random.default_rng(base)
     weights = combo_weights()
+    maker = PuzzleMaker(rng)
     i = 0
     while True:
         kind, n = COMBOS[int(rng.choice(len(COMBOS), p=weights))]
         try:
-            spec, solution = quick_puzzle(kind, n, rng)
+            spec, solution = maker.puzzle(kind, n)
         except Exception:  # a rare unfillable layout: draw another puzzle
             continue
         for _ in range(REUSE):
