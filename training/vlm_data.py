@@ -123,7 +123,7 @@ def model_picture(rgb: np.ndarray, pixels: tuple[int, int], factor: int = 28) ->
                                      min_pixels=pixels[0], max_pixels=pixels[1]))
 
 
-def render_sample(spec, seed: int, photo: bool, fonts, pixels: tuple[int, int], solution=None):
+def render_sample(spec, seed: int, photo: bool, fonts, pixels: tuple[int, int], solution=None, factor: int = 28):
     """(model picture, answer text) of ``spec`` drawn with ``seed``."""
     from vlm_puzzle.render import render_puzzle
     from vlm_puzzle.rules.prompt import answer_for
@@ -131,11 +131,12 @@ def render_sample(spec, seed: int, photo: bool, fonts, pixels: tuple[int, int], 
     rng = np.random.default_rng(seed)
     shot = render_puzzle(spec, seed=seed, photo=photo, size_px=random_canvas(rng, photo), fonts=fonts,
                          solution=solution)
-    return model_picture(shot.image, pixels), answer_for(spec)
+    return model_picture(shot.image, pixels, factor), answer_for(spec)
 
 
-def sample_stream(worker: int, fonts, pixels: tuple[int, int], seed0: int = TRAIN_SEED0):
-    """Endless training samples of one worker (reproducible from ``worker`` and ``seed0``)."""
+def sample_stream(worker: int, fonts, pixels: tuple[int, int], seed0: int = TRAIN_SEED0, factor: int = 28):
+    """Endless training samples of one worker (reproducible from ``worker`` and ``seed0``); pictures
+    resized as the wrapper does for a model of patch x merge size ``factor`` within ``pixels``."""
     import cv2
 
     cv2.setNumThreads(1)
@@ -153,7 +154,7 @@ def sample_stream(worker: int, fonts, pixels: tuple[int, int], seed0: int = TRAI
         for _ in range(REUSE):
             i += 1
             try:
-                yield render_sample(spec, base + i, bool(rng.random() < PHOTO_SHARE), fonts, pixels, solution)
+                yield render_sample(spec, base + i, bool(rng.random() < PHOTO_SHARE), fonts, pixels, solution, factor)
             except Exception:  # an unlucky photo warp: skip it
                 continue
 
