@@ -225,7 +225,11 @@ def test_geometry_problems_are_carried_through_the_merge():
 # ---- backend choice --------------------------------------------------------------------
 
 def test_resolve_backend(tmp_path, monkeypatch):
+    from vlm_puzzle.models import shipped
+
     monkeypatch.delenv("VLM_PUZZLE_MODEL", raising=False)
+    # Without the shipped model (tests/test_tiny_vlm.py covers the choice with it).
+    monkeypatch.setattr(shipped, "SHIPPED_DIR", tmp_path / "no-shipped-model")
     assert resolve_backend("geometry", "whatever")[:2] == ("geometry", None)
     b, path, why = resolve_backend("auto", None)
     assert (b, path) == ("geometry", None) and "VLM_PUZZLE_MODEL" in why

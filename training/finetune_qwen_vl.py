@@ -125,7 +125,7 @@ def finetune(args) -> dict:
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        losses.append(float(loss))
+        losses.append(loss.item())
         if step % args.log_every == 0 or step == steps - 1:
             print(json.dumps({"step": step, "loss": round(losses[-1], 4), "s": round(time.perf_counter() - t0, 1)}),
                   flush=True)

@@ -311,7 +311,7 @@ def train(args) -> dict:
         seen += len(idx)
         if step % args.log_every == 0 or step == 1:
             el = time.perf_counter() - t0
-            row = dict(step=step, s=round(el, 1), loss=round(float(out.loss), 4), lr=round(lr, 6),
+            row = dict(step=step, s=round(el, 1), loss=round(out.loss.item(), 4), lr=round(lr, 6),
                        buffer=len(buf_img), fresh_acc=round(acc_fresh[0] / max(1, acc_fresh[1]), 4))
             acc_fresh = [0, 0]
             log.append(row)

@@ -40,7 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="rule inference: qwen (needs weights), geometry (none), auto (qwen if "
                              "weights are configured). Default: auto")
         sp.add_argument("--model", metavar="PATH_OR_ID", default=None,
-                        help="Qwen-VL weights: a local folder or an id in the local cache")
+                        help="Qwen-VL weights: a local folder, an id in the local cache, or vlm-puzzle-tiny "
+                             "(the shipped model, also --backend qwen's default)")
+        sp.add_argument("--adapter", metavar="PATH", default=None,
+                        help="a LoRA adapter (training/finetune_qwen_vl.py) merged into the Qwen-VL weights")
         sp.add_argument("--timeout", type=float, default=20.0, metavar="S",
                         help="give up the CSP search after S seconds (default 20)")
         sp.add_argument("--ignore-exif", action="store_true",
@@ -109,12 +112,28 @@ def main(argv: list[str] | None = None) -> int:
 
 # ---- solve ------------------------------------------------------------------------
 
+def _model_options(args) -> dict | None:
+    if args.adapter and not os.path.isdir(args.adapter):
+        raise UsageError(f"--adapter {args.adapter}: no such folder")
+    return {"adapter": args.adapter} if args.adapter else None
+
+
+def _adapted_solver(args):
+    """The batch's solver when an adapter is given (run_batch builds its own otherwise)."""
+    from vlm_puzzle.pipeline import PuzzleSolver
+
+    opts = _model_options(args)
+    return PuzzleSolver(args.backend, args.model, timeout_s=args.timeout, exif=not args.ignore_exif,
+                        keep_images=False, model_options=opts) if opts else None
+
+
 def cmd_solve(args) -> int:
     from vlm_puzzle.pipeline import PuzzleSolver
 
     if args.overlay:
         _check_writable(args.overlay, OVERLAY_EXTS, "--overlay")
-    solver = PuzzleSolver(args.backend, args.model, timeout_s=args.timeout, exif=not args.ignore_exif)
+    solver = PuzzleSolver(args.backend, args.model, timeout_s=args.timeout, exif=not args.ignore_exif,
+                          model_options=_model_options(args))
     model_load_s = solver.load()
     src = sys.stdin.buffer.read() if args.image == "-" else args.image
     result = solver.solve_image(src)
@@ -229,7 +248,7 @@ def cmd_batch(args) -> int:
         summary = run_batch(args.inputs, args.out, workers=args.workers, backend=args.backend,
                             model=args.model, timeout_s=args.timeout, exif=not args.ignore_exif,
                             vlm_batch=max(1, args.vlm_batch), progress=progress,
-                            retry_errors=args.retry_errors)
+                            retry_errors=args.retry_errors, solver=_adapted_solver(args))
     except OSError as exc:  # the results file cannot be read or written
         if os.path.abspath(getattr(exc, "filename", "") or "") != os.path.abspath(args.out):
             raise

@@ -10,6 +10,10 @@ from pathlib import Path
 
 NAME = "vlm-puzzle-tiny"
 SHIPPED_DIR = Path(__file__).resolve().parent / "weights" / NAME
+# Whether ``--backend auto`` uses it when no weights are configured (``--backend qwen`` always
+# does): only where experiments/eval_vlm_rules.py showed the merge with it losing nothing that
+# geometry alone gets right.
+AUTO_DEFAULT = False
 
 
 def shipped_model_path() -> Path | None:

@@ -20,7 +20,8 @@ class RuleHints:
     under them): a non-empty tuple means the rules are not to be trusted (the
     pipeline then prefers a unique plain-sudoku reading of the digits). The same
     sentences also appear in ``evidence``, prefixed "problem: ", for people.
-    Fields a backend could not decide are ``None``.
+    Fields a backend could not decide are ``None``. ``disagreements`` (merged hints only) names
+    the rule fields that the VLM and geometry both decided, differently (see ``rules.merge``).
     """
 
     kind: str | None
@@ -36,6 +37,7 @@ class RuleHints:
     evidence: tuple[str, ...] = field(default_factory=tuple)
     source: str = "geometry"
     problems: tuple[str, ...] = field(default_factory=tuple)
+    disagreements: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def has_problems(self) -> bool:
@@ -47,4 +49,5 @@ class RuleHints:
                 "box_measured": self.box_measured,
                 "diagonals": self.diagonals, "windows": self.windows, "cages": self.cages,
                 "cage_op": self.cage_op, "rule_text": self.rule_text, "confidence": self.confidence,
-                "evidence": list(self.evidence), "source": self.source, "problems": list(self.problems)}
+                "evidence": list(self.evidence), "source": self.source, "problems": list(self.problems),
+                "disagreements": list(self.disagreements)}

@@ -14,6 +14,9 @@ sums or KenKen arithmetic. So:
 * otherwise the VLM's rule decisions are applied to geometry's puzzle (its cells,
   givens, regions and cages) and ``source`` is ``"qwen"``. If that gives an invalid
   puzzle (e.g. windows on a 6x6), geometry wins and the reason is given.
+
+Either way, the rule fields both decided differently are reported: ``hints.disagreements``
+(field names) and an ``uncertain:`` line in ``evidence`` (which the result's notes show).
 """
 from __future__ import annotations
 
@@ -27,9 +30,49 @@ WINDOWS_9 = tuple(tuple((r0 + i, c0 + j) for i in range(3) for j in range(3)) fo
 ARITH_OPS = ("sub", "mul", "div")
 
 
+RULE_FIELDS = ("kind", "size", "box", "diagonals", "windows", "cage_op")
+
+
 def merge(geometry: RuleHints | None, vlm, state=None, *,
           geometry_spec: PuzzleSpec | None = None) -> tuple[RuleHints, PuzzleSpec | None]:
-    """(merged hints, puzzle spec or None) from geometry's and the VLM's rules.
+    """(merged hints, puzzle spec or None) from geometry's and the VLM's rules; see the module
+    docstring. The merged hints name the fields where the two disagree."""
+    hints, spec = _merge(geometry, vlm, state, geometry_spec=geometry_spec)
+    if isinstance(vlm, RuleHints):
+        geo = geometry if geometry is not None else RuleHints(kind=None)
+        hints = report_disagreement(hints, geo, vlm)
+    return hints, spec
+
+
+def disagreements(geometry: RuleHints, vlm: RuleHints) -> tuple[str, ...]:
+    """The rule fields (``RULE_FIELDS``) both decided, the VLM's value differing from geometry's."""
+    out = []
+    for name in RULE_FIELDS:
+        a, b = getattr(geometry, name), getattr(vlm, name)
+        if a is not None and b is not None and (tuple(a) if name == "box" else a) != (tuple(b) if name == "box" else b):
+            out.append(name)
+    return tuple(out)
+
+
+def report_disagreement(hints: RuleHints, geometry: RuleHints, vlm: RuleHints) -> RuleHints:
+    """``hints`` with ``disagreements`` set and, when there are any, an ``uncertain:`` line saying
+    which values differ and whose rules were used (before the last line: the merge's verdict)."""
+    fields = disagreements(geometry, vlm)
+    if not fields:
+        return hints
+    values = ", ".join(f"{f} {_show(getattr(vlm, f))} vs {_show(getattr(geometry, f))}" for f in fields)
+    line = f"uncertain: the VLM and geometry disagree ({values}); {hints.source} rules used"
+    ev = tuple(hints.evidence)
+    return replace(hints, disagreements=fields, evidence=ev[:-1] + (line,) + ev[-1:])
+
+
+def _show(v) -> str:
+    return "x".join(map(str, v)) if isinstance(v, (tuple, list)) else str(v)
+
+
+def _merge(geometry: RuleHints | None, vlm, state=None, *,
+           geometry_spec: PuzzleSpec | None = None) -> tuple[RuleHints, PuzzleSpec | None]:
+    """The merge itself (without the disagreement report).
 
     ``vlm`` is the VLM's RuleHints, or ``None``/an exception when it failed.
     ``geometry_spec`` is the spec geometry built; when omitted it is rebuilt from

@@ -67,16 +67,26 @@ def resolve_backend(backend: str = "auto", model: str | os.PathLike | None = Non
     """(backend actually used, model path or id or None, why).
 
     ``auto``: the VLM when weights are configured (``model``, else the
-    ``VLM_PUZZLE_MODEL`` environment variable) and present offline, else geometry.
-    ``qwen``: the VLM, or a :class:`ModelError` saying what is missing.
+    ``VLM_PUZZLE_MODEL`` environment variable) and present offline, else the shipped
+    ``vlm-puzzle-tiny`` where ``models.shipped.AUTO_DEFAULT`` says it helps, else geometry.
+    ``qwen``: the VLM (the shipped model when no weights are configured), or a
+    :class:`ModelError` saying what is missing. ``model="vlm-puzzle-tiny"`` names the shipped model.
     ``geometry``: rules from the extracted grid only.
     """
+    from vlm_puzzle.models import shipped
+
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if backend == "geometry":
         return "geometry", None, "geometry backend requested"
     source = "--model" if model else ENV_MODEL
     model = str(model) if model else (os.environ.get(ENV_MODEL) or None)
+    own = shipped.shipped_model_path()
+    if model == shipped.NAME and own is not None:
+        model, source = str(own), f"{source} ({shipped.NAME}, shipped)"
+    if model is None and own is not None and (backend == "qwen" or shipped.AUTO_DEFAULT) \
+            and _vlm_unavailable() is None:
+        return "qwen", str(own), f"no weights configured (--model or {ENV_MODEL}): the shipped {shipped.NAME}"
     if model is None:
         why = f"no weights configured (--model or {ENV_MODEL})"
         if backend == "qwen":
