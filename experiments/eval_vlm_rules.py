@@ -6,7 +6,8 @@ and the newspaper photos.
 
 Sets:
 * ``renders``: every (kind, size) the renderer draws (``training/vlm_data.COMBOS``), ``--per-combo``
-  puzzles each from ``generate_puzzle`` (seeds from ``SEED0``, never trained on), each drawn clean and
+  puzzles each, made as training's are (``vlm_data.PuzzleMaker``: no uniqueness search, which takes
+  minutes for a large killer or jigsaw) from seeds never trained on (``SEED0``), each drawn clean and
   as a photo in a random style of the held-out fonts (``eval_variants.HELD_OUT_FAMILIES``, disjoint
   from training's) at random canvas sizes;
 * ``photos``: the newspaper photos of ``--photos`` (Wicht & Hennebert v2: 9x9 sudoku, box 3x3).
@@ -68,12 +69,11 @@ def render_case(args):
     kind, n, k, photo = args
     from eval_variants import held_out_fonts
 
-    from vlm_data import random_canvas
+    from vlm_data import PuzzleMaker, random_canvas
     from vlm_puzzle.render import render_puzzle
-    from vlm_puzzle.render.generate import generate_puzzle
 
     seed = SEED0 + 1000 * k + _combo_index(kind, n)
-    spec, solution = generate_puzzle(kind, n, seed=seed, verify=False)
+    spec, solution = PuzzleMaker(np.random.default_rng(seed)).puzzle(kind, n)
     rng = np.random.default_rng(seed + (7 if photo else 0))
     shot = render_puzzle(spec, seed=seed + (7 if photo else 0), photo=photo, size_px=random_canvas(rng, photo),
                          fonts=held_out_fonts(), solution=solution)
