@@ -7,7 +7,7 @@ prints one row per (arch, image size, batch, mode):
     load s | warm-up s | prefill ms | decode ms/token | tokens/s | puzzles/s | end-to-end s | peak GiB
 
 Modes:
-  hf-dynamic   plain ``model.generate`` greedy, default dynamic KV cache (the BEFORE baseline)
+  hf-dynamic   plain ``model.generate`` greedy, default dynamic KV cache (the baseline)
   hf-static    ``model.generate`` with ``cache_implementation="static"`` (transformers compiles the forward)
   static       vlm_puzzle fast loop: static KV cache, argmax/EOS on device, no CUDA graph
   graph        ... plus the one-token decode step captured in an explicit CUDA graph
@@ -23,7 +23,7 @@ prefill ms = median time of a call with 1 new token; decode ms/token = (t(N) - t
 Checkpoint loading (``--load DIR``; ``--load-device cpu`` runs without a GPU) times from_pretrained, the
 QwenVL wrapper's plain / fast loads and fast_load's parts, each in a fresh process, and compares fast and
 plain loads bit for bit; ``--save-random DIR`` writes a random-weight checkpoint without the slow init.
-The next GPU session's single command: ``experiments/gpu_next_session.sh``.
+Issue 7's GPU measurements in one device command: ``experiments/gpu_next_session.sh``.
 
 Example (one H100, well under 10 minutes)::
 
@@ -136,7 +136,7 @@ def make_inputs(config, batch: int, image_px: int, prompt_tokens: int, device, r
     n_patch = side * side
     n_vis = n_patch // (merge * merge)
     g = torch.Generator().manual_seed(0)
-    rows, masks = [], []
+    rows = []
     for b in range(batch):
         extra = (b % 4) * 3 if ragged else 0
         pre = torch.randint(1000, 150000, (14,), generator=g).tolist()
@@ -305,8 +305,6 @@ def check_equal(model, inputs, mode: str, new_tokens: int) -> dict:
     import torch
     from transformers import GenerationConfig
 
-    from vlm_puzzle.models.fast_decode import FastDecoder
-
     got = model._bench_fast[mode].generate(inputs, max_new_tokens=new_tokens, eos_token_id=None,
                                            pad_token_id=151643)
     res = {}
@@ -402,8 +400,8 @@ def load_times(path: Path, drop_caches: bool, variants=LOAD_VARIANTS, device: st
            f"t0=time.perf_counter(); sd=read_safetensors({p!r}, {dev!r}); {sync}; "
            "print('LOAD', time.perf_counter()-t0, sum(t.numel()*t.element_size() for t in sd.values())/2**30, 'GiB')")
     fast = (pre + "from vlm_puzzle.models import fast_load; "
-            f"t0=time.perf_counter(); m, why=fast_load.load_fast({p!r}, device={dev!r}, attn_implementation='sdpa'); "
-            f"{sync}; print('LOAD', time.perf_counter()-t0, fast_load.last_stats, why)")
+            f"t0=time.perf_counter(); st={{}}; m, why=fast_load.load_fast({p!r}, device={dev!r}, "
+            f"attn_implementation='sdpa', stats=st); {sync}; print('LOAD', time.perf_counter()-t0, st, why)")
     compare = (pre + "import transformers as t; from vlm_puzzle.models import fast_load; "
                f"a, why = fast_load.load_fast({p!r}, device={dev!r}, attn_implementation='sdpa'); "
                f"b = t.AutoModelForImageTextToText.from_pretrained({p!r}, dtype=torch.bfloat16, "
@@ -411,9 +409,9 @@ def load_times(path: Path, drop_caches: bool, variants=LOAD_VARIANTS, device: st
                "ta = dict(a.named_parameters()) | dict(a.named_buffers()); tb = dict(b.named_parameters()) | dict(b.named_buffers()); "
                "bad = sorted(ta.keys() ^ tb.keys()) + [k for k in ta.keys() & tb.keys() if ta[k].dtype != tb[k].dtype or not torch.equal(ta[k], tb[k])]; "
                "print('LOAD', len(bad), len(ta), bad[:5], a.generation_config.to_dict() == b.generation_config.to_dict())")
-    stream = "import os; os.environ['VLM_PUZZLE_LOAD_PREFETCH'] = '0'; " + wrapper % "fast"
-    codes = dict(plain=plain, wrapper=wrapper % "plain", wrapper_fast=wrapper % "fast", wrapper_stream=stream,
+    codes = dict(plain=plain, wrapper=wrapper % "plain", wrapper_fast=wrapper % "fast", wrapper_stream=wrapper % "fast",
                  read_safetensors=raw, fast_load=fast, compare=compare)
+    env = {"wrapper_stream": dict(os.environ, VLM_PUZZLE_LOAD_PREFETCH="0")}  # streamed: no prefetch
     for name in variants:
         code = codes[name]
         cold = drop_caches and name in ("plain", "wrapper_fast")
@@ -421,7 +419,8 @@ def load_times(path: Path, drop_caches: bool, variants=LOAD_VARIANTS, device: st
             if cache == "cold":
                 subprocess.run("sync; echo 3 > /proc/sys/vm/drop_caches", shell=True, check=False)
             t0 = time.perf_counter()
-            proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+            proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                                  env=env.get(name))
             wall = time.perf_counter() - t0
             line = [ln for ln in proc.stdout.splitlines() if ln.startswith("LOAD")]
             res[f"{name}_{cache}"] = dict(load_s=float(line[0].split()[1]) if line else None, process_s=wall,

@@ -37,23 +37,16 @@ import cv2
 import numpy as np
 
 from vlm_puzzle.errors import PuzzleError
+from vlm_puzzle.eval.truth import load_truth
 
 
 def read_truth(img: Path) -> dict | None:
-    """{"givens": N x N array, "corners": 4x2 or None} for an image, or None."""
-    dat = img.with_suffix(".dat")
-    if dat.exists():
-        rows = [ln.split() for ln in dat.read_text().splitlines()[2:] if ln.strip()]
-        return {"givens": np.array([[int(v) for v in r] for r in rows], np.int64), "corners": None}
-    js = img.with_suffix(".json")
-    if js.exists():
-        d = json.loads(js.read_text())
-        spec = d.get("spec", d)
-        if "givens" not in spec:
-            return None
-        corners = np.array(d["corners"], float) if d.get("corners") else None
-        return {"givens": np.array(spec["givens"], np.int64), "corners": corners}
-    return None
+    """{"givens": N x N array, "corners": 4x2 or None} for an image (``eval.truth``), or None."""
+    truth = load_truth(str(img))
+    if truth is None:
+        return None
+    corners = np.array(truth.corners, float) if truth.corners else None
+    return {"givens": np.array(truth.givens, np.int64), "corners": corners}
 
 
 def read_outlines(folder: Path) -> dict[str, np.ndarray]:

@@ -2,8 +2,8 @@
 
 For every kind (sudoku, x-sudoku, windoku, jigsaw, killer, kenken) puzzles are
 generated and rendered by ``vlm_puzzle.render`` in clean and photo mode with font
-families *held out* from the clue classifier's training
-(``training/train_clues.py: TRAIN_FAMILIES``) and seeds disjoint from training's.
+families *held out* from every reader's training (``vlm_puzzle.render.heldout``) and seeds
+disjoint from training's.
 Each image goes through the real pipeline parts:
 ``pipeline.read_state`` (grid, digits, ``read_variants``, givens repaired against
 the inferred rules; ``--no-repair``: as read) then ``rules.geometry.infer_rules``.
@@ -18,12 +18,12 @@ Reported per kind and mode:
   rules); ``ms_variants``: median ms of ``read_variants`` + ``infer_rules`` alone.
 
 Killer puzzles skip the renderer's uniqueness search (minutes per puzzle): cages
-are drawn over a random solution (``training.train_clues.quick_caged_puzzle``),
-then solution digits are revealed as givens, one at a time where a second solution
+are drawn over a random solution (``render.quick.quick_caged_puzzle``), then
+solution digits are revealed as givens, one at a time where a second solution
 differs from the true one (seeded), until the solver proves the solution unique
-(:func:`unique_killer`, well under a second each). Every benchmark puzzle thus has
-exactly one solution, as published ones do, and the pipeline's digit repair (which
-assumes that) is tested fairly. A puzzle counts as solved when the solver's answer
+(``eval.puzzles.unique_killer``, well under a second each). Every benchmark puzzle
+thus has exactly one solution, as published ones do, and the pipeline's digit
+repair (which assumes that) is tested fairly. A puzzle counts as solved when the solver's answer
 is the true solution or satisfies the true puzzle.
 Timings run on one thread (``cv2.setNumThreads(1)``); on a shared machine they are
 noisy: re-run on a quiet one. Usage::
@@ -36,90 +36,17 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from vlm_puzzle.eval.puzzles import make_puzzle
+from vlm_puzzle.eval.score import canonical, solved_right
+from vlm_puzzle.render.heldout import KINDS, SIZES, held_out_fonts
 from vlm_puzzle.rules.geometry import DOUBTFUL
 
-ROOT = Path(__file__).resolve().parents[1]
-KINDS = ("sudoku", "x-sudoku", "windoku", "jigsaw", "killer", "kenken")
-SIZES = {"sudoku": (9,), "x-sudoku": (9,), "windoku": (9,), "jigsaw": (9, 6), "killer": (9, 6),
-         "kenken": (4, 5, 6, 7, 9)}
-# Families never used in training; Latin-script text fonts only (some installed
-# fonts draw no ASCII operators, e.g. Arabic ones).
-HELD_OUT_FAMILIES = ("DejaVuSansCondensed", "DejaVuSerifCondensed", "LiberationSans", "LiberationSerif",
-                     "LiberationSansNarrow", "LiberationMono", "NimbusSans", "NimbusRoman", "NimbusMonoPS",
-                     "FreeSans", "FreeSerif", "FreeMono", "C059", "P052", "URWGothic", "URWBookman",
-                     "NotoSans", "NotoSerif", "builtin")
 SEED0 = 7_000_000  # far from training seeds (0.., 100003*k)
-
-
-def held_out_fonts() -> list[str]:
-    from vlm_puzzle.render.fonts import available_fonts, font_family
-    sys.path.insert(0, str(ROOT))
-    from training.train_clues import TRAIN_FAMILIES
-    return [f for f in available_fonts()
-            if font_family(f) in HELD_OUT_FAMILIES and font_family(f) not in TRAIN_FAMILIES]
-
-
-def make_puzzle(kind: str, size: int, seed: int):
-    """(spec, solution) of a puzzle with exactly one solution: from the generator;
-    killer from :func:`unique_killer` (see module doc)."""
-    if kind == "killer":
-        return unique_killer(size, seed)
-    from vlm_puzzle.render.generate import generate_puzzle
-    return generate_puzzle(kind, size, seed=seed)
-
-
-def unique_killer(size: int, seed: int, timeout_s: float = 10.0):
-    """A killer (spec, solution) with exactly one solution, cheaply: the cages of
-    ``quick_caged_puzzle("killer", size, seed)``, then, while the solver finds a
-    second solution, the true digit of a cell where a solution other than the true
-    one differs from it (picked by a ``seed``-ed rng) becomes a given. Ends when
-    ``solve(spec, unique=True)`` reports "solved" (each step takes milliseconds;
-    40 puzzles of sizes 9 and 6 take about 1.5 s in all; a step that times out
-    reveals a random open cell)."""
-    sys.path.insert(0, str(ROOT))
-    from training.train_clues import quick_caged_puzzle
-    from vlm_puzzle.solver import solve
-    from vlm_puzzle.spec import PuzzleSpec
-    spec, solution = quick_caged_puzzle("killer", size, seed)
-    truth = [list(map(int, row)) for row in solution]
-    shown = [list(map(int, row)) for row in spec.givens]
-    rng = np.random.default_rng([seed, 17])  # apart from quick_caged_puzzle's draws
-    for _ in range(size * size + 1):
-        out = solve(spec, unique=True, timeout_s=timeout_s)
-        if out.status == "solved":
-            if out.solution != truth:
-                break
-            return spec, solution
-        # A solution that is not the truth shows where to reveal a digit.
-        other = next((g for g in (out.solution, out.other) if g is not None and g != truth), None)
-        open_cells = [(r, c) for r in range(size) for c in range(size) if not shown[r][c]]
-        cells = open_cells if other is None else [(r, c) for r, c in open_cells if other[r][c] != truth[r][c]]
-        r, c = cells[int(rng.integers(len(cells)))]
-        shown[r][c] = truth[r][c]
-        spec = PuzzleSpec.killer(spec.cages, givens=[row[:] for row in shown], size=size)
-    raise RuntimeError(f"killer seed {seed}: no unique puzzle ({out.status})")
-
-
-def canonical(spec) -> tuple:
-    """What 'read entirely right' compares: everything but confidences and cage order."""
-    return (spec.kind, spec.size, spec.box, spec.regions and _partition(spec.regions), spec.diagonals,
-            tuple(sorted(map(tuple, spec.windows))),
-            tuple(sorted((tuple(sorted(c.cells)), c.op, c.target) for c in spec.cages)),
-            tuple(map(tuple, spec.givens)))
-
-
-def _partition(regions) -> tuple:
-    groups: dict[int, list] = {}
-    for r, row in enumerate(regions):
-        for c, v in enumerate(row):
-            groups.setdefault(v, []).append((r, c))
-    return tuple(sorted(tuple(g) for g in groups.values()))
 
 
 def read_image(image, repair: bool = True) -> dict:
@@ -156,19 +83,6 @@ def read_structure(image, givens) -> dict:
     hints, spec = infer_rules(state, variants)
     t2 = time.perf_counter()
     return {"state": state, "hints": hints, "spec": spec, "total_s": t2 - t0, "variants_s": t2 - t1}
-
-
-def solved_right(spec, truth_spec, solution) -> bool:
-    """Whether the solver's answer to the read ``spec`` is the true ``solution``, or
-    satisfies the true puzzle (every benchmark puzzle has one solution, so the same)."""
-    from vlm_puzzle.solver import solve, violations
-    if spec is None:
-        return False
-    out = solve(spec, unique=False, timeout_s=10.0)
-    if out.solution is None:
-        return False
-    got = [list(map(int, row)) for row in out.solution]
-    return got == [list(map(int, r)) for r in solution] or not violations(truth_spec, got)
 
 
 def evaluate_variants(kinds=KINDS, modes=("clean", "photo"), per_kind: int = 20, seed0: int = SEED0,

@@ -8,7 +8,7 @@ Sets:
 * ``renders``: every (kind, size) the renderer draws (``training/vlm_data.COMBOS``), ``--per-combo``
   puzzles each, made as training's are (``vlm_data.PuzzleMaker``: no uniqueness search, which takes
   minutes for a large killer or jigsaw) from seeds never trained on (``SEED0``), each drawn clean and
-  as a photo in a random style of the held-out fonts (``eval_variants.HELD_OUT_FAMILIES``, disjoint
+  as a photo in a random style of the held-out fonts (``render.heldout.HELD_OUT_FAMILIES``, disjoint
   from training's) at random canvas sizes;
 * ``photos``: the newspaper photos of ``--photos`` (Wicht & Hennebert v2: 9x9 sudoku, box 3x3).
 
@@ -67,10 +67,9 @@ def score(got: dict | None, truth: dict) -> dict:
 def render_case(args):
     """(name, picture BGR, truth) of one held-out render."""
     kind, n, k, photo = args
-    from eval_variants import held_out_fonts
-
     from vlm_data import PuzzleMaker, random_canvas
     from vlm_puzzle.render import render_puzzle
+    from vlm_puzzle.render.heldout import held_out_fonts
 
     seed = SEED0 + 1000 * k + _combo_index(kind, n)
     spec, solution = PuzzleMaker(np.random.default_rng(seed)).puzzle(kind, n)

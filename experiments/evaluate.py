@@ -44,27 +44,6 @@ def percentile(values: list[float], q: float) -> float:
     return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
-def score(res, truth, check_solution, PuzzleSpec) -> dict:
-    """Per-image verdicts against ground truth."""
-    n = truth.size
-    read = res.givens
-    size_right = read is not None and len(read) == n
-    cells_right = sum(1 for a, b in zip(read, truth.givens) for x, y in zip(a, b) if x == y) if size_right else 0
-    solved_right = False
-    if res.solved:
-        if truth.solution is not None:
-            solved_right = res.solution == truth.solution
-        else:
-            try:
-                solved_right = not check_solution(truth.spec or PuzzleSpec.sudoku(truth.givens), res.solution)
-            except Exception:
-                solved_right = False
-    return {"solved_right": solved_right, "givens_right": size_right and cells_right == n * n,
-            "cells_right": cells_right, "cells": n * n, "size_right": size_right,
-            "kind_right": (res.kind == truth.kind) if truth.kind else None,
-            "grid_found": res.givens is not None}
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("dir", help="folder (searched recursively) or one image")
@@ -79,10 +58,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from vlm_puzzle.errors import PuzzleError
-    from vlm_puzzle.groundtruth import load_truth
+    from vlm_puzzle.eval.score import verdict as score
+    from vlm_puzzle.eval.truth import load_truth
     from vlm_puzzle.pipeline import PuzzleSolver
-    from vlm_puzzle.spec import PuzzleSpec
-    from vlm_puzzle.solver.verify import violations as check_solution
 
     if not os.path.exists(args.dir):
         print(f"evaluate: {args.dir} does not exist", file=sys.stderr)
@@ -120,7 +98,7 @@ def main(argv=None) -> int:
     t_run = time.perf_counter()
     for img, truth in items:
         res = solver.solve_image(img)
-        verdict = score(res, truth, check_solution, PuzzleSpec)
+        verdict = score(res, truth)
         kind = truth.kind or "unknown"
         rows.append((img, kind, res, verdict))
         if out_fh:

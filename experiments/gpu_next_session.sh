@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 7, next GPU session: ONE device command (~8-9 min on an H100) that measures what the CPU could not.
+# Issue 7's GPU measurements in ONE device command (~8-9 min on an H100): what the CPU cannot measure.
 #
 #   1. decode at batch 1, Qwen2.5-VL-3B random weights, bf16, 64 new tokens: graph / regional / compiled,
 #      regional (MLP+RMSNorm, and MLP only) and compiled with Inductor's emulate_precision_casts off and on,

@@ -48,13 +48,11 @@ def main(argv=None) -> int:
 
     import numpy as np
 
-    from vlm_puzzle.groundtruth import load_truth
+    from vlm_puzzle.eval.truth import load_truth
     from vlm_puzzle.imageio import open_image
     from vlm_puzzle.errors import PuzzleError
     from vlm_puzzle.pipeline import WORK_MAX_PIXELS, PuzzleSolver
     from vlm_puzzle.result import ErrorInfo, format_grid, format_layout
-    from vlm_puzzle.spec import PuzzleSpec
-    from vlm_puzzle.solver.verify import violations as check_solution
 
     images = args.images or default_images()
     if not images:
@@ -179,7 +177,7 @@ def main(argv=None) -> int:
             all_good &= res.solved
         else:
             n_checked += 1
-            verdict = _check(res, truth, check_solution, PuzzleSpec)
+            verdict = _check(res, truth)
             good = verdict.startswith("CORRECT")
             n_ok += good
             all_good &= good
@@ -208,7 +206,9 @@ def main(argv=None) -> int:
     return 0 if all_good else 1
 
 
-def _check(res, truth, check_solution, PuzzleSpec) -> str:
+def _check(res, truth) -> str:
+    from vlm_puzzle.eval.score import solution_right
+
     parts = []
     read_ok = res.givens is not None and res.givens == truth.givens
     if res.givens is not None and len(res.givens) == truth.size:
@@ -220,16 +220,7 @@ def _check(res, truth, check_solution, PuzzleSpec) -> str:
         parts.append(f"kind {res.kind} (truth {truth.kind})")
     if not res.solved:
         return f"WRONG: not solved ({res.error.code if res.error else res.status}); " + ", ".join(parts)
-    if truth.solution is not None:
-        right = res.solution == truth.solution
-    else:
-        # e.g. the .dat photos: no solution on file; a sudoku has one, so check it against the true givens
-        try:
-            truth_spec = truth.spec or PuzzleSpec.sudoku(truth.givens)
-            right = not check_solution(truth_spec, res.solution)
-        except Exception:
-            right = False
-    if right:
+    if solution_right(res.solution, truth):
         return "CORRECT" + (f" ({', '.join(parts)})" if parts and not read_ok else "")
     return "WRONG solution; " + ", ".join(parts)
 

@@ -43,7 +43,6 @@ sys.path.insert(0, str(ROOT / "tests"))  # tiny_qwen: offline tokenizer/processo
 CONFIG_DIR = ROOT / "src" / "vlm_puzzle" / "models" / "configs"
 RANDOM_CHOICES = ("tiny", "qwen2-vl-2b", "qwen2.5-vl-3b", "qwen2.5-vl-7b", "qwen3-vl-4b")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
-_KEEP: list = []
 
 
 def sample_images(args_images: list[str]) -> list:
@@ -81,23 +80,23 @@ def generated_grid(n: int, *, seed: int, side: int = 900):
     return img
 
 
-def build_random(name: str, *, device: str, dtype, attn, min_pixels: int, max_pixels: int, decode: str):
-    """QwenVL with random weights of a real architecture, built on ``device`` in ``dtype``."""
+def build_random(name: str, *, device: str, dtype, attn, min_pixels: int, max_pixels: int, decode: str,
+                 workdir: Path):
+    """QwenVL with random weights of a real architecture, built on ``device`` in ``dtype`` (``"tiny"``: a
+    checkpoint saved under ``workdir`` and loaded from there)."""
     import torch
     import transformers
     from tiny_qwen import SAMPLING_GENERATION_CONFIG, build_processor, build_tiny_qwen, build_tokenizer, token_ids
 
     from vlm_puzzle.models import QwenVL
     from vlm_puzzle.models.attention import attention_candidates
-    from vlm_puzzle.models.qwen import _parse_dtype, default_dtype
+    from vlm_puzzle.models.loading import default_dtype, parse_dtype
 
     if name == "tiny":
-        tmp = tempfile.TemporaryDirectory(prefix="tiny-qwen-")  # removed when the process ends
-        _KEEP.append(tmp)
-        path = build_tiny_qwen(Path(tmp.name) / "qwen2_vl", "qwen2_vl")
+        path = build_tiny_qwen(workdir / "qwen2_vl", "qwen2_vl")
         return QwenVL.from_pretrained(path, device=device, dtype=dtype, attn_implementation=attn,
                                       min_pixels=min_pixels, max_pixels=max_pixels, decode=decode)
-    dtype = _parse_dtype(dtype) or default_dtype(device)
+    dtype = parse_dtype(dtype) or default_dtype(device)
     t0 = time.perf_counter()
     spec = json.loads((CONFIG_DIR / f"{name}.json").read_text())
     spec.pop("_source", None)
@@ -146,11 +145,11 @@ def environment() -> dict:
     return env
 
 
-def run(args) -> dict:
+def run(args, workdir: Path) -> dict:
     import torch
 
     from vlm_puzzle.models import QwenVL
-    from vlm_puzzle.models.qwen import default_device
+    from vlm_puzzle.models.loading import default_device
     from vlm_puzzle.rules import build_prompt, parse_rule_answer
 
     device = args.device or default_device()
@@ -172,7 +171,7 @@ def run(args) -> dict:
                           min_pixels=min(args.min_pixels, first_max), max_pixels=first_max, decode=decode)
                 if random:
                     attn = kw.pop("attn_implementation")
-                    vlm = build_random(args.random_weights, attn=attn, **kw)
+                    vlm = build_random(args.random_weights, attn=attn, workdir=workdir, **kw)
                 else:
                     vlm = QwenVL.from_pretrained(args.model, **kw)
                 record.update(load_s=vlm.load_s, dtype=str(vlm.model.dtype), attn_implementation=vlm.attn_implementation,
@@ -252,7 +251,8 @@ def main(argv=None) -> int:
     args.min_pixels = args.min_pixels or DEFAULT_MIN_PIXELS
     if args.max_new_tokens is None:
         args.max_new_tokens = 32 if args.random_weights else MAX_NEW_TOKENS
-    record = run(args)
+    with tempfile.TemporaryDirectory(prefix="tiny-qwen-") as workdir:
+        record = run(args, Path(workdir))
     record["command"] = "python " + " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:])
     text = json.dumps(record, indent=1, default=str)
     if args.json:

@@ -13,7 +13,7 @@ import pytest
 from e2e_images import render_to
 from vlm_puzzle import __version__
 from vlm_puzzle.cli import main
-from vlm_puzzle.groundtruth import load_truth
+from vlm_puzzle.eval.truth import load_truth
 from vlm_puzzle.overlay import cell_quads
 from vlm_puzzle.pipeline import PuzzleSolver
 from vlm_puzzle.result import RESULT_KEYS

@@ -24,7 +24,7 @@ transformers = pytest.importorskip("transformers")
 sys.path.insert(0, str(Path(__file__).parent))
 import tiny_qwen  # noqa: E402
 
-from vlm_puzzle.models import fast_decode  # noqa: E402
+from vlm_puzzle.models import compiled_decode  # noqa: E402
 from vlm_puzzle.models.fast_decode import FastDecoder, greedy_generate, supports  # noqa: E402
 
 PROMPTS = ["What puzzle is this?", "sudoku", "Reply with one JSON object: killer cages sum add"]
@@ -170,24 +170,40 @@ def test_refuses_what_greedy_generate_would_not_reproduce():
 
 def test_compile_cache_dir_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("VLM_PUZZLE_COMPILE_CACHE", str(tmp_path / "cc"))
-    assert fast_decode.compile_cache_dir() == tmp_path / "cc"
+    assert compiled_decode.compile_cache_dir() == tmp_path / "cc"
     monkeypatch.delenv("VLM_PUZZLE_COMPILE_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert fast_decode.compile_cache_dir() == tmp_path / "xdg" / "vlm_puzzle" / "torch_compile"
+    assert compiled_decode.compile_cache_dir() == tmp_path / "xdg" / "vlm_puzzle" / "torch_compile"
     monkeypatch.setenv("VLM_PUZZLE_COMPILE_CACHE", "off")
-    assert fast_decode.compile_cache_dir() is None and fast_decode._use_compile_cache() is None
-    # An explicit cache dir wins over an Inductor default already written into the environment.
-    monkeypatch.setenv("VLM_PUZZLE_COMPILE_CACHE", str(tmp_path / "cc2"))
+    assert compiled_decode.compile_cache_dir() is None
+    with compiled_decode.compile_cache() as path:
+        assert path is None
+
+
+def test_compile_cache_is_scoped_to_the_block(monkeypatch, tmp_path):
+    # An explicit cache dir wins over an Inductor default already in the environment, inside the block only.
+    monkeypatch.setenv("VLM_PUZZLE_COMPILE_CACHE", str(tmp_path / "cc"))
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/tmp/torchinductor_someone")
-    monkeypatch.setenv("TRITON_CACHE_DIR", "/tmp/triton_someone")
-    fast_decode._use_compile_cache()
-    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "cc2" / "inductor")
+    monkeypatch.delenv("TRITON_CACHE_DIR", raising=False)
+    with compiled_decode.compile_cache() as path:
+        assert path == tmp_path / "cc" and path.is_dir()
+        assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "cc" / "inductor")
+        assert os.environ["TRITON_CACHE_DIR"] == str(tmp_path / "cc" / "triton")
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == "/tmp/torchinductor_someone"
+    assert "TRITON_CACHE_DIR" not in os.environ
+    # The default folder only fills what is unset.
+    monkeypatch.delenv("VLM_PUZZLE_COMPILE_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    with compiled_decode.compile_cache():
+        assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == "/tmp/torchinductor_someone"
+        assert os.environ["TRITON_CACHE_DIR"] == str(tmp_path / "xdg" / "vlm_puzzle" / "torch_compile" / "triton")
+    assert "TRITON_CACHE_DIR" not in os.environ
 
 
 def test_compile_options_and_emulate_knob(monkeypatch):
-    assert fast_decode._compile_options(None, False) == {}
-    assert fast_decode._compile_options(None, True) == {"emulate_precision_casts": True}
-    assert fast_decode._compile_options("max-autotune-no-cudagraphs", True)["max_autotune"] is True
+    assert compiled_decode.compile_options(None, False) == {}
+    assert compiled_decode.compile_options(None, True) == {"emulate_precision_casts": True}
+    assert compiled_decode.compile_options("max-autotune-no-cudagraphs", True)["max_autotune"] is True
     model, _, _ = _build("qwen2_5_vl")
     monkeypatch.setenv("VLM_PUZZLE_EMULATE_PRECISION", "1")
     assert FastDecoder(model, "regional").emulate_precision_casts is True
@@ -272,8 +288,10 @@ def test_fast_load_reads_the_same_weights(tmp_path):
     got = read_safetensors(path, "cpu", chunk_mb=1)  # several chunks through both buffers
     assert ref.keys() == got.keys()
     assert all(torch.equal(ref[k], got[k]) and ref[k].dtype == got[k].dtype for k in ref)
-    model, why = load_fast(path, device="cpu", dtype=torch.float32)
+    stats: dict = {}
+    model, why = load_fast(path, device="cpu", dtype=torch.float32, stats=stats)
     assert why == ""
+    assert set(stats) == {"build_s", "weights_s", "finish_s", "total_s"} and stats["total_s"] > 0
     plain = transformers.AutoModelForImageTextToText.from_pretrained(path, dtype=torch.float32)
     a, b = model.state_dict(), plain.state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -1,16 +1,13 @@
 """The vectorised border helpers equal their plain one-at-a-time versions, and the
-benchmark's killers (experiments/eval_variants.py) have exactly one solution."""
+benchmark's killers (vlm_puzzle.eval.puzzles) have exactly one solution."""
 from __future__ import annotations
-
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from vlm_puzzle.eval.puzzles import make_puzzle
+from vlm_puzzle.solver import solve
 from vlm_puzzle.vision import borders as B
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _union_find_labels(n, join_v, join_h):
@@ -71,9 +68,6 @@ def test_components_and_groups_match_union_find():
 
 @pytest.mark.parametrize("size,seed", [(6, 9004015), (6, 9004027), (6, 9004029), (9, 9004018)])
 def test_benchmark_killers_have_one_solution(size, seed):
-    sys.path.insert(0, str(ROOT / "experiments"))
-    from eval_variants import make_puzzle
-    from vlm_puzzle.solver import solve
     spec, solution = make_puzzle("killer", size, seed)
     out = solve(spec, unique=True, timeout_s=30)
     assert out.status == "solved"

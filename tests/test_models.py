@@ -16,7 +16,7 @@ from tiny_qwen import build_tiny_qwen  # noqa: E402
 
 from vlm_puzzle.errors import ImageError, ModelError  # noqa: E402
 from vlm_puzzle.models import QwenVL  # noqa: E402
-from vlm_puzzle.models import qwen as qwen_module  # noqa: E402
+from vlm_puzzle.models import loading  # noqa: E402
 
 PROMPT = "What puzzle is this? Reply in JSON."
 # Small images keep these tests fast; the default bounds are exercised by the experiment.
@@ -104,14 +104,14 @@ def test_requested_flash_falls_back_to_sdpa(ckpt):
 
 
 def test_failing_sdpa_falls_back_to_eager(ckpt, monkeypatch):
-    real = qwen_module._load_model
+    real = loading.load_model
 
     def sdpa_breaks(auto, name, impl, *args):
         if impl == "sdpa":
             raise RuntimeError("sdpa kernel unavailable (forced by the test)")
         return real(auto, name, impl, *args)
 
-    monkeypatch.setattr(qwen_module, "_load_model", sdpa_breaks)
+    monkeypatch.setattr(loading, "load_model", sdpa_breaks)
     vlm = QwenVL.from_pretrained(ckpt, device="cpu", **PIXELS)
     assert vlm.attn_implementation == "eager" == vlm.model.config._attn_implementation
     assert "sdpa failed (RuntimeError: sdpa kernel unavailable" in vlm.attn_reason
@@ -341,7 +341,7 @@ def test_fast_load_falls_back_where_the_checkpoint_does_not_map(tmp_path, caplog
     save_file(weights, str(path / "model.safetensors"), metadata={"format": "pt"})
     model, why = load_fast(path, device="cpu", dtype=torch.float32)
     assert model is None and "model.extra.weight" in why
-    with caplog.at_level("INFO", logger="vlm_puzzle.models.qwen"):
+    with caplog.at_level("INFO", logger="vlm_puzzle.models.loading"):
         vlm = QwenVL.from_pretrained(path, device="cpu", load="fast", **PIXELS)
     assert vlm.load_path == "plain" and "model.extra.weight" in vlm.load_reason
     assert "model.extra.weight" in caplog.text

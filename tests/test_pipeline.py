@@ -12,7 +12,7 @@ import pytest
 
 import vlm_puzzle
 from e2e_images import REPO, render_to
-from vlm_puzzle.groundtruth import load_truth
+from vlm_puzzle.eval.truth import load_truth
 from vlm_puzzle.pipeline import PuzzleSolver, solve_image
 from vlm_puzzle.result import RESULT_KEYS, SolveResult
 from vlm_puzzle.spec import KINDS, Cage, PuzzleSpec

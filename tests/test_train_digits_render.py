@@ -64,6 +64,6 @@ def test_rendered_patches_batch_is_seeded():
 
 def test_training_fonts_avoid_the_benchmark_families():
     from vlm_puzzle.render.fonts import font_family
-    held_out = set(render_digits._held_out_families())
+    from vlm_puzzle.render.heldout import HELD_OUT_FAMILIES
     fonts = render_digits.train_fonts()
-    assert fonts and not {font_family(f) for f in fonts} & held_out
+    assert fonts and not {font_family(f) for f in fonts} & set(HELD_OUT_FAMILIES)

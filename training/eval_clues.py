@@ -11,20 +11,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def main(argv=None) -> None:
-    sys.path.insert(0, str(ROOT))
     import cv2
-    from experiments.eval_variants import KINDS, SIZES, held_out_fonts
-    from training.train_clues import quick_caged_puzzle
+    from vlm_puzzle.render.heldout import KINDS, SIZES, held_out_fonts
+    from vlm_puzzle.render.quick import quick_caged_puzzle
     from vlm_puzzle.render.rendered import render_puzzle
     from vlm_puzzle.vision import borders as B
     from vlm_puzzle.vision.clues import read_clues

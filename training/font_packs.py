@@ -4,9 +4,9 @@ The clue reader generalises to unseen prints only as far as its training fonts
 vary; the installed ones give six families. These PyPI packages ship more, and
 ``fetch`` copies their font files into one folder that the renderer reads through
 ``VLM_PUZZLE_FONT_DIRS``. No family here is one of the evaluation's
-``experiments/eval_variants.py: HELD_OUT_FAMILIES`` (pygame's FreeSans, for
-one, is left out for that reason); ``train_clues.py`` says which are trained on
-and which are kept for model selection. Usage::
+``HELD_OUT_FAMILIES`` (pygame's FreeSans, for one, is left out for that reason);
+``vlm_puzzle/render/heldout.py`` says which are trained on and which are kept
+for model selection. Usage::
 
     python training/font_packs.py .fonts       # downloads the packages with pip, extracts the fonts
     export VLM_PUZZLE_FONT_DIRS=$PWD/.fonts

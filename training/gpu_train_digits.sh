@@ -3,15 +3,15 @@
 #   run(command="bash training/gpu_train_digits.sh",
 #       carry=[".devcarry/photos.npz", ".devcarry/fonts", ".devcarry/digitfonts", ".devcarry/whl"], timeout_s=600)
 # About 6.5 min: synthetic 6000 grids ~30 s, 4000 renders ~2 min (capped at RENDER_MINUTES),
-# 7 trainings ~4 min (the shipped run without renders: 206 s in all on an H100).
+# 7 trainings ~4 min.
 # Synthetic grids (training/synth.py, fonts of .devcarry/fonts as the shipped model),
 # RENDERED puzzles drawn by the project's renderer (training/render_digits.py: fonts of
-# train_clues.TRAIN_FAMILIES found in .devcarry/fonts + .devcarry/digitfonts, the latter
+# render/heldout.py's TRAIN_FAMILIES found in .devcarry/fonts + .devcarry/digitfonts, the latter
 # being .devcarry/trainfonts less its DejaVu and dev families; .devcarry/trainfonts works
 # too but the carry then exceeds 64 MiB) and the 160 newspaper photos (.devcarry/photos.npz
 # from training/photos.py, or prepared here from DATASET when that folder travels), then
 # train_digits.py with FOLDS-fold cross-validation on the photos; every model (and the
-# shipped one) is also scored on RENDERED_DEV renders in train_clues.DEV_FAMILIES fonts
+# shipped one) is also scored on RENDERED_DEV renders in render/heldout.py's DEV_FAMILIES fonts
 # (in .devcarry/digitfonts; never trained on), in the card's "rendered_dev". Back in $OUT (at most 8
 # files come back): digits.onnx + digits.json (the card: CV figures, rendered-data
 # summary), cv_folds.json, train_log.txt and digits_models.tar (the fold and

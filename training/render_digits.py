@@ -15,27 +15,25 @@ Labels: the printed given's symbol (``vision.labels.LABELS``), else 0 (empty):
 a cell showing only a killer / KenKen clue, a diagonal line or shading is
 empty, as the reader must say.
 
-Fonts: ``training/train_clues.py: TRAIN_FAMILIES`` only (with
+Fonts: ``vlm_puzzle.render.heldout.TRAIN_FAMILIES`` only (with
 ``VLM_PUZZLE_FONT_DIRS`` pointing at ``training/font_packs.py``'s fonts they
-join); checked disjoint from ``experiments/eval_variants.py: HELD_OUT_FAMILIES``.
+join); checked disjoint from its ``HELD_OUT_FAMILIES``.
 Seeds: ``SEED_BASE + seed * 1_000_000 + k`` (100,000,000 and up), far from the
 benchmark's 7,000,000+ / 9,000,000+ and the dev sets' 5M / 6M. Training runs use
-``seed`` 0..499; renders for scoring in ``train_clues.DEV_FAMILIES`` fonts (fetched,
+``seed`` 0..499; renders for scoring in ``DEV_FAMILIES`` fonts (fetched,
 never trained on: ``dev_fonts``) use ``seed + DEV_RUN`` (600,000,000.. for run 0).
 
 Puzzles are drawn without any uniqueness search (givens a random share of a
-random complete grid; cages as ``train_clues.quick_caged_puzzle``): only what
+random complete grid; cages as ``render.quick.quick_caged_puzzle``): only what
 the cells look like matters here.
 """
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
 SEED_BASE = 100_000_000
 SEED_STRIDE = 1_000_000          # puzzles per --seed value before ranges would overlap
 DEV_RUN = 500                    # dev renders (DEV_FAMILIES fonts) use run seed + DEV_RUN: 600,000,000..
@@ -48,53 +46,36 @@ HANDWRITTEN = 0.25               # share of puzzles with hand-written givens (ra
 KEEP_EMPTY = 0.3                 # share of plain empty cells kept (clue / diagonal / shaded ones: all)
 
 
-def _paths() -> None:
-    for p in (str(ROOT), str(ROOT / "training")):
-        if p not in sys.path:
-            sys.path.insert(0, p)
-
-
 def train_fonts() -> list[str]:
-    """The renderer's installed fonts of ``train_clues.TRAIN_FAMILIES``, none of the
-    benchmark's held-out families."""
-    _paths()
-    from training.train_clues import TRAIN_FAMILIES, train_fonts as clue_fonts
+    """The renderer's installed fonts of ``TRAIN_FAMILIES``, none of the benchmark's
+    held-out families."""
     from vlm_puzzle.render.fonts import font_family
-    held_out = _held_out_families()
-    overlap = set(TRAIN_FAMILIES) & set(held_out)
+    from vlm_puzzle.render.heldout import HELD_OUT_FAMILIES, TRAIN_FAMILIES, fonts_of
+    overlap = set(TRAIN_FAMILIES) & set(HELD_OUT_FAMILIES)
     if overlap:
         raise SystemExit(f"training families overlap the benchmark's held-out ones: {sorted(overlap)}")
-    fonts = [f for f in clue_fonts() if font_family(f) not in held_out]
+    fonts = [f for f in fonts_of(TRAIN_FAMILIES) if font_family(f) not in HELD_OUT_FAMILIES]
     if not fonts:
         raise SystemExit("no training fonts installed (set VLM_PUZZLE_FONT_DIRS, see training/font_packs.py)")
     return fonts
 
 
 def dev_fonts() -> list[str]:
-    """Fonts of ``train_clues.DEV_FAMILIES`` (fetched, never trained on): for scoring
-    models on renders in unseen prints without touching the benchmark's fonts."""
-    _paths()
-    from training.train_clues import DEV_FAMILIES, train_fonts as clue_fonts
+    """Fonts of ``DEV_FAMILIES`` (fetched, never trained on): for scoring models on
+    renders in unseen prints without touching the benchmark's fonts."""
     from vlm_puzzle.render.fonts import font_family
-    held_out = _held_out_families()
-    return [f for f in clue_fonts(DEV_FAMILIES) if font_family(f) not in held_out]
-
-
-def _held_out_families() -> tuple[str, ...]:
-    _paths()
-    from experiments.eval_variants import HELD_OUT_FAMILIES
-    return tuple(HELD_OUT_FAMILIES)
+    from vlm_puzzle.render.heldout import DEV_FAMILIES, HELD_OUT_FAMILIES, fonts_of
+    return [f for f in fonts_of(DEV_FAMILIES) if font_family(f) not in HELD_OUT_FAMILIES]
 
 
 def make_puzzle(kind: str, n: int, rng: np.random.Generator):
     """(spec, solution) of a random ``kind`` puzzle of side ``n``, no uniqueness search."""
-    _paths()
     from vlm_puzzle.render.regions import random_regions, regions_around
     from vlm_puzzle.render.uniqueness import latin_groups, random_solution
     from vlm_puzzle.spec import DEFAULT_BOX, PuzzleSpec
     seed = int(rng.integers(2 ** 31))
     if kind in ("killer", "kenken"):
-        from training.train_clues import quick_caged_puzzle
+        from vlm_puzzle.render.quick import quick_caged_puzzle
         givens = float(rng.choice([0.0, 0.0, 0.1, 0.25, 0.4])) if kind == "killer" else 0.0
         return quick_caged_puzzle(kind, n, seed, givens=givens)
     empty = [[0] * n for _ in range(n)]
@@ -124,7 +105,6 @@ def puzzle_patches(k: int, seed: int, fonts: list[str], keep_empty: float = KEEP
     """Patches (M, P, P) uint8, class indices (M,) int64 and a note (dict) from
     rendered puzzle number ``k`` of run ``seed``: a random kind, size, style (from
     ``fonts``) and clean or photo mode; no patches when the grid finder misses."""
-    _paths()
     s = SEED_BASE + seed * SEED_STRIDE + k
     rng = np.random.default_rng(s)
     kind = KINDS[int(rng.choice(len(KINDS), p=KIND_WEIGHTS))]

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from vlm_puzzle.render.heldout import SYNTH_HELD_OUT
 from vlm_puzzle.vision.cells import cell_patches
 from vlm_puzzle.vision.labels import LABELS, symbols_for
 
@@ -247,10 +248,6 @@ def synth_patches(seed: int, grids: int, fonts: list[str]) -> tuple[np.ndarray, 
     return np.stack(xs), np.array(ys, np.int64)
 
 
-# Font families never used in training; experiments/eval_reader.py renders with them.
-HELD_OUT = ("FreeSerif", "URWGothic", "NotoSerif-", "LiberationSansNarrow", "NimbusSansNarrow")
-
-
 def font_files(root: str = "/usr/share/fonts", held_out: bool = False) -> list[str]:
     """Latin text fonts under ``root`` (sorted paths): the training fonts, or with
     ``held_out`` the evaluation-only families."""
@@ -261,6 +258,6 @@ def font_files(root: str = "/usr/share/fonts", held_out: bool = False) -> list[s
         if p.suffix.lower() in (".ttf", ".otf") and any(p.name.startswith(k) for k in keep):
             if "Math" in p.name:
                 continue
-            if any(p.name.startswith(h) for h in HELD_OUT) == held_out:
+            if any(p.name.startswith(h) for h in SYNTH_HELD_OUT) == held_out:
                 out.append(str(p))
     return out

@@ -9,14 +9,14 @@ given digits, perspective and blur are all in the data. Labels come from the
 spec's cages: the renderer's text for a cage's first cell, "" for every other
 cell (blank, a given digit, a non-first cage cell).
 
-Fonts: only ``TRAIN_FAMILIES``; ``experiments/eval_variants.py`` evaluates on its
+Fonts: only ``TRAIN_FAMILIES`` (``vlm_puzzle.render.heldout``); the evaluations use its
 ``HELD_OUT_FAMILIES`` (disjoint). Seeds: ``--seed`` * 1e5 + k (default around
 1,000,000), far from the evaluation's 7,000,000 and 9,000,000. Usage::
 
     nice python training/train_clues.py --puzzles 1400 --workers 2 --minutes 9
 
 With the extra fonts (``training/font_packs.py``; set ``VLM_PUZZLE_FONT_DIRS``)
-and a GPU, ``experiments/gpu_train_clues.sh`` renders on every core and trains there.
+and a GPU, ``training/gpu_train_clues.sh`` renders on every core and trains there.
 """
 from __future__ import annotations
 
@@ -28,50 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
+from vlm_puzzle.render.heldout import DEV_FAMILIES, TRAIN_FAMILIES, fonts_of
+from vlm_puzzle.render.quick import quick_caged_puzzle
 from vlm_puzzle.vision.clues import CLASSES, STRIP_H, STRIP_W, WEIGHTS, clue_strip
 
-# Font families trained on; every family in experiments/eval_variants.py
-# HELD_OUT_FAMILIES is held out for evaluation (none of these is one of them).
-# The second line are fonts from PyPI packages (training/font_packs.py): with
-# VLM_PUZZLE_FONT_DIRS pointing at them they join the training set.
-TRAIN_FAMILIES = ("DejaVuSans", "DejaVuSerif", "DejaVuSansMono", "NimbusSansNarrow",
-                  "NotoSansDisplay", "NotoSerifDisplay",
-                  "Roboto", "SourceSansPro", "FredokaOne", "AmaticSC", "STIXGeneral", "STIXGeneralBol",
-                  "STIXGeneralItalic", "STIXGeneralBolIta", "cmr10", "cmb10", "cmss10", "cmtt10", "cmti10",
-                  "Vera", "VeraBd", "VeraIt", "VeraBI")
-# Fetched families never trained on: the validation set for choosing a model
-# (the benchmark's held-out fonts stay unseen until the final evaluation).
-DEV_FAMILIES = ("Lato", "SourceSerifPro")
 # The renderer's operator glyphs -> network classes.
 LABEL = {**{c: c for c in CLASSES if c}, "\u2212": "-", "×": "x", "*": "x", "÷": "/"}
 SEED_BASE = 10_000  # seed * SEED_BASE + k: run 100 -> 1,000,000..
-
-
-def train_fonts(families=TRAIN_FAMILIES) -> list[str]:
-    """Installed font names of ``families`` (DejaVu is everywhere)."""
-    from vlm_puzzle.render.fonts import available_fonts, font_family
-    return [name for name in available_fonts() if font_family(name) in families]
-
-
-def quick_caged_puzzle(kind: str, n: int, seed: int, givens: float = 0.0):
-    """A killer or KenKen (spec, solution) drawn like the renderer's, without the
-    uniqueness search (seconds to minutes for killer): clue text and cage shapes
-    are what matter here, not whether the puzzle has one solution. ``givens``:
-    the share of killer cells whose solution digit is printed."""
-    from vlm_puzzle.render.generate import (KENKEN_CAGE_SIZES, KILLER_CAGE_SIZES, _caged_spec,
-                                            make_cage)
-    from vlm_puzzle.render.regions import random_cages
-    from vlm_puzzle.render.uniqueness import latin_groups, random_solution
-    from vlm_puzzle.spec import PuzzleSpec
-    rng = np.random.default_rng(seed)
-    groups = PuzzleSpec.sudoku([[0] * n] * n).groups if kind == "killer" else latin_groups(n)
-    solution = random_solution(n, groups, rng)
-    weights = KILLER_CAGE_SIZES if kind == "killer" else KENKEN_CAGE_SIZES
-    cages = [make_cage(kind, c, solution, rng)
-             for c in random_cages(solution, rng, size_weights=weights, distinct=kind == "killer")]
-    shown = [[int(solution[r][c]) if givens and rng.random() < givens else 0 for c in range(n)]
-             for r in range(n)]
-    return _caged_spec(kind, n, cages, shown), solution
 
 
 def strips_of(spec, shot, label_of) -> tuple[list, list] | None:
@@ -346,10 +309,10 @@ def main(argv=None) -> None:
         xv, yv, xd, yd = d["xv"], list(d["yv"]), d["xd"], list(d["yd"])
         rendered_by = str(d["command"])
     else:
-        fonts = train_fonts()
+        fonts = fonts_of(TRAIN_FAMILIES)
         x, y, n_puz = make_dataset(args.puzzles, args.seed, fonts, args.workers, args.minutes)
         xv, yv, _ = make_dataset(args.val_puzzles, args.seed + 1, fonts, args.workers, args.minutes / 4)
-        xd, yd, _ = make_dataset(args.val_puzzles, args.seed + 2, train_fonts(DEV_FAMILIES), args.workers,
+        xd, yd, _ = make_dataset(args.val_puzzles, args.seed + 2, fonts_of(DEV_FAMILIES), args.workers,
                                  args.minutes / 4)
         rendered_by = command_line(argv)
         if args.data:

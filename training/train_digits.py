@@ -8,7 +8,7 @@ newspaper photos prepared by ``training/photos.py`` (cells cut exactly as at
 inference, with jittered cell rectangles). Orientation of each photo (some are
 upside down or sideways) is resolved with a first model trained without photos
 and the ``.dat`` labels. ``--rendered-dev N`` scores every model on renders in
-fonts never trained on (``train_clues.DEV_FAMILIES``).
+fonts never trained on (``vlm_puzzle.render.heldout.DEV_FAMILIES``).
 
 Cross-validation: the photos are split into K folds (seeded); for each fold a
 model is trained on synthetic data + the other folds and scored on the held-out
@@ -229,14 +229,13 @@ def rendered_cells(args) -> tuple[np.ndarray, np.ndarray, dict]:
                 by="training/render_digits.py: vlm_puzzle.render.rendered.render_puzzle, every kind, "
                    "clean and photo; cells through vision.grid.locate_grid + vision.cells.cell_patches "
                    "(x-sudoku line diagonals erased as extract.py does); font families "
-                   "training/train_clues.py TRAIN_FAMILIES, disjoint from experiments/eval_variants.py "
-                   "HELD_OUT_FAMILIES",
+                   "vlm_puzzle/render/heldout.py TRAIN_FAMILIES, disjoint from its HELD_OUT_FAMILIES",
                 families=sorted({f.split("-")[0] for f in summary.get("font_names", [])}))
     return x, y, card
 
 
 def dev_cells(args) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Cells of ``args.rendered_dev`` puzzles rendered in ``train_clues.DEV_FAMILIES``
+    """Cells of ``args.rendered_dev`` puzzles rendered in ``render.heldout.DEV_FAMILIES``
     fonts (never trained on; run ``args.seed + render_digits.DEV_RUN``), to score models on."""
     fonts = render_digits.dev_fonts()
     run = args.seed + render_digits.DEV_RUN
@@ -285,7 +284,7 @@ def main(argv=None) -> None:
     ap.add_argument("--render-minutes", type=float, default=0.0,
                     help="time limit for rendering: puzzles not started by then are left out (0: none)")
     ap.add_argument("--rendered-dev", type=int, default=0,
-                    help="puzzles rendered in train_clues.DEV_FAMILIES fonts (never trained on) that every "
+                    help="puzzles rendered in render.heldout.DEV_FAMILIES fonts (never trained on) that every "
                          "model is scored on, in the card (0: none)")
     ap.add_argument("--rendered-data", type=Path,
                     help="cache of the rendered cells (.npz): read when it exists, else written")
@@ -397,7 +396,7 @@ def main(argv=None) -> None:
         "training": {
             "synthetic_grids": args.grids, "synthetic_patches": n_synth, "fonts": len(fonts),
             "rendered": rendered,
-            "held_out_font_families": list(synth.HELD_OUT),
+            "held_out_font_families": list(synth.SYNTH_HELD_OUT),
             "photos": "Wicht & Hennebert v2 train, 160 newspaper Sudoku photos (CC-BY-4.0, SoCPaR 2014); "
                       f"{len(oriented)} with a located 9x9 grid used, 5 jittered crops each",
             "handwriting": "scikit-learn load_digits (bundled), stroke re-threshold + elastic distortion",

@@ -8,7 +8,7 @@ puzzle: thick where the drawn labels (box / region / KenKen cage) differ, dashed
 where two killer cages meet. Images whose grid is found with the wrong size are
 skipped (their edges would be mislabelled).
 
-Fonts: only ``train_clues.TRAIN_FAMILIES``; seeds ``SEED0 + i`` (2,000,000..),
+Fonts: only ``render.heldout.TRAIN_FAMILIES``; seeds ``SEED0 + i`` (2,000,000..),
 far from the clue training (1,000,000..), the development seeds (5,000,000..)
 and the evaluation's 7,000,000 and 9,000,000. Usage (CPU, seeded)::
 
@@ -24,11 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "training"))
+from vlm_puzzle.vision import borders as B
 
-from vlm_puzzle.vision import borders as B  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 VERSION = "1.0.0"
 SEED0 = 2_000_000
@@ -61,7 +59,7 @@ def truth_edges(spec) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
 def make_puzzle(kind: str, size: int, seed: int):
     if kind in ("killer", "kenken"):
-        from train_clues import quick_caged_puzzle
+        from vlm_puzzle.render.quick import quick_caged_puzzle
         return quick_caged_puzzle(kind, size, seed, givens=0.15 if kind == "killer" else 0.0)
     from vlm_puzzle.render.generate import generate_puzzle
     return generate_puzzle(kind, size, seed=seed)
@@ -210,8 +208,8 @@ def main(argv=None) -> None:
     ap.add_argument("--data", type=Path, help="cache of the rendered samples (.npz), reused if present")
     ap.add_argument("--out", type=Path, default=ROOT / "src/vlm_puzzle/vision/weights/edges.onnx")
     args = ap.parse_args(argv)
-    from train_clues import TRAIN_FAMILIES, train_fonts
-    fonts = train_fonts()
+    from vlm_puzzle.render.heldout import TRAIN_FAMILIES, fonts_of
+    fonts = fonts_of(TRAIN_FAMILIES)
     if args.data and args.data.is_file():
         d = np.load(args.data)
         x, y, img = d["x"], d["y"], d["img"]

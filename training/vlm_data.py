@@ -1,9 +1,9 @@
 """Training and evaluation pictures for the rule-reading VLM: renders with the rule answer as target.
 
 Every (kind, size) the renderer draws, clean and as a photo, in random styles. Training puzzles
-are drawn without the uniqueness search (:class:`PuzzleMaker`), each in a few styles. Fonts: ``train_clues.TRAIN_FAMILIES`` only, seeds
+are drawn without the uniqueness search (:class:`PuzzleMaker`), each in a few styles. Fonts: ``render.heldout.TRAIN_FAMILIES`` only, seeds
 from ``TRAIN_SEED0``; ``experiments/eval_vlm_rules.py`` scores held-out fonts
-(``eval_variants.HELD_OUT_FAMILIES``, disjoint) on other seeds and real generated puzzles.
+(``render.heldout.HELD_OUT_FAMILIES``, disjoint) on other seeds.
 
 A sample is the picture as the model sees it (``to_model_image`` within the model's pixel bounds,
 RGB uint8) and the answer text (``rules.prompt.answer_for``).
@@ -166,11 +166,7 @@ def queue_worker(worker: int, fonts, pixels: tuple[int, int], queue, seed0: int 
 
 
 def train_fonts() -> list[str]:
-    """Installed fonts of the training families (never one of the evaluation's held-out families)."""
-    from train_clues import TRAIN_FAMILIES, train_fonts as fonts_of
+    """Installed fonts of the training families (never one of the evaluations' held-out families)."""
+    from vlm_puzzle.render.heldout import TRAIN_FAMILIES, fonts_of
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
-    from eval_variants import HELD_OUT_FAMILIES
-
-    assert not set(TRAIN_FAMILIES) & set(HELD_OUT_FAMILIES)
     return fonts_of(TRAIN_FAMILIES)

@@ -13,8 +13,12 @@ __all__ = ["QwenVL", "Generation", "Timings", "SUPPORTED_MODEL_TYPES"]
 
 def __getattr__(name: str):
     # Lazy: `from vlm_puzzle.models import QwenVL` is the first point torch is imported.
-    if name in ("QwenVL", "SUPPORTED_MODEL_TYPES", "DEFAULT_MIN_PIXELS", "DEFAULT_MAX_PIXELS"):
+    if name in ("QwenVL", "DEFAULT_MIN_PIXELS", "DEFAULT_MAX_PIXELS"):
         from vlm_puzzle.models import qwen
 
         return getattr(qwen, name)
+    if name == "SUPPORTED_MODEL_TYPES":
+        from vlm_puzzle.models import loading
+
+        return loading.SUPPORTED_MODEL_TYPES
     raise AttributeError(f"module 'vlm_puzzle.models' has no attribute {name!r}")

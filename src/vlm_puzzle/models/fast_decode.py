@@ -11,18 +11,9 @@ What it does differently from ``generate`` (each part switchable by ``mode``):
   loop never waits for the GPU in between. Runs on CPU too.
 * ``"graph"``: the one-token decode step (forward, argmax, EOS, state update) captured once in a
   ``torch.cuda.CUDAGraph`` and replayed: one launch per token. Capture costs a few steps, not a compile.
-* ``"regional"``: as ``"graph"``, with the decoder layers' MLP and RMSNorm compiled (one small graph
-  each, shared by all layers: seconds to compile, not a minute) before capture; ``regional_parts="mlp"``
-  (or $VLM_PUZZLE_REGIONAL_PARTS=mlp) compiles the MLP only (RMSNorm's reduction is the likelier
-  source of rounding differences; the GPU script measures both).
-* ``"compiled"``: the whole step's forward goes through ``torch.compile`` before capture (fused kernels,
-  autotuned matmuls). Over a minute to compile the first time on a machine; Inductor's caches are kept
-  under ``compile_cache_dir()`` so later processes pay less (see ``experiments/bench_vlm_gpu.py``).
-  Compiled kernels round differently from eager ones: tokens can differ from ``generate``'s.
-* Compiled modes take ``emulate_precision_casts`` (argument, or $VLM_PUZZLE_EMULATE_PRECISION=1):
-  Inductor then rounds fused intermediates to bf16/fp16 where eager rounds them (closer to eager's
-  numbers; whether that makes the tokens identical is measured by experiments/gpu_next_session.sh).
-  On CPU they run the compiled forward in the static loop (no CUDA graph): for tests and probes.
+* ``"regional"``, ``"compiled"``: as ``"graph"``, with parts of the step or all of it compiled
+  first: faster, not bit-exact, opt-in (``compiled_decode.py``). On CPU they run the compiled forward
+  in the static loop (no CUDA graph): for tests and probes.
 * ``"auto"``: ``"graph"`` on CUDA (a single solve never waits for a compile), ``"static"`` on CPU.
   Prefills also batch the vision tower's window attention (``vision_batch.py``, same numbers).
 
@@ -34,18 +25,15 @@ mask over the same keys (left padding masked). Generation configs with anything 
 from __future__ import annotations
 
 import inspect
-import os
 import time
-import weakref
-from pathlib import Path
 
 import torch
 
+from vlm_puzzle.models import compiled_decode
 from vlm_puzzle.models.vision_batch import batched_vision_attention
 
-MODES = ("auto", "static", "graph", "regional", "compiled")
-_GRAPH_MODES = ("graph", "regional", "compiled")
-_DECODERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+MODES = ("auto", "static", "graph") + compiled_decode.INEXACT_MODES
+_GRAPH_MODES = ("graph",) + compiled_decode.INEXACT_MODES
 
 # Generation config fields that must be at their neutral value for the fast path to equal `generate`.
 _NEUTRAL = dict(do_sample=False, num_beams=1, num_return_sequences=1, temperature=None, top_k=None,
@@ -77,48 +65,6 @@ def supports(generation_config) -> tuple[bool, str]:
     if getattr(generation_config, "max_new_tokens", None) is None:
         return False, "generation_config.max_new_tokens is needed"
     return True, ""
-
-
-def compile_cache_dir() -> Path | None:
-    """Where compiled kernels persist across processes: $VLM_PUZZLE_COMPILE_CACHE, else
-    $XDG_CACHE_HOME/vlm_puzzle/torch_compile (~/.cache/...); None if that variable is "off"."""
-    env = os.environ.get("VLM_PUZZLE_COMPILE_CACHE")
-    if env and env.lower() in ("off", "0", "none"):
-        return None
-    if env:
-        return Path(env).expanduser()
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")).expanduser()
-    return base / "vlm_puzzle" / "torch_compile"
-
-
-def _use_compile_cache() -> Path | None:
-    """Point Inductor's on-disk caches (FX graphs, AOTAutograd, autotuning, Triton kernels) at
-    compile_cache_dir(), so only the first process on a machine pays the full compile. An explicit
-    $VLM_PUZZLE_COMPILE_CACHE wins over TORCHINDUCTOR_CACHE_DIR (Inductor writes its default into that
-    variable the first time it looks, so "set if unset" would lose to an earlier compile)."""
-    path = compile_cache_dir()
-    if path is None:
-        return None  # "off": Inductor's own default (/tmp/torchinductor_<user>)
-    path.mkdir(parents=True, exist_ok=True)
-    put = os.environ.__setitem__ if os.environ.get("VLM_PUZZLE_COMPILE_CACHE") else os.environ.setdefault
-    put("TORCHINDUCTOR_CACHE_DIR", str(path / "inductor"))
-    put("TRITON_CACHE_DIR", str(path / "triton"))
-    return path
-
-
-def _emulate_default() -> bool:
-    return os.environ.get("VLM_PUZZLE_EMULATE_PRECISION", "0").lower() in ("1", "true", "yes", "on")
-
-
-def _compile_options(mode: str | None, emulate: bool) -> dict:
-    """torch.compile ``options`` for a named mode plus ``emulate_precision_casts`` (compile takes
-    options or mode, not both)."""
-    import torch._inductor
-
-    opts = dict(torch._inductor.list_mode_options(mode)) if mode else {}
-    if emulate:
-        opts["emulate_precision_casts"] = True
-    return opts
 
 
 def _attn_impl(model) -> str:
@@ -178,15 +124,11 @@ class FastDecoder:
         self.device = model.device
         self._sessions: dict[tuple, _Session] = {}
         self.batch_vision = batch_vision
-        self._compiled = None
-        self._regional = None
-        self.emulate_precision_casts = _emulate_default() if emulate_precision_casts is None \
+        self._inexact: dict[str, object] = {}  # "regional" / "compiled": the compiled step forward
+        self.emulate_precision_casts = compiled_decode.emulate_default() if emulate_precision_casts is None \
             else bool(emulate_precision_casts)
-        # "regional": which parts are compiled, "mlp,norm" (default, $VLM_PUZZLE_REGIONAL_PARTS) or "mlp".
-        self.regional_parts = tuple(p.strip() for p in (regional_parts or os.environ.get(
-            "VLM_PUZZLE_REGIONAL_PARTS", "mlp,norm")).split(",") if p.strip())
-        if not set(self.regional_parts) <= {"mlp", "norm"} or not self.regional_parts:
-            raise ValueError(f"regional_parts must name mlp and/or norm, not {regional_parts!r}")
+        self.regional_parts = compiled_decode.regional_parts(regional_parts)
+        self._pool = None  # CUDA graph memory pool shared by this decoder's captured steps
         self.last_stats: dict = {}
 
     # ---- public -----------------------------------------------------------------------------
@@ -256,6 +198,19 @@ class FastDecoder:
                                new_tokens=int(new.shape[1]), prefill_s=t_first - t0, warmup_s=warm_s,
                                decode_s=t_end - t_first - warm_s)
         return new
+
+    def greedy(self, inputs, *, generation_config, streamer=None) -> torch.Tensor:
+        """Drop-in for ``model.generate(**inputs, generation_config=...)`` under greedy decoding: returns
+        (batch, prompt + new) ids. ``streamer.put`` gets the prompt, the first token right after the prefill
+        (time to first token), then the other tokens once decoding is done (no per-step host sync)."""
+        ok, why = supports(generation_config)
+        if not ok:
+            raise ValueError(f"fast decode cannot reproduce this generation config: {why}")
+        new = self.generate(inputs, max_new_tokens=int(generation_config.max_new_tokens),
+                            eos_token_id=generation_config.eos_token_id, pad_token_id=generation_config.pad_token_id,
+                            min_new_tokens=int(getattr(generation_config, "min_new_tokens", None) or 0),
+                            streamer=streamer)
+        return torch.cat([inputs["input_ids"], new.to(inputs["input_ids"].dtype)], dim=1)
 
     # ---- prefill ------------------------------------------------------------------------------
     def _rope_positions(self, inputs) -> torch.Tensor:
@@ -345,11 +300,7 @@ class FastDecoder:
         if sess.capture == mode and (sess.graph is not None or sess.forward is not None):
             return 0.0
         t0 = time.perf_counter()
-        forward = self._forward
-        if mode == "compiled":
-            forward = self._compiled_forward()
-        elif mode == "regional":
-            forward = self._regional_forward()
+        forward = self._inexact_forward(mode) if mode in compiled_decode.INEXACT_MODES else self._forward
         saved = [t.clone() for t in sess.state()]
         if self.device.type != "cuda":
             # No CUDA graph: compile on one throw-away step, then the loop calls the compiled forward.
@@ -367,7 +318,9 @@ class FastDecoder:
         for t, s in zip(sess.state(), saved):
             t.copy_(s)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, pool=_graph_pool(self.device)):
+        if self._pool is None:
+            self._pool = torch.cuda.graph_pool_handle()
+        with torch.cuda.graph(graph, pool=self._pool):
             self._step(sess, forward)
         for t, s in zip(sess.state(), saved):  # capture ran nothing, but be explicit
             t.copy_(s)
@@ -375,50 +328,14 @@ class FastDecoder:
         torch.cuda.synchronize(self.device)
         return time.perf_counter() - t0
 
-    def _compiled_forward(self):
-        if self._compiled is None:
-            _use_compile_cache()
-            # No CUDA graphs inside compile: we capture the whole step ourselves.
-            cmode = os.environ.get("VLM_PUZZLE_COMPILE_MODE", "max-autotune-no-cudagraphs")
-            if self.device.type != "cuda" and "VLM_PUZZLE_COMPILE_MODE" not in os.environ:
-                cmode = None  # CPU: no GEMM autotuning (minutes on a small CPU for nothing)
-            self._compiled = torch.compile(self._forward, dynamic=False, fullgraph=False,
-                                           options=_compile_options(cmode, self.emulate_precision_casts))
-        return self._compiled
-
-    def _regional_forward(self):
-        """The step's forward with every decoder layer's MLP and RMSNorms (``regional_parts``) running compiled code.
-
-        The compiled functions are the classes' forwards, so all layers share one graph each; they are
-        bound to the modules only while the step runs (warm-up and capture), so the prefill and plain
-        ``generate`` keep the eager modules."""
-        import types
-
-        if self._regional is None:
-            _use_compile_cache()
-            lm = self.model.model.language_model
-            norms = "norm" in self.regional_parts  # RMSNorm is a reduction: its order may differ from eager's
-            mods = [m for layer in lm.layers for m in ((layer.mlp,) if "mlp" in self.regional_parts else ())
-                    + ((layer.input_layernorm, layer.post_attention_layernorm) if norms else ())]
-            mods += [lm.norm] if norms else []
-            compiled = {}
-            for m in mods:
-                cls = type(m)
-                if cls not in compiled:
-                    compiled[cls] = torch.compile(cls.forward, dynamic=False, fullgraph=True,
-                                                  options=_compile_options(None, self.emulate_precision_casts))
-            self._regional = [(m, types.MethodType(compiled[type(m)], m)) for m in mods]
-
-        def forward(tok, pos, mask, cache):
-            for m, fn in self._regional:
-                m.forward = fn
-            try:
-                return self._forward(tok, pos, mask, cache)
-            finally:
-                for m, _ in self._regional:
-                    del m.forward
-
-        return forward
+    def _inexact_forward(self, mode: str):
+        if mode not in self._inexact:
+            cd = compiled_decode
+            self._inexact[mode] = (
+                cd.compiled_forward(self._forward, self.device.type, self.emulate_precision_casts)
+                if mode == "compiled" else
+                cd.regional_forward(self.model, self._forward, self.regional_parts, self.emulate_precision_casts))
+        return self._inexact[mode]
 
     def _session(self, batch: int, cache_len: int, n_eos: int, mode: str) -> _Session:
         key = (batch, cache_len, n_eos)
@@ -432,34 +349,7 @@ class FastDecoder:
         return sess
 
 
-_POOLS: dict = {}
-
-
-def _graph_pool(device):
-    key = str(device)
-    if key not in _POOLS:
-        _POOLS[key] = torch.cuda.graph_pool_handle()
-    return _POOLS[key]
-
-
-def decoder_for(model, mode: str = "auto") -> FastDecoder:
-    """The FastDecoder kept for ``model`` (one per model and mode)."""
-    per_model = _DECODERS.setdefault(model, {})
-    if mode not in per_model:
-        per_model[mode] = FastDecoder(model, mode)
-    return per_model[mode]
-
-
 def greedy_generate(model, inputs, *, generation_config, streamer=None, mode: str = "auto") -> torch.Tensor:
-    """Drop-in for ``model.generate(**inputs, generation_config=...)`` under greedy decoding: returns
-    (batch, prompt + new) ids. ``streamer.put`` gets the prompt, the first token right after the prefill
-    (time to first token), then the other tokens once decoding is done (no per-step host sync)."""
-    ok, why = supports(generation_config)
-    if not ok:
-        raise ValueError(f"fast decode cannot reproduce this generation config: {why}")
-    dec = decoder_for(model, mode)
-    new = dec.generate(inputs, max_new_tokens=int(generation_config.max_new_tokens),
-                       eos_token_id=generation_config.eos_token_id, pad_token_id=generation_config.pad_token_id,
-                       min_new_tokens=int(getattr(generation_config, "min_new_tokens", None) or 0),
-                       streamer=streamer)
-    return torch.cat([inputs["input_ids"], new.to(inputs["input_ids"].dtype)], dim=1)
+    """Drop-in for ``model.generate(**inputs, generation_config=...)`` under greedy decoding, through a
+    decoder made for this call (:meth:`FastDecoder.greedy` on a kept decoder reuses its sessions)."""
+    return FastDecoder(model, mode).greedy(inputs, generation_config=generation_config, streamer=streamer)

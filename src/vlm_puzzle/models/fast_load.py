@@ -254,22 +254,20 @@ def _reinit_non_persistent_buffers(model) -> None:
                 model._init_weights(module)
 
 
-last_stats: dict = {}  # seconds of the last load_fast: build (config + model without init), weights, finish
-
-
 def load_fast(path: str | Path, *, device="cuda", dtype=torch.bfloat16, attn_implementation: str | None = None,
-              prefetched: Prefetch | None = None):
+              prefetched: Prefetch | None = None, stats: dict | None = None):
     """(model, "") with the checkpoint at ``path`` loaded as ``AutoModelForImageTextToText.from_pretrained(
     path, dtype=dtype, device_map=device)`` gives it, or (None, why) where the checkpoint's tensors do not map
     one to one onto the model (then use ``from_pretrained``). ``prefetched``: a :class:`Prefetch` of ``path``
-    started earlier (its read overlaps imports and construction); else the shards stream in here."""
+    started earlier (its read overlaps imports and construction); else the shards stream in here.
+    ``stats``: filled with the seconds of a successful load: build (config + model without init), weights,
+    finish, total."""
     import time
 
     from transformers import AutoConfig, AutoModelForImageTextToText
     from transformers.initialization import no_init_weights
 
     t0 = time.perf_counter()
-    last_stats.clear()
     config = AutoConfig.from_pretrained(path, local_files_only=True)
     cls = AutoModelForImageTextToText._model_mapping.get(type(config), None)
     if cls is None:
@@ -296,7 +294,8 @@ def load_fast(path: str | Path, *, device="cuda", dtype=torch.bfloat16, attn_imp
         # from_pretrained's own step: generation_config.json, else one derived from config.json.
         model.adjust_generation_fn(None, True, False, str(path), None, False, None, True, None, "main", "", False)
     t3 = time.perf_counter()
-    last_stats.update(build_s=t1 - t0, weights_s=t2 - t1, finish_s=t3 - t2, total_s=t3 - t0)
+    if stats is not None:
+        stats.update(build_s=t1 - t0, weights_s=t2 - t1, finish_s=t3 - t2, total_s=t3 - t0)
     return model, ""
 
 

@@ -30,11 +30,8 @@ Errors are :class:`vlm_puzzle.errors.ModelError` with codes ``model_not_found``,
 """
 from __future__ import annotations
 
-import importlib
 import json
-import logging
 import os
-import struct
 import time
 from pathlib import Path
 from typing import Sequence
@@ -43,17 +40,12 @@ import torch
 
 from vlm_puzzle.errors import ModelError
 from vlm_puzzle.models.attention import attention_candidates
+from vlm_puzzle.models.fast_decode import FastDecoder, supports
 from vlm_puzzle.models.greedy import greedy_generation_config, only_this_config
 from vlm_puzzle.models.images import to_model_image
+from vlm_puzzle.models.loading import (HOW_TO_POINT, LOAD_MODES, default_device, default_dtype, free_cuda,
+                                       load_config, load_weights, maybe_prefetch, parse_dtype)
 from vlm_puzzle.models.types import Generation, Timings
-
-# model_type in config.json -> family name. Other types are refused before any weights load.
-SUPPORTED_MODEL_TYPES = {
-    "qwen2_vl": "Qwen2-VL",
-    "qwen2_5_vl": "Qwen2.5-VL",
-    "qwen3_vl": "Qwen3-VL",
-    "qwen3_vl_moe": "Qwen3-VL-MoE",
-}
 
 # Image bounds in pixels (qwen-vl-utils convention). A 9x9 grid at ~450-630 px a side
 # keeps ~50-70 px per cell (cage sums and corner clues stay legible) for 256-512
@@ -61,34 +53,6 @@ SUPPORTED_MODEL_TYPES = {
 DEFAULT_MIN_PIXELS = 256 * 28 * 28
 DEFAULT_MAX_PIXELS = 512 * 28 * 28
 DECODE_MODES = ("auto", "plain", "static", "graph", "regional", "compiled")
-LOAD_MODES = ("auto", "fast", "plain")
-log = logging.getLogger(__name__)
-
-_HOW_TO_POINT = ("Download the weights once (e.g. `huggingface-cli download Qwen/Qwen2.5-VL-3B-Instruct "
-                 "--local-dir ~/models/Qwen2.5-VL-3B-Instruct`) and pass that folder with --model or the "
-                 "VLM_PUZZLE_MODEL environment variable; nothing is downloaded at run time.")
-
-
-def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def default_dtype(device: str) -> "torch.dtype":
-    """bf16 on GPUs that support it (fp16 on older ones), float32 on CPU (bf16 matmuls
-    on CPU are slow on most machines and fp16 is not supported everywhere)."""
-    if str(device).startswith("cuda"):
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.float32
-
-
-def _parse_dtype(dtype) -> "torch.dtype | None":
-    if dtype is None or dtype == "auto" or isinstance(dtype, torch.dtype):
-        return None if dtype == "auto" else dtype
-    names = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16,
-             "float16": torch.float16, "half": torch.float16, "fp32": torch.float32, "float32": torch.float32}
-    if str(dtype).lower() not in names:
-        raise ModelError(f"unknown dtype {dtype!r}; use one of {sorted(names)}", code="model_bad_request")
-    return names[str(dtype).lower()]
 
 
 class _StepClock:
@@ -136,6 +100,7 @@ class QwenVL:
         self.last_generation_config = None
         self.decode_reason = ""
         self.load_path, self.load_reason = "given", "model passed in"
+        self._decoders: dict[str, FastDecoder] = {}  # per fast decode mode: sessions reused across calls
 
     # ---- loading ------------------------------------------------------------------
     @classmethod
@@ -159,24 +124,24 @@ class QwenVL:
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise ModelError(f"device {device!r} asked for, but this torch sees no CUDA GPU; use device='cpu'",
                              code="model_no_device")
-        dtype = _parse_dtype(dtype) or default_dtype(device)
+        dtype = parse_dtype(dtype) or default_dtype(device)
         load = load or os.environ.get("VLM_PUZZLE_LOAD") or "auto"
         if load not in LOAD_MODES:
             raise ModelError(f"unknown load mode {load!r}; expected one of {LOAD_MODES}", code="model_bad_request")
-        _load_config(AutoConfig, name, local_files_only)  # fails fast: missing or not a Qwen-VL
+        load_config(AutoConfig, name, local_files_only)  # fails fast: missing or not a Qwen-VL
         own = checkpoint_pixels(name)
         min_pixels = min_pixels or own.get("min_pixels") or DEFAULT_MIN_PIXELS
         max_pixels = max_pixels or own.get("max_pixels") or DEFAULT_MAX_PIXELS
-        prefetch = _maybe_prefetch(name, device, load)  # the weights' read overlaps what follows
+        prefetch = maybe_prefetch(name, device, load)  # the weights' read overlaps what follows
         try:
             processor = AutoProcessor.from_pretrained(name, local_files_only=local_files_only)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"{name}: the processor/tokenizer files could not be loaded ({exc}). "
-                             + _HOW_TO_POINT, code="model_load_failed") from exc
+                             + HOW_TO_POINT, code="model_load_failed") from exc
         tried: list[str] = []
         for impl, reason in attention_candidates(attn_implementation, device, dtype):
             try:
-                model, load_path, load_reason = _load_weights(AutoModelForImageTextToText, name, impl, device,
+                model, load_path, load_reason = load_weights(AutoModelForImageTextToText, name, impl, device,
                                                               dtype, local_files_only, load, prefetch)
             except torch.OutOfMemoryError as exc:
                 raise ModelError(f"{name} does not fit in {device} memory in {dtype} ({exc}); "
@@ -194,7 +159,7 @@ class QwenVL:
                       attn_implementation=used, attn_reason=why, load_s=time.perf_counter() - t0, name=name)
             vlm.load_path, vlm.load_reason = load_path, load_reason + (" (prefetched)" if prefetch else "")
             del prefetch
-            _free_cuda()  # the prefetched copy goes back to the driver
+            free_cuda()  # the prefetched copy goes back to the driver
             return vlm
         raise ModelError(f"{name}: no attention implementation could load the model: {'; '.join(tried)}",
                          code="model_load_failed")
@@ -237,12 +202,12 @@ class QwenVL:
         try:
             return self._generate_batch(images, prompts, max_new_tokens, min_new_tokens, self.max_pixels)
         except torch.OutOfMemoryError as first:
-            _free_cuda()
+            free_cuda()
             smaller = max(self.min_pixels, self.max_pixels // 2)
             try:
                 return self._generate_batch(images, prompts, max_new_tokens, min_new_tokens, smaller)
             except torch.OutOfMemoryError as exc:
-                _free_cuda()
+                free_cuda()
                 raise ModelError(
                     f"out of GPU memory generating for {len(images)} image(s), also after retrying with "
                     f"max_pixels={smaller} (was {self.max_pixels}): {str(exc).splitlines()[0]}. "
@@ -324,19 +289,16 @@ class QwenVL:
         if self.decode == "plain":
             self.decode_reason = "plain model.generate requested"
             return "plain"
-        fast = _fast_decode_module()
-        usable, why = False, "vlm_puzzle.models.fast_decode is not available"
-        if fast is not None:
-            usable, why = fast.supports(cfg)
-            if usable and self.attn_implementation not in ("sdpa", "eager"):
-                usable, why = False, f"fast decode runs with sdpa/eager attention, not {self.attn_implementation}"
+        usable, why = supports(cfg)
+        if usable and self.attn_implementation not in ("sdpa", "eager"):
+            usable, why = False, f"fast decode runs with sdpa/eager attention, not {self.attn_implementation}"
         if self.decode != "auto":
             if not usable:
                 raise ModelError(f"decode={self.decode!r} is not possible: {why}", code="model_bad_request")
             self.decode_reason = f"{self.decode} decode requested"
             return self.decode
         if usable and self.device.type == "cuda":
-            # fast_decode's own auto: a CUDA-graph step, or the compiled one where it was compiled before.
+            # fast_decode's own auto: the CUDA-graph step (exact; compiled steps are opt-in).
             self.decode_reason = "auto: CUDA, fast_decode (static KV cache + CUDA graph)"
             return "auto"
         self.decode_reason = (f"auto: plain generate on {self.device.type}" if usable
@@ -344,14 +306,16 @@ class QwenVL:
         return "plain"
 
     def _fast_decode(self, inputs, cfg, clock, mode: str):
-        """``fast_decode.greedy_generate``: the same (batch, prompt + new) ids as
-        ``model.generate``; the streamer gets the prompt, the first token right after
-        the prefill, the rest when decoding ends. Returns (ids, mode used, one-time
-        graph capture/compile seconds included in the decode time)."""
-        fast = _fast_decode_module()
+        """``FastDecoder.greedy``: the same (batch, prompt + new) ids as ``model.generate``;
+        the streamer gets the prompt, the first token right after the prefill, the rest
+        when decoding ends. Returns (ids, mode used, one-time graph capture/compile
+        seconds included in the decode time)."""
+        dec = self._decoders.get(mode)
+        if dec is None:
+            dec = self._decoders[mode] = FastDecoder(self.model, mode)
         with only_this_config(self.model, cfg):
-            ids = fast.greedy_generate(self.model, inputs, generation_config=cfg, streamer=clock, mode=mode)
-        stats = getattr(fast.decoder_for(self.model, mode), "last_stats", {}) or {}
+            ids = dec.greedy(inputs, generation_config=cfg, streamer=clock)
+        stats = dec.last_stats
         return ids, f"fast-{stats.get('mode', mode)}", float(stats.get("warmup_s", 0.0))
 
     def __repr__(self) -> str:
@@ -386,108 +350,3 @@ def checkpoint_pixels(name: str) -> dict:
     except (OSError, ValueError):
         return {}
     return {k: int(rec[k]) for k in ("min_pixels", "max_pixels") if isinstance(rec.get(k), int) and rec[k] > 0}
-
-
-def _fast_decode_module():
-    try:
-        mod = importlib.import_module("vlm_puzzle.models.fast_decode")
-    except ImportError:
-        return None
-    return mod if callable(getattr(mod, "greedy_generate", None)) else None
-
-
-def _free_cuda() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-
-def _load_config(auto_config, name: str, local_files_only: bool):
-    """Read config.json first: a wrong or missing checkpoint fails before any weights load."""
-    path = Path(name).expanduser()
-    looks_local = path.is_absolute() or name.startswith((".", "~")) or path.exists()
-    if looks_local and not path.exists():
-        raise ModelError(f"no model weights at {name}: the path does not exist. " + _HOW_TO_POINT,
-                         code="model_not_found")
-    if path.is_dir() and not (path / "config.json").is_file():
-        raise ModelError(f"{name} has no config.json: not a downloaded checkpoint folder. " + _HOW_TO_POINT,
-                         code="model_not_found")
-    try:
-        config = auto_config.from_pretrained(str(path) if path.exists() else name,
-                                             local_files_only=local_files_only)
-    except (OSError, ValueError) as exc:
-        if "model type" in str(exc) or "model_type" in str(exc):
-            raise ModelError(f"{name}: config.json names an architecture this transformers does not know "
-                             f"({str(exc).splitlines()[0]}); a Qwen2-VL, Qwen2.5-VL or Qwen3-VL checkpoint "
-                             "is needed", code="model_wrong_architecture") from exc
-        raise ModelError(f"no model weights for {name!r} in this folder or the local Hugging Face cache "
-                         f"(offline, local_files_only={local_files_only}). " + _HOW_TO_POINT,
-                         code="model_not_found") from exc
-    model_type = getattr(config, "model_type", None)
-    if model_type not in SUPPORTED_MODEL_TYPES:
-        archs = ", ".join(getattr(config, "architectures", None) or []) or "unknown"
-        raise ModelError(f"{name} is a {model_type!r} checkpoint ({archs}), not a Qwen-VL model; "
-                         f"supported: {', '.join(SUPPORTED_MODEL_TYPES.values())}",
-                         code="model_wrong_architecture")
-    return config
-
-
-def _maybe_prefetch(name: str, device: str, load: str):
-    """A ``fast_load.Prefetch`` (background read onto the GPU, overlapping the imports, the processor and the
-    model's construction) where the fast load will run on CUDA and the GPU has room for a second copy of
-    the weights for a moment; $VLM_PUZZLE_LOAD_PREFETCH=0/1 turns it off/on regardless."""
-    env = os.environ.get("VLM_PUZZLE_LOAD_PREFETCH", "auto").lower()
-    if load == "plain" or not device.startswith("cuda") or env in ("0", "off", "no"):
-        return None
-    from vlm_puzzle.models import fast_load
-
-    path = Path(name).expanduser()
-    files = fast_load.shard_files(path) if path.is_dir() else []
-    if not files:
-        return None
-    if env == "auto":
-        free, _ = torch.cuda.mem_get_info(torch.device(device))
-        if free < 2 * sum(f.stat().st_size for f in files) + (2 << 30):
-            return None
-    return fast_load.Prefetch(path, device)
-
-
-def _load_weights(auto_model, name: str, impl: str, device: str, dtype, local_files_only: bool, load: str,
-                  prefetch=None):
-    """(model, "fast" | "plain", why): ``fast_load.load_fast`` where asked for (or ``auto`` on CUDA) and
-    the checkpoint is a local safetensors folder that maps one to one, else ``from_pretrained``."""
-    if load == "plain":
-        return _load_model(auto_model, name, impl, device, dtype, local_files_only), "plain", "load='plain' asked for"
-    if load == "auto" and not device.startswith("cuda"):
-        # On CPU from_pretrained maps the file and reads pages lazily; the fast path has to copy every byte
-        # into fresh memory (3B on a 2-core VM: 29 s against 2.3 s).
-        return (_load_model(auto_model, name, impl, device, dtype, local_files_only), "plain",
-                f"auto: from_pretrained on {device} (memory-mapped)")
-    from vlm_puzzle.models import fast_load
-
-    path = Path(name).expanduser()
-    if not (path.is_dir() and fast_load.shard_files(path)):
-        why = "not a local folder of safetensors files"
-    else:
-        try:
-            model, why = fast_load.load_fast(path, device=device, dtype=dtype, attn_implementation=impl,
-                                             prefetched=prefetch)
-        except (OSError, KeyError, struct.error, json.JSONDecodeError, UnicodeDecodeError) as exc:
-            # An unreadable checkpoint: from_pretrained reports it its own way. Attention errors
-            # (ImportError/ValueError from the model's construction) go to the caller's fallback loop.
-            model, why = None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
-        if model is not None:
-            return model, "fast", f"load={load!r}: safetensors streamed into the model (fast_load)"
-    log.info("fast load of %s not possible (%s); using from_pretrained", name, why)
-    return (_load_model(auto_model, name, impl, device, dtype, local_files_only), "plain",
-            f"fast load not possible ({why}); from_pretrained")
-
-
-def _load_model(auto_model, name: str, impl: str, device: str, dtype, local_files_only: bool):
-    kwargs = dict(dtype=dtype, attn_implementation=impl, local_files_only=local_files_only)
-    if device != "cpu":
-        kwargs["device_map"] = {"": device}  # load straight onto the device
-    try:
-        return auto_model.from_pretrained(name, **kwargs)
-    except OSError as exc:
-        raise ModelError(f"{name}: the weights could not be read ({str(exc).splitlines()[0]}). " + _HOW_TO_POINT,
-                         code="model_not_found") from exc

@@ -26,13 +26,19 @@ class FontError(PuzzleError):
     code = "bad_font"
 
 
-@lru_cache(maxsize=1)
 def available_fonts() -> dict[str, str]:
     """Font name -> file path (``"builtin"`` -> ``"builtin"``), sorted by name.
 
     Extra directories can be listed in ``VLM_PUZZLE_FONT_DIRS`` (os.pathsep-separated).
     """
-    dirs = list(FONT_DIRS) + [d for d in os.environ.get("VLM_PUZZLE_FONT_DIRS", "").split(os.pathsep) if d]
+    extra = tuple(d for d in os.environ.get("VLM_PUZZLE_FONT_DIRS", "").split(os.pathsep) if d)
+    return dict(_fonts_in(FONT_DIRS + extra))
+
+
+# Memoised per list of folders (scanning draws every font's digits: seconds), so a changed
+# VLM_PUZZLE_FONT_DIRS is seen; the font files themselves are taken not to change while a process runs.
+@lru_cache(maxsize=8)
+def _fonts_in(dirs: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     found: dict[str, str] = {BUILTIN: BUILTIN}
     for d in dirs:
         root = Path(d).expanduser()
@@ -43,7 +49,7 @@ def available_fonts() -> dict[str, str]:
                 continue
             if path.stem not in found and _draws_digits(str(path)):
                 found[path.stem] = str(path)
-    return dict(sorted(found.items()))
+    return tuple(sorted(found.items()))
 
 
 def _draws_digits(path: str) -> bool:

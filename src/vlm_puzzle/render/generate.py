@@ -160,7 +160,7 @@ def dig(solution: Grid, structure: PuzzleSpec, rng: np.random.Generator, *,
 
 def is_unique(spec: PuzzleSpec, timeout_s: float) -> bool:
     """Whether the project's solver proves ``spec`` has exactly one solution.
-    (Measured 2-6x faster than the exact-cover counter for this query; see README.)"""
+    (2-6x faster than the exact-cover counter for this query.)"""
     return solve(spec, unique=True, timeout_s=timeout_s).status == "solved"
 
 

@@ -1,5 +1,8 @@
 """Puzzle constraints as python-constraint ``Constraint`` subclasses.
 
+One module (over 400 lines) because both faces of each constraint below, the library's check and
+the bitmask propagator, must agree value for value: they are read and changed side by side.
+
 Each class works two ways:
 
 * through python-constraint's own protocol (``__call__`` with forward checking),

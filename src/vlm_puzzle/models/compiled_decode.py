@@ -1,0 +1,147 @@
+"""The opt-in inexact decode steps of :class:`~vlm_puzzle.models.fast_decode.FastDecoder`, and where
+their compiled kernels are kept.
+
+* ``"regional"``: the decoder layers' MLP and RMSNorm compiled (one small graph each, shared by all
+  layers: seconds to compile, not a minute); ``regional_parts="mlp"`` (or $VLM_PUZZLE_REGIONAL_PARTS=mlp)
+  compiles the MLP only (RMSNorm's reduction is the likelier source of rounding differences).
+* ``"compiled"``: the whole step's forward through ``torch.compile`` (fused kernels, autotuned matmuls;
+  $VLM_PUZZLE_COMPILE_MODE names another ``torch.compile`` mode). Over a minute to compile the first
+  time on a machine.
+* Both take ``emulate_precision_casts`` (argument, or $VLM_PUZZLE_EMULATE_PRECISION=1): Inductor then
+  rounds fused intermediates to bf16/fp16 where eager rounds them (closer to eager's numbers;
+  ``experiments/gpu_next_session.sh`` measures whether the tokens become identical).
+
+Compiled kernels round differently from eager ones: tokens can differ from ``generate``'s, which is why
+neither mode is a default. While a compiled step runs, Inductor's on-disk caches (FX graphs,
+AOTAutograd, autotuning, Triton kernels) point at :func:`compile_cache_dir` (:func:`compile_cache`), so
+only the first process on a machine pays the full compile; the environment is restored afterwards.
+"""
+from __future__ import annotations
+
+import os
+import types
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator, Mapping
+
+import torch
+
+INEXACT_MODES = ("regional", "compiled")
+REGIONAL_PARTS = ("mlp", "norm")
+_CACHE_VARS = ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR")
+_OFF = ("off", "0", "none")
+
+
+def compile_cache_dir(environ: Mapping[str, str] = os.environ) -> Path | None:
+    """Where compiled kernels persist across processes: $VLM_PUZZLE_COMPILE_CACHE, else
+    $XDG_CACHE_HOME/vlm_puzzle/torch_compile (~/.cache/...); None if that variable is "off"."""
+    env = environ.get("VLM_PUZZLE_COMPILE_CACHE")
+    if env and env.lower() in _OFF:
+        return None
+    if env:
+        return Path(env).expanduser()
+    base = Path(environ.get("XDG_CACHE_HOME", Path.home() / ".cache")).expanduser()
+    return base / "vlm_puzzle" / "torch_compile"
+
+
+@contextmanager
+def compile_cache() -> Iterator[Path | None]:
+    """Inductor's and Triton's cache folders under :func:`compile_cache_dir` inside the block, the
+    environment as it was after it (Inductor reads these folders from the environment only).
+
+    An explicit $VLM_PUZZLE_COMPILE_CACHE wins over a TORCHINDUCTOR_CACHE_DIR already set (Inductor writes
+    its default into that variable the first time it looks, so "set if unset" would lose to an earlier
+    compile); the default folder only fills unset variables; "off" leaves Inductor's own default."""
+    path = compile_cache_dir()
+    if path is None:
+        yield None
+        return
+    path.mkdir(parents=True, exist_ok=True)
+    explicit = bool(os.environ.get("VLM_PUZZLE_COMPILE_CACHE"))
+    saved = {k: os.environ.get(k) for k in _CACHE_VARS}
+    for key, sub in zip(_CACHE_VARS, ("inductor", "triton")):
+        if explicit or saved[key] is None:
+            os.environ[key] = str(path / sub)
+    try:
+        yield path
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def emulate_default(environ: Mapping[str, str] = os.environ) -> bool:
+    return environ.get("VLM_PUZZLE_EMULATE_PRECISION", "0").lower() in ("1", "true", "yes", "on")
+
+
+def regional_parts(parts: str | None, environ: Mapping[str, str] = os.environ) -> tuple[str, ...]:
+    """The parts "regional" compiles: ``parts`` ("mlp,norm", "mlp"), else $VLM_PUZZLE_REGIONAL_PARTS,
+    else both. ValueError for anything else."""
+    text = parts or environ.get("VLM_PUZZLE_REGIONAL_PARTS", "mlp,norm")
+    names = tuple(p.strip() for p in text.split(",") if p.strip())
+    if not names or not set(names) <= set(REGIONAL_PARTS):
+        raise ValueError(f"regional_parts must name mlp and/or norm, not {text!r}")
+    return names
+
+
+def compile_options(mode: str | None, emulate: bool) -> dict:
+    """torch.compile ``options`` for a named mode plus ``emulate_precision_casts`` (compile takes
+    options or mode, not both)."""
+    import torch._inductor
+
+    opts = dict(torch._inductor.list_mode_options(mode)) if mode else {}
+    if emulate:
+        opts["emulate_precision_casts"] = True
+    return opts
+
+
+def _in_compile_cache(fn: Callable) -> Callable:
+    """``fn`` run inside :func:`compile_cache`: compiles (first call, new shapes) land in that cache."""
+    def run(*args):
+        with compile_cache():
+            return fn(*args)
+
+    return run
+
+
+def compiled_forward(forward: Callable, device_type: str, emulate: bool) -> Callable:
+    """The step's ``forward`` through ``torch.compile``, without CUDA graphs inside (the decoder captures
+    the whole step itself)."""
+    mode = os.environ.get("VLM_PUZZLE_COMPILE_MODE", "max-autotune-no-cudagraphs")
+    if device_type != "cuda" and "VLM_PUZZLE_COMPILE_MODE" not in os.environ:
+        mode = None  # CPU: no GEMM autotuning (minutes on a small CPU for nothing)
+    compiled = torch.compile(forward, dynamic=False, fullgraph=False, options=compile_options(mode, emulate))
+    return _in_compile_cache(compiled)
+
+
+def regional_forward(model, forward: Callable, parts: tuple[str, ...], emulate: bool) -> Callable:
+    """The step's ``forward`` with every decoder layer's MLP and RMSNorms (``parts``) running compiled code.
+
+    The compiled functions are the classes' forwards, so all layers share one graph each; they are bound
+    to the modules only while the step runs (warm-up and capture), so the prefill and plain ``generate``
+    keep the eager modules."""
+    lm = model.model.language_model
+    norms = "norm" in parts  # RMSNorm is a reduction: its order may differ from eager's
+    mods = [m for layer in lm.layers for m in ((layer.mlp,) if "mlp" in parts else ())
+            + ((layer.input_layernorm, layer.post_attention_layernorm) if norms else ())]
+    mods += [lm.norm] if norms else []
+    compiled: dict[type, Callable] = {}
+    for m in mods:
+        cls = type(m)
+        if cls not in compiled:
+            compiled[cls] = torch.compile(cls.forward, dynamic=False, fullgraph=True,
+                                          options=compile_options(None, emulate))
+    bound = [(m, types.MethodType(compiled[type(m)], m)) for m in mods]
+
+    def step(tok, pos, mask, cache):
+        for m, fn in bound:
+            m.forward = fn
+        try:
+            return forward(tok, pos, mask, cache)
+        finally:
+            for m, _ in bound:
+                del m.forward
+
+    return _in_compile_cache(step)
