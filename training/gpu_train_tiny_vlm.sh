@@ -13,6 +13,9 @@ OUT=${OUT:-out/tiny_vlm}; mkdir -p "$OUT"; OUT=$(cd "$OUT" && pwd)
 WHEELS=${WHEELS:-whl}
 if [ -d "$WHEELS" ]; then python3 -m pip install -q --no-index --no-deps --target /tmp/site "$WHEELS"/*.whl || exit 1; fi
 export PYTHONPATH=$PWD/src:$PWD:/tmp/site PYTHONUNBUFFERED=1 VLM_PUZZLE_FONT_DIRS=$PWD/${FONTS:-fonts}
+# One BLAS/OpenMP thread a process: both runs so far made only ~13 pictures/s with 15 workers
+# (0.3 s a picture each on this project's 2-core machine), likely 16 threads in each of 16 processes.
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 MINUTES=${MINUTES:-7} WORKERS=${WORKERS:-15} BATCH=${BATCH:-128} LR=${LR:-1e-3}
 CKPT=/tmp/vlm-puzzle-tiny
 {

@@ -10,14 +10,9 @@ RGB uint8) and the answer text (``rules.prompt.answer_for``).
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from vlm_puzzle.spec import KENKEN_SIZES, SUDOKU_SIZES  # noqa: E402
+from vlm_puzzle.spec import KENKEN_SIZES, SUDOKU_SIZES
 
 # Every (kind, size) the renderer generates.
 COMBOS = tuple([("sudoku", n) for n in SUDOKU_SIZES] + [("x-sudoku", n) for n in SUDOKU_SIZES]
