@@ -98,6 +98,11 @@ def geometry_case(item):
     return name, image, truth, reading
 
 
+def model_only_case(item):
+    """(name, picture, truth, None): no geometry read (``--model-only``)."""
+    return (*item, None)
+
+
 def photo_cases(folder: Path, limit: int | None):
     import cv2
 
@@ -108,7 +113,7 @@ def photo_cases(folder: Path, limit: int | None):
         yield path.name, cv2.imread(str(path)), truth
 
 
-def evaluate(cases, vlm, workers: int) -> list[dict]:
+def evaluate(cases, vlm, workers: int, geometry: bool = True) -> list[dict]:
     """One row per case: each method's fields and scores, the model's text, tokens and time."""
     from multiprocessing import get_context
 
@@ -117,10 +122,10 @@ def evaluate(cases, vlm, workers: int) -> list[dict]:
 
     rows = []
     with get_context("fork").Pool(workers) as pool:
-        for name, image, truth, reading in pool.imap(geometry_case, cases):
+        for name, image, truth, reading in pool.imap(geometry_case if geometry else model_only_case, cases):
             row = {"name": name, "truth": truth}
-            geo = reading.hints if reading.error is None else None
-            row["geometry"] = fields_of(geo)
+            if reading is not None:
+                row["geometry"] = fields_of(reading.hints if reading.error is None else None)
             if vlm is not None:
                 t0 = time.perf_counter()
                 [ans] = infer_rules_vlm_detailed(vlm, [image])
@@ -132,11 +137,11 @@ def evaluate(cases, vlm, workers: int) -> list[dict]:
                 except ValueError:
                     row["invalid_json"] = True
                 row["model"] = fields_of(ans.hints) if ans.hints.kind is not None else None
-                if reading.error is None:
+                if reading is not None and reading.error is None:
                     merged, _ = merge(reading.hints, ans.hints, reading.state, geometry_spec=reading.spec)
                     row["merge"] = fields_of(merged)
                     row["merge_source"] = merged.source
-                else:
+                elif reading is not None:
                     row["merge"] = None
             for method in ("model", "geometry", "merge"):
                 if method in row:
@@ -158,11 +163,13 @@ def table(rows: list[dict]) -> dict:
             tokens_mean=round(statistics.mean(r["tokens"] for r in rows), 2),
             ms_median=round(statistics.median(r["ms"] for r in rows), 1),
             ms_p95=round(float(np.percentile([r["ms"] for r in rows], 95)), 1))
+    if any("merge_score" in r for r in rows):
         g = [r["geometry_score"]["whole"] for r in rows]
         m = [r["merge_score"]["whole"] for r in rows]
         out["merge_vs_geometry"] = {
             "regressions": [r["name"] for r, a, b in zip(rows, g, m) if a and not b],
             "fixes": [r["name"] for r, a, b in zip(rows, g, m) if b and not a]}
+    if any("ms" in r for r in rows):
         out["model_wrong"] = [(r["name"], r["text"]) for r in rows if not r["model_score"]["whole"]][:40]
     return out
 
@@ -193,6 +200,7 @@ def main(argv=None) -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--workers", type=int, default=2, help="processes for rendering and the geometry reads")
+    ap.add_argument("--model-only", action="store_true", help="no geometry read (and no merge)")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--markdown", type=Path)
     args = ap.parse_args(argv)
@@ -218,11 +226,12 @@ def main(argv=None) -> None:
         with get_context("fork").Pool(args.workers) as pool:
             cases = pool.map(render_case, jobs)
         for mode, sel in (("renders clean", False), ("renders photo", True)):
-            rows = evaluate([c for c in cases if c[0].endswith("_photo") == sel], vlm, args.workers)
+            rows = evaluate([c for c in cases if c[0].endswith("_photo") == sel], vlm, args.workers,
+                            not args.model_only)
             results[mode], details[mode] = table(rows), rows
             print(mode, json.dumps(results[mode]), flush=True)
     if "photos" in args.sets:
-        rows = evaluate(list(photo_cases(args.photos, args.photo_limit)), vlm, args.workers)
+        rows = evaluate(list(photo_cases(args.photos, args.photo_limit)), vlm, args.workers, not args.model_only)
         results["newspaper photos"], details["newspaper photos"] = table(rows), rows
         print("photos", json.dumps(results["newspaper photos"]), flush=True)
     md = markdown(results)
