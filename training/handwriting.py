@@ -10,7 +10,8 @@ only ever scored (``split="train"`` / ``"heldout"``):
   ``fonts-breip``, ``fonts-kristi``, ``fonts-comic-neue``, ``fonts-femkeklaver``,
   ``fonts-sjfonts``) and PyPI ``fontpkg-*`` wheels (Caveat, Kalam, Indie Flower,
   Permanent Marker, Shadows Into Light, Zeyada, Delius; OFL); the families of
-  :data:`FONT_HELD_OUT` are held out. Whatever is installed is used.
+  :data:`FONT_HELD_OUT` are held out. Whatever is installed is used, and the font
+  files of the folders in ``HANDWRITING_FONT_DIRS``.
 - **Stroke synthesis** (training only): polyline skeletons of 0-9 and A-G drawn
   with random pen width, slant, rotation, aspect and per-point jitter.
 
@@ -21,6 +22,7 @@ several tiny candidates in one cell: such a cell is labelled *empty*.
 """
 from __future__ import annotations
 
+import os
 import pkgutil
 from functools import lru_cache
 from pathlib import Path
@@ -77,7 +79,9 @@ def mnist(split: str) -> tuple[np.ndarray, np.ndarray] | None:
 # ---- fonts -------------------------------------------------------------------------
 
 def _font_candidates() -> list[Path]:
-    paths = [p for d in FONT_DIRS if Path(d).is_dir() for p in sorted(Path(d).iterdir())]
+    # HANDWRITING_FONT_DIRS (os.pathsep-separated): more folders, e.g. fonts carried to a GPU machine.
+    extra = tuple(d for d in os.environ.get("HANDWRITING_FONT_DIRS", "").split(os.pathsep) if d)
+    paths = [p for d in FONT_DIRS + extra if Path(d).is_dir() for p in sorted(Path(d).rglob("*"))]
     for mod in pkgutil.iter_modules():
         if mod.name.startswith("fontpkg_") and hasattr(mod.module_finder, "path"):
             paths += sorted((Path(mod.module_finder.path) / mod.name / "files").glob("*"))
