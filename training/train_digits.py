@@ -300,7 +300,8 @@ def main(argv=None) -> None:
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--folds", type=int, default=5, help="cross-validation folds over photos (0: none)")
     ap.add_argument("--max-folds", type=int, default=0,
-                    help="train only the first N of the --folds models (a quick check on a CPU; 0: all)")
+                    help="a quick check on a CPU: train only the first N of the --folds models and no final "
+                         "model (0: all folds and the final model)")
     ap.add_argument("--photo-weight", type=float, default=4.0, help="sampling weight of a photo cell")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
@@ -401,6 +402,9 @@ def main(argv=None) -> None:
         if dev is not None:
             score_dev(f"fold{f}", m)
 
+    if args.max_folds:
+        print(f"--max-folds {args.max_folds}: no final model; done in {time.time() - t0:.0f}s", flush=True)
+        return
     print("final model: synthetic + all photos", flush=True)
     x = np.concatenate([xs] + [o["jit"] for o in oriented])
     y = np.concatenate([ys] + [o["jit_cls"] for o in oriented])
