@@ -11,7 +11,8 @@ The newspaper photos are not here: every model has trained on them; compare the
 trainer's cross-validation figures (``train_digits.py --folds``) instead.
 
 Raw cell accuracy as ``train_digits.score_cells`` counts it (argmax over the 25
-symbols, ink-less patches blank). Usage::
+symbols, ink-less patches blank); for the kubiesa 9x9 grids also ``as_9x9``, the
+argmax over empty and 1-9 only (the reader folds symbols into the grid's notation). Usage::
 
     python training/eval_handwriting.py --model src/vlm_puzzle/vision/weights/digits.onnx \\
         --model out/digits/digits.onnx --kubiesa ../shared/datasets/kubiesa-sudoku-photos/val
@@ -67,11 +68,20 @@ def photo_cells(npz: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def predict(model: Path, x: np.ndarray) -> np.ndarray:
+    """(len(x), 25) symbol probabilities."""
     clf = load_classifier(model)
-    return np.concatenate([clf.predict(x[i:i + 4096]).argmax(1) for i in range(0, len(x), 4096)])
+    return np.concatenate([clf.predict(x[i:i + 4096]) for i in range(0, len(x), 4096)])
+
+
+def sudoku9_pred(probs: np.ndarray) -> np.ndarray:
+    """Argmax over empty and 1-9 only, as the reader's notation folding
+    (``labels.value_probs``) decides a 9x9 grid, as class indices."""
+    keep = np.array([INDEX[""]] + [INDEX[str(v)] for v in range(1, 10)])
+    return keep[probs[:, keep].argmax(1)]
 
 
 def by_kind(pred: np.ndarray, x: np.ndarray, y: np.ndarray, kinds: np.ndarray) -> dict:
+    """:func:`train_digits.score_cells` over all cells, and the accuracy per cell kind."""
     out = {"all": score_cells(pred, x, y) | {"cells": int(len(y))}}
     for k in sorted(set(kinds.tolist())):
         sel = kinds == k
@@ -102,12 +112,15 @@ def main(argv=None) -> None:
             np.savez(npz, **photo_data.prepare_kubiesa(k))
         x, y, marks = photo_cells(npz)
         kinds = np.where(marks, "marks", np.where(y > 0, "digit", ""))
-        sets[f"kubiesa_{k.stem}"] = (x, y, kinds)
+        sets[k.stem if k.stem.startswith("kubiesa") else f"kubiesa_{k.stem}"] = (x, y, kinds)
     report = {}
     for model in models:
         report[str(model)] = {}
         for name, (x, y, kinds) in sets.items():
-            r = by_kind(predict(model, x), x, y, kinds)
+            probs = predict(model, x)
+            r = by_kind(probs.argmax(1), x, y, kinds)
+            if name.startswith("kubiesa"):          # 9x9 Sudoku: scored as the reader folds it too
+                r["as_9x9"] = by_kind(sudoku9_pred(probs), x, y, kinds)
             report[str(model)][name] = r
             print(f"{model}  {name}: {json.dumps(r)}", flush=True)
     if args.json:
