@@ -50,7 +50,9 @@ def heldout_hand_cells(grids: int, fonts_root: str = "/usr/share/fonts") -> tupl
         gray, rects, labels = synth.synth_grid(rng, fonts, hand=1.0, split="heldout", kinds=kinds)
         xs.append(cell_patches(gray, rects))
         ys += [INDEX[lab] for lab in labels]
-        ks += kinds
+        # Handwritten cells by what is written: a digit, a letter (hex notation), a number 10-16.
+        ks += [k if k != "hand" else "hand_" + ("number" if len(lab) > 1 else "letter" if lab.isalpha() else "digit")
+               for k, lab in zip(kinds, labels)]
     return np.concatenate(xs), np.array(ys, np.int64), np.array(ks)
 
 
