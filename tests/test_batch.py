@@ -64,7 +64,7 @@ def test_bad_images_do_not_stop_the_others(tmp_path):
         assert rows[g.name]["timings_s"]["extract"] > 0
     assert summary.processed == 5 and summary.errors >= 3
     assert summary.solved + summary.unsolved + summary.errors == 5
-    assert set(summary.median_s) == {"load", "rules", "extract", "solve", "total"}
+    assert set(summary.median_s) == {"load", "rules", "extract", "solve", "total", "network"}
 
 
 def test_rerun_skips_done_and_drops_torn_line(tmp_path):

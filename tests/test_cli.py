@@ -81,14 +81,17 @@ def test_no_puzzle_exit_1(tmp_path, capsys):
 
 def test_bad_usage_exit_2(tmp_path, sample, capsys):
     img = str(sample)
-    for args in (["solve"], ["solve", img, "--backend", "nope"], ["frobnicate"], []):
+    for args in (["solve"], ["solve", img, "--backend", "nope"], ["frobnicate"], [],
+                 ["batch", str(tmp_path / "empty"), "--out", str(tmp_path / "r.jsonl"), "--workers", "-1"],
+                 ["solve", img, "--timeout", "-1"], ["solve", img, "--timeout", "nan"],
+                 ["solve", img, "--timeout", "inf"], ["batch", img, "--out", "r.jsonl", "--workers", "x"],
+                 ["batch", img, "--out", "r.jsonl", "--vlm-batch", "0"], ["render", "d", "-n", "0"]):
         with pytest.raises(SystemExit) as exc:  # argparse: usage message, exit 2
             main(args)
         assert exc.value.code == 2 and "usage" in capsys.readouterr().err
     for args in (["solve", img, "--overlay", str(tmp_path / "out.txt")],
                  ["solve", img, "--overlay", str(tmp_path / "no" / "such" / "dir.png")],
                  ["batch", img, "--out", str(tmp_path)],
-                 ["batch", str(tmp_path / "empty"), "--out", str(tmp_path / "r.jsonl"), "--workers", "-1"],
                  ["render", str(tmp_path / "r"), "--kinds", "chess"]):
         assert main(args) == 2, args
         err = capsys.readouterr().err
@@ -153,3 +156,43 @@ def test_render_writes_pictures_with_ground_truth(tmp_path, capsys):
         truth = load_truth(f)
         assert cv2.imread(f).shape[:2] == (240, 240) and truth.size == 4 and truth.solution is not None
     assert main(["render", str(tmp_path), "--kinds", "windoku:6"]) == 2
+
+
+def test_hostile_inputs_are_typed_input_errors_exit_2(tmp_path, sample, capsys):
+    """Issue 18: a FIFO (no writer: never opened), a device, a name over 255 characters,
+    a 100000x40 strip, a header declaring GBs of pixels: each a one-line typed error, exit 2."""
+    import os
+
+    from PIL import Image
+
+    os.mkfifo(tmp_path / "pipe.jpg")
+    Image.new("L", (100_000, 40), 255).save(tmp_path / "strip.png")
+    cases = {tmp_path / "pipe.jpg": "not_a_regular_file", "/dev/zero": "not_a_regular_file",
+             tmp_path / ("n" * 300 + ".png"): "name_too_long", tmp_path / "strip.png": "bad_aspect_ratio"}
+    for path, code in cases.items():
+        assert main(["solve", str(path), "--json", "--backend", "geometry"]) == 2, path
+        cap = capsys.readouterr()
+        assert json.loads(cap.out)["error"]["code"] == code and len(cap.err.strip().splitlines()) == 1
+
+
+def test_stdin_dash_reads_the_picture_and_is_bounded(sample):
+    r = subprocess.run([sys.executable, "-m", "vlm_puzzle", "solve", "-", "--json", "--backend", "geometry"],
+                       input=sample.read_bytes(), capture_output=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["status"] == "solved"
+    r = subprocess.run([sys.executable, "-m", "vlm_puzzle", "solve", "-", "--backend", "geometry"],
+                       input=b"", capture_output=True, timeout=120)
+    assert r.returncode == 2 and b"empty_file" in r.stderr and b"Traceback" not in r.stderr
+
+
+def test_overlay_never_overwrites_the_input(tmp_path, sample, capsys):
+    import os
+
+    img = tmp_path / "photo.png"
+    img.write_bytes(sample.read_bytes())
+    before = img.read_bytes()
+    assert main(["solve", str(img), "--overlay", str(img), "--backend", "geometry"]) == 2
+    assert main(["solve", str(img), "--overlay", str(tmp_path / "." / "photo.png"), "--backend", "geometry"]) == 2
+    assert img.read_bytes() == before and "--overlay" in capsys.readouterr().err
+    os.mkfifo(tmp_path / "out.png")  # no reader: writing the overlay into it would block forever
+    assert main(["solve", str(img), "--overlay", str(tmp_path / "out.png"), "--backend", "geometry"]) == 2

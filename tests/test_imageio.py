@@ -170,3 +170,93 @@ def test_decompression_bomb_refused_before_decoding(tmp_path):
     assert side * side > HARD_MAX_PIXELS
     (tmp_path / "bomb.png").write_bytes(_png_header_only(side, side))
     assert _code(tmp_path / "bomb.png") == "image_too_large"
+
+
+# ---- hostile inputs (issue 18) ------------------------------------------------------
+
+def _png_declaring(w: int, h: int, depth: int, color: int) -> bytes:
+    """A small PNG whose header declares w x h at ``depth`` bits, colour type ``color``."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", w, h, depth, color, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 4096)) \
+        + chunk(b"IEND", b"")
+
+
+def test_fifo_and_devices_refused_without_blocking(tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)  # no writer: opening it for reading would block forever
+    assert _code(fifo) == "not_a_regular_file"
+    assert _code("/dev/zero") == "not_a_regular_file"
+
+
+def test_name_too_long_is_typed(tmp_path):
+    assert _code(tmp_path / ("x" * 300 + ".png")) == "name_too_long"
+
+
+def test_thin_strip_is_typed_before_decoding(tmp_path):
+    Image.new("L", (100_000, 40), 255).save(tmp_path / "strip.png")
+    assert _code(tmp_path / "strip.png") == "bad_aspect_ratio"
+
+
+@pytest.mark.parametrize("depth,color", [(16, 6), (16, 0), (8, 6), (8, 2)])
+def test_declared_size_x_depth_bounded_before_decoding(tmp_path, depth, color):
+    # 13340 x 13340 is under HARD_MAX_PIXELS but would take GBs once decoded and converted.
+    side = 13_340
+    assert side * side < HARD_MAX_PIXELS
+    (tmp_path / "big.png").write_bytes(_png_declaring(side, side, depth, color))
+    assert _code(tmp_path / "big.png") == "image_too_large"
+
+
+@pytest.mark.parametrize("cut", [0.005, 0.02, 0.1, 0.3, 0.6, 0.95])
+def test_truncation_recognised_at_any_cut(tmp_path, cut):
+    data = sorted(PHOTOS.glob("*.jpg"))[0].read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(data[: max(4, int(len(data) * cut))])
+    assert _code(tmp_path / "cut.jpg") == "truncated_image"
+    buf = io.BytesIO()
+    Image.fromarray(_gradient(300, 200)).save(buf, "PNG")
+    png = buf.getvalue()
+    assert _code(png[: max(12, int(len(png) * cut))]) == "truncated_image"
+
+
+def test_stream_read_is_bounded():
+    from vlm_puzzle.imageio import read_stream
+
+    assert read_stream(io.BytesIO(b"abc"), limit=3) == b"abc"
+    with pytest.raises(ImageError) as exc:
+        read_stream(io.BytesIO(b"abcd"), limit=3)
+    assert exc.value.code == "image_too_large"
+    with pytest.raises(ImageError) as exc:
+        read_stream(io.BytesIO(b""))
+    assert exc.value.code == "empty_file"
+
+
+def test_big_image_shrunk_while_loading_keeps_scale(tmp_path):
+    # Over twice max_pixels: reduced by a whole factor right after decoding, then resized.
+    Image.fromarray(_gradient(400, 300)).save(tmp_path / "g.png")
+    loaded = open_image(tmp_path / "g.png", max_pixels=10_000)
+    w, h = loaded.size
+    assert w * h <= 10_000 and loaded.original_size == (400, 300)
+    assert abs(loaded.scale - w / 400) < 1e-9
+
+
+def test_opencv_only_formats_are_bounded_by_their_header(tmp_path):
+    import cv2
+
+    ok, buf = cv2.imencode(".hdr", np.random.default_rng(0).random((64, 64, 3)).astype(np.float32))
+    assert load_image(buf.tobytes()).shape == (64, 64, 3)  # PIL cannot read it; OpenCV does
+    # A Radiance header declaring 20000 x 20000 (4.8 GB as floats) is refused before decoding.
+    head = b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 20000 +X 20000\n"
+    assert _code(head + bytes(buf.tobytes()[buf.tobytes().index(b"+X 64\n") + 6:])) == "image_too_large"
+    assert _code(b"PF\n20000 20000\n-1.0\n" + b"\0" * 1000) == "image_too_large"
+
+
+def test_lazily_opened_pil_image_is_bounded_too():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        im = Image.open(io.BytesIO(_png_declaring(13_340, 13_340, 16, 6)))  # header read, nothing decoded
+    assert _code(im) == "image_too_large"

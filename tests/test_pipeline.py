@@ -52,7 +52,7 @@ def assert_schema(d: dict) -> None:
     assert d["rule_confidence"] is None or (isinstance(d["rule_confidence"], float)
                                             and 0.0 <= d["rule_confidence"] <= 1.0)
     assert isinstance(d["notes"], list) and all(isinstance(n, str) for n in d["notes"])
-    assert set(d["timings_s"]) == {"load", "rules", "extract", "solve", "total"}
+    assert set(d["timings_s"]) == {"load", "rules", "extract", "solve", "total", "network"}
     assert all(isinstance(v, float) and v >= 0 for v in d["timings_s"].values())
     if d["error"] is not None:
         assert set(d["error"]) == {"code", "message"} and d["error"]["code"] and d["error"]["message"]

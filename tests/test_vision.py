@@ -52,7 +52,12 @@ def sparse_spec(n: int, seed: int) -> PuzzleSpec:
 
 
 def render_bgr(spec: PuzzleSpec, seed: int, **kw) -> np.ndarray:
+    """A render that is the same on every machine: fonts from the DejaVu families that every
+    machine has, unless the test picks a style or fonts itself."""
+    from vlm_puzzle.render.fonts import available_fonts
     from vlm_puzzle.render.rendered import render_puzzle
+    if "style" not in kw:
+        kw.setdefault("fonts", [f for f in available_fonts() if f.startswith("DejaVu")])
     return np.ascontiguousarray(render_puzzle(spec, seed=seed, **kw).image[..., ::-1])
 
 

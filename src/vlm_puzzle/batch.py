@@ -1,13 +1,21 @@
 """Batch solving: many images -> one JSON line each, crash-safe and resumable.
 
-* Inputs are files, folders (searched recursively for images) and glob patterns.
-* Each result is written and flushed as soon as it is ready, so a killed run loses
-  nothing finished; a rerun skips every image already in the output file (a torn
-  last line from a kill is dropped first).
+* Inputs are files, folders (searched recursively for images) and glob patterns;
+  files of other types in a folder are counted in ``BatchSummary.not_images``.
+* Each result is written as one whole line as soon as it is ready, so a killed run
+  loses nothing finished; a rerun skips every image already in the output file (a
+  torn last line from a kill is dropped first). The output file is locked, and only
+  ever one of our results files (see :mod:`vlm_puzzle.results_file`).
+* Workers die with the batch: SIGTERM is handled like Ctrl-C (workers killed, exit
+  130), and each worker watches the batch's process and exits when it is gone
+  (``kill -9``). An image that takes over ``image_timeout_s`` gets an
+  ``image_timeout`` line and its worker is replaced.
 * CPU stages (decode, grid extraction, geometry rules, CSP) run in worker
   processes; workers never import torch. With the ``qwen`` backend the workers hand
   back their readings and the main process, which holds the model, gathers them
-  into batched rule-inference calls.
+  into batched rule-inference calls. With the ``openai`` backend the main process sends each
+  reading to the serving engine as it comes back, with at most the client's ``concurrency``
+  requests in flight, and finishes each image when its answer arrives.
 * One bad image never stops the others: errors become result lines, and a worker
   that dies (e.g. a native crash) is replaced; the images it held are retried one at
   a time so only the one that kills a worker again is marked ``worker_crashed``.
@@ -15,21 +23,27 @@
 from __future__ import annotations
 
 import glob
-import json
+import math
 import multiprocessing as mp
 import os
+import signal
 import statistics
 import sys
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+from vlm_puzzle.errors import OptionError
+from vlm_puzzle.imageio import IMAGE_EXTS
 from vlm_puzzle.result import STAGES, ErrorInfo, SolveResult
+from vlm_puzzle.results_file import ResultsFile, image_key
 
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".pgm", ".ppm", ".pbm"}
+_PARENT_POLL_S = 0.5  # how often a worker checks that the batch still runs
 
 
 # ---- inputs -----------------------------------------------------------------------
@@ -39,8 +53,15 @@ def expand_inputs(inputs: Sequence[str]) -> list[str]:
 
     Order is stable (sorted within each input) and duplicates are dropped. A name
     that matches nothing is kept, so that it gets its own ``file_not_found`` line."""
+    return scan_inputs(inputs)[0]
+
+
+def scan_inputs(inputs: Sequence[str]) -> tuple[list[str], dict[str, int]]:
+    """:func:`expand_inputs`, and per extension the files of other types that folders
+    held (hidden files aside): skipped, but said so (``{".heic": 2, ".pdf": 1}``)."""
     out: list[str] = []
     seen: set[str] = set()
+    others: dict[str, int] = {}
 
     def add(p: str) -> None:
         key = os.path.realpath(p)
@@ -51,8 +72,14 @@ def expand_inputs(inputs: Sequence[str]) -> list[str]:
     for item in inputs:
         item = os.path.expanduser(str(item))
         if os.path.isdir(item):
-            found = [os.path.join(root, f) for root, _, files in os.walk(item) for f in files
-                     if os.path.splitext(f)[1].lower() in IMAGE_EXTS]
+            found = []
+            for root, _, files in os.walk(item):
+                for f in files:
+                    ext = os.path.splitext(f)[1].lower()
+                    if ext in IMAGE_EXTS:
+                        found.append(os.path.join(root, f))
+                    elif not f.startswith("."):
+                        others[ext or "(no extension)"] = others.get(ext or "(no extension)", 0) + 1
             for p in sorted(found):
                 add(p)
         elif os.path.exists(item):
@@ -63,48 +90,19 @@ def expand_inputs(inputs: Sequence[str]) -> list[str]:
                     add(p)
         else:
             add(item)
-    return out
-
-
-def image_key(path: str) -> str:
-    return os.path.realpath(path)
+    return out, others
 
 
 def read_done(out_path: str | os.PathLike, *, retry_errors: bool = False) -> set[str]:
     """Keys of the images already in a results file; drops a torn last line in place.
 
     With ``retry_errors`` the lines of images that ended in ``status: "error"`` are
-    removed from the file (rewritten atomically) so those images run again."""
-    p = Path(out_path)
-    if not p.exists():
+    removed from the file (rewritten atomically) so those images run again. Raises
+    OutputError for a file that is not a results file, or one another batch holds."""
+    if not os.path.exists(out_path):
         return set()
-    data = p.read_bytes()
-    if data and not data.endswith(b"\n"):
-        # The run was killed mid-write: keep only complete lines.
-        cut = data.rfind(b"\n") + 1
-        with open(p, "r+b") as fh:
-            fh.truncate(cut)
-        data = data[:cut]
-    done = set()
-    keep: list[str] = []
-    dropped = 0
-    for line in data.decode("utf-8", errors="replace").splitlines():
-        try:
-            d = json.loads(line)
-        except json.JSONDecodeError:
-            keep.append(line)
-            continue
-        if isinstance(d, dict) and isinstance(d.get("image"), str):
-            if retry_errors and d.get("status") == "error":
-                dropped += 1
-                continue
-            done.add(image_key(d["image"]))
-        keep.append(line)
-    if dropped:
-        tmp = p.with_name(p.name + ".tmp")
-        tmp.write_text("".join(ln + "\n" for ln in keep), encoding="utf-8")
-        os.replace(tmp, p)
-    return done
+    with ResultsFile(out_path, retry_errors=retry_errors) as rf:
+        return rf.done
 
 
 # ---- workers --------------------------------------------------------------------
@@ -112,9 +110,13 @@ def read_done(out_path: str | os.PathLike, *, retry_errors: bool = False) -> set
 _WORKER_SOLVER = None
 
 
-def _init_worker(timeout_s: float | None, exif: bool) -> None:
+def _init_worker(timeout_s: float | None, exif: bool, batch_pid: int) -> None:
     global _WORKER_SOLVER
     import cv2
+
+    # Ctrl-C reaches the whole process group: the batch handles it and ends the workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_when_gone, args=(batch_pid,), daemon=True).start()
 
     # Parallelism comes from the processes; threads inside each would only fight.
     cv2.setNumThreads(1)
@@ -127,6 +129,28 @@ def _init_worker(timeout_s: float | None, exif: bool) -> None:
         load_classifier(DIGITS_MODEL)
     except Exception:  # missing weights are reported per image, with their own error code
         pass
+
+
+def _exit_when_gone(pid: int) -> None:
+    """A worker's watch: end this process once the batch process is gone (``kill -9``
+    leaves no handler to run; the fork server, the workers' parent, may linger)."""
+    while _alive(pid):
+        time.sleep(_PARENT_POLL_S)
+    os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed process stays a zombie until its parent reaps it
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[-1].split()[0] != b"Z"
+    except OSError:
+        return True
 
 
 def _worker_solve(path: str) -> dict:
@@ -151,7 +175,19 @@ def _make_pool(workers: int, timeout_s, exif) -> ProcessPoolExecutor:
         ctx.set_forkserver_preload(["vlm_puzzle.pipeline", "vlm_puzzle.vision", "vlm_puzzle.solver",
                                     "vlm_puzzle.rules.geometry", "cv2", "numpy", "PIL.Image"])
     return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                               initargs=(timeout_s, exif))
+                               initargs=(timeout_s, exif, os.getpid()))
+
+
+def _end_pool(pool: ProcessPoolExecutor | None) -> None:
+    """Stop a pool now: kill its workers (running images included), do not wait."""
+    if pool is None:
+        return
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):  # no public API (3.14 has one)
+        try:
+            proc.kill()
+        except (OSError, ValueError):
+            pass
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 # ---- the run ---------------------------------------------------------------------
@@ -167,6 +203,7 @@ class BatchSummary:
     median_s: dict = field(default_factory=dict)
     wall_s: float = 0.0
     out: str = ""
+    not_images: dict = field(default_factory=dict)  # extension -> files skipped in folders
 
     @property
     def processed(self) -> int:
@@ -178,46 +215,52 @@ class BatchSummary:
                 "error_codes": dict(sorted(self.error_codes.items())),
                 "median_s": self.median_s, "wall_s": round(self.wall_s, 3),
                 "images_per_s": round(self.processed / self.wall_s, 3) if self.wall_s else None,
-                "out": self.out}
+                "out": self.out, "not_images": dict(sorted(self.not_images.items()))}
 
 
 def run_batch(inputs: Sequence[str], out: str | os.PathLike, *, workers: int | None = None,
               backend: str = "auto", model: str | None = None, timeout_s: float | None = 20.0,
               exif: bool = True, vlm_batch: int = 8, progress: bool | None = None,
               on_result: Callable[[dict], None] | None = None, solver=None,
-              retry_errors: bool = False) -> BatchSummary:
+              retry_errors: bool = False, image_timeout_s: float | None = None,
+              base_url: str | None = None, serving_options: dict | None = None) -> BatchSummary:
     """Solve every image in ``inputs`` into the JSON-lines file ``out`` (appending).
 
     ``workers``: CPU worker processes (default: the number of CPUs; 0 = in this process).
     ``progress``: a progress bar on stderr (default: only when stderr is a terminal).
-    ``retry_errors``: images already in ``out`` with ``status: "error"`` run again."""
+    ``retry_errors``: images already in ``out`` with ``status: "error"`` run again.
+    ``image_timeout_s``: wall-time limit per image with workers (default 3 x ``timeout_s``
+    + 60 s). ``base_url``, ``serving_options`` (e.g. ``{"concurrency": 8}``): the ``openai``
+    backend's server. Raises OutputError when ``out`` is not ours, is locked, or cannot be written."""
     from vlm_puzzle.pipeline import PuzzleSolver
 
     t_start = time.perf_counter()
-    paths = expand_inputs(inputs)
-    done = read_done(out, retry_errors=retry_errors)
-    todo = [p for p in paths if image_key(p) not in done]
-    summary = BatchSummary(total=len(paths), skipped=len(paths) - len(todo), out=os.fspath(out))
-    if workers is None:
-        workers = max(1, min(len(todo), os.cpu_count() or 1))
-    if solver is None:
-        solver = PuzzleSolver(backend, model, timeout_s=timeout_s, exif=exif, keep_images=False)
-    elif solver.keep_images:
-        solver.keep_images = False  # results are written out; holding every photo would only cost memory
-    if solver.backend == "qwen":
-        # Create the pool (and its fork server) before torch is imported here.
-        pool = _make_pool(workers, timeout_s, exif) if workers > 0 and todo else None
-        solver.load()
-    else:
-        pool = None
+    _check_options(workers, vlm_batch, timeout_s, image_timeout_s)
+    paths, not_images = scan_inputs(inputs)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    results: list[dict] = []
-    solved = [0]
-    bar = _progress(len(todo), progress)
-    with open(out, "a", encoding="utf-8") as fh:
+    if image_timeout_s is None and timeout_s is not None:
+        image_timeout_s = 3 * timeout_s + 60
+    with ResultsFile(out, retry_errors=retry_errors) as rf, _sigterm_interrupts():
+        todo = [p for p in paths if image_key(p) not in rf.done]
+        summary = BatchSummary(total=len(paths), skipped=len(paths) - len(todo), out=os.fspath(out),
+                               not_images=not_images)
+        if workers is None:
+            workers = max(1, min(len(todo), os.cpu_count() or 1))
+        if solver is None:
+            solver = PuzzleSolver(backend, model, timeout_s=timeout_s, exif=exif, keep_images=False,
+                                  base_url=base_url, serving_options=serving_options)
+        elif solver.keep_images:
+            solver.keep_images = False  # results are written out; holding every photo would only cost memory
+        if solver.backend == "openai":
+            solver.load()  # no request yet; with auto, an unusable server leaves the run to geometry
+        new_pool = lambda: _make_pool(workers, timeout_s, exif)  # noqa: E731
+        pool = None
+        results: list[dict] = []
+        solved = [0]
+        bar = _progress(len(todo), progress)
+
         def emit(d: dict) -> None:
-            fh.write(json.dumps(d, separators=(",", ":")) + "\n")
-            fh.flush()
+            rf.append(d)
             results.append(d)
             if on_result:
                 on_result(d)
@@ -227,14 +270,21 @@ def run_batch(inputs: Sequence[str], out: str | os.PathLike, *, workers: int | N
                 bar.update(1)
 
         try:
+            if solver.backend == "qwen":
+                # Create the pool (and its fork server) before torch is imported here.
+                pool = new_pool() if workers > 0 and todo else None
+                solver.load()
             if not todo:
                 pass
             elif workers <= 0:
                 _run_inline(todo, solver, emit, vlm_batch)
             else:
-                if pool is None:
-                    pool = _make_pool(workers, timeout_s, exif)
-                pool = _run_pool(todo, solver, pool, workers, timeout_s, exif, emit, vlm_batch)
+                pool = _run_pool(todo, solver, pool or new_pool(), new_pool, workers, emit, vlm_batch,
+                                 image_timeout_s)
+        except BaseException:  # Ctrl-C, SIGTERM, a write error: workers go now, finished lines stay
+            _end_pool(pool)
+            pool = None
+            raise
         finally:
             if bar is not None:
                 bar.close()
@@ -245,7 +295,48 @@ def run_batch(inputs: Sequence[str], out: str | os.PathLike, *, workers: int | N
     return summary
 
 
+def _check_options(workers, vlm_batch, timeout_s, image_timeout_s) -> None:
+    """Refuse bad values (OptionError ``bad_option``) before anything runs."""
+    def whole(v, lo):
+        return isinstance(v, int) and not isinstance(v, bool) and v >= lo
+
+    def seconds(v, lo):
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v < math.inf
+
+    for name, v, ok, what in (("workers", workers, workers is None or whole(workers, 0), "a whole number >= 0"),
+                              ("vlm_batch", vlm_batch, whole(vlm_batch, 1), "a whole number >= 1"),
+                              ("timeout_s", timeout_s, timeout_s is None or seconds(timeout_s, 0), "seconds >= 0"),
+                              ("image_timeout_s", image_timeout_s,
+                               image_timeout_s is None or seconds(image_timeout_s, 1e-3), "seconds > 0")):
+        if not ok:
+            raise OptionError(f"{name} must be {what} (or None), not {v!r}")
+
+
+@contextmanager
+def _sigterm_interrupts():
+    """SIGTERM (``kill``) stops the batch the way Ctrl-C does (main thread only)."""
+    main = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGTERM, _raise_interrupt) if main else None
+    try:
+        yield
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def _run_inline(todo, solver, emit, vlm_batch) -> None:
+    if solver.backend == "openai":
+        remote: dict = {}
+        for p in todo:
+            _send(solver, solver.read(p), remote, emit)
+            while len(remote) >= _remote_cap(solver):
+                _take_answers(solver, remote, emit, wait(list(remote), return_when=FIRST_COMPLETED)[0])
+        _take_answers(solver, remote, emit, list(remote))
+        return
     if solver.backend != "qwen":
         for p in todo:
             emit(solver.solve_image(p).to_dict())
@@ -270,15 +361,38 @@ def _finish_batch(solver, readings, emit) -> None:
         emit(solver.finish(r, by_id.get(id(r))).to_dict())
 
 
-def _run_pool(todo, solver, pool, workers, timeout_s, exif, emit, vlm_batch):
+def _send(solver, reading, remote: dict, emit) -> None:
+    """``openai``: send a reading to the server (its future into ``remote``), or finish it now
+    when there is nothing to ask about (no grid, unreadable image)."""
+    if reading.error is not None:
+        emit(solver.finish(reading).to_dict())
+    else:
+        remote[solver.submit_rules(reading)] = reading
+
+
+def _take_answers(solver, remote: dict, emit, done) -> None:
+    for fut in done:
+        emit(solver.finish(remote.pop(fut), fut.result()).to_dict())
+
+
+def _remote_cap(solver) -> int:
+    # Readings waiting for the server hold images: keep only enough to keep it busy.
+    return 2 * solver.serving_concurrency
+
+
+def _run_pool(todo, solver, pool, new_pool, workers, emit, vlm_batch, image_timeout_s):
     qwen = solver.backend == "qwen"
-    fn = _worker_read if qwen else _worker_solve
+    served = solver.backend == "openai"
+    fn = _worker_read if qwen or served else _worker_solve
     queue = list(reversed(todo))          # pop() from the end = input order
     suspects: list[str] = []               # held by a worker that died: retried alone
     in_flight: dict = {}
+    started: dict = {}                     # future -> when a worker could first take it
+    remote: dict = {}                      # openai: the server's answers in flight -> their readings
     pending_readings: list = []
     # Enough queued work that the workers keep going while the model runs a batch.
     window = max(2 * workers, 2 * vlm_batch) if qwen else 2 * workers
+    poll = None if image_timeout_s is None else min(1.0, max(0.01, image_timeout_s / 4))
 
     def flush_vlm(force: bool) -> None:
         nonlocal pending_readings
@@ -286,21 +400,25 @@ def _run_pool(todo, solver, pool, workers, timeout_s, exif, emit, vlm_batch):
             _finish_batch(solver, pending_readings, emit)
             pending_readings = []
 
-    while queue or suspects or in_flight:
+    while queue or suspects or in_flight or remote:
         # Suspects run alone so that a second crash can be pinned on one image.
         if suspects and not in_flight:
             p = suspects.pop()
             in_flight[pool.submit(fn, p)] = (p, True)
         elif not suspects:
-            while queue and len(in_flight) < window:
+            while queue and len(in_flight) < window and (not served or len(remote) < _remote_cap(solver)):
                 p = queue.pop()
                 in_flight[pool.submit(fn, p)] = (p, False)
-        if not in_flight:
+        if not in_flight and not remote:
             continue
-        done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED, timeout=None)
+        done, _ = wait(list(in_flight) + list(remote), return_when=FIRST_COMPLETED, timeout=poll)
+        _take_answers(solver, remote, emit, [f for f in done if f in remote])
         broken = False
         for fut in done:
+            if fut not in in_flight:
+                continue
             p, alone = in_flight.pop(fut)
+            started.pop(fut, None)
             try:
                 value = fut.result()
             except BrokenProcessPool:
@@ -316,19 +434,39 @@ def _run_pool(todo, solver, pool, workers, timeout_s, exif, emit, vlm_batch):
                 continue
             if qwen:
                 pending_readings.append(value)
+            elif served:
+                _send(solver, value, remote, emit)
             else:
                 emit(value)
-        if broken:
+        expired = _expired(in_flight, started, image_timeout_s)
+        for fut in expired:
+            p, _ = in_flight.pop(fut)
+            emit(SolveResult.failure(p, "error", "image_timeout",
+                                     f"{p}: gave up after {image_timeout_s:g} s (the per-image limit)").to_dict())
+        if broken or expired:
             for fut, (p, alone) in list(in_flight.items()):
-                suspects.append(p)
+                (suspects if broken or alone else queue).append(p)
             in_flight.clear()
-            pool.shutdown(wait=False, cancel_futures=True)
-            pool = _make_pool(workers, timeout_s, exif)
+            started.clear()
+            _end_pool(pool)  # an image past its limit is stopped only by ending its worker
+            pool = new_pool()
         if qwen:
             flush_vlm(force=not in_flight)
     if qwen:
         flush_vlm(force=True)
     return pool
+
+
+def _expired(in_flight: dict, started: dict, limit: float | None) -> list:
+    """Futures running for over ``limit`` seconds. A future counts as started once the
+    pool hands it to its call queue (at most one call ahead of the workers)."""
+    if limit is None:
+        return []
+    now = time.perf_counter()
+    for fut in in_flight:
+        if fut not in started and fut.running():
+            started[fut] = now
+    return [fut for fut, t in started.items() if fut in in_flight and now - t > limit]
 
 
 def _progress(total: int, enabled: bool | None):
@@ -360,4 +498,4 @@ def _summarize(summary: BatchSummary, results: Iterable[dict]) -> None:
     summary.median_s = {k: round(statistics.median(v), 4) for k, v in per_stage.items() if v}
 
 
-__all__ = ["expand_inputs", "read_done", "run_batch", "BatchSummary", "IMAGE_EXTS", "ErrorInfo"]
+__all__ = ["expand_inputs", "scan_inputs", "read_done", "run_batch", "BatchSummary", "IMAGE_EXTS", "ErrorInfo"]

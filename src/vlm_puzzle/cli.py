@@ -8,23 +8,34 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 
 from vlm_puzzle import __version__
-from vlm_puzzle.errors import PuzzleError
+from vlm_puzzle.errors import PuzzleError, is_input_error
 
 EXIT_SOLVED, EXIT_UNSOLVED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-# Error codes that mean "this input cannot be used at all" (exit 2), as opposed to
-# a picture that was read but not solved (exit 1).
-INPUT_ERROR_CODES = {"file_not_found", "is_directory", "permission", "empty_file", "not_an_image",
-                     "truncated_image", "image_too_large", "empty_image", "image_too_small",
-                     "bad_array", "unsupported_input", "bad_image"}
-OVERLAY_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 class UsageError(Exception):
     """A problem with the command line itself (exit 2)."""
+
+
+def _number(kind, lo, hi=None, what="a number"):
+    """An argparse type: ``kind`` (int/float) in lo..hi, finite (no nan, no inf)."""
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if (isinstance(v, float) and not math.isfinite(v)) or v < lo or (hi is not None and v > hi):
+            raise argparse.ArgumentTypeError(f"{text!r} is outside {lo}..{hi if hi is not None else 'any'}")
+        return v
+    return parse
+
+
+SECONDS = _number(float, 0.0, 86_400.0, "a number of seconds")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,13 +47,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     def backend_args(sp):
-        sp.add_argument("--backend", choices=("auto", "qwen", "geometry"), default="auto",
-                        help="rule inference: qwen (needs weights), geometry (none), auto (qwen if "
-                             "weights are configured). Default: auto")
+        sp.add_argument("--backend", choices=("auto", "qwen", "geometry", "openai"), default="auto",
+                        help="rule inference: qwen (needs weights), openai (a Qwen-VL on an OpenAI-compatible "
+                             "server: vLLM, SGLang, transformers serve), geometry (none), auto (openai if a "
+                             "server is configured, else qwen if weights are, else geometry). Default: auto")
         sp.add_argument("--model", metavar="PATH_OR_ID", default=None,
-                        help="Qwen-VL weights: a local folder or an id in the local cache")
-        sp.add_argument("--timeout", type=float, default=20.0, metavar="S",
-                        help="give up the CSP search after S seconds (default 20)")
+                        help="Qwen-VL weights: a local folder or an id in the local cache; with openai, "
+                             "the name the server serves the model under (default: its only model)")
+        sp.add_argument("--base-url", metavar="URL", default=None,
+                        help="the server's OpenAI API root, e.g. http://127.0.0.1:8000/v1 (default: "
+                             "$VLM_PUZZLE_BASE_URL; the key, if any: $VLM_PUZZLE_API_KEY)")
+        sp.add_argument("--structured", choices=("auto", "structured_outputs", "response_format", "none"),
+                        default="auto", help="openai: how to ask for a JSON answer (default: by server)")
+        sp.add_argument("--retry-for", type=SECONDS, default=60.0, metavar="S",
+                        help="openai: retry a failing server for up to S seconds per image (default 60)")
+        sp.add_argument("--timeout", type=SECONDS, default=20.0, metavar="S",
+                        help="give up the CSP search after S seconds (default 20; 0 = no search)")
         sp.add_argument("--ignore-exif", action="store_true",
                         help="ignore the EXIF orientation tag of photos")
 
@@ -59,9 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
                                    "each finishes. A rerun skips images already in the output file.")
     b.add_argument("inputs", nargs="+", metavar="INPUT")
     b.add_argument("--out", "-o", required=True, metavar="RESULTS.jsonl")
-    b.add_argument("--workers", "-j", type=int, default=None, metavar="N",
+    b.add_argument("--workers", "-j", type=_number(int, 0, 256, "a whole number"), default=None, metavar="N",
                    help="CPU worker processes (default: number of CPUs; 0 = no subprocesses)")
-    b.add_argument("--vlm-batch", type=int, default=8, metavar="N", help="images per VLM call (qwen)")
+    b.add_argument("--vlm-batch", type=_number(int, 1, 1024, "a whole number"), default=8, metavar="N",
+                   help="images per VLM call (qwen)")
+    b.add_argument("--image-timeout", type=_number(float, 0.01, 86_400.0, "a number of seconds"), default=None,
+                   metavar="S", help="give up an image after S seconds, whatever it is doing (default: 3x --timeout "
+                        "+ 60; needs workers)")
+    b.add_argument("--concurrency", type=_number(int, 1, 4096, "a whole number"), default=8, metavar="N",
+                   help="openai: requests in flight at most (default 8)")
     b.add_argument("--json", action="store_true", help="print the summary as JSON")
     b.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     b.add_argument("--retry-errors", action="store_true",
@@ -75,11 +101,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--kinds", nargs="+", default=None, metavar="KIND[:SIZE]",
                    help="sudoku x-sudoku windoku jigsaw killer kenken, optionally with a size, "
                         "e.g. sudoku:16 kenken:6 (default: every kind at its usual size)")
-    r.add_argument("-n", type=int, default=1, help="puzzles per kind (default 1)")
-    r.add_argument("--seed", type=int, default=0, help="puzzle i of a kind uses seed SEED+i (default 0)")
+    r.add_argument("-n", type=_number(int, 1, 100_000, "a whole number"), default=1,
+                   help="puzzles per kind (default 1)")
+    r.add_argument("--seed", type=_number(int, 0, 2**63, "a whole number"), default=0,
+                   help="puzzle i of a kind uses seed SEED+i (default 0)")
     r.add_argument("--photo", action="store_true", help="photograph the print: perspective, curl, light, blur")
     r.add_argument("--both", action="store_true", help="write each puzzle clean and as a photo")
-    r.add_argument("--size-px", type=int, default=800, help="image side in pixels (default 800)")
+    r.add_argument("--size-px", type=_number(int, 1, 100_000, "a whole number"), default=800,
+                   help="image side in pixels (default 800)")
     r.add_argument("--json", action="store_true", help="print the written files as JSON")
     r.set_defaults(func=cmd_render)
     return p
@@ -110,20 +139,27 @@ def main(argv: list[str] | None = None) -> int:
 # ---- solve ------------------------------------------------------------------------
 
 def cmd_solve(args) -> int:
+    from vlm_puzzle.imageio import WRITE_EXTS, read_stream
     from vlm_puzzle.pipeline import PuzzleSolver
+    from vlm_puzzle.result import SolveResult
 
     if args.overlay:
-        _check_writable(args.overlay, OVERLAY_EXTS, "--overlay")
-    solver = PuzzleSolver(args.backend, args.model, timeout_s=args.timeout, exif=not args.ignore_exif)
+        _check_writable(args.overlay, WRITE_EXTS, "--overlay")
+        _check_overlay_target(args.overlay, args.image)
+    solver = PuzzleSolver(args.backend, args.model, timeout_s=args.timeout, exif=not args.ignore_exif,
+                          base_url=args.base_url, serving_options=_serving_options(args))
     model_load_s = solver.load()
-    src = sys.stdin.buffer.read() if args.image == "-" else args.image
-    result = solver.solve_image(src)
+    try:
+        src = read_stream(sys.stdin.buffer) if args.image == "-" else args.image
+        result = solver.solve_image(src)
+    except PuzzleError as exc:  # stdin empty or over its size bound: reported like a bad file
+        src, result = None, SolveResult.failure("<stdin>", "error", exc.code, str(exc))
     if args.image == "-":
         result.image = "<stdin>"
     overlay_note = None
     if args.overlay:
         overlay_note = _write_overlay(args.overlay, result, src, not args.ignore_exif)
-    bad_input = result.error is not None and result.error.code in INPUT_ERROR_CODES
+    bad_input = result.error is not None and is_input_error(result.error.code)
     if args.json:
         print(json.dumps(result.to_dict()))
     if bad_input:  # one line on stderr, also with --json (the JSON has the same details)
@@ -199,7 +235,8 @@ def _print_result(result, solver, model_load_s: float, overlay_note: str | None)
         out.append("\nsolution:")
         out.append(_indent(format_grid(result.solution, result.size, box)))
     t = result.timings
-    out.append("\ntimings: " + " | ".join(f"{k} {getattr(t, k) * 1000:.1f} ms"
+    network = f" (network {t.network * 1000:.1f} ms)" if t.network else ""  # the served model's share
+    out.append("\ntimings: " + " | ".join(f"{k} {getattr(t, k) * 1000:.1f} ms" + (network if k == "rules" else "")
                                          for k in ("load", "extract", "rules", "solve", "total")))
     if overlay_note:
         out.append(overlay_note)
@@ -222,20 +259,22 @@ def cmd_batch(args) -> int:
     if os.path.isdir(args.out):
         raise UsageError(f"--out {args.out} is a directory; give a file such as results.jsonl")
     _check_writable(args.out, None, "--out")
-    if args.workers is not None and args.workers < 0:
-        raise UsageError("--workers must be 0 or more")
     progress = False if args.no_progress else None
     try:
         summary = run_batch(args.inputs, args.out, workers=args.workers, backend=args.backend,
                             model=args.model, timeout_s=args.timeout, exif=not args.ignore_exif,
-                            vlm_batch=max(1, args.vlm_batch), progress=progress,
-                            retry_errors=args.retry_errors)
+                            vlm_batch=args.vlm_batch, progress=progress,
+                            retry_errors=args.retry_errors, image_timeout_s=args.image_timeout,
+                            base_url=args.base_url,
+                            serving_options=_serving_options(args, concurrency=args.concurrency))
     except OSError as exc:  # the results file cannot be read or written
         if os.path.abspath(getattr(exc, "filename", "") or "") != os.path.abspath(args.out):
             raise
         raise UsageError(f"cannot write {args.out}: {exc.strerror or exc}") from None
     if summary.total == 0:
-        raise UsageError("no images found in " + " ".join(args.inputs))
+        others = ", ".join(f"{k} x{v}" for k, v in sorted(summary.not_images.items()))
+        raise UsageError("no images found in " + " ".join(args.inputs)
+                         + (f" (not a supported image type: {others})" if others else ""))
     if args.json:
         print(json.dumps(summary.to_dict()))
     else:
@@ -248,6 +287,9 @@ def _print_summary(s) -> None:
              f"solved {s.solved} | unsolved {s.unsolved} | errors {s.errors}"]
     if s.error_codes:
         lines.append("problems: " + ", ".join(f"{k} x{v}" for k, v in sorted(s.error_codes.items())))
+    if s.not_images:
+        lines.append("skipped, not a supported image type: "
+                     + ", ".join(f"{k} x{v}" for k, v in sorted(s.not_images.items())))
     if s.median_s:
         lines.append("median per image: " + " | ".join(f"{k} {v * 1000:.1f} ms" for k, v in s.median_s.items()))
     if s.processed and s.wall_s:
@@ -270,8 +312,6 @@ def cmd_render(args) -> int:
     bad = [k for k in kinds if k.partition(":")[0] not in KINDS]
     if bad:
         raise UsageError(f"unknown kind(s) {', '.join(bad)}; choose from {', '.join(KINDS)}")
-    if args.n < 1:
-        raise UsageError("-n must be at least 1")
     if os.path.exists(args.out_dir) and not os.path.isdir(args.out_dir):
         raise UsageError(f"{args.out_dir} exists and is not a directory")
     try:
@@ -290,6 +330,19 @@ def cmd_render(args) -> int:
 
 
 # ---- helpers ----------------------------------------------------------------------
+
+def _check_overlay_target(path: str, image: str) -> None:
+    """The overlay is a new picture: never the input (under any name), never a pipe or device."""
+    if image != "-" and os.path.exists(image) and os.path.exists(path) and os.path.samefile(image, path):
+        raise UsageError(f"--overlay {path} is the input picture {image}; give another file name")
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise UsageError(f"--overlay {path} exists and is not a regular file")
+
+
+def _serving_options(args, **more) -> dict:
+    """The openai backend's options from the command line (values checked by their argparse types)."""
+    return {"structured": args.structured, "retry_s": args.retry_for, **more}
+
 
 def _check_writable(path: str, exts, flag: str) -> None:
     if exts and not path.lower().endswith(exts):

@@ -4,7 +4,7 @@ Stages, each timed (see :mod:`vlm_puzzle.result` for the schema):
 
 1. ``load``     decode the image (:mod:`vlm_puzzle.imageio`);
 2. ``extract``  find the grid and read its digits (:func:`vlm_puzzle.vision.extract_state`);
-3. ``rules``    infer the rules: from the extracted geometry, and with the ``qwen``
+3. ``rules``    infer the rules: from the extracted geometry, and with the ``qwen`` or ``openai``
                 backend also from the VLM, merged (geometry wins on contradiction);
 4. ``solve``    complete the grid with the CSP solver and verify the solution independently.
 
@@ -16,6 +16,7 @@ in worker processes while the model serves batched rule inference in the main pr
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
@@ -27,7 +28,8 @@ from vlm_puzzle.result import ErrorInfo, Repair, SolveResult, Timings
 from vlm_puzzle.spec import PuzzleSpec, SpecError
 from vlm_puzzle.solver.verify import violations as check_solution
 
-BACKENDS = ("auto", "qwen", "geometry")
+BACKENDS = ("auto", "qwen", "geometry", "openai")
+VLM_BACKENDS = ("qwen", "openai")  # rule inference by a VLM: in this process, or on a serving engine
 # Working resolution: bigger photos are decoded smaller (JPEG: at 1/2..1/8 scale while
 # decoding, far faster). 4 MP leaves a grid that fills a third of the frame > 1000 px,
 # well above what the extractor reads at (its rectified grid is 576 px).
@@ -75,17 +77,25 @@ class PuzzleSolver:
     configured, else geometry). ``timeout_s`` bounds the CSP search per image.
     ``keep_images`` keeps the decoded image and grid state on each result (for overlays).
     ``model_options`` go to ``QwenVL.from_pretrained`` (dtype, min_pixels, max_pixels...).
+    ``"openai"``: the VLM runs behind an OpenAI-compatible server at ``base_url`` (default
+    ``$VLM_PUZZLE_BASE_URL``; ``auto`` picks it when one is configured), ``model`` is the name it
+    serves, ``api_key`` defaults to ``$VLM_PUZZLE_API_KEY``; ``serving_options`` go to
+    :class:`~vlm_puzzle.models.openai_client.ServingOptions` (concurrency, timeout_s, retry_s,
+    structured), with ``model_options``' min_pixels/max_pixels. A request that fails for good makes
+    the image an error (code ``server_*``/``model_*``); with ``auto`` geometry's rules stand instead.
     ``max_pixels``: larger pictures are worked on downsized (the scale is on ``result.loaded``).
     """
 
     def __init__(self, backend: str = "auto", model: str | None = None, *,
                  device: str | None = None, timeout_s: float | None = 20.0, repair: bool = True,
                  exif: bool = True, keep_images: bool = True, load_model: bool = False,
-                 model_options: dict | None = None, max_pixels: int = WORK_MAX_PIXELS):
+                 model_options: dict | None = None, max_pixels: int = WORK_MAX_PIXELS,
+                 base_url: str | None = None, api_key: str | None = None, serving_options: dict | None = None):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
         self.requested_backend = backend
-        self.backend, self.model_path, self.backend_reason = _resolve_backend(backend, model)
+        self.backend, self.model_path, self.backend_reason = _resolve_backend(backend, model, base_url)
+        self.base_url, self.api_key, self.serving_options = base_url, api_key, dict(serving_options or {})
         self.device = device
         self.timeout_s = timeout_s
         self.repair = repair
@@ -103,6 +113,8 @@ class PuzzleSolver:
         """Load the VLM now (no-op for the geometry backend); returns the seconds it took.
 
         Raises :class:`ModelError` when the weights cannot be loaded."""
+        if self.backend == "openai" and self._vlm is None:
+            return self._connect()
         if self.backend != "qwen" or self._vlm is not None:
             return 0.0
         t0 = time.perf_counter()
@@ -123,10 +135,42 @@ class PuzzleSolver:
         self.model_load_s = time.perf_counter() - t0
         return self.model_load_s
 
+    def _connect(self) -> float:
+        """The serving client (no request yet). With ``auto``, a server that does not answer
+        one quick probe leaves the whole run to geometry."""
+        from vlm_puzzle.models.openai_client import ServedVL, ServingError, ServingOptions
+
+        bounds = {k: self.model_options[k] for k in ("min_pixels", "max_pixels") if k in self.model_options}
+        try:
+            options = ServingOptions(**{**bounds, **self.serving_options})
+        except (TypeError, ValueError) as exc:
+            raise ModelError(f"bad serving options: {exc}", code="model_bad_request") from None
+        client = ServedVL(self.base_url, model=self.model_path, api_key=self.api_key, options=options)
+        if self.requested_backend != "auto":
+            client.client()  # imports openai now (a missing package fails here), not in the first image's time
+        else:
+            try:
+                client.probe()  # one attempt, no retries
+            except Exception as exc:  # unreachable, auth, no openai package...: geometry for the run
+                why = f"{exc.code}: {exc}" if isinstance(exc, ServingError) else \
+                    f"{type(exc).__name__}: {exc.__cause__ or exc}"
+                self.backend, self.backend_reason = "geometry", f"server at {client.base_url} not usable ({why})"
+                client.close()
+                return 0.0
+        self._vlm = client
+        return 0.0  # nothing loaded here: the weights live on the server
+
+    @property
+    def serving_concurrency(self) -> int:
+        """``openai``: requests in flight at most (1 before the client exists)."""
+        return self._vlm.options.concurrency if self.backend == "openai" and self._vlm is not None else 1
+
     def describe(self) -> str:
         """One line for humans: which rule inference runs and why."""
         if self.backend == "qwen":
             return f"Qwen-VL at {self.model_path}"
+        if self.backend == "openai":
+            return "Qwen-VL " + (self._vlm.describe() if self._vlm is not None else self.backend_reason)
         return f"geometry: {self.backend_reason}"
 
     # ---- one image --------------------------------------------------------------
@@ -135,9 +179,13 @@ class PuzzleSolver:
         bad input: problems come back as ``status`` "error"/"unsolved" with ``error.code``."""
         t0 = time.perf_counter()
         exif = self.exif if exif is None else exif
+        if self.backend == "openai":
+            self.load()  # with auto, an unusable server turns this solver to geometry
         reading = self.read(src, exif=exif)
         vlm = None
-        if self.backend == "qwen" and reading.error is None:
+        if self.backend == "openai" and reading.error is None:
+            vlm = [self.submit_rules(reading).result()]
+        elif self.backend == "qwen" and reading.error is None:
             vlm, t_vlm = self._timed_vlm([reading])
             reading.timings.rules += t_vlm
         # (A stale EXIF orientation needs no retry here: the extractor turns a
@@ -172,10 +220,10 @@ class PuzzleSolver:
             reading.error_status = "unsolved"  # from here on there is a grid to show
             reading.hints, reading.spec = _geometry_rules(reading.state)
             tm.rules = time.perf_counter() - t2
+        except SpecError as exc:  # before PuzzleError, its base
+            reading.error = ErrorInfo("invalid_puzzle", f"the grid as read is not a valid puzzle: {exc}")
         except PuzzleError as exc:
             reading.error = ErrorInfo(exc.code, str(exc))
-        except SpecError as exc:
-            reading.error = ErrorInfo("invalid_puzzle", f"the grid as read is not a valid puzzle: {exc}")
         except MemoryError:
             reading.error = ErrorInfo("out_of_memory", f"{name}: ran out of memory")
         except Exception as exc:  # a bug must cost one image, not a batch
@@ -186,6 +234,11 @@ class PuzzleSolver:
     def infer_vlm_rules(self, images: Sequence[np.ndarray]) -> list:
         """Batched VLM rule inference (BGR arrays) -> one RuleHints (or an exception) each."""
         self.load()
+        if self.backend == "openai":
+            from vlm_puzzle.rules.serving import infer_rules_served_batch
+
+            return [r if isinstance(r, BaseException) else r.hints
+                    for r in infer_rules_served_batch(self._vlm, list(images))]
         from vlm_puzzle import rules as rules_mod
 
         infer_batch = getattr(rules_mod, "infer_rules_vlm_batch", None)
@@ -202,6 +255,29 @@ class PuzzleSolver:
             except Exception as exc:
                 out.append(exc)
         return out
+
+    def submit_rules(self, reading: Reading) -> Future:
+        """``openai`` backend: ask the server for this reading's rules without waiting (at most
+        ``concurrency`` requests in flight). The future's result is what :meth:`finish` takes
+        (RuleHints, or the typed error); the request's time is added to the reading's ``rules``
+        and its wait on the server to ``network``."""
+        self.load()
+        from vlm_puzzle.rules.serving import infer_rules_served
+
+        image = reading.vlm_image()
+
+        def ask():
+            t0 = time.perf_counter()
+            try:
+                served = infer_rules_served(self._vlm, image)
+                reading.timings.network += served.answer.network_s
+                return served.hints
+            except Exception as exc:  # typed ServingError, or a bug: it costs this image only
+                return exc
+            finally:
+                reading.timings.rules += time.perf_counter() - t0
+
+        return self._vlm.submit(ask)
 
     def _timed_vlm(self, readings: Sequence[Reading]) -> tuple[list, float]:
         t0 = time.perf_counter()
@@ -229,7 +305,11 @@ class PuzzleSolver:
         try:
             t0 = time.perf_counter()
             spec, source = reading.spec, "geometry"
-            if self.backend == "qwen":
+            if self.backend == "openai" and self.requested_backend != "auto" and isinstance(vlm_hints, Exception):
+                # Asked for the served model and it gave no answer: an error to retry, not a silent fallback.
+                res.error = ErrorInfo(getattr(vlm_hints, "code", "internal_error"), str(vlm_hints))
+                return _total(res, reading)
+            if self.backend in VLM_BACKENDS:
                 # merge() also takes a failed VLM call (None / exception): geometry then stands.
                 res.hints, spec = _merge(reading, vlm_hints)
                 source = getattr(res.hints, "source", None) or "geometry"
@@ -263,10 +343,10 @@ class PuzzleSolver:
                 res.status = "unsolved"
                 res.error = _solver_error(status, spec, timeout_s)
             tm.solve = time.perf_counter() - t1
+        except SpecError as exc:  # before PuzzleError, its base
+            res.status, res.error = "unsolved", ErrorInfo("invalid_puzzle", f"the puzzle as read is invalid: {exc}")
         except PuzzleError as exc:
             res.status, res.error = "unsolved", ErrorInfo(exc.code, str(exc))
-        except SpecError as exc:
-            res.status, res.error = "unsolved", ErrorInfo("invalid_puzzle", f"the puzzle as read is invalid: {exc}")
         except Exception as exc:
             res.status, res.error = "error", ErrorInfo("internal_error", f"{type(exc).__name__}: {exc}")
         return _total(res, reading)
@@ -275,7 +355,8 @@ class PuzzleSolver:
 def solve_image(src, *, backend: str = "auto", model: str | None = None, **options) -> SolveResult:
     """Solve one picture with a solver made for the call (use :class:`PuzzleSolver` to
     solve many: it keeps the model loaded)."""
-    solver_opts = {k: options.pop(k) for k in ("device", "repair", "keep_images") if k in options}
+    solver_opts = {k: options.pop(k) for k in ("device", "repair", "keep_images", "base_url", "api_key")
+                   if k in options}
     if "timeout_s" in options:
         solver_opts["timeout_s"] = options.pop("timeout_s")
     if "exif" in options:
@@ -298,13 +379,14 @@ def _cached_solver(backend, model, opts) -> PuzzleSolver:
 
 # ---- adapters to the stage modules -------------------------------------------------
 
-def _resolve_backend(backend: str, model: str | None) -> tuple[str, str | None, str]:
+def _resolve_backend(backend: str, model: str | None, base_url: str | None = None
+                     ) -> tuple[str, str | None, str]:
     try:
         from vlm_puzzle.rules import resolve_backend
     except ImportError:
         resolve_backend = None
     if resolve_backend is not None:
-        b, path, reason = resolve_backend(backend, model)
+        b, path, reason = resolve_backend(backend, model, base_url=base_url)
         return b, (str(path) if path is not None else None), reason
     if backend == "qwen":
         raise ModelError("the qwen backend is not available in this build", code="model_unavailable")
@@ -446,4 +528,4 @@ def _repairs(state) -> list[Repair]:
     return out
 
 
-__all__ = ["PuzzleSolver", "Reading", "solve_image", "read_state", "BACKENDS"]
+__all__ = ["PuzzleSolver", "Reading", "solve_image", "read_state", "BACKENDS", "VLM_BACKENDS"]

@@ -8,7 +8,8 @@
      "spec": {...PuzzleSpec JSON...} | None, "rule_source": "qwen" | "geometry" | None,
      "repairs": [{"cell": [r, c], "from": int, "to": int}], "confidence": float | None,
      "rule_confidence": float | None, "notes": [str],
-     "timings_s": {"load": float, "rules": float, "extract": float, "solve": float, "total": float},
+     "timings_s": {"load": float, "rules": float, "extract": float, "solve": float, "total": float,
+                   "network": float},
      "error": {"code": str, "message": str} | None}
 
 Rows and columns are 0-based, 0 in ``givens`` is an empty cell, 16x16 symbols are 1..16.
@@ -18,6 +19,8 @@ Rows and columns are 0-based, 0 in ``givens`` is an empty cell, 16x16 symbols ar
 when a consistency check failed or the rules were guessed), and ``notes`` say why: the
 "uncertain: ..." and "problem: ..." findings of rule inference and the repair step.
 ``solution`` is set only when ``status`` is "solved": unique and independently verified.
+``timings_s.network`` is the part of ``rules`` spent waiting on a serving engine (the
+``openai`` backend: send to reply, retries included; 0 otherwise).
 ``timings_s.load`` is decoding the image (the one-off model load is reported by
 :class:`~vlm_puzzle.pipeline.PuzzleSolver` as ``model_load_s``); ``solve`` includes
 verifying the solution.
@@ -30,7 +33,7 @@ from typing import Any
 from vlm_puzzle.spec import PuzzleSpec
 
 STATUSES = ("solved", "unsolved", "error")
-STAGES = ("load", "rules", "extract", "solve", "total")
+STAGES = ("load", "rules", "extract", "solve", "total", "network")
 RESULT_KEYS = ("image", "status", "kind", "size", "givens", "solution", "spec", "rule_source",
                "repairs", "confidence", "rule_confidence", "notes", "timings_s", "error")
 
@@ -67,6 +70,7 @@ class Timings:
     extract: float = 0.0
     solve: float = 0.0
     total: float = 0.0
+    network: float = 0.0  # the part of ``rules`` spent waiting on a serving engine
 
     def to_dict(self) -> dict:
         return {k: round(float(getattr(self, k)), 6) for k in STAGES}

@@ -17,6 +17,8 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Sequence
 
+from vlm_puzzle.errors import SpecError
+
 Cell = tuple[int, int]
 
 KINDS = ("sudoku", "x-sudoku", "windoku", "jigsaw", "killer", "kenken")
@@ -26,10 +28,10 @@ OPS = ("sum", "add", "sub", "mul", "div", None)
 
 # Box shape (rows, cols) of a standard Sudoku of each size: 6x6 has 2x3 boxes.
 DEFAULT_BOX = {4: (2, 2), 6: (2, 3), 8: (2, 4), 9: (3, 3), 12: (3, 4), 16: (4, 4)}
-
-
-class SpecError(ValueError):
-    """A puzzle description that cannot be a valid puzzle; the message names the cell or group."""
+MIN_SIZE, MAX_SIZE = 3, 16  # every kind's sizes lie in here (checked before allocating)
+MAX_TARGET = 10**60  # above 9!**9 (~1e50), the largest product any cage can make (KenKen is at most 9x9)
+MAX_LINE_CELLS = 256
+MAX_JSON_CHARS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -52,13 +54,75 @@ class Cage:
                 "target": self.target, "distinct": self.distinct}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Cage":
-        try:
-            cells = tuple((int(r), int(c)) for r, c in d["cells"])
-            return cls(cells=cells, op=d.get("op"), target=int(d["target"]),
-                       distinct=bool(d.get("distinct", True)))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise SpecError(f"malformed cage {d!r}: {exc}") from None
+    def from_dict(cls, d: dict, where: str = "cage") -> "Cage":
+        """A cage from its JSON form; :class:`SpecError` naming the field for anything malformed."""
+        if not isinstance(d, dict):
+            raise SpecError(f"{where} must be an object, not {type(d).__name__}", field=where)
+        cells = _cells(d.get("cells"), f"{where}.cells", MAX_SIZE * MAX_SIZE)
+        op = d.get("op")
+        if op not in OPS:
+            raise SpecError(f"{where}.op {_show(op)} is not one of {OPS}", field=f"{where}.op")
+        return cls(cells=cells, op=op, target=_int(d.get("target"), f"{where}.target", 1, MAX_TARGET),
+                   distinct=_bool(d.get("distinct", True), f"{where}.distinct"))
+
+
+# ---- typed reading of JSON values (from_dict) -------------------------------------
+
+def _show(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _int(value, field: str, lo: int, hi: int) -> int:
+    """An int in lo..hi from an int, an integral float or a short digit string."""
+    v = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        v = value
+    elif isinstance(value, float) and value.is_integer():
+        v = int(value)
+    elif isinstance(value, str) and 0 < len(value.strip()) <= 80 and value.strip().isascii() \
+            and value.strip().isdigit():
+        v = int(value.strip())
+    if v is None:
+        raise SpecError(f"{field} {_show(value)} is not a whole number", field=field)
+    if not lo <= v <= hi:
+        raise SpecError(f"{field} {_show(value)} is outside {lo}..{hi}", field=field)
+    return v
+
+
+def _bool(value, field: str) -> bool:
+    if not isinstance(value, bool):  # "false" must not turn a rule on
+        raise SpecError(f"{field} {_show(value)} is not true or false", field=field)
+    return value
+
+
+def _grid(value, field: str, n: int, kind) -> list[list]:
+    """An n x n grid of ints (any range; _validate checks it) or of numbers in 0..1."""
+    if not isinstance(value, (list, tuple)) or len(value) != n:
+        raise SpecError(f"{field} must be {n} rows", field=field)
+    out = []
+    for r, row in enumerate(value):
+        if not isinstance(row, (list, tuple)) or len(row) != n:
+            raise SpecError(f"{field} row {r} must have {n} values", field=field)
+        if kind is int:
+            out.append([_int(v, f"{field}[{r}]", -10**6, 10**6) for v in row])
+        else:
+            for v in row:
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
+                    raise SpecError(f"{field}[{r}] value {_show(v)} is not a number in 0..1", field=field)
+            out.append([float(v) for v in row])
+    return out
+
+
+def _cells(value, field: str, limit: int) -> tuple[Cell, ...]:
+    if not isinstance(value, (list, tuple)) or len(value) > limit:
+        raise SpecError(f"{field} must be a list of at most {limit} [row, col] pairs", field=field)
+    out = []
+    for cell in value:
+        if not isinstance(cell, (list, tuple)) or len(cell) != 2:
+            raise SpecError(f"{field}: {_show(cell)} is not a [row, col] pair", field=field)
+        out.append((_int(cell[0], field, 0, MAX_SIZE - 1), _int(cell[1], field, 0, MAX_SIZE - 1)))
+    return tuple(out)
 
 
 def _freeze_grid(rows: Iterable[Iterable]) -> tuple[tuple, ...]:
@@ -153,31 +217,50 @@ class PuzzleSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> "PuzzleSpec":
+        """A spec from its JSON form (:meth:`to_dict`). Raises only :class:`SpecError`, whose
+        ``field`` names the malformed key; sizes are checked before anything is allocated."""
         if not isinstance(d, dict):
             raise SpecError(f"a puzzle spec must be a JSON object, not {type(d).__name__}")
-        try:
-            size = int(d["size"])
-            kind = d.get("kind", "sudoku")
-        except (KeyError, TypeError, ValueError) as exc:
-            raise SpecError(f"spec needs an integer 'size': {exc}") from None
-        givens = d.get("givens") or [[0] * size for _ in range(size)]
+        kind = d.get("kind", "sudoku")
+        if kind not in KINDS:
+            raise SpecError(f"kind {_show(kind)} is not one of {', '.join(KINDS)}", field="kind")
+        if "size" not in d:
+            raise SpecError("spec needs an integer 'size'", field="size")
+        size = _int(d["size"], "size", MIN_SIZE, MAX_SIZE)
+        givens = d.get("givens")
+        box = d.get("box")
+        if box is not None:
+            if not isinstance(box, (list, tuple)) or len(box) != 2:
+                raise SpecError(f"box {_show(box)} is not [rows, cols]", field="box")
+            box = (_int(box[0], "box", 1, size), _int(box[1], "box", 1, size))
+        windows = d.get("windows") or ()
+        if not isinstance(windows, (list, tuple)) or len(windows) > size * size:
+            raise SpecError(f"windows must be a list of at most {size * size} cell lists", field="windows")
+        cages = d.get("cages") or ()
+        if not isinstance(cages, (list, tuple)) or len(cages) > size * size:
+            raise SpecError(f"cages must be a list of at most {size * size} cages", field="cages")
+        regions, confidence = d.get("regions"), d.get("confidence")
         return cls(
             kind=kind,
             size=size,
-            givens=givens,
-            box=tuple(d["box"]) if d.get("box") else None,
-            regions=d.get("regions"),
-            diagonals=bool(d.get("diagonals", False)),
-            windows=tuple(tuple(tuple(c) for c in w) for w in d.get("windows") or ()),
-            cages=tuple(Cage.from_dict(c) for c in d.get("cages") or ()),
-            confidence=d.get("confidence"),
+            givens=[[0] * size for _ in range(size)] if givens is None else _grid(givens, "givens", size, int),
+            box=box,
+            regions=None if regions is None else _grid(regions, "regions", size, int),
+            diagonals=_bool(d.get("diagonals", False), "diagonals"),
+            windows=tuple(_cells(w, f"windows[{i}]", size * size) for i, w in enumerate(windows)),
+            cages=tuple(Cage.from_dict(c, f"cages[{i}]") for i, c in enumerate(cages)),
+            confidence=None if confidence is None else _grid(confidence, "confidence", size, float),
         )
 
     @classmethod
     def from_json(cls, text: str) -> "PuzzleSpec":
+        if len(text) > MAX_JSON_CHARS:
+            raise SpecError(f"a puzzle spec of {len(text)} characters is longer than any puzzle needs")
         try:
             return cls.from_dict(json.loads(text))
-        except json.JSONDecodeError as exc:
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, a number of 4,300+ digits
+            if isinstance(exc, SpecError):
+                raise
             raise SpecError(f"not valid JSON: {exc}") from None
 
     # ---- constructors for each kind ----------------------------------------
@@ -193,8 +276,12 @@ class PuzzleSpec:
     def from_line(cls, line: str) -> "PuzzleSpec":
         """A Sudoku from the one-line format: N*N characters, row by row, '.' or '0' empty.
 
-        Sizes up to 9 use digits; 16x16 uses 1-9 and A-G for 10-16."""
-        chars = [ch for ch in line.strip() if not ch.isspace()]
+        Sizes up to 9 use digits; 16x16 uses 1-9 and A-G for 10-16. Raises only SpecError."""
+        if not isinstance(line, str):
+            raise SpecError(f"a one-line sudoku is a string, not {type(line).__name__}")
+        if len(line) > 4 * MAX_LINE_CELLS:  # refuse before scanning: no sudoku line is this long
+            raise SpecError(f"a one-line sudoku has at most {MAX_LINE_CELLS} characters, not {len(line)}")
+        chars = [ch for ch in line if not ch.isspace()]
         n = int(round(len(chars) ** 0.5))
         if n * n != len(chars) or n not in DEFAULT_BOX:
             raise SpecError(f"a one-line sudoku has 16, 36, 64, 81, 144 or 256 characters, not {len(chars)}")
@@ -202,9 +289,9 @@ class PuzzleSpec:
         for i, ch in enumerate(chars):
             if ch in ".0":
                 values.append(0)
-            elif ch.isdigit():
-                values.append(int(ch))
-            elif ch.isalpha() and n > 9:
+            elif "1" <= ch <= "9":  # ASCII only: "²".isdigit() is True
+                values.append(ord(ch) - ord("0"))
+            elif n > 9 and ("A" <= ch <= "Z" or "a" <= ch <= "z"):
                 values.append(ord(ch.upper()) - ord("A") + 10)
             else:
                 raise SpecError(f"character {ch!r} at cell ({i // n}, {i % n}) is not a digit or '.'")

@@ -40,16 +40,11 @@ from vlm_puzzle.errors import ModelError
 from vlm_puzzle.models.attention import attention_candidates
 from vlm_puzzle.models.fast_decode import FastDecoder, supports
 from vlm_puzzle.models.greedy import greedy_generation_config, only_this_config
-from vlm_puzzle.models.images import to_model_image
+from vlm_puzzle.models.images import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS, to_model_image
 from vlm_puzzle.models.loading import (HOW_TO_POINT, LOAD_MODES, default_device, default_dtype, free_cuda,
                                        load_config, load_weights, maybe_prefetch, parse_dtype)
 from vlm_puzzle.models.types import Generation, Timings
 
-# Image bounds in pixels (qwen-vl-utils convention). A 9x9 grid at ~450-630 px a side
-# keeps ~50-70 px per cell (cage sums and corner clues stay legible) for 256-512
-# visual tokens with Qwen2/2.5-VL (28 px per token), far under the 1280-token default.
-DEFAULT_MIN_PIXELS = 256 * 28 * 28
-DEFAULT_MAX_PIXELS = 512 * 28 * 28
 DECODE_MODES = ("auto", "plain", "static", "graph", "regional", "compiled")
 
 

@@ -6,6 +6,11 @@ bound, or answer ``"9x9"`` where a number was asked. Each is repaired where the
 intent is unambiguous; values that are not allowed by :mod:`vlm_puzzle.spec`
 (kinds, sizes, box shapes) become ``None`` with a sentence in ``evidence``, so the
 merge step knows what the model did not decide.
+
+Hostile answers cost linear time: the text is cut at ``MAX_ANSWER_CHARS``, no regex
+can backtrack quadratically (no two adjacent runs can match the same characters,
+repeats are bounded), nesting deeper than ``MAX_DEPTH`` is not handed to the JSON or
+literal readers, and numbers are range-checked before use.
 """
 from __future__ import annotations
 
@@ -18,6 +23,8 @@ from vlm_puzzle.spec import KENKEN_SIZES, KINDS, SUDOKU_SIZES
 
 FIELDS = ("kind", "size", "box", "diagonals", "windows", "cages", "cage_op", "rules")
 MAX_RULE_TEXT = 300
+MAX_ANSWER_CHARS = 8000  # rule answers are a few hundred characters; the rest is ignored
+MAX_DEPTH = 16  # a rule object nests two levels; deeper is not a rule answer
 
 # Confidence by how much repair the answer needed.
 CONF_JSON, CONF_REPAIRED, CONF_SALVAGED = 0.9, 0.75, 0.5
@@ -40,7 +47,7 @@ def parse_rule_answer(text: str | None) -> RuleHints:
     An answer with nothing usable gives ``kind=None`` and ``confidence=0``.
     """
     evidence: list[str] = []
-    raw = (text or "").strip()
+    raw = (text or "")[:MAX_ANSWER_CHARS].strip()
     if not raw:
         return RuleHints(kind=None, confidence=0.0, evidence=("the model gave an empty answer",), source="qwen")
     obj, how = _extract_object(raw)
@@ -118,6 +125,9 @@ def _extract_object(raw: str) -> tuple[dict | None, str]:
     start = text.find("{")
     if start >= 0:
         body, complete = _balanced(text[start:])
+        if body is None:  # nested too deep to be a rule object
+            salvaged = _salvage(text)
+            return (salvaged, "regex") if salvaged else (None, "none")
         cut = "" if complete else "answer cut short, closed; "
         try:
             obj = json.loads(body)
@@ -125,7 +135,7 @@ def _extract_object(raw: str) -> tuple[dict | None, str]:
                 if complete and body == text:
                     return obj, "json"
                 return obj, cut or "json with surrounding text"
-        except json.JSONDecodeError:
+        except ValueError:  # JSONDecodeError, or an integer of over 4,300 digits
             pass
         fixed = _repair(body)
         for loader, how in ((json.loads, cut + "quotes/literals/commas fixed"), (_literal, cut + "python literal")):
@@ -139,9 +149,10 @@ def _extract_object(raw: str) -> tuple[dict | None, str]:
     return (salvaged, "regex") if salvaged else (None, "none")
 
 
-def _balanced(s: str) -> tuple[str, bool]:
+def _balanced(s: str) -> tuple[str | None, bool]:
     """(the text from the first '{' to its matching '}', True), or a closed-off
-    version of a truncated object (open string and brackets closed) and False."""
+    version of a truncated object (open string and brackets closed) and False;
+    (None, False) when brackets nest deeper than MAX_DEPTH."""
     depth, in_str, quote, esc = 0, False, "", False
     stack: list[str] = []
     for i, ch in enumerate(s):
@@ -158,6 +169,8 @@ def _balanced(s: str) -> tuple[str, bool]:
         elif ch in "{[":
             stack.append("}" if ch == "{" else "]")
             depth += 1
+            if depth > MAX_DEPTH:
+                return None, False
         elif ch in "}]":
             if stack:
                 stack.pop()
@@ -168,9 +181,20 @@ def _balanced(s: str) -> tuple[str, bool]:
     tail = s.rstrip()
     if in_str:
         tail += quote
-    tail = re.sub(r",\s*$", "", tail)
-    tail = re.sub(r',?\s*"[^"]*"\s*:?\s*$', "", tail) if tail.endswith(":") else tail
+    tail = _drop_dangling_key(tail.rstrip().removesuffix(",").rstrip())
     return tail + "".join(reversed(stack)), False
+
+
+def _drop_dangling_key(tail: str) -> str:
+    """``..., "key":`` (cut before the value) -> ``...``; string scans, no regex."""
+    if not tail.endswith(":"):
+        return tail
+    rest = tail[:-1].rstrip()
+    if rest.endswith('"'):
+        open_quote = rest.rfind('"', 0, len(rest) - 1)
+        if open_quote >= 0:
+            rest = rest[:open_quote].rstrip()
+    return rest.removesuffix(",")
 
 
 def _repair(body: str) -> str:
@@ -193,9 +217,10 @@ def _literal(body: str):
     return ast.literal_eval(s)
 
 
+# Bounded repeats: a value scan can never run across the whole answer from every key.
 _FIELD_RE = re.compile(
     r"""["']?(kind|size|box|diagonals?|windows?|cages?|cage_op|rules?)["']?\s*[:=]\s*"""
-    r"""(\[[^\]]*\]|"[^"]*"?|'[^']*'?|[^,}\n]+)""", re.IGNORECASE)
+    r"""(\[[^\]]{0,200}\]|"[^"]{0,300}"?|'[^']{0,300}'?|[^,}\n]{1,300})""", re.IGNORECASE)
 
 
 def _salvage(text: str) -> dict | None:
@@ -246,7 +271,7 @@ def _size(value, evidence: list[str]) -> int | None:
         return None
     if isinstance(value, (list, tuple)) and len(value) == 2 and value[0] == value[1]:
         value = value[0]
-    m = re.fullmatch(r"\s*(\d+)\s*(?:[xX×*]\s*(\d+))?\s*", str(value))
+    m = re.fullmatch(r"(\d{1,3})(?:\s*[xX×*]\s*(\d{1,3}))?", str(value).strip())
     if not m or (m.group(2) and m.group(1) != m.group(2)):
         if str(value).strip().lower() not in ("", "none", "null"):
             evidence.append(f"size {_short(str(value), 40)!r} is not a square grid size: ignored")
@@ -262,7 +287,7 @@ def _box(value, evidence: list[str]) -> tuple[int, int] | None:
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, str):
-        m = re.fullmatch(r"\s*\[?\(?\s*(\d+)\s*(?:[xX×*,]|by)\s*(\d+)\s*\)?\]?\s*", value)
+        m = re.fullmatch(r"\[?\(?\s*(\d{1,3})\s*(?:[xX×*,]|by)\s*(\d{1,3})\s*\)?\]?", value.strip())
         if not m:
             if value.strip().lower() not in ("", "none", "null", "no"):
                 evidence.append(f"box {_short(value, 40)!r} is not a box shape: ignored")
@@ -272,7 +297,7 @@ def _box(value, evidence: list[str]) -> tuple[int, int] | None:
         value = [value.get("rows"), value.get("cols", value.get("columns"))]
     try:
         r, c = (int(x) for x in value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # not two numbers, inf, nan
         evidence.append(f"box {_short(str(value), 40)!r} is not a box shape: ignored")
         return None
     if r < 1 or c < 1 or r * c not in SUDOKU_SIZES:

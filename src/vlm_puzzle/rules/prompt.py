@@ -29,3 +29,23 @@ RULES_PROMPT = (
 def build_prompt() -> str:
     """The rule-inference prompt (one text for every image, so prompts batch well)."""
     return RULES_PROMPT
+
+
+# The answer's JSON schema, for servers that can constrain decoding to it (vLLM
+# ``structured_outputs``, ``response_format`` json_schema): the fields and values the prompt asks for.
+RULE_ANSWER_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "kind": {"type": "string", "enum": list(KINDS)},
+        "size": {"type": "integer", "minimum": 1, "maximum": 16},
+        "box": {"anyOf": [{"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2},
+                          {"type": "null"}]},
+        "diagonals": {"type": "boolean"},
+        "windows": {"type": "boolean"},
+        "cages": {"type": "boolean"},
+        "cage_op": {"anyOf": [{"type": "string", "enum": ["sum", "arith"]}, {"type": "null"}]},
+        "rules": {"type": "string", "maxLength": 120},
+    },
+    "required": ["kind", "size", "box", "diagonals", "windows", "cages", "cage_op", "rules"],
+    "additionalProperties": False,
+}

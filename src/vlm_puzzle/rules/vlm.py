@@ -17,7 +17,8 @@ from vlm_puzzle.rules.parse import parse_rule_answer
 from vlm_puzzle.rules.prompt import MAX_NEW_TOKENS, build_prompt
 
 ENV_MODEL = "VLM_PUZZLE_MODEL"
-BACKENDS = ("auto", "qwen", "geometry")
+ENV_BASE_URL = "VLM_PUZZLE_BASE_URL"  # the same name as models.openai_client's (which imports more)
+BACKENDS = ("auto", "qwen", "geometry", "openai")
 
 
 @dataclass(frozen=True)
@@ -62,19 +63,29 @@ def infer_rules_vlm(vlm, image, *, max_new_tokens: int = MAX_NEW_TOKENS) -> Rule
 
 # ---- backend selection ---------------------------------------------------------------
 
-def resolve_backend(backend: str = "auto", model: str | os.PathLike | None = None
-                    ) -> tuple[str, str | None, str]:
+def resolve_backend(backend: str = "auto", model: str | os.PathLike | None = None, *,
+                    base_url: str | None = None) -> tuple[str, str | None, str]:
     """(backend actually used, model path or id or None, why).
 
-    ``auto``: the VLM when weights are configured (``model``, else the
-    ``VLM_PUZZLE_MODEL`` environment variable) and present offline, else geometry.
+    ``auto``: a served VLM when a server is configured (``base_url``, else the
+    ``VLM_PUZZLE_BASE_URL`` environment variable), else the in-process VLM when weights
+    are configured (``model``, else ``VLM_PUZZLE_MODEL``) and present offline, else geometry.
     ``qwen``: the VLM, or a :class:`ModelError` saying what is missing.
+    ``openai``: the VLM behind an OpenAI-compatible server; ``model`` is the name it serves
+    (None: the server's only one).
     ``geometry``: rules from the extracted grid only.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if backend == "geometry":
         return "geometry", None, "geometry backend requested"
+    url = base_url or os.environ.get(ENV_BASE_URL)
+    if backend == "openai" or (backend == "auto" and url):
+        if not url:
+            raise ModelError(f"the openai backend needs a server: pass --base-url or set {ENV_BASE_URL} "
+                             "(e.g. http://127.0.0.1:8000/v1)", code="server_not_configured")
+        return "openai", (str(model) if model else None), f"server at {url}" + (
+            " (from " + ENV_BASE_URL + ")" if not base_url else "")
     source = "--model" if model else ENV_MODEL
     model = str(model) if model else (os.environ.get(ENV_MODEL) or None)
     if model is None:

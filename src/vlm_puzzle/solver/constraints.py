@@ -21,9 +21,14 @@ cages, the digit sets that still fit, and digits every fitting set needs leave
 the rest of any row/column/box holding the cage; once a cage's domains allow at
 most EXACT_LIMIT tuples, exact support by enumerating them (cells sharing a
 row or column must differ even in a KenKen cage).
+
+``propagate(dom, deadline)`` raises :class:`DeadlinePassed` once ``time.perf_counter()``
+is past ``deadline``; the support enumerations of big cages check it every few
+thousand steps, so no cage of any size can hold a search past its time limit.
 """
 from __future__ import annotations
 
+import time
 from functools import lru_cache
 from itertools import combinations
 from itertools import product as iter_product
@@ -35,6 +40,16 @@ from constraint.domain import Unassigned
 
 
 _MAX_COMBOS = 2000
+_CHECK_EVERY = 1024  # support-enumeration steps between deadline checks (~1 ms)
+
+
+class DeadlinePassed(Exception):
+    """The search's deadline passed during propagation (caught by the search)."""
+
+
+def check_deadline(deadline: float | None) -> None:
+    if deadline is not None and time.perf_counter() > deadline:
+        raise DeadlinePassed
 
 
 def mask_of(values) -> int:
@@ -234,18 +249,18 @@ class _CagePropagator:
                 parts.append((positions, rest))
         self.unit_parts = tuple(parts)
 
-    def narrow(self, doms: list[int]):
+    def narrow(self, doms: list[int], deadline: float | None = None):
         """Narrow ``doms`` in place; return per unit part the digits its cage cells
         are sure to hold (or a falsy value for none), or None on a wipe-out."""
         raise NotImplementedError
 
-    def propagate(self, dom):
+    def propagate(self, dom, deadline: float | None = None):
         cells = self.cells
         key = tuple([dom[c] for c in cells])
         hit = self.memo.get(key)
         if hit is None:
             doms = list(key)
-            required = self.narrow(doms)
+            required = self.narrow(doms, deadline)  # DeadlinePassed: nothing memoised
             hit = False if required is None else (tuple(doms), required)
             if len(self.memo) >= MEMO_LIMIT:
                 self.memo.clear()
@@ -292,7 +307,7 @@ class _SumPropagator(_CagePropagator):
     def _holds(self, values) -> bool:
         return sum(values) == self.target
 
-    def narrow(self, doms):
+    def narrow(self, doms, deadline=None):
         target = self.target
         lows = [_low(d) for d in doms]
         highs = [_high(d) for d in doms]
@@ -307,7 +322,7 @@ class _SumPropagator(_CagePropagator):
         if _tuple_count(doms, limit) <= limit:
             return _exact_filter(doms, self._holds, self.clashes, self.unit_parts)
         if not self.distinct:
-            return () if _narrow_to(doms, _sum_support(doms, target)) else None
+            return () if _narrow_to(doms, _sum_support(doms, target, deadline)) else None
         if self.combos is None:
             return ()
         allowed, required = 0, -1
@@ -340,7 +355,7 @@ class _ProductPropagator(_CagePropagator):
     def _holds(self, values) -> bool:
         return prod(values) == self.target
 
-    def narrow(self, doms):
+    def narrow(self, doms, deadline=None):
         target = self.target
         for i, d in enumerate(doms):
             doms[i] = d & self.divisors
@@ -362,7 +377,7 @@ class _ProductPropagator(_CagePropagator):
             doms[i] = nd
         if _tuple_count(doms, EXACT_LIMIT) <= EXACT_LIMIT:
             return _exact_filter(doms, self._holds, self.clashes, self.unit_parts)
-        return () if _narrow_to(doms, _product_support(doms, target)) else None
+        return () if _narrow_to(doms, _product_support(doms, target, deadline)) else None
 
 
 def _tuple_count(doms: list[int], limit: int) -> int:
@@ -416,7 +431,7 @@ def _shift_sum(sums: int, values: int) -> int:
     return out
 
 
-def _sum_support(doms: list[int], target: int) -> list[int]:
+def _sum_support(doms: list[int], target: int, deadline: float | None = None) -> list[int]:
     """Per cell, the values that the other cells' domains can complete to ``target``
     (reachable sums kept as bitmasks, built from both ends)."""
     k = len(doms)
@@ -426,6 +441,7 @@ def _sum_support(doms: list[int], target: int) -> list[int]:
     supports = [0] * k
     suffix = 1
     for i in range(k - 1, -1, -1):
+        check_deadline(deadline)
         a, b = prefix[i], suffix
         if a.bit_count() > b.bit_count():
             a, b = b, a
@@ -437,24 +453,48 @@ def _sum_support(doms: list[int], target: int) -> list[int]:
     return supports
 
 
-def _product_support(doms: list[int], target: int) -> list[int]:
+def _product_support(doms: list[int], target: int, deadline: float | None = None) -> list[int]:
     """Per cell, the values that the other cells' domains can complete to the
-    product ``target`` (reachable partial products that divide it, as sets)."""
+    product ``target`` (reachable partial products that divide it, as sets).
+    A big cage's sets hold up to every divisor of the target (hundreds of thousands
+    for 81 cells): the loops check ``deadline`` as they go."""
     k = len(doms)
     vals = [[v for v in values_of(d) if v and target % v == 0] for d in doms]
     prefix = [{1}]
     for vs in vals[:-1]:
-        prefix.append({p * v for p in prefix[-1] for v in vs if target % (p * v) == 0})
+        prefix.append(_extend_products(prefix[-1], vs, target, deadline))
     supports = [0] * k
     suffix = {1}
     for i in range(k - 1, -1, -1):
         pre = prefix[i]
+        small, large = (pre, suffix) if len(pre) <= len(suffix) else (suffix, pre)
         for v in vals[i]:
             rest = target // v
-            if any(rest % p == 0 and rest // p in suffix for p in pre):
-                supports[i] |= 1 << v
-        suffix = {p * v for p in suffix for v in vals[i] if target % (p * v) == 0}
+            steps = 0
+            for p in small:
+                steps += 1
+                if not steps % _CHECK_EVERY:
+                    check_deadline(deadline)
+                if rest % p == 0 and rest // p in large:
+                    supports[i] |= 1 << v
+                    break
+        suffix = _extend_products(suffix, vals[i], target, deadline)
     return supports
+
+
+def _extend_products(products: set, values: list[int], target: int, deadline: float | None) -> set:
+    """The products ``p * v`` (``p`` in ``products``, ``v`` in ``values``) that divide ``target``."""
+    out = set()
+    steps = 0
+    for p in products:
+        steps += 1
+        if not steps % _CHECK_EVERY:
+            check_deadline(deadline)
+        for v in values:
+            q = p * v
+            if target % q == 0:
+                out.add(q)
+    return out
 
 
 @lru_cache(maxsize=4096)
@@ -486,7 +526,7 @@ class _PairPropagator:
         self.target = target
         self.support = support
 
-    def propagate(self, dom):
+    def propagate(self, dom, deadline=None):
         a, b = self.cells
         da, db = dom[a], dom[b]
         na = da & self.support(db, self.target)
@@ -510,7 +550,7 @@ class FunctionPropagator:
         self.constraint = constraint
         self.variables = variables
 
-    def propagate(self, dom):
+    def propagate(self, dom, deadline=None):
         free = [i for i, c in enumerate(self.cells) if dom[c] & (dom[c] - 1)]
         if len(free) > 1:
             return []

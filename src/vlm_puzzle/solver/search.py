@@ -21,16 +21,14 @@ push/pop of list domains. Branching takes the cell with fewest values (MRV).
 """
 from __future__ import annotations
 
-import time
 from functools import lru_cache, partial
 from dataclasses import dataclass, field
 
 from constraint import Solver
 
-from .constraints import AllDifferentGroup, FunctionPropagator, mask_of
+from .constraints import AllDifferentGroup, DeadlinePassed, FunctionPropagator, check_deadline, mask_of
 
 _CACHE_LIMIT = 64
-_TIME_CHECK_EVERY = 64  # decisions between deadline checks
 
 
 @dataclass
@@ -145,11 +143,13 @@ def _network_key(variables, constraints):
     return tuple(variables), tuple(parts)
 
 
-def fixpoint(dom: list[int], net: Network, singles: list[int], gq: int, pq: int) -> bool:
+def fixpoint(dom: list[int], net: Network, singles: list[int], gq: int, pq: int,
+             deadline: float | None = None) -> bool:
     """Propagate until nothing changes; False on a contradiction.
 
     ``singles``: cells newly down to one value (consumed); ``gq``: bitmask of the
-    permutation groups to scan; ``pq``: bitmask of the propagators to run."""
+    permutation groups to scan; ``pq``: bitmask of the propagators to run.
+    Raises DeadlinePassed when a propagator finds ``deadline`` passed."""
     peers, cell_gmask, cell_pmask = net.peers, net.cell_gmask, net.cell_pmask
     groups, group_full, props = net.groups, net.group_full, net.props
     inters, group_imask = net.inters, net.group_imask
@@ -173,7 +173,7 @@ def fixpoint(dom: list[int], net: Network, singles: list[int], gq: int, pq: int)
         if pq:
             low = pq & -pq
             pq ^= low
-            changed = props[low.bit_length() - 1].propagate(dom)
+            changed = props[low.bit_length() - 1].propagate(dom, deadline)
             if changed is None:
                 return False
             for c in changed:
@@ -307,7 +307,9 @@ class PropagatingSolver(Solver):
     """python-constraint solver: full propagation at each node, MRV branching.
 
     ``deadline`` is a ``time.perf_counter()`` value; past it the search stops and
-    ``stats.timed_out`` is set. Domains must hold non-negative ints.
+    ``stats.timed_out`` is set: it is checked before the first propagation (a deadline
+    already passed means no search), at every decision and inside big cages'
+    propagation. Domains must hold non-negative ints.
     """
 
     requires_pickling = False
@@ -331,11 +333,19 @@ class PropagatingSolver(Solver):
 
     def search(self, net: Network, dom: list[int]):
         """Yield every solution (as a list of single-bit masks) by depth-first search."""
-        stats = self.stats = SearchStats()
+        self.stats = SearchStats()
+        try:
+            yield from self._search(net, dom)
+        except DeadlinePassed:
+            self.stats.timed_out = True
+
+    def _search(self, net: Network, dom: list[int]):
+        stats = self.stats
         deadline = self.deadline
+        check_deadline(deadline)
         singles = [c for c, d in enumerate(dom) if not d & (d - 1)]
         everything = (1 << len(net.groups)) - 1, (1 << len(net.props)) - 1
-        if not all(dom) or not fixpoint(dom, net, singles, *everything):
+        if not all(dom) or not fixpoint(dom, net, singles, *everything, deadline):
             return
         if net.props:
             choose = partial(choose_cell_by_degree, peers=net.peers)
@@ -362,11 +372,8 @@ class PropagatingSolver(Solver):
                 child = parent
             child[cell] = bit
             stats.nodes += 1
-            if deadline is not None and not stats.nodes % _TIME_CHECK_EVERY \
-                    and time.perf_counter() > deadline:
-                stats.timed_out = True
-                return
-            if not fixpoint(child, net, [cell], cell_gmask[cell], cell_pmask[cell]):
+            check_deadline(deadline)  # ~0.1 us against tens of us a node
+            if not fixpoint(child, net, [cell], cell_gmask[cell], cell_pmask[cell], deadline):
                 stats.backtracks += 1
                 continue
             nxt = choose(child)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 
+from ..errors import OptionError
 from ..spec import PuzzleSpec, SpecError
 from .model import build_problem
 from .search import PropagatingSolver
@@ -63,10 +64,10 @@ def count_solutions(spec: PuzzleSpec, limit: int = 1000, *, timeout_s: float | N
 def _run(spec: PuzzleSpec, *, limit: int, timeout_s: float | None) -> SolveOutcome:
     if not isinstance(spec, PuzzleSpec):
         raise SpecError(f"the solver takes a PuzzleSpec, not {type(spec).__name__}")
-    if timeout_s is not None and not timeout_s >= 0:
-        raise ValueError(f"timeout_s must be a number >= 0 or None, not {timeout_s!r}")
+    if timeout_s is not None and not timeout_s >= 0:  # nan too
+        raise OptionError(f"timeout_s must be a number >= 0 or None, not {timeout_s!r}")
     if limit < 1:
-        raise ValueError(f"limit must be at least 1, not {limit}")
+        raise OptionError(f"limit must be at least 1, not {limit}")
     t0 = time.perf_counter()
     deadline = None if timeout_s is None else t0 + timeout_s
     solver = PropagatingSolver(deadline=deadline)
