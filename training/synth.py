@@ -243,7 +243,8 @@ def synth_grid(rng: np.random.Generator, fonts: list[str], hand: float = 0.0, sp
 
     ``hand``: probability that the grid is handwritten (see the module doc), its
     writers from ``split``. ``kinds``, when given, receives what each cell holds:
-    "" (blank), "print", "hand", "marks" (pencil marks, labelled empty) or "clue"."""
+    "" (blank), "print", "hand", "marks" (pencil marks) or "ghost" (show-through), both
+    labelled empty, or "clue"."""
     n = int(rng.choice(SIZES))
     cell = (SIZE - 2 * MARGIN) / n
     paper = float(rng.uniform(150, 255))
