@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
-from vlm_puzzle.render.fonts import font_for_height, has_glyph
+from vlm_puzzle.render.fonts import font_for_height, has_glyph, load_font
 from vlm_puzzle.render.style import Style
 from vlm_puzzle.spec import Cell, PuzzleSpec
 
@@ -66,10 +66,12 @@ def draw_puzzle(spec: PuzzleSpec, style: Style, size_px: tuple[int, int],
     img[:] = style.paper
     _shade(img, spec, style, geo)
     _grid_lines(img, spec, style, geo)
-    if spec.kind == "killer" or (spec.cages and spec.kind != "kenken"):
+    if (spec.kind == "killer" or (spec.cages and spec.kind != "kenken")) and not style.killer_solid:
         _killer_outlines(img, spec, style, geo)
     pil = Image.fromarray(img)
     draw = ImageDraw.Draw(pil)
+    if not style.antialias:
+        draw.fontmode = "1"  # hard-edged text: every pixel paper or ink
     _cage_labels(pil, draw, spec, style, geo)
     _givens(pil, draw, spec, style, geo, rng)
     return np.asarray(pil).copy(), geo
@@ -77,25 +79,27 @@ def draw_puzzle(spec: PuzzleSpec, style: Style, size_px: tuple[int, int],
 
 # ---- geometry helpers ----------------------------------------------------------------
 
-def _poly(img: np.ndarray, pts, color) -> None:
+def _poly(img: np.ndarray, pts, color, aa: bool = True) -> None:
     p = np.round(np.asarray(pts, float) * (1 << _SHIFT)).astype(np.int32)
-    cv2.fillConvexPoly(img, p, tuple(int(v) for v in color), cv2.LINE_AA, _SHIFT)
+    cv2.fillConvexPoly(img, p, tuple(int(v) for v in color), cv2.LINE_AA if aa else cv2.LINE_8, _SHIFT)
 
 
-def _rect(img: np.ndarray, x0: float, y0: float, x1: float, y1: float, color) -> None:
-    _poly(img, [(x0, y0), (x1, y0), (x1, y1), (x0, y1)], color)
+def _rect(img: np.ndarray, x0: float, y0: float, x1: float, y1: float, color, aa: bool = True) -> None:
+    if not aa:  # a hard-edged fill covers both end pixels: keep a w px wide rectangle w px wide
+        x1, y1 = max(x0, x1 - 1), max(y0, y1 - 1)
+    _poly(img, [(x0, y0), (x1, y0), (x1, y1), (x0, y1)], color, aa)
 
 
-def _segment(img, p, q, width: float, color) -> None:
+def _segment(img, p, q, width: float, color, aa: bool = True) -> None:
     """An axis-aligned line from p to q, ``width`` px thick, with square caps."""
     (x0, y0), (x1, y1) = p, q
     t = width / 2
-    _rect(img, min(x0, x1) - t, min(y0, y1) - t, max(x0, x1) + t, max(y0, y1) + t, color)
+    _rect(img, min(x0, x1) - t, min(y0, y1) - t, max(x0, x1) + t, max(y0, y1) + t, color, aa)
 
 
-def _fill_cell(img, geo: GridGeometry, cell: Cell, color) -> None:
+def _fill_cell(img, geo: GridGeometry, cell: Cell, color, aa: bool = True) -> None:
     r, c = cell
-    _rect(img, geo.x(c), geo.y(r), geo.x(c + 1), geo.y(r + 1), color)
+    _rect(img, geo.x(c), geo.y(r), geo.x(c + 1), geo.y(r + 1), color, aa)
 
 
 def _shade(img, spec: PuzzleSpec, style: Style, geo: GridGeometry) -> None:
@@ -104,14 +108,14 @@ def _shade(img, spec: PuzzleSpec, style: Style, geo: GridGeometry) -> None:
         colours = _region_colours(spec.regions)
         for r in range(n):
             for c in range(n):
-                _fill_cell(img, geo, (r, c), PASTELS[colours[spec.regions[r][c]]])
+                _fill_cell(img, geo, (r, c), PASTELS[colours[spec.regions[r][c]]], style.antialias)
     for window in spec.windows:
         for cell in window:
-            _fill_cell(img, geo, cell, style.shade)
+            _fill_cell(img, geo, cell, style.shade, style.antialias)
     if spec.diagonals and style.diagonal == "shade":
         for i in range(n):
-            _fill_cell(img, geo, (i, i), style.shade)
-            _fill_cell(img, geo, (i, n - 1 - i), style.shade)
+            _fill_cell(img, geo, (i, i), style.shade, style.antialias)
+            _fill_cell(img, geo, (i, n - 1 - i), style.shade, style.antialias)
 
 
 def _region_colours(regions) -> dict[int, int]:
@@ -133,10 +137,11 @@ def _region_colours(regions) -> dict[int, int]:
     return colour
 
 
-def _labels(spec: PuzzleSpec) -> list[list[int]] | None:
-    """The id whose borders are drawn thick: KenKen cage, jigsaw region or box."""
+def _labels(spec: PuzzleSpec, style: Style | None = None) -> list[list[int]] | None:
+    """The id whose borders are drawn thick: KenKen cage (or killer cage in a solid-cage
+    ``style``), jigsaw region or box."""
     n = spec.size
-    if spec.kind == "kenken":
+    if spec.kind == "kenken" or (spec.cages and style is not None and style.killer_solid):
         lab = [[-1] * n for _ in range(n)]
         for i, cage in enumerate(spec.cages):
             for r, c in cage.cells:
@@ -150,27 +155,37 @@ def _labels(spec: PuzzleSpec) -> list[list[int]] | None:
     return None
 
 
+def line_widths(style: Style, cell: float) -> tuple[float, float]:
+    """(thin, thick) line widths in pixels for cells of ``cell`` px. Widths in pixels
+    (``Style.thin_px``) stop at a tenth and a fifth of a small cell, as no print is darker."""
+    thin = max(1.0, style.thin * cell) if style.thin_px is None else min(style.thin_px, max(1.0, 0.1 * cell))
+    thick = max(2.0, style.thick * cell) if style.thick_px is None else min(style.thick_px, max(thin, 0.2 * cell))
+    return thin, thick
+
+
 def _grid_lines(img, spec: PuzzleSpec, style: Style, geo: GridGeometry) -> None:
-    n, cell = spec.size, geo.cell
-    thin, thick = max(1.0, style.thin * cell), max(2.0, style.thick * cell)
+    n, cell, aa = spec.size, geo.cell, style.antialias
+    thin, thick = line_widths(style, cell)
     if spec.diagonals and style.diagonal == "line":
         dark = tuple(int(v * 0.7) for v in style.shade)
         for (a, b) in ((geo.corners[0], geo.corners[2]), (geo.corners[1], geo.corners[3])):
             cv2.line(img, tuple(int(v * 16) for v in a), tuple(int(v * 16) for v in b), dark,
-                     max(1, int(round(thin * 1.5))), cv2.LINE_AA, _SHIFT)
-    for i in range(n + 1):
-        _segment(img, (geo.x(i), geo.y(0)), (geo.x(i), geo.y(n)), thin, style.line_color)
-        _segment(img, (geo.x(0), geo.y(i)), (geo.x(n), geo.y(i)), thin, style.line_color)
-    lab = _labels(spec)
+                     max(1, int(round(thin * 1.5))), cv2.LINE_AA if aa else cv2.LINE_8, _SHIFT)
+    if style.cell_lines or spec.kind != "kenken":  # a KenKen may show its cages only
+        colour = style.thin_color or style.line_color
+        for i in range(n + 1):
+            _segment(img, (geo.x(i), geo.y(0)), (geo.x(i), geo.y(n)), thin, colour, aa)
+            _segment(img, (geo.x(0), geo.y(i)), (geo.x(n), geo.y(i)), thin, colour, aa)
+    lab = _labels(spec, style)
     if lab is not None:
         for r in range(n):
             for c in range(n):
                 if c + 1 < n and lab[r][c] != lab[r][c + 1]:
-                    _segment(img, (geo.x(c + 1), geo.y(r)), (geo.x(c + 1), geo.y(r + 1)), thick, style.line_color)
+                    _segment(img, (geo.x(c + 1), geo.y(r)), (geo.x(c + 1), geo.y(r + 1)), thick, style.line_color, aa)
                 if r + 1 < n and lab[r][c] != lab[r + 1][c]:
-                    _segment(img, (geo.x(c), geo.y(r + 1)), (geo.x(c + 1), geo.y(r + 1)), thick, style.line_color)
+                    _segment(img, (geo.x(c), geo.y(r + 1)), (geo.x(c + 1), geo.y(r + 1)), thick, style.line_color, aa)
     for a, b in ((0, 1), (1, 2), (2, 3), (3, 0)):
-        _segment(img, geo.corners[a], geo.corners[b], thick, style.line_color)
+        _segment(img, geo.corners[a], geo.corners[b], thick, style.line_color, aa)
 
 
 # ---- killer cages --------------------------------------------------------------------
@@ -211,7 +226,7 @@ def _end(cs: set, along: Cell, diagonal: Cell, edge: float, d: float) -> float:
     return edge  # the side continues straight into the neighbour
 
 
-def _dashed(img, p, q, dash: float, width: float, color) -> None:
+def _dashed(img, p, q, dash: float, width: float, color, aa: bool = True) -> None:
     (x0, y0), (x1, y1) = p, q
     length = abs(x1 - x0) + abs(y1 - y0)
     if length <= 0:
@@ -220,23 +235,29 @@ def _dashed(img, p, q, dash: float, width: float, color) -> None:
     s = 0.0
     while s < length:
         e = min(length, s + dash)
-        _segment(img, (x0 + ux * s, y0 + uy * s), (x0 + ux * e, y0 + uy * e), width, color)
+        _segment(img, (x0 + ux * s, y0 + uy * s), (x0 + ux * e, y0 + uy * e), width, color, aa)
         s += 2 * dash
 
 
 def _killer_outlines(img, spec: PuzzleSpec, style: Style, geo: GridGeometry) -> None:
     inset = geo.cell * 0.09
-    width = max(1.0, style.thin * geo.cell * 0.9)
+    width = max(1.0, style.thin * geo.cell * 0.9) if style.thin_px is None else max(1.0, style.thin_px * 0.9)
     dash = max(2.0, style.cage_dash * geo.cell)
     for cage in spec.cages:
         for p, q in cage_outline_segments(cage.cells, inset, geo):
-            _dashed(img, p, q, dash, width, style.cage_color)
+            _dashed(img, p, q, dash, width, style.cage_color, style.antialias)
 
 
 # ---- text ------------------------------------------------------------------------------
 
 def symbol(v: int, style: Style, n: int) -> str:
-    """How value ``v`` is printed."""
+    """How value ``v`` is printed (12x12 and 16x16: see ``Style.notation``)."""
+    if n == 16 and style.notation == "hex0":
+        return "0123456789ABCDEF"[v - 1]
+    if n in (12, 16) and style.notation in ("hexA", "hexa") and v >= 10:
+        return chr((ord("a") if style.notation == "hexa" else ord("A")) + v - 10)
+    if style.notation:  # "numeric", and 0-F on a 12x12
+        return str(v)
     if v >= 10 and n == 16 and style.letters16:
         return chr(ord("A") + v - 10)
     return str(v)
@@ -244,8 +265,13 @@ def symbol(v: int, style: Style, n: int) -> str:
 
 def cage_label(cage, style: Style) -> str:
     """The clue text of a cage: ``12+``, ``3−``, ``60×``, ``2÷``, ``17`` (killer), ``4`` (fixed)."""
-    ops = OPS_ASCII if style.ascii_ops or not all(
-        has_glyph(style.clue_font or style.font, ch) for ch in "\u2212\u00d7\u00f7") else OPS_UNICODE
+    font = style.clue_font or style.font
+    if style.op_glyphs is not None:
+        ops = dict(zip(("add", "sub", "mul", "div"), style.op_glyphs), sum="")
+        ops = {k: g if not g or has_glyph(font, g) else OPS_ASCII[k] for k, g in ops.items()}
+    else:
+        ops = OPS_ASCII if style.ascii_ops or not all(
+            has_glyph(font, ch) for ch in "\u2212\u00d7\u00f7") else OPS_UNICODE
     return f"{cage.target}{ops.get(cage.op, '') if cage.op else ''}"
 
 
@@ -253,18 +279,31 @@ def _cage_labels(pil: Image.Image, draw: ImageDraw.ImageDraw, spec: PuzzleSpec, 
                  geo: GridGeometry) -> None:
     if not spec.cages:
         return
-    font = font_for_height(style.clue_font or style.font, round(geo.cell * (0.17 if spec.kind == "killer" else 0.19)))
+    scale = style.clue_scale or (0.17 if spec.kind == "killer" else 0.19)
+    if spec.n_givens:  # a large clue would run into the givens
+        scale = min(scale, 0.3)
+    base = font_for_height(style.clue_font or style.font, round(geo.cell * scale))
     for cage in spec.cages:
         r, c = min(cage.cells)
-        text = cage_label(cage, style)
-        # Clear of a thick cage border (half its width) as printed puzzles are.
-        pad = max(0.05 * geo.cell, 0.5 * max(2.0, style.thick * geo.cell) + 0.03 * geo.cell)
-        x, y = geo.x(c) + pad + geo.cell * 0.01, geo.y(r) + pad
-        if spec.kind == "killer":  # a gap in the dashed outline behind the sum
+        text, font = cage_label(cage, style), base
+        if style.clue_scale is not None:  # a large clue shrinks to fit its cell, as printed ones do
+            while font.size > 6 and font.getlength(text) > 0.85 * geo.cell:
+                font = load_font(style.clue_font or style.font, font.size - 1)
+        if style.clue_offset is not None:
+            clear = line_widths(style, geo.cell)[1] / 2 + 1  # never under the border it sits against
+            x = geo.x(c) + max(clear, style.clue_offset[0] * geo.cell)
+            y = geo.y(r) + max(clear, style.clue_offset[1] * geo.cell)
+            bx, by, _, _ = draw.textbbox((x, y), text, font=font)  # the ink's corner, not the em box's
+            x, y = 2 * x - bx, 2 * y - by
+        else:
+            # Clear of a thick cage border (half its width) as printed puzzles are.
+            pad = max(0.05 * geo.cell, 0.5 * max(2.0, style.thick * geo.cell) + 0.03 * geo.cell)
+            x, y = geo.x(c) + pad + geo.cell * 0.01, geo.y(r) + pad
+        if spec.kind == "killer" and not style.killer_solid and style.sum_gap:  # a gap in the outline behind the sum
             x0, y0, x1, y1 = draw.textbbox((x, y), text, font=font)
             bg = pil.getpixel((int(geo.x(c) + geo.cell * 0.5), int(geo.y(r) + geo.cell * 0.5)))
             draw.rectangle((x0 - 2, y0 - 2, x1 + 2, y1 + 2), fill=bg)
-        draw.text((x, y), text, font=font, fill=style.ink)
+        draw.text((x, y), text, font=font, fill=style.clue_ink or style.ink)
 
 
 def _givens(pil, draw, spec: PuzzleSpec, style: Style, geo: GridGeometry,

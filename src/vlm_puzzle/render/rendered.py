@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from vlm_puzzle.errors import PuzzleError
-from vlm_puzzle.render.draw import draw_puzzle
+from vlm_puzzle.render.draw import draw_puzzle, line_widths
 from vlm_puzzle.render.photo import make_page, photograph
 from vlm_puzzle.render.style import Style, random_style
 from vlm_puzzle.spec import PuzzleSpec
@@ -91,8 +91,8 @@ def render_puzzle(spec: PuzzleSpec, *, seed: int, style: Style | None = None, ph
     truth["corners"] = np.round(corners, 2).tolist()
     truth["lattice"] = np.round(lattice, 2).tolist()
     truth["cell_px"] = round(geo.cell, 3)
-    truth["style"] = {**style.to_dict(), "thin_px": round(max(1.0, style.thin * geo.cell), 2),
-                      "thick_px": round(max(2.0, style.thick * geo.cell), 2),
+    thin_px, thick_px = line_widths(style, geo.cell)
+    truth["style"] = {**style.to_dict(), "thin_px": round(thin_px, 2), "thick_px": round(thick_px, 2),
                       "digit_px": round(geo.cell * style.digit_scale, 2)}
     return Rendered(image=image, truth=truth)
 
