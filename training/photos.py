@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from vlm_puzzle.errors import PuzzleError
+from vlm_puzzle.eval import kubiesa
 from vlm_puzzle.vision.grid import locate_grid
 
 
@@ -61,22 +62,13 @@ def prepare(root: Path, names: list[str] | None = None, read_labels=None, ext: s
             "rects": np.stack(rects), "labels": np.stack(labels)}
 
 
-def kubiesa_labels(path: Path) -> np.ndarray:
-    """9x9 labels of a kubiesa photo's ``.txt``: 0 blank, 1-9, 10 pencil-mark candidates."""
-    grid = np.array([[int(v) for v in line.split()] for line in path.read_text().splitlines() if line.strip()],
-                    dtype=np.int64)
-    if grid.shape != (9, 9) or grid.min() < 0 or grid.max() > 10:
-        raise ValueError(f"{path}: expected 9 rows of 9 integers 0..10")
-    return grid
-
-
 def prepare_kubiesa(folder: Path) -> dict[str, np.ndarray]:
     """:func:`prepare` for one split of Alex Kubiesa's phone photos (MIT; ``NAME.jpg``
     with ``NAME.txt``): printed givens, handwritten entries and pencil marks. Pencil
     marks are labelled empty (what the reader should read), and flagged in ``marks``."""
     names = sorted(p.stem for p in folder.glob("*.jpg") if p.with_suffix(".txt").exists())
-    data = prepare(folder, names, lambda name: kubiesa_labels(folder / f"{name}.txt"), ".jpg")
-    data["marks"] = data["labels"] == 10
+    data = prepare(folder, names, lambda name: np.array(kubiesa.read_labels(folder / f"{name}.txt")), ".jpg")
+    data["marks"] = data["labels"] == kubiesa.MARKS
     data["labels"] = np.where(data["marks"], 0, data["labels"])
     return data
 
