@@ -92,7 +92,7 @@ def render_set(count: int, photo: bool, seed: int, folder: Path) -> None:
 
 def evaluate(folder: Path, *, models: Path | None, cv: int, repair: bool, limit: int | None,
              verbose: bool) -> dict:
-    from vlm_puzzle.vision import extract_state
+    from vlm_puzzle.check import read_checked
     from vlm_puzzle.vision.classifier import DIGITS_MODEL
     outlines = read_outlines(folder)
     fold_of: dict[str, int] = {}
@@ -124,7 +124,7 @@ def evaluate(folder: Path, *, models: Path | None, cv: int, repair: bool, limit:
         stats["images"] += 1
         t0 = time.perf_counter()
         try:
-            st = extract_state(str(img), repair=repair, model=model)
+            st = read_checked(str(img), rules=False, repair=repair, model=model)
         except PuzzleError as exc:
             stats["read_fail"] += 1
             stats["detect_fail"] += 1
@@ -157,16 +157,16 @@ def evaluate(folder: Path, *, models: Path | None, cv: int, repair: bool, limit:
         stats["empty_as_digit"] += int(((tg == 0) & (st.givens != 0)).sum())
         stats["digit_as_empty"] += int(((tg != 0) & (st.givens == 0)).sum())
         stats["digit_as_other"] += int(((tg != 0) & (st.givens != 0) & (st.givens != tg)).sum())
-        stats["repaired"] += int(st.repair_status == "repaired")
-        stats["repair_failed"] += int(st.repair_status == "failed")
+        stats["repaired"] += int(st.verdict.status == "repaired")
+        stats["repair_failed"] += int(st.verdict.status == "failed")
         stats["wrong_but_ok"] += int(st.ok and not ok)
         if not ok:
             bad = [(int(r), int(c), int(tg[r, c]), int(st.givens[r, c])) for r, c in zip(*np.nonzero(st.givens != tg))]
             failures.append(f"{img.name}: {len(bad)} wrong (r, c, truth, read) {bad[:6]} "
-                            f"rot={st.rotation} repair={st.repair_status} {st.repairs}")
+                            f"rot={st.rotation} repair={st.verdict.status} {st.repairs}")
         if verbose:
             print(f"{img.name}: {'ok' if ok else 'WRONG'} {1000 * times[-1]:.0f} ms rot={st.rotation} "
-                  f"repair={st.repair_status}", flush=True)
+                  f"repair={st.verdict.status}", flush=True)
     stats["time_median_ms"] = 1000 * float(np.median(times)) if times else None
     stats["time_p95_ms"] = 1000 * float(np.percentile(times, 95)) if times else None
     stats["corner_err_median_cells"] = float(np.median(corner_errs)) if corner_errs else None

@@ -6,7 +6,7 @@ families *held out* from every reader's training (``vlm_puzzle.render.heldout``)
 disjoint from training's.
 Each image goes through the real pipeline parts:
 ``pipeline.read_state`` (grid, digits, ``read_variants``, givens repaired against
-the inferred rules; ``--no-repair``: as read) then ``rules.geometry.infer_rules``.
+the inferred rules; ``--no-repair``: as read) then ``check.infer_rules``.
 Reported per kind and mode:
 
 * ``read``: puzzles read entirely right (kind, box, regions / cages with ops and
@@ -53,12 +53,12 @@ def read_image(image, repair: bool = True) -> dict:
     """The pipeline's reading of one image (``pipeline.read_state``: grid, digits,
     variants, givens repaired against the inferred rules), then the rules:
     state, variants, hints, spec, timings (s)."""
+    from vlm_puzzle.check import infer_rules
     from vlm_puzzle.pipeline import read_state
-    from vlm_puzzle.rules.geometry import infer_rules
     t0 = time.perf_counter()
     state = read_state(image, repair=repair)
     t1 = time.perf_counter()
-    hints, spec = infer_rules(state, state.variants)
+    hints, spec = infer_rules(state)
     t2 = time.perf_counter()
     return {"state": state, "hints": hints, "spec": spec, "total_s": t2 - t0,
             "variants_s": state.timing.get("variants_s", 0.0) + (t2 - t1)}
@@ -68,19 +68,17 @@ def read_structure(image, givens) -> dict:
     """Like :func:`read_image` but without the digit reader: the grid finder, then
     ``read_variants`` and ``infer_rules`` with the *true* givens. Measures the
     variant reading alone (structure, cages, clues, marks)."""
-    from types import SimpleNamespace
-    from vlm_puzzle.rules.geometry import infer_rules
-    from vlm_puzzle.vision.grid import locate_grid
+    from vlm_puzzle.check import infer_rules
+    from vlm_puzzle.vision import CellReading, GridGeometry, GridState, locate_grid
     from vlm_puzzle.vision.variants import read_variants
     t0 = time.perf_counter()
     loc = locate_grid(image)
-    lat = loc.lattice
-    state = SimpleNamespace(size=lat.size, box=lat.box, warped=loc.warped, cols_x=lat.cols_x,
-                            rows_y=lat.rows_y, v_lines=lat.v_lines, h_lines=lat.h_lines,
-                            givens=givens if len(givens) == lat.size else None)
+    n = loc.lattice.size
+    geometry = GridGeometry.of(loc)
+    truth = CellReading.certain(givens if len(givens) == n else np.zeros((n, n), int))
     t1 = time.perf_counter()
-    variants = read_variants(state)
-    hints, spec = infer_rules(state, variants)
+    state = GridState(geometry=geometry, reading=truth, variants=read_variants(geometry))
+    hints, spec = infer_rules(state)
     t2 = time.perf_counter()
     return {"state": state, "hints": hints, "spec": spec, "total_s": t2 - t0, "variants_s": t2 - t1}
 
@@ -134,7 +132,7 @@ def evaluate_variants(kinds=KINDS, modes=("clean", "photo"), per_kind: int = 20,
 
 def describe_difference(got, truth, hints) -> str:
     if got is None:
-        bad = [e for e in hints.evidence if e.startswith(("problem", "uncertain"))]
+        bad = [str(e) for e in hints.evidence if e.is_note]
         return f"no spec (kind {hints.kind}): {'; '.join(bad[:2])}"
     if got.kind != truth.kind:
         return f"kind {got.kind} for {truth.kind}"

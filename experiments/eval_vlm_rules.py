@@ -138,7 +138,7 @@ def evaluate(cases, vlm, workers: int, geometry: bool = True) -> list[dict]:
                     row["invalid_json"] = True
                 row["model"] = fields_of(ans.hints) if ans.hints.kind is not None else None
                 if reading is not None and reading.error is None:
-                    merged, _ = merge(reading.hints, ans.hints, reading.state, geometry_spec=reading.spec)
+                    merged, _ = merge(reading.hints, ans.hints, geometry_spec=reading.spec)
                     row["merge"] = fields_of(merged)
                     row["merge_source"] = merged.source
                 elif reading is not None:

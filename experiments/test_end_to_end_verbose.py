@@ -110,17 +110,17 @@ def main(argv=None) -> int:
             print(f"  {short(path)}: {r.error.code}: {r.error.message}")
             continue
         st = r.state
-        n = int(getattr(st, "size", 0) or 0)
-        conf = getattr(st, "confidence", None)
+        n = st.size
+        conf = st.confidence
         hints = r.hints
-        kind = getattr(hints, "kind", None) or "?"
+        kind = hints.kind or "?"
         line = f"  {short(path)}: {n}x{n} {kind}, extract {r.timings.extract * 1000:.1f} ms"
         if conf is not None:
             line += f", min cell confidence {float(np.min(conf)):.2f}"
-        if getattr(st, "repairs", None):
+        if st.repairs:
             line += f", {len(st.repairs)} repair(s)"
         if truth is not None:
-            read = [[int(v) for v in row] for row in getattr(st, "givens")]
+            read = [[int(v) for v in row] for row in st.givens]
             if len(read) == truth.size:
                 wrong = sum(1 for a, b in zip(read, truth.givens) for x, y in zip(a, b) if x != y)
                 line += ", givens " + ("all right" if not wrong else f"{wrong} cell(s) wrong")
@@ -131,7 +131,7 @@ def main(argv=None) -> int:
             box = getattr(r.spec, "box", None) if r.spec is not None else None
             layout = format_layout(r.spec) if r.spec is not None else None
             if not (layout and r.spec.cages and not r.spec.n_givens):  # a blank KenKen grid says nothing
-                print(_indent(format_grid(getattr(st, "givens"), n, box), "      "))
+                print(_indent(format_grid(st.givens, n, box), "      "))
             if layout:
                 print(_indent(layout, "      "))
 

@@ -8,14 +8,14 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from vlm_puzzle.check import infer_rules, repair_template, verdict
+from vlm_puzzle.check import repair_clues as check_clues
 from vlm_puzzle.pipeline import read_state
 from vlm_puzzle.render.generate import generate_puzzle
 from vlm_puzzle.render.rendered import render_puzzle
 from vlm_puzzle.render.style import Style
-from vlm_puzzle.rules.clue_repair import repair_clues
-from vlm_puzzle.rules.geometry import DOUBTFUL, infer_rules, rules_for_repair
+from vlm_puzzle.rules.geometry import DOUBTFUL, decide
 from vlm_puzzle.vision.clues import parse_clue
-from vlm_puzzle.vision.repair import verdict
 
 STYLE = Style(font="DejaVuSans", clue_font="DejaVuSans")
 
@@ -26,12 +26,17 @@ def read(request):
     spec, _ = generate_puzzle(kind, size, seed=seed)
     shot = render_puzzle(spec, seed=seed, style=STYLE, size_px=700)
     state = read_state(np.ascontiguousarray(shot.image[..., ::-1]))
-    assert state.repair_kind == kind and state.solver_status == "solved"
+    assert state.verdict.kind == kind and state.verdict.solver_status == "solved"
     return spec, state
 
 
-def _copy(state):
-    return replace(state, variants=state.variants, timing=dict(state.timing))
+def _decision(state):
+    return decide(state.size, state.box, state.variants)
+
+
+def repair_clues(state):
+    """The checking stage's clue repair of ``state`` under geometry's decision."""
+    return check_clues(state, _decision(state))
 
 
 def with_clue(state, i: int, clue):
@@ -40,15 +45,12 @@ def with_clue(state, i: int, clue):
     solution under them."""
     v = state.variants
     wrong = replace(v, cages=v.cages[:i] + (replace(v.cages[i], clue=clue),) + v.cages[i + 1:])
-    template = rules_for_repair(state, wrong)
+    template = repair_template(state, _decision(state), wrong)
     status = "no_solution" if template is None else verdict(template, state.givens, 5.0)[0]
-    if template is not None and template.kind == state.repair_kind and status == "solved":
+    if template is not None and template.kind == state.verdict.kind and status == "solved":
         return None
-    out = _copy(state)
-    out.variants = wrong
-    out.repair_kind = template.kind if template is not None else None
-    out.solver_status = status
-    return out
+    checked = replace(state.verdict, kind=template.kind if template is not None else None, solver_status=status)
+    return replace(state, variants=wrong, verdict=checked)
 
 
 def misread(state, p_wrong: float = 0.9, p_true: float = 0.35):
@@ -77,14 +79,15 @@ def test_a_misread_clue_is_repaired_and_said(read):
     bad, i, truth = misread(state)
     fixed = repair_clues(bad)
     assert fixed.variants.cages[i].clue.text == truth
-    assert fixed.solver_status == "solved" and fixed.repair_kind == state.repair_kind
-    assert fixed.solution == state.solution
+    assert fixed.verdict.solver_status == "solved" and fixed.verdict.kind == state.verdict.kind
+    assert fixed.verdict.solution == state.verdict.solution
     note = fixed.variants.uncertainties[-1]
-    assert f"cage at {state.variants.cages[i].anchor}" in note and repr(truth) in note
+    assert note.code == "clue_repaired"
+    assert f"cage at {state.variants.cages[i].anchor}" in note.text and repr(truth) in note.text
     hints, got = infer_rules(fixed)
     assert got is not None and not hints.problems
     assert {(c.cells, c.op, c.target) for c in got.cages} == {(c.cells, c.op, c.target) for c in spec.cages}
-    assert any(repr(truth) in e for e in hints.evidence)
+    assert any(e.code == "clue_repaired" and repr(truth) in e.text for e in hints.evidence)
     assert hints.confidence > DOUBTFUL   # a cheap change: the second guess at 0.35 against 0.9
 
 
@@ -101,10 +104,9 @@ def test_without_the_true_reading_among_the_guesses_nothing_changes(read):
     bad, i, _ = misread(state)
     cages = list(bad.variants.cages)
     cages[i] = replace(cages[i], clue=replace(cages[i].clue, alternatives=()))
-    bad.variants = replace(bad.variants, cages=tuple(cages))
-    before = (bad.variants, bad.solver_status, bad.repair_kind)
+    bad = replace(bad, variants=replace(bad.variants, cages=tuple(cages)))
     after = repair_clues(bad)
-    assert (after.variants, after.solver_status, after.repair_kind) == before
+    assert after is bad
     hints, _ = infer_rules(after)
     assert hints.problems and hints.confidence <= DOUBTFUL
 
@@ -115,9 +117,8 @@ def test_a_reading_with_one_solution_is_left_alone(read):
     v = state.variants
     cages = tuple(replace(k, clue=replace(k.clue, alternatives=tuple(
         (("7", 0.4),) if ch.isdigit() else (("-", 0.4),) for ch in k.clue.text))) for k in v.cages)
-    st = _copy(state)
-    st.variants = replace(v, cages=cages)
-    assert repair_clues(st).variants is st.variants
+    st = replace(state, variants=replace(v, cages=cages))
+    assert repair_clues(st) is st
 
 
 def test_a_spurious_character_is_dropped(read):
@@ -135,4 +136,4 @@ def test_a_spurious_character_is_dropped(read):
     else:
         raise AssertionError("no longer clue breaks this puzzle")
     fixed = repair_clues(bad)
-    assert fixed.variants.cages[i].clue.text == text and fixed.solver_status == "solved"
+    assert fixed.variants.cages[i].clue.text == text and fixed.verdict.solver_status == "solved"

@@ -6,7 +6,8 @@ from dataclasses import replace
 import numpy as np
 
 from vlm_puzzle.render.generate import generate_puzzle
-from vlm_puzzle.rules.geometry import MARK_DOUBT, infer_rules
+from vlm_puzzle.check import infer_rules
+from vlm_puzzle.rules.geometry import MARK_DOUBT
 from vlm_puzzle.vision.marks import MIN_SHADE, WINDOW_MIN, pattern_score, window_cells, window_shade_score
 from vlm_puzzle.vision.variants import read_variants
 
@@ -47,7 +48,7 @@ def test_faint_windows_are_in_doubt_and_the_givens_decide():
     spec, _ = generate_puzzle("windoku", 9, seed=44)
     style = replace(STYLE, paper=(231, 231, 231), shade=(227, 227, 227))
     st = rendered_state(spec, seed=44, style=style)
-    v = read_variants(st)
+    v = read_variants(st.geometry)
     assert v.marks.window_score > MARK_DOUBT[0] * WINDOW_MIN, v.marks
     hints, got = infer_rules(st, v)
     assert hints.kind == "windoku", hints.evidence
@@ -58,7 +59,7 @@ def test_plain_sudoku_on_tinted_paper_has_no_windows():
     spec, _ = generate_puzzle("sudoku", 9, seed=45)
     style = replace(STYLE, paper=(231, 231, 231), shade=(227, 227, 227))
     st = rendered_state(spec, seed=45, style=style)
-    v = read_variants(st)
+    v = read_variants(st.geometry)
     assert v.marks.window_score < MARK_DOUBT[0] * WINDOW_MIN, v.marks
     hints, _ = infer_rules(st, v)
     assert hints.kind == "sudoku", hints.evidence

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import vlm_puzzle
+from vlm_puzzle.findings import info, problem
 from e2e_images import REPO, render_to
 from vlm_puzzle.eval.truth import load_truth
 from vlm_puzzle.pipeline import PuzzleSolver, solve_image
@@ -190,17 +191,16 @@ def _render(kind: str, size: int, seed: int, **style):
 
 
 def test_jigsaw_givens_are_repaired_against_its_regions_not_boxes():
+    from vlm_puzzle.check import conflicts, read_checked
     from vlm_puzzle.pipeline import read_state
-    from vlm_puzzle.vision import extract_state
-    from vlm_puzzle.vision.repair import conflicts
     spec, solution, img = _render("jigsaw", 9, seed=1)
     truth = np.array(spec.givens)
     assert conflicts(PuzzleSpec.sudoku(spec.givens), truth)   # the givens clash with 3x3 boxes
-    plain = extract_state(img)
-    assert plain.repair_kind == "sudoku" and not plain.ok      # plain rules call the right digits wrong
+    plain = read_checked(img, rules=False)
+    assert plain.verdict.kind == "sudoku" and not plain.ok      # plain rules call the right digits wrong
     st = read_state(img)
-    assert st.repair_kind == "jigsaw" and st.repair_status == "not_needed" and st.ok
-    assert np.array_equal(st.givens, truth) and st.repairs == []
+    assert st.verdict.kind == "jigsaw" and st.verdict.status == "not_needed" and st.ok
+    assert np.array_equal(st.givens, truth) and st.repairs == ()
     res = PuzzleSolver(backend="geometry").solve_image(img)
     assert res.status == "solved" and res.kind == "jigsaw" and res.solution == [list(r) for r in solution]
 
@@ -211,7 +211,7 @@ def test_drawn_x_sudoku_diagonals_are_not_read_as_digits():
     st = read_state(img)
     assert st.variants.marks.diagonal_style == "line"
     assert np.array_equal(st.raw_givens, np.array(spec.givens))   # as read, before any repair
-    assert st.repair_kind == "x-sudoku" and st.ok
+    assert st.verdict.kind == "x-sudoku" and st.ok
 
 
 def test_plain_sudoku_fallback_is_honest(clean):
@@ -219,7 +219,7 @@ def test_plain_sudoku_fallback_is_honest(clean):
     img, truth = clean
     solver = PuzzleSolver(backend="geometry")
     reading = solver.read(img)
-    assert reading.error is None and reading.state.solver_status == "solved"
+    assert reading.error is None and reading.state.verdict.solver_status == "solved"
     sure = solver.finish(reading).to_dict()
     assert sure["status"] == "solved" and sure["rule_confidence"] > 0.3
     # Geometry saw another kind whose rules it could not read; the digits alone have
@@ -231,24 +231,25 @@ def test_plain_sudoku_fallback_is_honest(clean):
         d = solver.finish(guessed).to_dict()
         assert_schema(d)
         assert d["status"] == "solved" and d["kind"] == "sudoku" and d["rule_confidence"] <= 0.3
-        assert any(n.startswith(f"uncertain: the {kind} rules could not be read") and "wrong for jigsaw" in n
-                   for n in d["notes"]), d["notes"]
+        assert d["notes"][-1] == str(solver.finish(guessed).hints.evidence[-1])
+        assert solver.finish(guessed).hints.evidence[-1].code == "plain_sudoku_fallback"
     # Rules built but failing their own checks (a real photo's grain read as killer
     # dashes gave one 81-cell cage whose clue no digits reach): the fallback too.
     cage = Cage(cells=tuple((r, c) for r in range(9) for c in range(9)), op="sum", target=6)
     broken = PuzzleSpec(kind="killer", size=9, givens=reading.spec.givens, box=(3, 3), cages=(cage,))
     why = "cage at (0, 0): target 6 unreachable"
-    bad_hints = dc_replace(reading.hints, kind="killer", confidence=0.2, problems=(why,),
-                           evidence=reading.hints.evidence + (f"problem: {why}",))
+    bad_hints = dc_replace(reading.hints, kind="killer", confidence=0.2,
+                           evidence=reading.hints.evidence + (problem("cage_unreachable", why),))
     d = solver.finish(dc_replace(reading, spec=broken, hints=bad_hints)).to_dict()
     assert d["status"] == "solved" and d["kind"] == "sudoku" and d["solution"] == truth.solution
     assert d["rule_confidence"] <= 0.2
     # The typed field decides, not the wording of the notes: the same spec whose
     # hints name no problem is taken as read (and its killer cage fails the solve).
-    worded = dc_replace(bad_hints, problems=())
+    worded = dc_replace(bad_hints, evidence=reading.hints.evidence + (info("cage_unreachable", why),))
     d = solver.finish(dc_replace(reading, spec=broken, hints=worded)).to_dict()
     assert d["kind"] == "killer" and d["status"] == "unsolved"
     # Digits checked under other rules than a plain sudoku's: no fallback.
-    other = dc_replace(reading, spec=None, state=dc_replace(reading.state, repair_kind="x-sudoku"))
+    other = dc_replace(reading, spec=None,
+                       state=dc_replace(reading.state, verdict=dc_replace(reading.state.verdict, kind="x-sudoku")))
     d = solver.finish(other).to_dict()
     assert d["status"] == "unsolved" and d["error"]["code"] == "unknown_rules" and d["solution"] is None

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from vlm_puzzle.errors import ModelError
+from vlm_puzzle.findings import info, problem
 from vlm_puzzle.rules import (RuleHints, build_prompt, merge, parse_rule_answer, resolve_backend)
 from vlm_puzzle.spec import Cage, PuzzleSpec
 
@@ -79,7 +80,7 @@ def test_parses_malformed_answers(answer, expect):
 def test_invalid_values_become_none_with_evidence(answer, field, note):
     h = parse_rule_answer(answer)
     assert getattr(h, field) is None
-    assert any(note in e for e in h.evidence), h.evidence
+    assert any(e.code == "vlm_answer" and note in e.text for e in h.evidence), h.evidence
 
 
 @pytest.mark.parametrize("answer", ["", "   ", "I cannot tell.", "{}", "[1, 2, 3]", "{{{{", None])
@@ -102,11 +103,12 @@ def test_prompt_is_bounded_and_names_every_kind():
 SUDOKU = PuzzleSpec.sudoku([[0] * 9 for _ in range(9)])
 
 
-def _geo(kind="sudoku", size=9, box=(3, 3), measured=True, **kw):
-    ev = ("thick lines form 9 3x3 boxes",) if measured else ("no thick lines; assuming 3x3 boxes",)
+def _geo(kind="sudoku", size=9, box=(3, 3), measured=True, problems=(), **kw):
+    ev = ((info("boxes_seen", "thick lines form 9 3x3 boxes"),) if measured
+          else (info("boxes_assumed", "no thick lines; assuming 3x3 boxes"),))
     return RuleHints(kind=kind, size=size, box=box, box_measured=measured, diagonals=kind == "x-sudoku",
                      windows=kind == "windoku", cages=kind in ("killer", "kenken"), confidence=0.8,
-                     evidence=ev, source="geometry", **kw)
+                     evidence=ev + tuple(problems), source="geometry", **kw)
 
 
 def _vlm(**kw):
@@ -118,7 +120,7 @@ def test_vlm_adds_a_rule_geometry_cannot_see():
                         geometry_spec=SUDOKU)
     assert spec.kind == "x-sudoku" and spec.diagonals and spec.givens == SUDOKU.givens
     assert hints.source == "qwen" and hints.kind == "x-sudoku" and hints.rule_text == "1-9 on diagonals"
-    assert any("VLM rules used (kind sudoku -> x-sudoku" in e for e in hints.evidence)
+    assert hints.evidence[-1].code == "vlm_used" and "kind sudoku -> x-sudoku" in hints.evidence[-1].text
     hints, spec = merge(_geo(), _vlm(kind="windoku", size=9, windows=True), geometry_spec=SUDOKU)
     assert spec == PuzzleSpec.windoku(SUDOKU.givens)
 
@@ -126,7 +128,7 @@ def test_vlm_adds_a_rule_geometry_cannot_see():
 def test_vlm_agreeing_keeps_the_spec():
     hints, spec = merge(_geo(), _vlm(kind="sudoku", size=9, box=(3, 3), cages=False), geometry_spec=SUDOKU)
     assert spec == SUDOKU and hints.source == "qwen"
-    assert "VLM rules agree with geometry" in hints.evidence
+    assert hints.evidence[-1].code == "vlm_agrees"
 
 
 @pytest.mark.parametrize("vlm, why", [
@@ -142,7 +144,7 @@ def test_geometry_wins_when_the_vlm_fails_or_contradicts(vlm, why):
     hints, spec = merge(geo, vlm, geometry_spec=SUDOKU)
     assert spec is SUDOKU and hints.source == "geometry" and hints.kind == "sudoku"
     assert hints.evidence[:len(geo.evidence)] == geo.evidence
-    assert why in hints.evidence[-1] and hints.evidence[-1].endswith("geometry rules used")
+    assert hints.evidence[-1].code in ("vlm_unusable", "vlm_contradicts") and why in hints.evidence[-1].text
 
 
 def test_box_shape_measured_vs_assumed():
@@ -150,7 +152,7 @@ def test_box_shape_measured_vs_assumed():
     vlm = _vlm(kind="sudoku", size=6, box=(3, 2))
     hints, spec = merge(_geo(size=6, box=(2, 3), measured=True), vlm, geometry_spec=six)
     assert spec.box == (2, 3) and hints.source == "geometry"
-    assert "thick lines show 2x3" in hints.evidence[-1]
+    assert hints.evidence[-1].code == "vlm_contradicts" and "thick lines show 2x3" in hints.evidence[-1].text
     hints, spec = merge(_geo(size=6, box=(2, 3), measured=False), vlm, geometry_spec=six)
     assert spec.box == (3, 2) and hints.source == "qwen"
 
@@ -158,7 +160,7 @@ def test_box_shape_measured_vs_assumed():
 def test_box_measured_is_the_flag_not_the_wording():
     six = PuzzleSpec.sudoku([[0] * 6 for _ in range(6)])
     vlm = _vlm(kind="sudoku", size=6, box=(3, 2))
-    worded = replace(_geo(size=6, box=(2, 3), measured=False), evidence=("thick lines form 6 2x3 boxes",))
+    worded = replace(_geo(size=6, box=(2, 3), measured=False), evidence=(info("boxes_seen", "thick lines form 6 2x3 boxes"),))
     hints, spec = merge(worded, vlm, geometry_spec=six)
     assert spec.box == (3, 2) and hints.source == "qwen"
     silent = replace(_geo(size=6, box=(2, 3), measured=True), evidence=())
@@ -169,16 +171,16 @@ def test_box_measured_is_the_flag_not_the_wording():
 def test_drawn_marks_and_read_operators_beat_the_vlm():
     x = PuzzleSpec.x_sudoku([[0] * 9 for _ in range(9)])
     hints, spec = merge(_geo(kind="x-sudoku"), _vlm(kind="sudoku", diagonals=False), geometry_spec=x)
-    assert spec is x and "diagonals are marked" in hints.evidence[-1]
+    assert spec is x and "diagonals are marked" in hints.evidence[-1].text
     # "sudoku" alone means no extra rules: it contradicts marked diagonals too.
     hints, spec = merge(_geo(kind="x-sudoku"), parse_rule_answer('{"kind": "sudoku", "size": 9}'), geometry_spec=x)
-    assert spec is x and hints.source == "geometry" and "diagonals are marked" in hints.evidence[-1]
+    assert spec is x and hints.source == "geometry" and "diagonals are marked" in hints.evidence[-1].text
     cages = [Cage(((0, 0), (0, 1)), "sub", 1), Cage(((1, 0), (1, 1)), "add", 3),
              Cage(((0, 2), (1, 2)), "div", 2), Cage(((2, 0), (2, 1), (2, 2)), "mul", 6)]
     ken = PuzzleSpec.kenken(3, cages)
     hints, spec = merge(_geo(kind="kenken", size=3, box=None), _vlm(kind="killer", cages=True, cage_op="sum"),
                         geometry_spec=ken)
-    assert spec is ken and "cage clues with div/mul/sub were read" in hints.evidence[-1]
+    assert spec is ken and "cage clues with div/mul/sub were read" in hints.evidence[-1].text
 
 
 def test_vlm_decides_what_cage_clues_mean():
@@ -196,26 +198,25 @@ def test_invalid_result_falls_back_to_geometry():
     six = PuzzleSpec.sudoku([[0] * 6 for _ in range(6)])
     hints, spec = merge(_geo(size=6, box=(2, 3)), _vlm(kind="windoku", size=6, windows=True), geometry_spec=six)
     assert spec is six and hints.source == "geometry"
-    assert "the VLM's rules give an invalid puzzle (windows are defined for 9x9" in hints.evidence[-1]
+    assert hints.evidence[-1].code == "vlm_invalid" and "windows are defined for 9x9" in hints.evidence[-1].text
 
 
 def test_no_geometry_spec_means_no_puzzle():
-    geo = RuleHints(kind="killer", size=9, confidence=0.2, evidence=("problem: unreadable clue",),
-                    problems=("unreadable clue",))
+    geo = RuleHints(kind="killer", size=9, confidence=0.2, evidence=(problem("cannot_build", "unreadable clue"),))
     hints, spec = merge(geo, _vlm(kind="killer", size=9, cages=True), geometry_spec=None)
     assert spec is None and hints.source == "geometry"
-    assert "VLM's rules alone do not give its cells" in hints.evidence[-1]
-    assert hints.problems == ("unreadable clue",) and hints.has_problems
+    assert hints.evidence[-1].code == "vlm_without_cells"
+    assert hints.problems == geo.problems and hints.has_problems
 
 
 def test_geometry_problems_are_carried_through_the_merge():
     # A puzzle built by geometry whose reading failed a check: the VLM's rules applied
     # to it keep the problem (the pipeline falls back on it), as does geometry winning.
     nine = PuzzleSpec.sudoku([[0] * 9 for _ in range(9)])
-    geo = _geo(size=9, box=(3, 3), problems=("the givens as read have no solution",))
+    geo = _geo(size=9, box=(3, 3), problems=(problem("givens_no_solution", "the givens as read have no solution"),))
     hints, spec = merge(geo, _vlm(kind="x-sudoku", size=9, diagonals=True), geometry_spec=nine)
     assert hints.source == "qwen" and spec.kind == "x-sudoku"
-    assert hints.problems == geo.problems and hints.to_dict()["problems"] == list(geo.problems)
+    assert hints.problems == geo.problems and hints.to_dict()["problems"] == ["the givens as read have no solution"]
     hints, _ = merge(geo, None, geometry_spec=nine)
     assert hints.source == "geometry" and hints.problems == geo.problems
     hints, _ = merge(_geo(size=9, box=(3, 3)), _vlm(kind="x-sudoku", size=9, diagonals=True), geometry_spec=nine)
@@ -287,7 +288,7 @@ def _check_tiny(vlm):
     assert g.n_tokens <= 12 and detail.text == g.text
     parsed = parse_rule_answer(g.text)
     assert detail.hints.to_dict() | {"evidence": None} == parsed.to_dict() | {"evidence": None}
-    assert detail.hints.source == "qwen" and detail.hints.evidence[-1].startswith(f"qwen: {g.n_tokens} tokens")
+    assert detail.hints.source == "qwen" and detail.hints.evidence[-1].code == "vlm_cost"
     [h1, h2] = infer_rules_vlm_batch(vlm, [img, img], max_new_tokens=12)
     assert h1.kind == h2.kind == detail.hints.kind
     # A random model answers noise: merging falls back to geometry and says why.

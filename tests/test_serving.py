@@ -181,7 +181,7 @@ def test_answers_equal_the_in_process_wrapper(server, tiny, images):
     assert SPECIAL_TOKEN.sub("", answer.text) == local.text.strip() and answer.completion_tokens == local.n_tokens
     served = rules_from_answer(answer).hints
     assert served.to_dict() | {"evidence": None} == parse_rule_answer(local.text).to_dict() | {"evidence": None}
-    assert served.evidence[-1].startswith("served: ")
+    assert served.evidence[-1].code == "served_cost"
     assert answer.image_size == local.image_size and answer.visual_tokens == local.visual_tokens
     assert answer.engine == "transformers" and answer.structured == "none" and answer.attempts == 1
     assert answer.finish_reason == ("length" if local.stopped_by == "max_new_tokens" else "stop")
@@ -260,7 +260,8 @@ def test_auth_and_model_name_failures_are_typed(server, images, monkeypatch):
     assert res.status == "error" and res.error.code == "model_not_served" and res.givens is not None
     res = PuzzleSolver("auto", "no-such-model", base_url=server.url).solve_image(str(images[0]))
     assert res.status == "solved" and res.rule_source == "geometry"
-    assert any("model_not_served" in e or "does not serve" in e for e in res.hints.evidence)
+    assert any(e.code == "vlm_unusable" and ("model_not_served" in e.text or "does not serve" in e.text)
+               for e in res.hints.evidence)
 
 
 @needs_serve

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from vlm_puzzle.findings import info
 from vlm_puzzle.rules import RuleHints, merge, parse_rule_answer, resolve_backend
 from vlm_puzzle.rules.prompt import answer_text
 from vlm_puzzle.spec import PuzzleSpec
@@ -108,7 +109,7 @@ def test_training_patches_match_the_processor():
 
 def _geo(**kw):
     base = dict(kind="sudoku", size=9, box=(3, 3), box_measured=True, diagonals=False, windows=False, cages=False,
-                confidence=0.8, evidence=("geometry read",))
+                confidence=0.8, evidence=(info("geometry_read", "geometry read"),))
     return RuleHints(**{**base, **kw})
 
 
@@ -117,7 +118,7 @@ def test_merge_reports_where_vlm_and_geometry_disagree():
     vlm = parse_rule_answer(answer_text("x-sudoku", 9, (3, 3)))
     hints, spec = merge(_geo(), vlm, geometry_spec=sudoku)
     assert hints.disagreements == ("kind", "diagonals") and spec.kind == "x-sudoku"
-    assert sum(e.startswith("uncertain:") for e in hints.evidence) == 1
+    assert [f.code for f in hints.evidence if f.level == "uncertain"] == ["vlm_disagrees"]
     assert hints.to_dict()["disagreements"] == ["kind", "diagonals"]
     # contradicted by the image: geometry's rules stand, the disagreement is still reported
     vlm = parse_rule_answer(answer_text("sudoku", 6, (2, 3)))
@@ -125,7 +126,7 @@ def test_merge_reports_where_vlm_and_geometry_disagree():
     assert hints.source == "geometry" and spec is sudoku and hints.disagreements == ("size", "box")
     # agreement: nothing to report
     hints, _ = merge(_geo(), parse_rule_answer(answer_text("sudoku", 9, (3, 3))), geometry_spec=sudoku)
-    assert hints.disagreements == () and not any(e.startswith("uncertain:") for e in hints.evidence)
+    assert hints.disagreements == () and "vlm_disagrees" not in [f.code for f in hints.evidence]
 
 
 # ---- LoRA adapter round trip on a tiny random checkpoint ------------------------------------

@@ -7,7 +7,6 @@ these tests measure the variant reading itself.
 from __future__ import annotations
 
 from dataclasses import replace
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -15,11 +14,13 @@ import pytest
 from vlm_puzzle.render.generate import generate_puzzle
 from vlm_puzzle.render.rendered import render_puzzle
 from vlm_puzzle.render.style import Style
-from vlm_puzzle.rules.geometry import infer_rules
+from vlm_puzzle.check import infer_rules
 from vlm_puzzle.solver import solve
 from vlm_puzzle.spec import PuzzleSpec
 from vlm_puzzle.vision import borders as B
 from vlm_puzzle.vision.clues import parse_clue
+from vlm_puzzle.verdict import GivensVerdict
+from vlm_puzzle.vision import CellReading, GridGeometry, GridState
 from vlm_puzzle.vision.grid import locate_grid
 from vlm_puzzle.vision.variants import read_variants, read_variants_image
 
@@ -30,13 +31,22 @@ STYLE = Style(font="DejaVuSans", clue_font="DejaVuSans")
 
 def rendered_state(spec: PuzzleSpec, seed: int, style: Style | None = STYLE, photo: bool = False):
     """Render ``spec``, locate the grid with the real grid finder; a state with the
-    true givens (what ``vision.extract`` hands over, minus the digit reading)."""
+    true givens read for sure (perception's state, minus the digit network), no verdict."""
     shot = render_puzzle(spec, seed=seed, style=style, photo=photo, size_px=700)
     loc = locate_grid(np.ascontiguousarray(shot.image[..., ::-1]))
     lat = loc.lattice
     assert lat.size == spec.size, f"grid finder saw {lat.size}x{lat.size}"
-    return SimpleNamespace(size=lat.size, box=lat.box, givens=spec.givens, warped=loc.warped,
-                           cols_x=lat.cols_x, rows_y=lat.rows_y, v_lines=lat.v_lines, h_lines=lat.h_lines)
+    return GridState(geometry=GridGeometry.of(loc), reading=CellReading.certain(spec.givens))
+
+
+def with_verdict(st: GridState, kind: str | None, status: str, solver_status: str | None, repairs=()) -> GridState:
+    """``st`` as the checking stage left it: its givens checked under ``kind``'s rules."""
+    return replace(st, verdict=GivensVerdict(kind, st.reading.givens, status, solver_status, tuple(repairs)))
+
+
+def with_probs(st: GridState, probs: np.ndarray) -> GridState:
+    """``st`` with the reader's value probabilities ``probs``."""
+    return replace(st, reading=replace(st.reading, probs=probs))
 
 
 def partition(labels) -> set:
@@ -70,7 +80,7 @@ def cage_labels(spec) -> np.ndarray:
 def test_border_classifier_finds_jigsaw_edges():
     spec, _ = generate_puzzle("jigsaw", 9, seed=21)
     st = rendered_state(spec, seed=21)
-    edges = B.classify_edges(st.warped, st.cols_x, st.rows_y, None, st.v_lines, st.h_lines)
+    edges = B.classify_edges(st.warped, st.geometry.cols_x, st.geometry.rows_y, None, st.geometry.v_lines, st.geometry.h_lines)
     want_v, want_h = truth_edges(spec.regions)
     assert np.array_equal(edges.vertical == B.THICK, want_v)
     assert np.array_equal(edges.horizontal == B.THICK, want_h)
@@ -82,7 +92,7 @@ def test_border_classifier_finds_jigsaw_edges():
 def test_border_classifier_finds_killer_dashes():
     spec, _ = generate_puzzle("killer", 6, seed=3)
     st = rendered_state(spec, seed=3)
-    edges = B.classify_edges(st.warped, st.cols_x, st.rows_y, None, st.v_lines, st.h_lines)
+    edges = B.classify_edges(st.warped, st.geometry.cols_x, st.geometry.rows_y, None, st.geometry.v_lines, st.geometry.h_lines)
     want_v, want_h = truth_edges(cage_labels(spec))
     assert np.array_equal(edges.dashed_v, want_v)
     assert np.array_equal(edges.dashed_h, want_h)
@@ -92,7 +102,7 @@ def test_border_classifier_finds_killer_dashes():
 def test_edges_of_a_plain_grid_are_thin():
     spec = PuzzleSpec.sudoku([[0] * 4 for _ in range(4)])
     st = rendered_state(spec, seed=1, style=replace(STYLE, thick=STYLE.thin))
-    edges = B.classify_edges(st.warped, st.cols_x, st.rows_y)
+    edges = B.classify_edges(st.warped, st.geometry.cols_x, st.geometry.rows_y)
     assert edges.n_thick == 0 and edges.n_dashed == 0 and edges.contrast == 1.0
 
 
@@ -101,7 +111,7 @@ def test_edges_of_a_plain_grid_are_thin():
 def test_clue_reader_reads_kenken_clues_with_operators():
     spec, _ = generate_puzzle("kenken", 6, seed=8)
     st = rendered_state(spec, seed=8)
-    v = read_variants(st)
+    v = read_variants(st.geometry)
     assert v.cage_style == "thick"
     got = {k.cells: (k.clue.op, k.clue.target) for k in v.cages}
     for cage in spec.cages:
@@ -113,7 +123,7 @@ def test_clue_reader_reads_kenken_clues_with_operators():
 def test_clue_reader_ascii_operators():
     spec, _ = generate_puzzle("kenken", 5, seed=9)
     st = rendered_state(spec, seed=9, style=replace(STYLE, ascii_ops=True))
-    v = read_variants(st)
+    v = read_variants(st.geometry)
     assert {(frozenset(k.cells), k.clue.target) for k in v.cages} == \
         {(frozenset(c.cells), c.target) for c in spec.cages}
 
@@ -182,7 +192,7 @@ def test_faint_diagonal_shading_is_read(photo):
     spec, _ = generate_puzzle("x-sudoku", 9, seed=43)
     style = replace(STYLE, paper=(240, 240, 240), shade=(232, 232, 232), diagonal="shade")
     st = rendered_state(spec, seed=43, style=style, photo=photo)
-    v = read_variants(st)
+    v = read_variants(st.geometry)
     assert v.diagonals and v.marks.diagonal_style == "shade", v.marks
     assert not v.windows
 
@@ -219,6 +229,3 @@ def test_mismatched_line_positions_are_refused():
         B.classify_edges(np.zeros((100, 100), np.uint8), np.linspace(0, 99, 5), np.linspace(0, 99, 6))
 
 
-def test_state_without_image_is_refused():
-    with pytest.raises(ValueError, match="warped"):
-        read_variants(SimpleNamespace(size=9))

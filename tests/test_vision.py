@@ -18,7 +18,8 @@ from PIL import Image
 from vlm_puzzle.errors import GridNotFoundError, ImageError, PuzzleError
 from vlm_puzzle.spec import PuzzleSpec
 from vlm_puzzle.vision import extract_state, locate_grid
-from vlm_puzzle.vision.repair import repair_givens
+from vlm_puzzle.check import read_checked, repair_givens, settle
+from vlm_puzzle.verdict import Repair
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = Path(os.environ.get("VLM_PUZZLE_DATASETS", ROOT.parent / "shared" / "datasets"))
@@ -109,15 +110,15 @@ def test_kenken_size_without_boxes(n):
 @pytest.mark.parametrize("name", ["image1", "image1083", "image1031"])
 def test_reads_real_photos(name):
     # image1083 is upside down, image1031 sideways: the reader turns them upright.
-    st = extract_state(PHOTOS / f"{name}.jpg")
+    st = read_checked(PHOTOS / f"{name}.jpg", rules=False)
     assert np.array_equal(st.givens, dat_givens(name))
     assert st.ok
 
 
 def test_reads_clean_render(unique9, clean9):
-    st = extract_state(clean9)
+    st = read_checked(clean9, rules=False)
     assert np.array_equal(st.givens, np.array(unique9.givens))
-    assert st.repair_status == "not_needed" and st.ok
+    assert st.verdict.status == "not_needed" and st.ok
     assert st.to_spec().givens == unique9.givens
     assert st.probs.shape == (9, 9, 10) and st.confidence.min() > 0.5
 
@@ -125,7 +126,8 @@ def test_reads_clean_render(unique9, clean9):
 @pytest.mark.parametrize("n", [4, 6])
 def test_reads_small_renders(n):
     spec = sparse_spec(n, seed=7)
-    st = extract_state(render_bgr(spec, seed=5), repair=False)
+    st = extract_state(render_bgr(spec, seed=5))
+    assert st.verdict is None   # perception only
     assert np.array_equal(st.givens, np.array(spec.givens))
 
 
@@ -163,7 +165,7 @@ def _misreadings(st, truth: np.ndarray, count: int):
 
 
 def test_repair_fixes_misread_cells(unique9, clean9):
-    st = extract_state(clean9, repair=False)
+    st = extract_state(clean9)
     truth = np.array(unique9.givens)
     template = PuzzleSpec.sudoku(np.zeros((9, 9), int).tolist())
     cases = _misreadings(st, truth, 3)
@@ -174,11 +176,11 @@ def test_repair_fixes_misread_cells(unique9, clean9):
         out = repair_givens(template, misread, probs)
         assert out.status == "repaired" and out.solver_status == "solved"
         assert np.array_equal(out.givens, truth)
-        assert out.changes == [{"cell": [r, c], "from": wrong, "to": int(truth[r, c])}]
+        assert out.changes == (Repair(cell=(r, c), from_=wrong, to=int(truth[r, c])),)
 
 
 def test_repair_fixes_a_missed_digit(unique9, clean9):
-    st = extract_state(clean9, repair=False)
+    st = extract_state(clean9)
     truth = np.array(unique9.givens)
     r, c = map(int, np.argwhere(truth > 0)[0])
     probs = _corrupt(st.probs, truth, (r, c), 0)   # the digit now reads as empty
@@ -191,36 +193,37 @@ def test_repair_fixes_a_missed_digit(unique9, clean9):
 
 
 def test_repair_never_changes_a_correct_grid(unique9, clean9):
-    st = extract_state(clean9, repair=False)
+    st = extract_state(clean9)
     truth = np.array(unique9.givens)
     # Even with every cell made maximally unsure, a correct unique grid stays.
     flat = np.full_like(st.probs, 1.0 / st.probs.shape[2])
     template = PuzzleSpec.sudoku(np.zeros((9, 9), int).tolist())
     for probs in (st.probs, flat):
         out = repair_givens(template, truth, probs)
-        assert out.status == "not_needed" and out.changes == []
+        assert out.status == "not_needed" and out.changes == ()
         assert np.array_equal(out.givens, truth)
 
 
-def test_repair_rules_come_from_the_caller(unique9, clean9):
-    seen = []
-
-    def no_rules(state):
-        seen.append(state)
-        return None
-
-    st = extract_state(clean9, variants=True, rules=no_rules)
-    # Called once, on the upright state with its variants read; None: a verdict, no repair.
-    assert len(seen) == 1 and seen[0].variants is not None
-    assert st.repair_kind == "sudoku" and st.repair_status == "not_needed" and st.ok
+def test_repair_rules_come_from_geometrys_decision(unique9, clean9):
+    from dataclasses import FrozenInstanceError
+    from vlm_puzzle.rules.geometry import Decision
+    from vlm_puzzle.vision import GridReader
+    reader = GridReader()
+    seen = reader.read(clean9)
+    # No decision: the givens are checked as a plain sudoku; perception's state is not changed.
+    st, _ = settle(seen, None, image=clean9, reader=reader)
+    assert seen.verdict is None and st.verdict is not None
+    assert st.verdict.kind == "sudoku" and st.verdict.status == "not_needed" and st.ok
     assert np.array_equal(st.givens, np.array(unique9.givens))
+    with pytest.raises(FrozenInstanceError):
+        st.verdict = None
     # A plain sudoku checked under x-sudoku rules: the verdict is under those rules.
-    x = PuzzleSpec.x_sudoku(np.zeros((9, 9), int).tolist())
-    st = extract_state(clean9, rules=lambda state: x, repair_budget_s=0.5)
-    assert st.repair_kind == "x-sudoku"
+    x = Decision("x-sudoku", 9, (3, 3), True, ())
+    st, _ = settle(seen, x, image=clean9, reader=reader, budget_s=0.5)
+    assert st.verdict.kind == "x-sudoku"
     from vlm_puzzle.solver import solve
-    verdict = solve(x.with_givens(unique9.givens), unique=True, timeout_s=5).status
-    assert st.ok == (verdict == "solved") or st.repair_status == "repaired"
+    verdict = solve(PuzzleSpec.x_sudoku(unique9.givens), unique=True, timeout_s=5).status
+    assert st.ok == (verdict == "solved") or st.verdict.status == "repaired"
 
 
 # ---- bad inputs ----------------------------------------------------------------------
@@ -251,7 +254,7 @@ def test_grid_cut_off_is_not_presented_as_right(unique9, clean9):
     h, w = clean9.shape[:2]
     half = clean9[:, : w // 2]
     try:
-        st = extract_state(half)
+        st = read_checked(half, rules=False)
     except GridNotFoundError:
         return
     # Whatever was found, it must not claim to be the full, correct 9x9 reading.
@@ -370,25 +373,30 @@ def test_local_lines_match_the_reference(unique9, clean9, n):
 
 
 def test_best_rotation_shortcut_changes_nothing(unique9, clean9):
-    from vlm_puzzle.vision import extract as X
-    from vlm_puzzle.vision.classifier import load_classifier
-    clf = load_classifier()
-    loc = locate_grid(clean9)
-    reading = X._Reading.of(clf, loc)
+    from dataclasses import replace as dc_replace
+    from vlm_puzzle.check.stage import TURN_MARGIN_REJECTED
+    from vlm_puzzle.vision import GridReader
+    reader = GridReader()
+    clf = reader.classifier
+    state = reader.read(clean9, variants=False)
     calls = []
 
     class Spy:
         labels = clf.labels
+        size = clf.size
 
         def predict(self, p):
             calls.append(len(p))
             return clf.predict(p)
+    reader.classifier = Spy()
     # A confident upright reading: no turn can win, the network is not asked again.
-    assert X._best_rotation(Spy(), reading.patches, reading.sym, 0.2) == 0 and not calls
-    # An upside-down grid still turns.
-    patches = np.stack([np.rot90(p, 2) for p in reading.patches])
-    sym = X._classify(clf, patches)
-    assert X._best_rotation(Spy(), patches, sym, 0.2) == 2 and calls
+    assert reader.best_turn(state, 0.2) == 0 and not calls
+    # An upside-down grid still turns once the solver has rejected the reading as it
+    # lies (the shipped network reads this render's upside-down digits at -2.5 nats in
+    # all, inside the 0.2-nats-a-cell margin of an unchecked reading).
+    patches = np.stack([np.rot90(p, 2) for p in state.reading.patches])
+    turned = dc_replace(state.reading, patches=patches, symbols=reader._classify(patches))
+    assert reader.best_turn(dc_replace(state, reading=turned), TURN_MARGIN_REJECTED) == 2 and calls
 
 
 def _best_lattice_1d_reference(profile, peaks, span_min, sizes):
@@ -501,15 +509,15 @@ def test_diagonal_erasure_keeps_a_digit_the_line_runs_along():
     from vlm_puzzle.render.rendered import render_puzzle
     from vlm_puzzle.render.style import Style
     from vlm_puzzle.vision.cells import erase_diagonal, locate_diagonal
-    from vlm_puzzle.vision.classifier import DIGITS_MODEL, load_classifier
-    from vlm_puzzle.vision.extract import _Reading
+    from vlm_puzzle.vision import GridReader
     spec, _ = generate_puzzle("x-sudoku", 9, seed=33)
     givens = np.array(spec.givens)
     shot = render_puzzle(spec, seed=33, style=Style(font="DejaVuSerif", clue_font="DejaVuSerif",
                                                      diagonal="line"), size_px=700)
     loc = locate_grid(np.ascontiguousarray(shot.image[..., ::-1]))
-    clf = load_classifier(DIGITS_MODEL)
-    reading = _Reading.of(clf, loc)
+    reader = GridReader()
+    clf = reader.classifier
+    reading = reader._read(loc)
     n = 9
     for r in range(n):
         for c, anti in ((r, False), (n - 1 - r, True)):

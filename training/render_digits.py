@@ -9,7 +9,7 @@ kind are rendered (clean and photographed) and cut into cells exactly as the
 reader does at inference: the real grid finder (``vision.grid.locate_grid``),
 the lattice's cell rectangles, ``vision.cells.cell_patches``, and for an
 x-sudoku drawn with diagonal lines the diagonal cells read again with the line
-erased (``vision.cells.erase_diagonal``, as ``extract._Reading.without_diagonal_lines``).
+erased (``vision.cells.erase_diagonal``, as ``extract.GridReader`` does for drawn diagonals).
 
 Labels: the printed given's symbol (``vision.labels.LABELS``), else 0 (empty):
 a cell showing only a killer / KenKen clue, a diagonal line or shading is

@@ -173,7 +173,7 @@ def _make_pool(workers: int, timeout_s, exif) -> ProcessPoolExecutor:
     if method == "forkserver":
         # Workers fork from a server that already imported the CPU stages: cheap start-up.
         ctx.set_forkserver_preload(["vlm_puzzle.pipeline", "vlm_puzzle.vision", "vlm_puzzle.solver",
-                                    "vlm_puzzle.rules.geometry", "cv2", "numpy", "PIL.Image"])
+                                    "vlm_puzzle.rules.geometry", "vlm_puzzle.check", "cv2", "numpy", "PIL.Image"])
     return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
                                initargs=(timeout_s, exif, os.getpid()))
 

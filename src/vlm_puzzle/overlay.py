@@ -9,16 +9,18 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from vlm_puzzle.vision.state import GridState
+
 # Solution digits in a blue that stands out from black print (BGR).
 DIGIT_COLOR = (200, 70, 20)
 CELL_PX = 64  # canvas resolution per cell when only the corners are known
 
 
-def draw_solution(image: np.ndarray, state, givens, solution, *, color=DIGIT_COLOR,
+def draw_solution(image: np.ndarray, state: GridState, givens, solution, *, color=DIGIT_COLOR,
                   scale: float = 1.0) -> np.ndarray:
     """A copy of ``image`` (BGR) with ``solution`` digits drawn into the cells that are
-    empty in ``givens``. ``state`` is the extractor's GridState (its corners, and where
-    available its homography and cell lines). ``scale`` maps the state's pixel
+    empty in ``givens``. ``state`` is perception's GridState (its homography and cell
+    lines, or its corners). ``scale`` maps the state's pixel
     coordinates to ``image``'s (image px = state px * scale)."""
     if image.ndim == 2:
         image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
@@ -71,7 +73,7 @@ def _put_digit(canvas: np.ndarray, v: int, rect, n: int) -> None:
     cv2.putText(canvas, text, org, font, fs, 255, thick, cv2.LINE_AA)
 
 
-def cell_quads(state, n: int) -> np.ndarray:
+def cell_quads(state: GridState, n: int) -> np.ndarray:
     """(n, n, 4, 2) float32: each cell's corners (TL TR BR BL) in image pixels."""
     _, rects, to_image = _cell_geometry(state, n)
     quads = np.zeros((n, n, 4, 2), np.float32)
@@ -83,38 +85,15 @@ def cell_quads(state, n: int) -> np.ndarray:
     return quads
 
 
-def _cell_geometry(state, n: int):
-    """(canvas size, cell rect function, canvas -> image homography)."""
-    location = _first(state, "location")
-    H = _first(state, "homography", "H")
-    if H is None and location is not None:
-        H = _first(location, "homography")
-    lattice = _first(state, "lattice") or (_first(location, "lattice") if location is not None else None)
-    warped = _first(state, "warped")
-    if H is not None and warped is not None:
-        H = np.asarray(H, dtype=np.float64)
-        wh, ww = np.asarray(warped).shape[:2]
-        if hasattr(state, "cell_rect"):
-            rects = state.cell_rect  # follows the page's curvature
-        elif lattice is not None and hasattr(lattice, "cell_rect"):
-            rects = lattice.cell_rect
-        else:
-            rows = _first(state, "rows_y", "row_lines", "ys")
-            cols = _first(state, "cols_x", "col_lines", "xs")
-            if rows is not None and cols is not None and len(rows) == n + 1 and len(cols) == n + 1:
-                rows = np.asarray(rows, float)
-                cols = np.asarray(cols, float)
-
-                def rects(r, c):
-                    return cols[c], rows[r], cols[c + 1], rows[r + 1]
-            else:
-                rects = None
-        if rects is not None:
-            return (ww, wh), rects, np.linalg.inv(H)
-    corners = _first(state, "corners")
-    if corners is None:
-        raise ValueError("the grid state has neither corners nor a homography to draw with")
-    corners = np.asarray(corners, dtype=np.float32).reshape(4, 2)
+def _cell_geometry(state: GridState, n: int):
+    """(canvas size, cell rect function, canvas -> image homography): the rectified
+    grid's cells (following the page's curvature) when the grid's homography is
+    known, else an even grid spanned by its corners."""
+    loc = state.geometry.location
+    if loc is not None:
+        wh, ww = state.warped.shape[:2]
+        return (ww, wh), state.cell_rect, np.linalg.inv(np.asarray(loc.homography, dtype=np.float64))
+    corners = np.asarray(state.corners, dtype=np.float32).reshape(4, 2)
     side = n * CELL_PX
     square = np.float32([[0, 0], [side, 0], [side, side], [0, side]])
     to_image = cv2.getPerspectiveTransform(square, corners).astype(np.float64)
@@ -122,14 +101,6 @@ def _cell_geometry(state, n: int):
     def rects(r, c):
         return c * CELL_PX, r * CELL_PX, (c + 1) * CELL_PX, (r + 1) * CELL_PX
     return (side, side), rects, to_image
-
-
-def _first(obj, *names):
-    for name in names:
-        v = getattr(obj, name, None)
-        if v is not None:
-            return v
-    return None
 
 
 def overlay_result(result, source=None, *, exif: bool = True) -> np.ndarray:

@@ -1,11 +1,15 @@
-"""The end-to-end pipeline: image -> rules + grid state -> CSP -> verified solution.
+"""The end-to-end pipeline: image -> perception -> rules -> check -> solve.
 
-Stages, each timed (see :mod:`vlm_puzzle.result` for the schema):
+Each stage runs once, in order, and is timed (see :mod:`vlm_puzzle.result`):
 
-1. ``load``     decode the image (:mod:`vlm_puzzle.imageio`);
-2. ``extract``  find the grid and read its digits (:func:`vlm_puzzle.vision.extract_state`);
-3. ``rules``    infer the rules: from the extracted geometry, and with the ``qwen`` or ``openai``
-                backend also from the VLM, merged (geometry wins on contradiction);
+1. ``load``     decode the image, once (:mod:`vlm_puzzle.imageio`);
+2. ``extract``  perception (:class:`vlm_puzzle.vision.GridReader`: grid, digits,
+                variant marks), geometry's kind of puzzle
+                (:func:`vlm_puzzle.rules.geometry.decide`) and the checking stage's
+                verdict on the reading, with its repairs (:func:`vlm_puzzle.check.settle`);
+3. ``rules``    the rules with what the check found (:func:`vlm_puzzle.check.infer_rules`);
+                with the ``qwen`` or ``openai`` backend also the VLM's, merged, and the
+                rule policy (:func:`vlm_puzzle.check.conclude`);
 4. ``solve``    complete the grid with the CSP solver and verify the solution independently.
 
 :class:`PuzzleSolver` keeps the model loaded across calls. The stages are also exposed
@@ -18,15 +22,21 @@ from __future__ import annotations
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
+from vlm_puzzle.check import conclude, infer_rules, no_rules_message, settle
 from vlm_puzzle.errors import ModelError, PuzzleError
+from vlm_puzzle.findings import notes
 from vlm_puzzle.imageio import LoadedImage, describe_source, open_image
-from vlm_puzzle.result import ErrorInfo, Repair, SolveResult, Timings
-from vlm_puzzle.spec import PuzzleSpec, SpecError
+from vlm_puzzle.result import ErrorInfo, SolveResult, Timings
+from vlm_puzzle.rules import RuleHints, infer_rules_vlm, infer_rules_vlm_batch, resolve_backend
+from vlm_puzzle.rules.geometry import decide
+from vlm_puzzle.solver import solve
 from vlm_puzzle.solver.verify import violations as check_solution
+from vlm_puzzle.spec import PuzzleSpec, SpecError
+from vlm_puzzle.vision import GridReader, GridState
 
 BACKENDS = ("auto", "qwen", "geometry", "openai")
 VLM_BACKENDS = ("qwen", "openai")  # rule inference by a VLM: in this process, or on a serving engine
@@ -48,8 +58,8 @@ class Reading:
     image: str
     timings: Timings = field(default_factory=Timings)
     loaded: LoadedImage | None = None
-    state: Any = None
-    hints: Any = None                # geometry RuleHints
+    state: GridState | None = None   # checked
+    hints: RuleHints | None = None   # geometry's, with the check's findings
     spec: PuzzleSpec | None = None   # geometry's spec (None when it could not decide)
     error: ErrorInfo | None = None
     error_status: str = "error"
@@ -105,6 +115,7 @@ class PuzzleSolver:
         self.model_options = dict(model_options or {})  # e.g. dtype, min_pixels, max_pixels
         self.model_load_s = 0.0
         self._vlm = None
+        self._grid_reader: GridReader | None = None
         if load_model:
             self.load()
 
@@ -195,7 +206,7 @@ class PuzzleSolver:
         return result
 
     def read(self, src, *, exif: bool | None = None) -> Reading:
-        """CPU stages: decode, extract the grid state, geometry rules. Never raises.
+        """CPU stages: decode, perceive, decide the kind, check, the rules. Never raises.
 
         ``src`` may also be a :class:`~vlm_puzzle.imageio.LoadedImage` already decoded."""
         exif = self.exif if exif is None else exif
@@ -213,12 +224,12 @@ class PuzzleSolver:
                 tm.load = time.perf_counter() - t0
             t1 = time.perf_counter()
             try:
-                reading.state = _extract(reading.loaded.image, self.repair)
+                reading.state, decision = _perceive_and_check(reading.loaded.image, self.repair, self._reader())
             finally:
                 tm.extract = time.perf_counter() - t1
             t2 = time.perf_counter()
             reading.error_status = "unsolved"  # from here on there is a grid to show
-            reading.hints, reading.spec = _geometry_rules(reading.state)
+            reading.hints, reading.spec = infer_rules(reading.state, decision=decision)
             tm.rules = time.perf_counter() - t2
         except SpecError as exc:  # before PuzzleError, its base
             reading.error = ErrorInfo("invalid_puzzle", f"the grid as read is not a valid puzzle: {exc}")
@@ -239,19 +250,15 @@ class PuzzleSolver:
 
             return [r if isinstance(r, BaseException) else r.hints
                     for r in infer_rules_served_batch(self._vlm, list(images))]
-        from vlm_puzzle import rules as rules_mod
-
-        infer_batch = getattr(rules_mod, "infer_rules_vlm_batch", None)
-        if infer_batch is not None:
-            try:
-                return list(infer_batch(self._vlm, list(images)))
-            except Exception as exc:  # fall back to one at a time so one bad image stays alone
-                if len(images) == 1:
-                    return [exc]
+        try:
+            return list(infer_rules_vlm_batch(self._vlm, list(images)))
+        except Exception as exc:  # fall back to one at a time so one bad image stays alone
+            if len(images) == 1:
+                return [exc]
         out = []
         for img in images:
             try:
-                out.append(rules_mod.infer_rules_vlm(self._vlm, img))
+                out.append(infer_rules_vlm(self._vlm, img))
             except Exception as exc:
                 out.append(exc)
         return out
@@ -285,52 +292,42 @@ class PuzzleSolver:
         return hints, (time.perf_counter() - t0) / max(1, len(readings))
 
     def finish(self, reading: Reading, vlm_hints=None, *, timeout_s: float | None = ...) -> SolveResult:
-        """Merge rules, solve, verify. ``vlm_hints``: the VLM's RuleHints (or an exception)."""
+        """The rule policy (:func:`vlm_puzzle.check.conclude`: the VLM merge, the plain-sudoku
+        fallback), solve, verify. ``vlm_hints``: the VLM's RuleHints (or an exception)."""
         timeout_s = self.timeout_s if timeout_s is ... else timeout_s
         tm = replace(reading.timings)
-        res = SolveResult(image=reading.image, status="error", timings=tm,
-                          rule_source=None)
+        res = SolveResult(image=reading.image, status="error", timings=tm, rule_source=None)
         if self.keep_images:
             res.loaded, res.state = reading.loaded, reading.state
         res.hints = reading.hints
         state = reading.state
         if state is not None:
-            res.size = int(getattr(state, "size", 0)) or None
-            res.givens = _as_grid(getattr(state, "givens", None))
-            res.confidence = _confidence(state)
-            res.repairs = _repairs(state)
+            res.size = state.size
+            res.givens = _as_grid(state.givens)
+            res.confidence = float(state.confidence.min()) if state.confidence.size else None
+            res.repairs = list(state.repairs)
         if reading.error is not None:
             res.status, res.error = reading.error_status, reading.error
-            return _total(res, reading)
+            return _total(res)
         try:
             t0 = time.perf_counter()
-            spec, source = reading.spec, "geometry"
             if self.backend == "openai" and self.requested_backend != "auto" and isinstance(vlm_hints, Exception):
                 # Asked for the served model and it gave no answer: an error to retry, not a silent fallback.
                 res.error = ErrorInfo(getattr(vlm_hints, "code", "internal_error"), str(vlm_hints))
-                return _total(res, reading)
-            if self.backend in VLM_BACKENDS:
-                # merge() also takes a failed VLM call (None / exception): geometry then stands.
-                res.hints, spec = _merge(reading, vlm_hints)
-                source = getattr(res.hints, "source", None) or "geometry"
+                return _total(res)
+            res.hints, spec = conclude(state, reading.hints, reading.spec, use_vlm=self.backend in VLM_BACKENDS,
+                                       vlm_hints=vlm_hints)
             tm.rules += time.perf_counter() - t0
-            res.rule_source = source
-            # Rules that failed their own checks (e.g. photo grain read as killer dashes:
-            # one 81-cell cage) are worth less than digits with one plain-sudoku solution.
-            if spec is None or getattr(res.hints, "has_problems", False):
-                fallback = _plain_sudoku_fallback(state)
-                if fallback is not None:
-                    spec, res.hints = fallback, _as_fallback(res.hints, state)
+            res.rule_source = res.hints.source or "geometry"
             if spec is None:
                 res.status = "unsolved"
-                res.error = ErrorInfo("unknown_rules", _no_rules_message(reading))
-                return _total(res, reading)
+                res.error = ErrorInfo("unknown_rules", no_rules_message(reading.hints))
+                return _total(res)
             res.spec, res.kind, res.size = spec, spec.kind, spec.size
             res.givens = [list(map(int, row)) for row in spec.givens]
             t1 = time.perf_counter()
-            outcome = _solve(spec, timeout_s)
-            status = getattr(outcome, "status", None)
-            if status == "solved":
+            outcome = solve(spec, unique=True, timeout_s=timeout_s)
+            if outcome.status == "solved":
                 solution = _as_grid(outcome.solution)
                 problems = check_solution(spec, solution)
                 if problems:
@@ -341,7 +338,7 @@ class PuzzleSolver:
                     res.status, res.solution = "solved", solution
             else:
                 res.status = "unsolved"
-                res.error = _solver_error(status, spec, timeout_s)
+                res.error = _solver_error(outcome.status, spec, timeout_s)
             tm.solve = time.perf_counter() - t1
         except SpecError as exc:  # before PuzzleError, its base
             res.status, res.error = "unsolved", ErrorInfo("invalid_puzzle", f"the puzzle as read is invalid: {exc}")
@@ -349,87 +346,44 @@ class PuzzleSolver:
             res.status, res.error = "unsolved", ErrorInfo(exc.code, str(exc))
         except Exception as exc:
             res.status, res.error = "error", ErrorInfo("internal_error", f"{type(exc).__name__}: {exc}")
-        return _total(res, reading)
+        return _total(res)
+
+    def _reader(self) -> GridReader:
+        # The digit network, loaded once per solver.
+        if self._grid_reader is None:
+            self._grid_reader = GridReader()
+        return self._grid_reader
 
 
 def solve_image(src, *, backend: str = "auto", model: str | None = None, **options) -> SolveResult:
     """Solve one picture with a solver made for the call (use :class:`PuzzleSolver` to
     solve many: it keeps the model loaded)."""
-    solver_opts = {k: options.pop(k) for k in ("device", "repair", "keep_images", "base_url", "api_key")
-                   if k in options}
-    if "timeout_s" in options:
-        solver_opts["timeout_s"] = options.pop("timeout_s")
-    if "exif" in options:
-        solver_opts["exif"] = options.pop("exif")
+    solver_opts = {k: options.pop(k) for k in ("device", "repair", "keep_images", "base_url", "api_key",
+                                                "timeout_s", "exif") if k in options}
     if options:
         raise TypeError(f"unknown option(s): {', '.join(sorted(options))}")
-    return _cached_solver(backend, model, tuple(sorted(solver_opts.items()))).solve_image(src)
+    return PuzzleSolver(backend, model, **solver_opts).solve_image(src)
 
 
-_SOLVERS: dict = {}
+def read_state(image: np.ndarray, *, repair: bool = True, reader: GridReader | None = None) -> GridState:
+    """The reading as the pipeline makes it, for a decoded BGR/gray array: perception,
+    geometry's kind of puzzle, and the checking stage (givens checked and repaired
+    against the rules geometry infers from the picture: a jigsaw's regions, a killer's
+    cages...; cage clues repaired). Raises the extractor's PuzzleErrors."""
+    return _perceive_and_check(image, repair, reader or GridReader())[0]
 
 
-def _cached_solver(backend, model, opts) -> PuzzleSolver:
-    # Module-level solve_image() reuses a loaded model across calls too.
-    key = (backend, model, opts)
-    if key not in _SOLVERS:
-        _SOLVERS[key] = PuzzleSolver(backend, model, **dict(opts))
-    return _SOLVERS[key]
+def _perceive_and_check(image: np.ndarray, repair: bool, reader: GridReader):
+    """(checked state, geometry's decision): vision -> rules -> check, each once."""
+    state = reader.read(image)                                  # vision: pixels in, readings out
+    decision = decide(state.size, state.box, state.variants)    # rules: what the picture says
+    return settle(state, decision, image=image, reader=reader, repair=repair)   # check
 
-
-# ---- adapters to the stage modules -------------------------------------------------
 
 def _resolve_backend(backend: str, model: str | None, base_url: str | None = None
                      ) -> tuple[str, str | None, str]:
-    try:
-        from vlm_puzzle.rules import resolve_backend
-    except ImportError:
-        resolve_backend = None
-    if resolve_backend is not None:
-        b, path, reason = resolve_backend(backend, model, base_url=base_url)
-        return b, (str(path) if path is not None else None), reason
-    if backend == "qwen":
-        raise ModelError("the qwen backend is not available in this build", code="model_unavailable")
-    return "geometry", None, "no weights configured"
-
-
-def _extract(image: np.ndarray, repair: bool):
-    return read_state(image, repair=repair)
-
-
-def read_state(image, *, repair: bool = True, **options):
-    """The extractor as the pipeline runs it: grid, digits and variants, with the
-    givens checked and repaired against the rules geometry infers from the picture
-    (a jigsaw's regions, a killer's cages...), then the cage clues repaired
-    (:func:`~vlm_puzzle.rules.clue_repair.repair_clues`). ``options`` go to ``extract_state``.
-    Raises the extractor's PuzzleErrors."""
-    from vlm_puzzle.rules.clue_repair import repair_clues
-    from vlm_puzzle.rules.geometry import rules_for_repair
-    from vlm_puzzle.vision import extract_state
-
-    # variants=True: borders, cages, clues and marks are what the rules are inferred from.
-    state = extract_state(image, repair=repair, variants=True, rules=rules_for_repair, **options)
-    # Cage clues are checked like the givens: a misread one leaves no single solution.
-    return repair_clues(state) if repair else state
-
-
-def _geometry_rules(state):
-    from vlm_puzzle.rules.geometry import infer_rules
-
-    hints, spec = infer_rules(state, getattr(state, "variants", None))
-    return hints, spec
-
-
-def _merge(reading: Reading, vlm_hints):
-    from vlm_puzzle.rules import merge
-
-    return merge(reading.hints, vlm_hints, reading.state, geometry_spec=reading.spec)
-
-
-def _solve(spec: PuzzleSpec, timeout_s: float | None):
-    from vlm_puzzle.solver import solve
-
-    return solve(spec, unique=True, timeout_s=timeout_s)
+    b, path, reason = resolve_backend(backend, model, base_url=base_url)
+    return b, (str(path) if path is not None else None), reason
 
 
 def _solver_error(status, spec: PuzzleSpec, timeout_s) -> ErrorInfo:
@@ -444,58 +398,13 @@ def _solver_error(status, spec: PuzzleSpec, timeout_s) -> ErrorInfo:
     return ErrorInfo("solver_error", f"the solver returned {status!r}")
 
 
-# Confidence of a plain Sudoku taken when the rules could not be read (0..1): the
-# solution is right for the variants that only add rules, not for jigsaw or KenKen.
-FALLBACK_CONFIDENCE = 0.3
-
-
-def _plain_sudoku_fallback(state) -> PuzzleSpec | None:
-    """When no rules could be built but the extractor found that the digits alone have
-    exactly one plain-Sudoku solution, that sudoku. Sound for every sudoku variant that
-    only adds constraints (x-sudoku, windoku, killer): their solution is that same grid;
-    not for a jigsaw or KenKen, hence :func:`_as_fallback`'s low confidence."""
-    if state is None or getattr(state, "solver_status", None) != "solved" or not hasattr(state, "to_spec"):
-        return None
-    if getattr(state, "repair_kind", "sudoku") != "sudoku":
-        return None
-    try:
-        return state.to_spec()
-    except (SpecError, ValueError):
-        return None
-
-
-def _as_fallback(hints, state):
-    """The hints of a plain-sudoku fallback: kind sudoku, confidence at most
-    FALLBACK_CONFIDENCE, and a note naming what geometry saw instead."""
-    if hints is None or not hasattr(hints, "evidence"):
-        return hints
-    seen = getattr(hints, "kind", None)
-    why = f"the {seen} rules could not be read" if seen and seen != "sudoku" else "the rules could not be read"
-    repaired = " after repairs as a plain sudoku" if getattr(state, "repairs", None) else ""
-    note = (f"uncertain: {why}, but the digits alone{repaired} have exactly one sudoku solution: solved as a "
-            "plain sudoku (right for sudoku, x-sudoku, windoku and killer; wrong for jigsaw and kenken)")
-    return replace(hints, kind="sudoku", confidence=min(float(getattr(hints, "confidence", 0.0)),
-                                                        FALLBACK_CONFIDENCE),
-                   evidence=tuple(hints.evidence) + (note,))
-
-
-def _no_rules_message(reading: Reading, limit: int = 3) -> str:
-    """The why, short: the first finding and the blocking problems (``hints.problems``;
-    every note is in ``hints.evidence``)."""
-    ev = list(getattr(reading.hints, "evidence", None) or ())
-    problems = [f"problem: {p}" for p in getattr(reading.hints, "problems", None) or ()]
-    shown = ([ev[0]] if ev and not ev[0].startswith(("problem:", "uncertain:")) else []) + problems[:limit]
-    more = len(ev) - len(shown)
-    why = "; ".join(shown) + (f" (+{more} more notes)" if more > 0 else "")
-    return "the rules of this puzzle could not be inferred from the picture" + (f": {why}" if why else "")
-
-
-def _total(res: SolveResult, reading: Reading) -> SolveResult:
+def _total(res: SolveResult) -> SolveResult:
     t = res.timings
     t.total = t.load + t.extract + t.rules + t.solve
-    if res.hints is not None and hasattr(res.hints, "evidence"):
+    if res.hints is not None:
         res.rule_confidence = float(res.hints.confidence)
-        res.notes = [e for e in res.hints.evidence if e.startswith(("uncertain:", "problem:"))]
+        res.findings = tuple(res.hints.evidence)
+        res.notes = notes(res.hints.evidence)
     return res
 
 
@@ -503,29 +412,6 @@ def _as_grid(g) -> list[list[int]] | None:
     if g is None:
         return None
     return [[int(v) for v in row] for row in np.asarray(g).tolist()]
-
-
-def _confidence(state) -> float | None:
-    c = getattr(state, "confidence", None)
-    if c is None:
-        return None
-    c = np.asarray(c, dtype=float)
-    return float(c if c.ndim == 0 else c.min()) if c.size else None
-
-
-def _repairs(state) -> list[Repair]:
-    out = []
-    for rep in getattr(state, "repairs", None) or ():
-        if isinstance(rep, dict):
-            cell, a, b = rep.get("cell"), rep.get("from", rep.get("from_")), rep.get("to")
-        elif hasattr(rep, "cell"):
-            cell = rep.cell
-            a = getattr(rep, "from_", getattr(rep, "old", getattr(rep, "from_value", None)))
-            b = getattr(rep, "to", getattr(rep, "new", getattr(rep, "to_value", None)))
-        else:
-            cell, a, b = rep
-        out.append(Repair(cell=(int(cell[0]), int(cell[1])), from_=int(a), to=int(b)))
-    return out
 
 
 __all__ = ["PuzzleSolver", "Reading", "solve_image", "read_state", "BACKENDS", "VLM_BACKENDS"]

@@ -28,30 +28,21 @@ verifying the solution.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
+from vlm_puzzle.findings import Finding
+from vlm_puzzle.imageio import LoadedImage
 from vlm_puzzle.spec import PuzzleSpec
+from vlm_puzzle.verdict import Repair
+
+if TYPE_CHECKING:  # annotations only: the result schema does not import the stages
+    from vlm_puzzle.rules.base import RuleHints
+    from vlm_puzzle.vision.state import GridState
 
 STATUSES = ("solved", "unsolved", "error")
 STAGES = ("load", "rules", "extract", "solve", "total", "network")
 RESULT_KEYS = ("image", "status", "kind", "size", "givens", "solution", "spec", "rule_source",
                "repairs", "confidence", "rule_confidence", "notes", "timings_s", "error")
-
-
-@dataclass(frozen=True)
-class Repair:
-    """The extractor changed a read digit (from -> to, 0 = empty) to make the grid consistent."""
-
-    cell: tuple[int, int]
-    from_: int
-    to: int
-
-    def to_dict(self) -> dict:
-        return {"cell": [int(self.cell[0]), int(self.cell[1])], "from": int(self.from_), "to": int(self.to)}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Repair":
-        return cls(cell=(int(d["cell"][0]), int(d["cell"][1])), from_=int(d["from"]), to=int(d["to"]))
 
 
 @dataclass(frozen=True)
@@ -78,8 +69,9 @@ class Timings:
 
 @dataclass
 class SolveResult:
-    """What solving one image produced. ``state`` / ``hints`` / ``loaded`` are kept for
-    the overlay and for debugging; they are not part of the JSON schema."""
+    """What solving one image produced. ``findings`` (the typed form of ``notes`` and of
+    the rules' evidence), ``state`` / ``hints`` / ``loaded`` are kept for programs, the
+    overlay and debugging; they are not part of the JSON schema."""
 
     image: str
     status: str
@@ -96,9 +88,10 @@ class SolveResult:
     timings: Timings = field(default_factory=Timings)
     error: ErrorInfo | None = None
     # not serialised
-    state: Any = field(default=None, repr=False, compare=False)
-    hints: Any = field(default=None, repr=False, compare=False)
-    loaded: Any = field(default=None, repr=False, compare=False)
+    findings: tuple[Finding, ...] = field(default=(), repr=False, compare=False)
+    state: GridState | None = field(default=None, repr=False, compare=False)
+    hints: RuleHints | None = field(default=None, repr=False, compare=False)
+    loaded: LoadedImage | None = field(default=None, repr=False, compare=False)
 
     @property
     def solved(self) -> bool:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from vlm_puzzle.findings import Finding
+
 
 @dataclass(frozen=True)
 class RuleHints:
@@ -13,13 +15,13 @@ class RuleHints:
     (thick lines forming the boxes) rather than assumed from the grid size (only a
     seen box can contradict the VLM); ``cages`` whether the picture shows cages and
     ``cage_op`` what their clues mean (``"sum"`` for killer, ``"arith"`` for KenKen's + - x /).
-    ``evidence`` holds short human sentences ("9 regions of 9 cells not aligned to 3x3
-    boxes: jigsaw"); ``confidence`` is in 0..1; ``source`` is "geometry" or "qwen".
-    ``problems`` names what makes the rules as read fail their own checks (an
-    unreadable clue, cage sums that do not total the grid, givens with no solution
-    under them): a non-empty tuple means the rules are not to be trusted (the
-    pipeline then prefers a unique plain-sudoku reading of the digits). The same
-    sentences also appear in ``evidence``, prefixed "problem: ", for people.
+    ``evidence`` holds :class:`~vlm_puzzle.findings.Finding` values (code and short
+    human sentence: "9 regions of 9 cells not aligned to 3x3 boxes: jigsaw");
+    ``confidence`` is in 0..1; ``source`` is "geometry" or "qwen". ``problems``, the
+    findings of level "problem", name what makes the rules as read fail their own
+    checks (an unreadable clue, cage sums that do not total the grid, givens with no
+    solution under them): any means the rules are not to be trusted (the pipeline
+    then prefers a unique plain-sudoku reading of the digits).
     Fields a backend could not decide are ``None``. ``disagreements`` (merged hints only) names
     the rule fields that the VLM and geometry both decided, differently (see ``rules.merge``).
     """
@@ -34,10 +36,14 @@ class RuleHints:
     cage_op: str | None = None
     rule_text: str | None = None
     confidence: float = 0.0
-    evidence: tuple[str, ...] = field(default_factory=tuple)
+    evidence: tuple[Finding, ...] = field(default_factory=tuple)
     source: str = "geometry"
-    problems: tuple[str, ...] = field(default_factory=tuple)
     disagreements: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def problems(self) -> tuple[Finding, ...]:
+        """The findings that make the rules as read fail their own checks."""
+        return tuple(f for f in self.evidence if f.level == "problem")
 
     @property
     def has_problems(self) -> bool:
@@ -49,5 +55,6 @@ class RuleHints:
                 "box_measured": self.box_measured,
                 "diagonals": self.diagonals, "windows": self.windows, "cages": self.cages,
                 "cage_op": self.cage_op, "rule_text": self.rule_text, "confidence": self.confidence,
-                "evidence": list(self.evidence), "source": self.source, "problems": list(self.problems),
+                "evidence": [str(e) for e in self.evidence], "source": self.source,
+                "problems": [p.text for p in self.problems],
                 "disagreements": list(self.disagreements)}

@@ -1,244 +1,142 @@
-"""Rule inference from geometry alone: no model weights, and the cross-check for the VLM.
+"""Rule inference from geometry alone: what the picture says the rules are; no solver.
 
-:func:`infer_rules` looks at what the state extractor saw (grid size, box shape,
-givens) and what :func:`vlm_puzzle.vision.variants.read_variants` read (borders,
-cages and clues, diagonal and window marks), decides the kind of puzzle with
-evidence sentences, and builds the :class:`~vlm_puzzle.spec.PuzzleSpec`.
-
-:func:`consistency_problems` lists what makes a spec impossible or suspicious
-(cage targets no digits can reach, killer sums that do not total the grid,
-regions of the wrong size, cages that do not tile); the repair step uses it too.
-A spec with problems is returned with a low confidence, and no spec at all when
-something needed (a clue, a region) could not be read: never a wrong puzzle
-presented as certain.
+:func:`decide` looks at what perception saw (grid size, box shape, and what
+:func:`vlm_puzzle.vision.variants.read_variants` read: borders, cages and clues,
+diagonal and window marks) and decides the kind of puzzle, with evidence
+(:class:`~vlm_puzzle.findings.Finding` values); :func:`build` makes the
+:class:`~vlm_puzzle.spec.PuzzleSpec` of a decision; :func:`consistency_problems`
+lists what makes a spec impossible or suspicious (cage targets no digits can
+reach, killer sums that do not total the grid, regions of the wrong size, cages
+that do not tile); :func:`mark_alternatives` the kinds the picture allows when its
+marks are in doubt. What to believe of a reading (the solver's verdict, repairs,
+confidence) is decided by :mod:`vlm_puzzle.check`.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from itertools import combinations
 
 import numpy as np
 
-from vlm_puzzle.rules.base import RuleHints
-from vlm_puzzle.spec import DEFAULT_BOX, Cage, Cell, PuzzleSpec, SpecError
+from vlm_puzzle.findings import Finding, info, problem, uncertain
+from vlm_puzzle.spec import DEFAULT_BOX, Cage, PuzzleSpec, SpecError
+from vlm_puzzle.vision.marks import WINDOW_MIN
+from vlm_puzzle.vision.variants import CLUE_CONFIDENT, VariantState
 
 
 # Confidence ceiling of a spec that fails a consistency check, or lacks evidence.
 DOUBTFUL = 0.3
 
 
-def infer_rules(state, variants=None) -> tuple[RuleHints, PuzzleSpec | None]:
-    """Decide the kind of puzzle from geometry and build its spec.
+@dataclass(frozen=True)
+class Decision:
+    """The kind of puzzle the picture shows. ``box``: the box shape (seen or assumed;
+    None for jigsaw and KenKen); ``box_seen``: thick lines showed it; ``evidence``:
+    how it was decided."""
 
-    ``state``: the extracted grid (``size``, ``givens``, optionally ``box``,
-    ``warped`` and a lattice for :func:`read_variants`, and the solver's verdict
-    on the givens: ``repair_kind``, ``repair_status``, ``solver_status``,
-    ``repairs``). ``variants``: a
-    :class:`~vlm_puzzle.vision.variants.VariantState`; read from ``state`` when None.
-    Returns ``(hints, spec)``; ``spec`` is None when the puzzle cannot be built
-    (unreadable clue, cages that do not close), with the reason in
-    ``hints.problems`` (and ``hints.evidence``). ``hints.problems`` also lists what
-    a built spec fails (:func:`consistency_problems`, the solver's verdict).
-    """
-    variants = _variants_of(state, variants)
-    n = int(getattr(state, "size", None) or variants.size)
-    kind, box, builder, evidence, box_seen = _decide(state, variants, n)
-    kind, evidence = _settled_by_solver(state, variants, n, box, kind, evidence)
-    confidence = variants.confidence
-    if variants.regions is None and variants.cage_style is None:
-        confidence = min(confidence, 0.5)
-
-    spec, problems = None, []
-    try:
-        spec = builder(n, _givens(getattr(state, "givens", None), n), box, variants, kind)
-    except (SpecError, ValueError) as exc:
-        problems.append(f"cannot build a {kind}: {exc}")
-    if spec is not None:
-        problems += consistency_problems(spec)
-    evidence += [f"uncertain: {u}" for u in variants.uncertainties]
-    notes, doubts = _solver_verdict(state, kind, spec is not None, bool(problems))
-    evidence += notes
-    problems += doubts
-    evidence += [f"problem: {p}" for p in problems]
-    if problems:
-        confidence = min(confidence, DOUBTFUL)
-    unlikely = _unlikely_repairs(state)
-    if unlikely:
-        # The solver's fix is one unique grid, not proof: a change the reader gave
-        # little chance may be a misread digit "repaired" into another puzzle.
-        evidence.append(f"uncertain: the reader gave little chance to {unlikely}")
-        confidence = min(confidence, DOUBTFUL)
-    ambiguous = _ambiguous_givens(state, spec) if not problems else ""
-    if ambiguous:
-        evidence.append(f"uncertain: the picture does not decide between two puzzles: {ambiguous}")
-        confidence = min(confidence, DOUBTFUL)
-    if getattr(state, "repairs", None) and _assumed_rules(kind, box_seen):
-        # Givens changed to fit boxes nobody saw: the boxes may be what was misread
-        # (a jigsaw whose regions were missed), not the digits.
-        evidence.append("uncertain: givens were changed to fit assumed boxes")
-        confidence = min(confidence, DOUBTFUL)
-    hints = RuleHints(kind=kind, size=n, box=box if kind not in ("jigsaw", "kenken") else None,
-                      box_measured=box_seen, diagonals=kind == "x-sudoku", windows=kind == "windoku",
-                      cages=kind in ("killer", "kenken"),
-                      cage_op={"killer": "sum", "kenken": "arith"}.get(kind),
-                      confidence=round(float(confidence), 4), evidence=tuple(evidence), source="geometry",
-                      problems=tuple(problems))
-    return hints, spec
+    kind: str
+    size: int
+    box: tuple[int, int] | None
+    box_seen: bool
+    evidence: tuple[Finding, ...]
 
 
-def rules_for_repair(state, variants=None) -> PuzzleSpec | None:
-    """The rules to check and repair the read givens against: geometry's puzzle with
-    its givens cleared. When it cannot be built or its structure fails
-    :func:`consistency_problems` (an unreachable cage target, a region of other than
-    N cells, KenKen cages that do not tile), repairing against those misread rules
-    would "fix" digits that were read right: a killer falls back to the sudoku under
-    its cages (rules it surely has), anything else to None (givens left as read).
-    For ``extract_state(..., rules=...)``."""
-    variants = _variants_of(state, variants)
-    n = int(getattr(state, "size", None) or variants.size)
-    kind, box, builder, _, _ = _decide(state, variants, n)
-    try:
-        spec = builder(n, _givens(None, n), box, variants, kind)
-        if not consistency_problems(spec):
-            return _unique_among_marks(state, variants, n, box, spec)
-    except (SpecError, ValueError):
-        pass
-    if kind == "killer" and box is not None:
-        return PuzzleSpec.sudoku(_givens(None, n), box)
-    if kind == "kenken" and getattr(state, "givens", None) is not None and np.any(state.givens):
-        # KenKen has no givens: digits under "cages" that fail the checks are more likely a
-        # sudoku whose box lines were misread; check them as one (a relaxation, never a fix
-        # to rules nobody saw: the pipeline reports such a solve with a low confidence).
-        box = _box_for(n, getattr(state, "box", None))
+def decide(size: int, box_hint, variants: VariantState) -> Decision:
+    """The kind of puzzle of a grid of ``size`` (``box_hint``: the box shape the grid
+    finder measured, or None) with these variant marks."""
+    n = size
+    evidence: list[Finding] = []
+    box_seen = False
+    if variants.cage_style == "dashed":
+        kind, box = "killer", _box_for(n, box_hint)
+        evidence.append(info("dashed_cages", f"{len(variants.cages)} cages drawn with dashed inset outlines: killer"))
+    elif variants.cage_style == "thick":
+        kind, box = "kenken", None
+        evidence.append(thick_cages_finding(variants))
+    elif variants.regions is not None:
+        box = aligned_box(variants.regions)
+        if box is None:
+            kind = "jigsaw"
+            evidence.append(info("irregular_regions", f"{n} regions of {n} cells not aligned to "
+                                 f"{_fmt_box(DEFAULT_BOX.get(n))} boxes: jigsaw"))
+        else:
+            kind, box_seen = _box_kind(variants, evidence, n, box), True
+            evidence.insert(0, info("boxes_seen", f"thick lines form {n} {box[0]}x{box[1]} boxes"))
+    else:
+        box = _box_for(n, box_hint)
+        kind = _box_kind(variants, evidence, n, box)
+        why = ("no thick lines" if variants.edges.n_thick == 0
+               else f"thick lines do not form {n} regions of {n} cells")
+        evidence.insert(0, info("boxes_assumed", f"{why}; assuming {_fmt_box(box)} boxes"))
+    return Decision(kind, n, box, box_seen, tuple(evidence))
+
+
+def thick_cages_finding(variants: VariantState) -> Finding:
+    """The KenKen evidence: its cages and the operators of their clues as read."""
+    sizes = sorted(len(k.cells) for k in variants.cages)
+    ops = sorted({k.clue.op for k in variants.cages if k.clue.op})
+    return info("thick_cages", f"{len(variants.cages)} thick-bordered cages of "
+                f"{sizes[0]}-{sizes[-1]} cells with {'/'.join(ops) or 'no'} operator clues: kenken")
+
+
+def evidence_of(decision: Decision, variants: VariantState) -> list[Finding]:
+    """The decision's evidence for ``variants`` (a KenKen's names the clues' operators,
+    which a clue repair may have changed since the decision)."""
+    if decision.kind == "kenken":
+        return [thick_cages_finding(variants)]
+    return list(decision.evidence)
+
+
+def build(decision: Decision, variants: VariantState, givens=None) -> PuzzleSpec:
+    """The puzzle of ``decision`` with ``variants``' regions and cages and these
+    ``givens`` (none: all empty). Raises SpecError (or ValueError) when it cannot be
+    built (an unreadable clue, a multi-cell KenKen cage without an operator...)."""
+    n = decision.size
+    builder = {"killer": _killer, "kenken": _kenken, "jigsaw": _jigsaw}.get(decision.kind, _boxed)
+    return builder(n, _givens(givens, n), decision.box, variants, decision.kind)
+
+
+def relaxed_rules(decision: Decision, box_hint, givens) -> PuzzleSpec | None:
+    """Rules the puzzle surely has when its own, as read, fail the checks: a killer's
+    sudoku under its cages; for digits under "cages" that fail the checks (KenKen has
+    no givens) the sudoku whose box lines were more likely misread (a relaxation,
+    never a fix to rules nobody saw); else None."""
+    n = decision.size
+    if decision.kind == "killer" and decision.box is not None:
+        return PuzzleSpec.sudoku(_givens(None, n), decision.box)
+    if decision.kind == "kenken" and givens is not None and np.any(givens):
+        box = _box_for(n, box_hint)
         if box is not None:
             return PuzzleSpec.sudoku(_givens(None, n), box)
     return None
 
 
-def _variants_of(state, variants):
-    if variants is None:
-        variants = getattr(state, "variants", None)
-    if variants is None:
-        from vlm_puzzle.vision.variants import read_variants
-        variants = read_variants(state)
-    return variants
-
-
-def _decide(state, variants, n: int):
-    """(kind, box, spec builder, evidence sentences, whether thick lines showed the box)."""
-    box_hint = getattr(state, "box", None)
-    evidence: list[str] = []
-    box_seen = False
-    if variants.cage_style == "dashed":
-        kind, box, builder = "killer", _box_for(n, box_hint), _killer
-        evidence.append(f"{len(variants.cages)} cages drawn with dashed inset outlines: killer")
-    elif variants.cage_style == "thick":
-        kind, box, builder = "kenken", None, _kenken
-        sizes = sorted(len(k.cells) for k in variants.cages)
-        ops = sorted({k.clue.op for k in variants.cages if k.clue.op})
-        evidence.append(f"{len(variants.cages)} thick-bordered cages of {sizes[0]}-{sizes[-1]} cells "
-                        f"with {'/'.join(ops) or 'no'} operator clues: kenken")
-    elif variants.regions is not None:
-        box = aligned_box(variants.regions)
-        if box is None:
-            kind, builder = "jigsaw", _jigsaw
-            evidence.append(f"{n} regions of {n} cells not aligned to "
-                            f"{_fmt_box(DEFAULT_BOX.get(n))} boxes: jigsaw")
-        else:
-            kind, builder, box_seen = _box_kind(variants, evidence, n, box), _boxed, True
-            evidence.insert(0, f"thick lines form {n} {box[0]}x{box[1]} boxes")
-    else:
-        box = _box_for(n, box_hint)
-        kind, builder = _box_kind(variants, evidence, n, box), _boxed
-        why = ("no thick lines" if variants.edges.n_thick == 0
-               else f"thick lines do not form {n} regions of {n} cells")
-        evidence.insert(0, f"{why}; assuming {_fmt_box(box)} boxes")
-    return kind, box, builder, evidence, box_seen
-
-
-# A repaired given whose new value the reader found this many nats less likely than
-# the value it read (e^-4: 1 in 55) makes the reading doubtful. (Development
-# renders: right repairs cost 0.3-3.1 nats a cell, wrong ones 4.5 and 10.)
-UNLIKELY_REPAIR = 4.0
-
-
-def _unlikely_repairs(state) -> str:
-    """The solver's changes to the read givens that the reader's probabilities make
-    unlikely (see ``UNLIKELY_REPAIR``), as text; empty when none."""
-    probs = getattr(state, "probs", None)
-    out = []
-    for rep in getattr(state, "repairs", None) or ():
-        try:
-            (r, c), a, b = rep["cell"], int(rep["from"]), int(rep["to"])
-            p_from, p_to = float(probs[r, c, a]), float(probs[r, c, b])
-        except (TypeError, KeyError, IndexError, ValueError):
-            continue
-        cost = float(np.log(max(p_from, 1e-12)) - np.log(max(p_to, 1e-12)))
-        if cost > UNLIKELY_REPAIR:
-            out.append(f"{(int(r), int(c))} {a}->{b} ({cost:.1f} nats less likely than as read)")
-    return ", ".join(out)
-
-
-# A cell the reader gave its value less than this probability is in doubt; a next
-# guess within AMBIGUOUS_COST nats of it is a reading the picture allows too.
-AMBIGUOUS_P = 0.5
-AMBIGUOUS_COST = UNLIKELY_REPAIR
-AMBIGUOUS_SOLVES = 8     # solver calls at most (none when no cell is in doubt)
-
-
-def _ambiguous_givens(state, spec: PuzzleSpec | None) -> str:
-    """Cells in doubt (see ``AMBIGUOUS_P``) whose next guess gives the puzzle exactly
-    one solution too, as text; empty when none. A solver's "exactly one solution"
-    then says nothing about which reading is right: two puzzles fit the picture."""
-    probs = getattr(state, "probs", None)
-    if spec is None or probs is None or getattr(state, "solver_status", None) != "solved":
-        return ""
-    g = np.asarray(spec.givens, dtype=np.int64)
-    if probs.shape[:2] != g.shape or probs.shape[2] <= g.max():
-        return ""
-    logp = np.log(np.maximum(probs.astype(np.float64), 1e-12))
-    p_read = np.take_along_axis(probs, g[:, :, None], axis=2)[:, :, 0]
-    # The repair search tried a repaired cell's likelier values before the one it kept.
-    repaired = {(int(rp["cell"][0]), int(rp["cell"][1])) for rp in getattr(state, "repairs", None) or ()}
-    guesses = sorted((float(logp[r, c, g[r, c]] - logp[r, c, v]), int(r), int(c), int(v))
-                     for r, c in zip(*np.nonzero(p_read < AMBIGUOUS_P)) for v in range(probs.shape[2])
-                     if v != g[r, c] and ((int(r), int(c)) not in repaired or probs[r, c, v] <= p_read[r, c]))
-    out = []
-    for cost, r, c, v in [x for x in guesses if x[0] <= AMBIGUOUS_COST][:AMBIGUOUS_SOLVES]:
-        alt = g.copy()
-        alt[r, c] = v
-        if _verdict(spec, alt) == "solved":
-            out.append(f"{(r, c)} read as {int(g[r, c]) or 'empty'} ({p_read[r, c]:.2f}) "
-                       f"or {v or 'empty'} ({probs[r, c, v]:.2f})")
-    return ", ".join(out)
-
-
-def _assumed_rules(kind: str, box_seen: bool) -> bool:
+def assumed_rules(decision: Decision) -> bool:
     """Whether the kind's groups rest on a box shape assumed from the grid size."""
-    return kind in ("sudoku", "x-sudoku", "windoku") and not box_seen
+    return decision.kind in ("sudoku", "x-sudoku", "windoku") and not decision.box_seen
 
 
 # A diagonal or window mark scoring between these fractions of its threshold is in
 # doubt (development photos: shaded diagonals of true x-sudokus down to 0.36, of
-# other grids up to 0.89; windows 0.38 / 0.58): the givens decide (see
-# :func:`_mark_alternatives`). Only a reading that has not exactly one solution
-# under the marks as read is tried under the others, and kept only if it has
-# exactly one there: a plain sudoku's solution almost never fits the diagonals
-# or windows, so a missed given cannot make it a unique x-sudoku or windoku.
+# other grids up to 0.89; windows 0.38 / 0.58): the givens decide (the checking
+# stage). Only a reading that has not exactly one solution under the marks as read
+# is tried under the others, and kept only if it has exactly one there: a plain
+# sudoku's solution almost never fits the diagonals or windows, so a missed given
+# cannot make it a unique x-sudoku or windoku.
 MARK_DOUBT = (0.3, 1.6)
-# Seconds per solver call of that decision (9x9 givens as read: milliseconds).
-MARK_SOLVE_S = 0.5
 _MARKS_OF = {"sudoku": (False, False), "x-sudoku": (True, False), "windoku": (False, True)}
 
 
-def _mark_alternatives(variants, n: int, box, kind: str) -> list[str]:
+def mark_alternatives(decision: Decision, variants: VariantState, kind: str | None = None) -> list[str]:
     """The other boxed kinds the picture may show: those that differ from ``kind``
-    only in marks (diagonals, windows) read in doubt (a score within ``MARK_DOUBT``
-    of its threshold). A published puzzle has exactly one solution, so the givens
-    decide between them (:func:`_unique_among_marks`)."""
+    (the decision's by default) only in marks (diagonals, windows) read in doubt (a
+    score within ``MARK_DOUBT`` of its threshold). A published puzzle has exactly
+    one solution, so the givens decide between them."""
+    kind = decision.kind if kind is None else kind
     if kind not in _MARKS_OF:
         return []
-    from vlm_puzzle.vision.marks import WINDOW_MIN
+    n, box = decision.size, decision.box
     marks = variants.marks
     doubt = (MARK_DOUBT[0] < marks.diagonal_score < MARK_DOUBT[1],
              MARK_DOUBT[0] * WINDOW_MIN < marks.window_score < MARK_DOUBT[1] * WINDOW_MIN)
@@ -251,89 +149,17 @@ def _mark_alternatives(variants, n: int, box, kind: str) -> list[str]:
     return out
 
 
-def _verdict(template: PuzzleSpec, givens) -> str:
-    """The solver's verdict on ``givens`` under ``template``'s rules (no repair)."""
-    from vlm_puzzle.vision.repair import verdict
-    return verdict(template, givens, MARK_SOLVE_S)[0]
-
-
-def _unique_among_marks(state, variants, n: int, box, spec: PuzzleSpec) -> PuzzleSpec:
-    """``spec``, or the boxed kind of :func:`_mark_alternatives` under whose rules the
-    givens as read have exactly one solution when they have not under ``spec``'s."""
-    givens = getattr(state, "givens", None)
-    alternatives = _mark_alternatives(variants, n, box, spec.kind)
-    if not alternatives or givens is None or not np.any(givens) or _verdict(spec, givens) == "solved":
-        return spec
-    for kind in alternatives:
-        try:
-            other = _boxed(n, _givens(None, n), box, variants, kind)
-        except (SpecError, ValueError):
-            continue
-        if _verdict(other, givens) == "solved":
-            return other
-    return spec
-
-
-def _settled_by_solver(state, variants, n: int, box, kind: str, evidence: list[str]) -> tuple[str, list[str]]:
-    """(kind, evidence): the extractor's choice when it checked the givens under
-    another kind of :func:`_mark_alternatives` (see :func:`rules_for_repair`) and
-    they have exactly one solution there; for a state the extractor did not check
-    (no ``repair_status``: e.g. true givens), the same choice made here."""
-    alternatives = _mark_alternatives(variants, n, box, kind)
-    if not alternatives:
-        return kind, evidence
-    if getattr(state, "repair_status", None) is None:
-        try:
-            spec = _boxed(n, _givens(None, n), box, variants, kind)
-        except (SpecError, ValueError):
-            return kind, evidence
-        chosen, solved = _unique_among_marks(state, variants, n, box, spec).kind, True
-    else:
-        chosen, solved = getattr(state, "repair_kind", None), getattr(state, "solver_status", None) == "solved"
-    if chosen == kind or not solved or chosen not in alternatives:
-        return kind, evidence
+def settled_marks_evidence(evidence: list[Finding], variants: VariantState, kind: str,
+                           chosen: str) -> list[Finding]:
+    """The evidence when the givens chose ``chosen`` over ``kind`` among marks in doubt."""
     marks = variants.marks
     scores = f"diagonal score {marks.diagonal_score:.2f}, window score {marks.window_score:.2f}"
-    kept = [e for e in evidence if not e.startswith(("diagonals marked", "four 3x3 windows",
-                                                     "no diagonal or window", "both diagonals"))]
+    kept = [e for e in evidence if e.code not in MARK_CODES]
+
     def a(k: str) -> str:
         return ("an " if k[0] in "aeiox" else "a ") + k
-    return chosen, kept + [f"marks in doubt ({scores}): the givens have exactly one solution as "
-                           f"{a(chosen)}, not as {a(kind)}: {chosen}"]
-
-
-def _solver_verdict(state, kind: str, built: bool, doubtful: bool) -> tuple[list[str], list[str]]:
-    """(notes, problems) from the extractor's solver check of the givens.
-
-    Only a check under this kind's rules counts: a reading with no or several
-    solutions under them is a problem (a misread digit or misread rules); repairs
-    are noted; givens left unchecked because the rules failed the consistency
-    checks are noted as uncertain."""
-    status = getattr(state, "repair_status", None)
-    if status is None:
-        return [], []
-    checked_as = getattr(state, "repair_kind", None)
-    if checked_as != kind or status == "skipped" or not built:
-        if doubtful and getattr(state, "raw_givens", None) is not None:
-            how = (f"checked only as a plain {checked_as}" if checked_as and status != "skipped"
-                   else "not checked by the solver")
-            return [f"uncertain: the givens were {how}: the {kind} rules as read fail the checks below"], []
-        return [], []
-    notes, problems = [], []
-    repairs = getattr(state, "repairs", None) or []
-    if repairs:
-        changed = ", ".join(f"{tuple(r['cell'])} {r['from']}->{r['to']}" for r in repairs)
-        notes.append(f"uncertain: {len(repairs)} given(s) changed by the solver under the {kind} rules: {changed}")
-    verdict = getattr(state, "solver_status", None)
-    if verdict == "no_solution":
-        problems.append(f"the givens as read have no solution under the {kind} rules, and no likely "
-                        "misreading explains it")
-    elif verdict == "multiple":
-        problems.append(f"the givens as read have several solutions under the {kind} rules, and no likely "
-                        "misreading explains it")
-    elif verdict == "timeout":
-        notes.append(f"uncertain: the solver could not check the givens under the {kind} rules in time")
-    return notes, problems
+    return kept + [info("marks_settled_by_givens", f"marks in doubt ({scores}): the givens have "
+                        f"exactly one solution as {a(chosen)}, not as {a(kind)}: {chosen}")]
 
 
 # ---- kind decisions -------------------------------------------------------------------
@@ -358,18 +184,22 @@ def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
     return len(pairs) == len(set(a.ravel().tolist())) == len(set(b.ravel().tolist()))
 
 
-def _box_kind(variants, evidence: list[str], n: int, box) -> str:
+# The findings of the marks' kind decision (replaced when the givens settle marks in doubt).
+MARK_CODES = ("both_marks", "diagonals_marked", "windows_shaded", "no_marks")
+
+
+def _box_kind(variants, evidence: list[Finding], n: int, box) -> str:
     marks = variants.marks
     if variants.diagonals and variants.windows:
-        evidence.append("both diagonals and windows are marked; taking the stronger mark")
+        evidence.append(info("both_marks", "both diagonals and windows are marked; taking the stronger mark"))
     if variants.diagonals and (not variants.windows or marks.diagonal_score >= marks.window_score):
-        evidence.append(f"diagonals marked by {marks.diagonal_style or 'shading'} "
-                        f"(score {marks.diagonal_score:.1f}): x-sudoku")
+        evidence.append(info("diagonals_marked", f"diagonals marked by {marks.diagonal_style or 'shading'} "
+                             f"(score {marks.diagonal_score:.1f}): x-sudoku"))
         return "x-sudoku"
     if variants.windows:
-        evidence.append(f"four 3x3 windows shaded (score {marks.window_score:.1f}): windoku")
+        evidence.append(info("windows_shaded", f"four 3x3 windows shaded (score {marks.window_score:.1f}): windoku"))
         return "windoku"
-    evidence.append("no diagonal or window marks: sudoku")
+    evidence.append(info("no_marks", "no diagonal or window marks: sudoku"))
     return "sudoku"
 
 
@@ -434,8 +264,6 @@ def _sum_repaired(variants, n: int):
     is doubtful (below ``CLUE_CONFIDENT``) and the others are sure, that total
     fixes it. The fix is kept only if the new target is reachable, and is recorded
     in the variants' uncertainties."""
-    from dataclasses import replace
-    from vlm_puzzle.vision.variants import CLUE_CONFIDENT
     cages = list(variants.cages)
     if sum(len(k.cells) for k in cages) != n * n:
         return variants
@@ -449,8 +277,8 @@ def _sum_repaired(variants, n: int):
         return variants
     old = cages[i].clue
     cages[i] = replace(cages[i], clue=replace(old, target=target, text=str(target), op=None))
-    note = (f"cage at {cages[i].anchor}: clue read as {old.text!r} ({old.confidence:.2f}) "
-            f"set to {target} by the killer total")
+    note = uncertain("clue_set_by_total", f"cage at {cages[i].anchor}: clue read as {old.text!r} "
+                     f"({old.confidence:.2f}) set to {target} by the killer total")
     return replace(variants, cages=tuple(cages), uncertainties=variants.uncertainties + (note,))
 
 
@@ -460,8 +288,8 @@ def _kenken(n, givens, box, variants, kind) -> PuzzleSpec:
 
 # ---- consistency ------------------------------------------------------------------------
 
-def consistency_problems(spec: PuzzleSpec) -> list[str]:
-    """Sentences naming what makes ``spec`` impossible; empty when nothing is found.
+def consistency_problems(spec: PuzzleSpec) -> list[Finding]:
+    """Problem findings naming what makes ``spec`` impossible; empty when nothing is found.
 
     Checks: regions of N cells; cages that tile the grid (KenKen always, killer
     when they cover it); each cage target reachable by its op with digits 1..N (and
@@ -469,29 +297,31 @@ def consistency_problems(spec: PuzzleSpec) -> list[str]:
     cages cover the grid; givens inside a cage consistent with its target.
     """
     n = spec.size
-    problems: list[str] = []
+    problems: list[Finding] = []
     if spec.regions is not None:
         counts = np.bincount(np.asarray(spec.regions).ravel(), minlength=n)
         bad = [i for i, c in enumerate(counts) if c != n]
         if bad or len(counts) != n:
-            problems.append(f"{len(counts)} regions, sizes {sorted(counts.tolist())}; expected {n} of {n}")
+            problems.append(problem("region_sizes", f"{len(counts)} regions, sizes {sorted(counts.tolist())}; "
+                                    f"expected {n} of {n}"))
     covered = sum(len(c.cells) for c in spec.cages)
     if spec.kind == "kenken" and covered != n * n:
-        problems.append(f"cages cover {covered} of {n * n} cells")
+        problems.append(problem("cages_do_not_tile", f"cages cover {covered} of {n * n} cells"))
     for cage in spec.cages:
         if not reachable(cage, n):
             digits = "distinct digits" if cage.distinct and len(cage.cells) > 1 else "digits"
-            problems.append(f"cage at {cage.cells[0]}: target {cage.target} ({cage.op}) over "
-                            f"{len(cage.cells)} cells cannot be made with {digits} 1..{n}")
+            problems.append(problem("cage_unreachable", f"cage at {cage.cells[0]}: target {cage.target} ({cage.op}) "
+                                    f"over {len(cage.cells)} cells cannot be made with {digits} 1..{n}"))
     if spec.kind == "killer" and covered == n * n:
         total = sum(c.target for c in spec.cages)
         want = n * n * (n + 1) // 2
         if total != want:
-            problems.append(f"killer cage sums total {total}, not {want}")
+            problems.append(problem("killer_total", f"killer cage sums total {total}, not {want}"))
     for cage in spec.cages:
         vals = [spec.givens[r][c] for r, c in cage.cells]
         if all(vals) and not _satisfies(cage, vals):
-            problems.append(f"cage at {cage.cells[0]}: its givens {vals} do not make {cage.target}")
+            problems.append(problem("cage_givens", f"cage at {cage.cells[0]}: its givens {vals} do not make "
+                                    f"{cage.target}"))
     return problems
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from vlm_puzzle.findings import info, uncertain
 from vlm_puzzle.rules.base import RuleHints
 from vlm_puzzle.spec import DEFAULT_BOX, Cage, PuzzleSpec, SpecError
 
@@ -33,11 +34,11 @@ ARITH_OPS = ("sub", "mul", "div")
 RULE_FIELDS = ("kind", "size", "box", "diagonals", "windows", "cage_op")
 
 
-def merge(geometry: RuleHints | None, vlm, state=None, *,
+def merge(geometry: RuleHints | None, vlm, *,
           geometry_spec: PuzzleSpec | None = None) -> tuple[RuleHints, PuzzleSpec | None]:
     """(merged hints, puzzle spec or None) from geometry's and the VLM's rules; see the module
     docstring. The merged hints name the fields where the two disagree."""
-    hints, spec = _merge(geometry, vlm, state, geometry_spec=geometry_spec)
+    hints, spec = _merge(geometry, vlm, geometry_spec=geometry_spec)
     if isinstance(vlm, RuleHints):
         geo = geometry if geometry is not None else RuleHints(kind=None)
         hints = report_disagreement(hints, geo, vlm)
@@ -61,7 +62,7 @@ def report_disagreement(hints: RuleHints, geometry: RuleHints, vlm: RuleHints) -
     if not fields:
         return hints
     values = ", ".join(f"{f} {_show(getattr(vlm, f))} vs {_show(getattr(geometry, f))}" for f in fields)
-    line = f"uncertain: the VLM and geometry disagree ({values}); {hints.source} rules used"
+    line = uncertain("vlm_disagrees", f"the VLM and geometry disagree ({values}); {hints.source} rules used")
     ev = tuple(hints.evidence)
     return replace(hints, disagreements=fields, evidence=ev[:-1] + (line,) + ev[-1:])
 
@@ -70,50 +71,47 @@ def _show(v) -> str:
     return "x".join(map(str, v)) if isinstance(v, (tuple, list)) else str(v)
 
 
-def _merge(geometry: RuleHints | None, vlm, state=None, *,
+def _merge(geometry: RuleHints | None, vlm, *,
            geometry_spec: PuzzleSpec | None = None) -> tuple[RuleHints, PuzzleSpec | None]:
     """The merge itself (without the disagreement report).
 
     ``vlm`` is the VLM's RuleHints, or ``None``/an exception when it failed.
-    ``geometry_spec`` is the spec geometry built; when omitted it is rebuilt from
-    ``state`` with ``rules.geometry.infer_rules``.
+    ``geometry_spec`` is the spec geometry built (None: it could not build one).
     """
-    if geometry_spec is None and state is not None:
-        geometry, geometry_spec = _geometry_from_state(state, geometry)
-    geometry = geometry or RuleHints(kind=None, evidence=("geometry could not read the rules",))
+    geometry = geometry or RuleHints(kind=None, evidence=(info("no_geometry", "geometry could not read the rules"),))
     problem = _unusable(vlm)
     if problem:
-        return _geometry_wins(geometry, geometry_spec, problem), geometry_spec
-    conflicts = contradictions(geometry, geometry_spec, vlm, state)
+        return _geometry_wins(geometry, geometry_spec, "vlm_unusable", problem), geometry_spec
+    conflicts = contradictions(geometry, geometry_spec, vlm)
     if conflicts:
-        return _geometry_wins(geometry, geometry_spec, "VLM answer contradicts the image: "
+        return _geometry_wins(geometry, geometry_spec, "vlm_contradicts", "VLM answer contradicts the image: "
                               + "; ".join(conflicts)), geometry_spec
     if geometry_spec is None:
         # The cells, regions and cages come from geometry: without its spec there is no puzzle.
-        return _geometry_wins(geometry, None, "geometry could not build the puzzle (see above) and the "
+        return _geometry_wins(geometry, None, "vlm_without_cells", "geometry could not build the puzzle (see above) and the "
                               "VLM's rules alone do not give its cells"), None
     try:
         spec = apply_rules(geometry_spec, vlm)
     except SpecError as exc:
-        return _geometry_wins(geometry, geometry_spec, f"the VLM's rules give an invalid puzzle ({exc})"), \
+        return _geometry_wins(geometry, geometry_spec, "vlm_invalid", f"the VLM's rules give an invalid puzzle ({exc})"), \
             geometry_spec
     changed = _describe_change(geometry_spec, spec)
     evidence = tuple(geometry.evidence) + tuple(vlm.evidence) + (
-        f"VLM rules used ({changed})" if changed else "VLM rules agree with geometry",)
+        info("vlm_used", f"VLM rules used ({changed})") if changed else info("vlm_agrees", "VLM rules agree with geometry"),)
     hints = RuleHints(kind=spec.kind, size=spec.size, box=spec.box, diagonals=spec.diagonals,
                       windows=bool(spec.windows), cages=bool(spec.cages),
                       cage_op=_cage_op_of(spec), rule_text=vlm.rule_text,
                       confidence=max(vlm.confidence, geometry.confidence if not changed else 0.0),
-                      evidence=evidence, source="qwen",
-                      # What geometry's reading failed (a clue, the givens) still holds under the VLM's rules.
-                      problems=tuple(geometry.problems) + tuple(vlm.problems))
+                      # What geometry's reading failed (a clue, the givens) still holds under the
+                      # VLM's rules: its problem findings stay in the evidence.
+                      evidence=evidence, source="qwen")
     return hints, spec
 
 
-def contradictions(geometry: RuleHints, spec: PuzzleSpec | None, vlm: RuleHints, state=None) -> list[str]:
+def contradictions(geometry: RuleHints, spec: PuzzleSpec | None, vlm: RuleHints) -> list[str]:
     """Where the VLM's answer disagrees with what was measured in the image."""
     out = []
-    size = (spec.size if spec is not None else None) or geometry.size or getattr(state, "size", None)
+    size = (spec.size if spec is not None else None) or geometry.size
     if vlm.size is not None and size is not None and vlm.size != size:
         out.append(f"it says {vlm.size}x{vlm.size}, the grid read is {size}x{size}")
     geo_cages = bool(spec.cages) if spec is not None else geometry.cages
@@ -211,14 +209,14 @@ def _unusable(vlm) -> str | None:
         return f"the VLM answer is a {type(vlm).__name__}, not RuleHints"
     decided = (vlm.kind, vlm.size, vlm.box, vlm.diagonals, vlm.windows, vlm.cages, vlm.cage_op)
     if all(v is None for v in decided):
-        why = "; ".join(vlm.evidence) or "no rule fields"
+        why = "; ".join(map(str, vlm.evidence)) or "no rule fields"
         return f"the VLM answer was not usable ({why})"
     return None
 
 
-def _geometry_wins(geometry: RuleHints, spec: PuzzleSpec | None, why: str) -> RuleHints:
+def _geometry_wins(geometry: RuleHints, spec: PuzzleSpec | None, code: str, why: str) -> RuleHints:
     return replace(geometry, source="geometry",
-                   evidence=tuple(geometry.evidence) + (f"{why}: geometry rules used",))
+                   evidence=tuple(geometry.evidence) + (info(code, f"{why}: geometry rules used"),))
 
 
 def _describe_change(before: PuzzleSpec | None, after: PuzzleSpec) -> str:
@@ -234,15 +232,6 @@ def _describe_change(before: PuzzleSpec | None, after: PuzzleSpec) -> str:
     if before.box != after.box and "kind" not in " ".join(parts):
         parts.append(f"box {before.box} -> {after.box}")
     return ", ".join(parts)
-
-
-def _geometry_from_state(state, geometry: RuleHints | None):
-    try:
-        from vlm_puzzle.rules.geometry import infer_rules
-    except ImportError:
-        return geometry, None
-    hints, spec = infer_rules(state, getattr(state, "variants", None))
-    return geometry or hints, spec
 
 
 def box_measured(geometry: RuleHints) -> bool:

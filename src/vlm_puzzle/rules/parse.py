@@ -18,6 +18,7 @@ import ast
 import json
 import re
 
+from vlm_puzzle.findings import info
 from vlm_puzzle.rules.base import RuleHints
 from vlm_puzzle.spec import KENKEN_SIZES, KINDS, SUDOKU_SIZES
 
@@ -49,11 +50,12 @@ def parse_rule_answer(text: str | None) -> RuleHints:
     evidence: list[str] = []
     raw = (text or "")[:MAX_ANSWER_CHARS].strip()
     if not raw:
-        return RuleHints(kind=None, confidence=0.0, evidence=("the model gave an empty answer",), source="qwen")
+        return RuleHints(kind=None, confidence=0.0, evidence=(info("vlm_answer", "the model gave an empty answer"),),
+                         source="qwen")
     obj, how = _extract_object(raw)
     if obj is None:
         return RuleHints(kind=None, confidence=0.0, source="qwen",
-                         evidence=(f"no rule fields in the model's answer: {_short(raw)!r}",))
+                         evidence=(info("vlm_answer", f"no rule fields in the model's answer: {_short(raw)!r}"),))
     if how != "json":
         evidence.append(f"answer read after repair ({how.rstrip('; ')})")
     fields = {_norm_key(k): v for k, v in obj.items()}
@@ -114,7 +116,8 @@ def parse_rule_answer(text: str | None) -> RuleHints:
     if not decided:
         evidence.append(f"the answer decides none of {', '.join(FIELDS[:-1])}: {_short(raw)!r}")
     return RuleHints(kind=kind, size=size, box=box, diagonals=diagonals, windows=windows, cages=cages,
-                     cage_op=cage_op, rule_text=rule_text, confidence=conf, evidence=tuple(evidence),
+                     cage_op=cage_op, rule_text=rule_text, confidence=conf,
+                     evidence=tuple(info("vlm_answer", e) for e in evidence),
                      source="qwen")
 
 

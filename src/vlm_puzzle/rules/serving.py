@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Sequence
 
+from vlm_puzzle.findings import info
 from vlm_puzzle.rules.base import RuleHints
 from vlm_puzzle.rules.parse import parse_rule_answer
 from vlm_puzzle.rules.prompt import MAX_NEW_TOKENS, RULE_ANSWER_SCHEMA, build_prompt
@@ -40,7 +41,7 @@ def rules_from_answer(answer, *, max_new_tokens: int = MAX_NEW_TOKENS) -> Served
             f"network {answer.network_s * 1e3:.0f} ms")
     if answer.finish_reason == "length":
         cost += f"; answer cut at the {max_new_tokens}-token bound"
-    return ServedRules(replace(hints, evidence=hints.evidence + (cost,)), answer)
+    return ServedRules(replace(hints, evidence=hints.evidence + (info("served_cost", cost),)), answer)
 
 
 def infer_rules_served(client, image, *, max_new_tokens: int = MAX_NEW_TOKENS) -> ServedRules:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from vlm_puzzle.errors import ModelError
+from vlm_puzzle.findings import info
 from vlm_puzzle.rules.base import RuleHints
 from vlm_puzzle.rules.parse import parse_rule_answer
 from vlm_puzzle.rules.prompt import MAX_NEW_TOKENS, build_prompt
@@ -45,7 +46,7 @@ def infer_rules_vlm_detailed(vlm, images: Sequence, *, max_new_tokens: int = MAX
                 f"prefill {t.prefill_s * 1e3:.0f} ms, decode {t.decode_s * 1e3:.0f} ms")
         if g.stopped_by == "max_new_tokens":
             cost += f"; answer cut at the {max_new_tokens}-token bound"
-        out.append(VlmRules(replace(hints, evidence=hints.evidence + (cost,)), g.text, g))
+        out.append(VlmRules(replace(hints, evidence=hints.evidence + (info("vlm_cost", cost),)), g.text, g))
     return out
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from vlm_puzzle.findings import Finding, uncertain
 from vlm_puzzle.spec import Cell
 
 # Shading must be this much darker (fraction of the paper brightness) than the other
@@ -51,7 +52,7 @@ class Marks:
     diagonal_score: float
     window_score: float
     diagonal_style: str | None = None
-    notes: tuple[str, ...] = ()
+    notes: tuple[Finding, ...] = ()
 
 
 def diagonal_cells(n: int) -> np.ndarray:
@@ -205,7 +206,7 @@ def read_marks(paper: np.ndarray, ink: np.ndarray, xs, ys) -> Marks:
     d_best = max(d_shade, d_line)
     for name, score, bar in (("diagonal mark", d_best, 1.0), ("window shading", w_shade, WINDOW_MIN)):
         if 0.7 * bar < score < 1.3 * bar:
-            notes.append(f"{name} is borderline (score {score:.2f}, threshold {bar})")
+            notes.append(uncertain("mark_borderline", f"{name} is borderline (score {score:.2f}, threshold {bar})"))
     return Marks(diagonals=diagonals, windows=windows, shaded=shaded,
                  diagonal_score=max(d_shade, d_line), window_score=w_shade,
                  diagonal_style=style, notes=tuple(notes))

@@ -1,7 +1,7 @@
 """Everything a variant puzzle adds to a plain grid: borders, regions, cages and their clues, marks.
 
-:func:`read_variants` takes the grid engineer's state (warped square grid and its
-lattice) and returns a :class:`VariantState`; :func:`read_variants_image` does the
+:func:`read_variants` takes a located grid's geometry (warped square grid and its
+line positions) and returns a :class:`VariantState`; :func:`read_variants_image` does the
 same from a bare warped image and line positions. Nothing here decides the kind of
 puzzle (that is :mod:`vlm_puzzle.rules.geometry`); it reports what is drawn, with
 confidences and a list of human-readable uncertainties.
@@ -24,7 +24,9 @@ import numpy as np
 from vlm_puzzle.vision import borders as B
 from vlm_puzzle.vision.clues import Clue, read_clues
 from vlm_puzzle.vision.marks import Marks, read_marks
+from vlm_puzzle.vision.reading import GridGeometry
 
+from vlm_puzzle.findings import Finding, uncertain
 from vlm_puzzle.spec import Cell
 
 # Fraction of inner edges that must read as dashed before the grid counts as caged
@@ -73,7 +75,7 @@ class VariantState:
     diagonals: bool
     windows: bool
     marks: Marks
-    uncertainties: tuple[str, ...] = ()
+    uncertainties: tuple[Finding, ...] = ()
     confidence: float = 1.0
     seconds: dict = field(default_factory=dict)
 
@@ -91,43 +93,14 @@ class VariantState:
                       for k in self.cages],
             "diagonals": self.diagonals, "windows": self.windows,
             "thick_edges": self.edges.n_thick, "dashed_edges": self.edges.n_dashed,
-            "uncertainties": list(self.uncertainties), "confidence": round(self.confidence, 4),
+            "uncertainties": [u.text for u in self.uncertainties], "confidence": round(self.confidence, 4),
         }
 
 
-# ---- adapters ----------------------------------------------------------------------
-
-def _lattice_of(state):
-    for path in (("lattice",), ("location", "lattice"), ("grid", "lattice")):
-        obj = state
-        for name in path:
-            obj = getattr(obj, name, None)
-        if obj is not None:
-            return obj
-    return None
-
-
-def read_variants(state) -> VariantState:
-    """Read the variant marks of an extracted grid state.
-
-    ``state`` needs ``warped`` (the rectified gray grid) and the line positions:
-    ``cols_x``, ``rows_y`` and optionally local ``v_lines``, ``h_lines`` (as
-    ``vision.extract.GridState`` has them), or a ``lattice`` / ``location.lattice``
-    with those, or plain ``xs`` / ``ys``.
-    """
-    warped = getattr(state, "warped", None)
-    if warped is None and getattr(state, "location", None) is not None:
-        warped = state.location.warped
-    if warped is None:
-        raise ValueError("state has no warped grid image")
-    if getattr(state, "cols_x", None) is not None:  # vision.extract.GridState
-        return read_variants_image(warped, state.cols_x, state.rows_y,
-                                   getattr(state, "v_lines", None), getattr(state, "h_lines", None))
-    lat = _lattice_of(state)
-    if lat is not None:
-        return read_variants_image(warped, lat.cols_x, lat.rows_y,
-                                   getattr(lat, "v_lines", None), getattr(lat, "h_lines", None))
-    return read_variants_image(warped, state.xs, state.ys)
+def read_variants(geometry: GridGeometry) -> VariantState:
+    """Read the variant marks of a located grid (its rectified image and line positions)."""
+    return read_variants_image(geometry.warped, geometry.cols_x, geometry.rows_y,
+                               geometry.v_lines, geometry.h_lines)
 
 
 # ---- the reading ---------------------------------------------------------------------
@@ -152,10 +125,11 @@ def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None) 
     t1 = time.perf_counter()
     marks = read_marks(paper, ink, xs, ys)
     t2 = time.perf_counter()
-    notes: list[str] = list(marks.notes)
+    notes: list[Finding] = list(marks.notes)
     if edges.doubtful:
         # Regions and cages hinge on every edge: one that reads neither way is a doubt.
-        notes.append(f"{edges.doubtful} edge(s) could not be told thin, thick or dashed for sure")
+        notes.append(uncertain("edges_doubtful",
+                               f"{edges.doubtful} edge(s) could not be told thin, thick or dashed for sure"))
 
     n_inner = 2 * n * (n - 1)
     thick_labels = B.thick_regions(edges)
@@ -175,11 +149,11 @@ def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None) 
         if max(len(g) for g in thick_groups) <= max(MAX_CAGE, n):
             cage_style, groups = "thick", thick_groups
         else:
-            notes.append(f"thick lines enclose {len(thick_groups)} groups of "
-                         f"{min(map(len, thick_groups))}-{max(map(len, thick_groups))} cells: "
-                         "neither regions nor cages")
+            notes.append(uncertain("thick_groups_unclear", f"thick lines enclose {len(thick_groups)} groups of "
+                                   f"{min(map(len, thick_groups))}-{max(map(len, thick_groups))} cells: "
+                                   "neither regions nor cages"))
     elif 0 < edges.n_dashed:
-        notes.append(f"{edges.n_dashed} edge(s) look dashed, too few for cages; ignored")
+        notes.append(uncertain("few_dashed_edges", f"{edges.n_dashed} edge(s) look dashed, too few for cages; ignored"))
 
     cages: tuple[CageRead, ...] = ()
     if cage_style:
@@ -200,15 +174,15 @@ def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None) 
                 # Every killer cage shows its sum in its first cell: outlines without a
                 # single clue are something else (a photo's shading edges along the box
                 # lines of a windoku read as inset outlines), not cages.
-                notes.append(f"{len(groups)} dashed-looking outlines enclose no clue at all: not killer "
-                             "cages; ignored")
+                notes.append(uncertain("outlines_without_clues", f"{len(groups)} dashed-looking outlines enclose "
+                                       "no clue at all: not killer cages; ignored"))
                 cage_style, groups = None, []
         cages = tuple(CageRead(cells=g, clue=clue_at[g[0]]) for g in groups)
         stray = [(rc, k.text) for g in groups for rc in g[1:]
                  if (k := clue_at[rc]).target is not None and k.confidence >= STRAY_CONFIDENT]
         notes += _cage_notes(cages, cage_style)
-        notes += [f"cell {c} holds clue-like text {t!r} but is not the first cell of its cage: "
-                  "a cage border may be missing" for c, t in stray]
+        notes += [uncertain("stray_clue", f"cell {c} holds clue-like text {t!r} but is not the first cell of "
+                            "its cage: a cage border may be missing") for c, t in stray]
     t3 = time.perf_counter()
 
     confidence = _confidence(edges, cages, notes)
@@ -218,7 +192,7 @@ def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None) 
                         seconds={"borders": t1 - t0, "marks": t2 - t1, "clues": t3 - t2})
 
 
-def regions_by_one_edge(edges: B.EdgeMap, groups) -> tuple[B.EdgeMap, str | None]:
+def regions_by_one_edge(edges: B.EdgeMap, groups) -> tuple[B.EdgeMap, Finding | None]:
     """Regions one doubtful thick edge keeps from forming: when the thick borders
     enclose N + 1 groups, N - 1 of them of N cells, and exactly one thick edge the
     classifier was in doubt about (margin under ``REGION_DOUBT``) separates the two
@@ -244,8 +218,8 @@ def regions_by_one_edge(edges: B.EdgeMap, groups) -> tuple[B.EdgeMap, str | None
     lines = (edges.vertical if kind == "v" else edges.horizontal).copy()
     lines[r, c] = B.THIN
     fixed = replace(edges, **{"vertical" if kind == "v" else "horizontal": lines})
-    return fixed, (f"{kind}-edge ({r}, {c}) read as thin: as thick, it alone kept the thick lines "
-                   f"from forming {n} regions of {n} cells")
+    return fixed, uncertain("edge_read_thin", f"{kind}-edge ({r}, {c}) read as thin: as thick, it alone kept "
+                            f"the thick lines from forming {n} regions of {n} cells")
 
 
 def _is_partition(groups, n: int) -> bool:
@@ -259,21 +233,23 @@ def _cell_box(xs, ys, cell: Cell, v_lines=None, h_lines=None) -> tuple[float, fl
     return float(xs[c]), float(ys[r]), float(xs[c + 1]), float(ys[r + 1])
 
 
-def _cage_notes(cages, style: str) -> list[str]:
+def _cage_notes(cages, style: str) -> list[Finding]:
     notes = []
     for k in cages:
         where = f"cage at {k.anchor} ({len(k.cells)} cells)"
         if k.clue.target is None:
-            notes.append(f"{where}: no clue could be read (text {k.clue.text!r})")
+            notes.append(uncertain("clue_unreadable", f"{where}: no clue could be read (text {k.clue.text!r})"))
         elif k.clue.confidence < CLUE_CONFIDENT:
-            notes.append(f"{where}: clue {k.clue.text!r} read with confidence {k.clue.confidence:.2f}")
+            notes.append(uncertain("clue_unsure", f"{where}: clue {k.clue.text!r} read with confidence "
+                                   f"{k.clue.confidence:.2f}"))
         if style == "thick" and len(k.cells) > 1 and k.clue.op is None and k.clue.target is not None:
-            notes.append(f"{where}: clue {k.clue.text!r} has no operator for a multi-cell cage")
+            notes.append(uncertain("clue_without_operator",
+                                   f"{where}: clue {k.clue.text!r} has no operator for a multi-cell cage"))
     return notes
 
 
 def repair_outlines(edges: B.EdgeMap, has_clue: set, blank: set | None = None,
-                    max_steps: int = 40) -> tuple[B.EdgeMap, list[str]]:
+                    max_steps: int = 40) -> tuple[B.EdgeMap, list[Finding]]:
     """Make the dashed-outline cages agree with the clues: one clue per cage.
 
     ``has_clue``: cells with a confidently read clue; ``blank``: cells with no text
@@ -286,7 +262,7 @@ def repair_outlines(edges: B.EdgeMap, has_clue: set, blank: set | None = None,
     blank = set() if blank is None else blank
     n = edges.size
     dv, dh = edges.dashed_v.copy(), edges.dashed_h.copy()
-    notes: list[str] = []
+    notes: list[Finding] = []
     for _ in range(max_steps):
         labels = B.components(n, ~dv, ~dh)
         counts: dict[int, int] = {}
@@ -304,14 +280,16 @@ def repair_outlines(edges: B.EdgeMap, has_clue: set, blank: set | None = None,
                 break
             kind, r, c = edge
             (dv if kind == "v" else dh)[r, c] = True
-            notes.append(f"added a cage border at {kind}-edge ({r}, {c}): its cage held two clues")
+            notes.append(uncertain("cage_border_added",
+                                   f"added a cage border at {kind}-edge ({r}, {c}): its cage held two clues"))
         elif empty:
             edge = _pick_edge(labels, dv, dh, edges, empty[0], inside=False)
             if edge is None:
                 break
             kind, r, c = edge
             (dv if kind == "v" else dh)[r, c] = False
-            notes.append(f"dropped the cage border at {kind}-edge ({r}, {c}): its cage held no clue")
+            notes.append(uncertain("cage_border_dropped",
+                                   f"dropped the cage border at {kind}-edge ({r}, {c}): its cage held no clue"))
         else:
             break
     return replace(edges, dashed_v=dv, dashed_h=dh), notes

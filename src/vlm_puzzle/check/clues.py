@@ -8,7 +8,7 @@ of a given digit in the clue's corner). Candidate readings swap one to three
 characters for the reader's next guesses at the same place (a digit for a digit,
 an operator for an operator, or nothing); they are tried cheapest first (the
 reader's own loss, ``-log p(new) + log p(old)``, plus a penalty per change, as in
-:mod:`vlm_puzzle.vision.repair`), and the first under which the givens have
+:mod:`vlm_puzzle.check.givens`), and the first under which the givens have
 exactly one solution is kept, and said (the state's variants carry a note for
 each changed clue). A reading that already has exactly one solution is never changed.
 """
@@ -19,9 +19,14 @@ from dataclasses import replace
 
 import numpy as np
 
-from vlm_puzzle.rules.geometry import DOUBTFUL, UNLIKELY_REPAIR, rules_for_repair
+from vlm_puzzle.check.givens import CHANGE_PENALTY, MAX_COST, subsets_by_cost, verdict
+from vlm_puzzle.check.judge import UNLIKELY_REPAIR
+from vlm_puzzle.check.templates import repair_template
+from vlm_puzzle.findings import Finding, uncertain
+from vlm_puzzle.rules.geometry import DOUBTFUL, Decision
+from vlm_puzzle.verdict import GivensVerdict, as_solution
 from vlm_puzzle.vision.clues import parse_clue
-from vlm_puzzle.vision.repair import CHANGE_PENALTY, MAX_COST, subsets_by_cost, verdict
+from vlm_puzzle.vision.state import GridState
 
 MAX_CHANGES = 3         # characters changed at most
 MAX_ALTERNATIVES = 30   # cheapest single-character changes considered
@@ -64,26 +69,28 @@ def with_changes(variants, changes: list[tuple[float, int, int, str]]):
     return replace(variants, cages=tuple(cages))
 
 
-def repair_clues(state):
+def repair_clues(state: GridState, decision: Decision) -> GridState:
     """Check ``state``'s cage clues against the solver and repair them if needed.
 
-    ``state``: a :class:`~vlm_puzzle.vision.extract.GridState` whose givens were
-    checked (``repair_kind``, ``solver_status``) and whose ``variants`` were read.
-    Each candidate's rules are :func:`~vlm_puzzle.rules.geometry.rules_for_repair`'s
-    (which falls back to other rules when the clues fail the consistency checks).
-    On success the state gets the repaired variants (a note per changed clue in
-    their ``uncertainties``; their confidence at most ``DOUBTFUL`` when a change is
-    one the reader gave less than e^-UNLIKELY_REPAIR of its first guess) and the
-    solver's verdict under them; otherwise it is left as it was. Returns the state.
+    ``state``: a :class:`~vlm_puzzle.vision.state.GridState` whose givens were
+    checked (its ``verdict``) and whose ``variants`` were read; ``decision``:
+    geometry's kind of puzzle. Each candidate's rules are
+    :func:`~vlm_puzzle.check.templates.repair_template`'s (which falls back to other
+    rules when the clues fail the consistency checks). On success the result has the
+    repaired variants (a finding per changed clue in their ``uncertainties``; their
+    confidence at most ``DOUBTFUL`` when a change is one the reader gave less than
+    e^-UNLIKELY_REPAIR of its first guess) and the solver's verdict under them;
+    otherwise ``state`` itself is returned.
     """
-    variants = getattr(state, "variants", None)
-    kind = _KIND_OF_STYLE.get(getattr(variants, "cage_style", None))
-    if kind is None or not variants.cages or state.givens is None:
+    variants = state.variants
+    kind = _KIND_OF_STYLE.get(variants.cage_style) if variants is not None else None
+    if kind is None or not variants.cages:
         return state
-    if state.repair_kind == kind and state.solver_status in ("solved", "timeout"):
+    v = state.verdict or GivensVerdict.unchecked(state.givens)
+    if v.kind == kind and v.solver_status in ("solved", "timeout"):
         return state   # one solution already, or a solver that could not tell
     t0 = time.perf_counter()
-    several = state.repair_kind == kind and state.solver_status == "multiple"
+    several = v.kind == kind and v.solver_status == "multiple"
     # Several solutions may be the puzzle's own: then change only what the reader doubted.
     changes = clue_changes(variants.cages, UNLIKELY_REPAIR if several else MAX_COST)
     calls = 0
@@ -92,7 +99,7 @@ def repair_clues(state):
             break
         chosen = [changes[i] for i in idx]
         candidate = with_changes(variants, chosen)
-        template = rules_for_repair(state, candidate)
+        template = repair_template(state, decision, candidate)
         if template is None or template.kind != kind:
             continue   # the changed clues still fail the consistency checks
         calls += 1
@@ -104,16 +111,15 @@ def repair_clues(state):
             confidence = variants.confidence
             if max(c[0] for c in chosen) - CHANGE_PENALTY > UNLIKELY_REPAIR:
                 confidence = min(confidence, DOUBTFUL)
-            state.variants = replace(candidate, uncertainties=variants.uncertainties + notes,
-                                     confidence=confidence)
-            state.repair_kind, state.solver_status, state.solution = kind, status, solution
-            state.repair_status = "repaired" if state.repairs else "not_needed"
-            break
-    state.timing["clue_repair_s"] = time.perf_counter() - t0
+            fixed = replace(candidate, uncertainties=variants.uncertainties + notes, confidence=confidence)
+            checked = replace(v, kind=kind, solver_status=status, solution=as_solution(solution),
+                              status="repaired" if v.repairs else "not_needed")
+            timing = {**state.timing, "clue_repair_s": time.perf_counter() - t0}
+            return replace(state, variants=fixed, verdict=checked, timing=timing)
     return state
 
 
-def _note(before, after, cost: float) -> str:
-    return (f"cage at {before.anchor}: clue read as {before.clue.text!r} ({before.clue.confidence:.2f}) "
-            f"taken as {after.clue.text!r} ({cost:.1f} nats less likely): the likeliest reading under "
-            "which the puzzle has exactly one solution")
+def _note(before, after, cost: float) -> Finding:
+    return uncertain("clue_repaired", f"cage at {before.anchor}: clue read as {before.clue.text!r} "
+                     f"({before.clue.confidence:.2f}) taken as {after.clue.text!r} ({cost:.1f} nats less likely): "
+                     "the likeliest reading under which the puzzle has exactly one solution")

@@ -1,4 +1,4 @@
-"""Repair a misread grid with the solver, guided by the reader's probabilities.
+"""Repair misread givens with the solver, guided by the reader's probabilities.
 
 When the read givens break a rule, or give no or several solutions, the
 likeliest explanation is that one or two cells were misread. Candidate
@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import heapq
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
+from vlm_puzzle.solver import solve
 from vlm_puzzle.spec import PuzzleSpec, SpecError
+from vlm_puzzle.verdict import Repair
 
 MAX_CHANGES = 3          # cells changed at most
 MAX_ALTERNATIVES = 40    # cheapest single-cell changes considered
@@ -30,20 +32,20 @@ MAX_SOLVES = 150         # solver calls at most
 CHANGE_PENALTY = 2.0     # nats
 
 
-@dataclass
+@dataclass(frozen=True)
 class RepairResult:
     """Outcome of :func:`repair_givens`.
 
     ``status``: ``"not_needed"`` (the reading had exactly one solution),
     ``"repaired"``, or ``"failed"`` (no cheap change gives one solution; the
     reading is returned unchanged). ``solver_status``: the solver's verdict on
-    the returned givens. ``changes``: ``{"cell": [r, c], "from": d, "to": d2}``.
+    the returned givens. ``changes``: the cells changed.
     """
 
     givens: np.ndarray
     status: str
     solver_status: str
-    changes: list[dict] = field(default_factory=list)
+    changes: tuple[Repair, ...] = ()
     cost: float = 0.0
     tried: int = 0
     solve_calls: int = 0
@@ -70,7 +72,6 @@ def verdict(template: PuzzleSpec, givens: np.ndarray, timeout_s: float) -> tuple
 
 
 def _solve(template: PuzzleSpec, givens: np.ndarray, timeout_s: float):
-    from vlm_puzzle.solver import solve
     try:
         spec = template.with_givens(givens.tolist(), None)
     except SpecError:
@@ -157,8 +158,8 @@ def repair_givens(template: PuzzleSpec, givens: np.ndarray, probs: np.ndarray, *
         calls += 1
         st, sol = _solve(template, cand, timeout_s)
         if st == "solved":
-            changes = [{"cell": [alts[i][1], alts[i][2]], "from": int(givens[alts[i][1], alts[i][2]]),
-                        "to": int(alts[i][3])} for i in sorted(idx, key=lambda i: (alts[i][1], alts[i][2]))]
+            changes = tuple(Repair(cell=(alts[i][1], alts[i][2]), from_=int(givens[alts[i][1], alts[i][2]]),
+                                   to=int(alts[i][3])) for i in sorted(idx, key=lambda i: (alts[i][1], alts[i][2])))
             return RepairResult(cand, "repaired", st, changes, cost, tried, calls,
                                 time.perf_counter() - t0, sol)
-    return RepairResult(givens, "failed", first_status, [], 0.0, tried, calls, time.perf_counter() - t0)
+    return RepairResult(givens, "failed", first_status, (), 0.0, tried, calls, time.perf_counter() - t0)
