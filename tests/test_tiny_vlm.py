@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -115,7 +116,7 @@ def _geo(**kw):
 
 def test_merge_reports_where_vlm_and_geometry_disagree():
     sudoku = PuzzleSpec.sudoku([[0] * 9 for _ in range(9)])
-    vlm = parse_rule_answer(answer_text("x-sudoku", 9, (3, 3)))
+    vlm = replace(parse_rule_answer(answer_text("x-sudoku", 9, (3, 3))), rule_text="1-9 on each diagonal")
     hints, spec = merge(_geo(), vlm, geometry_spec=sudoku)
     assert hints.disagreements == ("kind", "diagonals") and spec.kind == "x-sudoku"
     assert [f.code for f in hints.evidence if f.level == "uncertain"] == ["vlm_disagrees"]

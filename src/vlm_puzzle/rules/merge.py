@@ -131,6 +131,14 @@ def contradictions(geometry: RuleHints, spec: PuzzleSpec | None, vlm: RuleHints)
         out.append("it says no diagonals, diagonals are marked")
     if vlm.windows is False and geometry.windows is True:
         out.append("it says no windows, windows are shaded")
+    # A rule the picture does not draw has to come from printed rule text; an answer that adds
+    # one without quoting any is refused (the givens of a plain sudoku often allow the diagonals,
+    # so the solver alone would not catch it).
+    if not vlm.rule_text:
+        if vlm.diagonals is True and geometry.diagonals is False:
+            out.append("it says diagonals, none are marked and it quotes no rule")
+        if vlm.windows is True and geometry.windows is False:
+            out.append("it says windows, none are shaded and it quotes no rule")
     if spec is not None and spec.cages and _wants_sum(vlm):
         ops = sorted({c.op for c in spec.cages if c.op in ARITH_OPS})
         if ops:
