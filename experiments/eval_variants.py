@@ -41,9 +41,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vlm_puzzle.eval.puzzles import make_puzzle
+from vlm_puzzle.eval.puzzles import benchmark_case
 from vlm_puzzle.eval.score import canonical, solved_right
-from vlm_puzzle.render.heldout import KINDS, SIZES, held_out_fonts
+from vlm_puzzle.render.heldout import KINDS, held_out_fonts
 from vlm_puzzle.rules.geometry import DOUBTFUL
 
 SEED0 = 7_000_000  # far from training seeds (0.., 100003*k)
@@ -97,7 +97,6 @@ def evaluate_variants(kinds=KINDS, modes=("clean", "photo"), per_kind: int = 20,
     """
     import cv2
     from vlm_puzzle.errors import PuzzleError
-    from vlm_puzzle.render.rendered import render_puzzle
     cv2.setNumThreads(1)
     fonts = fonts or held_out_fonts()
     results = {}
@@ -105,11 +104,7 @@ def evaluate_variants(kinds=KINDS, modes=("clean", "photo"), per_kind: int = 20,
         for mode in modes:
             rows = []
             for i in range(per_kind):
-                seed = seed0 + 1000 * KINDS.index(kind) + i
-                size = SIZES[kind][i % len(SIZES[kind])]
-                spec, solution = make_puzzle(kind, size, seed)
-                shot = render_puzzle(spec, seed=seed, photo=mode == "photo", fonts=fonts, solution=solution)
-                bgr = np.ascontiguousarray(shot.image[..., ::-1])
+                seed, spec, solution, bgr = benchmark_case(kind, i, seed0, mode == "photo", fonts)
                 try:
                     out = read_structure(bgr, spec.givens) if true_givens else read_image(bgr, repair)
                 except PuzzleError as exc:

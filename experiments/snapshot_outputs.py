@@ -5,8 +5,8 @@ JSONL file per set (``SolveResult.to_dict()`` without ``timings_s``, plus the fu
 rule evidence text), then prints a sha256 per file:
 
 * ``photos``: every ``*.jpg`` of the Wicht-Hennebert v2 training photos;
-* ``variants``: the variant benchmark's renders (``eval_variants.make_puzzle`` and
-  ``render_puzzle`` in held-out fonts), clean and photo, ``--per-kind`` per kind,
+* ``variants``: the variant benchmark's renders (``eval.puzzles.benchmark_case``:
+  renders in held-out fonts), clean and photo, ``--per-kind`` per kind,
   for each ``--seeds`` start;
 * ``samples``: the shipped ``data/samples`` and ``data/photos`` pictures.
 
@@ -21,7 +21,6 @@ import hashlib
 import json
 from pathlib import Path
 
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = ROOT.parent / "shared" / "datasets" / "wichtounet-sudoku-v2-train"
@@ -45,20 +44,15 @@ def snapshot_files(solver, paths: list[Path], base: Path) -> list[str]:
 
 
 def snapshot_variants(solver, seeds, per_kind: int) -> list[str]:
-    from vlm_puzzle.eval.puzzles import make_puzzle
-    from vlm_puzzle.render.heldout import KINDS, SIZES, held_out_fonts
-    from vlm_puzzle.render.rendered import render_puzzle
+    from vlm_puzzle.eval.puzzles import benchmark_case
+    from vlm_puzzle.render.heldout import KINDS, held_out_fonts
     fonts = held_out_fonts()
     out = []
     for seed0 in seeds:
         for kind in KINDS:
             for mode in ("clean", "photo"):
                 for i in range(per_kind):
-                    seed = seed0 + 1000 * KINDS.index(kind) + i
-                    size = SIZES[kind][i % len(SIZES[kind])]
-                    spec, solution = make_puzzle(kind, size, seed)
-                    shot = render_puzzle(spec, seed=seed, photo=mode == "photo", fonts=fonts, solution=solution)
-                    bgr = np.ascontiguousarray(shot.image[..., ::-1])
+                    seed, _, _, bgr = benchmark_case(kind, i, seed0, mode == "photo", fonts)
                     out.append(_record(f"{kind}/{mode}/{seed}", solver.solve_image(bgr)))
     return out
 

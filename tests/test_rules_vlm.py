@@ -121,7 +121,8 @@ def test_vlm_adds_a_rule_geometry_cannot_see():
     assert spec.kind == "x-sudoku" and spec.diagonals and spec.givens == SUDOKU.givens
     assert hints.source == "qwen" and hints.kind == "x-sudoku" and hints.rule_text == "1-9 on diagonals"
     assert hints.evidence[-1].code == "vlm_used" and "kind sudoku -> x-sudoku" in hints.evidence[-1].text
-    hints, spec = merge(_geo(), _vlm(kind="windoku", size=9, windows=True), geometry_spec=SUDOKU)
+    hints, spec = merge(_geo(), _vlm(kind="windoku", size=9, windows=True, rule_text="and in each shaded window"),
+                        geometry_spec=SUDOKU)
     assert spec == PuzzleSpec.windoku(SUDOKU.givens)
 
 
@@ -138,6 +139,9 @@ def test_vlm_agreeing_keeps_the_spec():
     (_vlm(kind="sudoku", size=6), "it says 6x6, the grid read is 9x9"),
     (_vlm(kind="killer", cages=True, cage_op="sum"), "it says there are cages, none were found"),
     (_vlm(kind="jigsaw", size=9), "it says jigsaw, no irregular regions were found"),
+    # Rules the picture does not show: the givens may well allow them, so only this refuses them.
+    (_vlm(kind="x-sudoku", diagonals=True), "diagonals, none are marked"),
+    (_vlm(kind="windoku", windows=True), "windows, none are shaded"),
 ])
 def test_geometry_wins_when_the_vlm_fails_or_contradicts(vlm, why):
     geo = _geo()
@@ -196,7 +200,8 @@ def test_vlm_decides_what_cage_clues_mean():
 
 def test_invalid_result_falls_back_to_geometry():
     six = PuzzleSpec.sudoku([[0] * 6 for _ in range(6)])
-    hints, spec = merge(_geo(size=6, box=(2, 3)), _vlm(kind="windoku", size=6, windows=True), geometry_spec=six)
+    hints, spec = merge(_geo(size=6, box=(2, 3)), _vlm(kind="windoku", size=6, windows=True, rule_text="windows"),
+                        geometry_spec=six)
     assert spec is six and hints.source == "geometry"
     assert hints.evidence[-1].code == "vlm_invalid" and "windows are defined for 9x9" in hints.evidence[-1].text
 
@@ -214,19 +219,25 @@ def test_geometry_problems_are_carried_through_the_merge():
     # to it keep the problem (the pipeline falls back on it), as does geometry winning.
     nine = PuzzleSpec.sudoku([[0] * 9 for _ in range(9)])
     geo = _geo(size=9, box=(3, 3), problems=(problem("givens_no_solution", "the givens as read have no solution"),))
-    hints, spec = merge(geo, _vlm(kind="x-sudoku", size=9, diagonals=True), geometry_spec=nine)
+    hints, spec = merge(geo, _vlm(kind="x-sudoku", size=9, diagonals=True, rule_text="diagonals too"),
+                        geometry_spec=nine)
     assert hints.source == "qwen" and spec.kind == "x-sudoku"
     assert hints.problems == geo.problems and hints.to_dict()["problems"] == ["the givens as read have no solution"]
     hints, _ = merge(geo, None, geometry_spec=nine)
     assert hints.source == "geometry" and hints.problems == geo.problems
-    hints, _ = merge(_geo(size=9, box=(3, 3)), _vlm(kind="x-sudoku", size=9, diagonals=True), geometry_spec=nine)
+    hints, _ = merge(_geo(size=9, box=(3, 3)), _vlm(kind="x-sudoku", size=9, diagonals=True, rule_text="diagonals too"),
+                        geometry_spec=nine)
     assert hints.problems == () and not hints.has_problems
 
 
 # ---- backend choice --------------------------------------------------------------------
 
 def test_resolve_backend(tmp_path, monkeypatch):
+    from vlm_puzzle.models import shipped
+
     monkeypatch.delenv("VLM_PUZZLE_MODEL", raising=False)
+    # Without the shipped model (tests/test_tiny_vlm.py covers the choice with it).
+    monkeypatch.setattr(shipped, "SHIPPED_DIR", tmp_path / "no-shipped-model")
     assert resolve_backend("geometry", "whatever")[:2] == ("geometry", None)
     b, path, why = resolve_backend("auto", None)
     assert (b, path) == ("geometry", None) and "VLM_PUZZLE_MODEL" in why

@@ -13,26 +13,13 @@ loads through ``AutoProcessor`` / ``AutoModelForImageTextToText`` like a downloa
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-# The special tokens of every Qwen-VL tokenizer (the ids differ here: tiny vocab).
-SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>",
-                  "<|vision_end|>", "<|image_pad|>", "<|video_pad|>")
-
-# A compact version of Qwen2-VL's chat template: same markers, same layout.
-CHAT_TEMPLATE = (
-    "{% for message in messages %}"
-    "{% if loop.first and message['role'] != 'system' %}"
-    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
-    "<|im_start|>{{ message['role'] }}\n"
-    "{% if message['content'] is string %}{{ message['content'] }}"
-    "{% else %}{% for content in message['content'] %}"
-    "{% if content['type'] == 'image' or 'image' in content %}<|vision_start|><|image_pad|><|vision_end|>"
-    "{% elif content['type'] == 'video' or 'video' in content %}<|vision_start|><|video_pad|><|vision_end|>"
-    "{% elif 'text' in content %}{{ content['text'] }}{% endif %}"
-    "{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
+# The special tokens of every Qwen-VL tokenizer (the ids differ here: tiny vocab) and a compact
+# version of Qwen2-VL's chat template (same markers, same layout): the shipped model's own.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
+from tiny_vlm import CHAT_TEMPLATE, SPECIAL_TOKENS  # noqa: E402
 
 # Text the tokenizer learns its merges from: the words rule inference uses.
 _CORPUS = [

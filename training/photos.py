@@ -5,7 +5,8 @@ newspaper Sudoku (CC-BY-4.0, SoCPaR 2014), located by the project's own grid fin
 ``imageN.jpg`` and keeps the rectified grid (PNG bytes), the 81 cell rectangles
 and the ``.dat`` givens. The photos' orientation (some are upside down or
 sideways) is resolved later, by the digit model (``train_digits.py``).
-Usage: ``python training/photos.py DIR OUT.npz``.
+Usage: ``python training/photos.py DIR OUT.npz``; DIR may also be a split of the
+kubiesa phone photos (``../shared/datasets/kubiesa-sudoku-photos/train``).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import cv2
 import numpy as np
 
 from vlm_puzzle.errors import PuzzleError
+from vlm_puzzle.eval import kubiesa
 from vlm_puzzle.vision.grid import locate_grid
 
 
@@ -32,10 +34,14 @@ def photo_names(root: Path) -> list[str]:
     return sorted(p.stem for p in root.glob("image*.jpg") if (root / f"{p.stem}.dat").exists())
 
 
-def prepare(root: Path) -> dict[str, np.ndarray]:
+def prepare(root: Path, names: list[str] | None = None, read_labels=None, ext: str = ".jpg") -> dict[str, np.ndarray]:
+    """Grids of the photos ``names`` under ``root`` (default: the newspaper photos with
+    ``.dat`` givens) located by the grid finder, with ``read_labels(name)`` 9x9 labels."""
+    names_in = photo_names(root) if names is None else names
+    read_labels = read_labels or (lambda name: read_dat(root / f"{name}.dat"))
     names, pngs, rects, labels, skipped = [], [], [], [], []
-    for name in photo_names(root):
-        image = cv2.imread(str(root / f"{name}.jpg"))
+    for name in names_in:
+        image = cv2.imread(str(root / f"{name}{ext}"))
         try:
             loc = locate_grid(image)
         except PuzzleError as exc:
@@ -48,12 +54,23 @@ def prepare(root: Path) -> dict[str, np.ndarray]:
         names.append(name)
         pngs.append(np.frombuffer(cv2.imencode(".png", loc.warped)[1].tobytes(), np.uint8))
         rects.append(np.array([lat.cell_rect(r, c) for r in range(9) for c in range(9)], np.float32))
-        labels.append(read_dat(root / f"{name}.dat"))
+        labels.append(read_labels(name))
     for s in skipped:
         print("skipped", s)
     lengths = np.array([len(p) for p in pngs])
     return {"names": np.array(names), "png": np.concatenate(pngs), "png_len": lengths,
             "rects": np.stack(rects), "labels": np.stack(labels)}
+
+
+def prepare_kubiesa(folder: Path) -> dict[str, np.ndarray]:
+    """:func:`prepare` for one split of Alex Kubiesa's phone photos (MIT; ``NAME.jpg``
+    with ``NAME.txt``): printed givens, handwritten entries and pencil marks. Pencil
+    marks are labelled empty (what the reader should read), and flagged in ``marks``."""
+    names = sorted(p.stem for p in folder.glob("*.jpg") if p.with_suffix(".txt").exists())
+    data = prepare(folder, names, lambda name: np.array(kubiesa.read_labels(folder / f"{name}.txt")), ".jpg")
+    data["marks"] = data["labels"] == kubiesa.MARKS
+    data["labels"] = np.where(data["marks"], 0, data["labels"])
+    return data
 
 
 def load(path: str) -> list[dict]:
@@ -69,6 +86,8 @@ def load(path: str) -> list[dict]:
 
 
 if __name__ == "__main__":
-    data = prepare(Path(sys.argv[1]))
+    # A folder of kubiesa photos (NAME.jpg + NAME.txt, no .dat) is prepared as such.
+    src = Path(sys.argv[1])
+    data = prepare_kubiesa(src) if not photo_names(src) and any(src.glob("*.txt")) else prepare(src)
     np.savez(sys.argv[2], **data)
     print(len(data["names"]), "photos,", data["png"].nbytes // 1024, "KB of PNG")

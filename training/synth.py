@@ -11,6 +11,12 @@ resolution, blur, uneven light, shadows, noise, JPEG, slight curvature. The
 cell rectangles handed to the patch cutter are the true ones jittered by a few
 percent, as the lattice finder's are.
 
+With ``hand`` > 0 that share of grids is *handwritten* (``training/handwriting.py``:
+MNIST, handwriting fonts, pen strokes): either a printed puzzle being solved
+(handwritten entries in pen of any darkness, pencil-mark candidates that read as
+empty) or a puzzle whose givens are all handwritten. ``split="heldout"`` writes
+with the held-out writers only, for scoring.
+
 Everything is seeded: ``synth_grid(rng, fonts)`` for one grid, and
 ``synth_patches(seed, count, fonts)`` for a batch.
 """
@@ -23,6 +29,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+import handwriting
 from vlm_puzzle.render.heldout import SYNTH_HELD_OUT
 from vlm_puzzle.vision.cells import cell_patches
 from vlm_puzzle.vision.labels import LABELS, symbols_for
@@ -133,6 +140,67 @@ def _paste(canvas: np.ndarray, g: np.ndarray, cx: float, cy: float, rng: np.rand
     canvas[ya:yb, xa:xb] = np.maximum(canvas[ya:yb, xa:xb], sub)
 
 
+class _Writer:
+    """Fills one handwritten grid: one writer (font, pen, size habit) per grid."""
+
+    def __init__(self, rng: np.random.Generator, split: str, cell: float, all_hand: bool):
+        self.rng, self.split, self.cell, self.all_hand = rng, split, cell, all_hand
+        fonts = handwriting.hand_fonts(split)
+        self.font = fonts[int(rng.integers(len(fonts)))] if fonts and rng.random() < 0.7 else None
+        # In gray, blue and grey pens and pencil are lighter than print.
+        self.pen = float(rng.uniform(0.35, 1.0))
+        self.size = float(rng.uniform(0.45, 0.9))
+        self.entries = float(rng.uniform(0.2, 0.8))      # share of the empty cells filled in
+        self.marks = float(rng.uniform(0.0, 0.5))        # share of the rest with candidates
+        # Print showing through thin newspaper from the other side: faint, mirrored, empty.
+        self.ghosts = float(rng.uniform(0.1, 0.4)) if rng.random() < 0.3 else 0.0
+
+    def draw(self, canvas, symbols, fill, font, scale, r, c) -> tuple[str, str]:
+        """Draw cell (r, c) into ``canvas``; returns (label, kind)."""
+        rng, cell = self.rng, self.cell
+        x0, y0 = MARGIN + c * cell, MARGIN + r * cell
+        if rng.random() < fill:
+            label = str(rng.choice(symbols))
+            if not self.all_hand:
+                px = max(8, int(cell * scale * rng.uniform(0.95, 1.05) * (0.8 if len(label) > 1 else 1.0)))
+                _paste_text(canvas, label, font, px, x0 + (0.5 + rng.normal(0, 0.03)) * cell,
+                            y0 + (0.5 + rng.normal(0, 0.03)) * cell, rng, rng.uniform(0.7, 1.0), elastic=False)
+                return label, "print"
+            return (label, "hand") if self._write(canvas, label, x0, y0) else ("", "")
+        if not self.all_hand and rng.random() < self.entries:
+            label = str(rng.choice(symbols))
+            return (label, "hand") if self._write(canvas, label, x0, y0) else ("", "")
+        if rng.random() < self.marks:
+            ink = self.pen * rng.uniform(0.5, 1.0)
+            small = [s for s in symbols if len(s) == 1]
+            for g, fx, fy in handwriting.pencil_marks(rng, cell, self.split, tuple(small)):
+                _paste(canvas, g, x0 + fx * cell, y0 + fy * cell, rng, ink)
+            return "", "marks"
+        if rng.random() < self.ghosts:
+            g = handwriting.font_glyph(font, str(rng.choice(symbols)), int(cell * scale))
+            if g is not None:
+                _paste(canvas, g[:, ::-1], x0 + cell / 2, y0 + cell / 2, rng, rng.uniform(0.08, 0.25))
+                return "", "ghost"
+        return "", ""
+
+    def _write(self, canvas, label: str, x0: float, y0: float) -> bool:
+        """Write ``label`` by hand in the cell at (x0, y0); False if no source can."""
+        rng, cell = self.rng, self.cell
+        px = max(8, int(cell * self.size * rng.uniform(0.85, 1.15) * (0.75 if len(label) > 1 else 1.0)))
+        g = handwriting.written(rng, label, px, self.split, self.font)
+        if g is None:
+            return False
+        if g.shape[1] > 0.95 * cell:                     # a wide number: squeeze it into the cell
+            g = cv2.resize(g, (int(0.95 * cell), g.shape[0]), interpolation=cv2.INTER_AREA)
+        # Off-centre writing, sometimes touching the cell border, never into the next cell.
+        room_x = max(0.0, (cell - g.shape[1]) / 2 + 0.04 * cell)
+        room_y = max(0.0, (cell - g.shape[0]) / 2 + 0.04 * cell)
+        dx = float(np.clip(rng.normal(0, 0.08) * cell, -room_x, room_x))
+        dy = float(np.clip(rng.normal(0, 0.08) * cell, -room_y, room_y))
+        _paste(canvas, g, x0 + cell / 2 + dx, y0 + cell / 2 + dy, rng, self.pen * rng.uniform(0.85, 1.0))
+        return True
+
+
 def _degrade(img: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
     """Photo-like degradation of a float 0..255 gray image; returns uint8."""
     h, w = img.shape
@@ -169,8 +237,14 @@ def _degrade(img: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
     return img
 
 
-def synth_grid(rng: np.random.Generator, fonts: list[str]) -> tuple[np.ndarray, list, list[str]]:
-    """One synthetic rectified grid: (gray uint8 576x576, cell rects, labels per cell)."""
+def synth_grid(rng: np.random.Generator, fonts: list[str], hand: float = 0.0, split: str = "train",
+               kinds: list[str] | None = None) -> tuple[np.ndarray, list, list[str]]:
+    """One synthetic rectified grid: (gray uint8 576x576, cell rects, labels per cell).
+
+    ``hand``: probability that the grid is handwritten (see the module doc), its
+    writers from ``split``. ``kinds``, when given, receives what each cell holds:
+    "" (blank), "print", "hand", "marks" (pencil marks) or "ghost" (show-through), both
+    labelled empty, or "clue"."""
     n = int(rng.choice(SIZES))
     cell = (SIZE - 2 * MARGIN) / n
     paper = float(rng.uniform(150, 255))
@@ -187,19 +261,30 @@ def synth_grid(rng: np.random.Generator, fonts: list[str]) -> tuple[np.ndarray, 
     font = fonts[int(rng.integers(len(fonts)))]           # one font per grid, as in print
     scale = rng.uniform(0.4, 0.8)
     labels: list[str] = []
+    writer = None
+    if hand and rng.random() < hand:
+        writer = _Writer(rng, split, cell, all_hand=rng.random() < 0.4)
     for r in range(n):
         for c in range(n):
             cx = MARGIN + (c + 0.5 + rng.normal(0, 0.03)) * cell
             cy = MARGIN + (r + 0.5 + rng.normal(0, 0.03)) * cell
             label = ""
+            if writer is not None:
+                label, kind = writer.draw(canvas, symbols, fill, font, scale, r, c)
+                labels.append(label)
+                if kinds is not None:
+                    kinds.append(kind)
+                continue
+            kind = ""
             if rng.random() < fill:
                 label = str(rng.choice(symbols))
                 px = max(8, int(cell * scale * rng.uniform(0.95, 1.05) * (0.8 if len(label) > 1 else 1.0)))
-                hand = None
+                kind = "print"
+                hand_img = None
                 if label.isdigit() and len(label) == 1 and rng.random() < 0.12:
-                    hand = _glyph_hand(rng, int(label), px)
-                if hand is not None:
-                    _paste(canvas, hand, cx, cy, rng, rng.uniform(0.7, 1.0))
+                    hand_img = _glyph_hand(rng, int(label), px)
+                if hand_img is not None:
+                    _paste(canvas, hand_img, cx, cy, rng, rng.uniform(0.7, 1.0))
                 else:
                     _paste_text(canvas, label, font, px, cx, cy, rng, rng.uniform(0.7, 1.0),
                                 elastic=rng.random() < 0.25)
@@ -209,7 +294,10 @@ def synth_grid(rng: np.random.Generator, fonts: list[str]) -> tuple[np.ndarray, 
                 px = max(6, int(cell * rng.uniform(0.16, 0.26)))
                 _paste_text(canvas, clue, font, px, MARGIN + (c + 0.1) * cell + px * len(clue) * 0.3,
                             MARGIN + (r + 0.08) * cell + px / 2, rng, 0.9, elastic=False)
+                kind = "clue"
             labels.append(label)
+            if kinds is not None:
+                kinds.append(kind)
     img = paper - canvas * ink_level
     if rng.random() < 0.2:
         # Shaded cells (some newspapers shade boxes): darken random cells a little.
@@ -230,18 +318,22 @@ def synth_grid(rng: np.random.Generator, fonts: list[str]) -> tuple[np.ndarray, 
     return gray, rects, labels
 
 
-def synth_patches(seed: int, grids: int, fonts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Patches (M, 32, 32) uint8 and class indices (M,) from ``grids`` synthetic grids.
+def synth_patches(seed: int, grids: int, fonts: list[str], hand: float = 0.0,
+                  split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+    """Patches (M, 32, 32) uint8 and class indices (M,) from ``grids`` synthetic grids
+    (``hand``, ``split``: see :func:`synth_grid`).
 
-    Empty cells are subsampled so they are about a third of the result."""
+    Blank cells are subsampled so they are about a third of the result; pencil-mark
+    cells are all kept."""
     rng = np.random.default_rng(seed)
     xs, ys = [], []
     index = {lab: i for i, lab in enumerate(LABELS)}
     for _ in range(grids):
-        gray, rects, labels = synth_grid(rng, fonts)
+        kinds: list[str] = []
+        gray, rects, labels = synth_grid(rng, fonts, hand, split, kinds)
         patches = cell_patches(gray, rects)
-        for p, lab in zip(patches, labels):
-            if lab == "" and rng.random() < 0.6:
+        for p, lab, kind in zip(patches, labels, kinds):
+            if lab == "" and kind != "marks" and rng.random() < 0.6:
                 continue
             xs.append(p)
             ys.append(index[lab])

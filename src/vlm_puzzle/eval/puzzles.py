@@ -10,6 +10,17 @@ from vlm_puzzle.solver import solve
 from vlm_puzzle.spec import PuzzleSpec
 
 
+def benchmark_case(kind: str, i: int, seed0: int, photo: bool, fonts: list[str]):
+    """The variant benchmark's ``i``-th puzzle of ``kind`` from seed block ``seed0``:
+    (seed, spec, solution, BGR image (H, W, 3) uint8), drawn in ``fonts``."""
+    from vlm_puzzle.render.heldout import KINDS, SIZES
+    from vlm_puzzle.render.rendered import render_puzzle
+    seed = seed0 + 1000 * KINDS.index(kind) + i
+    spec, solution = make_puzzle(kind, SIZES[kind][i % len(SIZES[kind])], seed)
+    shot = render_puzzle(spec, seed=seed, photo=photo, fonts=fonts, solution=solution)
+    return seed, spec, solution, np.ascontiguousarray(shot.image[..., ::-1])
+
+
 def make_puzzle(kind: str, size: int, seed: int):
     """(spec, solution) of a puzzle with exactly one solution: from the generator; killer from
     :func:`unique_killer` (the generator's uniqueness search takes minutes per killer)."""

@@ -30,8 +30,10 @@ Errors are :class:`vlm_puzzle.errors.ModelError` with codes ``model_not_found``,
 """
 from __future__ import annotations
 
+import json
 import os
 import time
+from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -98,10 +100,17 @@ class QwenVL:
     # ---- loading ------------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, path_or_id: str | os.PathLike, *, device: str | None = None, dtype=None,
-                        attn_implementation: str | None = None, min_pixels: int = DEFAULT_MIN_PIXELS,
-                        max_pixels: int = DEFAULT_MAX_PIXELS, local_files_only: bool = True,
-                        decode: str = "auto", load: str | None = None) -> "QwenVL":
-        """Load a local (or already cached) Qwen-VL checkpoint; see the module docstring."""
+                        attn_implementation: str | None = None, min_pixels: int | None = None,
+                        max_pixels: int | None = None, local_files_only: bool = True,
+                        decode: str = "auto", load: str | None = None,
+                        adapter: str | os.PathLike | None = None) -> "QwenVL":
+        """Load a local (or already cached) Qwen-VL checkpoint; see the module docstring.
+
+        ``min_pixels``/``max_pixels`` default to the checkpoint's own bounds where its folder
+        records them (``vlm_puzzle.json``, as the project's own model does), else to
+        ``DEFAULT_MIN_PIXELS``/``DEFAULT_MAX_PIXELS``. ``adapter``: a LoRA adapter folder
+        (``training/finetune_qwen_vl.py``, needs ``peft``) merged into the weights after loading,
+        so every decode path runs it at the base model's speed."""
         from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
 
         t0 = time.perf_counter()
@@ -115,6 +124,9 @@ class QwenVL:
         if load not in LOAD_MODES:
             raise ModelError(f"unknown load mode {load!r}; expected one of {LOAD_MODES}", code="model_bad_request")
         load_config(AutoConfig, name, local_files_only)  # fails fast: missing or not a Qwen-VL
+        own = checkpoint_pixels(name)
+        min_pixels = min_pixels or own.get("min_pixels") or DEFAULT_MIN_PIXELS
+        max_pixels = max_pixels or own.get("max_pixels") or DEFAULT_MAX_PIXELS
         prefetch = maybe_prefetch(name, device, load)  # the weights' read overlaps what follows
         try:
             processor = AutoProcessor.from_pretrained(name, local_files_only=local_files_only)
@@ -133,6 +145,9 @@ class QwenVL:
                 # A kernel that is missing or refuses this model/device: try the next one.
                 tried.append(f"{impl} failed ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})")
                 continue
+            if adapter is not None:
+                model = merge_adapter(model, adapter)
+                name = f"{name} + {adapter}"
             used = getattr(model.config, "_attn_implementation", impl)
             why = "; ".join(tried + [reason if not tried else f"{impl}: {reason}"])
             vlm = cls(model, processor, min_pixels=min_pixels, max_pixels=max_pixels, decode=decode,
@@ -303,3 +318,30 @@ class QwenVL:
                 f"attn={self.attn_implementation}, pixels=[{self.min_pixels}, {self.max_pixels}])")
 
 
+def merge_adapter(model, adapter: str | os.PathLike):
+    """``model`` with the LoRA adapter saved in ``adapter`` merged into its weights."""
+    path = Path(adapter).expanduser()
+    if not (path / "adapter_config.json").is_file():
+        raise ModelError(f"no LoRA adapter at {adapter} (no adapter_config.json)", code="model_not_found")
+    try:
+        from peft import PeftModel
+    except ImportError as exc:
+        raise ModelError(f"loading an adapter needs peft (pip install 'vlm-puzzle[train]'): {exc}",
+                         code="model_unavailable") from None
+    try:
+        merged = PeftModel.from_pretrained(model, str(path)).merge_and_unload()
+    except (ValueError, KeyError, RuntimeError, OSError) as exc:
+        raise ModelError(f"the adapter at {adapter} does not fit this model: {str(exc).splitlines()[0][:200]}",
+                         code="model_wrong_architecture") from exc
+    return merged.eval()
+
+
+def checkpoint_pixels(name: str) -> dict:
+    """The pixel bounds a checkpoint folder records for itself in ``vlm_puzzle.json`` (a model trained
+    on small pictures answers best on the same), or {}."""
+    path = Path(name).expanduser() / "vlm_puzzle.json"
+    try:
+        rec = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: int(rec[k]) for k in ("min_pixels", "max_pixels") if isinstance(rec.get(k), int) and rec[k] > 0}

@@ -22,7 +22,8 @@ class RuleHints:
     checks (an unreadable clue, cage sums that do not total the grid, givens with no
     solution under them): any means the rules are not to be trusted (the pipeline
     then prefers a unique plain-sudoku reading of the digits).
-    Fields a backend could not decide are ``None``.
+    Fields a backend could not decide are ``None``. ``disagreements`` (merged hints only) names
+    the rule fields that the VLM and geometry both decided, differently (see ``rules.merge``).
     """
 
     kind: str | None
@@ -37,6 +38,7 @@ class RuleHints:
     confidence: float = 0.0
     evidence: tuple[Finding, ...] = field(default_factory=tuple)
     source: str = "geometry"
+    disagreements: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def problems(self) -> tuple[Finding, ...]:
@@ -54,4 +56,5 @@ class RuleHints:
                 "diagonals": self.diagonals, "windows": self.windows, "cages": self.cages,
                 "cage_op": self.cage_op, "rule_text": self.rule_text, "confidence": self.confidence,
                 "evidence": [str(e) for e in self.evidence], "source": self.source,
-                "problems": [p.text for p in self.problems]}
+                "problems": [p.text for p in self.problems],
+                "disagreements": list(self.disagreements)}

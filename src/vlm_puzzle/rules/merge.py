@@ -14,12 +14,15 @@ sums or KenKen arithmetic. So:
 * otherwise the VLM's rule decisions are applied to geometry's puzzle (its cells,
   givens, regions and cages) and ``source`` is ``"qwen"``. If that gives an invalid
   puzzle (e.g. windows on a 6x6), geometry wins and the reason is given.
+
+Either way, the rule fields both decided differently are reported: ``hints.disagreements``
+(field names) and an ``uncertain:`` line in ``evidence`` (which the result's notes show).
 """
 from __future__ import annotations
 
 from dataclasses import replace
 
-from vlm_puzzle.findings import info
+from vlm_puzzle.findings import info, uncertain
 from vlm_puzzle.rules.base import RuleHints
 from vlm_puzzle.spec import DEFAULT_BOX, Cage, PuzzleSpec, SpecError
 
@@ -28,9 +31,49 @@ WINDOWS_9 = tuple(tuple((r0 + i, c0 + j) for i in range(3) for j in range(3)) fo
 ARITH_OPS = ("sub", "mul", "div")
 
 
+RULE_FIELDS = ("kind", "size", "box", "diagonals", "windows", "cage_op")
+
+
 def merge(geometry: RuleHints | None, vlm, *,
           geometry_spec: PuzzleSpec | None = None) -> tuple[RuleHints, PuzzleSpec | None]:
-    """(merged hints, puzzle spec or None) from geometry's and the VLM's rules.
+    """(merged hints, puzzle spec or None) from geometry's and the VLM's rules; see the module
+    docstring. The merged hints name the fields where the two disagree."""
+    hints, spec = _merge(geometry, vlm, geometry_spec=geometry_spec)
+    if isinstance(vlm, RuleHints):
+        geo = geometry if geometry is not None else RuleHints(kind=None)
+        hints = report_disagreement(hints, geo, vlm)
+    return hints, spec
+
+
+def disagreements(geometry: RuleHints, vlm: RuleHints) -> tuple[str, ...]:
+    """The rule fields (``RULE_FIELDS``) both decided, the VLM's value differing from geometry's."""
+    out = []
+    for name in RULE_FIELDS:
+        a, b = getattr(geometry, name), getattr(vlm, name)
+        if a is not None and b is not None and (tuple(a) if name == "box" else a) != (tuple(b) if name == "box" else b):
+            out.append(name)
+    return tuple(out)
+
+
+def report_disagreement(hints: RuleHints, geometry: RuleHints, vlm: RuleHints) -> RuleHints:
+    """``hints`` with ``disagreements`` set and, when there are any, an ``uncertain:`` line saying
+    which values differ and whose rules were used (before the last line: the merge's verdict)."""
+    fields = disagreements(geometry, vlm)
+    if not fields:
+        return hints
+    values = ", ".join(f"{f} {_show(getattr(vlm, f))} vs {_show(getattr(geometry, f))}" for f in fields)
+    line = uncertain("vlm_disagrees", f"the VLM and geometry disagree ({values}); {hints.source} rules used")
+    ev = tuple(hints.evidence)
+    return replace(hints, disagreements=fields, evidence=ev[:-1] + (line,) + ev[-1:])
+
+
+def _show(v) -> str:
+    return "x".join(map(str, v)) if isinstance(v, (tuple, list)) else str(v)
+
+
+def _merge(geometry: RuleHints | None, vlm, *,
+           geometry_spec: PuzzleSpec | None = None) -> tuple[RuleHints, PuzzleSpec | None]:
+    """The merge itself (without the disagreement report).
 
     ``vlm`` is the VLM's RuleHints, or ``None``/an exception when it failed.
     ``geometry_spec`` is the spec geometry built (None: it could not build one).
@@ -88,6 +131,14 @@ def contradictions(geometry: RuleHints, spec: PuzzleSpec | None, vlm: RuleHints)
         out.append("it says no diagonals, diagonals are marked")
     if vlm.windows is False and geometry.windows is True:
         out.append("it says no windows, windows are shaded")
+    # A rule the picture does not draw has to come from printed rule text; an answer that adds
+    # one without quoting any is refused (the givens of a plain sudoku often allow the diagonals,
+    # so the solver alone would not catch it).
+    if not vlm.rule_text:
+        if vlm.diagonals is True and geometry.diagonals is False:
+            out.append("it says diagonals, none are marked and it quotes no rule")
+        if vlm.windows is True and geometry.windows is False:
+            out.append("it says windows, none are shaded and it quotes no rule")
     if spec is not None and spec.cages and _wants_sum(vlm):
         ops = sorted({c.op for c in spec.cages if c.op in ARITH_OPS})
         if ops:

@@ -7,6 +7,8 @@ bound, only that field is lost, and the parser still reads the rest.
 """
 from __future__ import annotations
 
+import json
+
 from vlm_puzzle.spec import KINDS
 
 # Enough for the JSON object plus a short rule sentence; measured answers are < 64 tokens.
@@ -29,6 +31,21 @@ RULES_PROMPT = (
 def build_prompt() -> str:
     """The rule-inference prompt (one text for every image, so prompts batch well)."""
     return RULES_PROMPT
+
+
+def answer_for(spec) -> str:
+    """The answer the prompt asks for about a known puzzle (a ``PuzzleSpec``): the training target
+    of the project's own model and the reference its evaluation scores against."""
+    return answer_text(spec.kind, spec.size, spec.box)
+
+
+def answer_text(kind: str, size: int, box=None) -> str:
+    """The rule answer of a ``kind`` puzzle of ``size`` (``box``: its box shape, None without boxes),
+    same keys and order as the prompt's example; ``rules`` is empty (renders print no rule text)."""
+    caged = kind in ("killer", "kenken")
+    return json.dumps({"kind": kind, "size": size, "box": list(box) if box else None,
+                       "diagonals": kind == "x-sudoku", "windows": kind == "windoku", "cages": caged,
+                       "cage_op": {"killer": "sum", "kenken": "arith"}.get(kind), "rules": ""})
 
 
 # The answer's JSON schema, for servers that can constrain decoding to it (vLLM

@@ -70,12 +70,16 @@ def resolve_backend(backend: str = "auto", model: str | os.PathLike | None = Non
 
     ``auto``: a served VLM when a server is configured (``base_url``, else the
     ``VLM_PUZZLE_BASE_URL`` environment variable), else the in-process VLM when weights
-    are configured (``model``, else ``VLM_PUZZLE_MODEL``) and present offline, else geometry.
-    ``qwen``: the VLM, or a :class:`ModelError` saying what is missing.
+    are configured (``model``, else ``VLM_PUZZLE_MODEL``) and present offline, else the shipped
+    ``vlm-puzzle-tiny`` where ``models.shipped.AUTO_DEFAULT`` says it helps, else geometry.
+    ``qwen``: the VLM (the shipped model when no weights are configured), or a
+    :class:`ModelError` saying what is missing. ``model="vlm-puzzle-tiny"`` names the shipped model.
     ``openai``: the VLM behind an OpenAI-compatible server; ``model`` is the name it serves
     (None: the server's only one).
     ``geometry``: rules from the extracted grid only.
     """
+    from vlm_puzzle.models import shipped
+
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if backend == "geometry":
@@ -89,6 +93,12 @@ def resolve_backend(backend: str = "auto", model: str | os.PathLike | None = Non
             " (from " + ENV_BASE_URL + ")" if not base_url else "")
     source = "--model" if model else ENV_MODEL
     model = str(model) if model else (os.environ.get(ENV_MODEL) or None)
+    own = shipped.shipped_model_path()
+    if model == shipped.NAME and own is not None:
+        model, source = str(own), f"{source} ({shipped.NAME}, shipped)"
+    if model is None and own is not None and (backend == "qwen" or shipped.AUTO_DEFAULT) \
+            and _vlm_unavailable() is None:
+        return "qwen", str(own), f"no weights configured (--model or {ENV_MODEL}): the shipped {shipped.NAME}"
     if model is None:
         why = f"no weights configured (--model or {ENV_MODEL})"
         if backend == "qwen":

@@ -1,0 +1,247 @@
+"""Score a Qwen-VL checkpoint's rule answers, geometry's rules and their merge, on held-out renders
+and the newspaper photos.
+
+    python experiments/eval_vlm_rules.py                          # the shipped vlm-puzzle-tiny
+    python experiments/eval_vlm_rules.py --model DIR --adapter LORA_DIR --per-combo 4 --json out.json
+
+Sets:
+* ``renders``: every (kind, size) the renderer draws (``training/vlm_data.COMBOS``), ``--per-combo``
+  puzzles each, made as training's are (``vlm_data.PuzzleMaker``: no uniqueness search, which takes
+  minutes for a large killer or jigsaw) from seeds never trained on (``SEED0``), each drawn clean and
+  as a photo in a random style of the held-out fonts (``render.heldout.HELD_OUT_FAMILIES``, disjoint
+  from training's) at random canvas sizes;
+* ``photos``: the newspaper photos of ``--photos`` (Wicht & Hennebert v2: 9x9 sudoku, box 3x3).
+
+Per set and method (model / geometry / merge): kind, size, box, diagonals and windows, cage op
+each right, the whole answer right (all of them), the model's invalid JSON (not strict JSON),
+answer length in tokens and time per answer (one image at a time, ``--threads`` CPU threads);
+the merge's regressions (wrong where geometry alone is right) and fixes (right where geometry is
+wrong). The model answers on the CPU unless ``--device`` says otherwise.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "training"))
+sys.path.insert(0, str(ROOT / "experiments"))
+
+SEED0 = 95_000_000  # apart from training (20,000,000..) and the GPU bench (70,000,000..)
+FIELDS = ("kind", "size", "box", "marks", "cage_op")
+PHOTOS = ROOT.parent / "shared" / "datasets" / "wichtounet-sudoku-v2-train"
+
+
+def truth_of(spec) -> dict:
+    """The rule fields of a known puzzle, as the prompt's answer states them."""
+    from vlm_puzzle.rules.prompt import answer_for
+
+    return json.loads(answer_for(spec))
+
+
+def fields_of(hints) -> dict | None:
+    if hints is None or isinstance(hints, BaseException):
+        return None
+    return {"kind": hints.kind, "size": hints.size, "box": list(hints.box) if hints.box else None,
+            "diagonals": bool(hints.diagonals), "windows": bool(hints.windows), "cage_op": hints.cage_op}
+
+
+def score(got: dict | None, truth: dict) -> dict:
+    if got is None:
+        return {f: False for f in FIELDS} | {"whole": False}
+    out = {"kind": got["kind"] == truth["kind"], "size": got["size"] == truth["size"],
+           "box": (got["box"] or None) == (truth["box"] or None),
+           "marks": got["diagonals"] == truth["diagonals"] and got["windows"] == truth["windows"],
+           "cage_op": got["cage_op"] == truth["cage_op"]}
+    out["whole"] = all(out.values())
+    return out
+
+
+def render_case(args):
+    """(name, picture BGR, truth) of one held-out render."""
+    kind, n, k, photo = args
+    from vlm_data import PuzzleMaker, random_canvas
+    from vlm_puzzle.render import render_puzzle
+    from vlm_puzzle.render.heldout import held_out_fonts
+
+    seed = SEED0 + 1000 * k + _combo_index(kind, n)
+    spec, solution = PuzzleMaker(np.random.default_rng(seed)).puzzle(kind, n)
+    rng = np.random.default_rng(seed + (7 if photo else 0))
+    shot = render_puzzle(spec, seed=seed + (7 if photo else 0), photo=photo, size_px=random_canvas(rng, photo),
+                         fonts=held_out_fonts(), solution=solution)
+    return (f"{kind}{n}_{seed}{'_photo' if photo else ''}", np.ascontiguousarray(shot.image[..., ::-1]),
+            truth_of(spec))
+
+
+def _combo_index(kind, n) -> int:
+    from vlm_data import COMBOS
+
+    return COMBOS.index((kind, n))
+
+
+def geometry_case(item):
+    """(name, picture, truth, geometry reading) - the CPU stages of the pipeline."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    from vlm_puzzle.pipeline import PuzzleSolver
+
+    name, image, truth = item
+    reading = PuzzleSolver(backend="geometry").read(image)
+    return name, image, truth, reading
+
+
+def model_only_case(item):
+    """(name, picture, truth, None): no geometry read (``--model-only``)."""
+    return (*item, None)
+
+
+def photo_cases(folder: Path, limit: int | None):
+    import cv2
+
+    from vlm_puzzle.spec import PuzzleSpec
+
+    truth = truth_of(PuzzleSpec.sudoku([[0] * 9] * 9))
+    for path in sorted(folder.glob("*.jpg"))[:limit]:
+        yield path.name, cv2.imread(str(path)), truth
+
+
+def evaluate(cases, vlm, workers: int, geometry: bool = True) -> list[dict]:
+    """One row per case: each method's fields and scores, the model's text, tokens and time."""
+    from multiprocessing import get_context
+
+    from vlm_puzzle.rules import merge
+    from vlm_puzzle.rules.vlm import infer_rules_vlm_detailed
+
+    rows = []
+    with get_context("fork").Pool(workers) as pool:
+        for name, image, truth, reading in pool.imap(geometry_case if geometry else model_only_case, cases):
+            row = {"name": name, "truth": truth}
+            if reading is not None:
+                row["geometry"] = fields_of(reading.hints if reading.error is None else None)
+            if vlm is not None:
+                t0 = time.perf_counter()
+                [ans] = infer_rules_vlm_detailed(vlm, [image])
+                row["ms"] = (time.perf_counter() - t0) * 1e3
+                row["text"], row["tokens"] = ans.text, ans.generation.n_tokens
+                try:
+                    json.loads(ans.text)
+                    row["invalid_json"] = False
+                except ValueError:
+                    row["invalid_json"] = True
+                row["model"] = fields_of(ans.hints) if ans.hints.kind is not None else None
+                if reading is not None and reading.error is None:
+                    merged, _ = merge(reading.hints, ans.hints, geometry_spec=reading.spec)
+                    row["merge"] = fields_of(merged)
+                    row["merge_source"] = merged.source
+                elif reading is not None:
+                    row["merge"] = None
+            for method in ("model", "geometry", "merge"):
+                if method in row:
+                    row[f"{method}_score"] = score(row[method], truth)
+            rows.append(row)
+    return rows
+
+
+def table(rows: list[dict]) -> dict:
+    """Shares right per method, the model's JSON/tokens/time, merge regressions and fixes."""
+    out = {"n": len(rows)}
+    for method in ("model", "geometry", "merge"):
+        scored = [r[f"{method}_score"] for r in rows if f"{method}_score" in r]
+        if scored:
+            out[method] = {f: round(sum(s[f] for s in scored) / len(scored), 4) for f in FIELDS + ("whole",)}
+    if any("ms" in r for r in rows):
+        out["model"].update(
+            invalid_json=round(sum(r["invalid_json"] for r in rows) / len(rows), 4),
+            tokens_mean=round(statistics.mean(r["tokens"] for r in rows), 2),
+            ms_median=round(statistics.median(r["ms"] for r in rows), 1),
+            ms_p95=round(float(np.percentile([r["ms"] for r in rows], 95)), 1))
+    if any("merge_score" in r for r in rows):
+        g = [r["geometry_score"]["whole"] for r in rows]
+        m = [r["merge_score"]["whole"] for r in rows]
+        out["merge_vs_geometry"] = {
+            "regressions": [r["name"] for r, a, b in zip(rows, g, m) if a and not b],
+            "fixes": [r["name"] for r, a, b in zip(rows, g, m) if b and not a]}
+    if any("ms" in r for r in rows):
+        out["model_wrong"] = [(r["name"], r["text"]) for r in rows if not r["model_score"]["whole"]][:40]
+    return out
+
+
+def markdown(results: dict) -> str:
+    lines = ["| set | method | n | kind | size | box | diag/windows | cage op | whole | invalid JSON | tokens | ms median |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, t in results.items():
+        for method in ("model", "geometry", "merge"):
+            if method not in t:
+                continue
+            s = t[method]
+            extra = (f"{100 * s['invalid_json']:.1f}% | {s['tokens_mean']} | {s['ms_median']}"
+                     if method == "model" and "ms_median" in s else "| |")
+            lines.append(f"| {name} | {method} | {t['n']} | " + " | ".join(
+                f"{100 * s[f]:.1f}%" for f in FIELDS + ("whole",)) + f" | {extra} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", help="checkpoint folder (default: the shipped vlm-puzzle-tiny); 'none': geometry only")
+    ap.add_argument("--adapter", help="a LoRA adapter folder for --model")
+    ap.add_argument("--per-combo", type=int, default=3, help="held-out puzzles per (kind, size), each clean and photo")
+    ap.add_argument("--photos", type=Path, default=PHOTOS)
+    ap.add_argument("--photo-limit", type=int, default=None)
+    ap.add_argument("--sets", nargs="+", default=["renders", "photos"], choices=["renders", "photos"])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=2, help="processes for rendering and the geometry reads")
+    ap.add_argument("--model-only", action="store_true", help="no geometry read (and no merge)")
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--markdown", type=Path)
+    args = ap.parse_args(argv)
+
+    vlm = None
+    if args.model != "none":
+        import torch
+
+        from vlm_puzzle.models import QwenVL
+        from vlm_puzzle.models.shipped import shipped_model_path
+
+        torch.set_num_threads(args.threads)
+        vlm = QwenVL.from_pretrained(args.model or shipped_model_path(), device=args.device,
+                                     adapter=args.adapter)
+        print(vlm, flush=True)
+    results, details = {}, {}
+    if "renders" in args.sets:
+        from multiprocessing import get_context
+
+        from vlm_data import COMBOS
+
+        jobs = [(kind, n, k, photo) for k in range(args.per_combo) for kind, n in COMBOS for photo in (False, True)]
+        with get_context("fork").Pool(args.workers) as pool:
+            cases = pool.map(render_case, jobs)
+        for mode, sel in (("renders clean", False), ("renders photo", True)):
+            rows = evaluate([c for c in cases if c[0].endswith("_photo") == sel], vlm, args.workers,
+                            not args.model_only)
+            results[mode], details[mode] = table(rows), rows
+            print(mode, json.dumps(results[mode]), flush=True)
+    if "photos" in args.sets:
+        rows = evaluate(list(photo_cases(args.photos, args.photo_limit)), vlm, args.workers, not args.model_only)
+        results["newspaper photos"], details["newspaper photos"] = table(rows), rows
+        print("photos", json.dumps(results["newspaper photos"]), flush=True)
+    md = markdown(results)
+    print(md)
+    if args.json:
+        args.json.write_text(json.dumps({"results": results, "model": str(vlm.name) if vlm else None,
+                                         "adapter": args.adapter, "rows": details}, indent=1, default=str))
+    if args.markdown:
+        args.markdown.write_text(md + "\n")
+
+
+if __name__ == "__main__":
+    main()

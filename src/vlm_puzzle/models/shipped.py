@@ -1,0 +1,21 @@
+"""``vlm-puzzle-tiny``: the project's own Qwen2-VL checkpoint, shipped inside the package.
+
+A small Qwen2-VL model trained from scratch on the project's renders (``training/tiny_vlm.py``)
+to answer the rule prompt; see its ``vlm_puzzle.json`` for the training run. No torch here:
+only where the folder is.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+NAME = "vlm-puzzle-tiny"
+SHIPPED_DIR = Path(__file__).resolve().parent / "weights" / NAME
+# Whether ``--backend auto`` uses it when no weights are configured (``--backend qwen`` always
+# does): only where experiments/eval_vlm_rules.py showed the merge with it losing nothing that
+# geometry alone gets right.
+AUTO_DEFAULT = False
+
+
+def shipped_model_path() -> Path | None:
+    """The shipped checkpoint's folder, or None when this install lacks it."""
+    return SHIPPED_DIR if (SHIPPED_DIR / "config.json").is_file() else None

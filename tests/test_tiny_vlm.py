@@ -1,0 +1,156 @@
+"""The shipped vlm-puzzle-tiny model, its training pieces, the LoRA adapter round trip and the
+report of VLM/geometry disagreement."""
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from vlm_puzzle.findings import info
+from vlm_puzzle.rules import RuleHints, merge, parse_rule_answer, resolve_backend
+from vlm_puzzle.rules.prompt import answer_text
+from vlm_puzzle.spec import PuzzleSpec
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "data" / "samples"
+sys.path.insert(0, str(ROOT / "training"))
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    from vlm_puzzle.models import QwenVL
+    from vlm_puzzle.models.shipped import shipped_model_path
+
+    path = shipped_model_path()
+    assert path is not None, "the package ships vlm-puzzle-tiny"
+    return QwenVL.from_pretrained(path, device="cpu")
+
+
+def test_shipped_model_loads_offline_with_its_own_pixel_bounds(shipped):
+    from vlm_puzzle.models.shipped import SHIPPED_DIR
+
+    record = json.loads((SHIPPED_DIR / "vlm_puzzle.json").read_text())
+    assert (shipped.min_pixels, shipped.max_pixels) == (record["min_pixels"], record["max_pixels"])
+    assert shipped.model.config.model_type == "qwen2_vl" and shipped.device.type == "cpu"
+    size = sum(f.stat().st_size for f in SHIPPED_DIR.iterdir())
+    assert size < 16 * 2**20
+
+
+# The shipped samples it is asked about: (file, kind, size) as their ground truth states.
+CASES = [(p.name, json.loads(p.with_suffix(".json").read_text())["spec"]) for p in
+         sorted(SAMPLES.glob("*_2024.png")) + sorted(SAMPLES.glob("*_2024_photo.jpg"))]
+
+
+def test_shipped_model_answers_the_rule_prompt_on_the_samples(shipped):
+    # How often it is right is a benchmark (experiments/eval_vlm_rules.py), not asserted here.
+    from vlm_puzzle.rules.vlm import infer_rules_vlm_detailed
+    from vlm_puzzle.spec import KINDS
+
+    answers = infer_rules_vlm_detailed(shipped, [SAMPLES / name for name, _ in CASES])
+    for (name, _), ans in zip(CASES, answers):
+        obj = json.loads(ans.text)  # strict JSON, every field the prompt asks for, in its order
+        assert list(obj) == ["kind", "size", "box", "diagonals", "windows", "cages", "cage_op", "rules"], name
+        assert ans.generation.n_tokens <= 4 and ans.generation.stopped_by == "eos"
+        assert obj["kind"] in KINDS and ans.text == answer_text(obj["kind"], obj["size"], obj["box"])
+        assert (ans.hints.kind, ans.hints.size, ans.hints.cage_op) == (obj["kind"], obj["size"], obj["cage_op"])
+        assert ans.hints.source == "qwen" and ans.hints.confidence > 0
+
+
+def test_backend_qwen_without_weights_runs_the_shipped_model(monkeypatch, tmp_path):
+    from vlm_puzzle.errors import ModelError
+    from vlm_puzzle.models import shipped as shipped_mod
+
+    monkeypatch.delenv("VLM_PUZZLE_MODEL", raising=False)
+    backend, path, _ = resolve_backend("qwen", None)
+    assert (backend, path) == ("qwen", str(shipped_mod.SHIPPED_DIR))
+    assert resolve_backend("auto", "vlm-puzzle-tiny")[:2] == ("qwen", str(shipped_mod.SHIPPED_DIR))
+    auto = resolve_backend("auto", None)[:2]
+    assert auto == (("qwen", str(shipped_mod.SHIPPED_DIR)) if shipped_mod.AUTO_DEFAULT else ("geometry", None))
+    monkeypatch.setattr(shipped_mod, "SHIPPED_DIR", tmp_path / "absent")
+    with pytest.raises(ModelError) as err:
+        resolve_backend("qwen", None)
+    assert err.value.code == "model_not_configured"
+
+
+def test_tokenizer_answers_are_kind_size_rest():
+    import tiny_vlm
+
+    tok = tiny_vlm.build_tokenizer()
+    answers = tiny_vlm.all_answers()
+    assert len(set(answers)) == len(answers) == 39
+    for a in answers:
+        ids = tok(a, add_special_tokens=False)["input_ids"]
+        assert len(ids) == 3 and tok.decode(ids) == a
+        assert parse_rule_answer(a).kind == json.loads(a)["kind"]
+    odd = "any other text, ünïcode too"
+    assert tok.decode(tok(odd, add_special_tokens=False)["input_ids"]) == odd
+
+
+def test_training_patches_match_the_processor():
+    import numpy as np
+    from PIL import Image
+
+    import tiny_vlm
+
+    processor = tiny_vlm.build_processor(tiny_vlm.build_tokenizer())
+    pic = np.random.default_rng(0).integers(0, 256, (224, 280, 3), dtype=np.uint8)
+    ref = processor.image_processor(images=[Image.fromarray(pic)], return_tensors="pt")
+    pixels, grid = tiny_vlm.patchify([pic], "cpu", torch.float32)
+    assert grid.tolist() == ref["image_grid_thw"].tolist()
+    assert torch.allclose(pixels, ref["pixel_values"], atol=1e-5)
+
+
+# ---- disagreement report -------------------------------------------------------------
+
+def _geo(**kw):
+    base = dict(kind="sudoku", size=9, box=(3, 3), box_measured=True, diagonals=False, windows=False, cages=False,
+                confidence=0.8, evidence=(info("geometry_read", "geometry read"),))
+    return RuleHints(**{**base, **kw})
+
+
+def test_merge_reports_where_vlm_and_geometry_disagree():
+    sudoku = PuzzleSpec.sudoku([[0] * 9 for _ in range(9)])
+    vlm = replace(parse_rule_answer(answer_text("x-sudoku", 9, (3, 3))), rule_text="1-9 on each diagonal")
+    hints, spec = merge(_geo(), vlm, geometry_spec=sudoku)
+    assert hints.disagreements == ("kind", "diagonals") and spec.kind == "x-sudoku"
+    assert [f.code for f in hints.evidence if f.level == "uncertain"] == ["vlm_disagrees"]
+    assert hints.to_dict()["disagreements"] == ["kind", "diagonals"]
+    # contradicted by the image: geometry's rules stand, the disagreement is still reported
+    vlm = parse_rule_answer(answer_text("sudoku", 6, (2, 3)))
+    hints, spec = merge(_geo(), vlm, geometry_spec=sudoku)
+    assert hints.source == "geometry" and spec is sudoku and hints.disagreements == ("size", "box")
+    # agreement: nothing to report
+    hints, _ = merge(_geo(), parse_rule_answer(answer_text("sudoku", 9, (3, 3))), geometry_spec=sudoku)
+    assert hints.disagreements == () and "vlm_disagrees" not in [f.code for f in hints.evidence]
+
+
+# ---- LoRA adapter round trip on a tiny random checkpoint ------------------------------------
+
+def test_lora_adapter_trains_saves_loads_and_changes_the_answer(tmp_path):
+    pytest.importorskip("peft")
+    sys.path.insert(0, str(ROOT / "tests"))
+    import finetune_qwen_vl as ft
+    from tiny_qwen import build_tiny_qwen
+
+    from vlm_puzzle.models import QwenVL
+    from vlm_puzzle.rules.prompt import build_prompt
+
+    ckpt = build_tiny_qwen(tmp_path / "tiny", "qwen2_vl")
+    px = ["--min-pixels", str(16 * 28 * 28), "--max-pixels", str(16 * 28 * 28)]
+    record = ft.finetune(ft.parse_args(["--model", str(ckpt), "--out", str(tmp_path / "adapter"), "--samples", "2",
+                                        "--steps", "6", "--batch", "2", "--lr", "1e-2", "--warmup", "1", "--rank", "4",
+                                        "--workers", "1", "--device", "cpu", *px]))
+    assert record["loss_last"] < record["loss_first"]
+    assert (tmp_path / "adapter" / "adapter_config.json").is_file()
+    opts = dict(device="cpu", min_pixels=16 * 28 * 28, max_pixels=16 * 28 * 28)
+    image = SAMPLES / "kenken6_2024.png"
+    base = QwenVL.from_pretrained(ckpt, **opts).generate([image], build_prompt(), max_new_tokens=12)[0]
+    tuned = QwenVL.from_pretrained(ckpt, adapter=tmp_path / "adapter", **opts)
+    assert tuned.generate([image], build_prompt(), max_new_tokens=12)[0].token_ids != base.token_ids
+    assert "adapter" in tuned.name

@@ -1,0 +1,167 @@
+"""Training and evaluation pictures for the rule-reading VLM: renders with the rule answer as target.
+
+Every (kind, size) the renderer draws, clean and as a photo, in random styles. Training puzzles
+are drawn without the uniqueness search (:class:`PuzzleMaker`), each in a few styles. Fonts: ``render.heldout.TRAIN_FAMILIES`` only, seeds
+from ``TRAIN_SEED0``; ``experiments/eval_vlm_rules.py`` scores held-out fonts
+(``render.heldout.HELD_OUT_FAMILIES``, disjoint) on other seeds.
+
+A sample is the picture as the model sees it (``to_model_image`` within the model's pixel bounds,
+RGB uint8) and the answer text (``rules.prompt.answer_for``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from vlm_puzzle.spec import KENKEN_SIZES, SUDOKU_SIZES
+
+# Every (kind, size) the renderer generates.
+COMBOS = tuple([("sudoku", n) for n in SUDOKU_SIZES] + [("x-sudoku", n) for n in SUDOKU_SIZES]
+               + [("windoku", 9)] + [("jigsaw", n) for n in range(4, 17)]
+               + [("killer", n) for n in SUDOKU_SIZES] + [("kenken", n) for n in KENKEN_SIZES])
+# Chance of each kind (sizes uniform within a kind, 9x9 twice as likely: the common print).
+KIND_WEIGHTS = {"sudoku": 0.2, "x-sudoku": 0.15, "windoku": 0.1, "jigsaw": 0.19, "killer": 0.18, "kenken": 0.18}
+TRAIN_SEED0 = 20_000_000   # training seeds: TRAIN_SEED0 + worker * 1e6 + i; evaluation uses other ranges
+PHOTO_SHARE = 0.5
+REUSE = 2                  # renders (styles, modes) per generated puzzle
+
+
+def combo_weights() -> np.ndarray:
+    w = np.array([KIND_WEIGHTS[k] * (2.0 if n == 9 else 1.0) for k, n in COMBOS])
+    for kind in KIND_WEIGHTS:  # normalise within each kind, then by kind
+        idx = [i for i, (k, _) in enumerate(COMBOS) if k == kind]
+        w[idx] *= KIND_WEIGHTS[kind] / w[idx].sum()
+    return w / w.sum()
+
+
+class PuzzleMaker:
+    """Random puzzles of every kind, drawn like the generator's but without the uniqueness
+    search (the rules, not the solution, are what the model reads), fast enough to feed a GPU:
+    complete grids and jigsaw layouts (seconds for 13x13..16x16) are kept and reused with their
+    digits relabelled and the layouts mirrored; givens and cages are new each time."""
+
+    def __init__(self, rng: np.random.Generator, renew: float = 0.15):
+        self.rng, self.renew = rng, renew
+        self.grids: dict = {}
+        self.layouts: dict = {}
+
+    def _cached(self, store: dict, key, make, keep: int = 6):
+        items = store.setdefault(key, [])
+        if len(items) < keep and (not items or self.rng.random() < self.renew):
+            items.append(make())
+        return items[int(self.rng.integers(len(items)))]
+
+    def solution(self, kind: str, n: int):
+        from vlm_puzzle.render.generate import _structure
+        from vlm_puzzle.render.uniqueness import latin_groups, random_solution
+        from vlm_puzzle.spec import PuzzleSpec
+
+        def make():
+            if kind in ("sudoku", "x-sudoku", "windoku"):
+                groups = _structure(kind, n).groups
+            elif kind == "killer" or (kind == "jigsaw" and n in (4, 6, 8, 9, 12, 16)):
+                groups = PuzzleSpec.sudoku([[0] * n] * n).groups
+            else:
+                groups = latin_groups(n)
+            return np.asarray(random_solution(n, groups, self.rng))
+
+        grid = self._cached(self.grids, (kind, n), make)
+        relabel = np.concatenate([[0], self.rng.permutation(n) + 1])
+        return relabel[grid]
+
+    def layout(self, n: int):
+        from vlm_puzzle.render.regions import random_regions
+
+        regions = np.asarray(self._cached(self.layouts, n, lambda: random_regions(n, self.rng)))
+        if self.rng.random() < 0.5:
+            regions = regions.T
+        return regions[::1 if self.rng.random() < 0.5 else -1, ::1 if self.rng.random() < 0.5 else -1]
+
+    def puzzle(self, kind: str, n: int):
+        """(spec, solution); the jigsaw's digits are not a solution of its regions (not needed here)."""
+        from vlm_puzzle.render.generate import KENKEN_CAGE_SIZES, KILLER_CAGE_SIZES, _caged_spec, _structure, make_cage
+        from vlm_puzzle.render.regions import random_cages
+        from vlm_puzzle.spec import PuzzleSpec
+
+        rng = self.rng
+        sol = self.solution(kind, n)
+        solution = [[int(v) for v in row] for row in sol]
+        if kind in ("killer", "kenken"):
+            weights = KILLER_CAGE_SIZES if kind == "killer" else KENKEN_CAGE_SIZES
+            cages = [make_cage(kind, c, solution, rng)
+                     for c in random_cages(solution, rng, size_weights=weights, distinct=kind == "killer")]
+            share = float(rng.uniform(0.05, 0.2)) if kind == "killer" and rng.random() < 0.25 else 0.0
+            keep = rng.random((n, n)) < share
+        else:
+            keep = rng.random((n, n)) < rng.uniform(0.22, 0.5)
+        givens = [[solution[r][c] if keep[r, c] else 0 for c in range(n)] for r in range(n)]
+        if kind in ("killer", "kenken"):
+            return _caged_spec(kind, n, cages, givens), solution
+        if kind == "jigsaw":
+            return PuzzleSpec.jigsaw(givens, tuple(tuple(int(v) for v in row) for row in self.layout(n))), None
+        return _structure(kind, n).with_givens(givens), solution
+
+
+def random_canvas(rng: np.random.Generator, photo: bool):
+    """The rendered picture's pixel size: square prints, photos of any plausible aspect."""
+    if not photo:
+        side = int(rng.integers(240, 600))
+        return side if rng.random() < 0.8 else (side, int(side * rng.uniform(0.8, 1.25)))
+    w = int(rng.integers(300, 720))
+    return w, int(np.clip(w * rng.uniform(0.7, 1.45), 240, 900))
+
+
+def model_picture(rgb: np.ndarray, pixels: tuple[int, int], factor: int = 28) -> np.ndarray:
+    """``rgb`` as the wrapper hands it to the processor (``to_model_image`` within ``pixels``: min, max)."""
+    from vlm_puzzle.models.images import to_model_image
+
+    return np.asarray(to_model_image(np.ascontiguousarray(rgb[..., ::-1]), factor=factor,
+                                     min_pixels=pixels[0], max_pixels=pixels[1]))
+
+
+def render_sample(spec, seed: int, photo: bool, fonts, pixels: tuple[int, int], solution=None, factor: int = 28):
+    """(model picture, answer text) of ``spec`` drawn with ``seed``."""
+    from vlm_puzzle.render import render_puzzle
+    from vlm_puzzle.rules.prompt import answer_for
+
+    rng = np.random.default_rng(seed)
+    shot = render_puzzle(spec, seed=seed, photo=photo, size_px=random_canvas(rng, photo), fonts=fonts,
+                         solution=solution)
+    return model_picture(shot.image, pixels, factor), answer_for(spec)
+
+
+def sample_stream(worker: int, fonts, pixels: tuple[int, int], seed0: int = TRAIN_SEED0, factor: int = 28):
+    """Endless training samples of one worker (reproducible from ``worker`` and ``seed0``); pictures
+    resized as the wrapper does for a model of patch x merge size ``factor`` within ``pixels``."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    base = seed0 + worker * 1_000_000
+    rng = np.random.default_rng(base)
+    weights = combo_weights()
+    maker = PuzzleMaker(rng)
+    i = 0
+    while True:
+        kind, n = COMBOS[int(rng.choice(len(COMBOS), p=weights))]
+        try:
+            spec, solution = maker.puzzle(kind, n)
+        except Exception:  # a rare unfillable layout: draw another puzzle
+            continue
+        for _ in range(REUSE):
+            i += 1
+            try:
+                yield render_sample(spec, base + i, bool(rng.random() < PHOTO_SHARE), fonts, pixels, solution, factor)
+            except Exception:  # an unlucky photo warp: skip it
+                continue
+
+
+def queue_worker(worker: int, fonts, pixels: tuple[int, int], queue, seed0: int = TRAIN_SEED0) -> None:
+    """Process target: put (picture, answer) pairs on ``queue`` for ever."""
+    for item in sample_stream(worker, fonts, pixels, seed0):
+        queue.put(item)
+
+
+def train_fonts() -> list[str]:
+    """Installed fonts of the training families (never one of the evaluations' held-out families)."""
+    from vlm_puzzle.render.heldout import TRAIN_FAMILIES, fonts_of
+
+    return fonts_of(TRAIN_FAMILIES)
