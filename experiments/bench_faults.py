@@ -27,6 +27,8 @@ import time
 import zlib
 from pathlib import Path
 
+from vlm_puzzle.eval.procs import session_pids
+
 REPO = Path(__file__).resolve().parents[1]
 PHOTO = sorted((REPO / "data" / "photos").glob("*.jpg"))[0]
 CLI = [sys.executable, "-m", "vlm_puzzle"]
@@ -71,20 +73,6 @@ def _kill_session(sid: int) -> None:
             os.kill(pid, signal.SIGKILL)
         except OSError:
             pass
-
-
-def session_pids(sid: int) -> list[int]:
-    """Live (non-zombie) processes of session ``sid`` (the batch and every child it made)."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                f = Path(f"/proc/{entry}/stat").read_bytes().rsplit(b")", 1)[1].split()
-            except OSError:
-                continue
-            if int(f[3]) == sid and f[0] != b"Z":
-                out.append(int(entry))
-    return out
 
 
 def code_of(r: dict) -> str:

@@ -16,6 +16,7 @@ import pytest
 
 from vlm_puzzle.batch import run_batch, scan_inputs
 from vlm_puzzle.errors import OutputError
+from vlm_puzzle.eval.procs import session_pids
 
 PHOTO = sorted((Path(__file__).resolve().parents[1] / "data" / "photos").glob("*.jpg"))[0]
 
@@ -29,19 +30,6 @@ def _copies(d: Path, n: int) -> Path:
 
 def _lines(path: Path) -> list[dict]:
     return [json.loads(ln) for ln in path.read_text().splitlines()]
-
-
-def _session_pids(sid: int) -> list[int]:
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                fields = Path(f"/proc/{entry}/stat").read_bytes().rsplit(b")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[3]) == sid and fields[0] != b"Z":  # field 6 of stat: the session id
-                out.append(int(entry))
-    return out
 
 
 def _batch_cmd(inp: Path, out: Path, *extra: str) -> list[str]:
@@ -59,21 +47,21 @@ def test_no_process_outlives_a_killed_batch(tmp_path, sig, group):
         deadline = time.time() + 90
         while time.time() < deadline and proc.poll() is None and not (out.exists() and out.read_text()):
             time.sleep(0.01)
-        assert proc.poll() is None and len(_session_pids(proc.pid)) >= 3  # batch, fork server, workers
+        assert proc.poll() is None and len(session_pids(proc.pid)) >= 3  # batch, fork server, workers
         # kill: the batch process only, not its group; Ctrl-C: the whole group, as a terminal does
         (os.killpg if group else os.kill)(proc.pid, sig)
         rc = proc.wait(timeout=30)
         err = proc.stderr.read().decode()
         if sig != signal.SIGKILL:
             assert rc == 130 and "Traceback" not in err, err
-        left = _session_pids(proc.pid)
+        left = session_pids(proc.pid)
         deadline = time.time() + 10
         while left and time.time() < deadline:
             time.sleep(0.1)
-            left = _session_pids(proc.pid)
+            left = session_pids(proc.pid)
         assert not left, left
     finally:
-        for pid in _session_pids(proc.pid):
+        for pid in session_pids(proc.pid):
             os.kill(pid, signal.SIGKILL)
     assert all(d["image"] for d in _lines(out))  # whole lines only
 
