@@ -10,6 +10,8 @@ these caps the confidence at ``DOUBTFUL``: never a wrong puzzle presented as cer
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from vlm_puzzle.check.templates import solver_says, unique_among_marks
@@ -52,9 +54,10 @@ def infer_rules(state: GridState, variants: VariantState | None = None,
     if variants.regions is None and variants.cage_style is None:
         confidence = min(confidence, 0.5)
 
+    settled = replace(decision, kind=kind, evidence=())  # the kind the solver may have settled
     spec, problems = None, []
     try:
-        spec = build(Decision(kind, n, decision.box, decision.box_seen, ()), variants, state.givens)
+        spec = build(settled, variants, state.givens)
     except (SpecError, ValueError) as exc:
         problems.append(problem("cannot_build", f"cannot build a {kind}: {exc}"))
     if spec is not None:
@@ -76,7 +79,7 @@ def infer_rules(state: GridState, variants: VariantState | None = None,
     if ambiguous:
         evidence.append(uncertain("two_readings", f"the picture does not decide between two puzzles: {ambiguous}"))
         confidence = min(confidence, DOUBTFUL)
-    if state.repairs and assumed_rules(Decision(kind, n, decision.box, decision.box_seen, ())):
+    if state.repairs and assumed_rules(settled):
         # Givens changed to fit boxes nobody saw: the boxes may be what was misread
         # (a jigsaw whose regions were missed), not the digits.
         evidence.append(uncertain("repaired_to_assumed_boxes", "givens were changed to fit assumed boxes"))
