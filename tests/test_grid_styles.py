@@ -42,3 +42,38 @@ def test_cut_sides_only_where_lines_run_off():
     gray = lambda shot: shot.image.mean(axis=2).astype(np.uint8)  # noqa: E731
     assert cut_sides(gray(framed)) == (False, False, False, False)
     assert cut_sides(gray(cut)) == (True, True, True, True)
+
+
+def _regions_read(kind, size, seed, style, px):
+    from vlm_puzzle.vision.extract import extract_state
+    spec, solution = make_puzzle(kind, size, seed)
+    shot = render_puzzle(spec, seed=seed, style=style, solution=solution, size_px=px)
+    state = extract_state(_bgr(shot), variants=True, rotate=False)
+    return spec, state.variants
+
+
+def _same_partition(a, b) -> bool:
+    a, b = np.asarray(a).ravel(), np.asarray(b).ravel()
+    return len(set(zip(a, b))) == len(set(a)) == len(set(b))
+
+
+@pytest.mark.parametrize("kind,size,px,thin,thick", [
+    ("jigsaw", 6, 1787, 1.53, 5.42),     # both widths under 2% of a cell: read by their ratio
+    ("jigsaw", 9, 2000, 1.5, 6.0),
+])
+def test_large_print_thick_lines_read_by_ratio(kind, size, px, thin, thick):
+    spec, variants = _regions_read(kind, size, 3, replace(BASE, thin_px=thin, thick_px=thick), px)
+    assert variants.cage_style is None and variants.regions is not None
+    assert _same_partition(variants.regions, spec.regions)
+
+
+@pytest.mark.parametrize("kind,px,thin,thick,cells", [
+    ("windoku", 385, 1.97, 8.54, False),   # heavy box lines, no cell lines
+    ("x-sudoku", 292, 1.9, 5.12, True),    # small print, thin lines read thick
+])
+def test_box_lines_in_heavy_or_small_prints_are_boxes(kind, px, thin, thick, cells):
+    _, variants = _regions_read(kind, 9, 3, replace(BASE, thin_px=thin, thick_px=thick, cell_lines=cells), px)
+    assert variants.cage_style is None
+    assert variants.regions is not None
+    boxes = np.arange(81).reshape(9, 9)
+    assert _same_partition(variants.regions, (boxes // 27) * 3 + (boxes % 9) // 3)
