@@ -77,3 +77,21 @@ def test_box_lines_in_heavy_or_small_prints_are_boxes(kind, px, thin, thick, cel
     assert variants.regions is not None
     boxes = np.arange(81).reshape(9, 9)
     assert _same_partition(variants.regions, (boxes // 27) * 3 + (boxes % 9) // 3)
+
+
+def test_a_cell_line_drawn_thick_does_not_make_boxes_kenken_cages():
+    """Cell lines drawn as heavy as the box lines over part of their length break the
+    boxes into groups without clues: still a sudoku, with the boxes the line widths show."""
+    import cv2
+
+    from vlm_puzzle import PuzzleSolver
+    spec, solution = make_puzzle("x-sudoku", 9, 4)
+    shot = render_puzzle(spec, seed=4, style=replace(BASE, thin_px=1.5, thick_px=5.0), solution=solution, size_px=500)
+    image = _bgr(shot).copy()
+    lat = np.asarray(shot.truth["lattice"])               # (10, 10, 2) line crossings, x y
+    for row, c0, c1 in ((1, 0, 4), (4, 5, 9), (7, 2, 6)):  # three cell lines, under half their length
+        y = int(round(lat[row, 0, 1]))
+        cv2.line(image, (int(lat[row, c0, 0]), y), (int(lat[row, c1, 0]), y), (0, 0, 0), 5)
+    result = PuzzleSolver(backend="geometry").solve_image(image)
+    assert result.status == "solved" and result.kind == "x-sudoku"
+    assert np.array_equal(np.asarray(result.solution), np.asarray(solution))
