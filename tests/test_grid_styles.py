@@ -95,3 +95,14 @@ def test_a_cell_line_drawn_thick_does_not_make_boxes_kenken_cages():
     result = PuzzleSolver(backend="geometry").solve_image(image)
     assert result.status == "solved" and result.kind == "x-sudoku"
     assert np.array_equal(np.asarray(result.solution), np.asarray(solution))
+
+
+def test_numeric_16x16_two_digit_cells_read_as_one_number():
+    from vlm_puzzle.vision.extract import extract_state
+    spec, solution = make_puzzle("sudoku", 16, 1)
+    style = replace(BASE, notation="numeric", thin_px=1.5, thick_px=4.0)
+    shot = render_puzzle(spec, seed=1, style=style, solution=solution, size_px=800)
+    state = extract_state(_bgr(shot))
+    givens = np.asarray(spec.givens)
+    assert (givens >= 10).sum() > 20                 # "10".."16" drawn in their cells
+    assert state.size == 16 and np.array_equal(np.asarray(state.givens), givens)
