@@ -166,9 +166,10 @@ def width_split(widths: np.ndarray) -> np.ndarray | None:
     ``CLEAR_WIDER`` or more and whose 10th percentile of thick is ``WIDTH_APART``
     times the 90th percentile of thin; the cut lies half-way between the medians
     (log). Else None."""
-    if len(widths) < 4:
-        return None
-    logw = np.log(np.maximum(np.asarray(widths, np.float64), 1e-3))
+    w = np.asarray(widths, np.float64)
+    if len(w) < 4 or (w < 0.05 * np.percentile(w, 90)).any():
+        return None          # edges without a line where the lattice says: widths mean nothing
+    logw = np.log(np.maximum(w, 1e-3))
     cut, low, high = otsu_split(logw)
     if min(len(low), len(high)) < MIN_LINE_SHARE * len(logw):
         return None
