@@ -106,3 +106,16 @@ def test_numeric_16x16_two_digit_cells_read_as_one_number():
     givens = np.asarray(spec.givens)
     assert (givens >= 10).sum() > 20                 # "10".."16" drawn in their cells
     assert state.size == 16 and np.array_equal(np.asarray(state.givens), givens)
+
+
+@pytest.mark.parametrize("px,thin,thick", [(1186, 5.12, 19.99), (908, 3.1, 12.57)])
+def test_heavy_jigsaw_region_lines_photographed_are_regions_not_cages(px, thin, thick):
+    """Region lines four times the cell lines, photographed, read as dashed outlines:
+    nine groups of nine cells are regions (no killer has them), not killer cages."""
+    from vlm_puzzle import PuzzleSolver
+    spec, solution = make_puzzle("jigsaw", 9, 8)
+    style = replace(BASE, thin_px=thin, thick_px=thick, margin=0.0)
+    shot = render_puzzle(spec, seed=8, style=style, solution=solution, size_px=px, photo=True)
+    result = PuzzleSolver(backend="geometry").solve_image(_bgr(shot))
+    assert result.status == "solved" and result.kind == "jigsaw"
+    assert np.array_equal(np.asarray(result.solution), np.asarray(solution))
