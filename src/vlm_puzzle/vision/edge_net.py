@@ -133,7 +133,9 @@ def decide_edges(probs: np.ndarray, widths: np.ndarray, line_widths=None):
         # thick on a smaller gap (the classifier judges width in cell units: the
         # thick lines of a big-celled 6x6 print can read as thin-ish).
         two = (gap >= THICK_GAP and wider >= MIN_WIDER) or (gap >= THICK_GAP / 2 and wider >= CLEAR_WIDER)
-        apart = width_split(widths[group]) if plain and not two else None
+        apart = width_split(widths) if plain and not two and not dashed.any() else None
+        if apart is not None and not forms_regions(apart, n):
+            apart = None     # widths alone are trusted only for boxes or a jigsaw's regions
         if apart is not None:
             # The classifier judges width in cell units and sees one kind of line, but
             # the ink widths fall in two groups clearly apart (a large print's thin
@@ -158,6 +160,18 @@ def decide_edges(probs: np.ndarray, widths: np.ndarray, line_widths=None):
     if thick.any() and (~thick).any():
         contrast = max(float(np.median(widths[thick])) / max(thin, 1e-3), 1.0 + 1e-3)
     return thick, dashed, p_dash.astype(np.float32), thin, contrast, doubtful, margin
+
+
+def forms_regions(thick: np.ndarray, n: int) -> bool:
+    """Whether thick edges (E,) (vertical then horizontal, ``EdgeMap`` order) of an
+    n x n grid enclose n groups of n cells."""
+    from vlm_puzzle.vision.regions import components   # regions builds on borders, which imports this
+    if n < 2 or len(thick) != 2 * n * (n - 1):
+        return False
+    k = n * (n - 1)
+    labels = components(n, ~thick[:k].reshape(n, n - 1), ~thick[k:].reshape(n - 1, n))
+    counts = np.bincount(labels.ravel())
+    return len(counts) == n and bool((counts == n).all())
 
 
 def width_split(widths: np.ndarray) -> np.ndarray | None:
