@@ -119,3 +119,16 @@ def test_heavy_jigsaw_region_lines_photographed_are_regions_not_cages(px, thin, 
     result = PuzzleSolver(backend="geometry").solve_image(_bgr(shot))
     assert result.status == "solved" and result.kind == "jigsaw"
     assert np.array_equal(np.asarray(result.solution), np.asarray(solution))
+
+
+def test_box_lines_needs_exactly_two_kinds_split_along_one_box_shape():
+    from vlm_puzzle.vision.borders import box_line_mask, box_lines
+    on = box_line_mask(9, 3, 3)
+    assert on.sum() == 2 * 2 * 9                          # two box lines each way, nine edges each
+    all_thick = np.ones(len(on), bool)
+    assert np.array_equal(box_lines(all_thick, on, 9), on)   # heavy box lines read dashed, the rest thick
+    assert box_lines(all_thick, np.zeros(len(on), bool), 9) is None   # one kind: left as it is
+    off = on.copy()
+    off[0] = ~off[0]                                         # one edge off the pattern: a jigsaw or cages
+    assert box_lines(all_thick, off, 9) is None
+    assert box_lines(all_thick[:2 * 7 * 6], np.zeros(2 * 7 * 6, bool), 7) is None   # no boxes for 7x7
