@@ -39,8 +39,9 @@ def locate_grid(image: np.ndarray) -> GridLocation:
 
     Detection runs on a copy scaled to at most DETECT_MAX_SIDE px; the warp
     samples the full-resolution image. Candidate outlines are warped and
-    searched for a lattice, biggest first.
-    Corners are in ``image`` pixels.
+    searched for a lattice, biggest first; a grid cut off at the picture's border
+    is located on a border line put back along the cut sides (:func:`cut_sides`).
+    Corners are in ``image`` pixels (outside the picture where it is cut).
     """
     gray = to_gray(image)
     h, w = gray.shape[:2]
@@ -49,12 +50,6 @@ def locate_grid(image: np.ndarray) -> GridLocation:
     scale = min(1.0, DETECT_MAX_SIDE / max(h, w))
     small = cv2.resize(gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) \
         if scale < 1.0 else gray
-    # Biggest outline first. A lattice that fills its outline and is evenly spaced
-    # is self-consistent and taken at once; otherwise every candidate is measured
-    # and the best wins: self-consistent first, then more cells, then bigger (a
-    # text block merged with the grid holds a partial lattice; a solution grid is
-    # smaller; a page's side rules around a grid full of cage lines make a
-    # lattice of more, uneven cells).
     try:
         loc, full = _locate(gray, small, scale)
     except GridNotFoundError:
@@ -73,6 +68,12 @@ def locate_grid(image: np.ndarray) -> GridLocation:
 def _locate(gray: np.ndarray, small: np.ndarray, scale: float) -> tuple[GridLocation, bool]:
     """:func:`locate_grid` on ``gray`` and its detection copy ``small`` (``scale`` of it),
     and whether the grid fills its outline with evenly spaced lines."""
+    # Biggest outline first. A lattice that fills its outline and is evenly spaced
+    # is self-consistent and taken at once; otherwise every candidate is measured
+    # and the best wins: self-consistent first, then more cells, then bigger (a
+    # text block merged with the grid holds a partial lattice; a solution grid is
+    # smaller; a page's side rules around a grid full of cage lines make a
+    # lattice of more, uneven cells).
     quads = sorted(candidate_quads(small), key=lambda q: -cv2.contourArea(q))
     best, best_key = None, None
     paper = paper_level(gray) if quads else None
