@@ -28,10 +28,8 @@ def _init_worker(timeout_s: float | None, exif: bool, batch_pid: int) -> None:
     from vlm_puzzle.pipeline import PuzzleSolver
 
     _WORKER_SOLVER = PuzzleSolver("geometry", timeout_s=timeout_s, exif=exif, keep_images=False)
-    try:  # load the digit network now, once per worker, not inside the first image's timing
-        from vlm_puzzle.vision.classifier import DIGITS_MODEL, load_classifier
-
-        load_classifier(DIGITS_MODEL)
+    try:  # the solver's networks load now, once per worker, not inside the first image's timing
+        _WORKER_SOLVER._reader()
     except Exception:  # missing weights are reported per image, with their own error code
         pass
 
