@@ -80,7 +80,8 @@ def read_structure(image, givens, reader=None) -> dict:
     geometry = GridGeometry.of(loc)
     truth = CellReading.certain(givens if len(givens) == n else np.zeros((n, n), int))
     t1 = time.perf_counter()
-    state = GridState(geometry=geometry, reading=truth, variants=read_variants(geometry, reader.edge_net, reader.clue_reader))
+    variants = read_variants(geometry, reader.edge_net, reader.clue_reader)
+    state = GridState(geometry=geometry, reading=truth, variants=variants)
     hints, spec = infer_rules(state)
     t2 = time.perf_counter()
     return {"state": state, "hints": hints, "spec": spec, "total_s": t2 - t0, "variants_s": t2 - t1}
