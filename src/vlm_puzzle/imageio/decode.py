@@ -21,8 +21,9 @@ _MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"II*\x00
 
 
 def decode(fh, name: str, max_pixels: int, exif: bool = True) -> tuple[np.ndarray, tuple[int, int], bool]:
-    """(BGR image, (width, height) of the upright original, turned by EXIF) from an open
-    file: at most about twice ``max_pixels`` (the caller shrinks the rest)."""
+    """(BGR image, (width, height) of the upright original, whether EXIF turned it) from
+    an open file. Large images may come part-shrunk (JPEG draft, whole-factor reduce);
+    the caller shrinks them the rest of the way to ``max_pixels``."""
     try:
         with warnings.catch_warnings():
             # We enforce our own limits below; PIL's warning would only be noise.
