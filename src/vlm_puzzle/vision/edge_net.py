@@ -40,6 +40,9 @@ MIN_WIDER = 1.28
 # render: gap 3.6 nats, ratio 1.82; of the 160 real photos, those with a gap of 2
 # to 4 nats have ratios of 1.24 and less, those with thick lines 1.78 and up).
 CLEAR_WIDER = 1.6
+# Least ratio of the thick edges' 10th percentile width to the thin edges' 90th for
+# widths alone to split lines the classifier calls one kind (few edges in between).
+WIDTH_APART = 1.3
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,7 @@ def decide_edges(probs: np.ndarray, widths: np.ndarray, line_widths=None):
     thick = np.zeros(len(odds), bool)
     margin = np.zeros(len(odds), np.float32)
     doubtful = int(np.sum(np.abs(p_dash - 0.5) < DOUBT)) if caged else 0
-    for group in (dashed, ~dashed):
+    for plain, group in ((False, dashed), (True, ~dashed)):
         v = odds[group]
         if len(v) < 4:
             thick[group] = v > 0
@@ -142,7 +145,16 @@ def decide_edges(probs: np.ndarray, widths: np.ndarray, line_widths=None):
         # thick on a smaller gap (the classifier judges width in cell units: the
         # thick lines of a big-celled 6x6 print can read as thin-ish).
         two = (gap >= THICK_GAP and wider >= MIN_WIDER) or (gap >= THICK_GAP / 2 and wider >= CLEAR_WIDER)
-        if not two or min(len(low), len(high)) < MIN_LINE_SHARE * len(v):
+        apart = width_split(widths) if plain and not two and not dashed.any() else None
+        if apart is not None and not forms_regions(apart, n):
+            apart = None     # widths alone are trusted only for boxes or a jigsaw's regions
+        if apart is not None:
+            # The classifier judges width in cell units and sees one kind of line, but
+            # the ink widths fall in two groups clearly apart (a large print's thin
+            # and thick lines both under 2% of the cell): the ratio decides.
+            thick[group] = apart
+            margin[group] = np.where(apart, THICK_MARGIN, -THICK_MARGIN)
+        elif not two or min(len(low), len(high)) < MIN_LINE_SHARE * len(v):
             thick[group] = np.median(v) > 0
             margin[group] = THICK_MARGIN if np.median(v) > 0 else -THICK_MARGIN
         else:
@@ -160,6 +172,37 @@ def decide_edges(probs: np.ndarray, widths: np.ndarray, line_widths=None):
     if thick.any() and (~thick).any():
         contrast = max(float(np.median(widths[thick])) / max(thin, 1e-3), 1.0 + 1e-3)
     return thick, dashed, p_dash.astype(np.float32), thin, contrast, doubtful, margin
+
+
+def forms_regions(thick: np.ndarray, n: int) -> bool:
+    """Whether thick edges (E,) (vertical then horizontal, ``EdgeMap`` order) of an
+    n x n grid enclose n groups of n cells."""
+    from vlm_puzzle.vision.regions import components   # regions builds on borders, which imports this
+    if n < 2 or len(thick) != 2 * n * (n - 1):
+        return False
+    k = n * (n - 1)
+    labels = components(n, ~thick[:k].reshape(n, n - 1), ~thick[k:].reshape(n - 1, n))
+    counts = np.bincount(labels.ravel())
+    return len(counts) == n and bool((counts == n).all())
+
+
+def width_split(widths: np.ndarray) -> np.ndarray | None:
+    """(E,) bool, the thick edges, when ink ``widths`` (E,) fall in two groups of at
+    least ``MIN_LINE_SHARE`` each (Otsu on log width), whose medians differ by
+    ``CLEAR_WIDER`` or more and whose 10th percentile of thick is ``WIDTH_APART``
+    times the 90th percentile of thin; the cut lies half-way between the medians
+    (log). Else None."""
+    w = np.asarray(widths, np.float64)
+    if len(w) < 4 or (w < 0.05 * np.percentile(w, 90)).any():
+        return None          # edges without a line where the lattice says: widths mean nothing
+    logw = np.log(np.maximum(w, 1e-3))
+    cut, low, high = otsu_split(logw)
+    if min(len(low), len(high)) < MIN_LINE_SHARE * len(logw):
+        return None
+    lo, hi = float(np.median(low)), float(np.median(high))
+    if hi - lo < np.log(CLEAR_WIDER) or np.percentile(high, 10) - np.percentile(low, 90) < np.log(WIDTH_APART):
+        return None
+    return logw > 0.5 * (lo + hi)
 
 
 def _weigh_widths(odds: np.ndarray, upper: np.ndarray, near: np.ndarray, widths,

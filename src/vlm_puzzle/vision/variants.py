@@ -157,6 +157,15 @@ def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None,
     cage_style, groups = None, []
     if edges.n_dashed >= max(2, MIN_DASHED_FRACTION * n_inner):
         cage_style, groups = "dashed", groups_of(dashed_cages(edges))
+        if regions is None and _is_partition(groups, n):
+            # No killer has N cages of N cells: these are regions (boxes or a jigsaw's)
+            # whose heavy lines read as dashed.
+            regions = dashed_cages(edges)
+            edges = replace(edges, vertical=edges.dashed_v.astype(np.int8), horizontal=edges.dashed_h.astype(np.int8),
+                            dashed_v=np.zeros_like(edges.dashed_v), dashed_h=np.zeros_like(edges.dashed_h))
+            cage_style, groups = None, []
+            notes.append(uncertain("dashed_regions", f"dashed-looking lines enclose {n} groups of {n} cells: "
+                                   "regions, not killer cages"))
     elif edges.contrast > 1.0 and regions is None and len(thick_groups) > 1:
         if max(len(g) for g in thick_groups) <= max(MAX_CAGE, n):
             cage_style, groups = "thick", thick_groups
