@@ -110,7 +110,7 @@ def read_done(out_path: str | os.PathLike, *, retry_errors: bool = False) -> set
 _WORKER_SOLVER = None
 
 
-def _init_worker(timeout_s: float | None, exif: bool, batch_pid: int) -> None:
+def _init_worker(timeout_s: float | None, exif: bool, batch_pid: int, require_unique: bool = False) -> None:
     global _WORKER_SOLVER
     import cv2
 
@@ -122,7 +122,8 @@ def _init_worker(timeout_s: float | None, exif: bool, batch_pid: int) -> None:
     cv2.setNumThreads(1)
     from vlm_puzzle.pipeline import PuzzleSolver
 
-    _WORKER_SOLVER = PuzzleSolver("geometry", timeout_s=timeout_s, exif=exif, keep_images=False)
+    _WORKER_SOLVER = PuzzleSolver("geometry", timeout_s=timeout_s, exif=exif, keep_images=False,
+                                  require_unique=require_unique)
     try:  # load the digit network now, once per worker, not inside the first image's timing
         from vlm_puzzle.vision.classifier import DIGITS_MODEL, load_classifier
 
@@ -167,7 +168,7 @@ def _worker_read(path: str):
     return reading
 
 
-def _make_pool(workers: int, timeout_s, exif) -> ProcessPoolExecutor:
+def _make_pool(workers: int, timeout_s, exif, require_unique: bool = False) -> ProcessPoolExecutor:
     method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
     ctx = mp.get_context(method)
     if method == "forkserver":
@@ -175,7 +176,7 @@ def _make_pool(workers: int, timeout_s, exif) -> ProcessPoolExecutor:
         ctx.set_forkserver_preload(["vlm_puzzle.pipeline", "vlm_puzzle.vision", "vlm_puzzle.solver",
                                     "vlm_puzzle.rules.geometry", "vlm_puzzle.check", "cv2", "numpy", "PIL.Image"])
     return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                               initargs=(timeout_s, exif, os.getpid()))
+                               initargs=(timeout_s, exif, os.getpid(), require_unique))
 
 
 def _end_pool(pool: ProcessPoolExecutor | None) -> None:
@@ -197,6 +198,7 @@ class BatchSummary:
     total: int = 0
     skipped: int = 0
     solved: int = 0
+    not_unique: int = 0   # of the solved: ``unique`` false or null
     unsolved: int = 0
     errors: int = 0
     error_codes: dict = field(default_factory=dict)
@@ -211,7 +213,7 @@ class BatchSummary:
 
     def to_dict(self) -> dict:
         return {"total": self.total, "skipped": self.skipped, "processed": self.processed,
-                "solved": self.solved, "unsolved": self.unsolved, "errors": self.errors,
+                "solved": self.solved, "not_unique": self.not_unique, "unsolved": self.unsolved, "errors": self.errors,
                 "error_codes": dict(sorted(self.error_codes.items())),
                 "median_s": self.median_s, "wall_s": round(self.wall_s, 3),
                 "images_per_s": round(self.processed / self.wall_s, 3) if self.wall_s else None,
@@ -223,7 +225,8 @@ def run_batch(inputs: Sequence[str], out: str | os.PathLike, *, workers: int | N
               exif: bool = True, vlm_batch: int = 8, progress: bool | None = None,
               on_result: Callable[[dict], None] | None = None, solver=None,
               retry_errors: bool = False, image_timeout_s: float | None = None,
-              base_url: str | None = None, serving_options: dict | None = None) -> BatchSummary:
+              base_url: str | None = None, serving_options: dict | None = None,
+              require_unique: bool = False) -> BatchSummary:
     """Solve every image in ``inputs`` into the JSON-lines file ``out`` (appending).
 
     ``workers``: CPU worker processes (default: the number of CPUs; 0 = in this process).
@@ -231,7 +234,8 @@ def run_batch(inputs: Sequence[str], out: str | os.PathLike, *, workers: int | N
     ``retry_errors``: images already in ``out`` with ``status: "error"`` run again.
     ``image_timeout_s``: wall-time limit per image with workers (default 3 x ``timeout_s``
     + 60 s). ``base_url``, ``serving_options`` (e.g. ``{"concurrency": 8}``): the ``openai``
-    backend's server. Raises OutputError when ``out`` is not ours, is locked, or cannot be written."""
+    backend's server. ``require_unique``: refuse puzzles not proven unique (see
+    :class:`~vlm_puzzle.pipeline.PuzzleSolver`; a given ``solver`` keeps its own). Raises OutputError when ``out`` is not ours, is locked, or cannot be written."""
     from vlm_puzzle.pipeline import PuzzleSolver
 
     t_start = time.perf_counter()
@@ -248,12 +252,12 @@ def run_batch(inputs: Sequence[str], out: str | os.PathLike, *, workers: int | N
             workers = max(1, min(len(todo), os.cpu_count() or 1))
         if solver is None:
             solver = PuzzleSolver(backend, model, timeout_s=timeout_s, exif=exif, keep_images=False,
-                                  base_url=base_url, serving_options=serving_options)
+                                  base_url=base_url, serving_options=serving_options, require_unique=require_unique)
         elif solver.keep_images:
             solver.keep_images = False  # results are written out; holding every photo would only cost memory
         if solver.backend == "openai":
             solver.load()  # no request yet; with auto, an unusable server leaves the run to geometry
-        new_pool = lambda: _make_pool(workers, timeout_s, exif)  # noqa: E731
+        new_pool = lambda: _make_pool(workers, timeout_s, exif, solver.require_unique)  # noqa: E731
         pool = None
         results: list[dict] = []
         solved = [0]
@@ -485,6 +489,7 @@ def _summarize(summary: BatchSummary, results: Iterable[dict]) -> None:
         st = d.get("status")
         if st == "solved":
             summary.solved += 1
+            summary.not_unique += d.get("unique") is not True
         elif st == "unsolved":
             summary.unsolved += 1
         else:
