@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from vlm_puzzle.eval.puzzles import make_puzzle
+from vlm_puzzle.eval.reliability import print_reliability, reliability
 from vlm_puzzle.eval.score import canonical
 from vlm_puzzle.render.heldout import held_out_fonts
 
@@ -77,7 +78,7 @@ def _row(name: str, result, truth_spec, solution) -> dict:
             "wrong_rule_sure": wrong and (result.rule_confidence or 0.0) >= SURE,
             "confidence": result.confidence, "rule_confidence": result.rule_confidence,
             "ms": 1000 * result.timings.total, "error": result.error.code if result.error else None,
-            "notes": list(result.notes)[:6]}
+            "notes": list(result.notes)[:6], "signals": dict(result.signals)}
 
 
 def eval_sgt(solver, categories, per: int, seed: int, cache: Path, verbose: bool) -> dict:
@@ -123,7 +124,7 @@ def eval_kubiesa(solver, root: Path, splits, per: int | None, verbose: bool) -> 
                    "ms": 1000 * res.timings.total, "error": res.error.code if res.error else None,
                    "wrong_cells": [[r, c, want[r][c], int(got[r][c])] for r in range(9) for c in range(9)
                                    if got and int(got[r][c]) != want[r][c]],
-                   "notes": list(res.notes)[:6]}
+                   "notes": list(res.notes)[:6], "signals": dict(res.signals)}
             rows.append(row)
             if verbose:
                 _say(f"kubiesa/{split}", row)
@@ -131,7 +132,8 @@ def eval_kubiesa(solver, root: Path, splits, per: int | None, verbose: bool) -> 
     return out
 
 
-def eval_own(solver, per: int, modes, styles: str, verbose: bool, kinds=tuple(OWN_KINDS)) -> dict:
+def eval_own(solver, per: int, modes, styles: str, verbose: bool, kinds=tuple(OWN_KINDS), first: int = 0) -> dict:
+    """Renders ``first`` .. ``first + per - 1`` of each kind (seeds apart per kind and index)."""
     from vlm_puzzle.render.rendered import render_puzzle
     from vlm_puzzle.render.style import random_style, wide_side
     fonts = held_out_fonts()
@@ -141,7 +143,7 @@ def eval_own(solver, per: int, modes, styles: str, verbose: bool, kinds=tuple(OW
             continue
         for mode in modes:
             rows = []
-            for i in range(per):
+            for i in range(first, first + per):
                 seed = OWN_SEED0 + 1000 * k + i
                 size = sizes[i % len(sizes)]
                 spec, solution = make_puzzle(kind, size, seed)
@@ -183,31 +185,6 @@ def summarise(rows: list[dict]) -> dict:
         s["marks_right"] = sum(r["marks_right"] for r in rows)
         s["marks"] = sum(r["marks"] for r in rows)
     return s
-
-
-BINS = (0.0, 0.5, 0.9, 0.99, 1.0001)
-
-
-def reliability(rows: dict[str, list]) -> dict[str, list]:
-    """Answers given (status solved), binned by ``confidence`` and by ``rule_confidence``: per bin
-    [low, high, answers, right]. Right: solved right (puzzles), every cell right (photos). What
-    issue 13's calibrated confidence is to be measured by."""
-    out = {}
-    for key in ("confidence", "rule_confidence"):
-        table = [[lo, hi, 0, 0] for lo, hi in zip(BINS, BINS[1:])]
-        for row in (r for cat in rows.values() for r in cat if r["status"] == "solved"):
-            p = row[key] or 0.0
-            b = next(b for b in table if b[0] <= p < b[1])
-            b[2] += 1
-            b[3] += int(bool(row["read"] if row["solved"] is None else row["solved"]))
-        out[key] = table
-    return out
-
-
-def print_reliability(table: dict[str, list]) -> None:
-    for key, bins in table.items():
-        cells = "  ".join(f"[{lo:.2f},{min(hi, 1.0):.2f}{']' if hi > 1 else ')'} {right}/{n}" for lo, hi, n, right in bins)
-        print(f"answers right by {key}: {cells}")
 
 
 def print_table(summary: dict) -> None:

@@ -28,6 +28,7 @@ import numpy as np
 
 from vlm_puzzle.check import conclude, infer_rules, no_rules_message, settle
 from vlm_puzzle.errors import ModelError, PuzzleError
+from vlm_puzzle.check.confidence import load_calibration, probability, signals
 from vlm_puzzle.check.judge import NOT_UNIQUE
 from vlm_puzzle.findings import codes, notes, uncertain
 from vlm_puzzle.imageio import LoadedImage, describe_source, open_image
@@ -47,7 +48,8 @@ VLM_BACKENDS = ("qwen", "openai")  # rule inference by a VLM: in this process, o
 WORK_MAX_PIXELS = 4_000_000
 # Longest side of the picture handed to the VLM: enough to see cage clues and shading.
 VLM_MAX_SIDE = 1024
-# Confidence at most of an answer not proven the only one: the puzzle's own, or a missed given.
+# Confidence at most of an answer not proven the only one: the puzzle's own, or a missed given
+# (development data has few truly non-unique puzzles to calibrate it on).
 NOT_UNIQUE_CONFIDENCE = 0.5
 
 
@@ -122,6 +124,8 @@ class PuzzleSolver:
         self.max_pixels = max_pixels
         self.model_options = dict(model_options or {})  # e.g. dtype, min_pixels, max_pixels
         self.model_load_s = 0.0
+        # What turns an answer's signals into the probability that it is right (check.confidence).
+        self.calibration = load_calibration()
         self._vlm = None
         self._grid_reader: GridReader | None = None
         if load_model:
@@ -317,13 +321,13 @@ class PuzzleSolver:
             res.repairs = list(state.repairs)
         if reading.error is not None:
             res.status, res.error = reading.error_status, reading.error
-            return _total(res)
+            return self._confident(_total(res), state)
         try:
             t0 = time.perf_counter()
             if self.backend == "openai" and self.requested_backend != "auto" and isinstance(vlm_hints, Exception):
                 # Asked for the served model and it gave no answer: an error to retry, not a silent fallback.
                 res.error = ErrorInfo(getattr(vlm_hints, "code", "internal_error"), str(vlm_hints))
-                return _total(res)
+                return self._confident(_total(res), state)
             res.hints, spec = conclude(state, reading.hints, reading.spec, use_vlm=self.backend in VLM_BACKENDS,
                                        vlm_hints=vlm_hints)
             tm.rules += time.perf_counter() - t0
@@ -331,7 +335,7 @@ class PuzzleSolver:
             if spec is None:
                 res.status = "unsolved"
                 res.error = ErrorInfo("unknown_rules", no_rules_message(reading.hints))
-                return _total(res)
+                return self._confident(_total(res), state)
             res.spec, res.kind, res.size = spec, spec.kind, spec.size
             res.givens = [list(map(int, row)) for row in spec.givens]
             t1 = time.perf_counter()
@@ -347,8 +351,6 @@ class PuzzleSolver:
                     res.status, res.solution = "solved", solution
                     res.unique = {"solved": True, "multiple": False}.get(outcome.status)
                     answer_notes = _uniqueness_notes(outcome.status, spec, timeout_s, res.hints)
-                    if res.unique is not True and res.confidence is not None:
-                        res.confidence = min(res.confidence, NOT_UNIQUE_CONFIDENCE)
             else:
                 res.status = "unsolved"
                 res.error = _solver_error(outcome.status, spec, timeout_s)
@@ -359,7 +361,19 @@ class PuzzleSolver:
             res.status, res.error = "unsolved", ErrorInfo(exc.code, str(exc))
         except Exception as exc:
             res.status, res.error = "error", ErrorInfo("internal_error", f"{type(exc).__name__}: {exc}")
-        return _total(res, answer_notes)
+        return self._confident(_total(res, answer_notes), state)
+
+    def _confident(self, res: SolveResult, state: GridState | None) -> SolveResult:
+        """``res`` with its raw signals and calibrated ``confidence`` (a result with a reading)."""
+        if state is None or res.hints is None:
+            return res
+        variants = state.variants
+        res.signals = signals(state.confidence, variants.clue_confidence if variants is not None else (),
+                              res.rule_confidence, res.findings, len(state.repairs), res.unique)
+        res.confidence = probability(res.signals, self.calibration)
+        if res.solved and res.unique is not True:
+            res.confidence = min(res.confidence, NOT_UNIQUE_CONFIDENCE)
+        return res
 
     def _reader(self) -> GridReader:
         # The digit network, loaded once per solver.

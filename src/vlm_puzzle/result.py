@@ -96,6 +96,8 @@ class SolveResult:
     error: ErrorInfo | None = None
     # not serialised
     findings: tuple[Finding, ...] = field(default=(), repr=False, compare=False)
+    # the raw evidence ``confidence`` is calibrated from (check.confidence.signals)
+    signals: dict = field(default_factory=dict, repr=False, compare=False)
     state: GridState | None = field(default=None, repr=False, compare=False)
     hints: RuleHints | None = field(default=None, repr=False, compare=False)
     loaded: LoadedImage | None = field(default=None, repr=False, compare=False)
