@@ -35,7 +35,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import eval_external as ext  # noqa: E402  (the benchmark's sources and rows, reused)
 
-from vlm_puzzle.check.confidence import CALIBRATION_PATH, FEATURES, Calibration  # noqa: E402
+from vlm_puzzle.check.confidence import CALIBRATION_PATH, FEATURES, Calibration, probability  # noqa: E402
 from vlm_puzzle.eval.reliability import answers, format_reliability, reliability, right  # noqa: E402
 
 WICHTOUNET = ext.DATASETS / "wichtounet-sudoku-v2-train"
@@ -43,6 +43,9 @@ L2 = 1.0          # logistic ridge, on standardised features
 FOLDS = 5
 PRIOR = (1.0, 1.0)   # beta prior (right, wrong) each isotonic block's accuracy is shrunk with
 WICHTOUNET_CHUNKS = 4
+# The signals fitted on: few, as wrong answers in development data are few (a model on every
+# signal turned weights' signs from run to run).
+FIT_FEATURES = ("read_logit", "rule_confidence", "not_unique")
 
 
 # ---- running the pipeline (one task per process) --------------------------------------------
@@ -143,9 +146,10 @@ def isotonic(score: np.ndarray, y: np.ndarray, prior=PRIOR) -> tuple[np.ndarray,
     return xs, ys
 
 
-def fit(rows: list[dict], l2: float = L2, folds: int = FOLDS, seed: int = 0) -> Calibration:
+def fit(rows: list[dict], l2: float = L2, folds: int = FOLDS, seed: int = 0,
+        features=FIT_FEATURES) -> Calibration:
     """The calibration of answered ``rows``: logistic on every row, isotonic on out-of-fold scores."""
-    x, y = matrix(rows)
+    x, y = matrix(rows, features)
     if len(y) < 2 * folds or y.min() == y.max():
         raise SystemExit(f"cannot fit on {len(y)} answers ({int(y.sum())} right): need both right and wrong ones")
     fold = np.random.default_rng(seed).permutation(len(y)) % folds
@@ -156,25 +160,14 @@ def fit(rows: list[dict], l2: float = L2, folds: int = FOLDS, seed: int = 0) -> 
         oof[~tr] = 1 / (1 + np.exp(-(((x[~tr] - m) / s) @ w + b)))
     iso_x, iso_y = isotonic(oof, y)
     m, s, w, b = fit_logistic(x, y, l2)
-    return Calibration(features=FEATURES, mean=tuple(m), scale=tuple(s), weights=tuple(w), bias=b,
+    return Calibration(features=tuple(features), mean=tuple(m), scale=tuple(s), weights=tuple(w), bias=b,
                        iso_x=tuple(iso_x), iso_y=tuple(iso_y),
                        fitted_on={"answers": int(len(y)), "right": int(y.sum())})
 
 
 def recalibrated(rows: list[dict], cal: Calibration) -> list[dict]:
-    """``rows`` with ``confidence`` as ``cal`` gives it (the pipeline's cap for answers not proven
-    unique kept)."""
-    from vlm_puzzle.pipeline import NOT_UNIQUE_CONFIDENCE
-    out = []
-    for r in rows:
-        if not r.get("signals"):   # no reading: nothing to calibrate
-            out.append(r)
-            continue
-        p = float(cal.probability(matrix([r])[0])[0])
-        if r["signals"]["not_unique"]:
-            p = min(p, NOT_UNIQUE_CONFIDENCE)
-        out.append({**r, "confidence": p})
-    return out
+    """``rows`` with ``confidence`` as ``cal`` gives it (with the pipeline's ceilings)."""
+    return [{**r, "confidence": probability(r["signals"], cal)} if r.get("signals") else r for r in rows]
 
 
 def wrong_sure(rows: list[dict], at: float = 0.9) -> list[str]:

@@ -16,7 +16,8 @@ Sources (``--sources``, all by default):
 
 Per category: ``n``; ``read`` = the puzzle read entirely right (kind, box/regions, cages
 with ops and targets, givens; photos: every cell right); ``solved`` = status solved with a
-solution that is the truth or satisfies the true puzzle; ``conf>=.9`` = answers solved
+solution that is the truth or satisfies the true puzzle (photos: a sudoku solution that keeps
+every digit on the page, printed or written); ``conf>=.9`` = answers solved
 *wrong* at ``confidence`` >= 0.9 and ``rconf>=.9`` at ``rule_confidence`` >= 0.9
 (answers presented as sure that are wrong); median ms per image (one OpenCV thread; the
 development machine is shared, so times are noisy). Photos also give cells right.
@@ -105,6 +106,8 @@ def _image_shape(path) -> tuple[int, int]:
 
 def eval_kubiesa(solver, root: Path, splits, per: int | None, verbose: bool) -> dict:
     from vlm_puzzle.eval.kubiesa import load_split
+    from vlm_puzzle.eval.score import solution_right
+    from vlm_puzzle.eval.truth import Truth
     out = {}
     for split in splits:
         rows = []
@@ -115,11 +118,14 @@ def eval_kubiesa(solver, root: Path, splits, per: int | None, verbose: bool) -> 
             got = res.givens if res.givens is not None and len(res.givens) == 9 else None
             cells = sum(int(got[r][c]) == want[r][c] for r in range(9) for c in range(9)) if got else 0
             marks = [(r, c) for r in range(9) for c in range(9) if photo.labels[r][c] == 10]
+            # Right answer: a sudoku solution with every digit on the page (a fill missed but the
+            # solution still the page's counts; pencil marks are not digits).
+            right = res.solved and solution_right(res.solution, Truth(source=photo.path.name, givens=want))
             row = {"image": photo.path.name, "status": res.status, "cells_right": cells,
-                   "read": cells == 81, "solved": None,
+                   "read": cells == 81, "solved": right,
                    "marks_right": sum(1 for r, c in marks if got and int(got[r][c]) == 0), "marks": len(marks),
-                   "wrong_sure": cells < 81 and res.status == "solved" and (res.confidence or 0.0) >= SURE,
-                   "wrong_rule_sure": cells < 81 and res.status == "solved" and (res.rule_confidence or 0.0) >= SURE,
+                   "wrong_sure": not right and res.status == "solved" and (res.confidence or 0.0) >= SURE,
+                   "wrong_rule_sure": not right and res.status == "solved" and (res.rule_confidence or 0.0) >= SURE,
                    "confidence": res.confidence, "rule_confidence": res.rule_confidence,
                    "ms": 1000 * res.timings.total, "error": res.error.code if res.error else None,
                    "wrong_cells": [[r, c, want[r][c], int(got[r][c])] for r in range(9) for c in range(9)

@@ -48,9 +48,6 @@ VLM_BACKENDS = ("qwen", "openai")  # rule inference by a VLM: in this process, o
 WORK_MAX_PIXELS = 4_000_000
 # Longest side of the picture handed to the VLM: enough to see cage clues and shading.
 VLM_MAX_SIDE = 1024
-# Confidence at most of an answer not proven the only one: the puzzle's own, or a missed given
-# (development data has few truly non-unique puzzles to calibrate it on).
-NOT_UNIQUE_CONFIDENCE = 0.5
 
 
 @dataclass
@@ -317,7 +314,6 @@ class PuzzleSolver:
         if state is not None:
             res.size = state.size
             res.givens = _as_grid(state.givens)
-            res.confidence = float(state.confidence.min()) if state.confidence.size else None
             res.repairs = list(state.repairs)
         if reading.error is not None:
             res.status, res.error = reading.error_status, reading.error
@@ -365,14 +361,12 @@ class PuzzleSolver:
 
     def _confident(self, res: SolveResult, state: GridState | None) -> SolveResult:
         """``res`` with its raw signals and calibrated ``confidence`` (a result with a reading)."""
-        if state is None or res.hints is None:
+        if state is None:
             return res
         variants = state.variants
         res.signals = signals(state.confidence, variants.clue_confidence if variants is not None else (),
                               res.rule_confidence, res.findings, len(state.repairs), res.unique)
         res.confidence = probability(res.signals, self.calibration)
-        if res.solved and res.unique is not True:
-            res.confidence = min(res.confidence, NOT_UNIQUE_CONFIDENCE)
         return res
 
     def _reader(self) -> GridReader:

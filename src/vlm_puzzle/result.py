@@ -15,7 +15,8 @@
 Rows and columns are 0-based, 0 in ``givens`` is an empty cell, 16x16 symbols are 1..16.
 ``givens`` are the digits as read (after the extractor's repairs, listed in ``repairs``);
 ``confidence`` is the probability that the answer is right (calibrated on development
-data, :mod:`vlm_puzzle.check.confidence`; for an unsolved result, that the reading is);
+data, :mod:`vlm_puzzle.check.confidence`; with no answer, the same estimate from what was
+read, None when no grid was);
 ``rule_confidence`` rule inference's own score for the puzzle's rules (0..1, not
 calibrated: at most 0.3 when a consistency check failed, the rules were guessed or the
 givens have no or several solutions), and ``notes`` say why: the "uncertain: ..." and

@@ -26,6 +26,13 @@ MAX_LOGIT = 12.0
 # Findings counted apart (their own signals), not among the uncertain ones.
 UNIQUENESS_CODES = ("not_unique", "uniqueness_unknown")
 REPAIR_CODES = ("clue_repaired",)
+# Ceilings whatever the fit says: an answer not proven the only one (the puzzle's own, or a
+# missed given) and one whose rules or reading the checks doubted (rule confidence at most
+# ``rules.geometry.DOUBTFUL``). Development data holds too few wrong answers of these kinds to
+# calibrate them, and a wrong answer must not look sure.
+NOT_UNIQUE_CAP = 0.5
+DOUBTED_CAP = 0.85
+DOUBTED_RULES = 0.3
 FEATURES = ("read_logit", "read_nll", "clue_logit", "rule_confidence", "repairs", "uncertain", "problems",
             "not_unique")
 
@@ -112,9 +119,15 @@ def signals(cell_confidence: np.ndarray | None, clue_confidence: Iterable[float]
 
 
 def probability(sig: Mapping[str, float], calibration: Calibration) -> float:
-    """The calibrated probability that the answer with these :func:`signals` is right."""
+    """The calibrated probability that the answer with these :func:`signals` is right (at most
+    ``NOT_UNIQUE_CAP`` / ``DOUBTED_CAP`` where those apply)."""
     x = np.array([[float(sig[f]) for f in calibration.features]])
-    return float(calibration.probability(x)[0])
+    p = float(calibration.probability(x)[0])
+    if sig.get("not_unique", 0.0):
+        p = min(p, NOT_UNIQUE_CAP)
+    if sig.get("rule_confidence", 1.0) <= DOUBTED_RULES:
+        p = min(p, DOUBTED_CAP)
+    return p
 
 
 __all__ = ["Calibration", "CALIBRATION_PATH", "FEATURES", "load_calibration", "signals", "probability"]

@@ -2,7 +2,7 @@
 
 Rows are benchmark outcomes (``experiments/eval_external.py``): ``status``, ``solved`` (solved
 right, or None where only the reading is judged), ``read`` (read entirely right) and the
-confidences. Right: solved right (puzzles), every cell right (photos).
+confidences. Right: solved right, else read entirely right.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ BINS = (0.0, 0.5, 0.9, 0.99, 1.0001)
 
 
 def right(row: Mapping) -> bool:
-    """Whether an answered row is right: solved right, or (photos) read entirely right."""
+    """Whether an answered row is right: solved right (or read entirely right where not judged)."""
     return bool(row["read"] if row["solved"] is None else row["solved"])
 
 
