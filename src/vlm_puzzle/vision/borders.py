@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from vlm_puzzle.spec import Cell
-from vlm_puzzle.vision.edge_net import EDGE_MODEL, THICK_MARGIN, decide_edges, edge_probabilities
+from vlm_puzzle.vision.edge_net import EDGE_MODEL, THICK_MARGIN, EdgeNet, decide_edges, edge_probabilities
 from vlm_puzzle.vision.edge_rules import decide_outlines, outline_ink, split_widths
 from vlm_puzzle.vision.edges import (edge_patches, ink_widths, line_centres, line_contrast, line_widths,
                                      measure_edges)
@@ -93,7 +93,7 @@ class EdgeMap:
 
 def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
                    v_lines: np.ndarray | None = None, h_lines: np.ndarray | None = None,
-                   model: str | Path | None = EDGE_MODEL) -> EdgeMap:
+                   model: EdgeNet | str | Path | None = EDGE_MODEL) -> EdgeMap:
     """Measure and classify every inner edge of the grid.
 
     Parameters
@@ -102,8 +102,9 @@ def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
     xs, ys : the N + 1 pixel positions of the vertical / horizontal grid lines.
     ink : optional precomputed :func:`ink_map` of ``gray``.
     v_lines, h_lines : optional local line positions (see :func:`edge_patch`).
-    model : the edge classifier's ONNX weights (``weights/edges.onnx``); ``None``,
-        or a missing file, falls back to the hand-measured rules alone.
+    model : the edge classifier (:class:`EdgeNet`), or its ONNX weights (default
+        ``weights/edges.onnx``, loaded for this call); ``None``, or a missing file,
+        falls back to the hand-measured rules alone.
 
     Returns an :class:`EdgeMap`. Without the model, thin and thick are told apart
     by splitting the ink widths into two groups (largest gap in log width; when

@@ -3,12 +3,14 @@
 on its outputs: dashed-or-not per edge, thick-or-thin per image (:func:`decide_edges`)."""
 from __future__ import annotations
 
-from functools import lru_cache
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from vlm_puzzle.errors import ModelError
 from vlm_puzzle.vision.edges import normalised_patches
 from vlm_puzzle.vision.gray import otsu_split
 
@@ -40,40 +42,50 @@ MIN_WIDER = 1.28
 CLEAR_WIDER = 1.6
 
 
-def edge_probabilities(patches: np.ndarray, model: str | Path | None = EDGE_MODEL) -> np.ndarray | None:
-    """(E, 4) class probabilities (``EDGE_CLASSES``) of edge patches from
-    :func:`edge_patches`, or None when there is no model file."""
-    if model is None or not Path(model).is_file():
-        return None
-    net, lock = _edge_net(str(model))
-    if len(patches) == 0:
-        return np.zeros((0, len(EDGE_CLASSES)), np.float32)
-    blob = normalised_patches(patches).astype(np.float32)[:, None] / 255.0
-    with lock:  # a cv2.dnn.Net runs one forward pass at a time
-        net.setInput(blob)
-        logits = net.forward().reshape(len(patches), -1).astype(np.float64)
-    logits -= logits.max(axis=1, keepdims=True)
-    e = np.exp(logits)
-    # float64: decide_edges takes logs of the small ones (down to ~1e-30).
-    return e / e.sum(axis=1, keepdims=True)
+@dataclass(frozen=True)
+class EdgeNet:
+    """The loaded edge classifier (:func:`load_edge_net`) and the lock that keeps it to
+    one forward pass at a time (a cv2.dnn.Net is not thread-safe)."""
+
+    net: cv2.dnn.Net
+    lock: threading.Lock
 
 
-@lru_cache(maxsize=2)
-def _edge_net(path: str):
-    """The ONNX edge classifier (loaded once per file) and its lock.
+def load_edge_net(path: str | Path | None = EDGE_MODEL) -> EdgeNet | None:
+    """The ONNX edge classifier at ``path``, or None when there is no file (the hand
+    rules decide then). Its owner keeps it (:class:`~vlm_puzzle.vision.GridReader`).
 
     OpenCV 5's classic dnn engine runs this small CNN in about 60 % of the new
     engine's time on one thread (144 patches: 16 against 27 ms); its logits differ
     by float rounding only (under 2e-5), and every read of 280 development renders
     came out the same. OpenCV 4 has only the classic engine."""
-    import threading
+    if path is None or not Path(path).is_file():
+        return None
     try:
         if hasattr(cv2.dnn, "ENGINE_CLASSIC"):
-            return cv2.dnn.readNetFromONNX(path, cv2.dnn.ENGINE_CLASSIC), threading.Lock()
-        return cv2.dnn.readNetFromONNX(path), threading.Lock()
+            return EdgeNet(cv2.dnn.readNetFromONNX(str(path), cv2.dnn.ENGINE_CLASSIC), threading.Lock())
+        return EdgeNet(cv2.dnn.readNetFromONNX(str(path)), threading.Lock())
     except cv2.error as exc:
-        from vlm_puzzle.errors import ModelError
         raise ModelError(f"cannot load edge classifier {path}: {exc}", code="weights_invalid") from None
+
+
+def edge_probabilities(patches: np.ndarray, model: EdgeNet | str | Path | None = EDGE_MODEL) -> np.ndarray | None:
+    """(E, 4) class probabilities (``EDGE_CLASSES``) of edge patches from
+    :func:`edge_patches`, or None without a model. ``model``: the loaded network, or
+    the path of its weights (loaded for this call); None or a missing file: no model."""
+    edge_net = model if isinstance(model, EdgeNet) else load_edge_net(model)
+    if edge_net is None:
+        return None
+    if len(patches) == 0:
+        return np.zeros((0, len(EDGE_CLASSES)), np.float32)
+    blob = normalised_patches(patches).astype(np.float32)[:, None] / 255.0
+    with edge_net.lock:  # a cv2.dnn.Net runs one forward pass at a time
+        edge_net.net.setInput(blob)
+        logits = edge_net.net.forward().reshape(len(patches), -1).astype(np.float64)
+    logits -= logits.max(axis=1, keepdims=True)
+    e = np.exp(logits)
+    # float64: decide_edges takes logs of the small ones (down to ~1e-30).
+    return e / e.sum(axis=1, keepdims=True)
 
 
 def decide_edges(probs: np.ndarray, widths: np.ndarray, line_widths=None):
