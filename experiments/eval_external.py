@@ -16,7 +16,8 @@ Sources (``--sources``, all by default):
 
 Per category: ``n``; ``read`` = the puzzle read entirely right (kind, box/regions, cages
 with ops and targets, givens; photos: every cell right); ``solved`` = status solved with a
-solution that is the truth or satisfies the true puzzle; ``conf>=.9`` = answers solved
+solution that is the truth or satisfies the true puzzle (photos: a sudoku solution that keeps
+every digit on the page, printed or written); ``conf>=.9`` = answers solved
 *wrong* at ``confidence`` >= 0.9 and ``rconf>=.9`` at ``rule_confidence`` >= 0.9
 (answers presented as sure that are wrong); median ms per image (one OpenCV thread; the
 development machine is shared, so times are noisy). Photos also give cells right.
@@ -41,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from vlm_puzzle.eval.puzzles import make_puzzle
+from vlm_puzzle.eval.reliability import print_reliability, reliability
 from vlm_puzzle.eval.score import canonical
 from vlm_puzzle.render.heldout import held_out_fonts
 
@@ -77,7 +79,7 @@ def _row(name: str, result, truth_spec, solution) -> dict:
             "wrong_rule_sure": wrong and (result.rule_confidence or 0.0) >= SURE,
             "confidence": result.confidence, "rule_confidence": result.rule_confidence,
             "ms": 1000 * result.timings.total, "error": result.error.code if result.error else None,
-            "notes": list(result.notes)[:6]}
+            "notes": list(result.notes)[:6], "signals": dict(result.signals)}
 
 
 def eval_sgt(solver, categories, per: int, seed: int, cache: Path, verbose: bool) -> dict:
@@ -104,6 +106,8 @@ def _image_shape(path) -> tuple[int, int]:
 
 def eval_kubiesa(solver, root: Path, splits, per: int | None, verbose: bool) -> dict:
     from vlm_puzzle.eval.kubiesa import load_split
+    from vlm_puzzle.eval.score import solution_right
+    from vlm_puzzle.eval.truth import Truth
     out = {}
     for split in splits:
         rows = []
@@ -114,16 +118,19 @@ def eval_kubiesa(solver, root: Path, splits, per: int | None, verbose: bool) -> 
             got = res.givens if res.givens is not None and len(res.givens) == 9 else None
             cells = sum(int(got[r][c]) == want[r][c] for r in range(9) for c in range(9)) if got else 0
             marks = [(r, c) for r in range(9) for c in range(9) if photo.labels[r][c] == 10]
+            # Right answer: a sudoku solution with every digit on the page (a fill missed but the
+            # solution still the page's counts; pencil marks are not digits).
+            right = res.solved and solution_right(res.solution, Truth(source=photo.path.name, givens=want))
             row = {"image": photo.path.name, "status": res.status, "cells_right": cells,
-                   "read": cells == 81, "solved": None,
+                   "read": cells == 81, "solved": right,
                    "marks_right": sum(1 for r, c in marks if got and int(got[r][c]) == 0), "marks": len(marks),
-                   "wrong_sure": cells < 81 and res.status == "solved" and (res.confidence or 0.0) >= SURE,
-                   "wrong_rule_sure": cells < 81 and res.status == "solved" and (res.rule_confidence or 0.0) >= SURE,
+                   "wrong_sure": not right and res.status == "solved" and (res.confidence or 0.0) >= SURE,
+                   "wrong_rule_sure": not right and res.status == "solved" and (res.rule_confidence or 0.0) >= SURE,
                    "confidence": res.confidence, "rule_confidence": res.rule_confidence,
                    "ms": 1000 * res.timings.total, "error": res.error.code if res.error else None,
                    "wrong_cells": [[r, c, want[r][c], int(got[r][c])] for r in range(9) for c in range(9)
                                    if got and int(got[r][c]) != want[r][c]],
-                   "notes": list(res.notes)[:6]}
+                   "notes": list(res.notes)[:6], "signals": dict(res.signals)}
             rows.append(row)
             if verbose:
                 _say(f"kubiesa/{split}", row)
@@ -131,7 +138,8 @@ def eval_kubiesa(solver, root: Path, splits, per: int | None, verbose: bool) -> 
     return out
 
 
-def eval_own(solver, per: int, modes, styles: str, verbose: bool, kinds=tuple(OWN_KINDS)) -> dict:
+def eval_own(solver, per: int, modes, styles: str, verbose: bool, kinds=tuple(OWN_KINDS), first: int = 0) -> dict:
+    """Renders ``first`` .. ``first + per - 1`` of each kind (seeds apart per kind and index)."""
     from vlm_puzzle.render.rendered import render_puzzle
     from vlm_puzzle.render.style import random_style, wide_side
     fonts = held_out_fonts()
@@ -141,7 +149,7 @@ def eval_own(solver, per: int, modes, styles: str, verbose: bool, kinds=tuple(OW
             continue
         for mode in modes:
             rows = []
-            for i in range(per):
+            for i in range(first, first + per):
                 seed = OWN_SEED0 + 1000 * k + i
                 size = sizes[i % len(sizes)]
                 spec, solution = make_puzzle(kind, size, seed)
@@ -183,31 +191,6 @@ def summarise(rows: list[dict]) -> dict:
         s["marks_right"] = sum(r["marks_right"] for r in rows)
         s["marks"] = sum(r["marks"] for r in rows)
     return s
-
-
-BINS = (0.0, 0.5, 0.9, 0.99, 1.0001)
-
-
-def reliability(rows: dict[str, list]) -> dict[str, list]:
-    """Answers given (status solved), binned by ``confidence`` and by ``rule_confidence``: per bin
-    [low, high, answers, right]. Right: solved right (puzzles), every cell right (photos). What
-    issue 13's calibrated confidence is to be measured by."""
-    out = {}
-    for key in ("confidence", "rule_confidence"):
-        table = [[lo, hi, 0, 0] for lo, hi in zip(BINS, BINS[1:])]
-        for row in (r for cat in rows.values() for r in cat if r["status"] == "solved"):
-            p = row[key] or 0.0
-            b = next(b for b in table if b[0] <= p < b[1])
-            b[2] += 1
-            b[3] += int(bool(row["read"] if row["solved"] is None else row["solved"]))
-        out[key] = table
-    return out
-
-
-def print_reliability(table: dict[str, list]) -> None:
-    for key, bins in table.items():
-        cells = "  ".join(f"[{lo:.2f},{min(hi, 1.0):.2f}{']' if hi > 1 else ')'} {right}/{n}" for lo, hi, n, right in bins)
-        print(f"answers right by {key}: {cells}")
 
 
 def print_table(summary: dict) -> None:

@@ -68,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="give up the CSP search after S seconds (default 20; 0 = no search)")
         sp.add_argument("--ignore-exif", action="store_true",
                         help="ignore the EXIF orientation tag of photos")
+        sp.add_argument("--require-unique", action="store_true",
+                        help="refuse a puzzle with several solutions (multiple_solutions) or whose uniqueness "
+                             "was not proven in time (timeout); by default one verified solution is given, "
+                             "flagged (\"unique\": false or null) with a warning on stderr")
 
     s = sub.add_parser("solve", help="solve one picture",
                        description="Read, solve and verify the puzzle in one picture.")
@@ -153,7 +157,7 @@ def _adapted_solver(args):
 
     opts = _model_options(args)
     return PuzzleSolver(args.backend, args.model, timeout_s=args.timeout, exif=not args.ignore_exif,
-                        keep_images=False, model_options=opts) if opts else None
+                        keep_images=False, model_options=opts, require_unique=args.require_unique) if opts else None
 
 
 def cmd_solve(args) -> int:
@@ -166,7 +170,7 @@ def cmd_solve(args) -> int:
         _check_overlay_target(args.overlay, args.image)
     solver = PuzzleSolver(args.backend, args.model, timeout_s=args.timeout, exif=not args.ignore_exif,
                           base_url=args.base_url, serving_options=_serving_options(args),
-                          model_options=_model_options(args))
+                          model_options=_model_options(args), require_unique=args.require_unique)
     model_load_s = solver.load()
     try:
         src = read_stream(sys.stdin.buffer) if args.image == "-" else args.image
@@ -188,6 +192,10 @@ def cmd_solve(args) -> int:
         return EXIT_USAGE
     if not args.json:
         _print_result(result, solver, model_load_s, overlay_note)
+    if result.solved and result.unique is not True:  # answered, but maybe not the puzzle's only answer
+        _err("warning: " + ("the puzzle as read has several solutions; this is one of them"
+                            if result.unique is False else "this solution was not proven the only one in time")
+             + " (--require-unique refuses such puzzles)")
     if result.solved:
         if overlay_note and overlay_note.startswith("cannot"):
             return EXIT_USAGE
@@ -260,6 +268,8 @@ def _print_result(result, solver, model_load_s: float, overlay_note: str | None)
     if overlay_note:
         out.append(overlay_note)
     status = result.status.upper()
+    if result.solved and result.unique is not True:
+        status += " (one of several solutions)" if result.unique is False else " (not proven unique)"
     if result.error is not None:
         status += f" ({result.error.code}: {result.error.message})"
     out.append(f"status:  {status}")
@@ -286,7 +296,7 @@ def cmd_batch(args) -> int:
                             retry_errors=args.retry_errors, image_timeout_s=args.image_timeout,
                             base_url=args.base_url,
                             serving_options=_serving_options(args, concurrency=args.concurrency),
-                            solver=_adapted_solver(args))
+                            solver=_adapted_solver(args), require_unique=args.require_unique)
     except OSError as exc:  # the results file cannot be read or written
         if os.path.abspath(getattr(exc, "filename", "") or "") != os.path.abspath(args.out):
             raise
@@ -299,12 +309,16 @@ def cmd_batch(args) -> int:
         print(json.dumps(summary.to_dict()))
     else:
         _print_summary(summary)
+    if summary.not_unique:
+        _err(f"warning: {summary.not_unique} solved image(s) not proven unique (\"unique\" false or null in "
+             f"{summary.out}; --require-unique refuses them)")
     return EXIT_SOLVED if summary.solved == summary.processed else EXIT_UNSOLVED
 
 
 def _print_summary(s) -> None:
     lines = [f"{s.processed} image(s) processed, {s.skipped} already in {s.out}",
-             f"solved {s.solved} | unsolved {s.unsolved} | errors {s.errors}"]
+             f"solved {s.solved}" + (f" ({s.not_unique} not proven unique)" if s.not_unique else "")
+             + f" | unsolved {s.unsolved} | errors {s.errors}"]
     if s.error_codes:
         lines.append("problems: " + ", ".join(f"{k} x{v}" for k, v in sorted(s.error_codes.items())))
     if s.not_images:

@@ -13,6 +13,8 @@ from vlm_puzzle.vision.state import GridState
 
 # Solution digits in a blue that stands out from black print (BGR).
 DIGIT_COLOR = (200, 70, 20)
+# A solution not proven the only one (``result.unique`` false or null): orange, a visible flag.
+NOT_UNIQUE_COLOR = (0, 140, 255)
 CELL_PX = 64  # canvas resolution per cell when only the corners are known
 
 
@@ -109,7 +111,8 @@ def overlay_result(result, source=None, *, exif: bool = True) -> np.ndarray:
     ``result`` is a solved :class:`~vlm_puzzle.result.SolveResult` that kept its image
     (``keep_images``). When the pipeline worked on a downsized copy, the original
     ``source`` (path, bytes, PIL image or array) is decoded again at full size (up to
-    100 MP), with the same ``exif`` setting as the solve."""
+    100 MP), with the same ``exif`` setting as the solve. A solution not proven unique
+    is drawn in ``NOT_UNIQUE_COLOR``."""
     if not result.solved or result.loaded is None or result.state is None:
         raise ValueError("only a solved result that kept its image can be drawn")
     loaded = result.loaded
@@ -120,7 +123,8 @@ def overlay_result(result, source=None, *, exif: bool = True) -> np.ndarray:
         w, h = loaded.original_size
         full = open_image(source, exif=exif, max_pixels=max(MAX_PIXELS, min(w * h, 100_000_000)))
         image, scale = full.image, full.scale / loaded.scale
-    return draw_solution(image, result.state, result.givens, result.solution, scale=scale)
+    color = DIGIT_COLOR if result.unique is True else NOT_UNIQUE_COLOR
+    return draw_solution(image, result.state, result.givens, result.solution, scale=scale, color=color)
 
 
 def save_overlay(path, image: np.ndarray, state=None, givens=None, solution=None, scale: float = 1.0) -> None:

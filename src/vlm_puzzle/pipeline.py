@@ -32,7 +32,9 @@ import numpy as np
 
 from vlm_puzzle.check import conclude, infer_rules, no_rules_message, settle
 from vlm_puzzle.errors import ModelError, PuzzleError
-from vlm_puzzle.findings import notes
+from vlm_puzzle.check.confidence import load_calibration, probability, signals
+from vlm_puzzle.check.judge import NOT_UNIQUE
+from vlm_puzzle.findings import codes, notes, uncertain
 from vlm_puzzle.imageio import LoadedImage, describe_source, open_image
 from vlm_puzzle.result import ErrorInfo, SolveResult, Timings
 from vlm_puzzle.rules import RuleHints, infer_rules_vlm, infer_rules_vlm_batch, resolve_backend
@@ -98,13 +100,17 @@ class PuzzleSolver:
     structured), with ``model_options``' min_pixels/max_pixels. A request that fails for good makes
     the image an error (code ``server_*``/``model_*``); with ``auto`` geometry's rules stand instead.
     ``max_pixels``: larger pictures are worked on downsized (the scale is on ``result.loaded``).
+    ``require_unique``: refuse a puzzle with several solutions (``multiple_solutions``) or whose
+    uniqueness the deadline left unproven (``timeout``); by default one verified solution is
+    given with ``unique`` false / null and a note.
     """
 
     def __init__(self, backend: str = "auto", model: str | None = None, *,
                  device: str | None = None, timeout_s: float | None = 20.0, repair: bool = True,
                  exif: bool = True, keep_images: bool = True, load_model: bool = False,
                  model_options: dict | None = None, max_pixels: int = WORK_MAX_PIXELS,
-                 base_url: str | None = None, api_key: str | None = None, serving_options: dict | None = None):
+                 base_url: str | None = None, api_key: str | None = None, serving_options: dict | None = None,
+                 require_unique: bool = False):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
         self.requested_backend = backend
@@ -113,11 +119,14 @@ class PuzzleSolver:
         self.device = device
         self.timeout_s = timeout_s
         self.repair = repair
+        self.require_unique = require_unique
         self.exif = exif
         self.keep_images = keep_images
         self.max_pixels = max_pixels
         self.model_options = dict(model_options or {})  # e.g. dtype, min_pixels, max_pixels
         self.model_load_s = 0.0
+        # What turns an answer's signals into the probability that it is right (check.confidence).
+        self.calibration = load_calibration()
         self._vlm = None
         self._grid_reader: GridReader | None = None
         if load_model:
@@ -304,21 +313,21 @@ class PuzzleSolver:
         if self.keep_images:
             res.loaded, res.state = reading.loaded, reading.state
         res.hints = reading.hints
+        answer_notes: tuple = ()   # the solver's findings on the answer (uniqueness)
         state = reading.state
         if state is not None:
             res.size = state.size
             res.givens = _as_grid(state.givens)
-            res.confidence = float(state.confidence.min()) if state.confidence.size else None
             res.repairs = list(state.repairs)
         if reading.error is not None:
             res.status, res.error = reading.error_status, reading.error
-            return _total(res)
+            return self._confident(_total(res), state)
         try:
             t0 = time.perf_counter()
             if self.backend == "openai" and self.requested_backend != "auto" and isinstance(vlm_hints, Exception):
                 # Asked for the served model and it gave no answer: an error to retry, not a silent fallback.
                 res.error = ErrorInfo(getattr(vlm_hints, "code", "internal_error"), str(vlm_hints))
-                return _total(res)
+                return self._confident(_total(res), state)
             res.hints, spec = conclude(state, reading.hints, reading.spec, use_vlm=self.backend in VLM_BACKENDS,
                                        vlm_hints=vlm_hints)
             tm.rules += time.perf_counter() - t0
@@ -326,12 +335,12 @@ class PuzzleSolver:
             if spec is None:
                 res.status = "unsolved"
                 res.error = ErrorInfo("unknown_rules", no_rules_message(reading.hints))
-                return _total(res)
+                return self._confident(_total(res), state)
             res.spec, res.kind, res.size = spec, spec.kind, spec.size
             res.givens = [list(map(int, row)) for row in spec.givens]
             t1 = time.perf_counter()
             outcome = solve(spec, unique=True, timeout_s=timeout_s)
-            if outcome.status == "solved":
+            if outcome.status == "solved" or (outcome.solution is not None and not self.require_unique):
                 solution = _as_grid(outcome.solution)
                 problems = check_solution(spec, solution)
                 if problems:
@@ -340,6 +349,8 @@ class PuzzleSolver:
                                           + "; ".join(problems[:3]))
                 else:
                     res.status, res.solution = "solved", solution
+                    res.unique = {"solved": True, "multiple": False}.get(outcome.status)
+                    answer_notes = _uniqueness_notes(outcome.status, spec, timeout_s, res.hints)
             else:
                 res.status = "unsolved"
                 res.error = _solver_error(outcome.status, spec, timeout_s)
@@ -350,7 +361,17 @@ class PuzzleSolver:
             res.status, res.error = "unsolved", ErrorInfo(exc.code, str(exc))
         except Exception as exc:
             res.status, res.error = "error", ErrorInfo("internal_error", f"{type(exc).__name__}: {exc}")
-        return _total(res)
+        return self._confident(_total(res, answer_notes), state)
+
+    def _confident(self, res: SolveResult, state: GridState | None) -> SolveResult:
+        """``res`` with its raw signals and calibrated ``confidence`` (a result with a reading)."""
+        if state is None:
+            return res
+        variants = state.variants
+        res.signals = signals(state.confidence, variants.clue_confidence if variants is not None else (),
+                              res.rule_confidence, res.findings, len(state.repairs), res.unique)
+        res.confidence = probability(res.signals, self.calibration)
+        return res
 
     def _reader(self) -> GridReader:
         # The digit network, loaded once per solver.
@@ -363,7 +384,7 @@ def solve_image(src, *, backend: str = "auto", model: str | None = None, **optio
     """Solve one picture with a solver made for the call (use :class:`PuzzleSolver` to
     solve many: it keeps the model loaded)."""
     solver_opts = {k: options.pop(k) for k in ("device", "repair", "keep_images", "base_url", "api_key",
-                                                "timeout_s", "exif") if k in options}
+                                                "timeout_s", "exif", "require_unique") if k in options}
     if options:
         raise TypeError(f"unknown option(s): {', '.join(sorted(options))}")
     return PuzzleSolver(backend, model, **solver_opts).solve_image(src)
@@ -402,13 +423,26 @@ def _solver_error(status, spec: PuzzleSpec, timeout_s) -> ErrorInfo:
     return ErrorInfo("solver_error", f"the solver returned {status!r}")
 
 
-def _total(res: SolveResult) -> SolveResult:
+def _uniqueness_notes(status: str, spec: PuzzleSpec, timeout_s, hints: RuleHints | None) -> tuple:
+    """The findings on an answer that is not proven the only one (none when it is, and
+    no second ``not_unique`` when the check of the givens already said so)."""
+    if status == "multiple":
+        if hints is not None and NOT_UNIQUE in codes(hints.evidence):
+            return ()
+        return (uncertain(NOT_UNIQUE, f"the {spec.kind} as read has several solutions: this is one of them"),)
+    if status == "timeout":
+        return (uncertain("uniqueness_unknown", f"the search for a second solution was cut after {timeout_s} s: "
+                          "this solution is verified, not proven the only one"),)
+    return ()
+
+
+def _total(res: SolveResult, answer_notes: tuple = ()) -> SolveResult:
     t = res.timings
     t.total = t.load + t.extract + t.rules + t.solve
     if res.hints is not None:
         res.rule_confidence = float(res.hints.confidence)
-        res.findings = tuple(res.hints.evidence)
-        res.notes = notes(res.hints.evidence)
+        res.findings = tuple(res.hints.evidence) + tuple(answer_notes)
+        res.notes = notes(res.findings)
     return res
 
 

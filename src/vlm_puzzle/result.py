@@ -4,7 +4,7 @@
 
     {"image": str, "status": "solved" | "unsolved" | "error",
      "kind": str | None, "size": int | None,
-     "givens": [[int]] | None, "solution": [[int]] | None,
+     "givens": [[int]] | None, "solution": [[int]] | None, "unique": bool | None,
      "spec": {...PuzzleSpec JSON...} | None, "rule_source": "qwen" | "geometry" | None,
      "repairs": [{"cell": [r, c], "from": int, "to": int}], "confidence": float | None,
      "rule_confidence": float | None, "notes": [str],
@@ -14,11 +14,18 @@
 
 Rows and columns are 0-based, 0 in ``givens`` is an empty cell, 16x16 symbols are 1..16.
 ``givens`` are the digits as read (after the extractor's repairs, listed in ``repairs``);
-``confidence`` is the lowest per-cell read probability (the weakest cell of the grid);
-``rule_confidence`` how sure rule inference is of the puzzle's rules (0..1; at most 0.3
-when a consistency check failed or the rules were guessed), and ``notes`` say why: the
-"uncertain: ..." and "problem: ..." findings of rule inference and the repair step.
-``solution`` is set only when ``status`` is "solved": unique and independently verified.
+``confidence`` is the probability that the answer is right (calibrated on development
+data, :mod:`vlm_puzzle.check.confidence`; with no answer, the same estimate from what was
+read, None when no grid was);
+``rule_confidence`` rule inference's own score for the puzzle's rules (0..1, not
+calibrated: at most 0.3 when a consistency check failed, the rules were guessed or the
+givens have no or several solutions), and ``notes`` say why: the "uncertain: ..." and
+"problem: ..." findings of rule inference, the repair step and the solver.
+``solution`` is set only when ``status`` is "solved": independently verified. ``unique``:
+true when the solver proved it the only solution, false when the puzzle as read has
+several (one is given, with an "uncertain: ..." note of code ``not_unique``; refused as
+``multiple_solutions`` with ``require_unique``), null when the search for a second one was
+cut by the deadline (note code ``uniqueness_unknown``) or there is no solution.
 ``timings_s.network`` is the part of ``rules`` spent waiting on a serving engine (the
 ``openai`` backend: send to reply, retries included; 0 otherwise).
 ``timings_s.load`` is decoding the image (the one-off model load is reported by
@@ -41,7 +48,7 @@ if TYPE_CHECKING:  # annotations only: the result schema does not import the sta
 
 STATUSES = ("solved", "unsolved", "error")
 STAGES = ("load", "rules", "extract", "solve", "total", "network")
-RESULT_KEYS = ("image", "status", "kind", "size", "givens", "solution", "spec", "rule_source",
+RESULT_KEYS = ("image", "status", "kind", "size", "givens", "solution", "unique", "spec", "rule_source",
                "repairs", "confidence", "rule_confidence", "notes", "timings_s", "error")
 
 
@@ -79,6 +86,7 @@ class SolveResult:
     size: int | None = None
     givens: list[list[int]] | None = None
     solution: list[list[int]] | None = None
+    unique: bool | None = None
     spec: PuzzleSpec | None = None
     rule_source: str | None = None
     repairs: list[Repair] = field(default_factory=list)
@@ -89,6 +97,8 @@ class SolveResult:
     error: ErrorInfo | None = None
     # not serialised
     findings: tuple[Finding, ...] = field(default=(), repr=False, compare=False)
+    # the raw evidence ``confidence`` is calibrated from (check.confidence.signals)
+    signals: dict = field(default_factory=dict, repr=False, compare=False)
     state: GridState | None = field(default=None, repr=False, compare=False)
     hints: RuleHints | None = field(default=None, repr=False, compare=False)
     loaded: LoadedImage | None = field(default=None, repr=False, compare=False)
@@ -105,6 +115,7 @@ class SolveResult:
             "size": self.size,
             "givens": _grid(self.givens),
             "solution": _grid(self.solution),
+            "unique": self.unique,
             "spec": self.spec.to_dict() if self.spec is not None else None,
             "rule_source": self.rule_source,
             "repairs": [r.to_dict() for r in self.repairs],
@@ -121,7 +132,7 @@ class SolveResult:
         err = d.get("error")
         return cls(
             image=d["image"], status=d["status"], kind=d.get("kind"), size=d.get("size"),
-            givens=d.get("givens"), solution=d.get("solution"),
+            givens=d.get("givens"), solution=d.get("solution"), unique=d.get("unique"),
             spec=PuzzleSpec.from_dict(d["spec"]) if d.get("spec") else None,
             rule_source=d.get("rule_source"),
             repairs=[Repair.from_dict(r) for r in d.get("repairs") or []],

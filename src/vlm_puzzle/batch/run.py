@@ -24,7 +24,8 @@ def run_batch(inputs: Sequence[str], out: str | os.PathLike, *, workers: int | N
               exif: bool = True, vlm_batch: int = 8, progress: bool | None = None,
               on_result: Callable[[dict], None] | None = None, solver=None,
               retry_errors: bool = False, image_timeout_s: float | None = None,
-              base_url: str | None = None, serving_options: dict | None = None) -> BatchSummary:
+              base_url: str | None = None, serving_options: dict | None = None,
+              require_unique: bool = False) -> BatchSummary:
     """Solve every image in ``inputs`` into the JSON-lines file ``out`` (appending).
 
     ``workers``: CPU worker processes (default: the number of CPUs; 0 = in this process).
@@ -32,7 +33,8 @@ def run_batch(inputs: Sequence[str], out: str | os.PathLike, *, workers: int | N
     ``retry_errors``: images already in ``out`` with ``status: "error"`` run again.
     ``image_timeout_s``: wall-time limit per image with workers (default 3 x ``timeout_s``
     + 60 s). ``base_url``, ``serving_options`` (e.g. ``{"concurrency": 8}``): the ``openai``
-    backend's server. Raises OutputError when ``out`` is not ours, is locked, or cannot be written."""
+    backend's server. ``require_unique``: refuse puzzles not proven unique (see
+    :class:`~vlm_puzzle.pipeline.PuzzleSolver`; a given ``solver`` keeps its own). Raises OutputError when ``out`` is not ours, is locked, or cannot be written."""
     from vlm_puzzle.pipeline import PuzzleSolver
 
     t_start = time.perf_counter()
@@ -49,12 +51,12 @@ def run_batch(inputs: Sequence[str], out: str | os.PathLike, *, workers: int | N
             workers = max(1, min(len(todo), os.cpu_count() or 1))
         if solver is None:
             solver = PuzzleSolver(backend, model, timeout_s=timeout_s, exif=exif, keep_images=False,
-                                  base_url=base_url, serving_options=serving_options)
+                                  base_url=base_url, serving_options=serving_options, require_unique=require_unique)
         elif solver.keep_images:
             solver.keep_images = False  # results are written out; holding every photo would only cost memory
         if solver.backend == "openai":
             solver.load()  # no request yet; with auto, an unusable server leaves the run to geometry
-        new_pool = lambda: make_pool(workers, timeout_s, exif)  # noqa: E731
+        new_pool = lambda: make_pool(workers, timeout_s, exif, solver.require_unique)  # noqa: E731
         pool = None
         results: list[dict] = []
         solved = [0]

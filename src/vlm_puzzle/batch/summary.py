@@ -14,6 +14,7 @@ class BatchSummary:
     total: int = 0
     skipped: int = 0
     solved: int = 0
+    not_unique: int = 0   # of the solved: ``unique`` false or null
     unsolved: int = 0
     errors: int = 0
     error_codes: dict = field(default_factory=dict)
@@ -28,7 +29,7 @@ class BatchSummary:
 
     def to_dict(self) -> dict:
         return {"total": self.total, "skipped": self.skipped, "processed": self.processed,
-                "solved": self.solved, "unsolved": self.unsolved, "errors": self.errors,
+                "solved": self.solved, "not_unique": self.not_unique, "unsolved": self.unsolved, "errors": self.errors,
                 "error_codes": dict(sorted(self.error_codes.items())),
                 "median_s": self.median_s, "wall_s": round(self.wall_s, 3),
                 "images_per_s": round(self.processed / self.wall_s, 3) if self.wall_s else None,
@@ -51,6 +52,7 @@ def summarize(summary: BatchSummary, results: Iterable[dict]) -> None:
         st = d.get("status")
         if st == "solved":
             summary.solved += 1
+            summary.not_unique += d.get("unique") is not True
         elif st == "unsolved":
             summary.unsolved += 1
         else:

@@ -15,7 +15,7 @@ _PARENT_POLL_S = 0.5  # how often a worker checks that the batch still runs
 _WORKER_SOLVER = None
 
 
-def _init_worker(timeout_s: float | None, exif: bool, batch_pid: int) -> None:
+def _init_worker(timeout_s: float | None, exif: bool, batch_pid: int, require_unique: bool = False) -> None:
     global _WORKER_SOLVER
     import cv2
 
@@ -27,7 +27,8 @@ def _init_worker(timeout_s: float | None, exif: bool, batch_pid: int) -> None:
     cv2.setNumThreads(1)
     from vlm_puzzle.pipeline import PuzzleSolver
 
-    _WORKER_SOLVER = PuzzleSolver("geometry", timeout_s=timeout_s, exif=exif, keep_images=False)
+    _WORKER_SOLVER = PuzzleSolver("geometry", timeout_s=timeout_s, exif=exif, keep_images=False,
+                                  require_unique=require_unique)
     try:  # the solver's networks load now, once per worker, not inside the first image's timing
         _WORKER_SOLVER._reader()
     except Exception:  # missing weights are reported per image, with their own error code
@@ -70,7 +71,7 @@ def worker_read(path: str):
     return reading
 
 
-def make_pool(workers: int, timeout_s, exif) -> ProcessPoolExecutor:
+def make_pool(workers: int, timeout_s, exif, require_unique: bool = False) -> ProcessPoolExecutor:
     method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
     ctx = mp.get_context(method)
     if method == "forkserver":
@@ -78,7 +79,7 @@ def make_pool(workers: int, timeout_s, exif) -> ProcessPoolExecutor:
         ctx.set_forkserver_preload(["vlm_puzzle.pipeline", "vlm_puzzle.vision", "vlm_puzzle.solver",
                                     "vlm_puzzle.rules.geometry", "vlm_puzzle.check", "cv2", "numpy", "PIL.Image"])
     return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                               initargs=(timeout_s, exif, os.getpid()))
+                               initargs=(timeout_s, exif, os.getpid(), require_unique))
 
 
 def end_pool(pool: ProcessPoolExecutor | None) -> None:

@@ -24,8 +24,10 @@ MAX_CHANGES = 3          # cells changed at most
 MAX_ALTERNATIVES = 40    # cheapest single-cell changes considered
 MAX_COST = 20.0          # nats; a change less likely than ~2e-9 relative is not a misreading
 # A reading with several solutions may simply be a puzzle with several solutions:
-# change it only where the reader itself was unsure.
-MAX_COST_MULTIPLE = 12.0
+# change it only where the reader itself was unsure (a change it gave at least
+# e^-4, 1 in 55, of its first guess: the clue repair's bound, ``judge.UNLIKELY_REPAIR``).
+# A sure reading is never changed just to make the puzzle unique.
+MAX_COST_MULTIPLE = 4.0
 MAX_SOLVES = 150         # solver calls at most
 # Misreadings are rare: each changed cell costs this much on top of its
 # probability loss, so one unlikely change beats several merely plausible ones.

@@ -32,6 +32,8 @@ UNLIKELY_REPAIR = 4.0
 AMBIGUOUS_P = 0.5
 AMBIGUOUS_COST = UNLIKELY_REPAIR
 AMBIGUOUS_SOLVES = 8     # solver calls at most (none when no cell is in doubt)
+# Finding code of a puzzle with several solutions (as read, or as solved).
+NOT_UNIQUE = "not_unique"
 
 
 def infer_rules(state: GridState, variants: VariantState | None = None,
@@ -116,10 +118,12 @@ def _settled_by_solver(state: GridState, decision: Decision, variants: VariantSt
 
 
 def _solver_verdict(state: GridState, kind: str, built: bool, doubtful: bool) -> tuple[list[Finding], list[Finding]]:
-    """(notes, problems) from the checking stage's verdict on the givens.
+    """(notes, doubts) from the checking stage's verdict on the givens; doubts cap
+    the confidence.
 
-    Only a check under this kind's rules counts: a reading with no or several
-    solutions under them is a problem (a misread digit or misread rules); repairs
+    Only a check under this kind's rules counts: a reading with no solution under
+    them is a problem (a misread digit or misread rules), one with several is
+    ``NOT_UNIQUE`` (uncertain: the puzzle's own, or a missed given); repairs
     are noted; givens left unchecked because the rules failed the consistency
     checks are noted as uncertain."""
     v = state.verdict
@@ -141,8 +145,9 @@ def _solver_verdict(state: GridState, kind: str, built: bool, doubtful: bool) ->
         problems.append(problem("givens_no_solution", f"the givens as read have no solution under the {kind} "
                                 "rules, and no likely misreading explains it"))
     elif v.solver_status == "multiple":
-        problems.append(problem("givens_several_solutions", f"the givens as read have several solutions under "
-                                f"the {kind} rules, and no likely misreading explains it"))
+        # May be the puzzle's own (apps and generators make such puzzles): answered, flagged.
+        problems.append(uncertain(NOT_UNIQUE, f"the givens as read have several solutions under the {kind} "
+                                  "rules, and no doubtful cell read otherwise gives one"))
     elif v.solver_status == "timeout":
         notes.append(uncertain("solver_timeout", f"the solver could not check the givens under the {kind} rules in time"))
     return notes, problems
