@@ -21,20 +21,20 @@ python3 -m pip install -q --no-index --no-deps --target "${SITE:-/tmp/site}" "$C
 [ -d /usr/share/fonts/truetype/dejavu ] && mkdir -p "$C/fonts/dejavu" && cp -n /usr/share/fonts/truetype/dejavu/*.ttf "$C/fonts/dejavu/"
 export PYTHONPATH=$PWD/src:$PWD/training:${SITE:-/tmp/site} PYTHONUNBUFFERED=1
 export VLM_PUZZLE_FONT_DIRS=$PWD/$C/fonts:$PWD/$C/digitfonts HANDWRITING_FONT_DIRS=$PWD/$C/fonts/hand
-HAND=${HAND:-0.5} GRIDS=${GRIDS:-6000} RENDERED=${RENDERED:-3000} EPOCHS=${EPOCHS:-8} PHOTO_WEIGHT=${PHOTO_WEIGHT:-3.0}
+HAND=${HAND:-0.45} GRIDS=${GRIDS:-7000} RENDERED=${RENDERED:-3000} EPOCHS=${EPOCHS:-8} PHOTO_WEIGHT=${PHOTO_WEIGHT:-3.0}
 CLUE_PUZZLES=${CLUE_PUZZLES:-3500} HAND_STRIPS=${HAND_STRIPS:-40000} CLUE_EPOCHS=${CLUE_EPOCHS:-6}
 LIMIT=${LIMIT:-470}
 { date; nvidia-smi --query-gpu=name,memory.total --format=csv,noheader; nproc; } | tee "$OUT/env.txt"
 (
   timeout "$LIMIT" python3 training/train_digits.py --photos "$C/photos.npz" --train-photos "$C/kubiesa/train.npz" \
       --fonts "$C/fonts" --grids "$GRIDS" --hand "$HAND" --rendered "$RENDERED" --render-minutes 1.3 \
-      --rendered-dev "${RENDERED_DEV:-300}" --epochs "$EPOCHS" --folds 5 --photo-weight "$PHOTO_WEIGHT" --seed 1 --workers "${WORKERS:-9}" \
+      --rendered-dev "${RENDERED_DEV:-300}" --epochs "$EPOCHS" --folds 5 --photo-weight "$PHOTO_WEIGHT" --seed 1 --workers "${WORKERS:-10}" \
       --parallel 6 --orient-model src/vlm_puzzle/vision/weights/digits.onnx --out "$OUT/digits" 2>&1 \
       | grep --line-buffered -v -i "warning\|torch.onnx.export(\|torch.from_numpy"
   echo "digits exit ${PIPESTATUS[0]} $(date)"
 ) > "$OUT/digits_log.txt" 2>&1 &
 (
-  timeout "$LIMIT" bash -c "python3 training/train_clues.py --puzzles $CLUE_PUZZLES --val-puzzles 150 --workers 6 \
+  timeout "$LIMIT" bash -c "python3 training/train_clues.py --puzzles $CLUE_PUZZLES --val-puzzles 150 --workers ${CLUE_WORKERS:-5} \
         --minutes 1.5 --seed 320 --hand-strips $HAND_STRIPS --hand-val 2000 --data /tmp/clues_320.npz --render-only \
       && python3 training/train_clues.py --data /tmp/clues_320.npz --seed 320 --epochs $CLUE_EPOCHS --width 1.5 \
         --shape-aug --batch 512 --threads 2 --max-lr 0.0015 --hand-val 2000 \

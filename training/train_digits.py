@@ -23,7 +23,8 @@ Usage (seeded, reproducible; CPU works, a GPU is faster)::
     # with renderer-made cells (fonts: VLM_PUZZLE_FONT_DIRS, see training/font_packs.py)
     nice python training/train_digits.py --photos photos.npz --rendered 4000 --folds 5 --out out/digits
 
-On a GPU machine: ``training/gpu_train_digits.sh``.
+On a GPU machine: ``training/gpu_train_digits.sh``, or with the clue reader in the same call
+``training/gpu_train_readers.sh`` (``--parallel 6``: the fold models and the final one side by side).
 """
 from __future__ import annotations
 
