@@ -113,19 +113,18 @@ def test_lowercase_letters_are_the_uppercase_classes(fonts, monkeypatch):
     as the uppercase class; "_lc" kinds mark the lowercase cells, printed and handwritten."""
     monkeypatch.setattr(synth, "SIZES", (16,))
     seen: set[str] = set()
-    for seed in range(8):
-        for hand in (float(seed % 2),):
-            kinds: list[str] = []
-            _, _, labels = synth.synth_grid(np.random.default_rng(seed), fonts, hand=hand, kinds=kinds)
-            lc = {k for k in kinds if k.endswith("_lc")}
-            for lab, kind in zip(labels, kinds):
-                assert lab in INDEX and lab == lab.upper()
-                if kind.endswith("_lc"):
-                    assert lab.isalpha()
-            # One case per grid: lowercase cells and uppercase letter cells never share a grid.
-            letters = [k for lab, k in zip(labels, kinds) if lab.isalpha() and k in ("print", "hand")]
-            assert not (lc and letters)
-            seen |= lc
+    for seed in range(5):
+        kinds: list[str] = []
+        _, _, labels = synth.synth_grid(np.random.default_rng(seed), fonts, hand=float(seed % 2), kinds=kinds)
+        lc = {k for k in kinds if k.endswith("_lc")}
+        for lab, kind in zip(labels, kinds):
+            assert lab in INDEX and lab == lab.upper()
+            if kind.endswith("_lc"):
+                assert lab.isalpha()
+        # One case per grid: lowercase cells and uppercase letter cells never share a grid.
+        letters = [k for lab, k in zip(labels, kinds) if lab.isalpha() and k in ("print", "hand")]
+        assert not (lc and letters)
+        seen |= lc
     assert {"print_lc", "hand_lc"} <= seen
 
 
