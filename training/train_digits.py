@@ -23,7 +23,8 @@ Usage (seeded, reproducible; CPU works, a GPU is faster)::
     # with renderer-made cells (fonts: VLM_PUZZLE_FONT_DIRS, see training/font_packs.py)
     nice python training/train_digits.py --photos photos.npz --rendered 4000 --folds 5 --out out/digits
 
-On a GPU machine: ``training/gpu_train_digits.sh``.
+On a GPU machine: ``training/gpu_train_digits.sh``, or with the clue reader in the same call
+``training/gpu_train_readers.sh`` (``--parallel 6``: the fold models and the final one side by side).
 """
 from __future__ import annotations
 
@@ -273,6 +274,39 @@ def score_shipped(x: np.ndarray, y: np.ndarray) -> dict | None:
     return score_cells(pred, x, y)
 
 
+def _fit(job: dict, data: dict | None = None) -> dict:
+    """Train, export and score one model of ``job`` (a fold's: photos ``held`` left out
+    and scored; or the final one). ``data``: the arrays main prepared, else loaded
+    from ``job["cache"]`` (a worker process of ``--parallel``)."""
+    if data is None:
+        torch.set_num_threads(2)
+        data = {p.stem: np.load(p) for p in Path(job["cache"]).glob("*.npy")}
+    held = set(job["held"])
+    keep = [i for i in range(len(data["jit"])) if i not in held]
+    n_ph = data["jit"].shape[1]
+    x = np.concatenate([data["xs"], data["jit"][keep].reshape(-1, PATCH, PATCH)])
+    y = np.concatenate([data["ys"], data["jit_cls"][keep].reshape(-1)])
+    w = np.concatenate([data["ws"], np.full(len(keep) * n_ph, job["photo_weight"])])
+    print(f"{job['name']}: {len(keep)} train photos, {len(held)} held out", flush=True)
+    m = train(x, y, w, job["epochs"], job["seed"], job["device"])
+    export(m, Path(job["out"]))
+    res: dict = {}
+    if job["fold"] is not None:
+        right = cells = grids_ok = 0
+        for i in job["held"]:
+            pred = predict(m, np.ascontiguousarray(data["clean"][i]), job["device"]).argmax(1)
+            cls = data["cls"][i]
+            right += int((pred == cls).sum())
+            cells += len(cls)
+            grids_ok += int((pred == cls).all())
+        res = {"fold": job["fold"], "cell_acc": right / cells, "grids_all_right_no_repair": grids_ok / len(held),
+               "grids_right": grids_ok}
+    if "xd" in data:
+        xd = np.ascontiguousarray(data["xd"])
+        res["dev"] = score_cells(predict(m, xd, job["device"]).argmax(1), xd, np.asarray(data["yd"]))
+    return res
+
+
 # ---- main --------------------------------------------------------------------------
 
 def main(argv=None) -> None:
@@ -303,6 +337,11 @@ def main(argv=None) -> None:
                     help="a quick check on a CPU: train only the first N of the --folds models and no final "
                          "model (0: all folds and the final model)")
     ap.add_argument("--photo-weight", type=float, default=4.0, help="sampling weight of a photo cell")
+    ap.add_argument("--orient-model", type=Path,
+                    help="ONNX digit model that finds which way up each photo is (e.g. the shipped one); "
+                         "default: a first model trained without photos (digits_synth.onnx)")
+    ap.add_argument("--parallel", type=int, default=1,
+                    help="train the fold models and the final one in this many processes at once (a GPU)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
     ap.add_argument("--out", default="out/digits")
@@ -335,11 +374,18 @@ def main(argv=None) -> None:
     # Sampling weight of each synthetic / rendered patch (photos get --photo-weight).
     ws = np.concatenate([np.ones(n_synth), np.full(len(xs) - n_synth, args.rendered_weight)])
 
-    print("model 0: synthetic" + (" and rendered" if args.rendered else "") + " only", flush=True)
-    m0 = train(xs, ys, ws, args.epochs, args.seed, device)
-    export(m0, out / "digits_synth.onnx")
-    if dev is not None:
-        score_dev("synthetic_only_model", m0)
+    if args.orient_model is None:
+        print("model 0: synthetic" + (" and rendered" if args.rendered else "") + " only", flush=True)
+        m0 = train(xs, ys, ws, args.epochs, args.seed, device)
+        export(m0, out / "digits_synth.onnx")
+        if dev is not None:
+            score_dev("synthetic_only_model", m0)
+
+        def probs0(patches):
+            return predict(m0, patches, device)
+    else:                               # orient the photos with a model trained before (no model 0)
+        from vlm_puzzle.vision.classifier import load_classifier
+        probs0 = load_classifier(args.orient_model).predict
 
     photos = photo_data.load(args.photos)
     extra = [ph for path in args.train_photos for ph in photo_data.load(str(path))]
@@ -351,12 +397,12 @@ def main(argv=None) -> None:
         scores = []
         for k in range(4):
             up, cls = orient(base, ph["labels"], k)
-            p = predict(m0, up, device)
+            p = probs0(up)
             scores.append(float(np.log(np.maximum(p[np.arange(len(cls)), cls], 1e-6)).sum()))
         k = int(np.argmax(scores))
         up, cls = orient(base, ph["labels"], k)
         if len(oriented) < len(photos):
-            pred = predict(m0, up, device).argmax(1)
+            pred = probs0(up).argmax(1)
             synth_only["cells"] += len(cls)
             synth_only["right"] += int((pred == cls).sum())
         jittered = [orient(photo_patches(ph, rng, 0.04), ph["labels"], k)[0] for _ in range(5)]
@@ -364,7 +410,8 @@ def main(argv=None) -> None:
                          "jit_cls": np.tile(cls, 5)})
     print(f"orientations: {np.bincount([o['k'] for o in oriented], minlength=4).tolist()} (k=0..3)")
     acc0 = synth_only["right"] / max(1, synth_only["cells"])
-    print(f"synthetic-only model on all photo cells (clean crops): {acc0:.4%}", flush=True)
+    print(f"{'synthetic-only' if args.orient_model is None else 'orienting'} model on all photo cells "
+          f"(clean crops): {acc0:.4%}", flush=True)
     # The --train-photos join the synthetic data: every model trains on them, no fold holds them.
     oriented, extra = oriented[:len(photos)], oriented[len(photos):]
     if extra:
@@ -378,48 +425,51 @@ def main(argv=None) -> None:
         perm = np.random.default_rng(1234).permutation(len(oriented))
         folds = [sorted(int(i) for i in perm[f::args.folds]) for f in range(args.folds)]
         folds = folds[:args.max_folds or None]
+    # One job per model: each fold's, then (without --max-folds) the final one on every photo.
+    jobs = [{"name": f"fold{f}", "fold": f, "held": held, "seed": args.seed + 1 + f,
+             "out": str(out / f"digits_fold{f}.onnx")} for f, held in enumerate(folds)]
+    if not args.max_folds:
+        jobs.append({"name": "final_model", "fold": None, "held": [], "seed": args.seed + 100,
+                     "out": str(out / "digits.onnx")})
+    data = {"xs": xs, "ys": ys, "ws": ws, "jit": np.stack([o["jit"] for o in oriented]),
+            "jit_cls": np.stack([o["jit_cls"] for o in oriented]),
+            "clean": np.stack([o["clean"] for o in oriented]), "cls": np.stack([o["cls"] for o in oriented])}
+    if dev is not None:
+        data.update(xd=xd, yd=yd)
+    common = {"epochs": args.epochs, "photo_weight": args.photo_weight, "device": device}
+    if args.parallel > 1:
+        cache = out / "_data"
+        cache.mkdir(exist_ok=True)
+        for k, v in data.items():
+            np.save(cache / f"{k}.npy", v)
+        from multiprocessing import get_context
+        with get_context("spawn").Pool(min(args.parallel, len(jobs))) as pool:
+            results = pool.map(_fit, [dict(job, **common, cache=str(cache)) for job in jobs])
+        for f in cache.iterdir():
+            f.unlink()
+        cache.rmdir()
+    else:
+        results = [_fit(dict(job, **common), data) for job in jobs]
     cv_results = []
-    for f, held in enumerate(folds):
-        train_ph = [o for i, o in enumerate(oriented) if i not in held]
-        test_ph = [oriented[i] for i in held]
-        x = np.concatenate([xs] + [o["jit"] for o in train_ph])
-        y = np.concatenate([ys] + [o["jit_cls"] for o in train_ph])
-        w = np.concatenate([ws] + [np.full(len(o["jit"]), args.photo_weight) for o in train_ph])
-        print(f"fold {f}: {len(train_ph)} train photos, {len(test_ph)} held out", flush=True)
-        m = train(x, y, w, args.epochs, args.seed + 1 + f, device)
-        right = cells = grids_ok = 0
-        for o in test_ph:
-            pred = predict(m, o["clean"], device).argmax(1)
-            right += int((pred == o["cls"]).sum())
-            cells += len(o["cls"])
-            grids_ok += int((pred == o["cls"]).all())
-        res = {"fold": f, "photos": [o["name"] for o in test_ph], "cell_acc": right / cells,
-               "grids_all_right_no_repair": grids_ok / len(test_ph)}
-        cv_results.append(res)
-        print(f"fold {f}: held-out cell acc {res['cell_acc']:.4%}, grids right (no repair) "
-              f"{grids_ok}/{len(test_ph)}", flush=True)
-        export(m, out / f"digits_fold{f}.onnx")
+    for job, res in zip(jobs, results):
         if dev is not None:
-            score_dev(f"fold{f}", m)
-
+            dev[job["name"]] = res.pop("dev")
+            print(f"  dev renders, {job['name']}: {dev[job['name']]}", flush=True)
+        if job["fold"] is not None:
+            res["photos"] = [oriented[i]["name"] for i in job["held"]]
+            cv_results.append(res)
+            print(f"fold {res['fold']}: held-out cell acc {res['cell_acc']:.4%}, grids right (no repair) "
+                  f"{res['grids_right']}/{len(job['held'])}", flush=True)
     if args.max_folds:
         print(f"--max-folds {args.max_folds}: no final model; done in {time.time() - t0:.0f}s", flush=True)
         return
-    print("final model: synthetic + all photos", flush=True)
-    x = np.concatenate([xs] + [o["jit"] for o in oriented])
-    y = np.concatenate([ys] + [o["jit_cls"] for o in oriented])
-    w = np.concatenate([ws] + [np.full(len(o["jit"]), args.photo_weight) for o in oriented])
-    m = train(x, y, w, args.epochs, args.seed + 100, device)
-    export(m, out / "digits.onnx")
-    if dev is not None:
-        score_dev("final_model", m)
     card = {
         "name": "vlm-puzzle digit reader",
         "version": VERSION,
         "classes": list(LABELS),
         "input_size": PATCH,
         "input": "uint8 ink patch (vision.cells.cell_patches), scaled to 0..1, NCHW float32",
-        "parameters": int(sum(p.numel() for p in m.parameters())),
+        "parameters": int(sum(p.numel() for p in DigitNet().parameters())),
         "training": {
             "synthetic_grids": args.grids, "synthetic_patches": n_synth, "fonts": len(fonts),
             "rendered": rendered,
