@@ -37,6 +37,10 @@ SOLVE_S = 0.5           # seconds per solver call
 _KIND_OF_STYLE = {"dashed": "killer", "thick": "kenken"}
 # An operator the reader did not see (``:`` for division, ``*``...): nats per guess.
 MISSING_OP = 1.0
+# Operators a blurred print turns into one another (a small ÷ into +, a × into +...),
+# tried at OP_FLOOR_P where the reader gave them less.
+CONFUSABLE = {"+": "/x", "-": "/+", "x": "+", "/": "+-"}
+OP_FLOOR_P = float(np.exp(-6.0))
 
 
 def clue_changes(cages, max_cost: float = MAX_COST, kenken_size: int = 0) -> list[tuple[float, int, int, str]]:
@@ -54,6 +58,10 @@ def clue_changes(cages, max_cost: float = MAX_COST, kenken_size: int = 0) -> lis
                 if reachable(Cage(cage.cells, OP_OF[ch], clue.target), kenken_size):
                     out.append((MISSING_OP + CHANGE_PENALTY, i, len(clue.text), ch))
         for j, (p, alts) in enumerate(zip(clue.probs, clue.alternatives)):
+            if kenken_size and clue.text[j] in CONFUSABLE:
+                # A small operator blurs into another that the reader may be sure of.
+                seen = {ch for ch, _ in alts}
+                alts = alts + tuple((ch, OP_FLOOR_P) for ch in CONFUSABLE[clue.text[j]] if ch not in seen)
             for ch, q in alts:
                 cost = float(np.log(max(p, 1e-12)) - np.log(max(q, 1e-12))) + CHANGE_PENALTY
                 if cost < max_cost + CHANGE_PENALTY:
@@ -76,7 +84,7 @@ def with_changes(variants, changes: list[tuple[float, int, int, str]]):
                 probs.append(float(np.exp(-MISSING_OP)))
                 alts.append(())
                 continue
-            probs[j] = dict(clue.alternatives[j])[ch]
+            probs[j] = dict(clue.alternatives[j]).get(ch, OP_FLOOR_P)
             chars[j] = ch
         kept = [j for j, ch in enumerate(chars) if ch]   # "" drops the character
         cages[i] = replace(cages[i], clue=replace(
