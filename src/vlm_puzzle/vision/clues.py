@@ -71,8 +71,7 @@ def clue_strip(ink: np.ndarray, box: tuple[float, float, float, float],
                clip: tuple[float, float, float, float] | None = None) -> np.ndarray:
     """The clue strip of the cell ``box`` = (x0, y0, x1, y1) px of ``ink`` (float 0..1),
     as a (STRIP_H, STRIP_W) float32 image; outside the image counts as no ink, and so
-    does ink outside ``clip`` (the real cell, when ``box`` is a scaled one) by more
-    than the strip's margin."""
+    does ink outside ``clip`` = (x0, y0, x1, y1) px (see :func:`strip_box`)."""
     x0, y0, x1, y1 = box
     w, h = x1 - x0, y1 - y0
     xa, xb = x0 + STRIP_X[0] * w, x0 + STRIP_X[1] * w
@@ -85,10 +84,8 @@ def clue_strip(ink: np.ndarray, box: tuple[float, float, float, float],
     crop = np.zeros((jb - ja, ib - ia), np.float32)
     sa, sb, ta, tb = max(ia, 0), min(ib, W), max(ja, 0), min(jb, H)
     if clip is not None:
-        cx0, cy0, cx1, cy1 = clip
-        cw, ch = cx1 - cx0, cy1 - cy0
-        sa, sb = max(sa, int(np.floor(cx0 + STRIP_X[0] * cw))), min(sb, int(np.ceil(cx0 + 0.96 * cw)))
-        ta, tb = max(ta, int(np.floor(cy0 + STRIP_Y[0] * ch))), min(tb, int(np.ceil(cy1 - 0.04 * ch)))
+        sa, sb = max(sa, int(np.floor(clip[0]))), min(sb, int(np.ceil(clip[2])))
+        ta, tb = max(ta, int(np.floor(clip[1]))), min(tb, int(np.ceil(clip[3])))
     if sb > sa and tb > ta:
         crop[ta - ja:tb - ja, sa - ia:sb - ia] = ink[ta:tb, sa:sb]
     shrink = crop.shape[0] > STRIP_H
@@ -103,13 +100,14 @@ def clue_strip(ink: np.ndarray, box: tuple[float, float, float, float],
 # reaching lower than FIT_BOTTOM (fractions of the cell) would be cut, and is cut
 # from a box scaled to put it there instead. (Smaller clues read as they are.)
 TEXT_H = 0.18
-TEXT_TOP = 0.09
+TEXT_LEFT, TEXT_TOP = 0.1, 0.09
+CLIP_PAD = 0.05   # ink kept left of the text (cell): not an outline's dashes beside it
 FIT_H, FIT_BOTTOM = 0.26, 0.36
 # Search window for the text, fractions of the cell; lines in it: see _solid, _dashed.
 FIND_X, FIND_Y = (0.0, 0.97), (0.0, 0.72)
 LINE_RUN, LINE_COVER, LINE_SPAN, LINE_THICK, DASH_COVER = 0.85, 0.4, 0.75, 0.08, 0.25
 # A clue starts within this (x, y) of the cell's top-left corner; a given digit does not.
-TEXT_START = (0.27, 0.2)
+TEXT_START = (0.27, 0.26)
 # Ink level of a text pixel; least and most height of a character and widest gap
 # between two (fractions of the cell).
 TEXT_INK = 0.4
@@ -142,9 +140,11 @@ def text_box(ink: np.ndarray, box: tuple[float, float, float, float]) -> tuple[f
     # level with it (the other characters, an operator's dots); the dashes of an
     # outline running on below it, and a given digit under it, are not.
     count, _, stats, _ = cv2.connectedComponentsWithStats(on.view(np.uint8), connectivity=8)
-    left, top, width, height = (stats[1:, k].astype(float) for k in range(4))
+    left, top, width, height, area = (stats[1:, k].astype(float) for k in range(5))
+    # A straight bar (a piece of a blurred outline) does not start a clue; a 1 has a flag or foot.
+    bar = ((height > 4 * width) | (width > 4 * height)) & (area > 0.5 * width * height)
     start = ((ja - y0 + top) / h <= TEXT_START[1]) & ((ia - x0 + left) / w <= TEXT_START[0]) \
-        & (height >= max(3, MIN_TEXT_H * h)) & (height <= MAX_TEXT_H * h)
+        & (height >= max(3, MIN_TEXT_H * h)) & (height <= MAX_TEXT_H * h) & ~bar
     if count <= 1 or not start.any():
         return None
     seed = int(np.argmax(np.where(start, height, -1)))
@@ -222,22 +222,25 @@ def _dashed(on: np.ndarray, thick: float) -> np.ndarray:
     return _flank(line)
 
 
-def strip_box(box: tuple[float, float, float, float],
-              found: tuple[float, float, float, float] | None) -> tuple[float, float, float, float]:
-    """The box to cut the clue strip from: the cell ``box`` itself when its text
-    (``found`` by :func:`text_box`) sits where the reader learnt to find it, else a box scaled
-    and placed so that the text stands TEXT_H high at TEXT_TOP (large, small or low
-    clues), its left edge where the cell's is."""
+def strip_box(box: tuple[float, float, float, float], found: tuple[float, float, float, float] | None):
+    """(box to cut the clue strip from, the region of ink kept or None) for the cell
+    ``box``: the cell itself when its text (``found`` by :func:`text_box`) sits
+    where the reader learnt to find it; else a box scaled and placed so that the text
+    stands TEXT_H high at (TEXT_LEFT, TEXT_TOP) (large, small or low clues), and only
+    the ink of the cell from just left of the text kept (not an outline's dashes
+    beside it, nor the neighbouring cells' ink)."""
     if found is None:
-        return box
-    _, top, _, bottom = found
+        return box, None
+    left, top, _, bottom = found
     if bottom <= FIT_BOTTOM and bottom - top <= FIT_H:
-        return box
+        return box, None
     x0, y0, x1, y1 = box
-    h = y1 - y0
+    w, h = x1 - x0, y1 - y0
     side = (bottom - top) * h / TEXT_H
-    ny0 = y0 + top * h - TEXT_TOP * side - STRIP_Y[0] * side
-    return x0, ny0, x0 + side * (x1 - x0) / h, ny0 + side
+    nx0 = x0 + left * w - (TEXT_LEFT - STRIP_X[0]) * side
+    ny0 = y0 + top * h - (TEXT_TOP - STRIP_Y[0]) * side
+    keep = (x0 + (left - CLIP_PAD) * w, y0 + STRIP_Y[0] * h, x0 + 0.96 * w, y1 - 0.04 * h)
+    return (nx0, ny0, nx0 + side * w / h, ny0 + side), keep
 
 
 # ---- the network ----------------------------------------------------------------------------
@@ -350,7 +353,7 @@ def read_clues(ink: np.ndarray, cells: list[tuple[float, float, float, float]], 
     if not cells:
         return []
     found = [text_box(ink, box) for box in cells]
-    strips = np.stack([clue_strip(ink, strip_box(box, f), box) for box, f in zip(cells, found)])
+    strips = np.stack([clue_strip(ink, *strip_box(box, f)) for box, f in zip(cells, found)])
     logits = column_probs(strips, weights)
     out = []
     for z, f in zip(logits, found):
