@@ -234,3 +234,16 @@ def test_blank_clue_clears_the_clue_corner_of_a_digit_patch():
     patch = np.full((32, 32), 200, np.uint8)
     out = C.blank_clue(patch, (0.1, 0.1, 0.5, 0.4), inset=0.08)
     assert out[3:12, 2:17].max() == 0 and out[20:, :].min() == 200 and out[:, 22:].min() == 200
+
+
+def test_operator_clues_make_dashed_looking_cages_kenken():
+    from vlm_puzzle.vision.variants import operator_clues
+    groups = [((0, 0), (0, 1)), ((1, 0), (1, 1)), ((2, 0),)]
+    clue = {(0, 0): C.parse_clue("3+", [0.99, 0.99]), (1, 0): C.parse_clue("2/", [0.99, 0.99]),
+            (2, 0): C.parse_clue("3", [0.99])}
+    assert operator_clues(groups, clue)
+    # Killer sums (no operators), or one kind of operator only (a dash beside a sum read "-"): not KenKen.
+    assert not operator_clues(groups, {**clue, (0, 0): C.parse_clue("13", [0.99, 0.99]),
+                                       (1, 0): C.parse_clue("8", [0.99])})
+    assert not operator_clues(groups, {**clue, (0, 0): C.parse_clue("3-", [0.99, 0.99]),
+                                       (1, 0): C.parse_clue("2-", [0.99, 0.99])})

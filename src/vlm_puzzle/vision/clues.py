@@ -344,23 +344,27 @@ def parse_clue(chars, probs: list[float], alternatives=()) -> Clue:
 
 
 def read_clues(ink: np.ndarray, cells: list[tuple[float, float, float, float]], cell_px: float,
-               ops: bool = True, weights: Path | None = None) -> list[Clue]:
+               ops: bool = True, weights: Path | None = None, both: bool = False):
     """Read the clue in each given cell box ``(x0, y0, x1, y1)`` (px of ``ink``), batched.
 
     ``ink``: the ink map (float 0..1, ``vision.ink.ink_map``). ``ops=False``
     reads bare numbers (killer sums): the decode allows digits only. ``cell_px``
-    is kept for the interface; the strip is scaled from each cell's own box."""
+    is kept for the interface; the strip is scaled from each cell's own box.
+    ``both``: return (with operators, digits only) from the one network pass."""
     if not cells:
-        return []
+        return ([], []) if both else []
     found = [text_box(ink, box) for box in cells]
     strips = np.stack([clue_strip(ink, *strip_box(box, f)) for box, f in zip(cells, found)])
     logits = column_probs(strips, weights)
-    out = []
-    for z, f in zip(logits, found):
-        text, probs, alts = ctc_decode(z, ops)
-        clue = parse_clue(text, probs, alts) if text else Clue(text="", op=None, target=None, confidence=0.0)
-        out.append(replace(clue, extent=f) if text else clue)
-    return out
+
+    def decode(with_ops: bool) -> list[Clue]:
+        out = []
+        for z, f in zip(logits, found):
+            text, probs, alts = ctc_decode(z, with_ops)
+            clue = parse_clue(text, probs, alts) if text else Clue(text="", op=None, target=None, confidence=0.0)
+            out.append(replace(clue, extent=f) if text else clue)
+        return out
+    return (decode(True), decode(False)) if both else decode(ops)
 
 
 def blank_clue(patch: np.ndarray, extent: tuple[float, float, float, float], inset: float) -> np.ndarray:
