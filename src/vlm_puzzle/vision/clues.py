@@ -131,11 +131,11 @@ def text_box(ink: np.ndarray, box: tuple[float, float, float, float]) -> tuple[f
     solid_r, solid_c = _solid(on), _solid(on.T)
     on[solid_r] = False
     on[:, solid_c] = False
+    if on.sum() < max(3, MIN_TEXT_H * h):
+        return None
     # A blurred dash wanders a pixel sideways: dashes are found on the ink widened by one.
-    wide_c = on | np.pad(on[:, 1:], ((0, 0), (0, 1))) | np.pad(on[:, :-1], ((0, 0), (1, 0)))
-    on[:, _dashed(wide_c.T, LINE_THICK * w)] = False
-    wide_r = on | np.pad(on[1:], ((0, 1), (0, 0))) | np.pad(on[:-1], ((1, 0), (0, 0)))
-    on[_dashed(wide_r, LINE_THICK * h)] = False
+    on[:, _dashed(_flank(on, 1).T, LINE_THICK * w)] = False
+    on[_dashed(_flank(on, 0), LINE_THICK * h)] = False
     # The clue: the tallest piece of ink starting near the corner, and every piece
     # level with it (the other characters, an operator's dots); the dashes of an
     # outline running on below it, and a given digit under it, are not.
@@ -166,21 +166,29 @@ def text_box(ink: np.ndarray, box: tuple[float, float, float, float]) -> tuple[f
     return (ia - x0 + l) / w, (ja - y0 + a) / h, (ia - x0 + r) / w, (ja - y0 + b) / h
 
 
-def _flank(line: np.ndarray) -> np.ndarray:
-    """``line`` one more each side: a line's blurred flank is ink too."""
-    return line | np.r_[line[1:], False] | np.r_[False, line[:-1]]
+def _flank(line: np.ndarray, axis: int = 0) -> np.ndarray:
+    """``line`` one more each side along ``axis``: a line's blurred flank is ink too."""
+    out = line.copy()
+    if axis == 0:
+        out[1:] |= line[:-1]
+        out[:-1] |= line[1:]
+    else:
+        out[:, 1:] |= line[:, :-1]
+        out[:, :-1] |= line[:, 1:]
+    return out
 
 
 def _runs(on: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(longest run, number of runs) of ink per row of the boolean ``on``."""
-    n = on.shape[0]
-    pad = np.zeros((n, 1), bool)
-    edges = np.diff(np.hstack([pad, on, pad]).astype(np.int8), axis=1)
-    longest = np.zeros(n, int)
-    for r in np.flatnonzero(on.any(axis=1)):
-        starts, ends = np.flatnonzero(edges[r] == 1), np.flatnonzero(edges[r] == -1)
-        longest[r] = int((ends - starts).max())
-    return longest, (edges == 1).sum(axis=1)
+    n, w = on.shape
+    edges = np.zeros((n, w + 1), np.int8)
+    edges[:, :w] = on
+    edges[:, 1:] -= on
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)   # in step, row by row
+    rows = starts // (w + 1)
+    longest = np.zeros(n, np.int64)
+    np.maximum.at(longest, rows, ends - starts)
+    return longest, np.bincount(rows, minlength=n)
 
 
 def _solid(on: np.ndarray) -> np.ndarray:
