@@ -22,8 +22,8 @@ import numpy as np
 from vlm_puzzle.errors import ReadError
 from vlm_puzzle.imageio import open_image
 from vlm_puzzle.vision.cells import INSET, cell_patches, diagonal_lines, erase_diagonal
-from vlm_puzzle.vision.clues import blank_clue
 from vlm_puzzle.vision.classifier import DIGITS_MODEL, load_classifier
+from vlm_puzzle.vision.clues import blank_clue
 from vlm_puzzle.vision.gray import to_gray
 from vlm_puzzle.vision.grid import GridLocation, _lattice_corners, locate_grid
 from vlm_puzzle.vision.lattice import find_lattice
@@ -139,14 +139,14 @@ class GridReader:
         """The reading with each cage's first cell read again, its clue text blanked,
         where a digit was read there: a clue a third of the cell high reads as a given."""
         patches, sym = reading.patches.copy(), reading.symbols.copy()
-        cells = [k for cage in cages if cage.clue.extent is not None
-                 and sym[k := cage.anchor[0] * n + cage.anchor[1], 0] < EMPTY_THRESHOLD]
-        if not cells:
-            return reading
+        cells = []
         for cage in cages:
             k = cage.anchor[0] * n + cage.anchor[1]
-            if k in cells:
+            if cage.clue.extent is not None and sym[k, 0] < EMPTY_THRESHOLD:
                 patches[k] = blank_clue(patches[k], cage.clue.extent, INSET)
+                cells.append(k)
+        if not cells:
+            return reading
         sym[cells] = self._classify(patches[cells])
         return CellReading.from_symbols(n, patches, sym)
 

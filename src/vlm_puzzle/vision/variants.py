@@ -168,12 +168,13 @@ def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None) 
         cells = [(r, c) for r in range(n) for c in range(n)]
         with_ops, digits = read_clues(ink, [_cell_box(xs, ys, rc, v_lines, h_lines) for rc in cells], cell,
                                       both=True)
-        clue_at = dict(zip(cells, with_ops if cage_style == "thick" else digits))
-        if cage_style == "dashed" and operator_clues(groups, dict(zip(cells, with_ops))):
+        op_clues = dict(zip(cells, with_ops))
+        if cage_style == "dashed" and operator_clues(groups, op_clues):
             # Cage clues with operators are KenKen's, whatever the lines look like.
             notes.append(uncertain("operator_clues", "cage clues carry operators: KenKen cages, though "
                                    "their borders read as dashed"))
-            cage_style, clue_at = "thick", dict(zip(cells, with_ops))
+            cage_style = "thick"
+        clue_at = op_clues if cage_style == "thick" else dict(zip(cells, digits))
         if cage_style == "dashed":
             sure = {rc for rc, k in clue_at.items() if k.target is not None and k.confidence >= STRAY_CONFIDENT}
             blank = {rc for rc, k in clue_at.items() if not k.text}
