@@ -166,8 +166,9 @@ def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None) 
         # Every cell's corner text in one classifier batch: cage clues, and the
         # evidence that places cage borders right (one clue per cage).
         cells = [(r, c) for r in range(n) for c in range(n)]
-        with_ops, digits = read_clues(ink, [_cell_box(xs, ys, rc, v_lines, h_lines) for rc in cells], cell,
-                                      both=True)
+        boxes = [_cell_box(xs, ys, rc, v_lines, h_lines) for rc in cells]
+        with_ops, digits = read_clues(ink, boxes, cell, both=True) if cage_style == "dashed" \
+            else (read_clues(ink, boxes, cell), None)
         op_clues = dict(zip(cells, with_ops))
         if cage_style == "dashed" and operator_clues(groups, op_clues):
             # Cage clues with operators are KenKen's, whatever the lines look like.
