@@ -137,3 +137,42 @@ def test_a_spurious_character_is_dropped(read):
         raise AssertionError("no longer clue breaks this puzzle")
     fixed = repair_clues(bad)
     assert fixed.variants.cages[i].clue.text == text and fixed.verdict.solver_status == "solved"
+
+
+def _cages(*clues):
+    from vlm_puzzle.vision.variants import CageRead
+    cells = (((0, 0), (0, 1)), ((1, 0), (1, 1)), ((2, 0),))
+    return tuple(CageRead(cells=c, clue=k) for c, k in zip(cells, clues))
+
+
+def test_a_cage_without_operator_gets_each_reachable_one_to_try():
+    from vlm_puzzle.check.clues import MISSING_OP, clue_changes, with_changes
+    from vlm_puzzle.check.givens import CHANGE_PENALTY
+    cages = _cages(parse_clue("7", [0.99], [()]), parse_clue("3+", [0.99, 0.99], [(), ()]),
+                   parse_clue("2", [0.99], [()]))
+    changes = clue_changes(cages, kenken_size=4)
+    appended = {ch for cost, i, j, ch in changes if i == 0 and j == 1}
+    # 7 from two cells of 1..4: a sum (3+4) only; the 1-cell cage needs no operator.
+    assert appended == {"+"} and not [c for c in changes if c[1] == 2]
+    assert [c[0] for c in changes if c[1] == 0] == [MISSING_OP + CHANGE_PENALTY]
+    assert with_changes(read_state_stub(cages), [c for c in changes if c[1] == 0]).cages[0].clue.op == "add"
+    assert not clue_changes(cages)   # not a KenKen: no operator is made up
+
+
+def test_a_sure_operator_may_still_be_its_look_alike():
+    from vlm_puzzle.check.clues import CONFUSABLE, OP_FLOOR_P, clue_changes, with_changes
+    cages = _cages(parse_clue("5+", [0.99, 1.0], [(), ()]), parse_clue("2x", [0.99, 0.99], [(), ()]))
+    changes = clue_changes(cages, kenken_size=6)
+    swaps = {(i, ch) for _, i, j, ch in changes if j == 1}
+    assert swaps == {(0, ch) for ch in CONFUSABLE["+"]} | {(1, ch) for ch in CONFUSABLE["x"]}
+    div = [c for c in changes if c[1] == 0 and c[3] == "/"]
+    fixed = with_changes(read_state_stub(cages), div).cages[0].clue
+    assert (fixed.op, fixed.target) == ("div", 5) and fixed.probs[1] == pytest.approx(OP_FLOOR_P)
+
+
+def read_state_stub(cages):
+    """A VariantState holding only ``cages`` (what clue_changes / with_changes look at)."""
+    from vlm_puzzle.vision.marks import Marks
+    from vlm_puzzle.vision.variants import VariantState
+    return VariantState(size=6, edges=None, regions=None, cage_style="thick", cages=cages, diagonals=False,
+                        windows=False, marks=Marks(False, False, np.zeros((6, 6), bool), 0.0, 0.0))

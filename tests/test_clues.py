@@ -163,3 +163,87 @@ def test_renderer_operators_parse():
             text = cage_label(Cage(((0, 0), (0, 1)), op, 12), Style(font="DejaVuSans", ascii_ops=ascii_ops))
             clue = C.parse_clue(text, [0.99] * len(text))
             assert (clue.op, clue.target) == (op, 12)
+
+
+# ---- clues in other drawing styles (vision.clues.text_box / strip_box) ----------------------
+
+def big_clue_style(**kw):
+    return Style(font="DejaVuSerif", clue_font="DejaVuSerif", antialias=True, **kw)
+
+
+@pytest.mark.parametrize("scale,offset", [(0.42, (0.1, 0.1)), (0.3, (0.16, 0.16))], ids=["large", "low"])
+def test_large_and_low_kenken_clues_are_read_whole(scale, offset):
+    # The fixed strip (top 40% of the cell) cuts these; the strip follows the text found.
+    spec, _ = generate_puzzle("kenken", 5, seed=9)
+    check_cages(spec, read_all(spec, 9, big_clue_style(clue_scale=scale, clue_offset=offset)))
+
+
+def test_large_clues_are_not_read_as_given_digits():
+    from vlm_puzzle.vision.extract import GridReader
+    spec, _ = generate_puzzle("kenken", 5, seed=9)
+    shot = render_puzzle(spec, seed=9, style=big_clue_style(clue_scale=0.42, clue_offset=(0.1, 0.1)), size_px=800)
+    state = GridReader().read(np.ascontiguousarray(shot.image[..., ::-1]))
+    assert state.variants.cage_style == "thick"
+    assert not np.any(state.givens)
+
+
+def test_killer_sums_inside_an_unbroken_outline():
+    # As sgt-puzzles prints them: the dashed outline runs on beside the sum.
+    spec, _ = generate_puzzle("killer", 6, seed=3)
+    style = Style(font="DejaVuSans", clue_font="DejaVuSans", sum_gap=False, clue_scale=0.2,
+                  clue_offset=(0.15, 0.15))
+    check_cages(spec, read_all(spec, 3, style))
+
+
+def _cell_ink(size=100):
+    ink = np.zeros((size, size), np.float32)
+    ink[:3, :] = ink[:, :3] = 1.0                 # the cell's top and left grid lines
+    ink[10:12, 5:95:8] = 1.0                      # a dashed outline along the top...
+    ink[10:12, 6:95:8] = 1.0
+    ink[12:95:8, 10:12] = ink[13:95:8, 10:12] = ink[14:95:8, 10:12] = 1.0   # ...and down the left
+    return ink
+
+
+def test_text_box_finds_the_clue_between_lines_and_dashes():
+    ink = _cell_ink()
+    ink[20:50, 22:26] = 1.0                       # a "1" 30% of the cell high...
+    ink[20:24, 18:26] = 1.0
+    ink[33:36, 32:47] = 1.0                       # ...and a "-" level with it
+    left, top, right, bottom = C.text_box(ink, (0.0, 0.0, 100.0, 100.0))
+    assert (left, top, right, bottom) == pytest.approx((0.18, 0.20, 0.47, 0.50), abs=0.011)
+    box, keep = C.strip_box((0.0, 0.0, 100.0, 100.0), (left, top, right, bottom))
+    # A clue 30% high is cut from a box 0.3 / TEXT_H cells high, the dashes left out.
+    assert box[3] - box[1] == pytest.approx(0.3 / C.TEXT_H * 100.0, rel=0.05)
+    assert keep[0] > 12
+
+
+def test_text_box_is_none_for_a_given_digit_or_a_blank_cell():
+    assert C.text_box(_cell_ink(), (0.0, 0.0, 100.0, 100.0)) is None
+    ink = _cell_ink()
+    ink[35:80, 38:62] = 1.0                       # a big centred digit
+    assert C.text_box(ink, (0.0, 0.0, 100.0, 100.0)) is None
+
+
+def test_a_clue_that_fits_the_strip_is_cut_as_before():
+    box = (0.0, 0.0, 100.0, 100.0)
+    assert C.strip_box(box, (0.08, 0.08, 0.3, 0.27)) == (box, None)
+    assert C.strip_box(box, None) == (box, None)
+
+
+def test_blank_clue_clears_the_clue_corner_of_a_digit_patch():
+    patch = np.full((32, 32), 200, np.uint8)
+    out = C.blank_clue(patch, (0.1, 0.1, 0.5, 0.4), inset=0.08)
+    assert out[3:12, 2:17].max() == 0 and out[20:, :].min() == 200 and out[:, 22:].min() == 200
+
+
+def test_operator_clues_make_dashed_looking_cages_kenken():
+    from vlm_puzzle.vision.variants import operator_clues
+    groups = [((0, 0), (0, 1)), ((1, 0), (1, 1)), ((2, 0),)]
+    clue = {(0, 0): C.parse_clue("3+", [0.99, 0.99]), (1, 0): C.parse_clue("2/", [0.99, 0.99]),
+            (2, 0): C.parse_clue("3", [0.99])}
+    assert operator_clues(groups, clue)
+    # Killer sums (no operators), or one kind of operator only (a dash beside a sum read "-"): not KenKen.
+    assert not operator_clues(groups, {**clue, (0, 0): C.parse_clue("13", [0.99, 0.99]),
+                                       (1, 0): C.parse_clue("8", [0.99])})
+    assert not operator_clues(groups, {**clue, (0, 0): C.parse_clue("3-", [0.99, 0.99]),
+                                       (1, 0): C.parse_clue("2-", [0.99, 0.99])})

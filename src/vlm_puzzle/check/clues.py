@@ -23,9 +23,10 @@ from vlm_puzzle.check.givens import CHANGE_PENALTY, MAX_COST, subsets_by_cost, v
 from vlm_puzzle.check.judge import UNLIKELY_REPAIR
 from vlm_puzzle.check.templates import repair_template
 from vlm_puzzle.findings import Finding, uncertain
-from vlm_puzzle.rules.geometry import DOUBTFUL, Decision
+from vlm_puzzle.rules.geometry import DOUBTFUL, Decision, reachable
 from vlm_puzzle.verdict import GivensVerdict, as_solution
-from vlm_puzzle.vision.clues import parse_clue
+from vlm_puzzle.spec import Cage
+from vlm_puzzle.vision.clues import OP_OF, parse_clue
 from vlm_puzzle.vision.state import GridState
 
 MAX_CHANGES = 3         # characters changed at most
@@ -34,16 +35,33 @@ MAX_SOLVES = 60         # solver calls at most
 BUDGET_S = 1.5          # seconds for the whole search
 SOLVE_S = 0.5           # seconds per solver call
 _KIND_OF_STYLE = {"dashed": "killer", "thick": "kenken"}
+# An operator the reader did not see (``:`` for division, ``*``...): nats per guess.
+MISSING_OP = 1.0
+# Operators a blurred print turns into one another (a small ÷ into +, a × into +...),
+# tried at OP_FLOOR_P where the reader gave them less.
+CONFUSABLE = {"+": "/x", "-": "/+", "x": "+", "/": "+-"}
+OP_FLOOR_P = float(np.exp(-6.0))
 
 
-def clue_changes(cages, max_cost: float = MAX_COST) -> list[tuple[float, int, int, str]]:
+def clue_changes(cages, max_cost: float = MAX_COST, kenken_size: int = 0) -> list[tuple[float, int, int, str]]:
     """(cost, cage index, character index, new character) of every one-character
     change to the cages' clues cheaper than ``max_cost`` nats (plus the change
-    penalty), cheapest first (at most ``MAX_ALTERNATIVES``)."""
+    penalty), cheapest first (at most ``MAX_ALTERNATIVES``). ``kenken_size``: the
+    size N of a KenKen, whose multi-cell cages read without an operator may also get
+    one appended (character index = the clue's length): each that can reach the
+    target with digits 1..N, at MISSING_OP nats (a glyph the reader does not know)."""
     out = []
     for i, cage in enumerate(cages):
         clue = cage.clue
+        if kenken_size and len(cage.cells) > 1 and clue.op is None and clue.target is not None:
+            for ch in "+-x/":
+                if reachable(Cage(cage.cells, OP_OF[ch], clue.target), kenken_size):
+                    out.append((MISSING_OP + CHANGE_PENALTY, i, len(clue.text), ch))
         for j, (p, alts) in enumerate(zip(clue.probs, clue.alternatives)):
+            if kenken_size and clue.text[j] in CONFUSABLE:
+                # A small operator blurs into another that the reader may be sure of.
+                seen = {ch for ch, _ in alts}
+                alts = alts + tuple((ch, OP_FLOOR_P) for ch in CONFUSABLE[clue.text[j]] if ch not in seen)
             for ch, q in alts:
                 cost = float(np.log(max(p, 1e-12)) - np.log(max(q, 1e-12))) + CHANGE_PENALTY
                 if cost < max_cost + CHANGE_PENALTY:
@@ -59,13 +77,19 @@ def with_changes(variants, changes: list[tuple[float, int, int, str]]):
     cages = list(variants.cages)
     for i in sorted({c[1] for c in changes}):
         clue = cages[i].clue
-        chars, probs = list(clue.text), list(clue.probs)
+        chars, probs, alts = list(clue.text), list(clue.probs), list(clue.alternatives)
         for _, _, j, ch in (c for c in changes if c[1] == i):
-            probs[j] = dict(clue.alternatives[j])[ch]
+            if j >= len(clue.text):   # an operator appended (see clue_changes)
+                chars.append(ch)
+                probs.append(float(np.exp(-MISSING_OP)))
+                alts.append(())
+                continue
+            probs[j] = dict(clue.alternatives[j]).get(ch, OP_FLOOR_P)
             chars[j] = ch
         kept = [j for j, ch in enumerate(chars) if ch]   # "" drops the character
-        cages[i] = replace(cages[i], clue=parse_clue([chars[j] for j in kept], [probs[j] for j in kept],
-                                                     [clue.alternatives[j] for j in kept]))
+        cages[i] = replace(cages[i], clue=replace(
+            parse_clue([chars[j] for j in kept], [probs[j] for j in kept], [alts[j] for j in kept]),
+            extent=clue.extent))
     return replace(variants, cages=tuple(cages))
 
 
@@ -92,7 +116,8 @@ def repair_clues(state: GridState, decision: Decision) -> GridState:
     t0 = time.perf_counter()
     several = v.kind == kind and v.solver_status == "multiple"
     # Several solutions may be the puzzle's own: then change only what the reader doubted.
-    changes = clue_changes(variants.cages, UNLIKELY_REPAIR if several else MAX_COST)
+    changes = clue_changes(variants.cages, UNLIKELY_REPAIR if several else MAX_COST,
+                           variants.size if kind == "kenken" else 0)
     calls = 0
     for cost, idx in subsets_by_cost(changes, MAX_CHANGES):
         if calls >= MAX_SOLVES or time.perf_counter() - t0 > BUDGET_S:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -51,7 +51,9 @@ class Clue:
     ``confidence`` 0..1, per-character ``probs``; per character, ``alternatives``:
     the other characters of its kind (digit for a digit, operator for an operator)
     and ``""`` (no character) that the reader gave at least ``ALTERNATIVE_MIN``
-    where it read it, as ``(char, probability)``, likeliest first."""
+    where it read it, as ``(char, probability)``, likeliest first. ``extent``: where
+    the text was found, (left, top, right, bottom) as fractions of the cell
+    (:func:`text_box`; None: not found)."""
 
     text: str
     op: str | None
@@ -59,13 +61,16 @@ class Clue:
     confidence: float
     probs: tuple[float, ...] = ()
     alternatives: tuple[tuple[tuple[str, float], ...], ...] = ()
+    extent: tuple[float, float, float, float] | None = None
 
 
 # ---- the strip ------------------------------------------------------------------------------
 
-def clue_strip(ink: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+def clue_strip(ink: np.ndarray, box: tuple[float, float, float, float],
+               clip: tuple[float, float, float, float] | None = None) -> np.ndarray:
     """The clue strip of the cell ``box`` = (x0, y0, x1, y1) px of ``ink`` (float 0..1),
-    as a (STRIP_H, STRIP_W) float32 image; outside the image counts as no ink."""
+    as a (STRIP_H, STRIP_W) float32 image; outside the image counts as no ink, and so
+    does ink outside ``clip`` = (x0, y0, x1, y1) px (see :func:`strip_box`)."""
     x0, y0, x1, y1 = box
     w, h = x1 - x0, y1 - y0
     xa, xb = x0 + STRIP_X[0] * w, x0 + STRIP_X[1] * w
@@ -77,11 +82,172 @@ def clue_strip(ink: np.ndarray, box: tuple[float, float, float, float]) -> np.nd
     H, W = ink.shape[:2]
     crop = np.zeros((jb - ja, ib - ia), np.float32)
     sa, sb, ta, tb = max(ia, 0), min(ib, W), max(ja, 0), min(jb, H)
+    if clip is not None:
+        sa, sb = max(sa, int(np.floor(clip[0]))), min(sb, int(np.ceil(clip[2])))
+        ta, tb = max(ta, int(np.floor(clip[1]))), min(tb, int(np.ceil(clip[3])))
     if sb > sa and tb > ta:
         crop[ta - ja:tb - ja, sa - ia:sb - ia] = ink[ta:tb, sa:sb]
     shrink = crop.shape[0] > STRIP_H
     return cv2.resize(crop, (STRIP_W, STRIP_H),
                       interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+# ---- where the clue text is ------------------------------------------------------------------
+
+# The clue strip fits text of TEXT_H of the cell (the renders the reader learnt from:
+# 0.17-0.19) standing TEXT_TOP below the strip's top; a clue taller than FIT_H or
+# reaching lower than FIT_BOTTOM (fractions of the cell) would be cut, and is cut
+# from a box scaled to put it there instead. (Smaller clues read as they are.)
+TEXT_H = 0.18
+TEXT_LEFT, TEXT_TOP = 0.1, 0.09
+CLIP_PAD = 0.05   # ink kept left of the text (cell): not an outline's dashes beside it
+FIT_H, FIT_BOTTOM = 0.26, 0.36
+# Search window for the text, fractions of the cell; lines in it: see _solid, _dashed.
+FIND_X, FIND_Y = (0.0, 0.97), (0.0, 0.72)
+LINE_RUN, LINE_COVER, LINE_SPAN, LINE_THICK, DASH_COVER = 0.85, 0.4, 0.75, 0.08, 0.25
+# A clue starts within this (x, y) of the cell's top-left corner; a given digit does not.
+TEXT_START = (0.27, 0.26)
+# Ink level of a text pixel; least and most height of a character and widest gap
+# between two (fractions of the cell).
+TEXT_INK = 0.4
+MIN_TEXT_H, MAX_TEXT_H, CHAR_GAP = 0.06, 0.5, 0.15
+
+
+def text_box(ink: np.ndarray, box: tuple[float, float, float, float]) -> tuple[float, float, float, float] | None:
+    """(left, top, right, bottom) of the first line of text in the cell ``box``, as
+    fractions of the cell from its top-left corner, or None when the corner holds no
+    clue-like text. Lines (rows
+    or columns whose ink covers much of the search window) are left out first: grid
+    lines, cage borders and dashed outlines run the whole window, text does not."""
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    H, W = ink.shape[:2]
+    ia, ib = max(int(x0 + FIND_X[0] * w), 0), min(int(np.ceil(x0 + FIND_X[1] * w)), W)
+    ja, jb = max(int(y0 + FIND_Y[0] * h), 0), min(int(np.ceil(y0 + FIND_Y[1] * h)), H)
+    if ib - ia < 4 or jb - ja < 4:
+        return None
+    on = ink[ja:jb, ia:ib] >= TEXT_INK
+    solid_r, solid_c = _solid(on), _solid(on.T)
+    on[solid_r] = False
+    on[:, solid_c] = False
+    if on.sum() < max(3, MIN_TEXT_H * h):
+        return None
+    # A blurred dash wanders a pixel sideways: dashes are found on the ink widened by one.
+    on[:, _dashed(_flank(on, 1).T, LINE_THICK * w)] = False
+    on[_dashed(_flank(on, 0), LINE_THICK * h)] = False
+    # The clue: the tallest piece of ink starting near the corner, and every piece
+    # level with it (the other characters, an operator's dots); the dashes of an
+    # outline running on below it, and a given digit under it, are not.
+    count, _, stats, _ = cv2.connectedComponentsWithStats(on.view(np.uint8), connectivity=8)
+    left, top, width, height, area = (stats[1:, k].astype(float) for k in range(5))
+    # A straight bar (a piece of a blurred outline) does not start a clue; a 1 has a flag or foot.
+    bar = ((height > 4 * width) | (width > 4 * height)) & (area > 0.5 * width * height)
+    start = ((ja - y0 + top) / h <= TEXT_START[1]) & ((ia - x0 + left) / w <= TEXT_START[0]) \
+        & (height >= max(3, MIN_TEXT_H * h)) & (height <= MAX_TEXT_H * h) & ~bar
+    if count <= 1 or not start.any():
+        return None
+    seed = int(np.argmax(np.where(start, height, -1)))
+    a, b, l, r = top[seed], top[seed] + height[seed], left[seed], left[seed] + width[seed]
+    members = {seed}
+    grew = True
+    while grew:
+        grew = False
+        for k in range(count - 1):
+            if k in members:
+                continue
+            overlap = min(b, top[k] + height[k]) - max(a, top[k])
+            near = max(l - (left[k] + width[k]), left[k] - r) <= CHAR_GAP * w
+            if near and overlap >= 0.5 * min(height[k], b - a):
+                members.add(k)
+                a, b = min(a, top[k]), max(b, top[k] + height[k])
+                l, r = min(l, left[k]), max(r, left[k] + width[k])
+                grew = True
+    return (ia - x0 + l) / w, (ja - y0 + a) / h, (ia - x0 + r) / w, (ja - y0 + b) / h
+
+
+def _flank(line: np.ndarray, axis: int = 0) -> np.ndarray:
+    """``line`` one more each side along ``axis``: a line's blurred flank is ink too."""
+    out = line.copy()
+    if axis == 0:
+        out[1:] |= line[:-1]
+        out[:-1] |= line[1:]
+    else:
+        out[:, 1:] |= line[:, :-1]
+        out[:, :-1] |= line[:, 1:]
+    return out
+
+
+def _runs(on: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(longest run, number of runs) of ink per row of the boolean ``on``."""
+    n, w = on.shape
+    edges = np.zeros((n, w + 1), np.int8)
+    edges[:, :w] = on
+    edges[:, 1:] -= on
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)   # in step, row by row
+    rows = starts // (w + 1)
+    longest = np.zeros(n, np.int64)
+    np.maximum.at(longest, rows, ends - starts)
+    return longest, np.bincount(rows, minlength=n)
+
+
+def _solid(on: np.ndarray) -> np.ndarray:
+    """Rows of the boolean ink window ``on`` that are solid lines: a run over
+    LINE_RUN of the window (no character is that long)."""
+    return _flank(_runs(on)[0] >= LINE_RUN * on.shape[1])
+
+
+def _dashed(on: np.ndarray, thick: float) -> np.ndarray:
+    """Rows of the boolean ink window ``on`` (solid lines removed) that are dashed
+    outlines: a band at most ``thick`` px high, with little ink right above and right
+    below it, of rows whose ink covers LINE_COVER of the window end to end
+    (LINE_SPAN), or DASH_COVER in four or more runs over half of it (an outline
+    broken off where a sum is printed). A clue's rows have more text above or below."""
+    n, w = on.shape
+    if w == 0:
+        return np.zeros(n, bool)
+    runs = _runs(on)[1]
+    cover = on.mean(axis=1)
+    first = np.where(on.any(axis=1), on.argmax(axis=1), w)
+    last = np.where(on.any(axis=1), w - 1 - on[:, ::-1].argmax(axis=1), -1)
+    span = last - first + 1
+    spread = ((cover >= LINE_COVER) & (span >= LINE_SPAN * w)) | ((cover >= DASH_COVER) & (runs >= 4) & (span >= 0.5 * w))
+    line = np.zeros(n, bool)
+    side = max(2, int(round(0.5 * thick)))
+    r = 0
+    while r < n:
+        if not spread[r]:
+            r += 1
+            continue
+        e = r
+        while e + 1 < n and spread[e + 1]:
+            e += 1
+        level = 0.5 * cover[r:e + 1].mean()
+        above, below = cover[max(0, r - 1 - side):max(0, r - 1)], cover[e + 2:e + 2 + side]
+        if e - r + 1 <= thick and all(len(a) == 0 or a.mean() < level for a in (above, below)):
+            line[r:e + 1] = True
+        r = e + 1
+    return _flank(line)
+
+
+def strip_box(box: tuple[float, float, float, float], found: tuple[float, float, float, float] | None):
+    """(box to cut the clue strip from, the region of ink kept or None) for the cell
+    ``box``: the cell itself when its text (``found`` by :func:`text_box`) sits
+    where the reader learnt to find it; else a box scaled and placed so that the text
+    stands TEXT_H high at (TEXT_LEFT, TEXT_TOP) (large, small or low clues), and only
+    the ink of the cell from just left of the text kept (not an outline's dashes
+    beside it, nor the neighbouring cells' ink)."""
+    if found is None:
+        return box, None
+    left, top, _, bottom = found
+    if bottom <= FIT_BOTTOM and bottom - top <= FIT_H:
+        return box, None
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    side = (bottom - top) * h / TEXT_H
+    nx0 = x0 + left * w - (TEXT_LEFT - STRIP_X[0]) * side
+    ny0 = y0 + top * h - (TEXT_TOP - STRIP_Y[0]) * side
+    keep = (x0 + (left - CLIP_PAD) * w, y0 + STRIP_Y[0] * h, x0 + 0.96 * w, y1 - 0.04 * h)
+    return (nx0, ny0, nx0 + side * w / h, ny0 + side), keep
 
 
 # ---- the network ----------------------------------------------------------------------------
@@ -203,19 +369,40 @@ def parse_clue(chars, probs: list[float], alternatives=()) -> Clue:
 
 
 def read_clues(ink: np.ndarray, cells: list[tuple[float, float, float, float]], cell_px: float,
-               ops: bool = True, weights: ClueReader | Path | None = None) -> list[Clue]:
+               ops: bool = True, weights: ClueReader | Path | None = None, both: bool = False):
     """Read the clue in each given cell box ``(x0, y0, x1, y1)`` (px of ``ink``), batched.
 
     ``ink``: the ink map (float 0..1, ``vision.ink.ink_map``). ``ops=False``
     reads bare numbers (killer sums): the decode allows digits only. ``weights``:
     see :func:`column_probs`. ``cell_px`` is kept for the interface; the strip is
-    scaled from each cell's own box."""
+    scaled from each cell's own box. ``both``: return (with operators, digits only)
+    from the one network pass."""
     if not cells:
-        return []
-    strips = np.stack([clue_strip(ink, box) for box in cells])
+        return ([], []) if both else []
+    found = [text_box(ink, box) for box in cells]
+    strips = np.stack([clue_strip(ink, *strip_box(box, f)) for box, f in zip(cells, found)])
     logits = column_probs(strips, weights)
-    out = []
-    for z in logits:
-        text, probs, alts = ctc_decode(z, ops)
-        out.append(parse_clue(text, probs, alts) if text else Clue(text="", op=None, target=None, confidence=0.0))
+
+    def decode(with_ops: bool) -> list[Clue]:
+        out = []
+        for z, f in zip(logits, found):
+            text, probs, alts = ctc_decode(z, with_ops)
+            clue = parse_clue(text, probs, alts) if text else Clue(text="", op=None, target=None, confidence=0.0)
+            out.append(replace(clue, extent=f) if text else clue)
+        return out
+    return (decode(True), decode(False)) if both else decode(ops)
+
+
+def blank_clue(patch: np.ndarray, extent: tuple[float, float, float, float], inset: float) -> np.ndarray:
+    """A cell's digit patch (the cell inset by ``inset`` on each side) with the clue
+    text at ``extent`` (see :class:`Clue`) blanked, one pixel more around: a large
+    clue in the corner would read as a given digit."""
+    p = patch.shape[0]
+    span = 1.0 - 2 * inset
+
+    def px(f: float) -> int:
+        return int(np.clip(np.floor((f - inset) / span * p), 0, p))
+    left, top, right, bottom = extent
+    out = patch.copy()
+    out[max(px(top) - 1, 0):px(bottom) + 2, max(px(left) - 1, 0):px(right) + 2] = 0
     return out

@@ -22,9 +22,9 @@ import numpy as np
 
 from vlm_puzzle.errors import ReadError
 from vlm_puzzle.imageio import open_image
-from vlm_puzzle.vision.cells import cell_patches, diagonal_lines, erase_diagonal
+from vlm_puzzle.vision.cells import INSET, cell_patches, diagonal_lines, erase_diagonal
 from vlm_puzzle.vision.classifier import DIGITS_MODEL, load_classifier
-from vlm_puzzle.vision.clues import ClueReader
+from vlm_puzzle.vision.clues import ClueReader, blank_clue
 from vlm_puzzle.vision.edge_net import load_edge_net
 from vlm_puzzle.vision.gray import to_gray
 from vlm_puzzle.vision.grid import GridLocation, _lattice_corners, locate_grid
@@ -121,6 +121,9 @@ class GridReader:
             if marks.marks.diagonal_style == "line":
                 # An x-sudoku's drawn diagonals cross empty cells like a 1 or a 7: read again without them.
                 reading = self._without_diagonal_lines(reading, geometry.size)
+            if marks.cage_style == "thick":
+                # KenKen has no givens: a digit read in a cage's first cell is its clue.
+                reading = self._without_clues(reading, marks.cages, geometry.size)
             timing["variants_s"] = timing.get("variants_s", 0.0) + time.perf_counter() - t
         return GridState(geometry=geometry, reading=reading, variants=marks, timing=timing)
 
@@ -139,6 +142,21 @@ class GridReader:
         if inked.any():
             sym[inked] = self.classifier.predict(np.ascontiguousarray(patches[inked]))
         return sym
+
+    def _without_clues(self, reading: CellReading, cages, n: int) -> CellReading:
+        """The reading with each cage's first cell read again, its clue text blanked,
+        where a digit was read there: a clue a third of the cell high reads as a given."""
+        patches, sym = reading.patches.copy(), reading.symbols.copy()
+        cells = []
+        for cage in cages:
+            k = cage.anchor[0] * n + cage.anchor[1]
+            if cage.clue.extent is not None and sym[k, 0] < EMPTY_THRESHOLD:
+                patches[k] = blank_clue(patches[k], cage.clue.extent, INSET)
+                cells.append(k)
+        if not cells:
+            return reading
+        sym[cells] = self._classify(patches[cells])
+        return CellReading.from_symbols(n, patches, sym)
 
     def _without_diagonal_lines(self, reading: CellReading, n: int) -> CellReading:
         """The reading with the diagonal cells read again, their diagonal line erased."""

@@ -44,6 +44,8 @@ CLUE_CONFIDENT = 0.8
 # Largest classifier margin (in gaps, see edge_net.decide_edges) of a thick edge that
 # may be read thin to complete the regions (regions_by_one_edge): edges in doubt.
 REGION_DOUBT = 0.25
+# Share of multi-cell cages whose clue has an operator that makes the cages KenKen's.
+OPERATOR_SHARE = 0.5
 # Text in a non-first cell of a cage counts as a stray clue above this confidence.
 STRAY_CONFIDENT = 0.9
 
@@ -181,9 +183,16 @@ def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None,
         # Every cell's corner text in one classifier batch: cage clues, and the
         # evidence that places cage borders right (one clue per cage).
         cells = [(r, c) for r in range(n) for c in range(n)]
-        read = read_clues(ink, [_cell_box(xs, ys, rc, v_lines, h_lines) for rc in cells], cell,
-                          ops=cage_style == "thick", weights=clue_reader)
-        clue_at = dict(zip(cells, read))
+        boxes = [_cell_box(xs, ys, rc, v_lines, h_lines) for rc in cells]
+        with_ops, digits = read_clues(ink, boxes, cell, weights=clue_reader, both=True) if cage_style == "dashed" \
+            else (read_clues(ink, boxes, cell, weights=clue_reader), None)
+        op_clues = dict(zip(cells, with_ops))
+        if cage_style == "dashed" and operator_clues(groups, op_clues):
+            # Cage clues with operators are KenKen's, whatever the lines look like.
+            notes.append(uncertain("operator_clues", "cage clues carry operators: KenKen cages, though "
+                                   "their borders read as dashed"))
+            cage_style = "thick"
+        clue_at = op_clues if cage_style == "thick" else dict(zip(cells, digits))
         if cage_style == "dashed":
             sure = {rc for rc, k in clue_at.items() if k.target is not None and k.confidence >= STRAY_CONFIDENT}
             blank = {rc for rc, k in clue_at.items() if not k.text}
@@ -211,6 +220,15 @@ def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None,
                         diagonals=marks.diagonals, windows=marks.windows, marks=marks,
                         uncertainties=tuple(notes), confidence=confidence,
                         seconds={"borders": t1 - t0, "marks": t2 - t1, "clues": t3 - t2})
+
+
+def operator_clues(groups, clue_at) -> bool:
+    """Whether the clues of these cages are KenKen's: at least OPERATOR_SHARE of the
+    multi-cell cages' clues read well-formed with an operator, of two kinds or more
+    (a killer's sums have none; a misread dash makes at most a stray "-")."""
+    multi = [clue_at[g[0]] for g in groups if len(g) > 1]
+    with_op = [k for k in multi if k.op is not None and k.target is not None and k.confidence >= 0.5]
+    return bool(multi) and len(with_op) >= OPERATOR_SHARE * len(multi) and len({k.op for k in with_op}) >= 2
 
 
 def regions_by_one_edge(edges: B.EdgeMap, groups) -> tuple[B.EdgeMap, Finding | None]:
