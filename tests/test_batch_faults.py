@@ -24,7 +24,7 @@ PHOTO = sorted((Path(__file__).resolve().parents[1] / "data" / "photos").glob("*
 def _copies(d: Path, n: int) -> Path:
     d.mkdir(parents=True, exist_ok=True)
     for i in range(n):
-        shutil.copy(PHOTO, d / f"p{i:02d}.jpg")
+        shutil.copy(PHOTO, d / f"p{i:03d}.jpg")
     return d
 
 
@@ -40,7 +40,9 @@ def _batch_cmd(inp: Path, out: Path, *extra: str) -> list[str]:
 @pytest.mark.parametrize("sig,group", [(signal.SIGKILL, False), (signal.SIGTERM, False), (signal.SIGINT, True)],
                          ids=["kill-9", "term", "ctrl-c"])
 def test_no_process_outlives_a_killed_batch(tmp_path, sig, group):
-    inp, out = _copies(tmp_path / "in", 12), tmp_path / "res.jsonl"
+    # far more images than finish before the signal: 12 could all finish on a loaded machine
+    # between the first line and the kill, and the batch then exits 0 having nothing to stop
+    inp, out = _copies(tmp_path / "in", 120), tmp_path / "res.jsonl"
     proc = subprocess.Popen(_batch_cmd(inp, out), start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
