@@ -101,7 +101,7 @@ def test_out_must_be_our_results_file(tmp_path):
 
 def test_full_disk_stops_cleanly_keeping_every_whole_line(tmp_path):
     inp, out = _copies(tmp_path / "in", 4), tmp_path / "res.jsonl"
-    run_batch([str(inp / "p00.jpg")], out, workers=0, backend="geometry", progress=False)
+    run_batch([str(inp / "p000.jpg")], out, workers=0, backend="geometry", progress=False)
     one = out.stat().st_size
     out.unlink()
     limit = int(2.5 * one)  # room for two lines and half of a third
