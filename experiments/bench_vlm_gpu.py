@@ -454,7 +454,7 @@ def _fast_modes(args) -> list[str]:
             for em in (args.emulate if m in ("regional", "compiled") else [None])]
 
 
-def trained_check(args) -> dict:
+def trained_check(args, path: Path | None = None) -> dict:
     """Exactness where it matters: the shipped TRAINED vlm-puzzle-tiny on the GPU, every picture of
     data/samples, the rule prompt, each fast mode against plain ``generate`` (decode="plain") at batch 1 and
     batch 8: share of identical token sequences, texts and parsed rules; free answers (EOS) and 48 forced
@@ -501,6 +501,8 @@ def trained_check(args) -> dict:
                            tokens=sum(g.n_tokens for g in got))
                 out["rows"].append(row)
                 print(f"trained {mode} b{batch} forced={forced}: {row}", flush=True)
+                if path:  # written as it goes: a run cut short keeps its rows
+                    path.write_text(json.dumps(dict(env=getattr(args, "_env", {}), argv=sys.argv, **out), indent=1))
     return out
 
 
@@ -531,7 +533,7 @@ def profile_step(model, inputs, mode: str, path: Path, steps: int = 8) -> None:
             dec._step(sess, forward)
         sess.step.fill_(1)
         torch.cuda.synchronize()
-        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
             for _ in range(steps):
                 dec._step(sess, forward)
             torch.cuda.synchronize()
@@ -617,8 +619,7 @@ def main(argv=None) -> int:
             args.json.write_text(json.dumps(dict(env=env, argv=sys.argv, load=res), indent=1))
         return 0
     if args.trained_check:
-        res = trained_check(args)
-        args.trained_check.write_text(json.dumps(dict(env=env, argv=sys.argv, **res), indent=1))
+        trained_check(args, args.trained_check)
         return 0
     if not torch.cuda.is_available():
         print("bench_vlm_gpu needs a CUDA GPU (only --save-random and --load run without one)", file=sys.stderr)

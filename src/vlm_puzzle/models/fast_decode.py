@@ -34,6 +34,9 @@ from vlm_puzzle.models.vision_batch import batched_vision_attention
 
 MODES = ("auto", "static", "graph") + compiled_decode.INEXACT_MODES
 _GRAPH_MODES = ("graph",) + compiled_decode.INEXACT_MODES
+# What "auto" runs on CUDA: the fastest step whose tokens equal generate's on the trained model in
+# experiments/results/issue17_h200_after (README, "Rule inference on a GPU").
+AUTO_CUDA_MODE = "graph"
 
 # Generation config fields that must be at their neutral value for the fast path to equal `generate`.
 _NEUTRAL = dict(do_sample=False, num_beams=1, num_return_sequences=1, temperature=None, top_k=None,
@@ -137,7 +140,7 @@ class FastDecoder:
             if self.mode == "graph" and self.device.type != "cuda":
                 return "static"  # CUDA graphs need CUDA; the static loop is the CPU fallback
             return self.mode
-        return "graph" if self.device.type == "cuda" else "static"
+        return AUTO_CUDA_MODE if self.device.type == "cuda" else "static"
 
     @torch.inference_mode()
     def generate(self, inputs, *, max_new_tokens: int, eos_token_id=None, pad_token_id: int | None = 0,
