@@ -240,6 +240,30 @@ def test_regional_rope_is_bound_only_while_the_step_runs():
     assert FastDecoder(model, "regional", regional_parts="mlp,norm,rope").regional_parts == ("mlp", "norm", "rope")
 
 
+def test_auto_falls_back_to_the_graph_step_where_a_compile_fails(monkeypatch):
+    """Where "auto" would run a compiled step and making it fails, it runs the plain step (logged, said in
+    .auto_fallback) and stays exact; an explicit compiled mode raises instead."""
+    model, proc, ids = _build("qwen2_5_vl")
+    inputs = _inputs(proc, 1)
+
+    def broken(mode):
+        raise RuntimeError("no compiler here")
+
+    dec = FastDecoder(model, "auto")
+    ref = dec.generate(inputs, max_new_tokens=4, eos_token_id=None, pad_token_id=0)  # CPU: the static loop
+    sess = next(iter(dec._sessions.values()))
+    monkeypatch.setattr(dec, "_inexact_forward", broken)
+    with torch.inference_mode():
+        sess.step.fill_(1)
+        dec._ensure_graph(sess, "regional", 4)
+    assert sess.capture == "graph" and sess.forward == dec._forward and "no compiler" in dec.auto_fallback
+    assert torch.equal(dec.generate(inputs, max_new_tokens=4, eos_token_id=None, pad_token_id=0), ref)
+    explicit = FastDecoder(model, "regional")
+    monkeypatch.setattr(explicit, "_inexact_forward", broken)
+    with pytest.raises(RuntimeError), torch.inference_mode():
+        explicit._ensure_graph(explicit._session(1, 256, 0, "regional"), "regional", 4)
+
+
 # Inductor on CPU compiles C++ (g++): 5-30 s per case on a 2-core box, too slow for the default run.
 inductor_cpu = pytest.mark.skipif(
     os.environ.get("VLM_PUZZLE_SLOW_TESTS") != "1" or shutil.which(os.environ.get("CXX", "g++")) is None,
