@@ -303,8 +303,9 @@ class QwenVL:
             self.decode_reason = f"{self.decode} decode requested"
             return self.decode
         if usable and self.device.type == "cuda":
-            # fast_decode's own auto: the CUDA-graph step (exact; compiled steps are opt-in).
-            self.decode_reason = "auto: CUDA, fast_decode (static KV cache + CUDA graph)"
+            # fast_decode's own auto (AUTO_CUDA_MODE): the step as measured fastest with generate's answers.
+            self.decode_reason = "auto: CUDA, fast_decode (static KV cache + CUDA graph of the step, its MLP, " \
+                                 "RMSNorm and rotary embedding compiled)"
             return "auto"
         self.decode_reason = (f"auto: plain generate on {self.device.type}" if usable
                               else f"auto: plain generate ({why})")
