@@ -1,5 +1,5 @@
-"""The opt-in inexact decode steps of :class:`~vlm_puzzle.models.fast_decode.FastDecoder`, and where
-their compiled kernels are kept.
+"""The compiled decode steps of :class:`~vlm_puzzle.models.fast_decode.FastDecoder`, and where their
+compiled kernels are kept.
 
 * ``"regional"``: the decoder layers' MLP and RMSNorm compiled (one small graph each, shared by all
   layers: seconds to compile, not a minute); ``regional_parts`` (or $VLM_PUZZLE_REGIONAL_PARTS) names the
@@ -14,8 +14,10 @@ their compiled kernels are kept.
   rounds fused intermediates to bf16/fp16 where eager rounds them (closer to eager's numbers;
   ``experiments/gpu_next_session.sh`` measures whether the tokens become identical).
 
-Compiled kernels round differently from eager ones: tokens can differ from ``generate``'s, which is why
-neither mode is a default. While a compiled step runs, Inductor's on-disk caches (FX graphs,
+Compiled kernels can round differently from eager ones, so tokens can differ from ``generate``'s:
+``"compiled"`` (autotuned matmuls) is opt-in; ``"regional"`` with ``emulate_precision_casts`` and the parts
+``mlp,norm,rope`` gave ``graph``'s tokens on the H200 (random 3B and the trained vlm-puzzle-tiny) and is
+what ``"auto"`` runs on CUDA (``fast_decode.AUTO_CUDA_MODE``). While a compiled step runs, Inductor's on-disk caches (FX graphs,
 AOTAutograd, autotuning, Triton kernels) point at :func:`compile_cache_dir` (:func:`compile_cache`), so
 only the first process on a machine pays the full compile; the environment is restored afterwards.
 """
