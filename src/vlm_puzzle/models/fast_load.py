@@ -13,8 +13,8 @@ also imports the modeling code (9-12 s there). :func:`load_fast` skips the first
 model on the device without weight init (0.65 s there, all included but the bytes) and streams each
 shard's bytes straight into the parameters: on CPU ``readinto`` the parameter's own memory, on CUDA
 through two pinned chunks (one copy of the weights, no staging buffer). :class:`Prefetch` instead reads
-onto the device in a thread started before the imports (the read overlaps them; a second copy for a
-moment). Anything that does not map one to one (unexpected/missing keys, a tied weight stored, shape
+onto the device in a thread started before the imports (the read overlaps them); the model is then built
+on the meta device and adopts the read tensors (:func:`adopt_prefetched`, one copy). Anything that does not map one to one (unexpected/missing keys, a tied weight stored, shape
 mismatch) returns None with the reason; the caller then uses ``from_pretrained``. Same parameters,
 buffers (rotary inv_freq recomputed as from_pretrained does), generation_config and tokens as
 ``from_pretrained``: tests/test_models.py.
@@ -142,6 +142,12 @@ def _plan(path, targets: dict[str, torch.Tensor]) -> tuple[list, str]:
     return plan, ""
 
 
+def _model_plan(model, path) -> tuple[list, str]:
+    """:func:`_plan` of ``path`` onto ``model``'s parameters and persistent buffers, tied copies left out."""
+    tied = _tied_keys_for(type(model), model.config)
+    return _plan(path, {k: v for k, v in model.state_dict(keep_vars=True).items() if k not in tied})
+
+
 def _bytes_of(t: torch.Tensor) -> torch.Tensor:
     return t.detach().reshape(-1).view(torch.uint8)
 
@@ -210,12 +216,10 @@ def load_into(model, path: str | Path, *, chunk_mb: float = 64, chunked: bool | 
     """Stream the checkpoint at ``path`` into ``model``'s parameters in place. Returns "" when done, else
     why it did not map one to one (then nothing was written). ``chunked``: the pinned-chunk path also on
     CPU (tests: it is the CUDA path)."""
-    tied = _tied_keys_for(type(model), model.config)
-    targets = {k: v for k, v in model.state_dict(keep_vars=True).items() if k not in tied}
-    plan, why = _plan(path, targets)
+    plan, why = _model_plan(model, path)
     if why:
         return why
-    device = next(iter(targets.values())).device
+    device = next(iter(model.parameters())).device
     chunk = max(1, int(chunk_mb * 2**20))
     chunked = device.type != "cpu" if chunked is None else chunked
     pinned = events = None
@@ -238,9 +242,7 @@ def adopt_prefetched(model, path: str | Path, prefetched: Prefetch, device: torc
     parameters (``load_state_dict(assign=True)``: no second copy on the device; another dtype is cast),
     tied weights are tied, non-persistent buffers (rotary inv_freq) materialised on ``device`` and
     recomputed as ``from_pretrained`` does. "" when done, else why the checkpoint does not map."""
-    tied = _tied_keys_for(type(model), model.config)
-    targets = {k: v for k, v in model.state_dict(keep_vars=True).items() if k not in tied}
-    plan, why = _plan(path, targets)
+    plan, why = _model_plan(model, path)
     if why:
         return why
     tensors = prefetched.result()
