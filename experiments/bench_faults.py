@@ -1,5 +1,8 @@
 """Reliability benchmark (issue 18): every hostile case, its outcome and its time.
 
+One script (over 400 lines) because it is one table: each case is a few lines, and the
+cases are read together against the promises they check.
+
 Each case runs the real ``vlm-puzzle`` command (or the library call) the way a hostile
 user would, and prints one row: what happened, what was promised, the wall time and,
 for commands, the peak memory of the process. The last case is a batch of ``--big``

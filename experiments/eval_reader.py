@@ -93,6 +93,7 @@ def render_set(count: int, photo: bool, seed: int, folder: Path) -> None:
 def evaluate(folder: Path, *, models: Path | None, cv: int, repair: bool, limit: int | None,
              verbose: bool) -> dict:
     from vlm_puzzle.check import read_checked
+    from vlm_puzzle.vision import GridReader
     from vlm_puzzle.vision.classifier import DIGITS_MODEL
     outlines = read_outlines(folder)
     fold_of: dict[str, int] = {}
@@ -107,6 +108,7 @@ def evaluate(folder: Path, *, models: Path | None, cv: int, repair: bool, limit:
              "digit_as_other": 0, "detect_fail": 0, "size_wrong": 0, "repaired": 0, "repair_failed": 0,
              "wrong_but_ok": 0, "not_in_cv": 0}
     times, corner_errs, failures = [], [], []
+    readers: dict = {}  # per digit model: its networks load once, not inside an image's time
     for img in imgs:
         truth = read_truth(img)
         tg = truth["givens"]
@@ -122,9 +124,11 @@ def evaluate(folder: Path, *, models: Path | None, cv: int, repair: bool, limit:
         elif models is not None:
             model = models / "digits.onnx"
         stats["images"] += 1
+        if model not in readers:
+            readers[model] = GridReader(model)
         t0 = time.perf_counter()
         try:
-            st = read_checked(str(img), rules=False, repair=repair, model=model)
+            st = read_checked(str(img), rules=False, repair=repair, reader=readers[model])
         except PuzzleError as exc:
             stats["read_fail"] += 1
             stats["detect_fail"] += 1

@@ -49,14 +49,15 @@ from vlm_puzzle.rules.geometry import DOUBTFUL
 SEED0 = 7_000_000  # far from training seeds (0.., 100003*k)
 
 
-def read_image(image, repair: bool = True) -> dict:
+def read_image(image, repair: bool = True, reader=None) -> dict:
     """The pipeline's reading of one image (``pipeline.read_state``: grid, digits,
     variants, givens repaired against the inferred rules), then the rules:
-    state, variants, hints, spec, timings (s)."""
+    state, variants, hints, spec, timings (s). ``reader``: a ``GridReader`` kept
+    across images (its networks load once)."""
     from vlm_puzzle.check import infer_rules
     from vlm_puzzle.pipeline import read_state
     t0 = time.perf_counter()
-    state = read_state(image, repair=repair)
+    state = read_state(image, repair=repair, reader=reader)
     t1 = time.perf_counter()
     hints, spec = infer_rules(state)
     t2 = time.perf_counter()
@@ -64,20 +65,23 @@ def read_image(image, repair: bool = True) -> dict:
             "variants_s": state.timing.get("variants_s", 0.0) + (t2 - t1)}
 
 
-def read_structure(image, givens) -> dict:
+def read_structure(image, givens, reader=None) -> dict:
     """Like :func:`read_image` but without the digit reader: the grid finder, then
     ``read_variants`` and ``infer_rules`` with the *true* givens. Measures the
-    variant reading alone (structure, cages, clues, marks)."""
+    variant reading alone (structure, cages, clues, marks). ``reader``: as for
+    :func:`read_image` (its edge and clue networks are used)."""
     from vlm_puzzle.check import infer_rules
-    from vlm_puzzle.vision import CellReading, GridGeometry, GridState, locate_grid
+    from vlm_puzzle.vision import CellReading, GridGeometry, GridReader, GridState, locate_grid
     from vlm_puzzle.vision.variants import read_variants
+    reader = reader or GridReader()
     t0 = time.perf_counter()
     loc = locate_grid(image)
     n = loc.lattice.size
     geometry = GridGeometry.of(loc)
     truth = CellReading.certain(givens if len(givens) == n else np.zeros((n, n), int))
     t1 = time.perf_counter()
-    state = GridState(geometry=geometry, reading=truth, variants=read_variants(geometry))
+    variants = read_variants(geometry, reader.edge_net, reader.clue_reader)
+    state = GridState(geometry=geometry, reading=truth, variants=variants)
     hints, spec = infer_rules(state)
     t2 = time.perf_counter()
     return {"state": state, "hints": hints, "spec": spec, "total_s": t2 - t0, "variants_s": t2 - t1}
@@ -97,8 +101,10 @@ def evaluate_variants(kinds=KINDS, modes=("clean", "photo"), per_kind: int = 20,
     """
     import cv2
     from vlm_puzzle.errors import PuzzleError
+    from vlm_puzzle.vision import GridReader
     cv2.setNumThreads(1)
     fonts = fonts or held_out_fonts()
+    reader = GridReader()  # the networks load once, not inside each image's time
     results = {}
     for kind in kinds:
         for mode in modes:
@@ -106,7 +112,7 @@ def evaluate_variants(kinds=KINDS, modes=("clean", "photo"), per_kind: int = 20,
             for i in range(per_kind):
                 seed, spec, solution, bgr = benchmark_case(kind, i, seed0, mode == "photo", fonts)
                 try:
-                    out = read_structure(bgr, spec.givens) if true_givens else read_image(bgr, repair)
+                    out = read_structure(bgr, spec.givens, reader) if true_givens else read_image(bgr, repair, reader)
                 except PuzzleError as exc:
                     rows.append({"seed": seed, "read": False, "solved": False, "error": f"{exc.code}: {exc}"})
                     continue

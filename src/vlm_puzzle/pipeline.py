@@ -1,5 +1,9 @@
 """The end-to-end pipeline: image -> perception -> rules -> check -> solve.
 
+One module (over 400 lines) because :class:`PuzzleSolver` is one object: the backend it
+holds, the stages it runs in order and their timings are read together; each stage's
+work lives in its own package.
+
 Each stage runs once, in order, and is timed (see :mod:`vlm_puzzle.result`):
 
 1. ``load``     decode the image, once (:mod:`vlm_puzzle.imageio`);

@@ -1,5 +1,8 @@
 """The puzzle model every stage speaks: :class:`PuzzleSpec`.
 
+One module (over 400 lines) because it is the project's vocabulary: the type, its JSON
+form and its invariants are read together, and everything else imports it.
+
 A puzzle is an N x N grid of symbols 1..N with
 
 * all-different *groups*: rows, columns, boxes (or irregular jigsaw regions),

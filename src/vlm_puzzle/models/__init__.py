@@ -6,9 +6,9 @@ transformers load only when :class:`QwenVL` (or ``vlm_puzzle.models.qwen``) is u
 """
 from __future__ import annotations
 
-from vlm_puzzle.models.types import Generation, Timings
+from vlm_puzzle.models.types import GenerateTimings, Generation
 
-__all__ = ["QwenVL", "Generation", "Timings", "SUPPORTED_MODEL_TYPES"]
+__all__ = ["QwenVL", "Generation", "GenerateTimings", "SUPPORTED_MODEL_TYPES"]
 
 
 def __getattr__(name: str):

@@ -1,6 +1,9 @@
 """A Qwen-VL behind a serving engine (vLLM, SGLang, ``transformers serve``), asked through the
 OpenAI chat-completions API.
 
+One module (over 400 lines) because it is one client: the request it sends, the engines'
+quirks and its retries depend on each other and are read together.
+
     client = ServedVL("http://127.0.0.1:8000/v1", model="Qwen/Qwen2.5-VL-3B-Instruct")
     answer = client.complete(image, prompt, schema=RULE_ANSWER_SCHEMA)   # or client.submit(...)
     answer.text, answer.structured, answer.network_s

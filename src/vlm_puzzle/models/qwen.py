@@ -45,7 +45,7 @@ from vlm_puzzle.models.greedy import greedy_generation_config, only_this_config
 from vlm_puzzle.models.images import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS, to_model_image
 from vlm_puzzle.models.loading import (HOW_TO_POINT, LOAD_MODES, default_device, default_dtype, free_cuda,
                                        load_config, load_weights, maybe_prefetch, parse_dtype)
-from vlm_puzzle.models.types import Generation, Timings
+from vlm_puzzle.models.types import GenerateTimings, Generation
 
 DECODE_MODES = ("auto", "plain", "static", "graph", "regional", "compiled")
 
@@ -262,8 +262,8 @@ class QwenVL:
         # stamps[0] is the prompt handed to the streamer, stamps[1] the first new token.
         t_first = clock.stamps[1] if len(clock.stamps) > 1 else t_end
         prefill_s, decode_s = t_first - t_pre, max(0.0, t_end - t_first - warmup_s)
-        timings = Timings(load_s=self.load_s, preprocess_s=t_pre - t0, prefill_s=prefill_s, decode_s=decode_s,
-                          warmup_s=warmup_s)
+        timings = GenerateTimings(load_s=self.load_s, preprocess_s=t_pre - t0, prefill_s=prefill_s,
+                                  decode_s=decode_s, warmup_s=warmup_s)
 
         eos = set(cfg.eos_token_id)
         new = sequences[:, prompt_len:].tolist()

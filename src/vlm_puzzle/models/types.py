@@ -5,7 +5,7 @@ from dataclasses import asdict, dataclass
 
 
 @dataclass(frozen=True)
-class Timings:
+class GenerateTimings:
     """Seconds spent in each stage of one generate call.
 
     ``load_s`` is the model's one-time load (the same for every call of one wrapper);
@@ -51,7 +51,7 @@ class Generation:
     prompt_tokens: int
     visual_tokens: int
     image_size: tuple[int, int]
-    timings: Timings
+    timings: GenerateTimings
     tokens_per_s: float
     batch_size: int
     attn_implementation: str

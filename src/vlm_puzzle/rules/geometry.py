@@ -51,6 +51,13 @@ def decide(size: int, box_hint, variants: VariantState) -> Decision:
     if variants.cage_style == "dashed":
         kind, box = "killer", _box_for(n, box_hint)
         evidence.append(info("dashed_cages", f"{len(variants.cages)} cages drawn with dashed inset outlines: killer"))
+    elif variants.cage_style == "thick" and box_hint is not None and _mostly_clueless(variants.cages):
+        # Every KenKen cage shows a clue: thick-bordered groups most of which show
+        # none, in a grid whose line widths show a box pattern, are misread boxes.
+        box, box_seen = _box_for(n, box_hint), True
+        kind = _box_kind(variants, evidence, n, box)
+        evidence.insert(0, info("boxes_by_width", f"thick lines enclose {len(variants.cages)} groups, most without "
+                                f"a clue; line widths form {_fmt_box(box)} boxes"))
     elif variants.cage_style == "thick":
         kind, box = "kenken", None
         evidence.append(thick_cages_finding(variants))
@@ -201,6 +208,11 @@ def _box_kind(variants, evidence: list[Finding], n: int, box) -> str:
         return "windoku"
     evidence.append(info("no_marks", "no diagonal or window marks: sudoku"))
     return "sudoku"
+
+
+def _mostly_clueless(cages) -> bool:
+    """Whether more than half of the cages show no clue text at all."""
+    return sum(not k.clue.text for k in cages) > len(cages) / 2
 
 
 def _box_for(n: int, hint) -> tuple[int, int] | None:

@@ -18,7 +18,7 @@ import ast
 import json
 import re
 
-from vlm_puzzle.findings import info
+from vlm_puzzle.findings import Finding, info
 from vlm_puzzle.rules.base import RuleHints
 from vlm_puzzle.spec import KENKEN_SIZES, KINDS, SUDOKU_SIZES
 
@@ -26,6 +26,14 @@ FIELDS = ("kind", "size", "box", "diagonals", "windows", "cages", "cage_op", "ru
 MAX_RULE_TEXT = 300
 MAX_ANSWER_CHARS = 8000  # rule answers are a few hundred characters; the rest is ignored
 MAX_DEPTH = 16  # a rule object nests two levels; deeper is not a rule answer
+
+# Finding codes, one a fact: the answer was empty, held no rule object, needed repair
+# to read, gave a field value that is not allowed, gave fields that contradict each
+# other (one is dropped or overridden), had its kind follow from another field, or
+# decided nothing.
+EMPTY, UNREADABLE, REPAIRED = "vlm_answer_empty", "vlm_answer_unreadable", "vlm_answer_repaired"
+INVALID, CONTRADICTION = "vlm_field_invalid", "vlm_fields_contradict"
+KIND_IMPLIED, UNDECIDED = "vlm_kind_implied", "vlm_answer_undecided"
 
 # Confidence by how much repair the answer needed.
 CONF_JSON, CONF_REPAIRED, CONF_SALVAGED = 0.9, 0.75, 0.5
@@ -47,17 +55,17 @@ def parse_rule_answer(text: str | None) -> RuleHints:
 
     An answer with nothing usable gives ``kind=None`` and ``confidence=0``.
     """
-    evidence: list[str] = []
+    evidence: list[Finding] = []
     raw = (text or "")[:MAX_ANSWER_CHARS].strip()
     if not raw:
-        return RuleHints(kind=None, confidence=0.0, evidence=(info("vlm_answer", "the model gave an empty answer"),),
+        return RuleHints(kind=None, confidence=0.0, evidence=(info(EMPTY, "the model gave an empty answer"),),
                          source="qwen")
     obj, how = _extract_object(raw)
     if obj is None:
         return RuleHints(kind=None, confidence=0.0, source="qwen",
-                         evidence=(info("vlm_answer", f"no rule fields in the model's answer: {_short(raw)!r}"),))
+                         evidence=(info(UNREADABLE, f"no rule fields in the model's answer: {_short(raw)!r}"),))
     if how != "json":
-        evidence.append(f"answer read after repair ({how.rstrip('; ')})")
+        evidence.append(info(REPAIRED, f"answer read after repair ({how.rstrip('; ')})"))
     fields = {_norm_key(k): v for k, v in obj.items()}
     kind = _kind(fields.get("kind"), evidence)
     size = _size(fields.get("size"), evidence)
@@ -77,21 +85,21 @@ def parse_rule_answer(text: str | None) -> RuleHints:
         windows = True
     if kind in ("killer", "kenken"):
         if cages is False:
-            evidence.append(f"answer says {kind} but no cages: cages assumed")
+            evidence.append(info(CONTRADICTION, f"answer says {kind} but no cages: cages assumed"))
         cages = True
         cage_op = cage_op or ("sum" if kind == "killer" else "arith")
     if kind == "kenken" and box is not None:
-        evidence.append("answer gives a box shape for kenken, which has no boxes: ignored")
+        evidence.append(info(CONTRADICTION, "answer gives a box shape for kenken, which has no boxes: ignored"))
         box = None
     if kind in ("sudoku", None) and cages and cage_op:
         kind = "killer" if cage_op == "sum" else "kenken"
-        evidence.append(f"cages with {cage_op} clues: kind {kind}")
+        evidence.append(info(KIND_IMPLIED, f"cages with {cage_op} clues: kind {kind}"))
     if kind == "sudoku" and diagonals:
         kind = "x-sudoku"
-        evidence.append("diagonals rule: kind x-sudoku")
+        evidence.append(info(KIND_IMPLIED, "diagonals rule: kind x-sudoku"))
     if kind == "sudoku" and windows:
         kind = "windoku"
-        evidence.append("windows rule: kind windoku")
+        evidence.append(info(KIND_IMPLIED, "windows rule: kind windoku"))
     if kind == "sudoku":
         # A plain sudoku has no extra rules: "sudoku" alone is a "no" to each of them.
         diagonals = False if diagonals is None else diagonals
@@ -100,13 +108,13 @@ def parse_rule_answer(text: str | None) -> RuleHints:
     if size is not None and kind is not None:
         allowed = KENKEN_SIZES if kind == "kenken" else (range(4, 17) if kind == "jigsaw" else SUDOKU_SIZES)
         if size not in allowed:
-            evidence.append(f"size {size} is not allowed for {kind}: ignored")
+            evidence.append(info(CONTRADICTION, f"size {size} is not allowed for {kind}: ignored"))
             size = None
     if box is not None:
         if size is None and box[0] * box[1] in SUDOKU_SIZES:
             size = box[0] * box[1]
         elif size is not None and box[0] * box[1] != size:
-            evidence.append(f"box {box[0]}x{box[1]} does not tile a {size}x{size} grid: ignored")
+            evidence.append(info(CONTRADICTION, f"box {box[0]}x{box[1]} does not tile a {size}x{size} grid: ignored"))
             box = None
 
     decided = [v for v in (kind, size, box, diagonals, windows, cages, cage_op) if v is not None]
@@ -114,10 +122,10 @@ def parse_rule_answer(text: str | None) -> RuleHints:
     if kind is None:
         conf = min(conf, CONF_SALVAGED)
     if not decided:
-        evidence.append(f"the answer decides none of {', '.join(FIELDS[:-1])}: {_short(raw)!r}")
+        evidence.append(info(UNDECIDED, f"the answer decides none of {', '.join(FIELDS[:-1])}: {_short(raw)!r}"))
     return RuleHints(kind=kind, size=size, box=box, diagonals=diagonals, windows=windows, cages=cages,
                      cage_op=cage_op, rule_text=rule_text, confidence=conf,
-                     evidence=tuple(info("vlm_answer", e) for e in evidence),
+                     evidence=tuple(evidence),
                      source="qwen")
 
 
@@ -255,7 +263,7 @@ def _short(s: str, n: int = 80) -> str:
     return s if len(s) <= n else s[:n] + "..."
 
 
-def _kind(value, evidence: list[str]) -> str | None:
+def _kind(value, evidence: list[Finding]) -> str | None:
     if value is None:
         return None
     v = str(value).strip().lower().replace("_", "-")
@@ -265,11 +273,11 @@ def _kind(value, evidence: list[str]) -> str | None:
         if any(w in v for w in words):
             return kind
     if v not in ("", "none", "null", "unknown"):
-        evidence.append(f"unknown kind {_short(str(value), 40)!r}: ignored")
+        evidence.append(info(INVALID, f"unknown kind {_short(str(value), 40)!r}: ignored"))
     return None
 
 
-def _size(value, evidence: list[str]) -> int | None:
+def _size(value, evidence: list[Finding]) -> int | None:
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, (list, tuple)) and len(value) == 2 and value[0] == value[1]:
@@ -277,23 +285,23 @@ def _size(value, evidence: list[str]) -> int | None:
     m = re.fullmatch(r"(\d{1,3})(?:\s*[xX×*]\s*(\d{1,3}))?", str(value).strip())
     if not m or (m.group(2) and m.group(1) != m.group(2)):
         if str(value).strip().lower() not in ("", "none", "null"):
-            evidence.append(f"size {_short(str(value), 40)!r} is not a square grid size: ignored")
+            evidence.append(info(INVALID, f"size {_short(str(value), 40)!r} is not a square grid size: ignored"))
         return None
     n = int(m.group(1))
     if not 3 <= n <= 16:
-        evidence.append(f"size {n} is outside 3..16: ignored")
+        evidence.append(info(INVALID, f"size {n} is outside 3..16: ignored"))
         return None
     return n
 
 
-def _box(value, evidence: list[str]) -> tuple[int, int] | None:
+def _box(value, evidence: list[Finding]) -> tuple[int, int] | None:
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, str):
         m = re.fullmatch(r"\[?\(?\s*(\d{1,3})\s*(?:[xX×*,]|by)\s*(\d{1,3})\s*\)?\]?", value.strip())
         if not m:
             if value.strip().lower() not in ("", "none", "null", "no"):
-                evidence.append(f"box {_short(value, 40)!r} is not a box shape: ignored")
+                evidence.append(info(INVALID, f"box {_short(value, 40)!r} is not a box shape: ignored"))
             return None
         value = [m.group(1), m.group(2)]
     if isinstance(value, dict):
@@ -301,15 +309,15 @@ def _box(value, evidence: list[str]) -> tuple[int, int] | None:
     try:
         r, c = (int(x) for x in value)
     except (TypeError, ValueError, OverflowError):  # not two numbers, inf, nan
-        evidence.append(f"box {_short(str(value), 40)!r} is not a box shape: ignored")
+        evidence.append(info(INVALID, f"box {_short(str(value), 40)!r} is not a box shape: ignored"))
         return None
     if r < 1 or c < 1 or r * c not in SUDOKU_SIZES:
-        evidence.append(f"box {r}x{c} does not tile an allowed grid: ignored")
+        evidence.append(info(INVALID, f"box {r}x{c} does not tile an allowed grid: ignored"))
         return None
     return (r, c)
 
 
-def _bool(value, name: str, evidence: list[str]) -> bool | None:
+def _bool(value, name: str, evidence: list[Finding]) -> bool | None:
     if value is None:
         return None
     if isinstance(value, bool):
@@ -323,11 +331,11 @@ def _bool(value, name: str, evidence: list[str]) -> bool | None:
         return True
     if v in _FALSE:
         return False
-    evidence.append(f"{name} {_short(str(value), 40)!r} is not yes/no: ignored")
+    evidence.append(info(INVALID, f"{name} {_short(str(value), 40)!r} is not yes/no: ignored"))
     return None
 
 
-def _cage_op(value, evidence: list[str]) -> str | None:
+def _cage_op(value, evidence: list[Finding]) -> str | None:
     if value is None:
         return None
     v = str(value).strip().lower()
@@ -337,5 +345,5 @@ def _cage_op(value, evidence: list[str]) -> str | None:
         return "sum"
     if any(w in v for w in ("arith", "operat", "kenken", "+-", "+ -", "mul", "div", "×", "÷")):
         return "arith"
-    evidence.append(f"cage_op {_short(str(value), 40)!r} is not sum/arith: ignored")
+    evidence.append(info(INVALID, f"cage_op {_short(str(value), 40)!r} is not sum/arith: ignored"))
     return None

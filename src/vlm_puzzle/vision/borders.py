@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from vlm_puzzle.spec import Cell
-from vlm_puzzle.vision.edge_net import EDGE_MODEL, THICK_MARGIN, decide_edges, edge_probabilities
+from vlm_puzzle.vision.edge_net import EDGE_MODEL, THICK_MARGIN, EdgeNet, decide_edges, edge_probabilities
 from vlm_puzzle.vision.edge_rules import decide_outlines, outline_ink, split_widths
 from vlm_puzzle.vision.edges import (edge_patches, ink_widths, line_centres, line_contrast, line_widths,
                                      measure_edges)
@@ -93,7 +93,7 @@ class EdgeMap:
 
 def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
                    v_lines: np.ndarray | None = None, h_lines: np.ndarray | None = None,
-                   model: str | Path | None = EDGE_MODEL) -> EdgeMap:
+                   model: EdgeNet | str | Path | None = EDGE_MODEL) -> EdgeMap:
     """Measure and classify every inner edge of the grid.
 
     Parameters
@@ -102,8 +102,9 @@ def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
     xs, ys : the N + 1 pixel positions of the vertical / horizontal grid lines.
     ink : optional precomputed :func:`ink_map` of ``gray``.
     v_lines, h_lines : optional local line positions (see :func:`edge_patch`).
-    model : the edge classifier's ONNX weights (``weights/edges.onnx``); ``None``,
-        or a missing file, falls back to the hand-measured rules alone.
+    model : the edge classifier (:class:`EdgeNet`), or its ONNX weights (default
+        ``weights/edges.onnx``, loaded for this call); ``None``, or a missing file,
+        falls back to the hand-measured rules alone.
 
     Returns an :class:`EdgeMap`. Without the model, thin and thick are told apart
     by splitting the ink widths into two groups (largest gap in log width; when
@@ -145,6 +146,15 @@ def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
         thick, dashed = np.zeros_like(thick), np.zeros_like(dashed)
         doubtful, contrast = int((~seen).sum()), 1.0
     k = len(vert)
+    boxed = box_lines(thick, dashed, n)
+    if boxed is not None and (dashed.any() or (boxed != thick).any()):
+        # Two kinds of edge that split exactly along box lines are box and cell lines,
+        # whatever the classifier named them (a print's thin lines can read thick, its
+        # heavy box lines dashed): the ratio of the two, not their pixels, decides.
+        thick, dashed = boxed, np.zeros_like(dashed)
+        thin = float(np.median(widths[~thick]))
+        contrast = max(1.0, float(np.median(widths[thick])) / max(thin, 1e-3))
+        doubtful, margin = 0, None if margin is None else np.where(thick, THICK_MARGIN, -THICK_MARGIN).astype(np.float32)
     return EdgeMap(size=n,
                    vertical=thick[:k].reshape(n, n - 1).astype(np.int8),
                    horizontal=thick[k:].reshape(n - 1, n).astype(np.int8),
@@ -153,3 +163,31 @@ def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
                    dash_v=evidence[:k].reshape(n, n - 1), dash_h=evidence[k:].reshape(n - 1, n),
                    thin_width=thin, contrast=contrast, doubtful=doubtful, learned=probs is not None,
                    thick_margin=margin)
+
+
+def box_lines(thick: np.ndarray, dashed: np.ndarray, n: int) -> np.ndarray | None:
+    """(E,) bool, the edges on box lines, when the edges as classified (thick and
+    dashed, (E,) each, vertical edges then horizontal in :class:`EdgeMap` order)
+    fall in exactly two kinds that split along the box lines of one box shape of
+    an ``n`` x ``n`` grid; else None (boxes whose edges read alike, cages, jigsaw
+    regions: left as they are)."""
+    kind = thick.astype(np.int8) + 2 * dashed.astype(np.int8)
+    for rows, cols in box_shapes(n):
+        on = box_line_mask(n, rows, cols)
+        a, b = np.unique(kind[on]), np.unique(kind[~on])
+        if len(a) == 1 and len(b) == 1 and a[0] != b[0]:
+            return on
+    return None
+
+
+def box_shapes(n: int) -> list[tuple[int, int]]:
+    """Box shapes (rows, cols) of an n x n sudoku: proper factor pairs, both above 1."""
+    return [(r, n // r) for r in range(2, n) if n % r == 0 and n // r > 1]
+
+
+def box_line_mask(n: int, rows: int, cols: int) -> np.ndarray:
+    """(E,) bool: which inner edges (vertical then horizontal, :class:`EdgeMap` order)
+    lie on the box lines of ``rows`` x ``cols`` boxes."""
+    v = np.broadcast_to((np.arange(1, n) % cols == 0)[None, :], (n, n - 1))   # right of column c
+    h = np.broadcast_to((np.arange(1, n) % rows == 0)[:, None], (n - 1, n))   # below row r
+    return np.concatenate([v.ravel(), h.ravel()])

@@ -8,8 +8,6 @@ alike. Training (``training/``) builds its patches with these same functions.
 """
 from __future__ import annotations
 
-from functools import lru_cache
-
 import cv2
 import numpy as np
 
@@ -107,12 +105,12 @@ def diagonal_profile(patch: np.ndarray, anti: bool) -> tuple[np.ndarray, np.ndar
     in px, sampled over the cell's corners only (a quarter of the patch and more from
     its centre along the diagonal, where no digit is), so that a digit stroke or a
     grid line crossing there does not count."""
-    offsets, mx, my = _profile_maps(patch.shape[-1], anti)
+    p = patch.shape[-1]
+    offsets, mx, my = _PROFILE_MAPS[anti] if p == PATCH else _profile_maps(p, anti)
     samples = cv2.remap(patch, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     return offsets, np.median(samples, axis=1).astype(np.float32)
 
 
-@lru_cache(maxsize=8)
 def _profile_maps(p: int, anti: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(offsets, x map, y map) of :func:`diagonal_profile`'s samples: one row per offset."""
     offsets = np.arange(-DIAGONAL_SEARCH - 3, DIAGONAL_SEARCH + 4).astype(np.float32)
@@ -125,6 +123,16 @@ def _profile_maps(p: int, anti: bool) -> tuple[np.ndarray, np.ndarray, np.ndarra
     y = ((a - d) * np.sqrt(2.0) + (p - 1)) / 2.0
     x = (p - 1 - u) if anti else u
     return offsets, x.astype(np.float32), y.astype(np.float32)
+
+
+def _read_only(maps: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+    for a in maps:
+        a.setflags(write=False)
+    return maps
+
+
+# The maps of the classifier's patch size, made once: every x-sudoku read needs them.
+_PROFILE_MAPS = {anti: _read_only(_profile_maps(PATCH, anti)) for anti in (False, True)}
 
 
 def locate_diagonal(patch: np.ndarray, anti: bool, profile=None) -> tuple[float, float] | None:

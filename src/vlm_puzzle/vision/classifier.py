@@ -2,15 +2,14 @@
 
 Used for the grid digits (``weights/digits.onnx``) and, by the variants
 reader, for clue characters. Input: a batch of ``(M, S, S)`` uint8 patches;
-output: ``(M, K)`` float32 class probabilities. The network is loaded once per
-file and cached; :meth:`Classifier.predict` runs one batched forward pass.
+output: ``(M, K)`` float32 class probabilities. Its owner loads it once and keeps it
+(:class:`~vlm_puzzle.vision.GridReader`); :meth:`Classifier.predict` runs one batched forward pass.
 """
 from __future__ import annotations
 
 import json
 import threading
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import cv2
@@ -55,9 +54,8 @@ class Classifier:
         return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
-@lru_cache(maxsize=8)
 def load_classifier(path: str | Path = DIGITS_MODEL) -> Classifier:
-    """Load (once) the ONNX network at ``path`` and its JSON card (``.json`` beside it)."""
+    """Load the ONNX network at ``path`` and its JSON card (``.json`` beside it)."""
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"classifier weights not found: {path}", code="weights_missing")

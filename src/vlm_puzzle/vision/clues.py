@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import cv2
@@ -94,7 +93,6 @@ class _Reader:
     lock: threading.Lock
 
 
-@lru_cache(maxsize=4)
 def _load(path: str) -> _Reader:
     from vlm_puzzle.errors import ModelError
     p = Path(path)
@@ -111,17 +109,36 @@ def _load(path: str) -> _Reader:
     return _Reader(net, card, threading.Lock())
 
 
-def column_probs(strips: np.ndarray, weights: Path | None = None) -> np.ndarray:
-    """(M, STRIP_H, STRIP_W) strips -> (M, T, len(CLASSES)) per-column logits."""
-    reader = _load(str(WEIGHTS if weights is None else weights))
-    if len(strips) == 0:
-        return np.zeros((0, 0, len(CLASSES)), np.float32)
-    # As in training: the ink quantised to uint8 steps (how the strips were stored).
-    blob = (np.rint(np.clip(strips, 0.0, 1.0) * 255.0) / 255.0).astype(np.float32)[:, None]
-    with reader.lock:  # cv2.dnn.Net is not thread-safe
-        reader.net.setInput(blob)
-        out = reader.net.forward()
-    return out.reshape(len(strips), len(CLASSES), -1).transpose(0, 2, 1)
+class ClueReader:
+    """The clue network at ``weights`` (default: the shipped one), loaded on first use
+    (only cages need it) and kept: its owner (:class:`~vlm_puzzle.vision.GridReader`)
+    loads it once for all the pictures it reads."""
+
+    def __init__(self, weights: str | Path | None = None):
+        self.weights = Path(WEIGHTS if weights is None else weights)
+        self._loaded: _Reader | None = None
+
+    def column_probs(self, strips: np.ndarray) -> np.ndarray:
+        """(M, STRIP_H, STRIP_W) strips -> (M, T, len(CLASSES)) per-column logits."""
+        if self._loaded is None:
+            self._loaded = _load(str(self.weights))
+        reader = self._loaded
+        if len(strips) == 0:
+            return np.zeros((0, 0, len(CLASSES)), np.float32)
+        # As in training: the ink quantised to uint8 steps (how the strips were stored).
+        blob = (np.rint(np.clip(strips, 0.0, 1.0) * 255.0) / 255.0).astype(np.float32)[:, None]
+        with reader.lock:  # cv2.dnn.Net is not thread-safe
+            reader.net.setInput(blob)
+            out = reader.net.forward()
+        return out.reshape(len(strips), len(CLASSES), -1).transpose(0, 2, 1)
+
+
+def column_probs(strips: np.ndarray, weights: ClueReader | str | Path | None = None) -> np.ndarray:
+    """(M, STRIP_H, STRIP_W) strips -> (M, T, len(CLASSES)) per-column logits.
+    ``weights``: a :class:`ClueReader`, or the path of its weights (loaded for this
+    call; default the shipped ones)."""
+    reader = weights if isinstance(weights, ClueReader) else ClueReader(weights)
+    return reader.column_probs(strips)
 
 
 def ctc_decode(logits: np.ndarray, ops: bool = True) -> tuple[str, list[float], list[tuple]]:
@@ -186,12 +203,13 @@ def parse_clue(chars, probs: list[float], alternatives=()) -> Clue:
 
 
 def read_clues(ink: np.ndarray, cells: list[tuple[float, float, float, float]], cell_px: float,
-               ops: bool = True, weights: Path | None = None) -> list[Clue]:
+               ops: bool = True, weights: ClueReader | Path | None = None) -> list[Clue]:
     """Read the clue in each given cell box ``(x0, y0, x1, y1)`` (px of ``ink``), batched.
 
     ``ink``: the ink map (float 0..1, ``vision.ink.ink_map``). ``ops=False``
-    reads bare numbers (killer sums): the decode allows digits only. ``cell_px``
-    is kept for the interface; the strip is scaled from each cell's own box."""
+    reads bare numbers (killer sums): the decode allows digits only. ``weights``:
+    see :func:`column_probs`. ``cell_px`` is kept for the interface; the strip is
+    scaled from each cell's own box."""
     if not cells:
         return []
     strips = np.stack([clue_strip(ink, box) for box in cells])

@@ -3,12 +3,14 @@
 on its outputs: dashed-or-not per edge, thick-or-thin per image (:func:`decide_edges`)."""
 from __future__ import annotations
 
-from functools import lru_cache
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from vlm_puzzle.errors import ModelError
 from vlm_puzzle.vision.edges import normalised_patches
 from vlm_puzzle.vision.gray import otsu_split
 
@@ -38,42 +40,55 @@ MIN_WIDER = 1.28
 # render: gap 3.6 nats, ratio 1.82; of the 160 real photos, those with a gap of 2
 # to 4 nats have ratios of 1.24 and less, those with thick lines 1.78 and up).
 CLEAR_WIDER = 1.6
+# Least ratio of the thick edges' 10th percentile width to the thin edges' 90th for
+# widths alone to split lines the classifier calls one kind (few edges in between).
+WIDTH_APART = 1.3
 
 
-def edge_probabilities(patches: np.ndarray, model: str | Path | None = EDGE_MODEL) -> np.ndarray | None:
-    """(E, 4) class probabilities (``EDGE_CLASSES``) of edge patches from
-    :func:`edge_patches`, or None when there is no model file."""
-    if model is None or not Path(model).is_file():
-        return None
-    net, lock = _edge_net(str(model))
-    if len(patches) == 0:
-        return np.zeros((0, len(EDGE_CLASSES)), np.float32)
-    blob = normalised_patches(patches).astype(np.float32)[:, None] / 255.0
-    with lock:  # a cv2.dnn.Net runs one forward pass at a time
-        net.setInput(blob)
-        logits = net.forward().reshape(len(patches), -1).astype(np.float64)
-    logits -= logits.max(axis=1, keepdims=True)
-    e = np.exp(logits)
-    # float64: decide_edges takes logs of the small ones (down to ~1e-30).
-    return e / e.sum(axis=1, keepdims=True)
+@dataclass(frozen=True)
+class EdgeNet:
+    """The loaded edge classifier (:func:`load_edge_net`) and the lock that keeps it to
+    one forward pass at a time (a cv2.dnn.Net is not thread-safe)."""
+
+    net: cv2.dnn.Net
+    lock: threading.Lock
 
 
-@lru_cache(maxsize=2)
-def _edge_net(path: str):
-    """The ONNX edge classifier (loaded once per file) and its lock.
+def load_edge_net(path: str | Path | None = EDGE_MODEL) -> EdgeNet | None:
+    """The ONNX edge classifier at ``path``, or None when there is no file (the hand
+    rules decide then). Its owner keeps it (:class:`~vlm_puzzle.vision.GridReader`).
 
     OpenCV 5's classic dnn engine runs this small CNN in about 60 % of the new
     engine's time on one thread (144 patches: 16 against 27 ms); its logits differ
     by float rounding only (under 2e-5), and every read of 280 development renders
     came out the same. OpenCV 4 has only the classic engine."""
-    import threading
+    if path is None or not Path(path).is_file():
+        return None
     try:
         if hasattr(cv2.dnn, "ENGINE_CLASSIC"):
-            return cv2.dnn.readNetFromONNX(path, cv2.dnn.ENGINE_CLASSIC), threading.Lock()
-        return cv2.dnn.readNetFromONNX(path), threading.Lock()
+            return EdgeNet(cv2.dnn.readNetFromONNX(str(path), cv2.dnn.ENGINE_CLASSIC), threading.Lock())
+        return EdgeNet(cv2.dnn.readNetFromONNX(str(path)), threading.Lock())
     except cv2.error as exc:
-        from vlm_puzzle.errors import ModelError
         raise ModelError(f"cannot load edge classifier {path}: {exc}", code="weights_invalid") from None
+
+
+def edge_probabilities(patches: np.ndarray, model: EdgeNet | str | Path | None = EDGE_MODEL) -> np.ndarray | None:
+    """(E, 4) class probabilities (``EDGE_CLASSES``) of edge patches from
+    :func:`edge_patches`, or None without a model. ``model``: the loaded network, or
+    the path of its weights (loaded for this call); None or a missing file: no model."""
+    edge_net = model if isinstance(model, EdgeNet) else load_edge_net(model)
+    if edge_net is None:
+        return None
+    if len(patches) == 0:
+        return np.zeros((0, len(EDGE_CLASSES)), np.float32)
+    blob = normalised_patches(patches).astype(np.float32)[:, None] / 255.0
+    with edge_net.lock:  # a cv2.dnn.Net runs one forward pass at a time
+        edge_net.net.setInput(blob)
+        logits = edge_net.net.forward().reshape(len(patches), -1).astype(np.float64)
+    logits -= logits.max(axis=1, keepdims=True)
+    e = np.exp(logits)
+    # float64: decide_edges takes logs of the small ones (down to ~1e-30).
+    return e / e.sum(axis=1, keepdims=True)
 
 
 def decide_edges(probs: np.ndarray, widths: np.ndarray, line_widths=None):
@@ -114,7 +129,7 @@ def decide_edges(probs: np.ndarray, widths: np.ndarray, line_widths=None):
     thick = np.zeros(len(odds), bool)
     margin = np.zeros(len(odds), np.float32)
     doubtful = int(np.sum(np.abs(p_dash - 0.5) < DOUBT)) if caged else 0
-    for group in (dashed, ~dashed):
+    for plain, group in ((False, dashed), (True, ~dashed)):
         v = odds[group]
         if len(v) < 4:
             thick[group] = v > 0
@@ -130,7 +145,16 @@ def decide_edges(probs: np.ndarray, widths: np.ndarray, line_widths=None):
         # thick on a smaller gap (the classifier judges width in cell units: the
         # thick lines of a big-celled 6x6 print can read as thin-ish).
         two = (gap >= THICK_GAP and wider >= MIN_WIDER) or (gap >= THICK_GAP / 2 and wider >= CLEAR_WIDER)
-        if not two or min(len(low), len(high)) < MIN_LINE_SHARE * len(v):
+        apart = width_split(widths) if plain and not two and not dashed.any() else None
+        if apart is not None and not forms_regions(apart, n):
+            apart = None     # widths alone are trusted only for boxes or a jigsaw's regions
+        if apart is not None:
+            # The classifier judges width in cell units and sees one kind of line, but
+            # the ink widths fall in two groups clearly apart (a large print's thin
+            # and thick lines both under 2% of the cell): the ratio decides.
+            thick[group] = apart
+            margin[group] = np.where(apart, THICK_MARGIN, -THICK_MARGIN)
+        elif not two or min(len(low), len(high)) < MIN_LINE_SHARE * len(v):
             thick[group] = np.median(v) > 0
             margin[group] = THICK_MARGIN if np.median(v) > 0 else -THICK_MARGIN
         else:
@@ -148,6 +172,37 @@ def decide_edges(probs: np.ndarray, widths: np.ndarray, line_widths=None):
     if thick.any() and (~thick).any():
         contrast = max(float(np.median(widths[thick])) / max(thin, 1e-3), 1.0 + 1e-3)
     return thick, dashed, p_dash.astype(np.float32), thin, contrast, doubtful, margin
+
+
+def forms_regions(thick: np.ndarray, n: int) -> bool:
+    """Whether thick edges (E,) (vertical then horizontal, ``EdgeMap`` order) of an
+    n x n grid enclose n groups of n cells."""
+    from vlm_puzzle.vision.regions import components   # regions builds on borders, which imports this
+    if n < 2 or len(thick) != 2 * n * (n - 1):
+        return False
+    k = n * (n - 1)
+    labels = components(n, ~thick[:k].reshape(n, n - 1), ~thick[k:].reshape(n - 1, n))
+    counts = np.bincount(labels.ravel())
+    return len(counts) == n and bool((counts == n).all())
+
+
+def width_split(widths: np.ndarray) -> np.ndarray | None:
+    """(E,) bool, the thick edges, when ink ``widths`` (E,) fall in two groups of at
+    least ``MIN_LINE_SHARE`` each (Otsu on log width), whose medians differ by
+    ``CLEAR_WIDER`` or more and whose 10th percentile of thick is ``WIDTH_APART``
+    times the 90th percentile of thin; the cut lies half-way between the medians
+    (log). Else None."""
+    w = np.asarray(widths, np.float64)
+    if len(w) < 4 or (w < 0.05 * np.percentile(w, 90)).any():
+        return None          # edges without a line where the lattice says: widths mean nothing
+    logw = np.log(np.maximum(w, 1e-3))
+    cut, low, high = otsu_split(logw)
+    if min(len(low), len(high)) < MIN_LINE_SHARE * len(logw):
+        return None
+    lo, hi = float(np.median(low)), float(np.median(high))
+    if hi - lo < np.log(CLEAR_WIDER) or np.percentile(high, 10) - np.percentile(low, 90) < np.log(WIDTH_APART):
+        return None
+    return logw > 0.5 * (lo + hi)
 
 
 def _weigh_widths(odds: np.ndarray, upper: np.ndarray, near: np.ndarray, widths,

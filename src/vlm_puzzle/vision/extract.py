@@ -1,6 +1,7 @@
 """Perception: picture in, :class:`~vlm_puzzle.vision.state.GridState` out, no solver.
 
-:class:`GridReader` holds the shipped ONNX digit network (``classifier.py``) and
+:class:`GridReader` holds the shipped ONNX networks, each loaded once (digits:
+``classifier.py``, edges: ``edge_net.py``, clue text: ``clues.py``), and
 reads a decoded picture: it locates the grid (``grid.py``), cuts and normalises
 every cell (``cells.py``), reads them all in one batched pass, and reads the
 variant marks (``variants.py``; an x-sudoku's drawn diagonals are then erased and
@@ -23,6 +24,8 @@ from vlm_puzzle.errors import ReadError
 from vlm_puzzle.imageio import open_image
 from vlm_puzzle.vision.cells import cell_patches, diagonal_lines, erase_diagonal
 from vlm_puzzle.vision.classifier import DIGITS_MODEL, load_classifier
+from vlm_puzzle.vision.clues import ClueReader
+from vlm_puzzle.vision.edge_net import load_edge_net
 from vlm_puzzle.vision.gray import to_gray
 from vlm_puzzle.vision.grid import GridLocation, _lattice_corners, locate_grid
 from vlm_puzzle.vision.lattice import find_lattice
@@ -48,12 +51,17 @@ def has_ink(patches: np.ndarray) -> np.ndarray:
 
 
 class GridReader:
-    """The digit network (loaded once) and what it reads from located grids.
+    """The perception networks, each loaded once for every picture this reader reads,
+    and what it reads from located grids: the digit classifier, the edge classifier
+    (None without its weights: the hand rules decide) and the clue reader (loaded on
+    first use: only cages need it).
 
     ``model``: another ONNX digit model (e.g. a cross-validation fold's)."""
 
     def __init__(self, model: str | Path | None = None):
         self.classifier = load_classifier(model or DIGITS_MODEL)
+        self.edge_net = load_edge_net()
+        self.clue_reader = ClueReader()
 
     def read(self, image: np.ndarray, *, scale: float = 1.0, variants: bool = True) -> GridState:
         """Locate the grid in a decoded BGR/gray ``image`` and read it, as it lies.
@@ -109,7 +117,7 @@ class GridReader:
         marks = None
         if variants:
             t = time.perf_counter()
-            marks = read_variants(geometry)
+            marks = read_variants(geometry, self.edge_net, self.clue_reader)
             if marks.marks.diagonal_style == "line":
                 # An x-sudoku's drawn diagonals cross empty cells like a 1 or a 7: read again without them.
                 reading = self._without_diagonal_lines(reading, geometry.size)

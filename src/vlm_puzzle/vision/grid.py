@@ -15,9 +15,13 @@ import numpy as np
 from vlm_puzzle.errors import GridNotFoundError
 from vlm_puzzle.vision.gray import to_gray
 from vlm_puzzle.vision.lattice import Lattice, _grid_line_masks, find_lattice, regular_spacing
-from vlm_puzzle.vision.outline import WARP_MARGIN, candidate_quads, paper_level, warp_quad
+from vlm_puzzle.vision.outline import WARP_MARGIN, candidate_quads, ink_mask, paper_level, warp_quad
 
 DETECT_MAX_SIDE = 800    # px; detection runs on a copy at most this large
+# Lines running off one side of the picture that make it a grid cut at its border.
+CUT_LINES = 3
+# Least ratio of the narrowest to the widest spacing of those lines (cell lines are even).
+CUT_EVEN = 0.6
 
 
 @dataclass(frozen=True)
@@ -35,8 +39,9 @@ def locate_grid(image: np.ndarray) -> GridLocation:
 
     Detection runs on a copy scaled to at most DETECT_MAX_SIDE px; the warp
     samples the full-resolution image. Candidate outlines are warped and
-    searched for a lattice, biggest first.
-    Corners are in ``image`` pixels.
+    searched for a lattice, biggest first; a grid cut off at the picture's border
+    is located on a border line put back along the cut sides (:func:`cut_sides`).
+    Corners are in ``image`` pixels (outside the picture where it is cut).
     """
     gray = to_gray(image)
     h, w = gray.shape[:2]
@@ -45,6 +50,24 @@ def locate_grid(image: np.ndarray) -> GridLocation:
     scale = min(1.0, DETECT_MAX_SIDE / max(h, w))
     small = cv2.resize(gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) \
         if scale < 1.0 else gray
+    try:
+        loc, full = _locate(gray, small, scale)
+    except GridNotFoundError:
+        loc, full = None, False
+    if not full and any(cut := cut_sides(small)):
+        # Cell lines run off the picture: the grid is cut at its border (or printed
+        # without a margin). Its border is put back as a line along the cut sides.
+        framed = _framed(gray, small, scale, cut)
+        if framed is not None:
+            return framed
+    if loc is None:
+        raise GridNotFoundError("no grid found: no outline in the image holds evenly spaced cell lines")
+    return loc
+
+
+def _locate(gray: np.ndarray, small: np.ndarray, scale: float) -> tuple[GridLocation, bool]:
+    """:func:`locate_grid` on ``gray`` and its detection copy ``small`` (``scale`` of it),
+    and whether the grid fills its outline with evenly spaced lines."""
     # Biggest outline first. A lattice that fills its outline and is evenly spaced
     # is self-consistent and taken at once; otherwise every candidate is measured
     # and the best wins: self-consistent first, then more cells, then bigger (a
@@ -62,13 +85,63 @@ def locate_grid(image: np.ndarray) -> GridLocation:
         area = cv2.contourArea(loc.corners.astype(np.float32))
         full = area >= 0.8 * cv2.contourArea((quad / scale).astype(np.float32)) and regular_spacing(loc.lattice)
         if full and best is None:
-            return loc
+            return loc, True
         key = (full, loc.lattice.size, area)
         if best_key is None or key > best_key:
             best, best_key = loc, key
     if best is None:
         raise GridNotFoundError("no grid found: no outline in the image holds evenly spaced cell lines")
-    return best
+    return best, best_key[0]
+
+
+def cut_sides(small: np.ndarray) -> tuple[bool, bool, bool, bool]:
+    """Which sides (top, bottom, left, right) of a picture cut a grid off: at least
+    ``CUT_LINES`` straight lines reach that side at right angles, evenly spaced
+    (``CUT_EVEN``) at least 3% of the side apart, each a short run of ink along the
+    side (a dark table or page edge is one long run; lines of text are uneven)."""
+    h, w = small.shape[:2]
+    ink = ink_mask(small) > 0
+    depth = max(10, min(h, w) // 25)
+    out = []
+    for strip in (ink[:depth].T, ink[-depth:].T, ink[:, :depth], ink[:, -depth:]):
+        hit = strip.all(axis=1).astype(np.int8)
+        starts = np.flatnonzero(np.diff(np.concatenate([[0], hit, [0]])) == 1)
+        stops = np.flatnonzero(np.diff(np.concatenate([[0], hit, [0]])) == -1)
+        short = (stops - starts) <= 0.05 * len(hit)
+        gaps = np.diff(starts + stops)
+        out.append(bool(len(starts) >= CUT_LINES and short.all() and gaps.min() >= 0.06 * len(hit)
+                        and gaps.min() >= CUT_EVEN * gaps.max()))
+    return tuple(out)
+
+
+def _framed(gray: np.ndarray, small: np.ndarray, scale: float, cut) -> GridLocation | None:
+    """The grid located with a border line drawn just outside every cut side of the
+    picture (on a paper-coloured pad), in ``gray``'s pixels; None when that shows no
+    evenly spaced grid filling its outline."""
+    h, w = gray.shape[:2]
+    pad = max(8, round(0.03 * max(h, w)))
+    paper = paper_level(gray)
+    big = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=paper)
+    t = max(2, round(0.004 * max(h, w)))
+    top, bottom, left, right = cut
+    ink = int(np.percentile(gray[::4, ::4], 1))
+    y0, y1 = (pad - t if top else pad), (pad + h + t if bottom else pad + h)
+    x0, x1 = (pad - t if left else pad), (pad + w + t if right else pad + w)
+    for side, (ya, yb, xa, xb) in zip(cut, ((pad - t, pad, x0, x1), (pad + h, pad + h + t, x0, x1),
+                                           (y0, y1, pad - t, pad), (y0, y1, pad + w, pad + w + t))):
+        if side:
+            big[ya:yb, xa:xb] = ink
+    s = cv2.resize(big, (round(big.shape[1] * scale), round(big.shape[0] * scale)),
+                   interpolation=cv2.INTER_AREA) if scale < 1.0 else big
+    try:
+        loc, full = _locate(big, s, scale)
+    except GridNotFoundError:
+        return None
+    if not full:
+        return None
+    shift = np.array([[1, 0, pad], [0, 1, pad], [0, 0, 1]], np.float64)   # gray -> big pixels
+    return GridLocation(corners=(loc.corners - pad).astype(np.float32), homography=loc.homography @ shift,
+                        warped=loc.warped, lattice=loc.lattice)
 
 
 def _components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
 from vlm_puzzle.vision import borders as B
-from vlm_puzzle.vision.clues import Clue, read_clues
-from vlm_puzzle.vision.edge_net import DOUBT
+from vlm_puzzle.vision.clues import Clue, ClueReader, read_clues
+from vlm_puzzle.vision.edge_net import DOUBT, EDGE_MODEL, EdgeNet
 from vlm_puzzle.vision.gray import to_gray
 from vlm_puzzle.vision.ink import ink_map, paper_map
 from vlm_puzzle.vision.marks import Marks, read_marks
@@ -101,15 +102,19 @@ class VariantState:
         }
 
 
-def read_variants(geometry: GridGeometry) -> VariantState:
-    """Read the variant marks of a located grid (its rectified image and line positions)."""
+def read_variants(geometry: GridGeometry, edge_net: EdgeNet | str | Path | None = EDGE_MODEL,
+                  clue_reader: ClueReader | None = None) -> VariantState:
+    """Read the variant marks of a located grid (its rectified image and line positions).
+    ``edge_net``, ``clue_reader``: the networks (see :func:`read_variants_image`)."""
     return read_variants_image(geometry.warped, geometry.cols_x, geometry.rows_y,
-                               geometry.v_lines, geometry.h_lines)
+                               geometry.v_lines, geometry.h_lines, edge_net, clue_reader)
 
 
 # ---- the reading ---------------------------------------------------------------------
 
-def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None) -> VariantState:
+def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None,
+                        edge_net: EdgeNet | str | Path | None = EDGE_MODEL,
+                        clue_reader: ClueReader | None = None) -> VariantState:
     """Read borders, regions, cages, clues and marks of a rectified grid.
 
     Parameters
@@ -117,6 +122,9 @@ def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None) 
     warped : (H, W) uint8 gray (or BGR) image with the grid axis-aligned.
     xs, ys : (N + 1,) pixel positions of the vertical / horizontal lines.
     v_lines, h_lines : optional (N + 1, N) local line positions (curved pages).
+    edge_net : the edge classifier, or its weights (loaded for this call; see
+        :func:`~vlm_puzzle.vision.borders.classify_edges`).
+    clue_reader : the clue network (default: the shipped one, loaded for this call).
     """
     t0 = time.perf_counter()
     gray = to_gray(warped)
@@ -125,7 +133,7 @@ def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None) 
     cell = float(min(np.diff(xs).mean(), np.diff(ys).mean()))
     paper = paper_map(gray, cell)
     ink = ink_map(gray, cell, paper)
-    edges = B.classify_edges(gray, xs, ys, ink, v_lines, h_lines)
+    edges = B.classify_edges(gray, xs, ys, ink, v_lines, h_lines, model=edge_net)
     t1 = time.perf_counter()
     marks = read_marks(paper, ink, xs, ys)
     t2 = time.perf_counter()
@@ -149,6 +157,15 @@ def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None) 
     cage_style, groups = None, []
     if edges.n_dashed >= max(2, MIN_DASHED_FRACTION * n_inner):
         cage_style, groups = "dashed", groups_of(dashed_cages(edges))
+        if regions is None and _is_partition(groups, n):
+            # No killer has N cages of N cells: these are regions (boxes or a jigsaw's)
+            # whose heavy lines read as dashed.
+            regions = dashed_cages(edges)
+            edges = replace(edges, vertical=edges.dashed_v.astype(np.int8), horizontal=edges.dashed_h.astype(np.int8),
+                            dashed_v=np.zeros_like(edges.dashed_v), dashed_h=np.zeros_like(edges.dashed_h))
+            cage_style, groups = None, []
+            notes.append(uncertain("dashed_regions", f"dashed-looking lines enclose {n} groups of {n} cells: "
+                                   "regions, not killer cages"))
     elif edges.contrast > 1.0 and regions is None and len(thick_groups) > 1:
         if max(len(g) for g in thick_groups) <= max(MAX_CAGE, n):
             cage_style, groups = "thick", thick_groups
@@ -165,7 +182,7 @@ def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None) 
         # evidence that places cage borders right (one clue per cage).
         cells = [(r, c) for r in range(n) for c in range(n)]
         read = read_clues(ink, [_cell_box(xs, ys, rc, v_lines, h_lines) for rc in cells], cell,
-                          ops=cage_style == "thick")
+                          ops=cage_style == "thick", weights=clue_reader)
         clue_at = dict(zip(cells, read))
         if cage_style == "dashed":
             sure = {rc for rc, k in clue_at.items() if k.target is not None and k.confidence >= STRAY_CONFIDENT}
