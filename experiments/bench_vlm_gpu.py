@@ -11,7 +11,8 @@ Modes:
   hf-static    ``model.generate`` with ``cache_implementation="static"`` (transformers compiles the forward)
   static       vlm_puzzle fast loop: static KV cache, argmax/EOS on device, no CUDA graph
   graph        ... plus the one-token decode step captured in an explicit CUDA graph
-  regional     ... plus the decoder layers' MLP and RMSNorm compiled (shared by all layers) before capture
+  regional     ... plus the decoder layers' MLP, RMSNorm and/or rotary embedding compiled (shared by all layers);
+               with --emulate on and --regional-parts mlp+norm+rope it is what decode="auto" runs on CUDA
   compiled     ... plus the whole step's forward compiled with torch.compile before capture
 Fast modes run as MODE:vb-on / MODE:vb-off: with / without the batched vision attention in the prefill;
 regional/compiled also as ...:em-off / ...:em-on: Inductor's emulate_precision_casts (``--emulate``);
@@ -291,6 +292,12 @@ def bench(args) -> list[dict]:
                     r["puzzles_per_s"] = batch / r["e2e_s"]
                     if args.check and not mode.startswith("hf-"):
                         r.update(check_equal(model, inputs, mode, args.new_tokens))
+                    if args.profile and not mode.startswith("hf-"):
+                        args.profile.mkdir(parents=True, exist_ok=True)
+                        try:
+                            profile_step(model, inputs, mode, args.profile / f"profile_b{batch}_{mode.replace(':', '_')}.txt")
+                        except Exception as exc:  # noqa: BLE001 - a diagnostic only
+                            print(f"  profile {mode} failed: {exc!r}"[:300], flush=True)
                     rows.append(r)
                     print("  " + fmt_row(r), flush=True)
                     save(args, rows)
@@ -376,7 +383,8 @@ def save_random_checkpoint(arch: str, out: Path, device: str = "cpu", max_shard_
     return Path(out)
 
 
-LOAD_VARIANTS = ("plain", "wrapper", "wrapper_fast", "wrapper_stream", "read_safetensors", "fast_load", "compare")
+LOAD_VARIANTS = ("plain", "wrapper", "wrapper_fast", "wrapper_stream", "read_safetensors", "fast_load", "compare",
+                 "imports")
 
 
 def load_times(path: Path, drop_caches: bool, variants=LOAD_VARIANTS, device: str = "cuda") -> dict:
@@ -395,7 +403,8 @@ def load_times(path: Path, drop_caches: bool, variants=LOAD_VARIANTS, device: st
              f"device_map={{'': {dev!r}}}, attn_implementation='sdpa'); {sync}; print('LOAD', time.perf_counter()-t0)")
     wrapper = (pre + "from vlm_puzzle.models.qwen import QwenVL; t0=time.perf_counter(); "
                f"v=QwenVL.from_pretrained({p!r}, device={dev!r}, dtype='bf16', attn_implementation='sdpa', load=%r); "
-               f"{sync}; print('LOAD', time.perf_counter()-t0, v.load_s, v.load_path, v.load_reason)")
+               f"{sync}; print('LOAD', time.perf_counter()-t0, v.load_s, v.load_path, v.load_reason, "
+               "{k: round(x, 3) for k, x in v.load_stats.items()})")
     raw = (pre + "from vlm_puzzle.models.fast_load import read_safetensors; "
            f"t0=time.perf_counter(); sd=read_safetensors({p!r}, {dev!r}); {sync}; "
            "print('LOAD', time.perf_counter()-t0, sum(t.numel()*t.element_size() for t in sd.values())/2**30, 'GiB')")
@@ -409,7 +418,13 @@ def load_times(path: Path, drop_caches: bool, variants=LOAD_VARIANTS, device: st
                "ta = dict(a.named_parameters()) | dict(a.named_buffers()); tb = dict(b.named_parameters()) | dict(b.named_buffers()); "
                "bad = sorted(ta.keys() ^ tb.keys()) + [k for k in ta.keys() & tb.keys() if ta[k].dtype != tb[k].dtype or not torch.equal(ta[k], tb[k])]; "
                "print('LOAD', len(bad), len(ta), bad[:5], a.generation_config.to_dict() == b.generation_config.to_dict())")
-    codes = dict(plain=plain, wrapper=wrapper % "plain", wrapper_fast=wrapper % "fast", wrapper_stream=wrapper % "fast",
+    # What a fresh process pays before any weights: transformers, the model class, the processor classes.
+    imports = (pre + "t0=time.perf_counter(); import transformers as t; t.AutoModelForImageTextToText; "
+               "t1=time.perf_counter(); import transformers.models.qwen2_5_vl.modeling_qwen2_5_vl; "
+               "t2=time.perf_counter(); t.AutoProcessor; import transformers.models.qwen2_5_vl.processing_qwen2_5_vl; "
+               "t3=time.perf_counter(); torch.zeros(1, device=" + repr(dev) + "); " + sync + "; t4=time.perf_counter(); "
+               "print('LOAD', t4-t0, dict(transformers=t1-t0, modeling=t2-t1, processing=t3-t2, device_init=t4-t3))")
+    codes = dict(plain=plain, imports=imports, wrapper=wrapper % "plain", wrapper_fast=wrapper % "fast", wrapper_stream=wrapper % "fast",
                  read_safetensors=raw, fast_load=fast, compare=compare)
     env = {"wrapper_stream": dict(os.environ, VLM_PUZZLE_LOAD_PREFETCH="0")}  # streamed: no prefetch
     for name in variants:
@@ -430,6 +445,106 @@ def load_times(path: Path, drop_caches: bool, variants=LOAD_VARIANTS, device: st
             if args_json := os.environ.get("BENCH_LOAD_JSON"):
                 Path(args_json).write_text(json.dumps(res, indent=1))
     return res
+
+
+def _fast_modes(args) -> list[str]:
+    """The fast modes of ``--modes`` as FastDecoder mode strings (regional/compiled with their variants)."""
+    return [f"{m}:vb-on" + (f":em-{em}" if em else "") + (f":rp-{rp}" if rp else "")
+            for m in args.modes if not m.startswith("hf-")
+            for rp in (args.regional_parts if m == "regional" else [None])
+            for em in (args.emulate if m in ("regional", "compiled") else [None])]
+
+
+def trained_check(args, path: Path | None = None) -> dict:
+    """Exactness where it matters: the shipped TRAINED vlm-puzzle-tiny on the GPU, every picture of
+    data/samples, the rule prompt, each fast mode against plain ``generate`` (decode="plain") at batch 1 and
+    batch 8: share of identical token sequences, texts and parsed rules; free answers (EOS) and 48 forced
+    tokens (EOS blocked: more steps where a rounding could flip a token)."""
+    import torch
+
+    from vlm_puzzle.models import QwenVL
+    from vlm_puzzle.models.fast_decode import FastDecoder
+    from vlm_puzzle.models.shipped import shipped_model_path
+    from vlm_puzzle.rules.parse import parse_rule_answer
+    from vlm_puzzle.rules.prompt import build_prompt
+
+    images = sorted((ROOT / "data" / "samples").glob("*.png")) + sorted((ROOT / "data" / "samples").glob("*.jpg"))
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # CPU: the static loop stands in for the graph
+    ref_vlm = QwenVL.from_pretrained(shipped_model_path(), device=device, decode="plain")
+    prompt = build_prompt()
+    out: dict = dict(model="vlm-puzzle-tiny", images=len(images), dtype=str(ref_vlm.model.dtype), rows=[])
+
+    def rules(g):
+        h = parse_rule_answer(g.text)
+        return (h.kind, h.size, getattr(h, "box", None), getattr(h, "cage_op", None))
+
+    for forced in (0, 48):
+        kw = dict(max_new_tokens=96 if not forced else forced, min_new_tokens=forced)
+        for batch in (1, 8):
+            ref = ref_vlm.generate(images, prompt, batch_size=batch, **kw)
+            for mode in ["graph"] + [m for m in _fast_modes(args) if not m.startswith("graph")]:
+                parts = mode.split(":")
+                vlm = QwenVL(ref_vlm.model, ref_vlm.processor, min_pixels=ref_vlm.min_pixels,
+                             max_pixels=ref_vlm.max_pixels, decode=parts[0])
+                rp = next((x[3:] for x in parts if x.startswith("rp-")), None)
+                vlm._decoders[parts[0]] = FastDecoder(ref_vlm.model, parts[0], emulate_precision_casts="em-on" in parts,
+                                                      regional_parts=rp and rp.replace("+", ","))
+                try:
+                    got = vlm.generate(images, prompt, batch_size=batch, **kw)
+                except Exception as exc:  # noqa: BLE001 - reported, the others still run
+                    out["rows"].append(dict(mode=mode, batch=batch, forced=forced, error=repr(exc)[:300]))
+                    continue
+                n = len(ref)
+                row = dict(mode=mode, batch=batch, forced=forced, decode_used=got[0].decode,
+                           same_tokens=sum(a.token_ids == b.token_ids for a, b in zip(ref, got)) / n,
+                           same_text=sum(a.text == b.text for a, b in zip(ref, got)) / n,
+                           same_rules=sum(rules(a) == rules(b) for a, b in zip(ref, got)) / n,
+                           tokens=sum(g.n_tokens for g in got))
+                out["rows"].append(row)
+                print(f"trained {mode} b{batch} forced={forced}: {row}", flush=True)
+                if path:  # written as it goes: a run cut short keeps its rows
+                    path.write_text(json.dumps(dict(env=getattr(args, "_env", {}), argv=sys.argv, **out), indent=1))
+    return out
+
+
+def profile_step(model, inputs, mode: str, path: Path, steps: int = 8) -> None:
+    """torch.profiler tables (CUDA and CPU time by op) of one prefill and ``steps`` decode steps run WITHOUT
+    the CUDA graph (the same kernels the graph replays), plus the kernel count per step."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from vlm_puzzle.models.fast_decode import FastDecoder
+
+    parts = mode.split(":")
+    rp = next((x[3:] for x in parts if x.startswith("rp-")), None)
+    name = "static" if parts[0] == "graph" else parts[0]
+    dec = FastDecoder(model, name, emulate_precision_casts="em-on" in parts, regional_parts=rp and rp.replace("+", ","))
+    dec.generate(inputs, max_new_tokens=steps + 1, eos_token_id=None, pad_token_id=151643)  # warm (and compile)
+    sess = next(iter(dec._sessions.values()))
+    forward = dec._inexact_forward(name) if name in ("regional", "compiled") else None  # the graph's forward
+    lines = []
+    with torch.inference_mode():
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            dec._prefill(sess, inputs, False, [])
+            torch.cuda.synchronize()
+        lines += [f"# prefill, {mode}", prof.key_averages().table(sort_by="cuda_time_total", row_limit=30),
+                  prof.key_averages().table(sort_by="cpu_time_total", row_limit=20)]
+        sess.step.fill_(1)
+        for _ in range(2):
+            dec._step(sess, forward)
+        sess.step.fill_(1)
+        torch.cuda.synchronize()
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            for _ in range(steps):
+                dec._step(sess, forward)
+            torch.cuda.synchronize()
+    kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    busy = sum(e.device_time for e in kernels) / steps / 1e3
+    lines = [f"# decode step, {mode}: {len(kernels) / steps:.0f} kernels per step, {busy:.3f} ms of kernel time "
+             f"per step (batch {inputs['input_ids'].shape[0]})",
+             prof.key_averages().table(sort_by="cuda_time_total", row_limit=30)] + lines
+    path.write_text("\n".join(lines) + "\n")
+    print(lines[0], flush=True)
 
 
 HEADER = ("| arch | image px (vis tok) | batch | mode | attn | load s | first call s | prefill ms | "
@@ -462,7 +577,8 @@ def main(argv=None) -> int:
                     help="fast modes: batch the vision tower's window attention in the prefill")
     ap.add_argument("--emulate", nargs="+", default=["off"], choices=["off", "on"],
                     help="regional/compiled: Inductor's emulate_precision_casts off and/or on")
-    ap.add_argument("--regional-parts", nargs="+", default=["mlp+norm"], choices=["mlp+norm", "mlp", "norm"],
+    ap.add_argument("--regional-parts", nargs="+", default=["mlp+norm"],
+                    choices=["mlp+norm", "mlp", "norm", "rope", "mlp+rope", "mlp+norm+rope"],
                     help="regional: the decoder parts compiled (mode suffix :rp-...)")
     ap.add_argument("--batches", nargs="+", type=int, default=[1, 16])
     ap.add_argument("--image-px", nargs="+", type=int, default=[504])
@@ -473,6 +589,10 @@ def main(argv=None) -> int:
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--ragged", action="store_true", help="different prompt lengths in a batch (left padding)")
     ap.add_argument("--check", action="store_true", help="compare fast-path tokens with generate's")
+    ap.add_argument("--trained-check", type=Path, metavar="JSON",
+                    help="only: every fast mode of --modes against generate on the shipped trained model, to JSON")
+    ap.add_argument("--profile", type=Path, metavar="DIR",
+                    help="also write a torch.profiler table per (batch, fast mode): prefill and decode step kernels")
     ap.add_argument("--save", type=Path, help="save the (last) model as a local checkpoint here")
     ap.add_argument("--load", type=Path, help="only time loading the checkpoint saved with --save")
     ap.add_argument("--load-variants", nargs="+", default=list(LOAD_VARIANTS), choices=LOAD_VARIANTS)
@@ -498,6 +618,9 @@ def main(argv=None) -> int:
         res = load_times(args.load, args.drop_caches, args.load_variants, args.load_device)
         if args.json:
             args.json.write_text(json.dumps(dict(env=env, argv=sys.argv, load=res), indent=1))
+        return 0
+    if args.trained_check:
+        trained_check(args, args.trained_check)
         return 0
     if not torch.cuda.is_available():
         print("bench_vlm_gpu needs a CUDA GPU (only --save-random and --load run without one)", file=sys.stderr)

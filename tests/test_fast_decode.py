@@ -215,13 +215,62 @@ def test_compile_options_and_emulate_knob(monkeypatch):
         FastDecoder(model, "regional", regional_parts="attention")
 
 
+def test_regional_rope_is_bound_only_while_the_step_runs():
+    """"rope" swaps the attention module's apply_rotary_pos_emb for a compiled one during the step only
+    (prefill and generate keep the eager function), and puts it back after an error too."""
+    import sys as _sys
+
+    model, _, _ = _build("qwen2_5_vl")
+    module = vars(_sys.modules[type(model.model.language_model.layers[0].self_attn).__module__])
+    eager = module["apply_rotary_pos_emb"]
+    seen = []
+
+    def forward(tok, pos, mask, cache):
+        seen.append(module["apply_rotary_pos_emb"])
+        if len(seen) == 2:
+            raise RuntimeError("boom")
+        return tok
+
+    step = compiled_decode.regional_forward(model, forward, ("rope",), True)
+    assert step(1, None, None, None) == 1 and module["apply_rotary_pos_emb"] is eager
+    with pytest.raises(RuntimeError):
+        step(1, None, None, None)
+    assert module["apply_rotary_pos_emb"] is eager
+    assert seen[0] is seen[1] and seen[0] is not eager  # one compiled function, made once
+    assert FastDecoder(model, "regional", regional_parts="mlp,norm,rope").regional_parts == ("mlp", "norm", "rope")
+
+
+def test_auto_falls_back_to_the_graph_step_where_a_compile_fails(monkeypatch):
+    """Where "auto" would run a compiled step and making it fails, it runs the plain step (logged, said in
+    .auto_fallback) and stays exact; an explicit compiled mode raises instead."""
+    model, proc, ids = _build("qwen2_5_vl")
+    inputs = _inputs(proc, 1)
+
+    def broken(mode):
+        raise RuntimeError("no compiler here")
+
+    dec = FastDecoder(model, "auto")
+    ref = dec.generate(inputs, max_new_tokens=4, eos_token_id=None, pad_token_id=0)  # CPU: the static loop
+    sess = next(iter(dec._sessions.values()))
+    monkeypatch.setattr(dec, "_inexact_forward", broken)
+    with torch.inference_mode():
+        sess.step.fill_(1)
+        dec._ensure_graph(sess, "regional", 4)
+    assert sess.capture == "graph" and sess.forward == dec._forward and "no compiler" in dec.auto_fallback
+    assert torch.equal(dec.generate(inputs, max_new_tokens=4, eos_token_id=None, pad_token_id=0), ref)
+    explicit = FastDecoder(model, "regional")
+    monkeypatch.setattr(explicit, "_inexact_forward", broken)
+    with pytest.raises(RuntimeError), torch.inference_mode():
+        explicit._ensure_graph(explicit._session(1, 256, 0, "regional"), "regional", 4)
+
+
 # Inductor on CPU compiles C++ (g++): 5-30 s per case on a 2-core box, too slow for the default run.
 inductor_cpu = pytest.mark.skipif(
     os.environ.get("VLM_PUZZLE_SLOW_TESTS") != "1" or shutil.which(os.environ.get("CXX", "g++")) is None,
     reason="Inductor CPU compile: slow (set VLM_PUZZLE_SLOW_TESTS=1) and needs a C++ compiler (g++)")
 
 
-def _compiled_case(mode: str, emulate: bool, dtype: str, cache: str) -> dict:
+def _compiled_case(mode: str, emulate: bool, dtype: str, cache: str, parts: str = "mlp,norm") -> dict:
     """One decode of ``mode`` on the tiny Qwen2.5-VL in a fresh process (compile cache ``cache``): warm-up
     seconds and whether its 24 tokens equal greedy generate's (EOS off, so all 24 count)."""
     code = f"""
@@ -235,7 +284,7 @@ model = model.to(torch.{dtype})
 inputs = T._inputs(proc, 1)
 inputs["pixel_values"] = inputs["pixel_values"].to(torch.{dtype})
 ref = T._reference(model, inputs, T._config(ids, 24, None))[:, inputs["input_ids"].shape[1]:]
-dec = T.FastDecoder(model, {mode!r}, emulate_precision_casts={emulate!r})
+dec = T.FastDecoder(model, {mode!r}, emulate_precision_casts={emulate!r}, regional_parts={parts!r})
 new = dec.generate(inputs, max_new_tokens=24, eos_token_id=None, pad_token_id=ids["pad_token_id"])
 print(json.dumps(dict(mode=dec.last_stats["mode"], warmup_s=dec.last_stats["warmup_s"], same=bool(torch.equal(new, ref)),
                       same_share=float((new == ref).float().mean()))))
@@ -247,12 +296,15 @@ print(json.dumps(dict(mode=dec.last_stats["mode"], warmup_s=dec.last_stats["warm
 
 
 @pytest.mark.parametrize("mode, emulate, dtype", [("regional", False, "float32"), ("regional", False, "bfloat16"),
-                                                  ("regional", True, "bfloat16"), ("compiled", False, "float32"),
+                                                  ("regional", True, "bfloat16"), ("regional-rope", True, "bfloat16"),
+                                                  ("compiled", False, "float32"),
                                                   ("compiled", True, "bfloat16")])
 @inductor_cpu
 def test_compiled_modes_same_tokens_on_cpu(mode, emulate, dtype, tmp_path):
     """CPU Inductor only: says nothing about GPU (Triton) numerics; experiments/gpu_next_session.sh checks those."""
-    got = _compiled_case(mode, emulate, dtype, str(tmp_path / "cc"))
+    parts = "mlp,norm,rope" if mode == "regional-rope" else "mlp,norm"
+    mode = mode.split("-")[0]
+    got = _compiled_case(mode, emulate, dtype, str(tmp_path / "cc"), parts)
     assert got["mode"] == mode and got["same"], got
 
 

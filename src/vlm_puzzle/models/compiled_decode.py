@@ -1,9 +1,12 @@
-"""The opt-in inexact decode steps of :class:`~vlm_puzzle.models.fast_decode.FastDecoder`, and where
-their compiled kernels are kept.
+"""The compiled decode steps of :class:`~vlm_puzzle.models.fast_decode.FastDecoder`, and where their
+compiled kernels are kept.
 
 * ``"regional"``: the decoder layers' MLP and RMSNorm compiled (one small graph each, shared by all
-  layers: seconds to compile, not a minute); ``regional_parts="mlp"`` (or $VLM_PUZZLE_REGIONAL_PARTS=mlp)
-  compiles the MLP only (RMSNorm's reduction is the likelier source of rounding differences).
+  layers: seconds to compile, not a minute); ``regional_parts`` (or $VLM_PUZZLE_REGIONAL_PARTS) names the
+  parts: "mlp", "norm", "rope" (the text attention's rotary embedding, ``apply_rotary_pos_emb``: ten small
+  elementwise kernels per layer become one or two; with ``emulate_precision_casts`` the same roundings as
+  eager, as it has no reduction and no transcendental). RMSNorm's reduction is the likelier source of
+  rounding differences.
 * ``"compiled"``: the whole step's forward through ``torch.compile`` (fused kernels, autotuned matmuls;
   $VLM_PUZZLE_COMPILE_MODE names another ``torch.compile`` mode). Over a minute to compile the first
   time on a machine.
@@ -11,8 +14,10 @@ their compiled kernels are kept.
   rounds fused intermediates to bf16/fp16 where eager rounds them (closer to eager's numbers;
   ``experiments/gpu_next_session.sh`` measures whether the tokens become identical).
 
-Compiled kernels round differently from eager ones: tokens can differ from ``generate``'s, which is why
-neither mode is a default. While a compiled step runs, Inductor's on-disk caches (FX graphs,
+Compiled kernels can round differently from eager ones, so tokens can differ from ``generate``'s:
+``"compiled"`` (autotuned matmuls) is opt-in; ``"regional"`` with ``emulate_precision_casts`` and the parts
+``mlp,norm,rope`` gave ``graph``'s tokens on the H200 (random 3B and the trained vlm-puzzle-tiny) and is
+what ``"auto"`` runs on CUDA (``fast_decode.AUTO_CUDA_MODE``). While a compiled step runs, Inductor's on-disk caches (FX graphs,
 AOTAutograd, autotuning, Triton kernels) point at :func:`compile_cache_dir` (:func:`compile_cache`), so
 only the first process on a machine pays the full compile; the environment is restored afterwards.
 """
@@ -27,7 +32,7 @@ from typing import Callable, Iterator, Mapping
 import torch
 
 INEXACT_MODES = ("regional", "compiled")
-REGIONAL_PARTS = ("mlp", "norm")
+REGIONAL_PARTS = ("mlp", "norm", "rope")
 _CACHE_VARS = ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR")
 _OFF = ("off", "0", "none")
 
@@ -82,7 +87,7 @@ def regional_parts(parts: str | None, environ: Mapping[str, str] = os.environ) -
     text = parts or environ.get("VLM_PUZZLE_REGIONAL_PARTS", "mlp,norm")
     names = tuple(p.strip() for p in text.split(",") if p.strip())
     if not names or not set(names) <= set(REGIONAL_PARTS):
-        raise ValueError(f"regional_parts must name mlp and/or norm, not {text!r}")
+        raise ValueError(f"regional_parts must name some of {', '.join(REGIONAL_PARTS)}, not {text!r}")
     return names
 
 
@@ -117,31 +122,46 @@ def compiled_forward(forward: Callable, device_type: str, emulate: bool) -> Call
 
 
 def regional_forward(model, forward: Callable, parts: tuple[str, ...], emulate: bool) -> Callable:
-    """The step's ``forward`` with every decoder layer's MLP and RMSNorms (``parts``) running compiled code.
+    """The step's ``forward`` with every decoder layer's MLP, RMSNorms and rotary embedding (``parts``) running
+    compiled code.
 
-    The compiled functions are the classes' forwards, so all layers share one graph each; they are bound
-    to the modules only while the step runs (warm-up and capture), so the prefill and plain ``generate``
-    keep the eager modules."""
+    The compiled functions are the classes' forwards (and the attention module's ``apply_rotary_pos_emb``),
+    so all layers share one graph each; they are bound to the modules (the module global) only while the
+    step runs (warm-up and capture), so the prefill and plain ``generate`` keep the eager code."""
+    import sys
+
     lm = model.model.language_model
     norms = "norm" in parts  # RMSNorm is a reduction: its order may differ from eager's
     mods = [m for layer in lm.layers for m in ((layer.mlp,) if "mlp" in parts else ())
             + ((layer.input_layernorm, layer.post_attention_layernorm) if norms else ())]
     mods += [lm.norm] if norms else []
+    options = compile_options(None, emulate)
     compiled: dict[type, Callable] = {}
     for m in mods:
         cls = type(m)
         if cls not in compiled:
-            compiled[cls] = torch.compile(cls.forward, dynamic=False, fullgraph=True,
-                                          options=compile_options(None, emulate))
+            compiled[cls] = torch.compile(cls.forward, dynamic=False, fullgraph=True, options=options)
     bound = [(m, types.MethodType(compiled[type(m)], m)) for m in mods]
+    globs: list[tuple[dict, str, Callable, Callable]] = []  # (module dict, name, eager, compiled)
+    if "rope" in parts:
+        attn_module = vars(sys.modules[type(lm.layers[0].self_attn).__module__])
+        eager = attn_module.get("apply_rotary_pos_emb")
+        if eager is None:
+            raise ValueError(f"regional rope: {type(lm.layers[0].self_attn).__module__} has no apply_rotary_pos_emb")
+        globs.append((attn_module, "apply_rotary_pos_emb", eager,
+                      torch.compile(eager, dynamic=False, fullgraph=True, options=options)))
 
     def step(tok, pos, mask, cache):
         for m, fn in bound:
             m.forward = fn
+        for d, name, _, fn in globs:
+            d[name] = fn
         try:
             return forward(tok, pos, mask, cache)
         finally:
             for m, _ in bound:
                 del m.forward
+            for d, name, eager, _ in globs:
+                d[name] = eager
 
     return _in_compile_cache(step)

@@ -13,8 +13,8 @@ also imports the modeling code (9-12 s there). :func:`load_fast` skips the first
 model on the device without weight init (0.65 s there, all included but the bytes) and streams each
 shard's bytes straight into the parameters: on CPU ``readinto`` the parameter's own memory, on CUDA
 through two pinned chunks (one copy of the weights, no staging buffer). :class:`Prefetch` instead reads
-onto the device in a thread started before the imports (the read overlaps them; a second copy for a
-moment). Anything that does not map one to one (unexpected/missing keys, a tied weight stored, shape
+onto the device in a thread started before the imports (the read overlaps them); the model is then built
+on the meta device and adopts the read tensors (:func:`adopt_prefetched`, one copy). Anything that does not map one to one (unexpected/missing keys, a tied weight stored, shape
 mismatch) returns None with the reason; the caller then uses ``from_pretrained``. Same parameters,
 buffers (rotary inv_freq recomputed as from_pretrained does), generation_config and tokens as
 ``from_pretrained``: tests/test_models.py.
@@ -142,6 +142,12 @@ def _plan(path, targets: dict[str, torch.Tensor]) -> tuple[list, str]:
     return plan, ""
 
 
+def _model_plan(model, path) -> tuple[list, str]:
+    """:func:`_plan` of ``path`` onto ``model``'s parameters and persistent buffers, tied copies left out."""
+    tied = _tied_keys_for(type(model), model.config)
+    return _plan(path, {k: v for k, v in model.state_dict(keep_vars=True).items() if k not in tied})
+
+
 def _bytes_of(t: torch.Tensor) -> torch.Tensor:
     return t.detach().reshape(-1).view(torch.uint8)
 
@@ -206,26 +212,14 @@ class Prefetch:
         return self._future.result()
 
 
-def load_into(model, path: str | Path, *, chunk_mb: float = 64, prefetched: Prefetch | None = None,
-              chunked: bool | None = None) -> str:
-    """Stream the checkpoint at ``path`` into ``model``'s parameters in place (or copy them from a
-    :class:`Prefetch` of it). Returns "" when done, else why it did not map one to one (then nothing was
-    written). ``chunked``: the pinned-chunk path also on CPU (tests: it is the CUDA path)."""
-    tied = _tied_keys_for(type(model), model.config)
-    targets = {k: v for k, v in model.state_dict(keep_vars=True).items() if k not in tied}
-    plan, why = _plan(path, targets)
+def load_into(model, path: str | Path, *, chunk_mb: float = 64, chunked: bool | None = None) -> str:
+    """Stream the checkpoint at ``path`` into ``model``'s parameters in place. Returns "" when done, else
+    why it did not map one to one (then nothing was written). ``chunked``: the pinned-chunk path also on
+    CPU (tests: it is the CUDA path)."""
+    plan, why = _model_plan(model, path)
     if why:
         return why
-    device = next(iter(targets.values())).device
-    if prefetched is not None:
-        tensors = prefetched.result()
-        with torch.no_grad():
-            for _, _, items in plan:
-                for _, _, _, dst, name in items:
-                    dst.copy_(tensors[name])  # same device: a device copy; another dtype: the cast
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        return ""  # the caller drops the Prefetch (then torch.cuda.empty_cache()) to free its copy
+    device = next(iter(model.parameters())).device
     chunk = max(1, int(chunk_mb * 2**20))
     chunked = device.type != "cpu" if chunked is None else chunked
     pinned = events = None
@@ -238,6 +232,37 @@ def load_into(model, path: str | Path, *, chunk_mb: float = 64, prefetched: Pref
                 _stream_cpu(file, base, items)
             else:
                 _stream_device(file, base, items, device, chunk, pinned, events)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return ""
+
+
+def adopt_prefetched(model, path: str | Path, prefetched: Prefetch, device: torch.device) -> str:
+    """Fill a model built on the meta device from a :class:`Prefetch` of ``path``: its tensors become the
+    parameters (``load_state_dict(assign=True)``: no second copy on the device; another dtype is cast),
+    tied weights are tied, non-persistent buffers (rotary inv_freq) materialised on ``device`` and
+    recomputed as ``from_pretrained`` does. "" when done, else why the checkpoint does not map."""
+    plan, why = _model_plan(model, path)
+    if why:
+        return why
+    tensors = prefetched.result()
+    state = {}
+    for _, _, items in plan:
+        for _, _, _, dst, name in items:
+            t = tensors[name]
+            key = _target_key(name)
+            state[key] = t if t.dtype == dst.dtype else t.to(dst.dtype)  # the cast from_pretrained applies
+    model.load_state_dict(state, strict=False, assign=True)
+    model.tie_weights()
+    for module in model.modules():
+        for name in getattr(module, "_non_persistent_buffers_set", ()):
+            buf = module._buffers.get(name)
+            if buf is not None and buf.is_meta:
+                module._buffers[name] = torch.empty_like(buf, device=device)
+    _reinit_non_persistent_buffers(model)
+    left = [n for n, t in list(model.named_parameters()) + list(model.named_buffers()) if t.is_meta]
+    if left:  # nothing may stay unloaded (a buffer nobody computes)
+        return f"left on the meta device after loading: {', '.join(left[:3])}"
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return ""
@@ -279,12 +304,19 @@ def load_fast(path: str | Path, *, device="cuda", dtype=torch.bfloat16, attn_imp
         stored = tied & {_target_key(k) for k in header}
         if stored:  # from_pretrained compares them and may untie: its own logic decides
             return None, f"tied weight {sorted(stored)[0]} is stored in the checkpoint"
-    with torch.device(device), no_init_weights():
-        model = cls._from_config(config, dtype=dtype, attn_implementation=attn_implementation)
-    model.tie_weights()
-    _reinit_non_persistent_buffers(model)
-    t1 = time.perf_counter()
-    why = load_into(model, path, prefetched=prefetched)
+    if prefetched is not None:
+        # The weights are already on the device: build on meta (no allocation) and adopt them.
+        with torch.device("meta"), no_init_weights():
+            model = cls._from_config(config, dtype=dtype, attn_implementation=attn_implementation)
+        t1 = time.perf_counter()
+        why = adopt_prefetched(model, path, prefetched, torch.device(device))
+    else:
+        with torch.device(device), no_init_weights():
+            model = cls._from_config(config, dtype=dtype, attn_implementation=attn_implementation)
+        model.tie_weights()
+        _reinit_non_persistent_buffers(model)
+        t1 = time.perf_counter()
+        why = load_into(model, path)
     if why:
         return None, why
     t2 = time.perf_counter()

@@ -89,9 +89,11 @@ def load_config(auto_config, name: str, local_files_only: bool):
 
 
 def maybe_prefetch(name: str, device: str, load: str):
-    """A ``fast_load.Prefetch`` (background read onto the GPU, overlapping the imports, the processor and the
-    model's construction) where the fast load will run on CUDA and the GPU has room for a second copy of
-    the weights for a moment; $VLM_PUZZLE_LOAD_PREFETCH=0/1 turns it off/on regardless."""
+    """A ``fast_load.Prefetch`` (background read onto the GPU, started before transformers is imported so that
+    the read and the CUDA start overlap the imports, the processor and the model's construction; the model
+    then adopts the read tensors, no second copy) where the fast load will run on CUDA, config.json names a
+    supported Qwen-VL type and the GPU has room for the weights; $VLM_PUZZLE_LOAD_PREFETCH=0/1 turns it
+    off/on regardless."""
     env = os.environ.get("VLM_PUZZLE_LOAD_PREFETCH", "auto").lower()
     if load == "plain" or not device.startswith("cuda") or env in ("0", "off", "no"):
         return None
@@ -99,13 +101,20 @@ def maybe_prefetch(name: str, device: str, load: str):
 
     path = Path(name).expanduser()
     files = fast_load.shard_files(path) if path.is_dir() else []
-    if not files:
-        return None
+    if not files or _model_type(path) not in SUPPORTED_MODEL_TYPES:
+        return None  # load_config reports what is wrong
     if env == "auto":
         free, _ = torch.cuda.mem_get_info(torch.device(device))
-        if free < 2 * sum(f.stat().st_size for f in files) + (2 << 30):
+        if free < sum(f.stat().st_size for f in files) + (2 << 30):
             return None
     return fast_load.Prefetch(path, device)
+
+
+def _model_type(path: Path) -> str | None:
+    try:
+        return json.loads((path / "config.json").read_text()).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def load_weights(auto_model, name: str, impl: str, device: str, dtype, local_files_only: bool, load: str,

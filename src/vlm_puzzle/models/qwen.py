@@ -95,6 +95,7 @@ class QwenVL:
         self.last_generation_config = None
         self.decode_reason = ""
         self.load_path, self.load_reason = "given", "model passed in"
+        self.load_stats: dict = {}  # from_pretrained: seconds per part of the load
         self._decoders: dict[str, FastDecoder] = {}  # per fast decode mode: sessions reused across calls
 
     # ---- loading ------------------------------------------------------------------
@@ -111,8 +112,6 @@ class QwenVL:
         ``DEFAULT_MIN_PIXELS``/``DEFAULT_MAX_PIXELS``. ``adapter``: a LoRA adapter folder
         (``training/finetune_qwen_vl.py``, needs ``peft``) merged into the weights after loading,
         so every decode path runs it at the base model's speed."""
-        from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
-
         t0 = time.perf_counter()
         name = str(path_or_id)
         device = str(device or default_device())
@@ -123,16 +122,23 @@ class QwenVL:
         load = load or os.environ.get("VLM_PUZZLE_LOAD") or "auto"
         if load not in LOAD_MODES:
             raise ModelError(f"unknown load mode {load!r}; expected one of {LOAD_MODES}", code="model_bad_request")
+        # Before transformers is imported (seconds): the weights' read overlaps the imports and what follows.
+        prefetch = maybe_prefetch(name, device, load)
+        t_pre = time.perf_counter()
+        from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
+
+        t_imp = time.perf_counter()
         load_config(AutoConfig, name, local_files_only)  # fails fast: missing or not a Qwen-VL
         own = checkpoint_pixels(name)
         min_pixels = min_pixels or own.get("min_pixels") or DEFAULT_MIN_PIXELS
         max_pixels = max_pixels or own.get("max_pixels") or DEFAULT_MAX_PIXELS
-        prefetch = maybe_prefetch(name, device, load)  # the weights' read overlaps what follows
+        t_cfg = time.perf_counter()
         try:
             processor = AutoProcessor.from_pretrained(name, local_files_only=local_files_only)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"{name}: the processor/tokenizer files could not be loaded ({exc}). "
                              + HOW_TO_POINT, code="model_load_failed") from exc
+        t_proc = time.perf_counter()
         tried: list[str] = []
         for impl, reason in attention_candidates(attn_implementation, device, dtype):
             try:
@@ -153,8 +159,12 @@ class QwenVL:
             vlm = cls(model, processor, min_pixels=min_pixels, max_pixels=max_pixels, decode=decode,
                       attn_implementation=used, attn_reason=why, load_s=time.perf_counter() - t0, name=name)
             vlm.load_path, vlm.load_reason = load_path, load_reason + (" (prefetched)" if prefetch else "")
+            t_end = time.perf_counter()
+            # Where the load's seconds went (imports: 0 in a process that imported transformers before).
+            vlm.load_stats = dict(prefetch_start_s=t_pre - t0, imports_s=t_imp - t_pre, config_s=t_cfg - t_imp,
+                                  processor_s=t_proc - t_cfg, weights_s=t_end - t_proc, total_s=t_end - t0)
             del prefetch
-            free_cuda()  # the prefetched copy goes back to the driver
+            free_cuda()  # a prefetched copy not adopted goes back to the driver
             return vlm
         raise ModelError(f"{name}: no attention implementation could load the model: {'; '.join(tried)}",
                          code="model_load_failed")
@@ -293,8 +303,9 @@ class QwenVL:
             self.decode_reason = f"{self.decode} decode requested"
             return self.decode
         if usable and self.device.type == "cuda":
-            # fast_decode's own auto: the CUDA-graph step (exact; compiled steps are opt-in).
-            self.decode_reason = "auto: CUDA, fast_decode (static KV cache + CUDA graph)"
+            # fast_decode's own auto (AUTO_CUDA_MODE): the step as measured fastest with generate's answers.
+            self.decode_reason = "auto: CUDA, fast_decode (static KV cache + CUDA graph of the step, its MLP, " \
+                                 "RMSNorm and rotary embedding compiled)"
             return "auto"
         self.decode_reason = (f"auto: plain generate on {self.device.type}" if usable
                               else f"auto: plain generate ({why})")
