@@ -28,6 +28,15 @@ def _copies(d: Path, n: int) -> Path:
     return d
 
 
+def _signal_masks(pid: int) -> str:
+    """The process's ignored and blocked signal sets, as /proc shows them (for a failure's message)."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return ""
+    return " ".join(ln for ln in lines if ln.startswith(("SigIgn", "SigBlk")))
+
+
 def _lines(path: Path) -> list[dict]:
     return [json.loads(ln) for ln in path.read_text().splitlines()]
 
@@ -50,12 +59,13 @@ def test_no_process_outlives_a_killed_batch(tmp_path, sig, group):
         while time.time() < deadline and proc.poll() is None and not (out.exists() and out.read_text()):
             time.sleep(0.01)
         assert proc.poll() is None and len(session_pids(proc.pid)) >= 3  # batch, fork server, workers
+        masks = _signal_masks(proc.pid)
         # kill: the batch process only, not its group; Ctrl-C: the whole group, as a terminal does
         (os.killpg if group else os.kill)(proc.pid, sig)
         rc = proc.wait(timeout=30)
         err = proc.stderr.read().decode()
         if sig != signal.SIGKILL:
-            assert rc == 130 and "Traceback" not in err, err
+            assert rc == 130 and "Traceback" not in err, (rc, err, masks)
         left = session_pids(proc.pid)
         deadline = time.time() + 10
         while left and time.time() < deadline:
