@@ -111,6 +111,7 @@ def test_mnist_split_by_index_is_disjoint():
 def test_lowercase_letters_are_the_uppercase_classes(fonts, monkeypatch):
     """Hex letters come in both cases (sgt-puzzles prints a-g): one case per grid, labelled
     as the uppercase class; "_lc" kinds mark the lowercase cells, printed and handwritten."""
+    pytest.importorskip("sklearn")  # synth's handwritten digits come with scikit-learn (the train extra)
     monkeypatch.setattr(synth, "SIZES", (16,))
     seen: set[str] = set()
     for seed in range(5):
