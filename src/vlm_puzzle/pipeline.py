@@ -33,7 +33,7 @@ import numpy as np
 from vlm_puzzle.check import conclude, infer_rules, no_rules_message, settle
 from vlm_puzzle.errors import ModelError, PuzzleError
 from vlm_puzzle.check.confidence import load_calibration, probability, signals
-from vlm_puzzle.check.judge import NOT_UNIQUE
+from vlm_puzzle.check.judge import NOT_UNIQUE, UNIQUENESS_UNKNOWN
 from vlm_puzzle.findings import codes, notes, uncertain
 from vlm_puzzle.imageio import LoadedImage, describe_source, open_image
 from vlm_puzzle.result import ErrorInfo, SolveResult, Timings
@@ -431,7 +431,7 @@ def _uniqueness_notes(status: str, spec: PuzzleSpec, timeout_s, hints: RuleHints
             return ()
         return (uncertain(NOT_UNIQUE, f"the {spec.kind} as read has several solutions: this is one of them"),)
     if status == "timeout":
-        return (uncertain("uniqueness_unknown", f"the search for a second solution was cut after {timeout_s} s: "
+        return (uncertain(UNIQUENESS_UNKNOWN, f"the search for a second solution was cut after {timeout_s} s: "
                           "this solution is verified, not proven the only one"),)
     return ()
 

@@ -18,21 +18,22 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
+from vlm_puzzle.check.judge import NOT_UNIQUE, UNIQUENESS_UNKNOWN
 from vlm_puzzle.findings import Finding
+from vlm_puzzle.rules.geometry import DOUBTFUL
 
 CALIBRATION_PATH = Path(__file__).with_name("calibration.json")
 # Logits are clipped here: beyond it a reader's probability is rounding, not evidence.
 MAX_LOGIT = 12.0
 # Findings counted apart (their own signals), not among the uncertain ones.
-UNIQUENESS_CODES = ("not_unique", "uniqueness_unknown")
+UNIQUENESS_CODES = (NOT_UNIQUE, UNIQUENESS_UNKNOWN)
 REPAIR_CODES = ("clue_repaired",)
 # Ceilings whatever the fit says: an answer not proven the only one (the puzzle's own, or a
 # missed given) and one whose rules or reading the checks doubted (rule confidence at most
-# ``rules.geometry.DOUBTFUL``). Development data holds too few wrong answers of these kinds to
+# ``DOUBTFUL``). Development data holds too few wrong answers of these kinds to
 # calibrate them, and a wrong answer must not look sure.
 NOT_UNIQUE_CAP = 0.5
 DOUBTED_CAP = 0.85
-DOUBTED_RULES = 0.3
 FEATURES = ("read_logit", "read_nll", "clue_logit", "rule_confidence", "repairs", "uncertain", "problems",
             "not_unique")
 
@@ -125,7 +126,7 @@ def probability(sig: Mapping[str, float], calibration: Calibration) -> float:
     p = float(calibration.probability(x)[0])
     if sig.get("not_unique", 0.0):
         p = min(p, NOT_UNIQUE_CAP)
-    if sig.get("rule_confidence", 1.0) <= DOUBTED_RULES:
+    if sig.get("rule_confidence", 1.0) <= DOUBTFUL:
         p = min(p, DOUBTED_CAP)
     return p
 

@@ -34,6 +34,8 @@ AMBIGUOUS_COST = UNLIKELY_REPAIR
 AMBIGUOUS_SOLVES = 8     # solver calls at most (none when no cell is in doubt)
 # Finding code of a puzzle with several solutions (as read, or as solved).
 NOT_UNIQUE = "not_unique"
+# Finding code of an answer whose uniqueness the deadline left unproven.
+UNIQUENESS_UNKNOWN = "uniqueness_unknown"
 
 
 def infer_rules(state: GridState, variants: VariantState | None = None,
