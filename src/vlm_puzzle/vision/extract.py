@@ -146,26 +146,32 @@ class GridReader:
     def _without_clues(self, reading: CellReading, cages, n: int) -> CellReading:
         """The reading with each cage's first cell read again, its clue text blanked,
         where a digit was read there: a clue a third of the cell high reads as a given."""
-        patches, sym = reading.patches.copy(), reading.symbols.copy()
-        cells = []
+        edited = {}
         for cage in cages:
             k = cage.anchor[0] * n + cage.anchor[1]
-            if cage.clue.extent is not None and sym[k, 0] < EMPTY_THRESHOLD:
-                patches[k] = blank_clue(patches[k], cage.clue.extent, INSET)
-                cells.append(k)
-        if not cells:
-            return reading
-        sym[cells] = self._classify(patches[cells])
-        return CellReading.from_symbols(n, patches, sym)
+            if cage.clue.extent is not None and reading.symbols[k, 0] < EMPTY_THRESHOLD:
+                edited[k] = blank_clue(reading.patches[k], cage.clue.extent, INSET)
+        return self._reread(reading, n, edited)
 
     def _without_diagonal_lines(self, reading: CellReading, n: int) -> CellReading:
         """The reading with the diagonal cells read again, their diagonal line erased."""
-        lines = diagonal_lines(n)
-        patches, sym = reading.patches.copy(), reading.symbols.copy()
-        for k, antis in lines.items():
+        edited = {}
+        for k, antis in diagonal_lines(n).items():
+            patch = reading.patches[k]
             for anti in antis:
-                patches[k] = erase_diagonal(patches[k], anti)
-        cells = sorted(lines)
+                patch = erase_diagonal(patch, anti)
+            edited[k] = patch
+        return self._reread(reading, n, edited)
+
+    def _reread(self, reading: CellReading, n: int, edited: dict[int, np.ndarray]) -> CellReading:
+        """The reading with the cells of ``edited`` (cell index -> new patch) replaced and
+        classified again; ``reading`` itself when there are none."""
+        if not edited:
+            return reading
+        patches, sym = reading.patches.copy(), reading.symbols.copy()
+        cells = sorted(edited)
+        for k in cells:
+            patches[k] = edited[k]
         sym[cells] = self._classify(patches[cells])
         return CellReading.from_symbols(n, patches, sym)
 
