@@ -58,6 +58,8 @@ WIDE_FIELDS = ("thin_px", "thick_px", "cell_lines", "thin_color", "killer_solid"
                "clue_offset", "clue_ink", "op_glyphs", "notation", "sum_gap", "margin", "handwritten", "font",
                "clue_font")
 OWN_SEED0 = 8_000_000  # apart from eval_variants' benchmark (7M, 9M) and dev (6M) seeds
+PAPER_KINDS = {"kenken": (3, 4, 5, 6, 7, 8, 9), "killer": (9,)}
+PAPER_SEED0 = 8_500_000  # the computer-drawn family's held-out seeds (never tuned on)
 
 
 def _solved_right(result, truth_spec, solution) -> bool:
@@ -170,6 +172,36 @@ def eval_own(solver, per: int, modes, styles: str, verbose: bool, kinds=tuple(OW
     return out
 
 
+def eval_paper(solver, per: int, variants, verbose: bool, kinds=tuple(PAPER_KINDS), seed0: int = PAPER_SEED0) -> dict:
+    """The computer-drawn family (``render.style.paper_style``): clean renders of 1500..1800 px in
+    held-out sans fonts, ``per`` per (kind, size, variant); category ``own-paper/<kind><size>/<variant>``."""
+    from vlm_puzzle.render.rendered import render_puzzle
+    from vlm_puzzle.render.style import PAPER_VARIANTS, paper_side, paper_style
+    fonts = held_out_fonts()
+    out = {}
+    for k, (kind, sizes) in enumerate(PAPER_KINDS.items()):
+        if kind not in kinds:
+            continue
+        for size in sizes:
+            for variant in variants:
+                rows = []
+                for i in range(per):
+                    seed = seed0 + 10_000 * k + 1000 * size + 100 * PAPER_VARIANTS.index(variant) + i
+                    spec, solution = make_puzzle(kind, size, seed)
+                    rng = np.random.default_rng([seed, 13])
+                    style, px = paper_style(rng, fonts, variant), paper_side(rng)
+                    shot = render_puzzle(spec, seed=seed, fonts=fonts, style=style, solution=solution, size_px=px)
+                    res = solver.solve_image(np.ascontiguousarray(shot.image[..., ::-1]))
+                    row = _row(f"{kind}{size}/{variant}/{seed}", res, spec, solution)
+                    row["side_px"] = px
+                    row["style"] = {f: shot.truth["style"][f] for f in WIDE_FIELDS}
+                    rows.append(row)
+                    if verbose:
+                        _say(f"own-paper/{kind}{size}/{variant}", row)
+                out[f"own-paper/{kind}{size}/{variant}"] = rows
+    return out
+
+
 def _say(cat: str, row: dict) -> None:
     mark = "ok " if row["read"] else "BAD"
     extra = "" if row["read"] else f" status={row['status']} kind={row.get('kind')} " \
@@ -217,7 +249,10 @@ def main(argv=None) -> dict:
     ap.add_argument("--seed", type=int, default=1, help="sgt seed (images are cached per seed)")
     ap.add_argument("--cache", type=Path, default=CACHE)
     ap.add_argument("--kubiesa", type=Path, default=KUBIESA)
-    ap.add_argument("--styles", choices=["default", "wide"], default="default", help="own renders' style space")
+    ap.add_argument("--styles", choices=["default", "wide", "paper"], default="default",
+                    help="own renders' style space; paper: the computer-drawn KenKen 3..9 / killer 9 family")
+    ap.add_argument("--paper-variants", nargs="+", default=["bench", "cages", "faint", "ratio"],
+                    help="--styles paper: which variants (render.style.PAPER_VARIANTS)")
     ap.add_argument("--modes", nargs="+", default=["clean", "photo"], choices=["clean", "photo"])
     ap.add_argument("--own-kinds", nargs="+", default=list(OWN_KINDS), choices=list(OWN_KINDS))
     ap.add_argument("--json", type=Path, help="write the summary and every image's outcome here")
@@ -237,7 +272,10 @@ def main(argv=None) -> dict:
             rows.update(eval_sgt(solver, args.categories, args.per_category, args.seed, args.cache, args.verbose))
     if "kubiesa" in args.sources:
         rows.update(eval_kubiesa(solver, args.kubiesa, args.splits, args.photos, args.verbose))
-    if "own" in args.sources:
+    if "own" in args.sources and args.styles == "paper":
+        rows.update(eval_paper(solver, args.per_category, args.paper_variants, args.verbose,
+                               tuple(k for k in args.own_kinds if k in PAPER_KINDS)))
+    elif "own" in args.sources:
         rows.update(eval_own(solver, args.per_category, args.modes, args.styles, args.verbose, args.own_kinds))
     summary = {cat: summarise(r) for cat, r in rows.items()}
     print_table(summary)
