@@ -34,7 +34,7 @@ MAX_ALTERNATIVES = 30   # cheapest single-character changes considered
 MAX_SOLVES = 60         # solver calls at most
 BUDGET_S = 1.5          # seconds for the whole search
 SOLVE_S = 0.5           # seconds per solver call
-_KIND_OF_STYLE = {"dashed": "killer", "thick": "kenken"}
+_KIND_OF_STYLE = {"dashed": "killer", "thick": "kenken", "solid": "killer"}
 # An operator the reader did not see (``:`` for division, ``*``...): nats per guess.
 MISSING_OP = 1.0
 # Operators a blurred print turns into one another (a small ÷ into +, a × into +...),

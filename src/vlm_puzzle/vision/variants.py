@@ -32,7 +32,7 @@ from vlm_puzzle.vision.reading import GridGeometry
 from vlm_puzzle.vision.regions import components, dashed_cages, groups_of, thick_regions
 
 from vlm_puzzle.findings import Finding, uncertain
-from vlm_puzzle.spec import Cell
+from vlm_puzzle.spec import DEFAULT_BOX, Cell
 
 # Fraction of inner edges that must read as dashed before the grid counts as caged
 # (killer grids have 40-70 %; a few text serifs along an edge can look dashed).
@@ -68,7 +68,8 @@ class VariantState:
 
     ``edges``: the classified borders. ``regions``: (N, N) region ids from thick
     borders when they form N regions of N cells, else None. ``cage_style``:
-    ``"dashed"`` (killer), ``"thick"`` (KenKen) or None. ``cages``: the cages with
+    ``"dashed"`` (killer), ``"thick"`` (KenKen), ``"solid"`` (killer cages drawn as
+    solid borders, told by their bare sums) or None. ``cages``: the cages with
     their clues. ``diagonals`` / ``windows``: from :mod:`marks`. ``uncertainties``:
     sentences naming what could not be read for sure. ``confidence``: 0..1 for the
     whole read. ``seconds``: time per step.
@@ -179,20 +180,36 @@ def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None,
         notes.append(uncertain("few_dashed_edges", f"{edges.n_dashed} edge(s) look dashed, too few for cages; ignored"))
 
     cages: tuple[CageRead, ...] = ()
-    if cage_style:
+    by_width = _width_cages(edges, n) if cage_style != "dashed" else None
+    if cage_style or by_width is not None:
         # Every cell's corner text in one classifier batch: cage clues, and the
         # evidence that places cage borders right (one clue per cage).
         cells = [(r, c) for r in range(n) for c in range(n)]
         boxes = [_cell_box(xs, ys, rc, v_lines, h_lines) for rc in cells]
-        with_ops, digits = read_clues(ink, boxes, cell, weights=clue_reader, both=True) if cage_style == "dashed" \
-            else (read_clues(ink, boxes, cell, weights=clue_reader), None)
-        op_clues = dict(zip(cells, with_ops))
+        with_ops, digits = read_clues(ink, boxes, cell, weights=clue_reader, both=True)
+        op_clues, sums = dict(zip(cells, with_ops)), dict(zip(cells, digits))
+        if cage_style != "dashed":
+            # Solid cage borders: the clues say whose (operators: KenKen; bare sums that
+            # total the grid: a killer drawn with solid cages), and which reading of the
+            # lines, the classifier's or the ink widths' ratio, puts one in each cage's first cell.
+            style = _solid_style(groups, op_clues, sums, n) if cage_style else None
+            if cage_style and style is None:
+                style = cage_style   # as before: thick borders, clues unclear
+            best = clue_fit(groups, sums if style == "solid" else op_clues) if cage_style else -n * n
+            alt = _solid_style(by_width[1], op_clues, sums, n) if by_width is not None else None
+            if alt is not None and clue_fit(by_width[1], sums if alt == "solid" else op_clues) > best:
+                edges, groups = by_width
+                regions = None
+                notes = [u for u in notes if u.code not in ("edges_doubtful", "thick_groups_unclear")]
+                style = alt
+            cage_style = style
+    if cage_style:
         if cage_style == "dashed" and operator_clues(groups, op_clues):
             # Cage clues with operators are KenKen's, whatever the lines look like.
             notes.append(uncertain("operator_clues", "cage clues carry operators: KenKen cages, though "
                                    "their borders read as dashed"))
             cage_style = "thick"
-        clue_at = op_clues if cage_style == "thick" else dict(zip(cells, digits))
+        clue_at = op_clues if cage_style == "thick" else sums
         if cage_style == "dashed":
             sure = {rc for rc, k in clue_at.items() if k.target is not None and k.confidence >= STRAY_CONFIDENT}
             blank = {rc for rc, k in clue_at.items() if not k.text}
@@ -229,6 +246,55 @@ def operator_clues(groups, clue_at) -> bool:
     multi = [clue_at[g[0]] for g in groups if len(g) > 1]
     with_op = [k for k in multi if k.op is not None and k.target is not None and k.confidence >= 0.5]
     return bool(multi) and len(with_op) >= OPERATOR_SHARE * len(multi) and len({k.op for k in with_op}) >= 2
+
+
+def _width_cages(edges: B.EdgeMap, n: int):
+    """(edges, groups) of the reading by ink width alone (``EdgeMap.by_width``) when its
+    heavier lines enclose two or more groups no larger than a cage; else None."""
+    if edges.by_width is None:
+        return None
+    k = n * (n - 1)
+    thick = edges.by_width.astype(np.int8)
+    widths = np.concatenate([edges.width_v.ravel(), edges.width_h.ravel()])
+    thin = float(np.median(widths[thick == 0]))
+    alt = replace(edges, vertical=thick[:k].reshape(n, n - 1), horizontal=thick[k:].reshape(n - 1, n),
+                  by_width=None, thick_margin=None, doubtful=0, thin_width=thin,
+                  contrast=max(1.0 + 1e-3, float(np.median(widths[thick == 1])) / max(thin, 1e-3)))
+    groups = groups_of(thick_regions(alt))
+    if len(groups) < 2 or max(map(len, groups)) > max(MAX_CAGE, n):
+        return None
+    return alt, groups
+
+
+# Largest share of the multi-cell cages whose clue reads with an operator in a killer drawn
+# with solid cages (a misread stroke), and how far its sums may total from N*N*(N+1)/2.
+SUM_OPERATORS, SUM_TOTAL = 0.2, 0.15
+
+
+def _solid_style(groups, op_clues, sums, n: int) -> str | None:
+    """What solid-bordered ``groups`` are by their clues: ``"thick"`` (KenKen: operator
+    clues, :func:`operator_clues`), ``"solid"`` (a killer's cages drawn solid: a grid with a
+    box shape whose cages' clues are bare sums, operators on at most ``SUM_OPERATORS`` of the
+    multi-cell cages, totalling N*N*(N+1)/2 within ``SUM_TOTAL``), or None."""
+    if operator_clues(groups, op_clues):
+        return "thick"
+    multi = [op_clues[g[0]] for g in groups if len(g) > 1]
+    targets = [sums[g[0]].target for g in groups]
+    if not multi or DEFAULT_BOX.get(n) is None or any(t is None for t in targets) \
+            or sum(k.op is not None for k in multi) > SUM_OPERATORS * len(multi):
+        return None
+    want = n * n * (n + 1) // 2
+    return "solid" if abs(sum(targets) - want) <= SUM_TOTAL * want else None
+
+
+def clue_fit(groups, clue_at) -> int:
+    """How well cages agree with the clues read in every cell: one point per cage whose
+    first cell holds a readable clue, one off per cage without and per sure clue in a
+    cage's other cells (every cage shows exactly one clue, in its first cell)."""
+    first = sum(1 if clue_at[g[0]].target is not None else -1 for g in groups)
+    stray = sum(1 for g in groups for rc in g[1:]
+                if clue_at[rc].target is not None and clue_at[rc].confidence >= STRAY_CONFIDENT)
+    return first - stray
 
 
 def regions_by_one_edge(edges: B.EdgeMap, groups) -> tuple[B.EdgeMap, Finding | None]:
