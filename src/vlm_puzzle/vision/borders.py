@@ -176,7 +176,7 @@ def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
 # family's thick/thin ratio reaches down to 1.5; the clues confirm every such reading).
 SPLIT_WIDER = 1.3
 # An edge whose ink width is below this share of the heavy lines' median has no line.
-NO_LINE = 0.2
+NO_LINE = 0.05
 
 
 def line_split(widths: np.ndarray) -> np.ndarray | None:
