@@ -157,7 +157,7 @@ def text_box(ink: np.ndarray, box: tuple[float, float, float, float]) -> tuple[f
     while grew:
         grew = False
         for k in range(count - 1):
-            if k in members:
+            if k in members or height[k] > MAX_TEXT_H * h:   # no character: an outline's blurred corner
                 continue
             overlap = min(b, top[k] + height[k]) - max(a, top[k])
             near = max(l - (left[k] + width[k]), left[k] - r) <= CHAR_GAP * w
