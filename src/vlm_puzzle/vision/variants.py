@@ -273,9 +273,10 @@ SUM_OPERATORS, SUM_TOTAL = 0.2, 0.15
 
 def _solid_style(groups, op_clues, sums, n: int) -> str | None:
     """What solid-bordered ``groups`` are by their clues: ``"thick"`` (KenKen: operator
-    clues, :func:`operator_clues`, or every multi-cell cage's clue read with one), ``"solid"`` (a killer's cages drawn solid: a grid with a
-    box shape whose cages' clues are bare sums, operators on at most ``SUM_OPERATORS`` of the
-    multi-cell cages, totalling N*N*(N+1)/2 within ``SUM_TOTAL``), or None."""
+    clues, :func:`operator_clues`, or every multi-cell cage's clue read with one),
+    ``"solid"`` (a killer's cages drawn solid: a grid with a box shape whose cages' clues
+    are bare sums, operators on at most ``SUM_OPERATORS`` of the multi-cell cages,
+    totalling N*N*(N+1)/2 within ``SUM_TOTAL``), or None."""
     multi = [op_clues[g[0]] for g in groups if len(g) > 1]
     if operator_clues(groups, op_clues) or (multi and all(
             k.op is not None and k.target is not None and k.confidence >= 0.5 for k in multi)):
