@@ -42,9 +42,9 @@ class EdgeMap:
     whether the edge classifier (rather than the hand rules) decided;
     ``thick_margin``: (E,) the classifier's margin per edge, vertical edges then
     horizontal, row by row (see :meth:`margin_of`; None for the hand rules).
-    ``by_width``: (E,) bool, the heavier of two kinds of line told apart by ink
-    width alone (:func:`line_split`), when that differs from ``vertical`` /
-    ``horizontal``; None otherwise: a second reading for the clues to confirm.
+    ``by_width``: readings of the heavier lines by ink width alone, each (E,) bool
+    (:func:`line_splits`), those that differ from ``vertical`` / ``horizontal``: other
+    readings for the clues to confirm.
     """
 
     size: int
@@ -61,7 +61,7 @@ class EdgeMap:
     doubtful: int = 0
     learned: bool = False
     thick_margin: np.ndarray | None = None
-    by_width: np.ndarray | None = None
+    by_width: tuple[np.ndarray, ...] = ()
 
     def margin_of(self, kind: str, r: int, c: int) -> float:
         """Signed distance of the ``"v"`` / ``"h"`` edge (r, c) from the classifier's
@@ -151,7 +151,7 @@ def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
         thick, dashed = np.zeros_like(thick), np.zeros_like(dashed)
         doubtful, contrast = int((~seen).sum()), 1.0
     k = len(vert)
-    by_width = line_split(widths) if not dashed.any() else None
+    by_width = line_splits(widths) if not dashed.any() else []
     boxed = box_lines(thick, dashed, n)
     if boxed is not None and (dashed.any() or (boxed != thick).any()):
         # Two kinds of edge that split exactly along box lines are box and cell lines,
@@ -169,35 +169,38 @@ def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
                    dash_v=evidence[:k].reshape(n, n - 1), dash_h=evidence[k:].reshape(n - 1, n),
                    thin_width=thin, contrast=contrast, doubtful=doubtful, learned=probs is not None,
                    thick_margin=margin,
-                   by_width=None if by_width is None or (by_width == thick).all() else by_width)
+                   by_width=tuple(b for b in by_width if (b != thick).any()))
 
 
-# Least ratio of the median ink widths of two kinds of line for line_split (the paper
+# Least ratio of the median ink widths of two kinds of line for line_splits (the paper
 # family's thick/thin ratio reaches down to 1.5; the clues confirm every such reading).
 SPLIT_WIDER = 1.3
 # An edge whose ink width is below this share of the heavy lines' median has no line.
 NO_LINE = 0.05
 
 
-def line_split(widths: np.ndarray) -> np.ndarray | None:
-    """(E,) bool, the heavier lines by ink width alone, or None: where some edges show
-    no line at all (a KenKen drawn by its cage borders alone), the edges with a line;
-    else the upper of two groups (Otsu on log width, each at least ``MIN_LINE_SHARE``
-    of the edges) whose medians differ by ``SPLIT_WIDER`` or more (a ratio, so any
-    resolution; ink width folds in darkness, so faint grey cell lines beside dark
-    cage borders of the same width split too). Not a decision: the cage clues confirm it
+def line_splits(widths: np.ndarray) -> list[np.ndarray]:
+    """Readings of the heavier lines by ink width alone, each (E,) bool: where some edges
+    show no line at all (a KenKen drawn by its cage borders alone), the edges with a line;
+    and the upper of two groups of the edges with a line (Otsu on log width, each at least
+    ``MIN_LINE_SHARE`` of the edges) whose medians differ by ``SPLIT_WIDER`` or more (a
+    ratio, so any resolution; ink width folds in darkness, so faint grey cell lines beside
+    dark cage borders of the same width split too; a thin line a large picture's warp
+    thins to nothing counts as thin). Not decisions: the cage clues choose
     (:func:`vlm_puzzle.vision.variants.read_variants_image`)."""
     w = np.asarray(widths, np.float64)
     if len(w) < 4 or float(np.percentile(w, 90)) <= 0:
-        return None
+        return []
     lined = w >= NO_LINE * float(np.median(w[w >= 0.5 * np.percentile(w, 90)]))
-    if MIN_LINE_SHARE <= float(lined.mean()) <= 1 - MIN_LINE_SHARE:
-        return lined
-    logw = np.log(np.maximum(w, 1e-3))
-    cut, low, high = otsu_split(logw)
-    if min(len(low), len(high)) < MIN_LINE_SHARE * len(logw) or np.median(high) - np.median(low) < np.log(SPLIT_WIDER):
-        return None
-    return logw >= cut
+    out = [lined] if MIN_LINE_SHARE <= float(lined.mean()) <= 1 - MIN_LINE_SHARE else []
+    logw = np.log(np.maximum(w[lined], 1e-3))
+    if len(logw) >= 4:
+        cut, low, high = otsu_split(logw)
+        if min(len(low), len(high)) >= MIN_LINE_SHARE * len(w) and np.median(high) - np.median(low) >= np.log(SPLIT_WIDER):
+            heavy = lined.copy()
+            heavy[lined] = logw >= cut
+            out.append(heavy)
+    return out
 
 
 def box_lines(thick: np.ndarray, dashed: np.ndarray, n: int) -> np.ndarray | None:

@@ -121,8 +121,8 @@ class GridReader:
             if marks.marks.diagonal_style == "line":
                 # An x-sudoku's drawn diagonals cross empty cells like a 1 or a 7: read again without them.
                 reading = self._without_diagonal_lines(reading, geometry.size)
-            if marks.cage_style in ("thick", "solid"):
-                # A digit read in a cage's first cell may be its clue (KenKen has no givens).
+            if marks.cage_style == "thick":
+                # KenKen has no givens: a digit read in a cage's first cell is its clue.
                 reading = self._without_clues(reading, marks.cages, geometry.size)
             timing["variants_s"] = timing.get("variants_s", 0.0) + time.perf_counter() - t
         return GridState(geometry=geometry, reading=reading, variants=marks, timing=timing)

@@ -180,8 +180,8 @@ def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None,
         notes.append(uncertain("few_dashed_edges", f"{edges.n_dashed} edge(s) look dashed, too few for cages; ignored"))
 
     cages: tuple[CageRead, ...] = ()
-    by_width = _width_cages(edges, n) if cage_style != "dashed" else None
-    if cage_style or by_width is not None:
+    by_width = _width_cages(edges, n) if cage_style != "dashed" else []
+    if cage_style or by_width:
         # Every cell's corner text in one classifier batch: cage clues, and the
         # evidence that places cage borders right (one clue per cage).
         cells = [(r, c) for r in range(n) for c in range(n)]
@@ -196,12 +196,13 @@ def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None,
             if cage_style and style is None:
                 style = cage_style   # as before: thick borders, clues unclear
             best = clue_fit(groups, sums if style == "solid" else op_clues) if cage_style else -n * n
-            alt = _solid_style(by_width[1], op_clues, sums, n) if by_width is not None else None
-            if alt is not None and clue_fit(by_width[1], sums if alt == "solid" else op_clues) > best:
-                edges, groups = by_width
-                regions = None
-                notes = [u for u in notes if u.code not in ("edges_doubtful", "thick_groups_unclear")]
-                style = alt
+            for alt_edges, alt_groups in by_width:
+                alt_edges, alt_groups = _borders_by_clues(alt_edges, op_clues)
+                alt = _solid_style(alt_groups, op_clues, sums, n)
+                fit = clue_fit(alt_groups, sums if alt == "solid" else op_clues) if alt else best
+                if fit > best:
+                    edges, groups, regions, style, best = alt_edges, alt_groups, None, alt, fit
+                    notes = [u for u in notes if u.code not in ("edges_doubtful", "thick_groups_unclear")]
             cage_style = style
     if cage_style:
         if cage_style == "dashed" and operator_clues(groups, op_clues):
@@ -248,22 +249,39 @@ def operator_clues(groups, clue_at) -> bool:
     return bool(multi) and len(with_op) >= OPERATOR_SHARE * len(multi) and len({k.op for k in with_op}) >= 2
 
 
-def _width_cages(edges: B.EdgeMap, n: int):
-    """(edges, groups) of the reading by ink width alone (``EdgeMap.by_width``) when its
-    heavier lines enclose two or more groups no larger than a cage; else None."""
-    if edges.by_width is None:
-        return None
-    k = n * (n - 1)
-    thick = edges.by_width.astype(np.int8)
+def _width_cages(edges: B.EdgeMap, n: int) -> list:
+    """(edges, groups) of each reading by ink width alone (``EdgeMap.by_width``) whose
+    heavier lines enclose two or more groups no larger than a cage."""
+    out = []
     widths = np.concatenate([edges.width_v.ravel(), edges.width_h.ravel()])
-    thin = float(np.median(widths[thick == 0]))
-    alt = replace(edges, vertical=thick[:k].reshape(n, n - 1), horizontal=thick[k:].reshape(n - 1, n),
-                  by_width=None, thick_margin=None, doubtful=0, thin_width=thin,
-                  contrast=max(1.0 + 1e-3, float(np.median(widths[thick == 1])) / max(thin, 1e-3)))
-    groups = groups_of(thick_regions(alt))
-    if len(groups) < 2 or max(map(len, groups)) > max(MAX_CAGE, n):
-        return None
-    return alt, groups
+    k = n * (n - 1)
+    for heavy in edges.by_width:
+        thick = heavy.astype(np.int8)
+        thin = float(np.median(widths[thick == 0]))
+        alt = replace(edges, vertical=thick[:k].reshape(n, n - 1), horizontal=thick[k:].reshape(n - 1, n),
+                      by_width=(), thick_margin=None, doubtful=0, thin_width=thin,
+                      contrast=max(1.0 + 1e-3, float(np.median(widths[thick == 1])) / max(thin, 1e-3)))
+        groups = groups_of(thick_regions(alt))
+        if len(groups) >= 2 and max(map(len, groups)) <= max(MAX_CAGE, n):
+            out.append((alt, groups))
+    return out
+
+
+def _borders_by_clues(edges: B.EdgeMap, clue_at) -> tuple:
+    """(edges, groups) of a reading by ink width with its cages made to agree with the
+    clues (:func:`repair_outlines`: a cage holding two sure clues gains the border its
+    widest open edge would make, a clueless cage whose first cell is blank loses its
+    narrowest border), widths as the evidence."""
+    n = edges.size
+    heavy = max(float(np.median(np.concatenate([edges.width_v[edges.vertical == 1],
+                                                edges.width_h[edges.horizontal == 1]]))), 1e-3)
+    view = replace(edges, dashed_v=edges.vertical == 1, dashed_h=edges.horizontal == 1,
+                   dash_v=edges.width_v / heavy, dash_h=edges.width_h / heavy, learned=False)
+    sure = {rc for rc, k in clue_at.items() if k.target is not None and k.confidence >= STRAY_CONFIDENT}
+    blank = {rc for rc, k in clue_at.items() if not k.text}
+    fixed, _ = repair_outlines(view, sure, blank, max_steps=n)
+    out = replace(edges, vertical=fixed.dashed_v.astype(np.int8), horizontal=fixed.dashed_h.astype(np.int8))
+    return out, groups_of(thick_regions(out))
 
 
 # Largest share of the multi-cell cages whose clue reads with an operator in a killer drawn
