@@ -12,6 +12,9 @@ import numpy as np
 
 WARP_SIZE = 576          # px side of the rectified grid; 576 = 9*64 = 16*36 = 12*48
 WARP_MARGIN = 24         # px of context kept around the coarse outline when warping
+# A grid over AA_SHRINK**2 times its warped size in the picture is first area-averaged down to
+# AA_SHRINK times that size (see warp_quad).
+AA_SHRINK = 1.5
 
 
 def ink_mask(gray: np.ndarray, block: int | None = None, offset: float = 7) -> np.ndarray:
@@ -142,7 +145,16 @@ def warp_quad(gray: np.ndarray, quad: np.ndarray, size: int = WARP_SIZE,
     H = cv2.getPerspectiveTransform(quad.astype(np.float32), dst)
     if paper is None:
         paper = paper_level(gray)
-    warped = cv2.warpPerspective(gray, H, (size, size), flags=cv2.INTER_LINEAR,
+    src, S = gray, np.eye(3)
+    side = max(float(np.linalg.norm(quad[(i + 1) % 4] - quad[i])) for i in range(4))
+    f = AA_SHRINK * (e - m) / max(side, 1.0)
+    if f < 1.0 / AA_SHRINK:
+        # A linear warp samples the picture: shrunk much further, a thin line falling
+        # between the samples vanishes and a thick one reads thin. Area-average first.
+        src = cv2.resize(gray, (max(1, round(gray.shape[1] * f)), max(1, round(gray.shape[0] * f))),
+                         interpolation=cv2.INTER_AREA)
+        S = np.diag([src.shape[1] / gray.shape[1], src.shape[0] / gray.shape[0], 1.0])
+    warped = cv2.warpPerspective(src, H @ np.linalg.inv(S), (size, size), flags=cv2.INTER_LINEAR,
                                  borderMode=cv2.BORDER_CONSTANT, borderValue=paper)
     return warped, H
 
