@@ -44,7 +44,8 @@ class EdgeMap:
     horizontal, row by row (see :meth:`margin_of`; None for the hand rules).
     ``by_width``: readings of the heavier lines by ink width alone, each (E,) bool
     (:func:`line_splits`), those that differ from ``vertical`` / ``horizontal``: other
-    readings for the clues to confirm.
+    readings for the clues to confirm. ``fine_widths``: (E,) the ink widths they were
+    measured from when a smoother warp was given (:func:`classify_edges`), else None.
     """
 
     size: int
@@ -62,6 +63,7 @@ class EdgeMap:
     learned: bool = False
     thick_margin: np.ndarray | None = None
     by_width: tuple[np.ndarray, ...] = ()
+    fine_widths: np.ndarray | None = None
 
     def margin_of(self, kind: str, r: int, c: int) -> float:
         """Signed distance of the ``"v"`` / ``"h"`` edge (r, c) from the classifier's
@@ -98,7 +100,7 @@ class EdgeMap:
 
 def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
                    v_lines: np.ndarray | None = None, h_lines: np.ndarray | None = None,
-                   model: EdgeNet | str | Path | None = EDGE_MODEL) -> EdgeMap:
+                   model: EdgeNet | str | Path | None = EDGE_MODEL, widths_gray: np.ndarray | None = None) -> EdgeMap:
     """Measure and classify every inner edge of the grid.
 
     Parameters
@@ -110,6 +112,8 @@ def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
     model : the edge classifier (:class:`EdgeNet`), or its ONNX weights (default
         ``weights/edges.onnx``, loaded for this call); ``None``, or a missing file,
         falls back to the hand-measured rules alone.
+    widths_gray : the same warp from an area-averaged picture, where the ink widths of
+        ``by_width`` (and ``fine_widths``) are measured; default ``gray``.
 
     Returns an :class:`EdgeMap`. Without the model, thin and thick are told apart
     by splitting the ink widths into two groups (largest gap in log width; when
@@ -151,7 +155,12 @@ def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
         thick, dashed = np.zeros_like(thick), np.zeros_like(dashed)
         doubtful, contrast = int((~seen).sum()), 1.0
     k = len(vert)
-    by_width = line_splits(widths) if not dashed.any() else []
+    fine = None
+    if widths_gray is not None and not dashed.any():
+        g2 = to_gray(widths_gray)
+        v2, h2, _ = edge_patches(ink_map(g2, cell), xs, ys, v_lines, h_lines)
+        fine = ink_widths(np.concatenate([v2, h2]), cell)
+    by_width = line_splits(widths if fine is None else fine) if not dashed.any() else []
     boxed = box_lines(thick, dashed, n)
     if boxed is not None and (dashed.any() or (boxed != thick).any()):
         # Two kinds of edge that split exactly along box lines are box and cell lines,
@@ -169,7 +178,7 @@ def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
                    dash_v=evidence[:k].reshape(n, n - 1), dash_h=evidence[k:].reshape(n - 1, n),
                    thin_width=thin, contrast=contrast, doubtful=doubtful, learned=probs is not None,
                    thick_margin=margin,
-                   by_width=tuple(b for b in by_width if (b != thick).any()))
+                   by_width=tuple(b for b in by_width if (b != thick).any()), fine_widths=fine)
 
 
 # Least ratio of the median ink widths of two kinds of line for line_splits (the paper

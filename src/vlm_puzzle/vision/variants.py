@@ -106,18 +106,18 @@ class VariantState:
 
 
 def read_variants(geometry: GridGeometry, edge_net: EdgeNet | str | Path | None = EDGE_MODEL,
-                  clue_reader: ClueReader | None = None) -> VariantState:
+                  clue_reader: ClueReader | None = None, widths_image: np.ndarray | None = None) -> VariantState:
     """Read the variant marks of a located grid (its rectified image and line positions).
-    ``edge_net``, ``clue_reader``: the networks (see :func:`read_variants_image`)."""
+    ``edge_net``, ``clue_reader``, ``widths_image``: see :func:`read_variants_image`."""
     return read_variants_image(geometry.warped, geometry.cols_x, geometry.rows_y,
-                               geometry.v_lines, geometry.h_lines, edge_net, clue_reader)
+                               geometry.v_lines, geometry.h_lines, edge_net, clue_reader, widths_image)
 
 
 # ---- the reading ---------------------------------------------------------------------
 
 def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None,
                         edge_net: EdgeNet | str | Path | None = EDGE_MODEL,
-                        clue_reader: ClueReader | None = None) -> VariantState:
+                        clue_reader: ClueReader | None = None, widths_image: np.ndarray | None = None) -> VariantState:
     """Read borders, regions, cages, clues and marks of a rectified grid.
 
     Parameters
@@ -128,6 +128,8 @@ def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None,
     edge_net : the edge classifier, or its weights (loaded for this call; see
         :func:`~vlm_puzzle.vision.borders.classify_edges`).
     clue_reader : the clue network (default: the shipped one, loaded for this call).
+    widths_image : the same warp from an area-averaged picture (``outline.smooth_warp``), on
+        which the line widths of the readings by width alone are measured; default ``warped``.
     """
     t0 = time.perf_counter()
     gray = to_gray(warped)
@@ -136,7 +138,7 @@ def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None,
     cell = float(min(np.diff(xs).mean(), np.diff(ys).mean()))
     paper = paper_map(gray, cell)
     ink = ink_map(gray, cell, paper)
-    edges = B.classify_edges(gray, xs, ys, ink, v_lines, h_lines, model=edge_net)
+    edges = B.classify_edges(gray, xs, ys, ink, v_lines, h_lines, model=edge_net, widths_gray=widths_image)
     t1 = time.perf_counter()
     marks = read_marks(paper, ink, xs, ys)
     t2 = time.perf_counter()
@@ -253,8 +255,10 @@ def _width_cages(edges: B.EdgeMap, n: int) -> list:
     """(edges, groups) of each reading by ink width alone (``EdgeMap.by_width``) whose
     heavier lines enclose two or more groups no larger than a cage."""
     out = []
-    widths = np.concatenate([edges.width_v.ravel(), edges.width_h.ravel()])
     k = n * (n - 1)
+    widths = edges.fine_widths if edges.fine_widths is not None else \
+        np.concatenate([edges.width_v.ravel(), edges.width_h.ravel()])
+    edges = replace(edges, width_v=widths[:k].reshape(n, n - 1), width_h=widths[k:].reshape(n - 1, n))
     for heavy in edges.by_width:
         thick = heavy.astype(np.int8)
         thin = float(np.median(widths[thick == 0]))
