@@ -76,23 +76,23 @@ def clue_changes(cages, max_cost: float = MAX_COST, kenken_size: int = 0) -> lis
     return out[:MAX_ALTERNATIVES]
 
 
-def total_repairs(cages, n: int, givens, box, deadline: float) -> list[tuple[float, int, int, str]] | None:
-    """Clue changes (``clue_changes``' tuples) under which the sums of killer cages that cover
-    the grid total N*N*(N+1)/2 and every cage taken so far leaves the givens a solution, or
-    None. Each unsure clue (a character read below ``SURE_CHAR``) may take any of its readings
+def total_repairs(cages, n: int, givens, box, deadline: float):
+    """Lists of clue changes (``clue_changes``' tuples), one by one, under which the sums of
+    killer cages that cover the grid total N*N*(N+1)/2 and every cage taken leaves the givens
+    a solution. Each unsure clue (a character read below ``SURE_CHAR``) may take any of its readings
     that change up to ``TOTAL_PER_CLUE`` characters for the reader's next guesses (a reachable
     sum). The solver decides: the sure cages first, then the unsure ones from the surest, each
     with its readings cheapest first, kept only while the cages so far still have a solution
     (milliseconds each: a loose killer is easy) and the rest can still make the total up;
     several changes at once are found where trying subsets by cost would take a solver call
-    per subset. None also when the cages do not cover the grid, a clue is unreadable, the
-    total already holds or ``deadline`` (``time.perf_counter()``) passes."""
+    per subset. None when the cages do not cover the grid, a clue is unreadable or the total
+    already holds; the search stops when ``deadline`` (``time.perf_counter()``) passes."""
     want = n * n * (n + 1) // 2
     if box is None or sum(len(k.cells) for k in cages) != n * n or any(k.clue.target is None for k in cages):
-        return None
+        return
     need = want - sum(k.clue.target for k in cages)
     if need == 0:
-        return None
+        return
     options = {i: [(0.0, 0, ())] + sorted(_readings(i, k, n)) for i, k in enumerate(cages)}
     unsure = sorted((i for i in options if len(options[i]) > 1), key=lambda i: -cages[i].clue.confidence)
     fixed = [Cage(k.cells, "sum", k.clue.target) for i, k in enumerate(cages) if len(options[i]) == 1]
@@ -108,21 +108,21 @@ def total_repairs(cages, n: int, givens, box, deadline: float) -> list[tuple[flo
         return left > 0 and solve(spec, unique=False, timeout_s=min(SOLVE_S, left)).status != "no_solution"
 
     def search(k: int, delta: int, chosen_cages: list, changes: tuple):
-        if time.perf_counter() > deadline:
-            return None
         if k == len(unsure):
-            return list(changes) if delta == need else None
+            if delta == need:
+                yield list(changes)
+            return
         i = unsure[k]
         for _, d, more in options[i]:
+            if time.perf_counter() > deadline:
+                return
             if need - delta - d not in reach[k + 1]:
                 continue
             cage = Cage(cages[i].cells, "sum", cages[i].clue.target + d)
             if feasible(chosen_cages + [cage]):
-                found = search(k + 1, delta + d, chosen_cages + [cage], changes + more)
-                if found is not None:
-                    return found
-        return None
-    return search(0, 0, [], ()) if need in reach[0] else None
+                yield from search(k + 1, delta + d, chosen_cages + [cage], changes + more)
+    if need in reach[0]:
+        yield from search(0, 0, [], ())
 
 
 def _readings(i: int, cage, n: int) -> list[tuple[float, int, tuple]]:
@@ -200,16 +200,19 @@ def repair_clues(state: GridState, decision: Decision) -> GridState:
                            variants.size if kind == "kenken" else 0)
     calls = 0
     # A killer's sums must total N*N*(N+1)/2: the solver picks readings that make them do first.
-    chosen = total_repairs(variants.cages, variants.size, state.givens, decision.box, t0 + BUDGET_S) \
-        if kind == "killer" and not several else None
-    if chosen:
+    by_total = total_repairs(variants.cages, variants.size, state.givens, decision.box, t0 + BUDGET_S) \
+        if kind == "killer" and not several else ()
+    for chosen in by_total:
         candidate = with_changes(variants, chosen)
         template = repair_template(state, decision, candidate)
-        if template is not None and template.kind == kind:
-            calls += 1
-            status, solution = verdict(template, state.givens, SOLVE_S)
-            if status == "solved":
-                return _repaired(state, v, kind, variants, candidate, chosen, status, solution, t0)
+        if template is None or template.kind != kind:
+            continue
+        calls += 1
+        status, solution = verdict(template, state.givens, SOLVE_S)
+        if status == "solved":
+            return _repaired(state, v, kind, variants, candidate, chosen, status, solution, t0)
+        if calls >= MAX_SOLVES // 2 or time.perf_counter() - t0 > BUDGET_S:
+            break
     for cost, idx in subsets_by_cost(changes, MAX_CHANGES):
         if calls >= MAX_SOLVES or time.perf_counter() - t0 > BUDGET_S:
             break
