@@ -115,8 +115,6 @@ TEXT_START = (0.27, 0.26)
 # between two (fractions of the cell).
 TEXT_INK = 0.4
 MIN_TEXT_H, MAX_TEXT_H, CHAR_GAP = 0.06, 0.5, 0.15
-# Least height (cell) of an upright bar that may start a clue (a 1; outline dashes are shorter).
-ONE_H = 0.11
 
 
 def text_box(ink: np.ndarray, box: tuple[float, float, float, float]) -> tuple[float, float, float, float] | None:
@@ -148,12 +146,8 @@ def text_box(ink: np.ndarray, box: tuple[float, float, float, float]) -> tuple[f
     left, top, width, height, area = (stats[1:, k].astype(float) for k in range(5))
     # A straight bar (a piece of a blurred outline) does not start a clue; a 1 has a flag or foot.
     bar = ((height > 4 * width) | (width > 4 * height)) & (area > 0.5 * width * height)
-    near = ((ja - y0 + top) / h <= TEXT_START[1]) & ((ia - x0 + left) / w <= TEXT_START[0]) \
-        & (height >= max(3, MIN_TEXT_H * h)) & (height <= MAX_TEXT_H * h)
-    start = near & ~bar
-    if count > 1 and not start.any():
-        # A sans-serif 1 is a bare upright bar: it starts a clue when taller than an outline's dash.
-        start = near & (height > 4 * width) & (height >= ONE_H * h)
+    start = ((ja - y0 + top) / h <= TEXT_START[1]) & ((ia - x0 + left) / w <= TEXT_START[0]) \
+        & (height >= max(3, MIN_TEXT_H * h)) & (height <= MAX_TEXT_H * h) & ~bar
     if count <= 1 or not start.any():
         return None
     seed = int(np.argmax(np.where(start, height, -1)))
