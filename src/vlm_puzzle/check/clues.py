@@ -85,8 +85,9 @@ def total_repairs(cages, n: int, givens, box, deadline: float):
     with its readings cheapest first, kept only while the cages so far still have a solution
     (milliseconds each: a loose killer is easy) and the rest can still make the total up;
     several changes at once are found where trying subsets by cost would take a solver call
-    per subset. None when the cages do not cover the grid, a clue is unreadable or the total
-    already holds; the search stops when ``deadline`` (``time.perf_counter()``) passes."""
+    per subset. Nothing when the cages do not cover the grid, a clue is unreadable or the total
+    already holds; the search stops when ``deadline`` passes (``time.process_time()``: the CPU
+    time of this process, so that a machine busy with other work gets the same answer)."""
     want = n * n * (n + 1) // 2
     if box is None or sum(len(k.cells) for k in cages) != n * n or any(k.clue.target is None for k in cages):
         return
@@ -104,7 +105,7 @@ def total_repairs(cages, n: int, givens, box, deadline: float):
 
     def feasible(chosen_cages) -> bool:
         spec = PuzzleSpec(kind="killer", size=n, givens=grid, box=tuple(box), cages=tuple(fixed + chosen_cages))
-        left = deadline - time.perf_counter()
+        left = deadline - time.process_time()
         return left > 0 and solve(spec, unique=False, timeout_s=min(SOLVE_S, left)).status != "no_solution"
 
     def search(k: int, delta: int, chosen_cages: list, changes: tuple):
@@ -114,7 +115,7 @@ def total_repairs(cages, n: int, givens, box, deadline: float):
             return
         i = unsure[k]
         for _, d, more in options[i]:
-            if time.perf_counter() > deadline:
+            if time.process_time() > deadline:
                 return
             if need - delta - d not in reach[k + 1]:
                 continue
@@ -200,7 +201,8 @@ def repair_clues(state: GridState, decision: Decision) -> GridState:
                            variants.size if kind == "kenken" else 0)
     calls = 0
     # A killer's sums must total N*N*(N+1)/2: the solver picks readings that make them do first.
-    by_total = total_repairs(variants.cages, variants.size, state.givens, decision.box, t0 + BUDGET_S) \
+    cpu0 = time.process_time()
+    by_total = total_repairs(variants.cages, variants.size, state.givens, decision.box, cpu0 + BUDGET_S) \
         if kind == "killer" and not several else ()
     for chosen in by_total:
         candidate = with_changes(variants, chosen)
@@ -211,7 +213,7 @@ def repair_clues(state: GridState, decision: Decision) -> GridState:
         status, solution = verdict(template, state.givens, SOLVE_S)
         if status == "solved":
             return _repaired(state, v, kind, variants, candidate, chosen, status, solution, t0)
-        if calls >= MAX_SOLVES // 2 or time.perf_counter() - t0 > BUDGET_S:
+        if calls >= MAX_SOLVES // 2 or time.process_time() - cpu0 > BUDGET_S:
             break
     for cost, idx in subsets_by_cost(changes, MAX_CHANGES):
         if calls >= MAX_SOLVES or time.perf_counter() - t0 > BUDGET_S:
