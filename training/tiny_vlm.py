@@ -24,12 +24,14 @@ answer's tokens only. ``vlm_puzzle.json`` beside the weights records the pixel b
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import math
 import multiprocessing as mp
 import queue as queue_mod
 import random
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -240,6 +242,17 @@ def save(model, processor, out: Path, record: dict, view: str = "grid") -> Path:
     return out
 
 
+def _pump(q, inbox, stop) -> None:
+    """Move (picture, answer) pairs from the workers' queue to ``inbox`` until ``stop``."""
+    while not stop.is_set():
+        try:
+            inbox.append(q.get(timeout=0.2))
+        except queue_mod.Empty:
+            pass
+        except (EOFError, OSError):  # the workers ended
+            return
+
+
 def train(args) -> dict:
     import torch
 
@@ -270,20 +283,25 @@ def train(args) -> dict:
     def progress() -> float:
         return step / args.steps if args.steps else (time.perf_counter() - t0 - warm) / max(1.0, budget - warm)
 
+    # A thread empties the queue all the time: the workers' pictures (190 KB each) go through one pipe
+    # whose writers wait for its reader, so reading only between steps (as before) let through about
+    # 5 pictures a step, 18/s of the 15 workers' ~100/s.
+    inbox: collections.deque = collections.deque()
+    stop = threading.Event()
+    pump = threading.Thread(target=_pump, args=(q, inbox, stop), daemon=True)
+    pump.start()
     warm = 0.0
     while True:
         # Take what the workers made (GPU buffer; the newest are "fresh": never trained on).
-        try:
-            while True:
-                im, ans = q.get(timeout=0.5 if len(buf_img) < args.min_fill else 0.0)
-                buf_img.append(torch.as_tensor(im).to(device, non_blocking=True))
-                buf_ans.append(ans)
-                fresh.append(len(buf_img) - 1)
-                if len(fresh) > 20 * args.batch:
-                    fresh = fresh[-20 * args.batch:]
-        except queue_mod.Empty:
-            pass
+        while inbox:
+            im, ans = inbox.popleft()
+            buf_img.append(torch.as_tensor(im).to(device, non_blocking=True))
+            buf_ans.append(ans)
+            fresh.append(len(buf_img) - 1)
+        if len(fresh) > 20 * args.batch:
+            fresh = fresh[-20 * args.batch:]
         if len(buf_img) < args.min_fill:
+            time.sleep(0.05)
             continue
         if step == 0:
             warm = time.perf_counter() - t0
@@ -320,6 +338,7 @@ def train(args) -> dict:
             acc_fresh = [0, 0]
             log.append(row)
             print(json.dumps(row), flush=True)
+    stop.set()
     for p in workers:
         p.terminate()
     el = time.perf_counter() - t0

@@ -32,6 +32,7 @@ REUSE = 3                  # renders (styles, modes) per generated puzzle
 CORNER_JITTER = 0.012      # sd of each corner's error, share of the grid's side
 MARGINS = (0.015, 0.07)    # the grid view's margin, uniform in this range (inference: rules.view.GRID_MARGIN)
 WIDE_MAX_SIDE = 1400       # wide styles' canvases: wide_side's range cut here (rendering time)
+VIEWS = 2                  # grid views (each its own corner error and margin) per render
 
 
 def combo_weights() -> np.ndarray:
@@ -133,9 +134,10 @@ def view_side(pixels: tuple[int, int], factor: int = 28) -> int:
     return max(factor, int(pixels[1] ** 0.5) // factor * factor)
 
 
-def render_sample(spec, seed: int, photo: bool, fonts, pixels: tuple[int, int], solution=None, factor: int = 28,
-                  view: str = "grid", wide: bool = False):
-    """(model picture, answer text) of ``spec`` drawn with ``seed`` (``wide``: in the wide style space)."""
+def render_samples(spec, seed: int, photo: bool, fonts, pixels: tuple[int, int], solution=None, factor: int = 28,
+                   view: str = "grid", wide: bool = False, views: int = VIEWS) -> list:
+    """[(model picture, answer text)] of one render of ``spec``: ``views`` grid views (``view="grid"``),
+    each with its own corner error and margin, or the whole picture once."""
     from vlm_puzzle.render import render_puzzle
     from vlm_puzzle.render.style import random_style, wide_side
     from vlm_puzzle.rules.prompt import answer_for
@@ -145,13 +147,14 @@ def render_sample(spec, seed: int, photo: bool, fonts, pixels: tuple[int, int], 
     style = random_style(np.random.default_rng(seed + 1), fonts, wide=True) if wide else None
     canvas = random_canvas(rng, photo) if photo or not wide else min(wide_side(rng), WIDE_MAX_SIDE)
     shot = render_puzzle(spec, seed=seed, style=style, photo=photo, size_px=canvas, fonts=fonts, solution=solution)
+    answer = answer_for(spec)
     if view == "picture":
-        return model_picture(shot.image, pixels, factor), answer_for(spec)
+        return [(model_picture(shot.image, pixels, factor), answer)]
     q = shot.corners
     extent = float(np.mean(np.linalg.norm(q - np.roll(q, 1, axis=0), axis=1)))
-    q = q + rng.normal(0.0, CORNER_JITTER * extent, q.shape)
-    picture = grid_view(shot.image, q, view_side(pixels, factor), float(rng.uniform(*MARGINS)))
-    return np.ascontiguousarray(picture), answer_for(spec)
+    return [(np.ascontiguousarray(grid_view(shot.image, q + rng.normal(0.0, CORNER_JITTER * extent, q.shape),
+                                            view_side(pixels, factor), float(rng.uniform(*MARGINS)))), answer)
+            for _ in range(views)]
 
 
 def sample_stream(worker: int, fonts, pixels: tuple[int, int], seed0: int = TRAIN_SEED0, factor: int = 28,
@@ -176,8 +179,8 @@ def sample_stream(worker: int, fonts, pixels: tuple[int, int], seed0: int = TRAI
         for _ in range(REUSE):
             i += 1
             try:
-                yield render_sample(spec, base + i, bool(rng.random() < PHOTO_SHARE), fonts, pixels, solution, factor,
-                                    view, bool(rng.random() < WIDE_SHARE))
+                yield from render_samples(spec, base + i, bool(rng.random() < PHOTO_SHARE), fonts, pixels, solution,
+                                          factor, view, bool(rng.random() < WIDE_SHARE))
             except Exception:  # an unlucky photo warp: skip it
                 continue
 
