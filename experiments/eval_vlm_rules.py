@@ -10,7 +10,7 @@ Sets:
   minutes for a large killer or jigsaw) from seeds never trained on (``SEED0``), each drawn clean and
   as a photo in a random style of the held-out fonts (``render.heldout.HELD_OUT_FAMILIES``, disjoint
   from training's) at random canvas sizes;
-  (``--wide``: in the wide style space, ``render.style.widen``, as a set of its own);
+  (``--styles wide``: in the wide style space, ``render.style.widen``, as a set of its own);
 * ``photos``: the newspaper photos of ``--photos`` (Wicht & Hennebert v2: 9x9 sudoku, box 3x3; any
   folder of 9x9 sudoku photos, e.g. ``kubiesa-sudoku-photos/val``);
 * ``sgt``: Simon Tatham's puzzles (``eval.sgt``, needs sgt-puzzles and ghostscript), ``--per-combo``
@@ -217,6 +217,11 @@ def markdown(results: dict) -> str:
 
 
 def main(argv=None) -> None:
+    import cv2
+
+    # No OpenCV worker threads in this process (the grid views are cut here): a pool forked while
+    # they exist can deadlock in its first OpenCV call.
+    cv2.setNumThreads(1)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", help="checkpoint folder (default: the shipped vlm-puzzle-tiny); 'none': geometry only")
     ap.add_argument("--adapter", help="a LoRA adapter folder for --model")
@@ -224,7 +229,8 @@ def main(argv=None) -> None:
     ap.add_argument("--photos", type=Path, default=PHOTOS)
     ap.add_argument("--photo-limit", type=int, default=None)
     ap.add_argument("--sets", nargs="+", default=["renders", "photos"], choices=["renders", "photos", "sgt"])
-    ap.add_argument("--wide", action="store_true", help="renders also in the wide style space (sets of their own)")
+    ap.add_argument("--styles", nargs="+", default=["plain"], choices=["plain", "wide"],
+                    help="renders in the renderer's default styles and/or the wide style space (sets of their own)")
     ap.add_argument("--sgt-cache", type=Path, default=ROOT / ".cache" / "sgt")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1)
@@ -252,11 +258,12 @@ def main(argv=None) -> None:
 
         from vlm_data import COMBOS
 
-        jobs = [(kind, n, k, photo, wide) for wide in ((False, True) if args.wide else (False,))
+        styles = [style == "wide" for style in args.styles]
+        jobs = [(kind, n, k, photo, wide) for wide in styles
                 for k in range(args.per_combo) for kind, n in COMBOS for photo in (False, True)]
         with get_context("fork").Pool(args.workers) as pool:
             cases = pool.map(render_case, jobs)
-        for wide in ((False, True) if args.wide else (False,)):
+        for wide in styles:
             for mode, sel in (("clean", False), ("photo", True)):
                 name = f"renders{' wide' if wide else ''}, {mode}"
                 rows = evaluate([c for c in cases if c[0].endswith("_photo") == sel and ("_wide" in c[0]) == wide],
