@@ -128,16 +128,11 @@ def model_picture(rgb: np.ndarray, pixels: tuple[int, int], factor: int = 28) ->
                                      min_pixels=pixels[0], max_pixels=pixels[1]))
 
 
-def view_side(pixels: tuple[int, int], factor: int = 28) -> int:
-    """The grid view's side: the largest square within the model's ``max_pixels`` (as
-    ``models.shipped.checkpoint_view`` says at inference)."""
-    return max(factor, int(pixels[1] ** 0.5) // factor * factor)
-
-
 def render_samples(spec, seed: int, photo: bool, fonts, pixels: tuple[int, int], solution=None, factor: int = 28,
                    view: str = "grid", wide: bool = False, views: int = VIEWS) -> list:
     """[(model picture, answer text)] of one render of ``spec``: ``views`` grid views (``view="grid"``),
     each with its own corner error and margin, or the whole picture once."""
+    from vlm_puzzle.models.shipped import square_side
     from vlm_puzzle.render import render_puzzle
     from vlm_puzzle.render.style import random_style, wide_side
     from vlm_puzzle.rules.prompt import answer_for
@@ -153,7 +148,7 @@ def render_samples(spec, seed: int, photo: bool, fonts, pixels: tuple[int, int],
     q = shot.corners
     extent = float(np.mean(np.linalg.norm(q - np.roll(q, 1, axis=0), axis=1)))
     return [(np.ascontiguousarray(grid_view(shot.image, q + rng.normal(0.0, CORNER_JITTER * extent, q.shape),
-                                            view_side(pixels, factor), float(rng.uniform(*MARGINS)))), answer)
+                                            square_side(pixels[1], factor), float(rng.uniform(*MARGINS)))), answer)
             for _ in range(views)]
 
 

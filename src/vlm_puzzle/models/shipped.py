@@ -30,7 +30,12 @@ def checkpoint_view(path) -> tuple[str, int]:
     try:
         rec = json.loads((Path(path).expanduser() / "vlm_puzzle.json").read_text())
         if rec.get("view") == "grid":
-            return "grid", max(28, int(int(rec["max_pixels"]) ** 0.5) // 28 * 28)
+            return "grid", square_side(int(rec["max_pixels"]))
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         pass
     return "picture", 0
+
+
+def square_side(max_pixels: int, factor: int = 28) -> int:
+    """The largest square side, a multiple of ``factor`` (patch x merge size), within ``max_pixels``."""
+    return max(factor, int(max_pixels ** 0.5) // factor * factor)
