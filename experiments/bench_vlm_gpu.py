@@ -12,7 +12,7 @@ Modes:
   static       vlm_puzzle fast loop: static KV cache, argmax/EOS on device, no CUDA graph
   graph        ... plus the one-token decode step captured in an explicit CUDA graph
   regional     ... plus the decoder layers' MLP, RMSNorm and/or rotary embedding compiled (shared by all layers);
-               with --emulate on and --regional-parts mlp+norm+rope it is what decode="auto" runs on CUDA
+               with --emulate on and --regional-parts mlp+norm+rope+qkv it is what decode="auto" runs on CUDA
   compiled     ... plus the whole step's forward compiled with torch.compile before capture
 Fast modes run as MODE:vb-on / MODE:vb-off: with / without the batched vision attention in the prefill;
 regional/compiled also as ...:em-off / ...:em-on: Inductor's emulate_precision_casts (``--emulate``);

@@ -328,12 +328,13 @@ print(json.dumps(dict(mode=dec.last_stats["mode"], warmup_s=dec.last_stats["warm
 
 @pytest.mark.parametrize("mode, emulate, dtype", [("regional", False, "float32"), ("regional", False, "bfloat16"),
                                                   ("regional", True, "bfloat16"), ("regional-rope", True, "bfloat16"),
+                                                  ("regional-fused", True, "bfloat16"),
                                                   ("compiled", False, "float32"),
                                                   ("compiled", True, "bfloat16")])
 @inductor_cpu
 def test_compiled_modes_same_tokens_on_cpu(mode, emulate, dtype, tmp_path):
     """CPU Inductor only: says nothing about GPU (Triton) numerics; experiments/gpu_next_session.sh checks those."""
-    parts = "mlp,norm,rope" if mode == "regional-rope" else "mlp,norm"
+    parts = {"regional-rope": "mlp,norm,rope", "regional-fused": "mlp,norm,rope,qkv,gateup"}.get(mode, "mlp,norm")
     mode = mode.split("-")[0]
     got = _compiled_case(mode, emulate, dtype, str(tmp_path / "cc"), parts)
     assert got["mode"] == mode and got["same"], got

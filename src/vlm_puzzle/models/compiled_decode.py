@@ -20,8 +20,9 @@ compiled kernels are kept.
 
 Compiled kernels can round differently from eager ones, so tokens can differ from ``generate``'s:
 ``"compiled"`` (autotuned matmuls) is opt-in; ``"regional"`` with ``emulate_precision_casts`` and the parts
-``mlp,norm,rope`` gave ``graph``'s tokens on the H200 (random 3B and the trained vlm-puzzle-tiny) and is
-what ``"auto"`` runs on CUDA (``fast_decode.AUTO_CUDA_MODE``). While a compiled step runs, Inductor's on-disk caches (FX graphs,
+``mlp,norm,rope`` (with or without the fused ``qkv`` and ``gateup``) gave ``graph``'s tokens on the H200
+(random 3B and the trained vlm-puzzle-tiny); with ``qkv`` it is what ``"auto"`` runs on CUDA
+(``fast_decode.AUTO_CUDA_MODE``, ``AUTO_REGIONAL_PARTS``). While a compiled step runs, Inductor's on-disk caches (FX graphs,
 AOTAutograd, autotuning, Triton kernels) point at :func:`compile_cache_dir` (:func:`compile_cache`), so
 only the first process on a machine pays the full compile; the environment is restored afterwards.
 """
