@@ -135,7 +135,13 @@ def _fused_mlp(mlp, x, gate_up: torch.Tensor, inter: int):
 
 
 def _fused(linears) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The linears' weights (and biases) concatenated along the outputs: one GEMM for all of them."""
+    """The linears' weights (and biases) concatenated along the outputs: one GEMM for all of them.
+
+    A copy, not the parameters re-pointed at blocks of one tensor: fast_load's parameters are views of
+    one buffer per shard, which would stay allocated anyway, and moving them would change the alignment
+    the prefill's GEMMs see (and so, possibly, their choice of kernel)."""
+    if any(type(m) is not torch.nn.Linear for m in linears):
+        raise ValueError(f"fused projections need plain nn.Linear, not {sorted({type(m).__name__ for m in linears})}")
     weight = torch.cat([m.weight for m in linears])
     bias = None if linears[0].bias is None else torch.cat([m.bias for m in linears])
     return weight, bias
@@ -169,7 +175,8 @@ def regional_forward(model, forward: Callable, parts: tuple[str, ...], emulate: 
     """The step's ``forward`` with every decoder layer's MLP, RMSNorms and rotary embedding (``parts``) running
     compiled code, and (``"qkv"``, ``"gateup"``) the attention's q/k/v projections and the MLP's gate/up
     projections each as one GEMM on concatenated weights (copies made here: +0.4 GB for qkv, +3.2 GB for
-    gateup on the 3B; eager unless "mlp" is compiled too).
+    gateup on the 3B; eager unless "mlp" is compiled too; weights changed after this keep their old copies
+    here: make a new decoder then).
 
     The compiled functions are the classes' forwards (and the attention module's ``apply_rotary_pos_emb``),
     so all layers share one graph each; they are bound to the modules (the module global) only while the
