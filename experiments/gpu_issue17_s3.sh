@@ -14,26 +14,9 @@
 # importtime.txt, profile.tgz, session.log (every step's output and the environment).
 set -u -o pipefail
 OUT=${OUT:-/tmp/issue17_out}
-mkdir -p "$OUT"
-cd "$(dirname "$0")/.."
-export PYTHONUNBUFFERED=1
-LOG="$OUT/session.log"
-T0=$(date +%s)
 TOTAL_S=${TOTAL_S:-340}
-say() { echo "[$(( $(date +%s) - T0 ))s] $*" | tee -a "$LOG"; }
-left() { local l=$(( TOTAL_S - ($(date +%s) - T0) )); [ "$l" -lt 1 ] && l=1; [ "$l" -lt "$1" ] && echo "$l" || echo "$1"; }
-
-WHL=${WHL:-.whl}
-if ls "$WHL"/transformers-*.whl >/dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --upgrade --target /tmp/site "$WHL"/transformers-*.whl \
-    >>"$LOG" 2>&1 || { say "wheel install failed"; exit 1; }
-  export PYTHONPATH=/tmp/site:src
-else
-  export PYTHONPATH=src
-fi
-{ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
-  python3 -c "import sys, torch, transformers; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'transformers', transformers.__version__, 'python', sys.version.split()[0])"
-} 2>&1 | tee -a "$LOG"
+cd "$(dirname "$0")/.."
+source experiments/gpu_session_env.sh
 
 export VLM_PUZZLE_COMPILE_CACHE=/tmp/vlm_cc   # fresh machine: the first regional compile is cold
 CKPT=/tmp/ckpt3b
