@@ -269,3 +269,20 @@ def pencil_marks(rng: np.random.Generator, cell: float, split: str = "train",
             x, y = x_start + j * px * 0.75 / cell, y_row
         out.append((g, x + rng.normal(0, 0.03), y + rng.normal(0, 0.03)))
     return out
+
+
+class TrainWriter:
+    """``write(symbol, px, rng)`` for ``vlm_puzzle.render.handwritten.draw_handwritten`` with
+    training writers only: digits from the MNIST train split (``mnist_share`` of them) or
+    :func:`glyph`; letters from :func:`glyph` in one handwriting font per writer (a board)."""
+
+    def __init__(self, rng: np.random.Generator, mnist_share: float = 0.6):
+        fonts = hand_fonts("train")
+        self.font = fonts[int(rng.integers(len(fonts)))] if fonts and rng.random() < 0.5 else None
+        self.mnist_share = mnist_share if mnist("train") is not None else 0.0
+
+    def __call__(self, ch: str, px: int, rng: np.random.Generator) -> np.ndarray | None:
+        if ch.isdigit() and rng.random() < self.mnist_share:
+            imgs, ys = mnist("train")
+            return _crop(imgs[int(rng.choice(np.nonzero(ys == int(ch))[0]))], 0.2)
+        return glyph(rng, ch, px, "train", self.font)

@@ -22,6 +22,7 @@ from vlm_puzzle.spec import PuzzleSpec
 Writer = Callable[[str, int, np.random.Generator], "np.ndarray | None"]
 # Operator glyphs a writer uses for each KenKen operation.
 HAND_OPS = {"add": ("+",), "sub": ("-",), "mul": ("x", "\u00d7", "*"), "div": ("/", "\u00f7", ":")}
+OP_CHARS = frozenset("+-\u2212x\u00d7*/\u00f7:")
 PENS = ((20, 20, 20), (25, 35, 110), (60, 60, 70), (10, 30, 70))  # black, blue, pencil grey, dark blue
 
 
@@ -128,10 +129,11 @@ def _paste(page: np.ndarray, g: np.ndarray, x: float, y: float, ink, level: floa
 def _text(write: Writer, text: str, px: int, rng: np.random.Generator, slant: float, pen: float) -> np.ndarray | None:
     parts = []
     for ch in text:
-        g = write(ch, px, rng) if ch.isalnum() else op_glyph(rng, ch, px)
+        op = ch in OP_CHARS
+        g = op_glyph(rng, ch, px) if op else write(ch, px, rng)
         if g is None:
             return None
-        g = _hand(_sized(g, px) if ch.isalnum() else g, rng, slant, pen if ch.isalnum() else 0.0)
+        g = _hand(g if op else _sized(g, px), rng, slant, 0.0 if op else pen)
         parts.append(g)
     gaps = [int(round(px * rng.uniform(-0.05, 0.2))) for _ in parts[1:]]
     return _row(parts, gaps, align_bottom=True)
