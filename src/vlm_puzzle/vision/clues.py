@@ -40,8 +40,8 @@ STRIP_X = (-0.02, 0.94)
 STRIP_Y = (-0.02, 0.40)
 STRIP_H, STRIP_W = 24, 56   # about 1:1 for a 9x9 grid warped to 576 px
 WEIGHTS = Path(__file__).with_name("weights") / "clues_ctc3.onnx"
-# A second reader trained with handwritten clues (training/gpu_train_hand.sh): each strip keeps
-# the reading of whichever network is surer (see read_clues).
+# A second reader trained with handwritten clues (training/gpu_train_hand.sh): a grid's clues are
+# read by whichever network is surer of them (see read_clues).
 HAND_WEIGHTS = WEIGHTS.with_name("clues_hand.onnx")
 # A character the reader gave less than this where it read another is no alternative.
 ALTERNATIVE_MIN = 1e-3
@@ -284,7 +284,7 @@ class ClueReader:
     loads it once for all the pictures it reads."""
 
     def __init__(self, weights: str | Path | None = None, second: str | Path | None | bool = None):
-        """``second``: a second network whose reading of a strip wins where it is surer
+        """``second``: a second network whose readings win where it is surer of a grid's clues
         (default: :data:`HAND_WEIGHTS` with the shipped weights, none with others; False: none)."""
         self.weights = Path(WEIGHTS if weights is None else weights)
         if second is None:
@@ -400,12 +400,13 @@ def read_clues(ink: np.ndarray, cells: list[tuple[float, float, float, float]], 
         return replace(clue, extent=f) if text else clue
 
     def decode(with_ops: bool) -> list[Clue]:
-        # Each strip: the surer network's reading (the first's on a tie). Print and handwriting
-        # readers are each sure on their own kind of clue; their mean would doubt both. Bare
-        # numbers (killer sums) keep the first network's: the second made stray sums there.
+        # One network for the whole grid: the one surer of its readings in all (the first on a
+        # tie). A grid is written all in print or all by hand, and each network is sure on its
+        # own kind of clue; their mean would doubt both. Bare numbers (killer sums) keep the
+        # first network's: the second made stray sums there.
         nets = logits if with_ops else logits[:1]
-        return [max((one(z[i], f, with_ops) for z in nets), key=lambda k: k.confidence)
-                for i, f in enumerate(found)]
+        reads = [[one(z[i], f, with_ops) for i, f in enumerate(found)] for z in nets]
+        return max(reads, key=lambda r: sum(k.confidence for k in r))
     return (decode(True), decode(False)) if both else decode(ops)
 
 
