@@ -31,10 +31,10 @@ from functools import lru_cache
 
 import cv2
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
 
 from vlm_puzzle.eval.handwritten import (  # noqa: F401  (the split is the benchmark's)
-    FONT_DIRS, FONT_HELD_OUT, MNIST_HELD_OUT, MNIST_PER_CLASS, hand_font_files, mnist_split)
+    FONT_DIRS, FONT_HELD_OUT, MNIST_HELD_OUT, MNIST_PER_CLASS, font_glyph, hand_font_files, mnist_split)
+from vlm_puzzle.eval.handwritten import crop as _crop
 from vlm_puzzle.render.handwritten import op_glyph  # noqa: F401
 
 SPLITS = ("train", "heldout")
@@ -72,30 +72,6 @@ def hand_fonts(split: str) -> tuple[str, ...]:
             seen.add(p.name)
             out.append(str(p))
     return tuple(sorted(out))
-
-
-@lru_cache(maxsize=512)
-def _font(path: str, px: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(path, px)
-
-
-def _crop(g: np.ndarray, level: float = 0.08) -> np.ndarray | None:
-    ys, xs = np.nonzero(g > level)
-    if len(ys) == 0:
-        return None
-    return g[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
-
-
-def font_glyph(path: str, symbol: str, px: int) -> np.ndarray | None:
-    """``symbol`` in font ``path`` at about ``px`` px em, cropped to its ink (None if blank)."""
-    font = _font(path, max(8, px))
-    x0, y0, x1, y1 = font.getbbox(symbol)
-    w, h = x1 - x0 + 8, y1 - y0 + 8
-    if w <= 8 or h <= 8:
-        return None
-    im = Image.new("L", (w, h), 0)
-    ImageDraw.Draw(im).text((4 - x0, 4 - y0), symbol, font=font, fill=255)
-    return _crop(np.asarray(im, np.float32) / 255.0)
 
 
 # ---- stroke synthesis --------------------------------------------------------------

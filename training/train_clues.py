@@ -111,13 +111,17 @@ def puzzle_samples(k: int, seed: int, fonts: list[str]):
     got = strips_of(spec, shot, labels)
     if got is None:
         return [], []
-    ink, boxes, _ = got
+    givens = {(r, c) for r, row in enumerate(spec.givens or ()) for c, v in enumerate(row) if v}
+    return cut_strips(got[0], got[1], labels, rng, givens)
+
+
+def cut_strips(ink, boxes, labels: dict, rng: np.random.Generator, givens=frozenset()):
+    """Strips (uint8) and labels of every clue cell (twice, the second jittered) and a share of
+    the plain cells (more of those showing a given digit)."""
     xs, ys = [], []
     for r, c, box in boxes:
         text = labels.get((r, c), "")
-        given = bool(spec.givens[r][c]) if spec.givens else False
-        # Every clue cell (twice, jittered); a share of the plain cells.
-        reps = 2 if text else int(rng.random() < (0.6 if given else 0.3))
+        reps = 2 if text else int(rng.random() < (0.6 if (r, c) in givens else 0.3))
         for j in range(reps):
             b = box if j == 0 else jittered(box, rng, 0.02)
             xs.append(np.clip(np.rint(clue_strip(ink, b) * 255), 0, 255).astype(np.uint8))
@@ -147,15 +151,7 @@ def hand_board_samples(s: int, fonts: list[str]):
     got = strips_of(spec, SimpleNamespace(image=got[0]), labels)
     if got is None:
         return [], []
-    ink, boxes, _ = got
-    xs, ys = [], []
-    for r, c, box in boxes:
-        text = labels.get((r, c), "")
-        for j in range(2 if text else int(rng.random() < 0.3)):
-            b = box if j == 0 else jittered(box, rng, 0.02)
-            xs.append(np.clip(np.rint(clue_strip(ink, b) * 255), 0, 255).astype(np.uint8))
-            ys.append(text)
-    return xs, ys
+    return cut_strips(got[0], got[1], labels, rng)
 
 
 def _worker(args):

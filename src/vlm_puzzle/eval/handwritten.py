@@ -80,22 +80,31 @@ def heldout_letter_fonts() -> list[str]:
     return sorted({str(p) for p in hand_font_files() if p.name.startswith(FONT_HELD_OUT)})
 
 
-def _crop(g: np.ndarray, level: float) -> np.ndarray | None:
+def crop(g: np.ndarray, level: float = 0.08) -> np.ndarray | None:
+    """``g`` cut to its ink above ``level`` (None if it has none)."""
     ys, xs = np.nonzero(g > level)
     if len(ys) == 0:
         return None
     return g[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
 
 
-def _font_glyph(path: str, ch: str, px: int) -> np.ndarray | None:
-    from PIL import Image, ImageDraw, ImageFont
-    font = ImageFont.truetype(path, max(8, int(px * 1.3)))
-    x0, y0, x1, y1 = font.getbbox(ch)
-    if x1 - x0 < 2 or y1 - y0 < 2:
+@lru_cache(maxsize=512)
+def _font(path: str, px: int):
+    from PIL import ImageFont
+    return ImageFont.truetype(path, px)
+
+
+def font_glyph(path: str, symbol: str, px: int) -> np.ndarray | None:
+    """``symbol`` in font ``path`` at about ``px`` px em, float ink cropped to its ink (None if blank)."""
+    from PIL import Image, ImageDraw
+    font = _font(path, max(8, px))
+    x0, y0, x1, y1 = font.getbbox(symbol)
+    w, h = x1 - x0 + 8, y1 - y0 + 8
+    if w <= 8 or h <= 8:
         return None
-    im = Image.new("L", (x1 - x0 + 8, y1 - y0 + 8), 0)
-    ImageDraw.Draw(im).text((4 - x0, 4 - y0), ch, font=font, fill=255)
-    return _crop(np.asarray(im, np.float32) / 255.0, 0.08)
+    im = Image.new("L", (w, h), 0)
+    ImageDraw.Draw(im).text((4 - x0, 4 - y0), symbol, font=font, fill=255)
+    return crop(np.asarray(im, np.float32) / 255.0)
 
 
 class HeldOutWriter:
@@ -114,10 +123,10 @@ class HeldOutWriter:
     def __call__(self, ch: str, px: int, rng: np.random.Generator) -> np.ndarray | None:
         if ch.isdigit():
             idx = np.nonzero(self.labels == int(ch))[0]
-            return _crop(self.images[int(rng.choice(idx))], 0.2)
+            return crop(self.images[int(rng.choice(idx))], 0.2)
         if self.font is None:
             return None
-        return _font_glyph(self.font, ch, px)
+        return font_glyph(self.font, ch, int(px * 1.3))
 
 
 def hand_board(category: str, seed: int, i: int = 0):
