@@ -79,8 +79,10 @@ def unhide_letters(flat: np.ndarray, letters: list[int], digits: list[int], shar
     # Uppercase letters sit far above lowercase ones: of the clear gaps, the one nearest
     # the expected count.
     j = int(splits[np.argmin(np.abs(splits - share * m))])
-    cells = written[order[:j]]
-    hidden = cells[lm[order[:j]] < LETTER_SHARE * (lm + dm)[order[:j]]]
+    above = order[:j]
+    # A 0-F board's zeros carry some letter (D) evidence: a cell read as a zero stays one.
+    zero = (flat[written[above]].argmax(axis=1) == INDEX["0"]) & (INDEX["0"] in digits)
+    hidden = written[above[(lm[above] < LETTER_SHARE * (lm + dm)[above]) & ~zero]]
     if len(hidden) == 0:
         return flat
     out = flat.copy()
