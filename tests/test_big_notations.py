@@ -85,3 +85,36 @@ def test_no_letter_split_without_a_gap():
     sym = _board({str(d): [[(str(d), 0.999)]] * 8 for d in range(1, 10)})
     probs, _, _ = value_probs(sym, 16)
     assert list(probs[:, 1:].argmax(axis=1) + 1) == [d for d in range(1, 10) for _ in range(8)]
+
+
+def test_repair_reaches_a_conflicting_cell_past_many_doubtful_ones():
+    # A 16x16 reading with one misread given that repeats a value in its row, and 60 other
+    # givens the reader doubted (a lowercase b half read as d) that break no rule: the
+    # conflicting cell's change is tried first and the puzzle comes back repaired.
+    from vlm_puzzle.check.givens import repair_givens
+    from vlm_puzzle.check.templates import plain_template
+    spec, solution = puzzle(16)
+    truth = np.asarray(ints(spec.givens))
+    n = 16
+    probs = np.full((n, n, n + 1), 1e-6, np.float32)
+    for r in range(n):
+        for c in range(n):
+            probs[r, c, truth[r, c]] = 1.0
+    doubted = [tuple(rc) for rc in np.argwhere(truth > 0)[1:61]]
+    for r, c in doubted:
+        other = truth[r, c] % n + 1
+        probs[r, c, truth[r, c]], probs[r, c, other] = 0.51, 0.49
+    read = truth.copy()
+    r, c = next((r, c) for r, c in np.argwhere(truth > 0)[61:] if (truth[r] == 1).any() and truth[r, c] != 1)
+    read[r, c] = 1                                   # a repeat of the row's 1
+    probs[r, c, 1], probs[r, c, truth[r, c]] = 0.9, 0.02
+    out = repair_givens(plain_template(n, (4, 4)), read, probs / probs.sum(axis=2, keepdims=True), budget_s=5.0)
+    assert out.status == "repaired"
+    assert [(x.cell, x.to) for x in out.changes] == [((int(r), int(c)), int(truth[r, c]))]
+
+
+def test_value_probs_under_a_named_notation():
+    sym = _board({str(d): [[(str(d), 0.999)]] * 4 for d in range(1, 10)})
+    assert value_probs(sym, 16, "0-F")[2] == "0-F"
+    with pytest.raises(ValueError):
+        value_probs(sym, 16, "1-9A-C")

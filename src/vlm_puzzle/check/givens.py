@@ -82,9 +82,26 @@ def _solve(template: PuzzleSpec, givens: np.ndarray, timeout_s: float):
     return out.status, out.solution
 
 
-def _alternatives(probs: np.ndarray, givens: np.ndarray,
-                  max_cost: float = MAX_COST) -> list[tuple[float, int, int, int]]:
-    """(cost, r, c, value) of every single-cell change cheaper than MAX_COST, cheapest first."""
+def conflicting_cells(spec: PuzzleSpec, givens: np.ndarray) -> set[tuple[int, int]]:
+    """The cells whose value another given of one of their all-different groups repeats."""
+    out = set()
+    for group in spec.groups:
+        seen: dict[int, tuple[int, int]] = {}
+        for r, c in group:
+            v = int(givens[r, c])
+            if v and v in seen:
+                out.update((seen[v], (r, c)))
+            elif v:
+                seen[v] = (r, c)
+    return out
+
+
+def _alternatives(probs: np.ndarray, givens: np.ndarray, max_cost: float = MAX_COST,
+                  must: set[tuple[int, int]] = frozenset()) -> list[tuple[float, int, int, int]]:
+    """(cost, r, c, value) of the single-cell changes cheaper than MAX_COST, cheapest first:
+    the MAX_ALTERNATIVES cheapest, those of the cells in ``must`` (givens that repeat a value
+    in a group, one of which a repair has to change) before any other. On a 16x16 board many
+    doubtful cells that break no rule (a lowercase b read half as d) would crowd them out."""
     n = givens.shape[0]
     logp = np.log(np.maximum(probs.astype(np.float64), 1e-12))
     out = []
@@ -98,7 +115,9 @@ def _alternatives(probs: np.ndarray, givens: np.ndarray,
                 if cost < max_cost + CHANGE_PENALTY:
                     out.append((cost, r, c, v))
     out.sort()
-    return out[:MAX_ALTERNATIVES]
+    first = [a for a in out if (a[1], a[2]) in must][:MAX_ALTERNATIVES]
+    rest = [a for a in out if (a[1], a[2]) not in must][:MAX_ALTERNATIVES - len(first)]
+    return sorted(first + rest)
 
 
 def subsets_by_cost(alts: list[tuple[float, int, int, int]], max_size: int):
@@ -145,7 +164,8 @@ def repair_givens(template: PuzzleSpec, givens: np.ndarray, probs: np.ndarray, *
     if status == "timeout":
         # The solver could not decide in time: nothing to compare repairs against.
         return RepairResult(givens, "failed", status, solve_calls=calls, time_s=time.perf_counter() - t0)
-    alts = _alternatives(probs, givens, MAX_COST_MULTIPLE if status == "multiple" else MAX_COST)
+    alts = _alternatives(probs, givens, MAX_COST_MULTIPLE if status == "multiple" else MAX_COST,
+                         conflicting_cells(template, givens))
     tried = 0
     for cost, idx in subsets_by_cost(alts, MAX_CHANGES):
         if calls >= MAX_SOLVES or time.perf_counter() - t0 > budget_s:

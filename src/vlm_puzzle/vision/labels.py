@@ -105,17 +105,21 @@ def _spread(vp: np.ndarray) -> float:
     return lgamma(int(counts.sum()) + 1) - sum(lgamma(int(c) + 1) for c in counts)
 
 
-def value_probs(symbol_probs: np.ndarray, n: int) -> tuple[np.ndarray, tuple[str, ...], str]:
+def value_probs(symbol_probs: np.ndarray, n: int,
+                notation: str | None = None) -> tuple[np.ndarray, tuple[str, ...], str]:
     """Fold (..., len(LABELS)) symbol probabilities into (..., n+1) value probabilities.
 
     Symbols outside the grid's notation are dropped and the rest renormalised.
     Returns (value probs float32, the symbol written for each value (index 0:
     ""), notation name). The notation is the one under which the non-empty
-    cells keep most probability mass and spread most evenly over the values.
+    cells keep most probability mass and spread most evenly over the values, or
+    ``notation`` (a name of :func:`notations`) when given.
     """
     flat = symbol_probs.reshape(-1, symbol_probs.shape[-1]).astype(np.float64)
     best = None
     for name, table in notations(n).items():
+        if notation is not None and name != notation:
+            continue
         cols = [[INDEX[s] for s in syms] for syms in table]
         letters = [c for cs in cols for c in cs if LABELS[c].isalpha()]
         if letters:
@@ -130,5 +134,7 @@ def value_probs(symbol_probs: np.ndarray, n: int) -> tuple[np.ndarray, tuple[str
         if best is None or score > best[0]:
             vp = vp / np.maximum(kept[:, None], 1e-12)
             best = (score, vp, ("",) + tuple(s[0] for s in table), name)
+    if best is None:
+        raise ValueError(f"no notation {notation!r} for a {n}x{n} grid")
     _, vp, symbols, name = best
     return vp.reshape(symbol_probs.shape[:-1] + (n + 1,)).astype(np.float32), symbols, name
