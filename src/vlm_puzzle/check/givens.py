@@ -99,8 +99,8 @@ def conflicting_cells(spec: PuzzleSpec, givens: np.ndarray) -> set[tuple[int, in
 def _alternatives(probs: np.ndarray, givens: np.ndarray, max_cost: float = MAX_COST,
                   must: set[tuple[int, int]] = frozenset()) -> list[tuple[float, int, int, int]]:
     """(cost, r, c, value) of the single-cell changes cheaper than MAX_COST, cheapest first:
-    the MAX_ALTERNATIVES cheapest, those of the cells in ``must`` (givens that repeat a value
-    in a group, one of which a repair has to change) before any other. On a 16x16 board many
+    the MAX_ALTERNATIVES cheapest, up to half of them those of the cells in ``must`` (givens
+    that repeat a value in a group, one of which a repair has to change) before any other. On a 16x16 board many
     doubtful cells that break no rule (a lowercase b read half as d) would crowd them out."""
     n = givens.shape[0]
     logp = np.log(np.maximum(probs.astype(np.float64), 1e-12))
@@ -115,7 +115,7 @@ def _alternatives(probs: np.ndarray, givens: np.ndarray, max_cost: float = MAX_C
                 if cost < max_cost + CHANGE_PENALTY:
                     out.append((cost, r, c, v))
     out.sort()
-    first = [a for a in out if (a[1], a[2]) in must][:MAX_ALTERNATIVES]
+    first = [a for a in out if (a[1], a[2]) in must][:MAX_ALTERNATIVES // 2]
     rest = [a for a in out if (a[1], a[2]) not in must][:MAX_ALTERNATIVES - len(first)]
     return sorted(first + rest)
 
