@@ -22,6 +22,7 @@ from vlm_puzzle.verdict import Repair
 
 MAX_CHANGES = 3          # cells changed at most
 MAX_ALTERNATIVES = 40    # cheapest single-cell changes considered
+PER_CONFLICT = 6         # more, of each cell that repeats a value
 MAX_COST = 20.0          # nats; a change less likely than ~2e-9 relative is not a misreading
 # A reading with several solutions may simply be a puzzle with several solutions:
 # change it only where the reader itself was unsure (a change it gave at least
@@ -99,9 +100,10 @@ def conflicting_cells(spec: PuzzleSpec, givens: np.ndarray) -> set[tuple[int, in
 def _alternatives(probs: np.ndarray, givens: np.ndarray, max_cost: float = MAX_COST,
                   must: set[tuple[int, int]] = frozenset()) -> list[tuple[float, int, int, int]]:
     """(cost, r, c, value) of the single-cell changes cheaper than MAX_COST, cheapest first:
-    the MAX_ALTERNATIVES cheapest, up to half of them those of the cells in ``must`` (givens
-    that repeat a value in a group, one of which a repair has to change) before any other. On a 16x16 board many
-    doubtful cells that break no rule (a lowercase b read half as d) would crowd them out."""
+    the MAX_ALTERNATIVES cheapest, and besides them up to PER_CONFLICT of each cell in
+    ``must`` (givens that repeat a value in a group, one of which a repair has to change):
+    on a 16x16 board many doubtful cells that break no rule (a lowercase b read half as d)
+    would crowd them out."""
     n = givens.shape[0]
     logp = np.log(np.maximum(probs.astype(np.float64), 1e-12))
     out = []
@@ -115,9 +117,14 @@ def _alternatives(probs: np.ndarray, givens: np.ndarray, max_cost: float = MAX_C
                 if cost < max_cost + CHANGE_PENALTY:
                     out.append((cost, r, c, v))
     out.sort()
-    first = [a for a in out if (a[1], a[2]) in must][:MAX_ALTERNATIVES // 2]
-    rest = [a for a in out if (a[1], a[2]) not in must][:MAX_ALTERNATIVES - len(first)]
-    return sorted(first + rest)
+    per_cell: dict[tuple[int, int], int] = {}
+    keep = out[:MAX_ALTERNATIVES]
+    for a in out[MAX_ALTERNATIVES:]:
+        cell = (a[1], a[2])
+        if cell in must and per_cell.get(cell, 0) < PER_CONFLICT:
+            per_cell[cell] = per_cell.get(cell, 0) + 1
+            keep.append(a)
+    return sorted(keep)
 
 
 def subsets_by_cost(alts: list[tuple[float, int, int, int]], max_size: int):
