@@ -40,7 +40,8 @@ def main(argv=None) -> dict:
             t = time.perf_counter()
             res = solver.solve_image(str(p))
             ms.append(1000 * (time.perf_counter() - t))
-            right += res.status == "solved" and res.solution == json.loads(p.with_suffix(".json").read_text())["solution"]
+            truth = json.loads(p.with_suffix(".json").read_text())["solution"]
+            right += res.status == "solved" and res.solution == truth
         out[cat] = {"n": len(paths), "solved": right, "ms_median": round(statistics.median(ms), 1)}
         print(f"{cat}: {right}/{len(paths)} solved right, median {statistics.median(ms):.0f} ms", flush=True)
     return out

@@ -15,6 +15,8 @@ letter evidence nearest the expected count read as letters.
 """
 from __future__ import annotations
 
+from math import lgamma
+
 import numpy as np
 
 LABELS: tuple[str, ...] = ("",) + tuple(str(d) for d in range(10)) + tuple("ABCDEFG") + \
@@ -58,9 +60,10 @@ def unhide_letters(flat: np.ndarray, letters: list[int], digits: list[int], shar
     evidence moved to them: :data:`LETTER_SHARE` of their mass on the letters.
 
     ``letters`` / ``digits``: the symbol columns of the notation's letters and digits
-    (the mass moved is theirs); ``share``: the expected fraction of written cells with a letter. The split is the
-    gap of at least :data:`LETTER_GAP` in the cells' letter-vs-digit log-odds nearest the
-    expected letter count, within 0.4 to 1.6 times it; none: ``flat`` unchanged."""
+    (the mass moved is theirs); ``share``: the expected fraction of written cells with a
+    letter. The split is the gap of at least :data:`LETTER_GAP` in the cells' letter-vs-digit
+    log-odds nearest the expected letter count, within 0.4 to 1.6 times it; none: ``flat``
+    unchanged. A cell read as ``0`` in a notation that writes 0 stays a digit."""
     written = np.nonzero(flat[:, 0] < 0.5)[0]
     m = len(written)
     if m < 8:
@@ -100,7 +103,6 @@ def _spread(vp: np.ndarray) -> float:
     """log of the multinomial coefficient M! / prod(c_v!) of the values read (hard counts):
     how likely a puzzle's givens spread so over its values, which are equally common. A
     notation that reads two symbols as one value (a lowercase g as 9) spreads them worse."""
-    from math import lgamma
     counts = np.bincount(vp.argmax(axis=1), minlength=vp.shape[1]) if len(vp) else np.zeros(1, int)
     return lgamma(int(counts.sum()) + 1) - sum(lgamma(int(c) + 1) for c in counts)
 
