@@ -40,7 +40,8 @@ def locate_grid(image: np.ndarray) -> GridLocation:
     Detection runs on a copy scaled to at most DETECT_MAX_SIDE px; the warp
     samples the full-resolution image. Candidate outlines are warped and
     searched for a lattice, biggest first; a grid cut off at the picture's border
-    is located on a border line put back along the cut sides (:func:`cut_sides`).
+    is located on a border line put back along the cut sides (:func:`cut_sides`);
+    last, outlines of ink blobs with thin arms cut off (:func:`_opened`).
     Corners are in ``image`` pixels (outside the picture where it is cut).
     """
     gray = to_gray(image)
@@ -60,6 +61,10 @@ def locate_grid(image: np.ndarray) -> GridLocation:
         framed = _framed(gray, small, scale, cut)
         if framed is not None:
             return framed
+    if not full:
+        opened = _opened(gray, small, scale)
+        if opened is not None:
+            return opened
     if loc is None:
         raise GridNotFoundError("no grid found: no outline in the image holds evenly spaced cell lines")
     return loc
@@ -98,23 +103,26 @@ def _locate(gray: np.ndarray, small: np.ndarray, scale: float) -> tuple[GridLoca
             if not full and loc.lattice.size > best.lattice.size and regular_spacing(loc.lattice) \
                     and _is_block(best, loc):
                 return loc, True
-    if best_key is None or not best_key[0]:
-        # No outline holds a whole grid: a grid whose border runs into a shadow's or a
-        # page's edge has an outline that takes that edge in. Its blob filled solid
-        # and opened loses such thin arms (:func:`opened_quads`).
-        for quad in opened_quads(small):
-            if any(np.abs(quad - q).max() < 0.02 * max(small.shape) for q in quads):
-                continue
-            try:
-                loc = _refine(gray, quad / scale, paper if paper is not None else paper_level(gray))
-            except GridNotFoundError:
-                continue
-            area = cv2.contourArea(loc.corners.astype(np.float32))
-            if area >= 0.8 * cv2.contourArea((quad / scale).astype(np.float32)) and regular_spacing(loc.lattice):
-                return loc, True
     if best is None:
         raise GridNotFoundError("no grid found: no outline in the image holds evenly spaced cell lines")
     return best, best_key[0]
+
+
+def _opened(gray: np.ndarray, small: np.ndarray, scale: float) -> GridLocation | None:
+    """The grid in an outline of :func:`opened_quads` (ink blobs filled solid and opened:
+    a grid whose border line runs on into a shadow's or a page's edge loses that edge),
+    when one holds a whole, evenly spaced grid; else None."""
+    quads = opened_quads(small)
+    paper = paper_level(gray) if quads else None
+    for quad in quads:
+        try:
+            loc = _refine(gray, quad / scale, paper)
+        except GridNotFoundError:
+            continue
+        area = cv2.contourArea(loc.corners.astype(np.float32))
+        if area >= 0.8 * cv2.contourArea((quad / scale).astype(np.float32)) and regular_spacing(loc.lattice):
+            return loc
+    return None
 
 
 def _is_block(small: GridLocation, big: GridLocation) -> bool:
