@@ -15,6 +15,11 @@ status, and sums them up: cells lost to location are those the labelled corners 
 right and the found ones do not.
 
     python experiments/kubiesa_grids.py --splits val [--json out/kubiesa_grids.json] [-v]
+    python experiments/kubiesa_grids.py --splits val train --perturb blur   # the photos made harder
+
+``--perturb`` changes every photo first (its labelled corners follow): ``small`` (900 px on the
+long side), ``turned`` (a quarter turn), ``jpeg`` (quality 40), ``blur`` (Gaussian, sigma 1.2) or
+``dim`` (65% of the light).
 
 Development data only (train and val): the test split is never read.
 """
@@ -33,6 +38,25 @@ import numpy as np
 DATASET = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "kubiesa-sudoku-photos"
 # Corner error (cells) up to which a location counts as right.
 CORNER_OK = 0.25
+
+
+def perturbed(image: np.ndarray, corners: np.ndarray, how: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """``image`` changed as ``--perturb`` says, and its labelled ``corners`` where they now lie."""
+    import cv2
+    h, w = image.shape[:2]
+    if how == "small":
+        s = 900 / max(h, w)
+        return cv2.resize(image, None, fx=s, fy=s, interpolation=cv2.INTER_AREA), corners * s
+    if how == "turned":   # clockwise: (x, y) -> (h - 1 - y, x); the old bottom-left is the new top-left
+        turned = np.stack([h - 1 - corners[:, 1], corners[:, 0]], axis=1)[[3, 0, 1, 2]]
+        return np.ascontiguousarray(np.rot90(image, -1)), turned.astype(np.float32)
+    if how == "jpeg":
+        return cv2.imdecode(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 40])[1], cv2.IMREAD_COLOR), corners
+    if how == "blur":
+        return cv2.GaussianBlur(image, (0, 0), 1.2), corners
+    if how == "dim":
+        return (image.astype(np.float32) * 0.65).astype(np.uint8), corners
+    return image, corners
 
 
 def labelled_corners(split_dir: Path) -> dict[str, np.ndarray]:
@@ -73,7 +97,8 @@ def cells_right(res, want) -> int:
     return sum(int(got[r][c]) == want[r][c] for r in range(9) for c in range(9)) if got else 0
 
 
-def run(root: Path, splits, verbose: bool) -> dict:
+def run(root: Path, splits, verbose: bool, perturb: str | None = None) -> dict:
+    import cv2
     from vlm_puzzle.eval.kubiesa import load_split
     from vlm_puzzle.pipeline import PuzzleSolver
     solver = PuzzleSolver(backend="geometry", keep_images=True)
@@ -83,12 +108,12 @@ def run(root: Path, splits, verbose: bool) -> dict:
         rows = []
         for photo in load_split(root, split):
             want = photo.expected
-            label = corners[photo.path.name]
+            image, label = perturbed(cv2.imread(str(photo.path)), corners[photo.path.name], perturb)
             t = time.perf_counter()
-            found = solver.solve_image(str(photo.path))
+            found = solver.solve_image(image)
             ms = 1000 * (time.perf_counter() - t)
             with located_at(label):
-                oracle = solver.solve_image(str(photo.path))
+                oracle = solver.solve_image(image)
             err = None
             if found.state is not None:
                 # Corners of the upright grid in original pixels; the labels are upright too.
@@ -124,6 +149,7 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--root", type=Path, default=DATASET)
     ap.add_argument("--splits", nargs="+", default=["val"], choices=["train", "val"])
+    ap.add_argument("--perturb", choices=["small", "turned", "jpeg", "blur", "dim"])
     ap.add_argument("--json", type=Path)
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
@@ -132,7 +158,7 @@ def main(argv=None) -> dict:
         return {}
     import cv2
     cv2.setNumThreads(1)
-    rows = run(args.root, args.splits, args.verbose)
+    rows = run(args.root, args.splits, args.verbose, args.perturb)
     sums = {split: summary(r) for split, r in rows.items()}
     for split, s in sums.items():
         print(f"{split}: photos read right {s['read_right']}/{s['photos']}; cells right "
