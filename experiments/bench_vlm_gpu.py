@@ -12,11 +12,12 @@ Modes:
   static       vlm_puzzle fast loop: static KV cache, argmax/EOS on device, no CUDA graph
   graph        ... plus the one-token decode step captured in an explicit CUDA graph
   regional     ... plus the decoder layers' MLP, RMSNorm and/or rotary embedding compiled (shared by all layers);
-               with --emulate on and --regional-parts mlp+norm+rope it is what decode="auto" runs on CUDA
+               with --emulate on and --regional-parts mlp+norm+rope+qkv it is what decode="auto" runs on CUDA
   compiled     ... plus the whole step's forward compiled with torch.compile before capture
 Fast modes run as MODE:vb-on / MODE:vb-off: with / without the batched vision attention in the prefill;
 regional/compiled also as ...:em-off / ...:em-on: Inductor's emulate_precision_casts (``--emulate``);
-regional as ...:rp-mlp+norm / ...:rp-mlp: which decoder parts are compiled (``--regional-parts``).
+regional as ...:rp-mlp+norm / ...:rp-mlp+norm+rope+qkv+gateup: which decoder parts are compiled, and which
+projections are fused into one GEMM (qkv, gateup) (``--regional-parts``).
 
 Timing: CUDA-synchronised wall clock; ``warmup`` untimed calls first, then the median of ``repeats`` runs.
 prefill ms = median time of a call with 1 new token; decode ms/token = (t(N) - t(1)) / (N - 1).
@@ -568,6 +569,16 @@ def markdown(rows: list[dict], env: dict, argv: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _regional_parts(text: str) -> str:
+    from vlm_puzzle.models.compiled_decode import regional_parts
+
+    try:
+        regional_parts(text.replace("+", ","))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--archs", nargs="+", default=["qwen2.5-vl-3b"], choices=sorted(ARCHS))
@@ -577,9 +588,9 @@ def main(argv=None) -> int:
                     help="fast modes: batch the vision tower's window attention in the prefill")
     ap.add_argument("--emulate", nargs="+", default=["off"], choices=["off", "on"],
                     help="regional/compiled: Inductor's emulate_precision_casts off and/or on")
-    ap.add_argument("--regional-parts", nargs="+", default=["mlp+norm"],
-                    choices=["mlp+norm", "mlp", "norm", "rope", "mlp+rope", "mlp+norm+rope"],
-                    help="regional: the decoder parts compiled (mode suffix :rp-...)")
+    ap.add_argument("--regional-parts", nargs="+", default=["mlp+norm"], type=_regional_parts,
+                    help="regional: the decoder parts compiled or fused, '+'-joined (mlp, norm, rope, qkv, gateup; "
+                         "mode suffix :rp-...)")
     ap.add_argument("--batches", nargs="+", type=int, default=[1, 16])
     ap.add_argument("--image-px", nargs="+", type=int, default=[504])
     ap.add_argument("--prompt-tokens", type=int, default=60, help="text tokens around the image")

@@ -13,28 +13,10 @@
 # env.txt, session.log. Each step has its own limit and the whole stops at TOTAL_S (default 530 s).
 set -u -o pipefail
 OUT=${OUT:-/tmp/issue17_out}
-mkdir -p "$OUT"
-cd "$(dirname "$0")/.."
-export PYTHONUNBUFFERED=1
-LOG="$OUT/session.log"
-T0=$(date +%s)
 TOTAL_S=${TOTAL_S:-530}
-say() { echo "[$(( $(date +%s) - T0 ))s] $*" | tee -a "$LOG"; }
-# seconds for a step: its own limit or what is left of TOTAL_S, at least 1 (timeout 0 would mean none)
-left() { local l=$(( TOTAL_S - ($(date +%s) - T0) )); [ "$l" -lt 1 ] && l=1; [ "$l" -lt "$1" ] && echo "$l" || echo "$1"; }
-
-WHL=${WHL:-.whl}
-if ls "$WHL"/transformers-*.whl >/dev/null 2>&1; then
-  # byte-compiled at install: later processes do not pay for compiling transformers' sources
-  python3 -m pip install -q --no-index --no-deps --upgrade --target /tmp/site "$WHL"/transformers-*.whl \
-    >>"$LOG" 2>&1 || { say "wheel install failed"; exit 1; }
-  export PYTHONPATH=/tmp/site:src
-else
-  export PYTHONPATH=src
-fi
-{ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
-  python3 -c "import sys, torch, transformers; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'transformers', transformers.__version__, 'python', sys.version.split()[0])"
-} 2>&1 | tee "$OUT/env.txt" | tee -a "$LOG"
+cd "$(dirname "$0")/.."
+source experiments/gpu_session_env.sh
+grep -E "^(NVIDIA|torch) " "$LOG" > "$OUT/env.txt"
 
 export VLM_PUZZLE_COMPILE_CACHE=/tmp/vlm_cc   # fresh machine: the first regional compile is cold
 CKPT=/tmp/ckpt3b

@@ -240,6 +240,37 @@ def test_regional_rope_is_bound_only_while_the_step_runs():
     assert FastDecoder(model, "regional", regional_parts="mlp,norm,rope").regional_parts == ("mlp", "norm", "rope")
 
 
+def test_fused_projections_give_generate_tokens(tiny):
+    """"qkv" and "gateup" (no compiled part named: eager, so no compiler needed) run the q/k/v and gate/up
+    projections of each decode step as one GEMM on concatenated weights: the tokens stay generate's
+    (left-padded batch, EOS mid-answer), and the modules' own forwards are back after the step."""
+    model, proc, ids = tiny
+    inputs = _inputs(proc, 3)
+    prompt_len = inputs["input_ids"].shape[1]
+    free = _reference(model, inputs, _config(ids, 16, [ids["eos_token_id"]]))
+    eos = [int(free[0, prompt_len + 4]), ids["eos_token_id"]]
+    ref = _reference(model, inputs, _config(ids, 16, eos))[:, prompt_len:]
+    layer = model.model.language_model.layers[0]
+    for parts in ("qkv", "gateup", "qkv,gateup"):
+        dec = FastDecoder(model, "regional", regional_parts=parts)
+        new = dec.generate(inputs, max_new_tokens=16, eos_token_id=eos, pad_token_id=ids["pad_token_id"])
+        assert dec.last_stats["mode"] == "regional" and torch.equal(new, ref), parts
+        assert "forward" not in vars(layer.self_attn.k_proj) and "forward" not in vars(layer.mlp)
+
+
+def test_fused_qkv_falls_back_for_another_input():
+    """k and v hand back the fused GEMM's outputs only for the input q saw; for any other input they run
+    their own linear (a model calling them in another order stays exact)."""
+    model, _, _ = _build("qwen2_5_vl")
+    attn = model.model.language_model.layers[0].self_attn
+    (q, fq), (k, fk), (v, fv) = compiled_decode._qkv_forwards(attn)
+    x, y = torch.randn(2, 1, q.in_features), torch.randn(2, 1, q.in_features)
+    with torch.inference_mode():
+        assert torch.equal(fq(x), q(x)) and torch.equal(fk(x), k(x)) and torch.equal(fv(x), v(x))
+        fq(x)
+        assert torch.equal(fk(y), k(y)) and torch.equal(fv(y), v(y))
+
+
 def test_auto_falls_back_to_the_graph_step_where_a_compile_fails(monkeypatch):
     """Where "auto" would run a compiled step and making it fails, it runs the plain step (logged, said in
     .auto_fallback) and stays exact; an explicit compiled mode raises instead."""
@@ -297,12 +328,13 @@ print(json.dumps(dict(mode=dec.last_stats["mode"], warmup_s=dec.last_stats["warm
 
 @pytest.mark.parametrize("mode, emulate, dtype", [("regional", False, "float32"), ("regional", False, "bfloat16"),
                                                   ("regional", True, "bfloat16"), ("regional-rope", True, "bfloat16"),
+                                                  ("regional-fused", True, "bfloat16"),
                                                   ("compiled", False, "float32"),
                                                   ("compiled", True, "bfloat16")])
 @inductor_cpu
 def test_compiled_modes_same_tokens_on_cpu(mode, emulate, dtype, tmp_path):
     """CPU Inductor only: says nothing about GPU (Triton) numerics; experiments/gpu_next_session.sh checks those."""
-    parts = "mlp,norm,rope" if mode == "regional-rope" else "mlp,norm"
+    parts = {"regional-rope": "mlp,norm,rope", "regional-fused": "mlp,norm,rope,qkv,gateup"}.get(mode, "mlp,norm")
     mode = mode.split("-")[0]
     got = _compiled_case(mode, emulate, dtype, str(tmp_path / "cc"), parts)
     assert got["mode"] == mode and got["same"], got

@@ -305,7 +305,7 @@ class QwenVL:
         if usable and self.device.type == "cuda":
             # fast_decode's own auto (AUTO_CUDA_MODE): the step as measured fastest with generate's answers.
             self.decode_reason = "auto: CUDA, fast_decode (static KV cache + CUDA graph of the step, its MLP, " \
-                                 "RMSNorm and rotary embedding compiled)"
+                                 "RMSNorm and rotary embedding compiled, its q/k/v projections one GEMM)"
             return "auto"
         self.decode_reason = (f"auto: plain generate on {self.device.type}" if usable
                               else f"auto: plain generate ({why})")
