@@ -89,7 +89,7 @@ def _locate(gray: np.ndarray, small: np.ndarray, scale: float) -> tuple[GridLoca
         except GridNotFoundError:
             continue
         area = cv2.contourArea(loc.corners.astype(np.float32))
-        full = area >= 0.8 * cv2.contourArea((quad / scale).astype(np.float32)) and regular_spacing(loc.lattice)
+        full = _fills(loc, quad / scale)
         if full and best is None:
             return loc, True
         found.append((loc, full))
@@ -119,10 +119,15 @@ def _opened(gray: np.ndarray, small: np.ndarray, scale: float) -> GridLocation |
             loc = _refine(gray, quad / scale, paper)
         except GridNotFoundError:
             continue
-        area = cv2.contourArea(loc.corners.astype(np.float32))
-        if area >= 0.8 * cv2.contourArea((quad / scale).astype(np.float32)) and regular_spacing(loc.lattice):
+        if _fills(loc, quad / scale):
             return loc
     return None
+
+
+def _fills(loc: GridLocation, quad: np.ndarray) -> bool:
+    """Whether ``loc``'s lattice fills the outline ``quad`` (80% of its area) and is evenly spaced."""
+    area = cv2.contourArea(loc.corners.astype(np.float32))
+    return area >= 0.8 * cv2.contourArea(quad.astype(np.float32)) and regular_spacing(loc.lattice)
 
 
 def _is_block(small: GridLocation, big: GridLocation) -> bool:

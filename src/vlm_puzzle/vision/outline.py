@@ -132,7 +132,7 @@ def _big_blobs(mask: np.ndarray, min_area: float, count: int) -> list[np.ndarray
     return [c for _, c in sorted([a for a in areas if a[0] >= min_area], key=lambda a: -a[0])[:count]]
 
 
-def opened_quads(gray: np.ndarray, min_area_frac: float = 0.04, per_mask: int = 4) -> list[np.ndarray]:
+def opened_quads(gray: np.ndarray, min_area_frac: float = 0.04, count: int = 4) -> list[np.ndarray]:
     """Outlines of the biggest ink blobs with thin arms cut off: each blob filled solid
     and opened by a square OPEN_FRACTION of its bounding box's short side, then its
     biggest part's outline. A grid whose border line runs on into a shadow's or a
@@ -141,7 +141,7 @@ def opened_quads(gray: np.ndarray, min_area_frac: float = 0.04, per_mask: int = 
     h, w = gray.shape[:2]
     min_area = min_area_frac * h * w
     quads = []
-    for contour in _big_blobs(ink_mask(gray), min_area, per_mask):
+    for contour in _big_blobs(ink_mask(gray), min_area, count):
         x, y, bw, bh = cv2.boundingRect(contour)
         solid = np.zeros((bh, bw), np.uint8)
         cv2.drawContours(solid, [contour], -1, 255, cv2.FILLED, offset=(-x, -y))
