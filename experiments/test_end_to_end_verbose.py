@@ -142,7 +142,7 @@ def main(argv=None) -> int:
     vlm = {}
     if solver.backend == "qwen" and ok_readings:
         t0 = time.perf_counter()
-        hints = solver.infer_vlm_rules([r.vlm_image() for r in ok_readings])
+        hints = solver.infer_vlm_rules(solver.vlm_images(ok_readings))
         share = (time.perf_counter() - t0) / len(ok_readings)
         for r, h in zip(ok_readings, hints):
             r.timings.rules += share

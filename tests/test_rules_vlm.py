@@ -215,6 +215,18 @@ def test_vlm_decides_what_cage_clues_mean():
     assert hints.source == "qwen" and hints.cage_op == "sum"
 
 
+def test_clues_without_operators_stay_a_killer():
+    # Geometry read a killer (clues without any operator); a VLM answering KenKen is refused, boxes
+    # measured or only assumed.
+    cells = [((r, c), (r, c + 1)) for r in range(4) for c in (0, 2)]
+    killer = PuzzleSpec.killer([Cage(cs, "sum", 3 + i % 4) for i, cs in enumerate(cells)], size=4)
+    vlm = _vlm(kind="kenken", size=4, cage_op="arith", cages=True)
+    for measured in (True, False):
+        hints, spec = merge(_geo(kind="killer", size=4, box=(2, 2), measured=measured), vlm, geometry_spec=killer)
+        assert spec is killer and hints.source == "geometry" and "kind" in hints.disagreements
+        assert hints.evidence[-1].code == "vlm_contradicts" and "no operator" in hints.evidence[-1].text
+
+
 def test_invalid_result_falls_back_to_geometry():
     six = PuzzleSpec.sudoku([[0] * 6 for _ in range(6)])
     hints, spec = merge(_geo(size=6, box=(2, 3)), _vlm(kind="windoku", size=6, windows=True, rule_text="windows"),

@@ -62,6 +62,31 @@ def test_shipped_model_answers_the_rule_prompt_on_the_samples(shipped):
         assert ans.hints.source == "qwen" and ans.hints.confidence > 0
 
 
+# One print and one photo of each kind; the model is shown what the pipeline shows it (its grid view).
+READ_RIGHT = ["kenken4_2024.png", "killer9_2024.png", "windoku9_2024.png", "jigsaw9_2024_photo.jpg",
+              "sudoku16_2024_photo.jpg", "x-sudoku9_2024_photo.jpg"]
+
+
+def test_shipped_model_reads_the_rules_of_shipped_samples_through_the_pipeline(shipped):
+    from vlm_puzzle.models.shipped import SHIPPED_DIR, checkpoint_view
+    from vlm_puzzle.pipeline import PuzzleSolver
+    from vlm_puzzle.rules.prompt import answer_for
+    from vlm_puzzle.rules.vlm import infer_rules_vlm_detailed
+
+    solver = PuzzleSolver(backend="geometry")
+    view = checkpoint_view(SHIPPED_DIR)
+    assert view == ("grid", 252)
+    readings = [solver.read(str(SAMPLES / name)) for name in READ_RIGHT]
+    pictures = [r.vlm_image(*view) for r in readings]
+    assert all(p.shape == (252, 252, 3) for p in pictures)
+    for name, ans in zip(READ_RIGHT, infer_rules_vlm_detailed(shipped, pictures)):
+        spec = PuzzleSpec.from_dict(json.loads((SAMPLES / name).with_suffix(".json").read_text())["spec"])
+        truth, got = json.loads(answer_for(spec)), json.loads(ans.text)
+        assert {k: got[k] for k in ("kind", "size", "box", "diagonals", "windows", "cage_op")} == \
+            {k: truth[k] for k in ("kind", "size", "box", "diagonals", "windows", "cage_op")}, name
+        assert (ans.hints.kind, ans.hints.size) == (spec.kind, spec.size)
+
+
 def test_backend_qwen_without_weights_runs_the_shipped_model(monkeypatch, tmp_path):
     from vlm_puzzle.errors import ModelError
     from vlm_puzzle.models import shipped as shipped_mod

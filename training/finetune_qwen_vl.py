@@ -57,7 +57,7 @@ def _take(worker, fonts, pixels, k, factor):
 
     import vlm_data
 
-    stream = vlm_data.sample_stream(worker, fonts, pixels, FINETUNE_SEED0, factor=factor)
+    stream = vlm_data.sample_stream(worker, fonts, pixels, FINETUNE_SEED0, factor=factor, view="picture")
     return list(itertools.islice(stream, k))
 
 

@@ -5,8 +5,13 @@ are drawn without the uniqueness search (:class:`PuzzleMaker`), each in a few st
 from ``TRAIN_SEED0``; ``experiments/eval_vlm_rules.py`` scores held-out fonts
 (``render.heldout.HELD_OUT_FAMILIES``, disjoint) on other seeds.
 
-A sample is the picture as the model sees it (``to_model_image`` within the model's pixel bounds,
-RGB uint8) and the answer text (``rules.prompt.answer_for``).
+A sample is the picture as the model sees it and the answer text (``rules.prompt.answer_for``):
+with ``view="grid"`` (the shipped model) the grid rectified (``rules.view.grid_view``) from the
+renderer's true corners, each moved at random by about ``CORNER_JITTER`` of the grid's side as the
+vision stage's locator errs, with a random margin; with ``view="picture"`` the whole picture
+(``to_model_image`` within the model's pixel bounds). RGB uint8 either way. A share
+``WIDE_SHARE`` is drawn in the wide style space (``render.style.widen``: other programs' and
+publishers' line widths, margins, clue placements, notations).
 """
 from __future__ import annotations
 
@@ -22,7 +27,12 @@ COMBOS = tuple([("sudoku", n) for n in SUDOKU_SIZES] + [("x-sudoku", n) for n in
 KIND_WEIGHTS = {"sudoku": 0.2, "x-sudoku": 0.15, "windoku": 0.1, "jigsaw": 0.19, "killer": 0.18, "kenken": 0.18}
 TRAIN_SEED0 = 20_000_000   # training seeds: TRAIN_SEED0 + worker * 1e6 + i; evaluation uses other ranges
 PHOTO_SHARE = 0.5
-REUSE = 2                  # renders (styles, modes) per generated puzzle
+WIDE_SHARE = 0.35
+REUSE = 3                  # renders (styles, modes) per generated puzzle
+CORNER_JITTER = 0.012      # sd of each corner's error, share of the grid's side
+MARGINS = (0.015, 0.07)    # the grid view's margin, uniform in this range (inference: rules.view.GRID_MARGIN)
+WIDE_MAX_SIDE = 1400       # wide styles' canvases: wide_side's range cut here (rendering time)
+VIEWS = 2                  # grid views (each its own corner error and margin) per render
 
 
 def combo_weights() -> np.ndarray:
@@ -118,20 +128,35 @@ def model_picture(rgb: np.ndarray, pixels: tuple[int, int], factor: int = 28) ->
                                      min_pixels=pixels[0], max_pixels=pixels[1]))
 
 
-def render_sample(spec, seed: int, photo: bool, fonts, pixels: tuple[int, int], solution=None, factor: int = 28):
-    """(model picture, answer text) of ``spec`` drawn with ``seed``."""
+def render_samples(spec, seed: int, photo: bool, fonts, pixels: tuple[int, int], solution=None, factor: int = 28,
+                   view: str = "grid", wide: bool = False, views: int = VIEWS) -> list:
+    """[(model picture, answer text)] of one render of ``spec``: ``views`` grid views (``view="grid"``),
+    each with its own corner error and margin, or the whole picture once."""
+    from vlm_puzzle.models.shipped import square_side
     from vlm_puzzle.render import render_puzzle
+    from vlm_puzzle.render.style import random_style, wide_side
     from vlm_puzzle.rules.prompt import answer_for
+    from vlm_puzzle.rules.view import grid_view
 
     rng = np.random.default_rng(seed)
-    shot = render_puzzle(spec, seed=seed, photo=photo, size_px=random_canvas(rng, photo), fonts=fonts,
-                         solution=solution)
-    return model_picture(shot.image, pixels, factor), answer_for(spec)
+    style = random_style(np.random.default_rng(seed + 1), fonts, wide=True) if wide else None
+    canvas = random_canvas(rng, photo) if photo or not wide else min(wide_side(rng), WIDE_MAX_SIDE)
+    shot = render_puzzle(spec, seed=seed, style=style, photo=photo, size_px=canvas, fonts=fonts, solution=solution)
+    answer = answer_for(spec)
+    if view == "picture":
+        return [(model_picture(shot.image, pixels, factor), answer)]
+    q = shot.corners
+    extent = float(np.mean(np.linalg.norm(q - np.roll(q, 1, axis=0), axis=1)))
+    return [(np.ascontiguousarray(grid_view(shot.image, q + rng.normal(0.0, CORNER_JITTER * extent, q.shape),
+                                            square_side(pixels[1], factor), float(rng.uniform(*MARGINS)))), answer)
+            for _ in range(views)]
 
 
-def sample_stream(worker: int, fonts, pixels: tuple[int, int], seed0: int = TRAIN_SEED0, factor: int = 28):
+def sample_stream(worker: int, fonts, pixels: tuple[int, int], seed0: int = TRAIN_SEED0, factor: int = 28,
+                  view: str = "grid"):
     """Endless training samples of one worker (reproducible from ``worker`` and ``seed0``); pictures
-    resized as the wrapper does for a model of patch x merge size ``factor`` within ``pixels``."""
+    (``view``: see the module docs) sized as the wrapper does for a model of patch x merge size
+    ``factor`` within ``pixels``."""
     import cv2
 
     cv2.setNumThreads(1)
@@ -149,14 +174,16 @@ def sample_stream(worker: int, fonts, pixels: tuple[int, int], seed0: int = TRAI
         for _ in range(REUSE):
             i += 1
             try:
-                yield render_sample(spec, base + i, bool(rng.random() < PHOTO_SHARE), fonts, pixels, solution, factor)
+                yield from render_samples(spec, base + i, bool(rng.random() < PHOTO_SHARE), fonts, pixels, solution,
+                                          factor, view, bool(rng.random() < WIDE_SHARE))
             except Exception:  # an unlucky photo warp: skip it
                 continue
 
 
-def queue_worker(worker: int, fonts, pixels: tuple[int, int], queue, seed0: int = TRAIN_SEED0) -> None:
+def queue_worker(worker: int, fonts, pixels: tuple[int, int], queue, seed0: int = TRAIN_SEED0,
+                 view: str = "grid") -> None:
     """Process target: put (picture, answer) pairs on ``queue`` for ever."""
-    for item in sample_stream(worker, fonts, pixels, seed0):
+    for item in sample_stream(worker, fonts, pixels, seed0, view=view):
         queue.put(item)
 
 

@@ -36,6 +36,7 @@ from vlm_puzzle.check.confidence import load_calibration, probability, signals
 from vlm_puzzle.check.judge import NOT_UNIQUE, UNIQUENESS_UNKNOWN
 from vlm_puzzle.findings import codes, notes, uncertain
 from vlm_puzzle.imageio import LoadedImage, describe_source, open_image
+from vlm_puzzle.models.shipped import checkpoint_view
 from vlm_puzzle.result import ErrorInfo, SolveResult, Timings
 from vlm_puzzle.rules import RuleHints, infer_rules_vlm, infer_rules_vlm_batch, resolve_backend
 from vlm_puzzle.rules.geometry import decide
@@ -69,14 +70,21 @@ class Reading:
     spec: PuzzleSpec | None = None   # geometry's spec (None when it could not decide)
     error: ErrorInfo | None = None
     error_status: str = "error"
+    picture_scale: float = 1.0       # loaded.image is the read picture scaled so (batch workers ship less)
 
-    def vlm_image(self) -> np.ndarray | None:
-        """The picture for the VLM (BGR, at most VLM_MAX_SIDE px a side)."""
+    def vlm_image(self, view: str = "picture", side: int = 0) -> np.ndarray | None:
+        """The picture for the VLM (BGR): the whole picture at most VLM_MAX_SIDE px a side, or
+        with ``view`` "grid" (a model trained on it: ``models.shipped.checkpoint_view``) the located
+        grid rectified to ``side`` x ``side`` px (the whole picture when no grid was located)."""
         if self.loaded is None:
             return None
         import cv2
 
         img = self.loaded.image
+        if view == "grid" and self.state is not None:
+            from vlm_puzzle.rules.view import grid_view
+
+            return grid_view(img, np.asarray(self.state.corners) * self.picture_scale, side)
         h, w = img.shape[:2]
         s = VLM_MAX_SIDE / max(h, w)
         if s < 1:
@@ -129,6 +137,8 @@ class PuzzleSolver:
         self.calibration = load_calibration()
         self._vlm = None
         self._grid_reader: GridReader | None = None
+        # Which picture the in-process model is shown (Reading.vlm_image): what it was trained on.
+        self.vlm_view = checkpoint_view(self.model_path) if self.backend == "qwen" else ("picture", 0)
         if load_model:
             self.load()
 
@@ -299,9 +309,14 @@ class PuzzleSolver:
 
         return self._vlm.submit(ask)
 
+    def vlm_images(self, readings: Sequence[Reading]) -> list:
+        """The pictures the in-process VLM is asked about, one per reading (:meth:`Reading.vlm_image`
+        in the view the model was trained on)."""
+        return [r.vlm_image(*self.vlm_view) for r in readings]
+
     def _timed_vlm(self, readings: Sequence[Reading]) -> tuple[list, float]:
         t0 = time.perf_counter()
-        hints = self.infer_vlm_rules([r.vlm_image() for r in readings])
+        hints = self.infer_vlm_rules(self.vlm_images(readings))
         return hints, (time.perf_counter() - t0) / max(1, len(readings))
 
     def finish(self, reading: Reading, vlm_hints=None, *, timeout_s: float | None = ...) -> SolveResult:

@@ -138,7 +138,7 @@ def _run_inline(todo, solver, emit, vlm_batch) -> None:
 def _finish_batch(solver, readings, emit) -> None:
     ok = [r for r in readings if r.error is None]
     t0 = time.perf_counter()
-    hints = solver.infer_vlm_rules([r.vlm_image() for r in ok]) if ok else []
+    hints = solver.infer_vlm_rules(solver.vlm_images(ok)) if ok else []
     share = (time.perf_counter() - t0) / max(1, len(ok))  # each image's share of the batched call
     by_id = {id(r): h for r, h in zip(ok, hints)}
     for r in readings:

@@ -67,7 +67,9 @@ def worker_read(path: str):
         # Ship only what the VLM needs back to the main process, not the full photo.
         from dataclasses import replace
 
-        reading.loaded = replace(reading.loaded, image=reading.vlm_image())
+        small = reading.vlm_image()
+        reading.picture_scale = small.shape[1] / reading.loaded.image.shape[1]  # the grid view's corners follow
+        reading.loaded = replace(reading.loaded, image=small)
     return reading
 
 

@@ -6,6 +6,7 @@ only where the folder is.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 NAME = "vlm-puzzle-tiny"
@@ -19,3 +20,22 @@ AUTO_DEFAULT = False
 def shipped_model_path() -> Path | None:
     """The shipped checkpoint's folder, or None when this install lacks it."""
     return SHIPPED_DIR if (SHIPPED_DIR / "config.json").is_file() else None
+
+
+def checkpoint_view(path) -> tuple[str, int]:
+    """(view, side): which picture the checkpoint at ``path`` was trained on, from its
+    ``vlm_puzzle.json``: ("grid", side) for the located grid rectified to ``side`` px (the largest
+    square within its ``max_pixels``), else ("picture", 0): the whole picture, as any other
+    Qwen-VL checkpoint is asked."""
+    try:
+        rec = json.loads((Path(path).expanduser() / "vlm_puzzle.json").read_text())
+        if rec.get("view") == "grid":
+            return "grid", square_side(int(rec["max_pixels"]))
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        pass
+    return "picture", 0
+
+
+def square_side(max_pixels: int, factor: int = 28) -> int:
+    """The largest square side, a multiple of ``factor`` (patch x merge size), within ``max_pixels``."""
+    return max(factor, int(max_pixels ** 0.5) // factor * factor)

@@ -54,10 +54,11 @@ class GridGeometry:
 
 
 def draw_puzzle(spec: PuzzleSpec, style: Style, size_px: tuple[int, int],
-                rng: np.random.Generator) -> tuple[np.ndarray, GridGeometry]:
+                rng: np.random.Generator, text: bool = True) -> tuple[np.ndarray, GridGeometry]:
     """Render ``spec`` on a ``size_px`` = (width, height) canvas in ``style``.
 
     Returns the RGB image and the grid geometry. ``rng`` drives hand-writing jitter.
+    ``text=False`` draws the grid, shading and cages only (no givens, no clues).
     """
     w, h = size_px
     side = min(w, h) * (1 - 2 * style.margin)
@@ -68,6 +69,8 @@ def draw_puzzle(spec: PuzzleSpec, style: Style, size_px: tuple[int, int],
     _grid_lines(img, spec, style, geo)
     if (spec.kind == "killer" or (spec.cages and spec.kind != "kenken")) and not style.killer_solid:
         _killer_outlines(img, spec, style, geo)
+    if not text:
+        return img, geo
     pil = Image.fromarray(img)
     draw = ImageDraw.Draw(pil)
     if not style.antialias:

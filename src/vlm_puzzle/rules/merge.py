@@ -10,7 +10,8 @@ sums or KenKen arithmetic. So:
 * VLM contradicts the image (another size; cages where none were found or none where
   there are; another box shape than the thick lines show; jigsaw where no irregular
   regions were found, or another kind where they were; no diagonals/windows where
-  they are marked; sums where operators were read) -> geometry's rules, the contradiction named in ``evidence``;
+  they are marked; sums where operators were read; KenKen arithmetic where clues without
+  operators were read) -> geometry's rules, the contradiction named in ``evidence``;
 * otherwise the VLM's rule decisions are applied to geometry's puzzle (its cells,
   givens, regions and cages) and ``source`` is ``"qwen"``. If that gives an invalid
   puzzle (e.g. windows on a 6x6), geometry wins and the reason is given.
@@ -143,6 +144,10 @@ def contradictions(geometry: RuleHints, spec: PuzzleSpec | None, vlm: RuleHints)
         ops = sorted({c.op for c in spec.cages if c.op in ARITH_OPS})
         if ops:
             out.append(f"it says cage sums, cage clues with {'/'.join(ops)} were read")
+    # Clues read without any operator symbol: killer sums, whatever the VLM's reading of the clues
+    # (a KenKen prints its operators; geometry reads a single one as KenKen).
+    if spec is not None and spec.kind == "killer" and _wants_arith(vlm):
+        out.append("it says KenKen arithmetic, the cage clues read show no operator")
     return out
 
 
