@@ -47,8 +47,8 @@ def perturbed(image: np.ndarray, corners: np.ndarray, how: str | None) -> tuple[
     if how == "small":
         s = 900 / max(h, w)
         return cv2.resize(image, None, fx=s, fy=s, interpolation=cv2.INTER_AREA), corners * s
-    if how == "turned":   # clockwise: (x, y) -> (h - 1 - y, x); the old bottom-left is the new top-left
-        turned = np.stack([h - 1 - corners[:, 1], corners[:, 0]], axis=1)[[3, 0, 1, 2]]
+    if how == "turned":   # clockwise: (x, y) -> (h - 1 - y, x); the pipeline turns the grid upright
+        turned = np.stack([h - 1 - corners[:, 1], corners[:, 0]], axis=1)   # so its TL is still the TL
         return np.ascontiguousarray(np.rot90(image, -1)), turned.astype(np.float32)
     if how == "jpeg":
         return cv2.imdecode(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 40])[1], cv2.IMREAD_COLOR), corners
