@@ -255,8 +255,9 @@ def _killer_outlines(img, spec: PuzzleSpec, style: Style, geo: GridGeometry) -> 
 
 def symbol(v: int, style: Style, n: int) -> str:
     """How value ``v`` is printed (12x12 and 16x16: see ``Style.notation``)."""
-    if n == 16 and style.notation == "hex0":
-        return "0123456789ABCDEF"[v - 1]
+    if n == 16 and style.notation in ("hex0", "hex0a"):
+        text = "0123456789ABCDEF"[v - 1]
+        return text.lower() if style.notation == "hex0a" else text
     if n in (12, 16) and style.notation in ("hexA", "hexa") and v >= 10:
         return chr((ord("a") if style.notation == "hexa" else ord("A")) + v - 10)
     if style.notation:  # "numeric", and 0-F on a 12x12
