@@ -215,13 +215,14 @@ def eval_paper(solver, per: int, variants, verbose: bool, kinds=tuple(PAPER_KIND
 HAND_SEED0 = 8_500_000
 
 
-def eval_hand(solver, per: int, verbose: bool) -> dict:
-    """Handwritten boards (:func:`vlm_puzzle.eval.handwritten.hand_board`), ``per`` per category."""
+def eval_hand(solver, per: int, verbose: bool, first: int = 0) -> dict:
+    """Handwritten boards (:func:`vlm_puzzle.eval.handwritten.hand_board`) ``first`` ..
+    ``first + per - 1`` of each category."""
     from vlm_puzzle.eval import handwritten
     out = {}
     for k, cat in enumerate(handwritten.CATEGORIES):
         rows = []
-        for i in range(per):
+        for i in range(first, first + per):
             seed = HAND_SEED0 + 1000 * k + i
             spec, solution, image, info = handwritten.hand_board(cat, seed, i)
             res = solver.solve_image(image)
