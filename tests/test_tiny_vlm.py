@@ -211,11 +211,11 @@ def test_real_photo_pack_cuts_the_labelled_grid_as_the_view(tmp_path):
 
     _grid_split(tmp_path / "split")
     vlm_real.pack(tmp_path / "split", tmp_path / "pack")
-    (image, q), = vlm_real.load(tmp_path / "pack")
+    (image, q, answer), = vlm_real.load(tmp_path / "pack")
     side = np.linalg.norm(q[1] - q[0])
     assert abs(side - vlm_real.GRID_PX) < 3 and max(image.shape[:2]) < 1.5 * vlm_real.GRID_PX  # cut and shrunk
-    (view, answer), = vlm_real.views((image, q), np.random.default_rng(0), 252, 0.0, (0.05, 0.05), 1)
     assert json.loads(answer) == json.loads(answer_text("sudoku", 9, (3, 3)))
+    view, = vlm_data.jittered_views(image, q, np.random.default_rng(0), 252, 1, jitter=0.0, margins=(0.05, 0.05))
     assert view.shape == (252, 252, 3)
     assert view[126 - 10, 126 - 10, 0] < view[126 - 10, 126 - 10, 2]  # RGB: the bluish paper's blue is last
     gray = cv2.cvtColor(view, cv2.COLOR_RGB2GRAY).astype(float)

@@ -140,7 +140,6 @@ def render_samples(spec, seed: int, photo: bool, fonts, pixels: tuple[int, int],
     from vlm_puzzle.render import render_puzzle
     from vlm_puzzle.render.style import random_style, wide_side
     from vlm_puzzle.rules.prompt import answer_for
-    from vlm_puzzle.rules.view import grid_view
 
     rng = np.random.default_rng(seed)
     style = random_style(np.random.default_rng(seed + 1), fonts, wide=True) if wide else None
@@ -149,19 +148,28 @@ def render_samples(spec, seed: int, photo: bool, fonts, pixels: tuple[int, int],
     answer = answer_for(spec)
     if view == "picture":
         return [(model_picture(shot.image, pixels, factor), answer)]
-    q = shot.corners
+    return [(v, answer) for v in jittered_views(shot.image, shot.corners, rng, square_side(pixels[1], factor), views)]
+
+
+def jittered_views(image: np.ndarray, corners, rng: np.random.Generator, side: int, views: int = VIEWS,
+                   jitter: float = CORNER_JITTER, margins: tuple[float, float] = MARGINS) -> list[np.ndarray]:
+    """``views`` grid views (``rules.view.grid_view``, ``side`` px) of ``image`` (channel order kept),
+    each from ``corners`` moved at random by about ``jitter`` of the grid's side, as the vision
+    stage's locator errs, with a margin uniform in ``margins``."""
+    from vlm_puzzle.rules.view import grid_view
+
+    q = np.asarray(corners, np.float64)
     extent = float(np.mean(np.linalg.norm(q - np.roll(q, 1, axis=0), axis=1)))
-    return [(np.ascontiguousarray(grid_view(shot.image, q + rng.normal(0.0, CORNER_JITTER * extent, q.shape),
-                                            square_side(pixels[1], factor), float(rng.uniform(*MARGINS)))), answer)
-            for _ in range(views)]
+    return [np.ascontiguousarray(grid_view(image, q + rng.normal(0.0, jitter * extent, q.shape), side,
+                                           float(rng.uniform(*margins)))) for _ in range(views)]
 
 
 def sample_stream(worker: int, fonts, pixels: tuple[int, int], seed0: int = TRAIN_SEED0, factor: int = 28,
                   view: str = "grid", real=None, real_share: float = REAL_SHARE):
     """Endless training samples of one worker (reproducible from ``worker`` and ``seed0``); pictures
     (``view``: see the module docs) sized as the wrapper does for a model of patch x merge size
-    ``factor`` within ``pixels``. ``real`` (``vlm_real.load``, grid view only): a share ``real_share``
-    of the renders is replaced by grid views of these real photos."""
+    ``factor`` within ``pixels``. ``real`` (``vlm_real.load``: RGB picture, corners, answer; grid view
+    only): a share ``real_share`` of the pictures are grid views of these real photos instead of renders."""
     import cv2
 
     from vlm_puzzle.models.shipped import square_side
@@ -175,10 +183,8 @@ def sample_stream(worker: int, fonts, pixels: tuple[int, int], seed0: int = TRAI
     while True:
         # one draw here is VIEWS real views or REUSE renders' worth: the chance giving real_share of the pictures
         if real and view == "grid" and rng.random() < REUSE * real_share / (1 + (REUSE - 1) * real_share):
-            import vlm_real
-
-            yield from vlm_real.views(real[int(rng.integers(len(real)))], rng, square_side(pixels[1], factor),
-                                      CORNER_JITTER, MARGINS, VIEWS)
+            image, corners, answer = real[int(rng.integers(len(real)))]
+            yield from ((v, answer) for v in jittered_views(image, corners, rng, square_side(pixels[1], factor)))
             continue
         kind, n = COMBOS[int(rng.choice(len(COMBOS), p=weights))]
         try:

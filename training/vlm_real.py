@@ -3,8 +3,8 @@
 Every one is a plain 9x9 sudoku with 3x3 boxes (newspaper prints being solved), so the target is
 known; the metadata labels the grid's four corners. :func:`pack` cuts each photo down to the grid
 and a margin, shrinks it (the view is 252 px: more detail is wasted) and writes a small folder
-(JPEG files and ``corners.json``) that travels to the GPU machine; :func:`load` reads it back and
-:func:`views` cuts grid views from jittered corners as ``vlm_data.render_samples`` does from the
+(JPEG files and ``corners.json``) that travels to the GPU machine; :func:`load` reads it back for
+``vlm_data.sample_stream``, which cuts grid views from jittered corners as it does from the
 renderer's. The newspaper photos (Wicht & Hennebert) and kubiesa ``val`` stay held out.
 
     python training/vlm_real.py ../shared/datasets/kubiesa-sudoku-photos/train OUT_DIR
@@ -58,31 +58,17 @@ def pack(split: Path, out: Path, quality: int = 85) -> dict:
     return record
 
 
-def load(folder: Path) -> list[tuple[np.ndarray, np.ndarray]]:
-    """[(BGR picture, corners)] of a :func:`pack` folder."""
+def load(folder: Path) -> list[tuple[np.ndarray, np.ndarray, str]]:
+    """[(RGB picture, corners, rule answer)] of a :func:`pack` folder, as ``vlm_data.sample_stream``
+    takes them (every answer a plain 9x9 sudoku with 3x3 boxes)."""
     import cv2
 
-    corners = json.loads((Path(folder) / "corners.json").read_text())
-    return [(cv2.imread(str(Path(folder) / name)), np.asarray(q, np.float64)) for name, q in sorted(corners.items())]
-
-
-def answer() -> str:
-    """The rule answer of every picture here: a plain 9x9 sudoku, 3x3 boxes."""
     from vlm_puzzle.rules.prompt import answer_text
 
-    return answer_text("sudoku", 9, (3, 3))
-
-
-def views(photo: tuple[np.ndarray, np.ndarray], rng: np.random.Generator, side: int, jitter: float,
-          margins: tuple[float, float], n: int) -> list[tuple[np.ndarray, str]]:
-    """``n`` (RGB grid view, answer) of one packed photo, each from its own corner error and margin."""
-    from vlm_puzzle.rules.view import grid_view
-
-    image, q = photo
-    extent = float(np.mean(np.linalg.norm(q - np.roll(q, 1, axis=0), axis=1)))
-    text = answer()
-    return [(np.ascontiguousarray(grid_view(image, q + rng.normal(0.0, jitter * extent, q.shape), side,
-                                            float(rng.uniform(*margins)))[..., ::-1]), text) for _ in range(n)]
+    text = answer_text("sudoku", 9, (3, 3))
+    corners = json.loads((Path(folder) / "corners.json").read_text())
+    return [(cv2.imread(str(Path(folder) / name))[..., ::-1].copy(), np.asarray(q, np.float64), text)
+            for name, q in sorted(corners.items())]
 
 
 if __name__ == "__main__":
