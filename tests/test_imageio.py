@@ -110,6 +110,20 @@ def test_exif_orientation_applied_and_optional(tmp_path):
     assert raw.image.shape[:2] == (60, 100) and not raw.exif_rotated
 
 
+def test_jpeg_decoded_as_pil_decodes_it(tmp_path):
+    # Ordinary JPEGs are decoded by OpenCV (faster); the pixels must be PIL's, bit for bit,
+    # and a JPEG that PIL must turn (EXIF) or cannot trust (no end marker) goes through PIL.
+    from vlm_puzzle.imageio.pixels import pil_to_bgr
+    for path in sorted(PHOTOS.glob("*.jpg")):
+        with Image.open(path) as im:
+            want = pil_to_bgr(im.convert("RGB"), path.name)
+        assert np.array_equal(open_image(path).image, want)
+    data = sorted(PHOTOS.glob("*.jpg"))[0].read_bytes()
+    (tmp_path / "tail.jpg").write_bytes(data + b"trailing bytes after the end marker")
+    with Image.open(tmp_path / "tail.jpg") as im:
+        assert np.array_equal(open_image(tmp_path / "tail.jpg").image, pil_to_bgr(im.convert("RGB"), "tail"))
+
+
 # ---- bad inputs -------------------------------------------------------------------
 
 def test_missing_file(tmp_path):

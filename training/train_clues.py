@@ -38,7 +38,12 @@ from vlm_puzzle.render.quick import quick_caged_puzzle
 from vlm_puzzle.vision.clues import CLASSES, STRIP_H, STRIP_W, WEIGHTS, clue_strip
 
 # The renderer's operator glyphs -> network classes.
-LABEL = {**{c: c for c in CLASSES if c}, "\u2212": "-", "×": "x", "*": "x", "÷": "/", ":": "/"}
+LABEL = {**{c: c for c in CLASSES if c}, "\u2212": "-", "\u2013": "-", "×": "x", "X": "x", "*": "x", "÷": "/",
+         ":": "/"}
+# Shares of the rendered puzzles (set by main before the workers fork): KenKens whose clues are
+# written by hand (render.handwritten with training writers), and printed ones whose operators
+# are any of render.style.OP_GLYPHS (``: * X ÷ −`` ...), as other programs print them.
+MIX = {"hand_boards": 0.0, "wide_ops": 0.0}
 HAND_SEED = 5_000_000  # handwritten strips: chunk seeds HAND_SEED + seed * 1000 + i (held out: + 500)
 SEED_BASE = 10_000  # seed * SEED_BASE + k: run 100 -> 1,000,000..
 
@@ -82,10 +87,18 @@ def puzzle_samples(k: int, seed: int, fonts: list[str]):
     from vlm_puzzle.render.style import random_style
     s = seed * SEED_BASE + k
     rng = np.random.default_rng(s)
+    if MIX["hand_boards"] and np.random.default_rng([s, 7]).random() < MIX["hand_boards"]:
+        return hand_board_samples(s, fonts)
     kind = "kenken" if rng.random() < 0.55 else "killer"
     n = int(rng.integers(4, 10)) if kind == "kenken" else int(rng.choice([4, 6, 6, 8, 9, 9, 9]))
     spec, solution = quick_caged_puzzle(kind, n, s, givens=rng.choice([0, 0, 0.15, 0.35]) if kind == "killer" else 0)
     style = random_style(np.random.default_rng(s + 1), fonts)
+    if MIX["wide_ops"] and np.random.default_rng([s, 8]).random() < MIX["wide_ops"]:
+        from dataclasses import replace
+
+        from vlm_puzzle.render.style import OP_GLYPHS
+        g = np.random.default_rng([s, 9])
+        style = replace(style, op_glyphs=tuple(str(g.choice(OP_GLYPHS[op])) for op in ("add", "sub", "mul", "div")))
     ascii_mul = draw.OPS_ASCII["mul"]
     if style.ascii_ops and rng.random() < 0.4:  # '*' for multiplication, as some books print
         draw.OPS_ASCII["mul"] = "*"
@@ -98,18 +111,47 @@ def puzzle_samples(k: int, seed: int, fonts: list[str]):
     got = strips_of(spec, shot, labels)
     if got is None:
         return [], []
-    ink, boxes, _ = got
+    givens = {(r, c) for r, row in enumerate(spec.givens or ()) for c, v in enumerate(row) if v}
+    return cut_strips(got[0], got[1], labels, rng, givens)
+
+
+def cut_strips(ink, boxes, labels: dict, rng: np.random.Generator, givens=frozenset()):
+    """Strips (uint8) and labels of every clue cell (twice, the second jittered) and a share of
+    the plain cells (more of those showing a given digit)."""
     xs, ys = [], []
     for r, c, box in boxes:
         text = labels.get((r, c), "")
-        given = bool(spec.givens[r][c]) if spec.givens else False
-        # Every clue cell (twice, jittered); a share of the plain cells.
-        reps = 2 if text else int(rng.random() < (0.6 if given else 0.3))
+        reps = 2 if text else int(rng.random() < (0.6 if (r, c) in givens else 0.3))
         for j in range(reps):
             b = box if j == 0 else jittered(box, rng, 0.02)
             xs.append(np.clip(np.rint(clue_strip(ink, b) * 255), 0, 255).astype(np.uint8))
             ys.append(text)
     return xs, ys
+
+
+def hand_board_samples(s: int, fonts: list[str]):
+    """Strips and labels of a KenKen (sizes 3-9) whose clues are written by hand
+    (``render.handwritten.draw_handwritten``, training writers of ``handwriting.TrainWriter``)."""
+    from types import SimpleNamespace
+
+    import handwriting
+    from vlm_puzzle.render.handwritten import HAND_OPS, draw_handwritten
+    from vlm_puzzle.render.style import random_style
+    rng = np.random.default_rng([s, 11])
+    n = int(rng.integers(3, 10))
+    spec, _ = quick_caged_puzzle("kenken", n, s)
+    style = random_style(rng, fonts, handwritten=0.0)
+    ops = {op: str(rng.choice(g)) for op, g in HAND_OPS.items()}
+    px = int(rng.integers(420, 1300))
+    got = draw_handwritten(spec, style, (px, px), rng, handwriting.TrainWriter(rng), ops=ops)
+    if got is None:
+        return [], []
+    labels = {min(c.cells): "".join(LABEL[ch] for ch in f"{c.target}{ops[c.op] if len(c.cells) > 1 else ''}")
+              for c in spec.cages}
+    got = strips_of(spec, SimpleNamespace(image=got[0]), labels)
+    if got is None:
+        return [], []
+    return cut_strips(got[0], got[1], labels, rng)
 
 
 def _worker(args):
@@ -329,7 +371,12 @@ def main(argv=None) -> None:
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--device", default=None, help="torch device (default: cuda when there is one)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--hand-boards", type=float, default=0.0,
+                    help="share of rendered puzzles that are KenKens with clues written by hand")
+    ap.add_argument("--wide-ops", type=float, default=0.0,
+                    help="share of printed puzzles with any operator glyphs (render.style.OP_GLYPHS)")
     args = ap.parse_args(argv)
+    MIX.update(hand_boards=args.hand_boards, wide_ops=args.wide_ops)
     if args.puzzles >= SEED_BASE:
         ap.error(f"--puzzles must stay below {SEED_BASE} (seed ranges would overlap)")
     import torch

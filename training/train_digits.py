@@ -216,7 +216,7 @@ def rendered_cells(args) -> tuple[np.ndarray, np.ndarray, dict]:
         fonts = render_digits.train_fonts()
         print(f"rendering {args.rendered} puzzles with {len(fonts)} training fonts", flush=True)
         x, y, summary = render_digits.rendered_patches(args.rendered, args.seed, fonts, args.workers,
-                                                       args.render_minutes)
+                                                       args.render_minutes, hand_boards=args.hand_boards)
         summary.update(run_seed=args.seed, font_names=fonts,
                        skipped_count=len(summary["skipped"]), skipped=summary["skipped"][:50])
         print(f"rendered: {len(x)} patches ({summary['empty_patches']} empty) from {summary['used']} of "
@@ -226,7 +226,7 @@ def rendered_cells(args) -> tuple[np.ndarray, np.ndarray, dict]:
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
             np.savez_compressed(cache, x=x, y=y, summary=json.dumps(summary))
-    card = {k: summary[k] for k in ("puzzles", "used", "patches", "empty_patches", "kinds", "photo",
+    card = {k: summary[k] for k in ("puzzles", "used", "patches", "empty_patches", "kinds", "photo", "hand_boards",
                                     "skipped_count", "deadline_missed", "seconds", "seeds", "font_names")
             if k in summary}
     card.update(weight=args.rendered_weight,
@@ -331,6 +331,8 @@ def main(argv=None) -> None:
     ap.add_argument("--train-photos", type=Path, action="append", default=[],
                     help="more prepared photos (training/photos.py npz, e.g. the kubiesa train split) trained on "
                          "by every model, never in the cross-validation folds (repeat)")
+    ap.add_argument("--hand-boards", type=float, default=0.0,
+                    help="share of --rendered puzzles written by hand on the drawn grid (render_digits.hand_patches)")
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--folds", type=int, default=5, help="cross-validation folds over photos (0: none)")
     ap.add_argument("--max-folds", type=int, default=0,

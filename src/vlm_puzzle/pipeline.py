@@ -336,13 +336,20 @@ class PuzzleSolver:
             res.repairs = list(state.repairs)
         if reading.error is not None:
             res.status, res.error = reading.error_status, reading.error
-            return self._confident(_total(res), state)
+        else:
+            answer_notes = self._answer(reading, vlm_hints, res, timeout_s)
+        return self._confident(_total(res, answer_notes), state)
+
+    def _answer(self, reading: Reading, vlm_hints, res: SolveResult, timeout_s: float | None) -> tuple:
+        """:meth:`finish` for a reading with a grid: the rules, then solve and verify, into
+        ``res``; returns the solver's findings on the answer (uniqueness)."""
+        state, tm = reading.state, res.timings
         try:
             t0 = time.perf_counter()
             if self.backend == "openai" and self.requested_backend != "auto" and isinstance(vlm_hints, Exception):
                 # Asked for the served model and it gave no answer: an error to retry, not a silent fallback.
                 res.error = ErrorInfo(getattr(vlm_hints, "code", "internal_error"), str(vlm_hints))
-                return self._confident(_total(res), state)
+                return ()
             res.hints, spec = conclude(state, reading.hints, reading.spec, use_vlm=self.backend in VLM_BACKENDS,
                                        vlm_hints=vlm_hints)
             tm.rules += time.perf_counter() - t0
@@ -350,11 +357,12 @@ class PuzzleSolver:
             if spec is None:
                 res.status = "unsolved"
                 res.error = ErrorInfo("unknown_rules", no_rules_message(reading.hints))
-                return self._confident(_total(res), state)
+                return ()
             res.spec, res.kind, res.size = spec, spec.kind, spec.size
             res.givens = [list(map(int, row)) for row in spec.givens]
             t1 = time.perf_counter()
             outcome = solve(spec, unique=True, timeout_s=timeout_s)
+            answer_notes: tuple = ()
             if outcome.status == "solved" or (outcome.solution is not None and not self.require_unique):
                 solution = _as_grid(outcome.solution)
                 problems = check_solution(spec, solution)
@@ -370,13 +378,14 @@ class PuzzleSolver:
                 res.status = "unsolved"
                 res.error = _solver_error(outcome.status, spec, timeout_s)
             tm.solve = time.perf_counter() - t1
+            return answer_notes
         except SpecError as exc:  # before PuzzleError, its base
             res.status, res.error = "unsolved", ErrorInfo("invalid_puzzle", f"the puzzle as read is invalid: {exc}")
         except PuzzleError as exc:
             res.status, res.error = "unsolved", ErrorInfo(exc.code, str(exc))
         except Exception as exc:
             res.status, res.error = "error", ErrorInfo("internal_error", f"{type(exc).__name__}: {exc}")
-        return self._confident(_total(res, answer_notes), state)
+        return ()
 
     def _confident(self, res: SolveResult, state: GridState | None) -> SolveResult:
         """``res`` with its raw signals and calibrated ``confidence`` (a result with a reading)."""
@@ -387,6 +396,11 @@ class PuzzleSolver:
                               res.rule_confidence, res.findings, len(state.repairs), res.unique)
         res.confidence = probability(res.signals, self.calibration)
         return res
+
+    def warm(self) -> None:
+        """Load the perception networks now (once per solver) rather than in the first
+        image's timing. Raises :class:`ModelError` when their weights are missing."""
+        self._reader()
 
     def _reader(self) -> GridReader:
         # The digit network, loaded once per solver.

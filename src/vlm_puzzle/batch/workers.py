@@ -30,7 +30,7 @@ def _init_worker(timeout_s: float | None, exif: bool, batch_pid: int, require_un
     _WORKER_SOLVER = PuzzleSolver("geometry", timeout_s=timeout_s, exif=exif, keep_images=False,
                                   require_unique=require_unique)
     try:  # the solver's networks load now, once per worker, not inside the first image's timing
-        _WORKER_SOLVER._reader()
+        _WORKER_SOLVER.warm()
     except Exception:  # missing weights are reported per image, with their own error code
         pass
 

@@ -22,6 +22,7 @@ from vlm_puzzle.verdict import Repair
 
 MAX_CHANGES = 3          # cells changed at most
 MAX_ALTERNATIVES = 40    # cheapest single-cell changes considered
+PER_CONFLICT = 6         # more, of each cell that repeats a value
 MAX_COST = 20.0          # nats; a change less likely than ~2e-9 relative is not a misreading
 # A reading with several solutions may simply be a puzzle with several solutions:
 # change it only where the reader itself was unsure (a change it gave at least
@@ -82,9 +83,27 @@ def _solve(template: PuzzleSpec, givens: np.ndarray, timeout_s: float):
     return out.status, out.solution
 
 
-def _alternatives(probs: np.ndarray, givens: np.ndarray,
-                  max_cost: float = MAX_COST) -> list[tuple[float, int, int, int]]:
-    """(cost, r, c, value) of every single-cell change cheaper than MAX_COST, cheapest first."""
+def conflicting_cells(spec: PuzzleSpec, givens: np.ndarray) -> set[tuple[int, int]]:
+    """The cells whose value another given of one of their all-different groups repeats."""
+    out = set()
+    for group in spec.groups:
+        seen: dict[int, tuple[int, int]] = {}
+        for r, c in group:
+            v = int(givens[r, c])
+            if v and v in seen:
+                out.update((seen[v], (r, c)))
+            elif v:
+                seen[v] = (r, c)
+    return out
+
+
+def _alternatives(probs: np.ndarray, givens: np.ndarray, max_cost: float = MAX_COST,
+                  must: set[tuple[int, int]] = frozenset()) -> list[tuple[float, int, int, int]]:
+    """(cost, r, c, value) of the single-cell changes cheaper than MAX_COST, cheapest first:
+    the MAX_ALTERNATIVES cheapest, and besides them up to PER_CONFLICT of each cell in
+    ``must`` (givens that repeat a value in a group, one of which a repair has to change):
+    on a 16x16 board many doubtful cells that break no rule (a lowercase b read half as d)
+    would crowd them out."""
     n = givens.shape[0]
     logp = np.log(np.maximum(probs.astype(np.float64), 1e-12))
     out = []
@@ -98,7 +117,14 @@ def _alternatives(probs: np.ndarray, givens: np.ndarray,
                 if cost < max_cost + CHANGE_PENALTY:
                     out.append((cost, r, c, v))
     out.sort()
-    return out[:MAX_ALTERNATIVES]
+    per_cell: dict[tuple[int, int], int] = {}
+    keep = out[:MAX_ALTERNATIVES]
+    for a in out[MAX_ALTERNATIVES:]:
+        cell = (a[1], a[2])
+        if cell in must and per_cell.get(cell, 0) < PER_CONFLICT:
+            per_cell[cell] = per_cell.get(cell, 0) + 1
+            keep.append(a)
+    return sorted(keep)
 
 
 def subsets_by_cost(alts: list[tuple[float, int, int, int]], max_size: int):
@@ -145,7 +171,8 @@ def repair_givens(template: PuzzleSpec, givens: np.ndarray, probs: np.ndarray, *
     if status == "timeout":
         # The solver could not decide in time: nothing to compare repairs against.
         return RepairResult(givens, "failed", status, solve_calls=calls, time_s=time.perf_counter() - t0)
-    alts = _alternatives(probs, givens, MAX_COST_MULTIPLE if status == "multiple" else MAX_COST)
+    alts = _alternatives(probs, givens, MAX_COST_MULTIPLE if status == "multiple" else MAX_COST,
+                         conflicting_cells(template, givens))
     tried = 0
     for cost, idx in subsets_by_cost(alts, MAX_CHANGES):
         if calls >= MAX_SOLVES or time.perf_counter() - t0 > budget_s:

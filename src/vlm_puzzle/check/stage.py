@@ -32,6 +32,8 @@ from vlm_puzzle.rules.geometry import Decision, decide
 from vlm_puzzle.spec import PuzzleSpec
 from vlm_puzzle.verdict import GivensVerdict, as_solution
 from vlm_puzzle.vision.extract import TURN_MARGIN, GridReader
+from vlm_puzzle.vision.labels import notations
+from vlm_puzzle.vision.reading import CellReading
 from vlm_puzzle.vision.state import GridState
 
 REPAIR_BUDGET_S = 3.0   # seconds for the search of a givens repair
@@ -64,6 +66,8 @@ def settle(state: GridState, decision: Decision | None, *, image: np.ndarray, re
     if template is not None:
         if checked is None or checked.status != "not_needed":
             checked = _check(template, state, budget_s)
+        if checked is not None and checked.status == "failed":
+            state, checked = _other_notation(template, state, checked)
     elif verdict_rules is not None:
         checked = _verdict_only(checked or _check(verdict_rules, state, 0.0))
     if checked is None:
@@ -114,6 +118,25 @@ def _check(template: PuzzleSpec | None, state: GridState, budget_s: float) -> Re
     if template is None:
         return None
     return repair_givens(template, state.reading.givens, state.reading.probs, budget_s=budget_s)
+
+
+def _other_notation(template: PuzzleSpec, state: GridState,
+                    checked: RepairResult) -> tuple[GridState, RepairResult]:
+    """(state, check): a 12x12 or 16x16 reading that failed the rules read again under each
+    other notation (1-16, 1-9 A-G, 0-F: vision.labels); the first one the solver accepts as
+    read wins, else ``state`` and ``checked`` as they were. The symbols alone can leave two
+    notations close (a lowercase e that reads as 0 speaks for 0-F); the rules decide."""
+    reading = state.reading
+    if reading.symbols is None or len(notations(state.size)) < 2:
+        return state, checked
+    for name in notations(state.size):
+        if name == reading.notation:
+            continue
+        other = replace(state, reading=CellReading.from_symbols(state.size, reading.patches, reading.symbols, name))
+        again = _check(template, other, 0.0)
+        if again is not None and again.status == "not_needed":
+            return other, again
+    return state, checked
 
 
 def _verdict_only(checked: RepairResult | None) -> RepairResult | None:

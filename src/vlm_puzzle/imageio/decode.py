@@ -39,6 +39,9 @@ def decode(fh, name: str, max_pixels: int, exif: bool = True) -> tuple[np.ndarra
                 tw, th = fit(w, h, max_pixels)
                 im.draft("RGB", (max(1, tw // 2), max(1, th // 2)))
             check_decode_size(im, name)
+            fast = _opencv_jpeg(fh, im, exif) if im.format == "JPEG" and w * h <= max_pixels else None
+            if fast is not None:
+                return fast, (w, h), False
             im.load()
             im = _reduce(im, max_pixels)
             exif_rotated = False
@@ -73,6 +76,28 @@ def decode(fh, name: str, max_pixels: int, exif: bool = True) -> tuple[np.ndarra
         exif_rotated = False
     # Draft and reduce may already have shrunk it: the caller scales relative to (w, h).
     return img, (w, h), exif_rotated
+
+
+def _opencv_jpeg(fh, im: "Image.Image", exif: bool) -> np.ndarray | None:
+    """An ordinary JPEG (colour, upright, whole: ending in its end-of-image marker) decoded
+    by OpenCV straight to BGR, the same pixels as PIL's with no copy through PIL's
+    buffers (a third of a phone photo's load time); None for anything else, which PIL
+    decodes (and classifies when it is damaged)."""
+    if im.mode != "RGB":
+        return None
+    try:
+        if exif and im.getexif().get(0x0112, 1) not in (None, 1):
+            return None
+        fh.seek(0)
+        raw = fh.read(MAX_INPUT_BYTES)
+    except Exception:  # broken EXIF or an unreadable file: PIL's path says what is wrong
+        return None
+    if not raw.rstrip(b"\0").endswith(b"\xff\xd9"):   # cut short: PIL reports it truncated
+        return None
+    img = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    if img is None or img.shape != (im.height, im.width, 3):
+        return None
+    return img
 
 
 def _reduce(im: "Image.Image", max_pixels: int) -> "Image.Image":

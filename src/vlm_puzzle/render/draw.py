@@ -54,10 +54,11 @@ class GridGeometry:
 
 
 def draw_puzzle(spec: PuzzleSpec, style: Style, size_px: tuple[int, int],
-                rng: np.random.Generator) -> tuple[np.ndarray, GridGeometry]:
+                rng: np.random.Generator, text: bool = True) -> tuple[np.ndarray, GridGeometry]:
     """Render ``spec`` on a ``size_px`` = (width, height) canvas in ``style``.
 
     Returns the RGB image and the grid geometry. ``rng`` drives hand-writing jitter.
+    ``text=False`` draws the grid, shading and cages only (no givens, no clues).
     """
     w, h = size_px
     side = min(w, h) * (1 - 2 * style.margin)
@@ -68,6 +69,8 @@ def draw_puzzle(spec: PuzzleSpec, style: Style, size_px: tuple[int, int],
     _grid_lines(img, spec, style, geo)
     if (spec.kind == "killer" or (spec.cages and spec.kind != "kenken")) and not style.killer_solid:
         _killer_outlines(img, spec, style, geo)
+    if not text:
+        return img, geo
     pil = Image.fromarray(img)
     draw = ImageDraw.Draw(pil)
     if not style.antialias:
@@ -252,8 +255,9 @@ def _killer_outlines(img, spec: PuzzleSpec, style: Style, geo: GridGeometry) -> 
 
 def symbol(v: int, style: Style, n: int) -> str:
     """How value ``v`` is printed (12x12 and 16x16: see ``Style.notation``)."""
-    if n == 16 and style.notation == "hex0":
-        return "0123456789ABCDEF"[v - 1]
+    if n == 16 and style.notation in ("hex0", "hex0a"):
+        text = "0123456789ABCDEF"[v - 1]
+        return text.lower() if style.notation == "hex0a" else text
     if n in (12, 16) and style.notation in ("hexA", "hexa") and v >= 10:
         return chr((ord("a") if style.notation == "hexa" else ord("A")) + v - 10)
     if style.notation:  # "numeric", and 0-F on a 12x12

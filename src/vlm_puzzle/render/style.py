@@ -47,8 +47,8 @@ class Style:
     clue_ink : colour of the clue text, else ``ink``.
     op_glyphs : the KenKen operators drawn for (add, sub, mul, div), e.g. ("+", "-", "*", ":").
     notation : 12x12 and 16x16 symbols: "" (``letters16`` decides, 16x16 only), "numeric"
-        (1..16), "hex0" (0..F for 1..16; 16x16 only), "hexA" (1..9 then A..G), "hexa" (1..9
-        then a..g, as sgt-puzzles prints them).
+        (1..16), "hex0" (0..F for 1..16; 16x16 only; "hex0a": 0..f), "hexA" (1..9 then A..G),
+        "hexa" (1..9 then a..g, as sgt-puzzles prints them).
     sum_gap : a killer sum cuts a gap in the dashed cage outline; False: the outline runs on
         and the sum sits inside its corner (as sgt-puzzles prints it).
     """

@@ -40,6 +40,9 @@ STRIP_X = (-0.02, 0.94)
 STRIP_Y = (-0.02, 0.40)
 STRIP_H, STRIP_W = 24, 56   # about 1:1 for a 9x9 grid warped to 576 px
 WEIGHTS = Path(__file__).with_name("weights") / "clues_ctc3.onnx"
+# A second reader trained with handwritten clues (training/gpu_train_hand.sh): a grid's clues are
+# read by whichever network is surer of them (see read_clues).
+HAND_WEIGHTS = WEIGHTS.with_name("clues_hand.onnx")
 # A character the reader gave less than this where it read another is no alternative.
 ALTERNATIVE_MIN = 1e-3
 
@@ -280,12 +283,17 @@ class ClueReader:
     (only cages need it) and kept: its owner (:class:`~vlm_puzzle.vision.GridReader`)
     loads it once for all the pictures it reads."""
 
-    def __init__(self, weights: str | Path | None = None):
+    def __init__(self, weights: str | Path | None = None, second: str | Path | None | bool = None):
+        """``second``: a second network whose readings win where it is surer of a grid's clues
+        (default: :data:`HAND_WEIGHTS` with the shipped weights, none with others; False: none)."""
         self.weights = Path(WEIGHTS if weights is None else weights)
+        if second is None:
+            second = HAND_WEIGHTS if weights is None and HAND_WEIGHTS.is_file() else False
+        self.second = ClueReader(second, second=False) if second is not False else None
         self._loaded: _Reader | None = None
 
     def column_probs(self, strips: np.ndarray) -> np.ndarray:
-        """(M, STRIP_H, STRIP_W) strips -> (M, T, len(CLASSES)) per-column logits."""
+        """(M, STRIP_H, STRIP_W) strips -> (M, T, len(CLASSES)) per-column logits (the first network's)."""
         if self._loaded is None:
             self._loaded = _load(str(self.weights))
         reader = self._loaded
@@ -381,15 +389,24 @@ def read_clues(ink: np.ndarray, cells: list[tuple[float, float, float, float]], 
         return ([], []) if both else []
     found = [text_box(ink, box) for box in cells]
     strips = np.stack([clue_strip(ink, *strip_box(box, f)) for box, f in zip(cells, found)])
-    logits = column_probs(strips, weights)
+    reader = weights if isinstance(weights, ClueReader) else ClueReader(weights)
+    logits = [reader.column_probs(strips)]
+    if reader.second is not None:
+        logits.append(reader.second.column_probs(strips))
+
+    def one(z, f, with_ops: bool) -> Clue:
+        text, probs, alts = ctc_decode(z, with_ops)
+        clue = parse_clue(text, probs, alts) if text else Clue(text="", op=None, target=None, confidence=0.0)
+        return replace(clue, extent=f) if text else clue
 
     def decode(with_ops: bool) -> list[Clue]:
-        out = []
-        for z, f in zip(logits, found):
-            text, probs, alts = ctc_decode(z, with_ops)
-            clue = parse_clue(text, probs, alts) if text else Clue(text="", op=None, target=None, confidence=0.0)
-            out.append(replace(clue, extent=f) if text else clue)
-        return out
+        # One network for the whole grid: the one surer of its readings in all (the first on a
+        # tie). A grid is written all in print or all by hand, and each network is sure on its
+        # own kind of clue; their mean would doubt both. Bare numbers (killer sums) keep the
+        # first network's: the second made stray sums there.
+        nets = logits if with_ops else logits[:1]
+        reads = [[one(z[i], f, with_ops) for i, f in enumerate(found)] for z in nets]
+        return max(reads, key=lambda r: sum(k.confidence for k in r))
     return (decode(True), decode(False)) if both else decode(ops)
 
 

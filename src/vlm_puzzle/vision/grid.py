@@ -15,7 +15,7 @@ import numpy as np
 from vlm_puzzle.errors import GridNotFoundError
 from vlm_puzzle.vision.gray import to_gray
 from vlm_puzzle.vision.lattice import Lattice, _grid_line_masks, find_lattice, regular_spacing
-from vlm_puzzle.vision.outline import WARP_MARGIN, candidate_quads, ink_mask, paper_level, warp_quad
+from vlm_puzzle.vision.outline import WARP_MARGIN, candidate_quads, ink_mask, opened_quads, paper_level, warp_quad
 
 DETECT_MAX_SIDE = 800    # px; detection runs on a copy at most this large
 # Lines running off one side of the picture that make it a grid cut at its border.
@@ -40,7 +40,8 @@ def locate_grid(image: np.ndarray) -> GridLocation:
     Detection runs on a copy scaled to at most DETECT_MAX_SIDE px; the warp
     samples the full-resolution image. Candidate outlines are warped and
     searched for a lattice, biggest first; a grid cut off at the picture's border
-    is located on a border line put back along the cut sides (:func:`cut_sides`).
+    is located on a border line put back along the cut sides (:func:`cut_sides`);
+    last, outlines of ink blobs with thin arms cut off (:func:`_opened`).
     Corners are in ``image`` pixels (outside the picture where it is cut).
     """
     gray = to_gray(image)
@@ -60,6 +61,10 @@ def locate_grid(image: np.ndarray) -> GridLocation:
         framed = _framed(gray, small, scale, cut)
         if framed is not None:
             return framed
+    if not full:
+        opened = _opened(gray, small, scale)
+        if opened is not None:
+            return opened
     if loc is None:
         raise GridNotFoundError("no grid found: no outline in the image holds evenly spaced cell lines")
     return loc
@@ -77,21 +82,70 @@ def _locate(gray: np.ndarray, small: np.ndarray, scale: float) -> tuple[GridLoca
     quads = sorted(candidate_quads(small), key=lambda q: -cv2.contourArea(q))
     best, best_key = None, None
     paper = paper_level(gray) if quads else None
+    found = []
     for quad in quads:
         try:
             loc = _refine(gray, quad / scale, paper)
         except GridNotFoundError:
             continue
         area = cv2.contourArea(loc.corners.astype(np.float32))
-        full = area >= 0.8 * cv2.contourArea((quad / scale).astype(np.float32)) and regular_spacing(loc.lattice)
+        full = _fills(loc, quad / scale)
         if full and best is None:
             return loc, True
+        found.append((loc, full))
         key = (full, loc.lattice.size, area)
         if best_key is None or key > best_key:
             best, best_key = loc, key
+    if best_key is not None and best_key[0]:
+        # A grid that fills its outline may be one box of a bigger grid found, evenly
+        # spaced, in an outline too big for it (the page's): the bigger grid wins.
+        for loc, full in found:
+            if not full and loc.lattice.size > best.lattice.size and regular_spacing(loc.lattice) \
+                    and _is_block(best, loc):
+                return loc, True
     if best is None:
         raise GridNotFoundError("no grid found: no outline in the image holds evenly spaced cell lines")
     return best, best_key[0]
+
+
+def _opened(gray: np.ndarray, small: np.ndarray, scale: float) -> GridLocation | None:
+    """The grid in an outline of :func:`opened_quads` (ink blobs filled solid and opened:
+    a grid whose border line runs on into a shadow's or a page's edge loses that edge),
+    when one holds a whole, evenly spaced grid; else None."""
+    quads = opened_quads(small)
+    paper = paper_level(gray) if quads else None
+    for quad in quads:
+        try:
+            loc = _refine(gray, quad / scale, paper)
+        except GridNotFoundError:
+            continue
+        if _fills(loc, quad / scale):
+            return loc
+    return None
+
+
+def _fills(loc: GridLocation, quad: np.ndarray) -> bool:
+    """Whether ``loc``'s lattice fills the outline ``quad`` (80% of its area) and is evenly spaced."""
+    area = cv2.contourArea(loc.corners.astype(np.float32))
+    return area >= 0.8 * cv2.contourArea(quad.astype(np.float32)) and regular_spacing(loc.lattice)
+
+
+def _is_block(small: GridLocation, big: GridLocation) -> bool:
+    """Whether ``small`` is one box of ``big``: big's size a multiple of small's, and
+    small's corners on crossings of big's lattice (within a quarter of its cell) whose
+    line numbers are multiples of small's size."""
+    k, lat = small.lattice.size, big.lattice
+    if lat.size % k:
+        return False
+    pts = cv2.perspectiveTransform(small.corners.reshape(-1, 1, 2).astype(np.float64),
+                                   big.homography).reshape(4, 2)
+    cell = min(float(np.diff(lat.cols_x).mean()), float(np.diff(lat.rows_y).mean()))
+    for coord, lines in ((pts[:, 0], lat.cols_x), (pts[:, 1], lat.rows_y)):
+        d = np.abs(coord[:, None] - lines[None, :])
+        i = d.argmin(axis=1)
+        if (d.min(axis=1) > 0.25 * cell).any() or (i % k).any():
+            return False
+    return True
 
 
 def cut_sides(small: np.ndarray) -> tuple[bool, bool, bool, bool]:
@@ -296,3 +350,10 @@ def _lattice_corners(lattice: Lattice, H: np.ndarray) -> np.ndarray:
     ], dtype=np.float64)
     back = cv2.perspectiveTransform(pts.reshape(-1, 1, 2), np.linalg.inv(H)).reshape(4, 2)
     return back.astype(np.float32)
+
+
+def refine_quad(gray: np.ndarray, quad: np.ndarray) -> GridLocation:
+    """The grid inside a given outline ``quad`` (TL TR BR BL, ``gray`` pixels): warped,
+    straightened on its border lines and measured, as :func:`locate_grid` does with
+    the outlines it finds. Raises GridNotFoundError."""
+    return _refine(gray, np.asarray(quad, np.float32))

@@ -19,6 +19,15 @@ GRID_SIZES = (3, 4, 5, 6, 7, 8, 9, 12, 16)
 # the lattice is taken as doubtful (the 160 real photos and development renders:
 # 0.76 and up; a page's side rules plus a killer's dashed cage lines gave 0.63).
 REGULAR_SPACING = 0.7
+# Second fit of a photo's lines (find_lattice): a stroke within MID_CELL of a cell's
+# width of the cell's middle and weaker than MID_WEAK x the lattice's mean line is
+# not a line (digits written one above the other line up like one).
+MID_CELL = 0.12
+MID_WEAK = 0.75
+# A line is darker than the paper RIDGE_REACH px either side of it, by RIDGE_DARK
+# gray levels; a shadow's edge is dark on one side only.
+RIDGE_REACH = 8
+RIDGE_DARK = 8
 
 
 @dataclass(frozen=True)
@@ -84,14 +93,14 @@ def _profile_peaks(profile: np.ndarray, min_height: float, min_gap: int) -> np.n
 
 
 def _best_lattice_1d(profile: np.ndarray, peaks: np.ndarray, span_min: float,
-                     sizes=GRID_SIZES) -> tuple[int, float, float, float] | None:
+                     sizes=GRID_SIZES, mid_cell: float = 0.0) -> tuple[int, float, float, float] | None:
     """Choose (N, first, last, support) of equally spaced lines best explaining ``peaks``.
 
     ``profile`` is the fraction of the grid width covered by line ink per position.
     A lattice is supported when every one of its N+1 lines lands near a strong
     peak. Among supported lattices the largest N wins (a 9x9 grid also supports
     N=3 through its box lines, or through a stray rule beside the grid), then
-    the widest span.
+    the widest span. ``mid_cell``: see :func:`find_lattice`'s second fit.
     """
     # Plain Python over a few dozen peaks: faster than numpy on such tiny arrays.
     pk = [float(p) for p in peaks]
@@ -124,11 +133,16 @@ def _best_lattice_1d(profile: np.ndarray, peaks: np.ndarray, span_min: float,
                     used.add(j)
                 if len(support) < n + 1:
                     continue
+                mean = sum(support) / len(support)
                 # Every strong line inside the span must be one of the lattice's lines:
                 # this rejects N=3 on a 9x9 grid and lattices anchored on a stray rule.
-                if any(j not in used and a + tol < pk[j] < b - tol for j in strong):
+                # With ``mid_cell``, a weaker stroke in the middle of a cell is let be
+                # (handwritten digits stacked in a column).
+                if any(j not in used and a + tol < pk[j] < b - tol
+                       and not (mid_cell and st[j] < MID_WEAK * mean
+                                and abs((pk[j] - a) / step % 1.0 - 0.5) <= mid_cell)
+                       for j in strong):
                     continue
-                mean = sum(support) / len(support)
                 key = (n, r8, mean)
                 if best is None or key > best[0]:
                     best = (key, n, a, b, mean)
@@ -264,17 +278,21 @@ def find_lattice(warped: np.ndarray, margin: int = WARP_MARGIN,
     size = warped.shape[0]
     inner = size - 2 * margin
     horiz, vert = masks if masks is not None else _grid_line_masks(warped, margin)
-    # Fraction of the expected grid width covered by line ink, per row / column.
-    # Thicken along the profile axis first, so a slightly tilted line still
-    # fills whole rows (columns) of the profile.
-    spread = max(3, inner // 80) | 1
-    h_prof = _ink_count(cv2.dilate(horiz, np.ones((spread, 1), np.uint8)), 1) / float(inner)
-    v_prof = _ink_count(cv2.dilate(vert, np.ones((1, spread), np.uint8)), 0) / float(inner)
-    min_gap = max(6, inner // 40)
-    h_peaks = _profile_peaks(h_prof, 0.25, min_gap)
-    v_peaks = _profile_peaks(v_prof, 0.25, min_gap)
+    h_prof, v_prof, h_peaks, v_peaks = _profiles(horiz, vert, inner)
     h_fit = _best_lattice_1d(h_prof, h_peaks, 0.6 * inner)
     v_fit = _best_lattice_1d(v_prof, v_peaks, 0.6 * inner)
+    if h_fit is None or v_fit is None or h_fit[0] != v_fit[0]:
+        # Rows and columns do not fit one lattice. A photo may hold strokes that
+        # look like lines: a shadow's edge across the grid, handwritten digits one
+        # above the other. Fit again on the ink that is a line (darker than the
+        # paper on both sides), letting weaker strokes mid-cell be; taken only when
+        # rows and columns then agree.
+        ridged = _profiles(horiz & _ridges(warped), vert & _ridges(warped.T).T, inner)
+        h2 = _best_lattice_1d(ridged[0], ridged[2], 0.6 * inner, mid_cell=MID_CELL)
+        v2 = _best_lattice_1d(ridged[1], ridged[3], 0.6 * inner, mid_cell=MID_CELL)
+        if h2 is not None and v2 is not None and h2[0] == v2[0]:
+            h_fit, v_fit = h2, v2
+            h_prof, v_prof, h_peaks, v_peaks = ridged
     if h_fit is None or v_fit is None:
         raise GridNotFoundError("no grid found: no set of evenly spaced lines spans the outline")
     n, h_fit, v_fit = _agree_size(h_fit, v_fit, h_prof, h_peaks, v_prof, v_peaks, inner)
@@ -289,6 +307,31 @@ def find_lattice(warped: np.ndarray, margin: int = WARP_MARGIN,
     box = box_from_thickness(h_thick, v_thick)
     support = min(h_fit[3], v_fit[3])
     return Lattice(n, rows_y, cols_x, h_lines, v_lines, h_thick, v_thick, box, support)
+
+
+def _profiles(horiz: np.ndarray, vert: np.ndarray, inner: int):
+    """(h_prof, v_prof, h_peaks, v_peaks): per row / column, the fraction of the expected
+    grid width covered by line ink, and the profiles' peaks."""
+    # Thicken along the profile axis first, so a slightly tilted line still
+    # fills whole rows (columns) of the profile.
+    spread = max(3, inner // 80) | 1
+    h_prof = _ink_count(cv2.dilate(horiz, np.ones((spread, 1), np.uint8)), 1) / float(inner)
+    v_prof = _ink_count(cv2.dilate(vert, np.ones((1, spread), np.uint8)), 0) / float(inner)
+    min_gap = max(6, inner // 40)
+    return h_prof, v_prof, _profile_peaks(h_prof, 0.25, min_gap), _profile_peaks(v_prof, 0.25, min_gap)
+
+
+def _ridges(gray: np.ndarray) -> np.ndarray:
+    """uint8 mask (255) of pixels on a horizontal line: ``RIDGE_DARK`` darker than the
+    paper ``RIDGE_REACH`` px above and below (a shadow's edge is dark on one side
+    only). Columns: pass the transpose, transpose the result."""
+    r = RIDGE_REACH
+    g = gray.astype(np.int16)
+    side = np.full_like(g, -1)
+    side[r:-r] = np.minimum(g[:-2 * r], g[2 * r:])
+    mask = ((g + RIDGE_DARK) < side).astype(np.uint8) * 255
+    # A line's pixels a little off its centre may miss the test: close the gap across it.
+    return cv2.dilate(mask, np.ones((5, 1), np.uint8))
 
 
 def _agree_size(h_fit, v_fit, h_prof, h_peaks, v_prof, v_peaks, inner):

@@ -12,6 +12,7 @@ import numpy as np
 
 WARP_SIZE = 576          # px side of the rectified grid; 576 = 9*64 = 16*36 = 12*48
 WARP_MARGIN = 24         # px of context kept around the coarse outline when warping
+OPEN_FRACTION = 0.1      # opened_quads: opening square, of a blob's bounding box short side
 
 
 def ink_mask(gray: np.ndarray, block: int | None = None, offset: float = 7) -> np.ndarray:
@@ -113,17 +114,45 @@ def candidate_quads(gray: np.ndarray, min_area_frac: float = 0.04, per_mask: int
     min_area = min_area_frac * h * w
     quads: list[np.ndarray] = []
     for mask in (ink, lines):
-        # All contours, not just outer ones: a grid printed on a page photographed
-        # against a dark table sits inside the page's own outline.
-        contours, _ = cv2.findContours(mask, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
-        # Plain int product: np.prod costs more than boundingRect over thousands of specks.
-        boxes = [c for c in contours if len(c) >= 4 and _box_area(cv2.boundingRect(c)) >= min_area]
-        areas = [(cv2.contourArea(cv2.convexHull(c)), c) for c in boxes]
-        big = sorted([a for a in areas if a[0] >= min_area], key=lambda a: -a[0])[:per_mask]
-        for _, contour in big:
+        for contour in _big_blobs(mask, min_area, per_mask):
             quad = _blob_quad(contour, min_area)
             if quad is not None and not any(np.abs(quad - q).max() < 0.02 * max(h, w) for q in quads):
                 quads.append(quad)
+    return quads
+
+
+def _big_blobs(mask: np.ndarray, min_area: float, count: int) -> list[np.ndarray]:
+    """Contours of the ``count`` biggest blobs of ``mask`` by convex hull area, at least ``min_area``."""
+    # All contours, not just outer ones: a grid printed on a page photographed
+    # against a dark table sits inside the page's own outline.
+    contours, _ = cv2.findContours(mask, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    # Plain int product: np.prod costs more than boundingRect over thousands of specks.
+    boxes = [c for c in contours if len(c) >= 4 and _box_area(cv2.boundingRect(c)) >= min_area]
+    areas = [(cv2.contourArea(cv2.convexHull(c)), c) for c in boxes]
+    return [c for _, c in sorted([a for a in areas if a[0] >= min_area], key=lambda a: -a[0])[:count]]
+
+
+def opened_quads(gray: np.ndarray, min_area_frac: float = 0.04, count: int = 4) -> list[np.ndarray]:
+    """Outlines of the biggest ink blobs with thin arms cut off: each blob filled solid
+    and opened by a square OPEN_FRACTION of its bounding box's short side, then its
+    biggest part's outline. A grid whose border line runs on into a shadow's or a
+    page's edge is one blob with that edge; the solid grid survives the opening, the
+    edge does not. Corners TL TR BR BL as :func:`candidate_quads` gives them."""
+    h, w = gray.shape[:2]
+    min_area = min_area_frac * h * w
+    quads = []
+    for contour in _big_blobs(ink_mask(gray), min_area, count):
+        x, y, bw, bh = cv2.boundingRect(contour)
+        solid = np.zeros((bh, bw), np.uint8)
+        cv2.drawContours(solid, [contour], -1, 255, cv2.FILLED, offset=(-x, -y))
+        k = max(5, int(OPEN_FRACTION * min(bw, bh)))
+        opened = cv2.morphologyEx(solid, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+        parts, _ = cv2.findContours(opened, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        if not parts:
+            continue
+        quad = _blob_quad(max(parts, key=cv2.contourArea) + np.array([x, y], np.int32), min_area)
+        if quad is not None:
+            quads.append(quad)
     return quads
 
 

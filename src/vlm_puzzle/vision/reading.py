@@ -72,8 +72,11 @@ class CellReading:
     symbols: np.ndarray | None = field(default=None, repr=False)
 
     @classmethod
-    def from_symbols(cls, n: int, patches: np.ndarray | None, sym: np.ndarray) -> "CellReading":
-        probs, labels, notation = value_probs(sym.reshape(n, n, -1), n)
+    def from_symbols(cls, n: int, patches: np.ndarray | None, sym: np.ndarray,
+                     notation: str | None = None) -> "CellReading":
+        """The reading of symbol probabilities ``sym`` under the notation that explains
+        them best, or under ``notation`` (see :func:`~vlm_puzzle.vision.labels.notations`)."""
+        probs, labels, notation = value_probs(sym.reshape(n, n, -1), n, notation)
         # Empty wins only with enough probability; otherwise the likeliest digit.
         digit_best = probs[:, :, 1:].argmax(axis=2) + 1
         givens = np.where(probs[:, :, 0] >= EMPTY_THRESHOLD, 0, digit_best).astype(np.int64)
