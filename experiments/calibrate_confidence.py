@@ -6,9 +6,14 @@ its functions) and keeps each answer's raw signals (:func:`vlm_puzzle.check.conf
 and whether it was right:
 
 * fit: sgt-puzzles renders of every category at ``--seed``, the project's renders in the wide
-  (held-out) style space, indices 0..per-1, and the kubiesa *train* photos;
-* held out: sgt at ``--heldout-seed``, wide renders per..2*per-1, the kubiesa *val* photos and the
-  160 newspaper photos of ``wichtounet-sudoku-v2-train`` (never used to fit).
+  (held-out) style space, indices 0..per-1, the computer-drawn family (``--styles paper``) at indices
+  50..50+per-1, boards written with held-out MNIST digits (``--styles hand``) at indices 50..50+per-1,
+  and the kubiesa *train* photos;
+* held out: sgt at ``--heldout-seed``, wide renders per..2*per-1, paper and hand boards at indices
+  70..70+per-1, the kubiesa *val* photos and the 160 newspaper photos of
+  ``wichtounet-sudoku-v2-train`` (never used to fit).
+
+No reader was trained on any of these pictures (the hand boards' digits are MNIST's held-out split).
 
 The calibrator is a logistic model on the signals (L2, standardised) followed by an isotonic map
 of its out-of-fold output to the measured accuracy, each block's accuracy shrunk towards
@@ -43,6 +48,9 @@ L2 = 1.0          # logistic ridge, on standardised features
 FOLDS = 5
 PRIOR = (1.0, 1.0)   # beta prior (right, wrong) each isotonic block's accuracy is shrunk with
 WICHTOUNET_CHUNKS = 4
+# First index of the paper and hand boards per split: apart from the indices their benchmarks
+# report (0..19) and below the 100 a paper variant's seeds leave room for.
+FIRST = {"fit": 50, "heldout": 70}
 # The signals fitted on: few, as wrong answers in development data are few (a model on every
 # signal turned weights' signs from run to run).
 FIT_FEATURES = ("read_logit", "rule_confidence", "not_unique")
@@ -51,7 +59,7 @@ FIT_FEATURES = ("read_logit", "rule_confidence", "not_unique")
 # ---- running the pipeline (one task per process) --------------------------------------------
 
 def _tasks(args) -> list[tuple]:
-    from vlm_puzzle.eval import sgt
+    from vlm_puzzle.eval import handwritten, sgt
     out = []
     for split, seed, first, photos in (("fit", args.seed, 0, ["train"]), ("heldout", args.heldout_seed,
                                                                          args.per_category, ["val"])):
@@ -61,6 +69,10 @@ def _tasks(args) -> list[tuple]:
             out += [(split, "sgt", cat, seed, args.per_category) for cat in sgt.CATEGORIES]
         if "own" in args.sources:
             out += [(split, "own", kind, first, args.per_category) for kind in ext.OWN_KINDS]
+        if "paper" in args.sources:
+            out += [(split, "paper", kind, FIRST[split], args.per_category) for kind in ext.PAPER_KINDS]
+        if "hand" in args.sources and handwritten.available():
+            out += [(split, "hand", None, FIRST[split], args.per_category)]
         if "kubiesa" in args.sources:
             out += [(split, "kubiesa", s, 0, args.photos) for s in photos]
     if "wichtounet" in args.sources and WICHTOUNET.is_dir():
@@ -78,6 +90,11 @@ def _run(task) -> tuple[str, dict]:
         rows = ext.eval_sgt(solver, [what], per, seed, ext.CACHE, False)
     elif source == "own":
         rows = ext.eval_own(solver, per, ["clean", "photo"], "wide", False, kinds=(what,), first=seed)
+    elif source == "paper":
+        from vlm_puzzle.render.style import PAPER_VARIANTS
+        rows = ext.eval_paper(solver, per, PAPER_VARIANTS, False, kinds=(what,), seed0=ext.PAPER_SEED0 + seed)
+    elif source == "hand":
+        rows = ext.eval_hand(solver, per, False, first=seed)
     elif source == "kubiesa":
         rows = ext.eval_kubiesa(solver, ext.KUBIESA, [what], per, False)
     else:
@@ -179,8 +196,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--per-category", type=int, default=3, help="sgt and own renders per category and split")
     ap.add_argument("--photos", type=int, default=None, help="kubiesa photos per split, wichtounet per chunk "
                     f"(of {WICHTOUNET_CHUNKS}; default all)")
-    ap.add_argument("--sources", nargs="+", default=["sgt", "own", "kubiesa", "wichtounet"],
-                    choices=["sgt", "own", "kubiesa", "wichtounet"])
+    ap.add_argument("--sources", nargs="+", default=["sgt", "own", "paper", "hand", "kubiesa", "wichtounet"],
+                    choices=["sgt", "own", "paper", "hand", "kubiesa", "wichtounet"])
     ap.add_argument("--seed", type=int, default=101, help="sgt seed of the fitting data")
     ap.add_argument("--heldout-seed", type=int, default=202, help="sgt seed of the held-out data")
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="processes")

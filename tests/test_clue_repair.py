@@ -176,3 +176,35 @@ def read_state_stub(cages):
     from vlm_puzzle.vision.variants import VariantState
     return VariantState(size=6, edges=None, regions=None, cage_style="thick", cages=cages, diagonals=False,
                         windows=False, marks=Marks(False, False, np.zeros((6, 6), bool), 0.0, 0.0))
+
+
+def test_several_killer_sums_misread_are_repaired_by_the_total():
+    # Four sums misread, each sure-ish with the true digit a distant second guess: beyond the
+    # three changes of the search by cost; the killer total and the solver find them together.
+    from vlm_puzzle.check.clues import SURE_CHAR, total_repairs
+    from vlm_puzzle.rules.geometry import reachable
+    from vlm_puzzle.spec import Cage
+    spec, _ = generate_puzzle("killer", 6, seed=3)
+    shot = render_puzzle(spec, seed=3, style=STYLE, size_px=700)
+    state = read_state(np.ascontiguousarray(shot.image[..., ::-1]))
+    v = state.variants
+    cages, truths = list(v.cages), {}
+    for i, cage in enumerate(cages):
+        text = cage.clue.text
+        wrong = next((d for d in "987654321" if d != text[-1] and (len(text) > 1 or d != "0")
+                      and reachable(Cage(cage.cells, "sum", int(text[:-1] + d)), 6)), None)
+        if wrong is None or len(truths) == 4 or len(cage.cells) < 2:
+            continue
+        probs = [0.99] * (len(text) - 1) + [0.9]
+        alts = [()] * (len(text) - 1) + [((text[-1], 0.02),)]
+        cages[i] = replace(cage, clue=parse_clue(text[:-1] + wrong, probs, alts))
+        truths[i] = text
+    bad = replace(state, variants=replace(v, cages=tuple(cages)),
+                  verdict=replace(state.verdict, solver_status="no_solution"))
+    fixed = repair_clues(bad)
+    assert {i: fixed.variants.cages[i].clue.text for i in truths} == truths
+    assert fixed.verdict.solver_status == "solved" and fixed.verdict.solution == state.verdict.solution
+    assert sum(u.code == "clue_repaired" for u in fixed.variants.uncertainties) == 4
+    # A character read surely is never changed: with the misread digits sure, no repair is found.
+    sure = [replace(k, clue=replace(k.clue, probs=tuple(max(p, SURE_CHAR) for p in k.clue.probs))) for k in cages]
+    assert not list(total_repairs(sure, 6, state.givens, (2, 3), float("inf")))

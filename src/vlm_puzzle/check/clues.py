@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from itertools import combinations
 
 import numpy as np
 
@@ -25,7 +26,8 @@ from vlm_puzzle.check.templates import repair_template
 from vlm_puzzle.findings import Finding, uncertain
 from vlm_puzzle.rules.geometry import DOUBTFUL, Decision, reachable
 from vlm_puzzle.verdict import GivensVerdict, as_solution
-from vlm_puzzle.spec import Cage
+from vlm_puzzle.solver import solve
+from vlm_puzzle.spec import Cage, PuzzleSpec
 from vlm_puzzle.vision.clues import OP_OF, parse_clue
 from vlm_puzzle.vision.state import GridState
 
@@ -34,13 +36,17 @@ MAX_ALTERNATIVES = 30   # cheapest single-character changes considered
 MAX_SOLVES = 60         # solver calls at most
 BUDGET_S = 1.5          # seconds for the whole search
 SOLVE_S = 0.5           # seconds per solver call
-_KIND_OF_STYLE = {"dashed": "killer", "thick": "kenken"}
+_KIND_OF_STYLE = {"dashed": "killer", "thick": "kenken", "solid": "killer"}
 # An operator the reader did not see (``:`` for division, ``*``...): nats per guess.
 MISSING_OP = 1.0
 # Operators a blurred print turns into one another (a small ÷ into +, a × into +...),
 # tried at OP_FLOOR_P where the reader gave them less.
 CONFUSABLE = {"+": "/x", "-": "/+", "x": "+", "/": "+-"}
 OP_FLOOR_P = float(np.exp(-6.0))
+# The killer-total search (total_repairs): characters read at SURE_CHAR or more are never
+# changed, at most TOTAL_PER_CLUE characters of one clue.
+SURE_CHAR = 0.95
+TOTAL_PER_CLUE = 2
 
 
 def clue_changes(cages, max_cost: float = MAX_COST, kenken_size: int = 0) -> list[tuple[float, int, int, str]]:
@@ -68,6 +74,81 @@ def clue_changes(cages, max_cost: float = MAX_COST, kenken_size: int = 0) -> lis
                     out.append((cost, i, j, ch))
     out.sort()
     return out[:MAX_ALTERNATIVES]
+
+
+def total_repairs(cages, n: int, givens, box, deadline: float):
+    """Lists of clue changes (``clue_changes``' tuples), one by one, under which the sums of
+    killer cages that cover the grid total N*N*(N+1)/2 and every cage taken leaves the givens
+    a solution. Each unsure clue (a character read below ``SURE_CHAR``) may take any of its readings
+    that change up to ``TOTAL_PER_CLUE`` characters for the reader's next guesses (a reachable
+    sum). The solver decides: the sure cages first, then the unsure ones from the surest, each
+    with its readings cheapest first, kept only while the cages so far still have a solution
+    (milliseconds each: a loose killer is easy) and the rest can still make the total up;
+    several changes at once are found where trying subsets by cost would take a solver call
+    per subset. Nothing when the cages do not cover the grid, a clue is unreadable or the total
+    already holds; the search stops when ``deadline`` passes (``time.process_time()``: the CPU
+    time of this process, so that a machine busy with other work gets the same answer)."""
+    want = n * n * (n + 1) // 2
+    if box is None or sum(len(k.cells) for k in cages) != n * n or any(k.clue.target is None for k in cages):
+        return
+    need = want - sum(k.clue.target for k in cages)
+    if need == 0:
+        return
+    options = {i: [(0.0, 0, ())] + sorted(_readings(i, k, n)) for i, k in enumerate(cages)}
+    unsure = sorted((i for i in options if len(options[i]) > 1), key=lambda i: -cages[i].clue.confidence)
+    fixed = [Cage(k.cells, "sum", k.clue.target) for i, k in enumerate(cages) if len(options[i]) == 1]
+    # reach[k]: the changes of the total that the unsure cages from k on can still make.
+    reach = [{0}]
+    for i in reversed(unsure):
+        reach.insert(0, {a + d for a in reach[0] for _, d, _ in options[i]})
+    grid = [[int(v) for v in row] for row in np.asarray(givens).reshape(n, n)]
+
+    def feasible(chosen_cages) -> bool:
+        spec = PuzzleSpec(kind="killer", size=n, givens=grid, box=tuple(box), cages=tuple(fixed + chosen_cages))
+        left = deadline - time.process_time()
+        return left > 0 and solve(spec, unique=False, timeout_s=min(SOLVE_S, left)).status != "no_solution"
+
+    def search(k: int, delta: int, chosen_cages: list, changes: tuple):
+        if k == len(unsure):
+            if delta == need:
+                yield list(changes)
+            return
+        i = unsure[k]
+        for _, d, more in options[i]:
+            if time.process_time() > deadline:
+                return
+            if need - delta - d not in reach[k + 1]:
+                continue
+            cage = Cage(cages[i].cells, "sum", cages[i].clue.target + d)
+            if feasible(chosen_cages + [cage]):
+                yield from search(k + 1, delta + d, chosen_cages + [cage], changes + more)
+    if need in reach[0]:
+        yield from search(0, 0, [], ())
+
+
+def _readings(i: int, cage, n: int) -> list[tuple[float, int, tuple]]:
+    """(cost, change of the target, changes) of the other readings of cage ``i``'s sum."""
+    clue = cage.clue
+    unsure = [(j, ch, q, p) for j, (p, alts) in enumerate(zip(clue.probs, clue.alternatives)) if p < SURE_CHAR
+              for ch, q in alts]
+    out = []
+    for k in range(1, TOTAL_PER_CLUE + 1):
+        for combo in combinations(unsure, k):
+            if len({c[0] for c in combo}) < k:
+                continue   # one character changed once
+            chars = list(clue.text)
+            for j, ch, _, _ in combo:
+                chars[j] = ch
+            digits = "".join(chars)
+            if not digits.isdigit() or digits[0] == "0":
+                continue
+            target = int(digits)
+            if target == clue.target or not reachable(Cage(cage.cells, "sum", target, distinct=True), n):
+                continue
+            changes = tuple((float(np.log(max(p, 1e-12)) - np.log(max(q, 1e-12))) + CHANGE_PENALTY, i, j, ch)
+                            for j, ch, q, p in combo)
+            out.append((sum(c[0] for c in changes), target - clue.target, changes))
+    return out
 
 
 def with_changes(variants, changes: list[tuple[float, int, int, str]]):
@@ -119,6 +200,21 @@ def repair_clues(state: GridState, decision: Decision) -> GridState:
     changes = clue_changes(variants.cages, UNLIKELY_REPAIR if several else MAX_COST,
                            variants.size if kind == "kenken" else 0)
     calls = 0
+    # A killer's sums must total N*N*(N+1)/2: the solver picks readings that make them do first.
+    cpu0 = time.process_time()
+    by_total = total_repairs(variants.cages, variants.size, state.givens, decision.box, cpu0 + BUDGET_S) \
+        if kind == "killer" and not several else ()
+    for chosen in by_total:
+        candidate = with_changes(variants, chosen)
+        template = repair_template(state, decision, candidate)
+        if template is None or template.kind != kind:
+            continue
+        calls += 1
+        status, solution = verdict(template, state.givens, SOLVE_S)
+        if status == "solved":
+            return _repaired(state, v, kind, variants, candidate, chosen, status, solution, t0)
+        if calls >= MAX_SOLVES // 2 or time.process_time() - cpu0 > BUDGET_S:
+            break
     for cost, idx in subsets_by_cost(changes, MAX_CHANGES):
         if calls >= MAX_SOLVES or time.perf_counter() - t0 > BUDGET_S:
             break
@@ -130,18 +226,23 @@ def repair_clues(state: GridState, decision: Decision) -> GridState:
         calls += 1
         status, solution = verdict(template, state.givens, SOLVE_S)
         if status == "solved":
-            changed = sorted({c[1] for c in chosen})
-            notes = tuple(_note(variants.cages[i], candidate.cages[i],
-                                sum(c[0] - CHANGE_PENALTY for c in chosen if c[1] == i)) for i in changed)
-            confidence = variants.confidence
-            if max(c[0] for c in chosen) - CHANGE_PENALTY > UNLIKELY_REPAIR:
-                confidence = min(confidence, DOUBTFUL)
-            fixed = replace(candidate, uncertainties=variants.uncertainties + notes, confidence=confidence)
-            checked = replace(v, kind=kind, solver_status=status, solution=as_solution(solution),
-                              status="repaired" if v.repairs else "not_needed")
-            timing = {**state.timing, "clue_repair_s": time.perf_counter() - t0}
-            return replace(state, variants=fixed, verdict=checked, timing=timing)
+            return _repaired(state, v, kind, variants, candidate, chosen, status, solution, t0)
     return state
+
+
+def _repaired(state, v, kind, variants, candidate, chosen, status, solution, t0) -> GridState:
+    """``state`` with the repaired clues of ``candidate`` (``chosen`` changes) and the solver's verdict."""
+    changed = sorted({c[1] for c in chosen})
+    notes = tuple(_note(variants.cages[i], candidate.cages[i],
+                        sum(c[0] - CHANGE_PENALTY for c in chosen if c[1] == i)) for i in changed)
+    confidence = variants.confidence
+    if max(c[0] for c in chosen) - CHANGE_PENALTY > UNLIKELY_REPAIR:
+        confidence = min(confidence, DOUBTFUL)
+    fixed = replace(candidate, uncertainties=variants.uncertainties + notes, confidence=confidence)
+    checked = replace(v, kind=kind, solver_status=status, solution=as_solution(solution),
+                      status="repaired" if v.repairs else "not_needed")
+    timing = {**state.timing, "clue_repair_s": time.perf_counter() - t0}
+    return replace(state, variants=fixed, verdict=checked, timing=timing)
 
 
 def _note(before, after, cost: float) -> Finding:

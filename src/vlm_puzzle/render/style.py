@@ -198,3 +198,47 @@ def _line_colour(rng: np.random.Generator, grey: int) -> RGB:
 
 def with_font(style: Style, font: str) -> Style:
     return replace(style, font=font, clue_font=font)
+
+
+# The computer-drawn look of KenKen apps and puzzle generators (issue 13's benchmark style), and
+# the variants the issue lists beside it: "bench" thin cell lines with cage borders 2.5..3.5x as
+# thick; "cages" the cage borders alone, no cell lines; "faint" faint grey cell lines and dark cage
+# borders of the same width; "ratio" thin 1..6 px and thick only 1.5..2x thin. Each adds coloured
+# clue text, no / narrow / wide margin and anti-aliased or hard-edged drawing at random.
+PAPER_VARIANTS = ("bench", "cages", "faint", "ratio")
+_SANS = ("Sans", "Gothic", "Arial", "Helvet")
+
+
+def paper_style(rng: np.random.Generator, fonts: list[str], variant: str = "bench") -> Style:
+    """A computer-drawn style of ``variant`` (one of ``PAPER_VARIANTS``): a plain sans font from
+    ``fonts`` (upright; any of them when none is sans), clue top-left at 20..32% of the cell,
+    operators ``+ − × ÷``, no operator on single cells, killer cages dashed or solid."""
+    if variant not in PAPER_VARIANTS:
+        raise ValueError(f"paper variant {variant!r}: one of {PAPER_VARIANTS}")
+    sans = [f for f in fonts if any(s in f for s in _SANS) and not any(
+        w in f for w in ("Italic", "Oblique", "Condensed", "Narrow", "Mono"))] or list(fonts)
+    font = _pick(rng, sans)
+    thin_px = float(rng.uniform(1.5, 4.0) if variant in ("bench", "cages") else rng.uniform(1.0, 6.0))
+    ratio = {"bench": rng.uniform(2.5, 3.5), "cages": rng.uniform(1.5, 5.0), "faint": 1.0,
+             "ratio": rng.uniform(1.5, 2.0)}[variant]
+    m = rng.random()
+    margin = 0.0 if m < 0.15 else float(rng.uniform(0.01, 0.05)) if m < 0.75 else float(rng.uniform(0.1, 0.25))
+    return Style(
+        font=font, clue_font=font, digit_scale=float(rng.uniform(0.45, 0.6)),
+        thin_px=thin_px, thick_px=thin_px * float(ratio),
+        line_color=(0, 0, 0), ink=(0, 0, 0), paper=(255, 255, 255), cage_color=(40, 40, 40),
+        cell_lines=variant != "cages",
+        thin_color=(int(rng.integers(150, 215)),) * 3 if variant == "faint" else None,
+        killer_solid=bool(rng.random() < 0.5) or variant == "cages",
+        antialias=bool(rng.random() < 0.6),
+        clue_scale=float(rng.uniform(0.2, 0.32)),
+        clue_offset=(float(rng.uniform(0.04, 0.1)), float(rng.uniform(0.03, 0.08))),
+        clue_ink=_pick(rng, CLUE_INKS) if rng.random() < 0.2 else None,
+        op_glyphs=("+", "\u2212", "\u00d7", "\u00f7"),
+        margin=margin,
+    )
+
+
+def paper_side(rng: np.random.Generator) -> int:
+    """The benchmark's image sides: 1500..1800 px."""
+    return int(rng.integers(1500, 1801))

@@ -51,6 +51,10 @@ def decide(size: int, box_hint, variants: VariantState) -> Decision:
     if variants.cage_style == "dashed":
         kind, box = "killer", _box_for(n, box_hint)
         evidence.append(info("dashed_cages", f"{len(variants.cages)} cages drawn with dashed inset outlines: killer"))
+    elif variants.cage_style == "solid":
+        kind, box = "killer", _box_for(n, box_hint)
+        evidence.append(info("solid_cages", f"{len(variants.cages)} solid-bordered cages whose clues are bare sums "
+                             "totalling the grid: killer"))
     elif variants.cage_style == "thick" and box_hint is not None and _mostly_clueless(variants.cages):
         # Every KenKen cage shows a clue: thick-bordered groups most of which show
         # none, in a grid whose line widths show a box pattern, are misread boxes.

@@ -15,11 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from vlm_puzzle.spec import Cell
-from vlm_puzzle.vision.edge_net import EDGE_MODEL, THICK_MARGIN, EdgeNet, decide_edges, edge_probabilities
+from vlm_puzzle.vision.edge_net import (EDGE_MODEL, MIN_LINE_SHARE, THICK_MARGIN, EdgeNet, decide_edges,
+                                        edge_probabilities)
 from vlm_puzzle.vision.edge_rules import decide_outlines, outline_ink, split_widths
 from vlm_puzzle.vision.edges import (edge_patches, ink_widths, line_centres, line_contrast, line_widths,
                                      measure_edges)
-from vlm_puzzle.vision.gray import to_gray
+from vlm_puzzle.vision.gray import otsu_split, to_gray
 from vlm_puzzle.vision.ink import ink_map
 
 THIN, THICK = 0, 1
@@ -41,6 +42,10 @@ class EdgeMap:
     whether the edge classifier (rather than the hand rules) decided;
     ``thick_margin``: (E,) the classifier's margin per edge, vertical edges then
     horizontal, row by row (see :meth:`margin_of`; None for the hand rules).
+    ``by_width``: readings of the heavier lines by ink width alone, each (E,) bool
+    (:func:`line_splits`), those that differ from ``vertical`` / ``horizontal``: other
+    readings for the clues to confirm. ``fine_widths``: (E,) the ink widths they were
+    measured from when a smoother warp was given (:func:`classify_edges`), else None.
     """
 
     size: int
@@ -57,6 +62,8 @@ class EdgeMap:
     doubtful: int = 0
     learned: bool = False
     thick_margin: np.ndarray | None = None
+    by_width: tuple[np.ndarray, ...] = ()
+    fine_widths: np.ndarray | None = None
 
     def margin_of(self, kind: str, r: int, c: int) -> float:
         """Signed distance of the ``"v"`` / ``"h"`` edge (r, c) from the classifier's
@@ -93,7 +100,7 @@ class EdgeMap:
 
 def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
                    v_lines: np.ndarray | None = None, h_lines: np.ndarray | None = None,
-                   model: EdgeNet | str | Path | None = EDGE_MODEL) -> EdgeMap:
+                   model: EdgeNet | str | Path | None = EDGE_MODEL, widths_gray: np.ndarray | None = None) -> EdgeMap:
     """Measure and classify every inner edge of the grid.
 
     Parameters
@@ -105,6 +112,8 @@ def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
     model : the edge classifier (:class:`EdgeNet`), or its ONNX weights (default
         ``weights/edges.onnx``, loaded for this call); ``None``, or a missing file,
         falls back to the hand-measured rules alone.
+    widths_gray : the same warp from an area-averaged picture, where the ink widths of
+        ``by_width`` (and ``fine_widths``) are measured; default ``gray``.
 
     Returns an :class:`EdgeMap`. Without the model, thin and thick are told apart
     by splitting the ink widths into two groups (largest gap in log width; when
@@ -146,6 +155,12 @@ def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
         thick, dashed = np.zeros_like(thick), np.zeros_like(dashed)
         doubtful, contrast = int((~seen).sum()), 1.0
     k = len(vert)
+    fine = None
+    if widths_gray is not None and not dashed.any():
+        g2 = to_gray(widths_gray)
+        v2, h2, _ = edge_patches(ink_map(g2, cell), xs, ys, v_lines, h_lines)
+        fine = ink_widths(np.concatenate([v2, h2]), cell)
+    by_width = line_splits(widths if fine is None else fine) if not dashed.any() else []
     boxed = box_lines(thick, dashed, n)
     if boxed is not None and (dashed.any() or (boxed != thick).any()):
         # Two kinds of edge that split exactly along box lines are box and cell lines,
@@ -162,7 +177,39 @@ def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
                    width_v=widths[:k].reshape(n, n - 1), width_h=widths[k:].reshape(n - 1, n),
                    dash_v=evidence[:k].reshape(n, n - 1), dash_h=evidence[k:].reshape(n - 1, n),
                    thin_width=thin, contrast=contrast, doubtful=doubtful, learned=probs is not None,
-                   thick_margin=margin)
+                   thick_margin=margin,
+                   by_width=tuple(b for b in by_width if (b != thick).any()), fine_widths=fine)
+
+
+# Least ratio of the median ink widths of two kinds of line for line_splits (the paper
+# family's thick/thin ratio reaches down to 1.5; the clues confirm every such reading).
+SPLIT_WIDER = 1.3
+# An edge whose ink width is below this share of the heavy lines' median has no line.
+NO_LINE = 0.05
+
+
+def line_splits(widths: np.ndarray) -> list[np.ndarray]:
+    """Readings of the heavier lines by ink width alone, each (E,) bool: where some edges
+    show no line at all (a KenKen drawn by its cage borders alone), the edges with a line;
+    and the upper of two groups of the edges with a line (Otsu on log width, each at least
+    ``MIN_LINE_SHARE`` of the edges) whose medians differ by ``SPLIT_WIDER`` or more (a
+    ratio, so any resolution; ink width folds in darkness, so faint grey cell lines beside
+    dark cage borders of the same width split too; a thin line a large picture's warp
+    thins to nothing counts as thin). Not decisions: the cage clues choose
+    (:func:`vlm_puzzle.vision.variants.read_variants_image`)."""
+    w = np.asarray(widths, np.float64)
+    if len(w) < 4 or float(np.percentile(w, 90)) <= 0:
+        return []
+    lined = w >= NO_LINE * float(np.median(w[w >= 0.5 * np.percentile(w, 90)]))
+    out = [lined] if MIN_LINE_SHARE <= float(lined.mean()) <= 1 - MIN_LINE_SHARE else []
+    logw = np.log(np.maximum(w[lined], 1e-3))
+    if len(logw) >= 4:
+        cut, low, high = otsu_split(logw)
+        if min(len(low), len(high)) >= MIN_LINE_SHARE * len(w) and np.median(high) - np.median(low) >= np.log(SPLIT_WIDER):
+            heavy = lined.copy()
+            heavy[lined] = logw >= cut
+            out.append(heavy)
+    return out
 
 
 def box_lines(thick: np.ndarray, dashed: np.ndarray, n: int) -> np.ndarray | None:

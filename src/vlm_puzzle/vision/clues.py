@@ -105,6 +105,10 @@ TEXT_H = 0.18
 TEXT_LEFT, TEXT_TOP = 0.1, 0.09
 CLIP_PAD = 0.05   # ink kept left of the text (cell): not an outline's dashes beside it
 FIT_H, FIT_BOTTOM = 0.26, 0.36
+# Text taller than FIT_TALL (cell) but not cut is read both as it stands and cut to TEXT_H
+# (large clues of computer-drawn KenKens read a 6 as a 0, sure, as they stand); the cut one
+# counts when read at FIT_SURE or surer than the other (a blurred photo's clue may read worse).
+FIT_TALL, FIT_SURE = 0.19, 0.8
 # Search window for the text, fractions of the cell; lines in it: see _solid, _dashed.
 FIND_X, FIND_Y = (0.0, 0.97), (0.0, 0.72)
 LINE_RUN, LINE_COVER, LINE_SPAN, LINE_THICK, DASH_COVER = 0.85, 0.4, 0.75, 0.08, 0.25
@@ -156,7 +160,7 @@ def text_box(ink: np.ndarray, box: tuple[float, float, float, float]) -> tuple[f
     while grew:
         grew = False
         for k in range(count - 1):
-            if k in members:
+            if k in members or height[k] > MAX_TEXT_H * h:   # no character: an outline's blurred corner
                 continue
             overlap = min(b, top[k] + height[k]) - max(a, top[k])
             near = max(l - (left[k] + width[k]), left[k] - r) <= CHAR_GAP * w
@@ -232,17 +236,19 @@ def _dashed(on: np.ndarray, thick: float) -> np.ndarray:
     return _flank(line)
 
 
-def strip_box(box: tuple[float, float, float, float], found: tuple[float, float, float, float] | None):
+def strip_box(box: tuple[float, float, float, float], found: tuple[float, float, float, float] | None,
+              fit: bool = False):
     """(box to cut the clue strip from, the region of ink kept or None) for the cell
     ``box``: the cell itself when its text (``found`` by :func:`text_box`) sits
     where the reader learnt to find it; else a box scaled and placed so that the text
     stands TEXT_H high at (TEXT_LEFT, TEXT_TOP) (large, small or low clues), and only
     the ink of the cell from just left of the text kept (not an outline's dashes
-    beside it, nor the neighbouring cells' ink)."""
+    beside it, nor the neighbouring cells' ink). ``fit``: scale and place the text so
+    wherever it stands."""
     if found is None:
         return box, None
     left, top, _, bottom = found
-    if bottom <= FIT_BOTTOM and bottom - top <= FIT_H:
+    if not fit and bottom <= FIT_BOTTOM and bottom - top <= FIT_H:
         return box, None
     x0, y0, x1, y1 = box
     w, h = x1 - x0, y1 - y0
@@ -388,7 +394,11 @@ def read_clues(ink: np.ndarray, cells: list[tuple[float, float, float, float]], 
     if not cells:
         return ([], []) if both else []
     found = [text_box(ink, box) for box in cells]
-    strips = np.stack([clue_strip(ink, *strip_box(box, f)) for box, f in zip(cells, found)])
+    boxes = [strip_box(box, f) for box, f in zip(cells, found)]
+    tall = [i for i, f in enumerate(found) if f is not None and boxes[i][1] is None and f[3] - f[1] > FIT_TALL]
+    boxes += [strip_box(cells[i], found[i], fit=True) for i in tall]
+    strips = np.stack([clue_strip(ink, *b) for b in boxes])
+    extents = found + [found[i] for i in tall]
     reader = weights if isinstance(weights, ClueReader) else ClueReader(weights)
     logits = [reader.column_probs(strips)]
     if reader.second is not None:
@@ -399,13 +409,21 @@ def read_clues(ink: np.ndarray, cells: list[tuple[float, float, float, float]], 
         clue = parse_clue(text, probs, alts) if text else Clue(text="", op=None, target=None, confidence=0.0)
         return replace(clue, extent=f) if text else clue
 
+    def read_with(z, with_ops: bool) -> list[Clue]:
+        out = [one(z[i], f, with_ops) for i, f in enumerate(extents)]
+        for k, i in enumerate(tall):   # a tall clue: cut to the height learnt, unless that reads worse
+            fitted = out[len(cells) + k]
+            if fitted.confidence >= FIT_SURE or fitted.confidence > out[i].confidence:
+                out[i] = fitted
+        return out[:len(cells)]
+
     def decode(with_ops: bool) -> list[Clue]:
         # One network for the whole grid: the one surer of its readings in all (the first on a
         # tie). A grid is written all in print or all by hand, and each network is sure on its
         # own kind of clue; their mean would doubt both. Bare numbers (killer sums) keep the
         # first network's: the second made stray sums there.
         nets = logits if with_ops else logits[:1]
-        reads = [[one(z[i], f, with_ops) for i, f in enumerate(found)] for z in nets]
+        reads = [read_with(z, with_ops) for z in nets]
         return max(reads, key=lambda r: sum(k.confidence for k in r))
     return (decode(True), decode(False)) if both else decode(ops)
 

@@ -29,7 +29,7 @@ from vlm_puzzle.vision.edge_net import load_edge_net
 from vlm_puzzle.vision.gray import to_gray
 from vlm_puzzle.vision.grid import GridLocation, _lattice_corners, locate_grid
 from vlm_puzzle.vision.lattice import find_lattice
-from vlm_puzzle.vision.outline import warp_quad
+from vlm_puzzle.vision.outline import smooth_warp, warp_quad
 from vlm_puzzle.vision.reading import EMPTY_THRESHOLD, CellReading, GridGeometry
 from vlm_puzzle.vision.state import GridState
 from vlm_puzzle.vision.variants import read_variants
@@ -72,7 +72,7 @@ class GridReader:
         t0 = time.perf_counter()
         loc = locate_grid(image)
         timing = {"locate_s": time.perf_counter() - t0}
-        return self._state(loc, scale, 0, variants, timing)
+        return self._state(loc, scale, 0, variants, timing, image)
 
     def best_turn(self, state: GridState, margin: float = TURN_MARGIN) -> int:
         """k in 0..3 under which the digit cells read most confidently (upright).
@@ -111,9 +111,10 @@ class GridReader:
         if lattice.size != loc.lattice.size:
             raise ReadError("the grid changed size when turned upright; the picture is ambiguous")
         turned = GridLocation(corners=_lattice_corners(lattice, H), homography=H, warped=warped, lattice=lattice)
-        return self._state(turned, scale, k, variants, dict(state.timing))
+        return self._state(turned, scale, k, variants, dict(state.timing), image)
 
-    def _state(self, loc: GridLocation, scale: float, rotation: int, variants: bool, timing: dict) -> GridState:
+    def _state(self, loc: GridLocation, scale: float, rotation: int, variants: bool, timing: dict,
+               image: np.ndarray | None = None) -> GridState:
         t = time.perf_counter()
         reading = self._read(loc)
         timing["read_s"] = timing.get("read_s", 0.0) + time.perf_counter() - t
@@ -121,7 +122,9 @@ class GridReader:
         marks = None
         if variants:
             t = time.perf_counter()
-            marks = read_variants(geometry, self.edge_net, self.clue_reader)
+            # Line widths of a big picture are measured on an area-averaged warp (``image``: the picture).
+            fine = smooth_warp(to_gray(image), loc.homography) if image is not None else None
+            marks = read_variants(geometry, self.edge_net, self.clue_reader, widths_image=fine)
             if marks.marks.diagonal_style == "line":
                 # An x-sudoku's drawn diagonals cross empty cells like a 1 or a 7: read again without them.
                 reading = self._without_diagonal_lines(reading, geometry.size)

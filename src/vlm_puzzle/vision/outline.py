@@ -13,6 +13,9 @@ import numpy as np
 WARP_SIZE = 576          # px side of the rectified grid; 576 = 9*64 = 16*36 = 12*48
 WARP_MARGIN = 24         # px of context kept around the coarse outline when warping
 OPEN_FRACTION = 0.1      # opened_quads: opening square, of a blob's bounding box short side
+# smooth_warp: a grid over AA_SHRINK**2 times its warped size in the picture is area-averaged
+# down to AA_SHRINK times that size before the warp.
+AA_SHRINK = 1.5
 
 
 def ink_mask(gray: np.ndarray, block: int | None = None, offset: float = 7) -> np.ndarray:
@@ -179,3 +182,24 @@ def warp_quad(gray: np.ndarray, quad: np.ndarray, size: int = WARP_SIZE,
 def paper_level(gray: np.ndarray) -> float:
     """Gray level of the paper: the 90th percentile of every 4th pixel (both axes)."""
     return percentile_u8(gray[::4, ::4], 90)
+
+
+def smooth_warp(gray: np.ndarray, H: np.ndarray, size: int = WARP_SIZE,
+                margin: int = WARP_MARGIN) -> np.ndarray | None:
+    """The warp of :func:`warp_quad` (homography ``H``, picture to warped square) from an
+    area-averaged copy of ``gray``, when the warp shrinks the grid over ``AA_SHRINK**2``
+    times; else None. A linear warp samples the picture: shrunk that far, a thin line
+    between two samples vanishes and a thick one reads thin, so line widths are measured
+    on this one (the edge classifier learnt the sampled look and keeps it)."""
+    m, e = float(margin), float(size - 1 - margin)
+    inner = np.array([[m, m], [e, m], [e, e], [m, e]], np.float64).reshape(-1, 1, 2)
+    quad = cv2.perspectiveTransform(inner, np.linalg.inv(H)).reshape(4, 2)
+    side = max(float(np.linalg.norm(quad[(i + 1) % 4] - quad[i])) for i in range(4))
+    f = AA_SHRINK * (e - m) / max(side, 1.0)
+    if f >= 1.0 / AA_SHRINK:
+        return None
+    small = cv2.resize(gray, (max(1, round(gray.shape[1] * f)), max(1, round(gray.shape[0] * f))),
+                       interpolation=cv2.INTER_AREA)
+    S = np.diag([small.shape[1] / gray.shape[1], small.shape[0] / gray.shape[0], 1.0])
+    return cv2.warpPerspective(small, H @ np.linalg.inv(S), (size, size), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=paper_level(gray))

@@ -32,7 +32,7 @@ from vlm_puzzle.vision.reading import GridGeometry
 from vlm_puzzle.vision.regions import components, dashed_cages, groups_of, thick_regions
 
 from vlm_puzzle.findings import Finding, uncertain
-from vlm_puzzle.spec import Cell
+from vlm_puzzle.spec import DEFAULT_BOX, Cell
 
 # Fraction of inner edges that must read as dashed before the grid counts as caged
 # (killer grids have 40-70 %; a few text serifs along an edge can look dashed).
@@ -68,7 +68,8 @@ class VariantState:
 
     ``edges``: the classified borders. ``regions``: (N, N) region ids from thick
     borders when they form N regions of N cells, else None. ``cage_style``:
-    ``"dashed"`` (killer), ``"thick"`` (KenKen) or None. ``cages``: the cages with
+    ``"dashed"`` (killer), ``"thick"`` (KenKen), ``"solid"`` (killer cages drawn as
+    solid borders, told by their bare sums) or None. ``cages``: the cages with
     their clues. ``diagonals`` / ``windows``: from :mod:`marks`. ``uncertainties``:
     sentences naming what could not be read for sure. ``confidence``: 0..1 for the
     whole read. ``seconds``: time per step.
@@ -105,18 +106,18 @@ class VariantState:
 
 
 def read_variants(geometry: GridGeometry, edge_net: EdgeNet | str | Path | None = EDGE_MODEL,
-                  clue_reader: ClueReader | None = None) -> VariantState:
+                  clue_reader: ClueReader | None = None, widths_image: np.ndarray | None = None) -> VariantState:
     """Read the variant marks of a located grid (its rectified image and line positions).
-    ``edge_net``, ``clue_reader``: the networks (see :func:`read_variants_image`)."""
+    ``edge_net``, ``clue_reader``, ``widths_image``: see :func:`read_variants_image`."""
     return read_variants_image(geometry.warped, geometry.cols_x, geometry.rows_y,
-                               geometry.v_lines, geometry.h_lines, edge_net, clue_reader)
+                               geometry.v_lines, geometry.h_lines, edge_net, clue_reader, widths_image)
 
 
 # ---- the reading ---------------------------------------------------------------------
 
 def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None,
                         edge_net: EdgeNet | str | Path | None = EDGE_MODEL,
-                        clue_reader: ClueReader | None = None) -> VariantState:
+                        clue_reader: ClueReader | None = None, widths_image: np.ndarray | None = None) -> VariantState:
     """Read borders, regions, cages, clues and marks of a rectified grid.
 
     Parameters
@@ -127,6 +128,8 @@ def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None,
     edge_net : the edge classifier, or its weights (loaded for this call; see
         :func:`~vlm_puzzle.vision.borders.classify_edges`).
     clue_reader : the clue network (default: the shipped one, loaded for this call).
+    widths_image : the same warp from an area-averaged picture (``outline.smooth_warp``), on
+        which the line widths of the readings by width alone are measured; default ``warped``.
     """
     t0 = time.perf_counter()
     gray = to_gray(warped)
@@ -135,7 +138,7 @@ def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None,
     cell = float(min(np.diff(xs).mean(), np.diff(ys).mean()))
     paper = paper_map(gray, cell)
     ink = ink_map(gray, cell, paper)
-    edges = B.classify_edges(gray, xs, ys, ink, v_lines, h_lines, model=edge_net)
+    edges = B.classify_edges(gray, xs, ys, ink, v_lines, h_lines, model=edge_net, widths_gray=widths_image)
     t1 = time.perf_counter()
     marks = read_marks(paper, ink, xs, ys)
     t2 = time.perf_counter()
@@ -179,20 +182,37 @@ def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None,
         notes.append(uncertain("few_dashed_edges", f"{edges.n_dashed} edge(s) look dashed, too few for cages; ignored"))
 
     cages: tuple[CageRead, ...] = ()
-    if cage_style:
+    by_width = _width_cages(edges, n) if cage_style != "dashed" else []
+    if cage_style or by_width:
         # Every cell's corner text in one classifier batch: cage clues, and the
         # evidence that places cage borders right (one clue per cage).
         cells = [(r, c) for r in range(n) for c in range(n)]
         boxes = [_cell_box(xs, ys, rc, v_lines, h_lines) for rc in cells]
-        with_ops, digits = read_clues(ink, boxes, cell, weights=clue_reader, both=True) if cage_style == "dashed" \
-            else (read_clues(ink, boxes, cell, weights=clue_reader), None)
-        op_clues = dict(zip(cells, with_ops))
+        with_ops, digits = read_clues(ink, boxes, cell, weights=clue_reader, both=True)
+        op_clues, sums = dict(zip(cells, with_ops)), dict(zip(cells, digits))
+        if cage_style != "dashed":
+            # Solid cage borders: the clues say whose (operators: KenKen; bare sums that
+            # total the grid: a killer drawn with solid cages), and which reading of the
+            # lines, the classifier's or the ink widths' ratio, puts one in each cage's first cell.
+            style = _solid_style(groups, op_clues, sums, n) if cage_style else None
+            if cage_style and style is None:
+                style = cage_style   # as before: thick borders, clues unclear
+            best = clue_fit(groups, sums if style == "solid" else op_clues) if cage_style else -n * n
+            for alt_edges, alt_groups in by_width:
+                alt_edges, alt_groups = _borders_by_clues(alt_edges, op_clues)
+                alt = _solid_style(alt_groups, op_clues, sums, n)
+                fit = clue_fit(alt_groups, sums if alt == "solid" else op_clues) if alt else best
+                if fit > best:
+                    edges, groups, regions, style, best = alt_edges, alt_groups, None, alt, fit
+                    notes = [u for u in notes if u.code not in ("edges_doubtful", "thick_groups_unclear")]
+            cage_style = style
+    if cage_style:
         if cage_style == "dashed" and operator_clues(groups, op_clues):
             # Cage clues with operators are KenKen's, whatever the lines look like.
             notes.append(uncertain("operator_clues", "cage clues carry operators: KenKen cages, though "
                                    "their borders read as dashed"))
             cage_style = "thick"
-        clue_at = op_clues if cage_style == "thick" else dict(zip(cells, digits))
+        clue_at = op_clues if cage_style == "thick" else sums
         if cage_style == "dashed":
             sure = {rc for rc, k in clue_at.items() if k.target is not None and k.confidence >= STRAY_CONFIDENT}
             blank = {rc for rc, k in clue_at.items() if not k.text}
@@ -229,6 +249,76 @@ def operator_clues(groups, clue_at) -> bool:
     multi = [clue_at[g[0]] for g in groups if len(g) > 1]
     with_op = [k for k in multi if k.op is not None and k.target is not None and k.confidence >= 0.5]
     return bool(multi) and len(with_op) >= OPERATOR_SHARE * len(multi) and len({k.op for k in with_op}) >= 2
+
+
+def _width_cages(edges: B.EdgeMap, n: int) -> list:
+    """(edges, groups) of each reading by ink width alone (``EdgeMap.by_width``) whose
+    heavier lines enclose two or more groups no larger than a cage."""
+    out = []
+    k = n * (n - 1)
+    widths = edges.fine_widths if edges.fine_widths is not None else \
+        np.concatenate([edges.width_v.ravel(), edges.width_h.ravel()])
+    edges = replace(edges, width_v=widths[:k].reshape(n, n - 1), width_h=widths[k:].reshape(n - 1, n))
+    for heavy in edges.by_width:
+        thick = heavy.astype(np.int8)
+        thin = float(np.median(widths[thick == 0]))
+        alt = replace(edges, vertical=thick[:k].reshape(n, n - 1), horizontal=thick[k:].reshape(n - 1, n),
+                      by_width=(), thick_margin=None, doubtful=0, thin_width=thin,
+                      contrast=max(1.0 + 1e-3, float(np.median(widths[thick == 1])) / max(thin, 1e-3)))
+        groups = groups_of(thick_regions(alt))
+        if len(groups) >= 2 and max(map(len, groups)) <= max(MAX_CAGE, n):
+            out.append((alt, groups))
+    return out
+
+
+def _borders_by_clues(edges: B.EdgeMap, clue_at) -> tuple:
+    """(edges, groups) of a reading by ink width with its cages made to agree with the
+    clues (:func:`repair_outlines`: a cage holding two sure clues gains the border its
+    widest open edge would make, a clueless cage whose first cell is blank loses its
+    narrowest border), widths as the evidence."""
+    n = edges.size
+    heavy = max(float(np.median(np.concatenate([edges.width_v[edges.vertical == 1],
+                                                edges.width_h[edges.horizontal == 1]]))), 1e-3)
+    view = replace(edges, dashed_v=edges.vertical == 1, dashed_h=edges.horizontal == 1,
+                   dash_v=edges.width_v / heavy, dash_h=edges.width_h / heavy, learned=False)
+    sure = {rc for rc, k in clue_at.items() if k.target is not None and k.confidence >= STRAY_CONFIDENT}
+    blank = {rc for rc, k in clue_at.items() if not k.text}
+    fixed, _ = repair_outlines(view, sure, blank, max_steps=n)
+    out = replace(edges, vertical=fixed.dashed_v.astype(np.int8), horizontal=fixed.dashed_h.astype(np.int8))
+    return out, groups_of(thick_regions(out))
+
+
+# Largest share of the multi-cell cages whose clue reads with an operator in a killer drawn
+# with solid cages (a misread stroke), and how far its sums may total from N*N*(N+1)/2.
+SUM_OPERATORS, SUM_TOTAL = 0.2, 0.15
+
+
+def _solid_style(groups, op_clues, sums, n: int) -> str | None:
+    """What solid-bordered ``groups`` are by their clues: ``"thick"`` (KenKen: operator
+    clues, :func:`operator_clues`, or every multi-cell cage's clue read with one),
+    ``"solid"`` (a killer's cages drawn solid: a grid with a box shape whose cages' clues
+    are bare sums, operators on at most ``SUM_OPERATORS`` of the multi-cell cages,
+    totalling N*N*(N+1)/2 within ``SUM_TOTAL``), or None."""
+    multi = [op_clues[g[0]] for g in groups if len(g) > 1]
+    if operator_clues(groups, op_clues) or (multi and all(
+            k.op is not None and k.target is not None and k.confidence >= 0.5 for k in multi)):
+        return "thick"   # (a small KenKen may show one kind of operator only)
+    targets = [sums[g[0]].target for g in groups]
+    if not multi or DEFAULT_BOX.get(n) is None or any(t is None for t in targets) \
+            or sum(k.op is not None for k in multi) > SUM_OPERATORS * len(multi):
+        return None
+    want = n * n * (n + 1) // 2
+    return "solid" if abs(sum(targets) - want) <= SUM_TOTAL * want else None
+
+
+def clue_fit(groups, clue_at) -> int:
+    """How well cages agree with the clues read in every cell: one point per cage whose
+    first cell holds a readable clue, one off per cage without and per sure clue in a
+    cage's other cells (every cage shows exactly one clue, in its first cell)."""
+    first = sum(1 if clue_at[g[0]].target is not None else -1 for g in groups)
+    stray = sum(1 for g in groups for rc in g[1:]
+                if clue_at[rc].target is not None and clue_at[rc].confidence >= STRAY_CONFIDENT)
+    return first - stray
 
 
 def regions_by_one_edge(edges: B.EdgeMap, groups) -> tuple[B.EdgeMap, Finding | None]:
