@@ -7,6 +7,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from vlm_puzzle.findings import info
@@ -179,3 +180,50 @@ def test_lora_adapter_trains_saves_loads_and_changes_the_answer(tmp_path):
     tuned = QwenVL.from_pretrained(ckpt, adapter=tmp_path / "adapter", **opts)
     assert tuned.generate([image], build_prompt(), max_new_tokens=12)[0].token_ids != base.token_ids
     assert "adapter" in tuned.name
+
+
+def _grid_split(folder: Path, cell: int = 110, off: tuple[int, int] = (150, 260)) -> np.ndarray:
+    """A kubiesa-like split of one photo: a 9x9 grid (box lines 3x wider) on tinted paper, its
+    corners in ``metadata.csv`` as the data set gives them (TL, BL, BR, TR; relative and absolute)."""
+    import cv2
+
+    folder.mkdir()
+    img = np.full((1600, 1200, 3), (230, 200, 180), np.uint8)  # BGR paper, bluish
+    x0, y0 = off
+    for k in range(10):
+        w = 9 if k % 3 == 0 else 3
+        cv2.rectangle(img, (x0 + k * cell, y0), (x0 + k * cell + w - 1, y0 + 9 * cell), (20, 20, 20), -1)
+        cv2.rectangle(img, (x0, y0 + k * cell), (x0 + 9 * cell, y0 + k * cell + w - 1), (20, 20, 20), -1)
+    cv2.imwrite(str(folder / "p.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    q = np.array([[x0, y0], [x0, y0 + 9 * cell], [x0 + 9 * cell, y0 + 9 * cell], [x0 + 9 * cell, y0]], float)
+    names = [f"{a}_{c}" for c in ("topleft", "bottomleft", "bottomright", "topright") for a in ("x", "y")]
+    rel = (q / [1200, 1600]).ravel()
+    (folder / "metadata.csv").write_text(
+        "Name,Source,Puzzle,Width,Height," + ",".join(names) + "," + ",".join(n + "_absolute" for n in names) + "\n"
+        + "p.jpg,phone,01_01,1200,1600," + ",".join(map(str, rel)) + "," + ",".join(str(int(v)) for v in q.ravel()) + "\n")
+    return q
+
+
+def test_real_photo_pack_cuts_the_labelled_grid_as_the_view(tmp_path):
+    import cv2
+    import vlm_data
+    import vlm_real
+
+    _grid_split(tmp_path / "split")
+    vlm_real.pack(tmp_path / "split", tmp_path / "pack")
+    (image, q, answer), = vlm_real.load(tmp_path / "pack")
+    side = np.linalg.norm(q[1] - q[0])
+    assert abs(side - vlm_real.GRID_PX) < 3 and max(image.shape[:2]) < 1.5 * vlm_real.GRID_PX  # cut and shrunk
+    assert json.loads(answer) == json.loads(answer_text("sudoku", 9, (3, 3)))
+    view, = vlm_data.jittered_views(image, q, np.random.default_rng(0), 252, 1, jitter=0.0, margins=(0.05, 0.05))
+    assert view.shape == (252, 252, 3)
+    assert view[126 - 10, 126 - 10, 0] < view[126 - 10, 126 - 10, 2]  # RGB: the bluish paper's blue is last
+    gray = cv2.cvtColor(view, cv2.COLOR_RGB2GRAY).astype(float)
+    for axis in (0, 1):  # the 10 grid lines where a view with 5% margins puts them
+        profile = gray.mean(axis=axis)
+        dark = np.flatnonzero(profile < np.median(profile) - 25)
+        centres = [g.mean() for g in np.split(dark, np.flatnonzero(np.diff(dark) > 1) + 1)]
+        assert np.allclose(centres, np.linspace(0.05 * 252, 0.95 * 252, 10), atol=3), centres
+    # all real: the stream yields the pack's views without rendering anything
+    stream = vlm_data.sample_stream(0, [], (32 * 28 * 28, 252 * 252), real=vlm_real.load(tmp_path / "pack"), real_share=1.0)
+    assert [json.loads(next(stream)[1])["kind"] for _ in range(4)] == ["sudoku"] * 4

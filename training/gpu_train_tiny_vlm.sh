@@ -7,7 +7,8 @@
 # for MINUTES (training/tiny_vlm.py: WORKERS render processes feeding a GPU replay buffer, the grid view
 # by default), then experiments/bench_tiny_vlm.py: decode exactness (plain generate vs fast modes) and
 # batched throughput on the GPU, one-thread CPU answer times. Back in $OUT: tiny.tar (the checkpoint),
-# train_log.txt, bench.json, cpu.json. PY and DEVICE let the same script run a CPU smoke test.
+# train_log.txt, bench.json, cpu.json (BENCH=0: no benchmarks, for a short call). REAL=DIR mixes in the
+# real photos of a training/vlm_real.py pack. PY and DEVICE let the same script run a CPU smoke test.
 set -uo pipefail
 OUT=${OUT:-out/tiny_vlm}; mkdir -p "$OUT"; OUT=$(cd "$OUT" && pwd)
 WHEELS=${WHEELS:-whl}
@@ -23,9 +24,10 @@ CKPT=${CKPT:-/tmp/vlm-puzzle-tiny}
   date; nvidia-smi --query-gpu=name,memory.total --format=csv,noheader; nproc
   $PY -c "import torch, transformers, cv2; print('torch', torch.__version__, 'transformers', transformers.__version__)"
   $PY training/tiny_vlm.py --out $CKPT --minutes "$MINUTES" --workers "$WORKERS" --batch "$BATCH" --lr "$LR" \
-      --device "$DEVICE" ${INIT:+--init "$INIT"} ${EXTRA:-} || exit 1
+      --device "$DEVICE" ${INIT:+--init "$INIT"} ${REAL:+--real "$REAL"} ${EXTRA:-} || exit 1
   tar -C "$(dirname $CKPT)" -cf "$OUT/tiny.tar" "$(basename $CKPT)"
   date
+  if [ "${BENCH:-1}" = 0 ]; then exit 0; fi
   if [ "$DEVICE" = cuda ]; then
     timeout ${BENCH_S:-100} $PY experiments/bench_tiny_vlm.py $CKPT --n 256 --batches ${BENCH_BATCHES:-64 256 1024} \
         --modes static graph --json "$OUT/bench.json"

@@ -257,10 +257,17 @@ def train(args) -> dict:
     import torch
 
     fonts = vlm_data.train_fonts()
+    real = None
+    if args.real:
+        import vlm_real
+
+        real = vlm_real.load(args.real)
+        print(f"real photos: {len(real)} from {args.real}, share {args.real_share}", flush=True)
     ctx = mp.get_context("fork")  # before CUDA is touched; workers use no torch
     q = ctx.Queue(maxsize=4000)
     workers = [ctx.Process(target=vlm_data.queue_worker, daemon=True,
-                           args=(w + args.worker0, fonts, (MIN_PIXELS, PIXELS), q, vlm_data.TRAIN_SEED0, args.view))
+                           args=(w + args.worker0, fonts, (MIN_PIXELS, PIXELS), q, vlm_data.TRAIN_SEED0, args.view,
+                                 real, args.real_share))
                for w in range(args.workers)]
     for p in workers:
         p.start()
@@ -345,6 +352,8 @@ def train(args) -> dict:
     record = {"training": {"steps": step, "batch": args.batch, "samples_drawn": seen, "distinct_samples": len(buf_img),
                            "seconds": round(el, 1), "lr": args.lr, "workers": args.workers, "seed": args.seed,
                            "params": n_params, "fonts": fonts, "augment": bool(args.augment),
+                           "real_photos": {"pack": str(args.real), "n": len(real), "share": args.real_share} if real else None,
+                           "jigsaw_odd_weight": vlm_data.JIGSAW_ODD,
                            "init": str(args.init) if args.init else None, "init_training": init_record, "seed0": vlm_data.TRAIN_SEED0,
                            "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
                            "last_log": log[-3:]}}
@@ -371,6 +380,8 @@ def main(argv=None) -> None:
     ap.add_argument("--init", type=Path, help="continue from this checkpoint (same tokenizer)")
     ap.add_argument("--view", default="grid", choices=["grid", "picture"],
                     help="what the model is shown: the located grid rectified, or the whole picture")
+    ap.add_argument("--real", type=Path, help="a training/vlm_real.py pack of real photos (9x9 sudoku) mixed in")
+    ap.add_argument("--real-share", type=float, default=vlm_data.REAL_SHARE, help="their share of the pictures")
     ap.add_argument("--no-augment", dest="augment", action="store_false",
                     help="no random mirroring and contrast/brightness jitter")
     train(ap.parse_args(argv))

@@ -33,10 +33,14 @@ CORNER_JITTER = 0.012      # sd of each corner's error, share of the grid's side
 MARGINS = (0.015, 0.07)    # the grid view's margin, uniform in this range (inference: rules.view.GRID_MARGIN)
 WIDE_MAX_SIDE = 1400       # wide styles' canvases: wide_side's range cut here (rendering time)
 VIEWS = 2                  # grid views (each its own corner error and margin) per render
+JIGSAW_ODD = 1.6           # weight within jigsaw of the sizes no sudoku has (10, 11, 13, 14, 15): their
+                           # held-out renders were most of the model's size errors (answered 9 or 12)
+REAL_SHARE = 0.06          # share of real photos' grid views (``vlm_real``), when a pack is given
 
 
 def combo_weights() -> np.ndarray:
-    w = np.array([KIND_WEIGHTS[k] * (2.0 if n == 9 else 1.0) for k, n in COMBOS])
+    w = np.array([KIND_WEIGHTS[k] * (2.0 if n == 9 else JIGSAW_ODD if k == "jigsaw" and n in (10, 11, 13, 14, 15)
+                                     else 1.0) for k, n in COMBOS])
     for kind in KIND_WEIGHTS:  # normalise within each kind, then by kind
         idx = [i for i, (k, _) in enumerate(COMBOS) if k == kind]
         w[idx] *= KIND_WEIGHTS[kind] / w[idx].sum()
@@ -136,7 +140,6 @@ def render_samples(spec, seed: int, photo: bool, fonts, pixels: tuple[int, int],
     from vlm_puzzle.render import render_puzzle
     from vlm_puzzle.render.style import random_style, wide_side
     from vlm_puzzle.rules.prompt import answer_for
-    from vlm_puzzle.rules.view import grid_view
 
     rng = np.random.default_rng(seed)
     style = random_style(np.random.default_rng(seed + 1), fonts, wide=True) if wide else None
@@ -145,19 +148,31 @@ def render_samples(spec, seed: int, photo: bool, fonts, pixels: tuple[int, int],
     answer = answer_for(spec)
     if view == "picture":
         return [(model_picture(shot.image, pixels, factor), answer)]
-    q = shot.corners
+    return [(v, answer) for v in jittered_views(shot.image, shot.corners, rng, square_side(pixels[1], factor), views)]
+
+
+def jittered_views(image: np.ndarray, corners, rng: np.random.Generator, side: int, views: int = VIEWS,
+                   jitter: float = CORNER_JITTER, margins: tuple[float, float] = MARGINS) -> list[np.ndarray]:
+    """``views`` grid views (``rules.view.grid_view``, ``side`` px) of ``image`` (channel order kept),
+    each from ``corners`` moved at random by about ``jitter`` of the grid's side, as the vision
+    stage's locator errs, with a margin uniform in ``margins``."""
+    from vlm_puzzle.rules.view import grid_view
+
+    q = np.asarray(corners, np.float64)
     extent = float(np.mean(np.linalg.norm(q - np.roll(q, 1, axis=0), axis=1)))
-    return [(np.ascontiguousarray(grid_view(shot.image, q + rng.normal(0.0, CORNER_JITTER * extent, q.shape),
-                                            square_side(pixels[1], factor), float(rng.uniform(*MARGINS)))), answer)
-            for _ in range(views)]
+    return [np.ascontiguousarray(grid_view(image, q + rng.normal(0.0, jitter * extent, q.shape), side,
+                                           float(rng.uniform(*margins)))) for _ in range(views)]
 
 
 def sample_stream(worker: int, fonts, pixels: tuple[int, int], seed0: int = TRAIN_SEED0, factor: int = 28,
-                  view: str = "grid"):
+                  view: str = "grid", real=None, real_share: float = REAL_SHARE):
     """Endless training samples of one worker (reproducible from ``worker`` and ``seed0``); pictures
     (``view``: see the module docs) sized as the wrapper does for a model of patch x merge size
-    ``factor`` within ``pixels``."""
+    ``factor`` within ``pixels``. ``real`` (``vlm_real.load``: RGB picture, corners, answer; grid view
+    only): a share ``real_share`` of the pictures are grid views of these real photos instead of renders."""
     import cv2
+
+    from vlm_puzzle.models.shipped import square_side
 
     cv2.setNumThreads(1)
     base = seed0 + worker * 1_000_000
@@ -166,6 +181,11 @@ def sample_stream(worker: int, fonts, pixels: tuple[int, int], seed0: int = TRAI
     maker = PuzzleMaker(rng)
     i = 0
     while True:
+        # one draw here is VIEWS real views or REUSE renders' worth: the chance giving real_share of the pictures
+        if real and view == "grid" and rng.random() < REUSE * real_share / (1 + (REUSE - 1) * real_share):
+            image, corners, answer = real[int(rng.integers(len(real)))]
+            yield from ((v, answer) for v in jittered_views(image, corners, rng, square_side(pixels[1], factor)))
+            continue
         kind, n = COMBOS[int(rng.choice(len(COMBOS), p=weights))]
         try:
             spec, solution = maker.puzzle(kind, n)
@@ -181,9 +201,9 @@ def sample_stream(worker: int, fonts, pixels: tuple[int, int], seed0: int = TRAI
 
 
 def queue_worker(worker: int, fonts, pixels: tuple[int, int], queue, seed0: int = TRAIN_SEED0,
-                 view: str = "grid") -> None:
+                 view: str = "grid", real=None, real_share: float = REAL_SHARE) -> None:
     """Process target: put (picture, answer) pairs on ``queue`` for ever."""
-    for item in sample_stream(worker, fonts, pixels, seed0, view=view):
+    for item in sample_stream(worker, fonts, pixels, seed0, view=view, real=real, real_share=real_share):
         queue.put(item)
 
 
