@@ -150,6 +150,13 @@ def eval_kubiesa(solver, root: Path, splits, per: int | None, verbose: bool) -> 
     return out
 
 
+def _shot_row(solver, shot, name: str, truth_spec, solution, px: int) -> dict:
+    """The row of one render (``render_puzzle``'s RGB picture, ``px`` wide) solved as a user's image."""
+    row = _row(name, solver.solve_image(np.ascontiguousarray(shot.image[..., ::-1])), truth_spec, solution)
+    row["side_px"] = px
+    return row
+
+
 def eval_own(solver, per: int, modes, styles: str, verbose: bool, kinds=tuple(OWN_KINDS), first: int = 0) -> dict:
     """Renders ``first`` .. ``first + per - 1`` of each kind (seeds apart per kind and index)."""
     from vlm_puzzle.render.rendered import render_puzzle
@@ -170,9 +177,7 @@ def eval_own(solver, per: int, modes, styles: str, verbose: bool, kinds=tuple(OW
                 px = wide_side(rng) if styles == "wide" else 800
                 shot = render_puzzle(spec, seed=seed, photo=mode == "photo", fonts=fonts, style=style,
                                      solution=solution, size_px=px)
-                res = solver.solve_image(np.ascontiguousarray(shot.image[..., ::-1]))
-                row = _row(f"{kind}{size}/{mode}/{seed}", res, spec, solution)
-                row["side_px"] = px
+                row = _shot_row(solver, shot, f"{kind}{size}/{mode}/{seed}", spec, solution, px)
                 if style is not None:  # what a failure can be traced to
                     row["style"] = {k: shot.truth["style"][k] for k in WIDE_FIELDS}
                 rows.append(row)
@@ -201,9 +206,7 @@ def eval_paper(solver, per: int, variants, verbose: bool, kinds=tuple(PAPER_KIND
                     rng = np.random.default_rng([seed, 13])
                     style, px = paper_style(rng, fonts, variant), paper_side(rng)
                     shot = render_puzzle(spec, seed=seed, fonts=fonts, style=style, solution=solution, size_px=px)
-                    res = solver.solve_image(np.ascontiguousarray(shot.image[..., ::-1]))
-                    row = _row(f"{kind}{size}/{variant}/{seed}", res, spec, solution)
-                    row["side_px"] = px
+                    row = _shot_row(solver, shot, f"{kind}{size}/{variant}/{seed}", spec, solution, px)
                     row["style"] = {f: shot.truth["style"][f] for f in WIDE_FIELDS}
                     rows.append(row)
                     if verbose:
@@ -264,9 +267,8 @@ def eval_big(solver, per: int, modes, styles: str, verbose: bool, kinds) -> dict
                 px = wide_side(rng)
                 shot = render_puzzle(spec, seed=seed, photo=mode == "photo", style=style,
                                      solution=solution, size_px=px)
-                res = solver.solve_image(np.ascontiguousarray(shot.image[..., ::-1]))
-                row = _row(f"{kind}/{mode}/{seed}", res, spec, solution)
-                row.update(side_px=px, notation=style.notation, font=style.font)
+                row = _shot_row(solver, shot, f"{kind}/{mode}/{seed}", spec, solution, px)
+                row.update(notation=style.notation, font=style.font)
                 rows.append(row)
                 if verbose:
                     _say(f"own/{kind}/{mode}", row)
