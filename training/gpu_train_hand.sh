@@ -11,18 +11,13 @@
 # fine-tuned from the shipped reader: two runs from the same data (clues_a, clues_b: LR and epochs),
 # one after the other. Everything lands in $OUT (readers.tar + logs).
 set -uo pipefail
-OUT=${OUT:-out/gpu_hand}; mkdir -p "$OUT"; OUT=$(cd "$OUT" && pwd)
-C=${CARRY:-.}
-python3 -m pip install -q --no-index --no-deps --target "${SITE:-/tmp/site}" "$C"/whl/*.whl || exit 1
-[ -d /usr/share/fonts/truetype/dejavu ] && mkdir -p "$C/fonts/dejavu" && cp -n /usr/share/fonts/truetype/dejavu/*.ttf "$C/fonts/dejavu/"
-export PYTHONPATH=$PWD/src:$PWD/training:${SITE:-/tmp/site} PYTHONUNBUFFERED=1
-export VLM_PUZZLE_FONT_DIRS=$PWD/$C/fonts:$PWD/$C/digitfonts HANDWRITING_FONT_DIRS=$PWD/$C/fonts/hand
+OUT=${OUT:-out/gpu_hand}
+source "$(dirname "$0")/gpu_readers_env.sh"
 HAND=${HAND:-0.45} GRIDS=${GRIDS:-7000} RENDERED=${RENDERED:-3500} EPOCHS=${EPOCHS:-10} PHOTO_WEIGHT=${PHOTO_WEIGHT:-3.0}
 HAND_BOARDS=${HAND_BOARDS:-0.4} RENDER_MIN=${RENDER_MIN:-1.4}
 CLUE_PUZZLES=${CLUE_PUZZLES:-4000} HAND_STRIPS=${HAND_STRIPS:-30000} HAND_BOARDS2=${HAND_BOARDS2:-0.35}
 WIDE_OPS=${WIDE_OPS:-0.35} CLUE_MIN=${CLUE_MIN:-1.6} CLUE_EPOCHS=${CLUE_EPOCHS:-6}
 LIMIT=${LIMIT:-370}
-{ date; nvidia-smi --query-gpu=name,memory.total --format=csv,noheader; nproc; } | tee "$OUT/env.txt"
 (
   timeout "$LIMIT" python3 training/train_digits.py --photos "$C/photos.npz" --train-photos "$C/kubiesa/train.npz" \
       --fonts "$C/fonts" --grids "$GRIDS" --hand "$HAND" --rendered "$RENDERED" --hand-boards "$HAND_BOARDS" \

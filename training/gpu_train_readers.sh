@@ -15,16 +15,11 @@
 # fine-tuned from the shipped clue reader) run at the same time, each under its own `timeout`, so one
 # slow step leaves the other's results. Everything lands in $OUT (readers.tar + the two logs).
 set -uo pipefail
-OUT=${OUT:-out/gpu_readers}; mkdir -p "$OUT"; OUT=$(cd "$OUT" && pwd)
-C=${CARRY:-.}
-python3 -m pip install -q --no-index --no-deps --target "${SITE:-/tmp/site}" "$C"/whl/*.whl || exit 1
-[ -d /usr/share/fonts/truetype/dejavu ] && mkdir -p "$C/fonts/dejavu" && cp -n /usr/share/fonts/truetype/dejavu/*.ttf "$C/fonts/dejavu/"
-export PYTHONPATH=$PWD/src:$PWD/training:${SITE:-/tmp/site} PYTHONUNBUFFERED=1
-export VLM_PUZZLE_FONT_DIRS=$PWD/$C/fonts:$PWD/$C/digitfonts HANDWRITING_FONT_DIRS=$PWD/$C/fonts/hand
+OUT=${OUT:-out/gpu_readers}
+source "$(dirname "$0")/gpu_readers_env.sh"
 HAND=${HAND:-0.45} GRIDS=${GRIDS:-7000} RENDERED=${RENDERED:-3000} EPOCHS=${EPOCHS:-8} PHOTO_WEIGHT=${PHOTO_WEIGHT:-3.0}
 CLUE_PUZZLES=${CLUE_PUZZLES:-3500} HAND_STRIPS=${HAND_STRIPS:-40000} CLUE_EPOCHS=${CLUE_EPOCHS:-6}
 LIMIT=${LIMIT:-470}
-{ date; nvidia-smi --query-gpu=name,memory.total --format=csv,noheader; nproc; } | tee "$OUT/env.txt"
 (
   timeout "$LIMIT" python3 training/train_digits.py --photos "$C/photos.npz" --train-photos "$C/kubiesa/train.npz" \
       --fonts "$C/fonts" --grids "$GRIDS" --hand "$HAND" --rendered "$RENDERED" --render-minutes 1.3 \
