@@ -56,13 +56,21 @@ class RepairResult:
     solution: list[list[int]] | None = None
 
 
+def _repeats(spec: PuzzleSpec, givens: np.ndarray):
+    """(cell, cell) pairs of givens in one all-different group with the same value, lazily."""
+    for group in spec.groups:
+        seen: dict[int, tuple[int, int]] = {}
+        for r, c in group:
+            v = int(givens[r, c])
+            if v and v in seen:
+                yield seen[v], (r, c)
+            elif v:
+                seen[v] = (r, c)
+
+
 def conflicts(spec: PuzzleSpec, givens: np.ndarray) -> bool:
     """True when two givens in one all-different group repeat a value."""
-    for group in spec.groups:
-        vals = [int(givens[r, c]) for r, c in group if givens[r, c]]
-        if len(vals) != len(set(vals)):
-            return True
-    return False
+    return next(_repeats(spec, givens), None) is not None
 
 
 def verdict(template: PuzzleSpec, givens: np.ndarray, timeout_s: float) -> tuple[str, list | None]:
@@ -85,16 +93,7 @@ def _solve(template: PuzzleSpec, givens: np.ndarray, timeout_s: float):
 
 def conflicting_cells(spec: PuzzleSpec, givens: np.ndarray) -> set[tuple[int, int]]:
     """The cells whose value another given of one of their all-different groups repeats."""
-    out = set()
-    for group in spec.groups:
-        seen: dict[int, tuple[int, int]] = {}
-        for r, c in group:
-            v = int(givens[r, c])
-            if v and v in seen:
-                out.update((seen[v], (r, c)))
-            elif v:
-                seen[v] = (r, c)
-    return out
+    return {cell for pair in _repeats(spec, givens) for cell in pair}
 
 
 def _alternatives(probs: np.ndarray, givens: np.ndarray, max_cost: float = MAX_COST,
