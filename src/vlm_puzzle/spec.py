@@ -71,6 +71,15 @@ class Cage:
 
 # ---- typed reading of JSON values (from_dict) -------------------------------------
 
+def killer_total(n: int) -> int:
+    """What the cages of an ``n`` x ``n`` killer that cover the grid sum to: n rows of 1..n.
+
+    >>> killer_total(9)
+    405
+    """
+    return n * n * (n + 1) // 2
+
+
 def _show(value) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."

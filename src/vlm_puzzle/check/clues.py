@@ -27,7 +27,7 @@ from vlm_puzzle.findings import Finding, uncertain
 from vlm_puzzle.rules.geometry import DOUBTFUL, Decision, reachable
 from vlm_puzzle.verdict import GivensVerdict, as_solution
 from vlm_puzzle.solver import solve
-from vlm_puzzle.spec import Cage, PuzzleSpec
+from vlm_puzzle.spec import Cage, PuzzleSpec, killer_total
 from vlm_puzzle.vision.clues import OP_OF, parse_clue
 from vlm_puzzle.vision.state import GridState
 
@@ -88,7 +88,7 @@ def total_repairs(cages, n: int, givens, box, deadline: float):
     per subset. Nothing when the cages do not cover the grid, a clue is unreadable or the total
     already holds; the search stops when ``deadline`` passes (``time.process_time()``: the CPU
     time of this process, so that a machine busy with other work gets the same answer)."""
-    want = n * n * (n + 1) // 2
+    want = killer_total(n)
     if box is None or sum(len(k.cells) for k in cages) != n * n or any(k.clue.target is None for k in cages):
         return
     need = want - sum(k.clue.target for k in cages)

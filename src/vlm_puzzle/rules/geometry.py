@@ -20,7 +20,7 @@ from itertools import combinations
 import numpy as np
 
 from vlm_puzzle.findings import Finding, info, problem, uncertain
-from vlm_puzzle.spec import DEFAULT_BOX, Cage, PuzzleSpec, SpecError
+from vlm_puzzle.spec import DEFAULT_BOX, Cage, PuzzleSpec, SpecError, killer_total
 from vlm_puzzle.vision.marks import WINDOW_MIN
 from vlm_puzzle.vision.variants import CLUE_CONFIDENT, VariantState
 
@@ -288,7 +288,7 @@ def _sum_repaired(variants, n: int):
         return variants
     i = doubtful[0]
     rest = sum(k.clue.target for j, k in enumerate(cages) if j != i)
-    target = n * n * (n + 1) // 2 - rest
+    target = killer_total(n) - rest
     if target < 1 or not reachable(Cage(cages[i].cells, "sum", target), n):
         return variants
     old = cages[i].clue
@@ -330,7 +330,7 @@ def consistency_problems(spec: PuzzleSpec) -> list[Finding]:
                                     f"over {len(cage.cells)} cells cannot be made with {digits} 1..{n}"))
     if spec.kind == "killer" and covered == n * n:
         total = sum(c.target for c in spec.cages)
-        want = n * n * (n + 1) // 2
+        want = killer_total(n)
         if total != want:
             problems.append(problem("killer_total", f"killer cage sums total {total}, not {want}"))
     for cage in spec.cages:

@@ -32,7 +32,7 @@ from vlm_puzzle.vision.reading import GridGeometry
 from vlm_puzzle.vision.regions import components, dashed_cages, groups_of, thick_regions
 
 from vlm_puzzle.findings import Finding, uncertain
-from vlm_puzzle.spec import DEFAULT_BOX, Cell
+from vlm_puzzle.spec import DEFAULT_BOX, Cell, killer_total
 
 # Fraction of inner edges that must read as dashed before the grid counts as caged
 # (killer grids have 40-70 %; a few text serifs along an edge can look dashed).
@@ -307,7 +307,7 @@ def _solid_style(groups, op_clues, sums, n: int) -> str | None:
     if not multi or DEFAULT_BOX.get(n) is None or any(t is None for t in targets) \
             or sum(k.op is not None for k in multi) > SUM_OPERATORS * len(multi):
         return None
-    want = n * n * (n + 1) // 2
+    want = killer_total(n)
     return "solid" if abs(sum(targets) - want) <= SUM_TOTAL * want else None
 
 
