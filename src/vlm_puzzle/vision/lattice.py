@@ -28,6 +28,13 @@ MID_WEAK = 0.75
 # gray levels; a shadow's edge is dark on one side only.
 RIDGE_REACH = 8
 RIDGE_DARK = 8
+# A grid drawn with its cage borders only (no cell lines; or cell lines too faint to
+# survive the warp) is read from its stroke segments (:func:`segment_lattice`): every
+# segment at least SEG_LONG of a cell long lies on a line of the lattice and starts
+# and ends at crossings, within SEG_TOL of a cell. Sizes: KenKen's and killer's.
+SEG_SIZES = (3, 4, 5, 6, 7, 8, 9)
+SEG_LONG = 0.7
+SEG_TOL = 0.2
 
 
 @dataclass(frozen=True)
@@ -293,9 +300,25 @@ def find_lattice(warped: np.ndarray, margin: int = WARP_MARGIN,
         if h2 is not None and v2 is not None and h2[0] == v2[0]:
             h_fit, v_fit = h2, v2
             h_prof, v_prof, h_peaks, v_peaks = ridged
-    if h_fit is None or v_fit is None:
-        raise GridNotFoundError("no grid found: no set of evenly spaced lines spans the outline")
-    n, h_fit, v_fit = _agree_size(h_fit, v_fit, h_prof, h_peaks, v_prof, v_peaks, inner)
+    segments = _segments(horiz, vert, inner)
+    cages_only = False
+    n, failed = None, GridNotFoundError("no grid found: no set of evenly spaced lines spans the outline")
+    if h_fit is not None and v_fit is not None:
+        try:
+            n, h_fit, v_fit = _agree_size(h_fit, v_fit, h_prof, h_peaks, v_prof, v_peaks, inner)
+        except GridNotFoundError as e:
+            failed = e
+    if n is None or (segments is not None and not _segments_fit(segments, n, h_fit[1:3], v_fit[1:3])):
+        # No lattice of lines spanning the grid, or cage borders off its lines (the lines
+        # that span the grid were only some of its cage borders): a grid of cage borders
+        # alone is read from its segments.
+        seg = segment_lattice(segments)
+        if seg is not None:
+            n, rows, cols = seg
+            cages_only = True
+            h_fit, v_fit = (n, *rows, 1.0), (n, *cols, 1.0)
+    if n is None:
+        raise failed
     ya, yb = h_fit[1], h_fit[2]
     xa, xb = v_fit[1], v_fit[2]
     tol_y, tol_x = 0.2 * (yb - ya) / n, 0.2 * (xb - xa) / n
@@ -304,9 +327,71 @@ def find_lattice(warped: np.ndarray, margin: int = WARP_MARGIN,
     dark = darkness(warped)
     h_lines, h_thick = _local_lines(horiz, dark, rows_y, cols_x, tol_y)
     v_lines, v_thick = _local_lines(vert.T, dark.T, cols_x, rows_y, tol_x)
-    box = box_from_thickness(h_thick, v_thick)
+    # Cage borders alone draw no boxes (and leave lines of no thickness).
+    box = None if cages_only else box_from_thickness(h_thick, v_thick)
     support = min(h_fit[3], v_fit[3])
     return Lattice(n, rows_y, cols_x, h_lines, v_lines, h_thick, v_thick, box, support)
+
+
+def _segments(horiz: np.ndarray, vert: np.ndarray, inner: int):
+    """The straight strokes of the line masks as (horizontal, vertical, outer) where each
+    stroke set is an (K, 3) array of (position across, start, stop) and ``outer`` the
+    ((top, bottom), (left, right)) positions of the grid's frame: the outermost strokes
+    spanning at least 80% of ``inner``. None without a frame on all four sides."""
+    out, frame = [], []
+    for mask, axis in ((horiz, 0), (vert, 1)):
+        _, stats = _components_stats(mask)
+        if axis == 0:
+            pos = stats[:, cv2.CC_STAT_TOP] + stats[:, cv2.CC_STAT_HEIGHT] / 2.0
+            a, ext = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_WIDTH]
+        else:
+            pos = stats[:, cv2.CC_STAT_LEFT] + stats[:, cv2.CC_STAT_WIDTH] / 2.0
+            a, ext = stats[:, cv2.CC_STAT_TOP], stats[:, cv2.CC_STAT_HEIGHT]
+        strokes = np.stack([pos, a.astype(np.float64), (a + ext).astype(np.float64)], axis=1)[1:]
+        long = strokes[strokes[:, 2] - strokes[:, 1] >= 0.8 * inner]
+        if len(long) < 2:
+            return None
+        out.append(strokes)
+        frame.append((float(long[:, 0].min()), float(long[:, 0].max())))
+    return out[0], out[1], tuple(frame)
+
+
+def _components_stats(mask: np.ndarray):
+    _, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(mask, 8, cv2.CV_32S, cv2.CCL_GRANA)
+    return labels, stats
+
+
+def _segments_fit(segments, n: int, rows: tuple[float, float], cols: tuple[float, float]) -> bool:
+    """Whether every long stroke of :func:`_segments` lies on a line of the n x n lattice
+    whose outer rows / columns are at ``rows`` / ``cols``, from crossing to crossing (a
+    lattice of a block of the grid's cells fits them too, but leaves strokes outside)."""
+    horiz, vert, _ = segments
+    for strokes, across, along in ((horiz, rows, cols), (vert, cols, rows)):
+        step_a, step_b = (across[1] - across[0]) / n, (along[1] - along[0]) / n
+        if min(step_a, step_b) <= 0:
+            return False
+        long = strokes[strokes[:, 2] - strokes[:, 1] >= SEG_LONG * step_b]
+        if not len(long):
+            continue
+        off = [(long[:, 0] - across[0]) / step_a, (long[:, 1] - along[0]) / step_b,
+               (long[:, 2] - along[0]) / step_b]
+        if any((np.abs(o - np.round(o)) > SEG_TOL).any() or (o < -SEG_TOL).any() or (o > n + SEG_TOL).any()
+               for o in off):
+            return False
+    return True
+
+
+def segment_lattice(segments) -> tuple[int, tuple[float, float], tuple[float, float]] | None:
+    """(n, (top, bottom), (left, right)) of the smallest lattice (``SEG_SIZES``) inside the
+    frame of :func:`_segments` on which every long stroke lies from crossing to crossing
+    (a lattice twice as fine fits them too); None when there is none. This finds a grid drawn with its cage borders only."""
+    if segments is None:
+        return None
+    rows, cols = segments[2]
+    for n in SEG_SIZES:
+        if _segments_fit(segments, n, rows, cols):
+            return n, rows, cols
+    return None
 
 
 def _profiles(horiz: np.ndarray, vert: np.ndarray, inner: int):
