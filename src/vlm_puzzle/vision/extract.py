@@ -27,8 +27,7 @@ from vlm_puzzle.vision.classifier import DIGITS_MODEL, load_classifier
 from vlm_puzzle.vision.clues import ClueReader, blank_clue
 from vlm_puzzle.vision.edge_net import load_edge_net
 from vlm_puzzle.vision.gray import to_gray
-from vlm_puzzle.vision.grid import GridLocation, _lattice_corners, locate_grid
-from vlm_puzzle.vision.lattice import find_lattice
+from vlm_puzzle.vision.grid import GridLocation, _lattice_corners, lattice_of, locate_grid
 from vlm_puzzle.vision.outline import smooth_warp, warp_quad
 from vlm_puzzle.vision.reading import EMPTY_THRESHOLD, CellReading, GridGeometry
 from vlm_puzzle.vision.state import GridState
@@ -106,8 +105,9 @@ class GridReader:
         """``state``'s grid read again turned by k quarter turns (re-warped from ``image``)."""
         loc = state.geometry.location
         corners = np.roll(loc.corners, k, axis=0)
-        warped, H = warp_quad(to_gray(image), corners)
-        lattice = find_lattice(warped)
+        gray = to_gray(image)
+        warped, H = warp_quad(gray, corners)
+        lattice = lattice_of(gray, warped, H)
         if lattice.size != loc.lattice.size:
             raise ReadError("the grid changed size when turned upright; the picture is ambiguous")
         turned = GridLocation(corners=_lattice_corners(lattice, H), homography=H, warped=warped, lattice=lattice)

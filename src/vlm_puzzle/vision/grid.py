@@ -15,7 +15,8 @@ import numpy as np
 from vlm_puzzle.errors import GridNotFoundError
 from vlm_puzzle.vision.gray import to_gray
 from vlm_puzzle.vision.lattice import Lattice, _grid_line_masks, find_lattice, regular_spacing
-from vlm_puzzle.vision.outline import WARP_MARGIN, candidate_quads, ink_mask, opened_quads, paper_level, warp_quad
+from vlm_puzzle.vision.outline import (WARP_MARGIN, candidate_quads, ink_mask, opened_quads, paper_level,
+                                       smooth_warp, warp_quad)
 
 DETECT_MAX_SIDE = 800    # px; detection runs on a copy at most this large
 # Lines running off one side of the picture that make it a grid cut at its border.
@@ -301,7 +302,7 @@ def _refine(gray: np.ndarray, quad: np.ndarray, paper: float | None = None) -> G
     full = 0.9 * (warped.shape[0] - 2 * WARP_MARGIN) ** 2
     for i, (warped_i, H_i, masks_i) in enumerate(attempts):
         try:
-            lat_i = find_lattice(warped_i, masks=masks_i)
+            lat_i = lattice_of(gray, warped_i, H_i, masks_i)
         except GridNotFoundError:
             continue
         key = (lat_i.size, _lattice_area(lat_i))
@@ -326,13 +327,36 @@ def _refine(gray: np.ndarray, quad: np.ndarray, paper: float | None = None) -> G
         return GridLocation(corners=corners.astype(np.float32), homography=H, warped=warped, lattice=lattice)
     warped2, H2 = warp_quad(gray, corners, paper=paper)
     try:
-        lattice2 = find_lattice(warped2)
+        lattice2 = lattice_of(gray, warped2, H2)
         if lattice2.size == lattice.size:
             warped, H, lattice = warped2, H2, lattice2
             corners = _lattice_corners(lattice, H)
     except GridNotFoundError:
         pass
     return GridLocation(corners=corners.astype(np.float32), homography=H, warped=warped, lattice=lattice)
+
+
+def lattice_of(gray: np.ndarray, warped: np.ndarray, H: np.ndarray, masks=None) -> Lattice:
+    """:func:`find_lattice` on ``warped`` (``gray`` warped by ``H``). A grid shrunk far by the
+    warp (:func:`smooth_warp`) may lose lines of a pixel or two between the warp's samples:
+    when it shows no lattice or no whole frame, the lattice is measured on an area-averaged
+    warp, which keeps every line (the cells are still read from ``warped``)."""
+    try:
+        lattice, failed = find_lattice(warped, masks=masks), None
+    except GridNotFoundError as e:
+        lattice, failed = None, e
+    if lattice is None or not lattice.framed:
+        fine = smooth_warp(gray, H)
+        if fine is not None:
+            try:
+                smooth = find_lattice(fine)
+            except GridNotFoundError:
+                smooth = None
+            if smooth is not None and (lattice is None or smooth.framed):
+                return smooth
+    if lattice is None:
+        raise failed
+    return lattice
 
 
 def _lattice_area(lattice: Lattice) -> float:

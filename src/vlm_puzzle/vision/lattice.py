@@ -44,7 +44,8 @@ class Lattice:
     ``rows_y`` / ``cols_x``: (N+1,) global positions of the horizontal / vertical
     lines. ``h_lines[k, c]``: y of horizontal line k at the middle of column c;
     ``v_lines[k, r]``: x of vertical line k at the middle of row r; both (N+1, N),
-    following the page's curvature. ``h_thick`` / ``v_thick``: (N+1,) median
+    following the page's curvature. ``framed``: the grid's frame was seen whole (a
+    straight stroke along most of each side). ``h_thick`` / ``v_thick``: (N+1,) median
     stroke thickness of each line, px. ``box``: (rows, cols) of the boxes read
     from the thick lines, or None when the thick lines show no regular boxes.
     """
@@ -58,6 +59,7 @@ class Lattice:
     v_thick: np.ndarray
     box: tuple[int, int] | None
     support: float
+    framed: bool = True
 
     def cell_rect(self, r: int, c: int) -> tuple[float, float, float, float]:
         """(x0, y0, x1, y1) of cell (r, c) in the warped square, from the local lines."""
@@ -330,7 +332,7 @@ def find_lattice(warped: np.ndarray, margin: int = WARP_MARGIN,
     # Cage borders alone draw no boxes (and leave lines of no thickness).
     box = None if cages_only else box_from_thickness(h_thick, v_thick)
     support = min(h_fit[3], v_fit[3])
-    return Lattice(n, rows_y, cols_x, h_lines, v_lines, h_thick, v_thick, box, support)
+    return Lattice(n, rows_y, cols_x, h_lines, v_lines, h_thick, v_thick, box, support, segments is not None)
 
 
 def _segments(horiz: np.ndarray, vert: np.ndarray, inner: int):
