@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from vlm_puzzle.spec import Cell
@@ -21,7 +22,7 @@ from vlm_puzzle.vision.edge_rules import decide_outlines, outline_ink, split_wid
 from vlm_puzzle.vision.edges import (edge_patches, ink_widths, line_centres, line_contrast, line_widths,
                                      measure_edges)
 from vlm_puzzle.vision.gray import otsu_split, to_gray
-from vlm_puzzle.vision.ink import ink_map
+from vlm_puzzle.vision.ink import ink_map, paper_map
 
 THIN, THICK = 0, 1
 # Least line_contrast of an edge whose grid line is seen; a grid needs half its edges seen.
@@ -113,7 +114,9 @@ def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
         ``weights/edges.onnx``, loaded for this call); ``None``, or a missing file,
         falls back to the hand-measured rules alone.
     widths_gray : the same warp from an area-averaged picture, where the ink widths of
-        ``by_width`` (and ``fine_widths``) are measured; default ``gray``.
+        ``by_width`` (and ``fine_widths``) are measured; default ``gray``. It may be
+        drawn k times larger (``outline.smooth_warp``'s ``scale``): widths are then
+        given in ``gray``'s pixels.
 
     Returns an :class:`EdgeMap`. Without the model, thin and thick are told apart
     by splitting the ink widths into two groups (largest gap in log width; when
@@ -158,8 +161,13 @@ def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
     fine = None
     if widths_gray is not None and not dashed.any():
         g2 = to_gray(widths_gray)
-        v2, h2, _ = edge_patches(ink_map(g2, cell), xs, ys, v_lines, h_lines)
-        fine = ink_widths(np.concatenate([v2, h2]), cell)
+        up = g2.shape[0] / gray.shape[0]     # a warp drawn ``up`` times larger: positions scale by it
+        # (the paper map of the small warp, enlarged: a closing as wide on the large one is slow)
+        paper2 = None if up == 1 else cv2.resize(paper_map(gray, cell), g2.shape[::-1], interpolation=cv2.INTER_LINEAR)
+        v2, h2, _ = edge_patches(ink_map(g2, cell * up, paper2), xs * up, ys * up,
+                                 None if v_lines is None else np.asarray(v_lines) * up,
+                                 None if h_lines is None else np.asarray(h_lines) * up)
+        fine = ink_widths(np.concatenate([v2, h2]), cell * up) / up
     by_width = line_splits(widths if fine is None else fine) if not dashed.any() else []
     boxed = box_lines(thick, dashed, n)
     if boxed is not None and (dashed.any() or (boxed != thick).any()):

@@ -37,6 +37,9 @@ SKIP_INK = 40   # robust max ink (0..255) below which a cell is blank without as
 # Another quarter turn must beat the upright reading by this many nats per digit cell.
 TURN_MARGIN = 0.2
 TURN_CELLS = 81   # at most a 9x9 board's worth of digit cells are read turned to decide the turn
+# Line widths of a big picture are measured on a warp this many times the reading's size:
+# lines of 1..3 px with cage borders only 1.5x the cell lines keep their ratio there.
+WIDTH_SCALE = 3
 
 
 def has_ink(patches: np.ndarray) -> np.ndarray:
@@ -123,7 +126,7 @@ class GridReader:
         if variants:
             t = time.perf_counter()
             # Line widths of a big picture are measured on an area-averaged warp (``image``: the picture).
-            fine = smooth_warp(to_gray(image), loc.homography) if image is not None else None
+            fine = smooth_warp(to_gray(image), loc.homography, scale=WIDTH_SCALE) if image is not None else None
             marks = read_variants(geometry, self.edge_net, self.clue_reader, widths_image=fine)
             if marks.marks.diagonal_style == "line":
                 # An x-sudoku's drawn diagonals cross empty cells like a 1 or a 7: read again without them.

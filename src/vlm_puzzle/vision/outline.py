@@ -185,12 +185,14 @@ def paper_level(gray: np.ndarray) -> float:
 
 
 def smooth_warp(gray: np.ndarray, H: np.ndarray, size: int = WARP_SIZE,
-                margin: int = WARP_MARGIN) -> np.ndarray | None:
+                margin: int = WARP_MARGIN, scale: int = 1) -> np.ndarray | None:
     """The warp of :func:`warp_quad` (homography ``H``, picture to warped square) from an
     area-averaged copy of ``gray``, when the warp shrinks the grid over ``AA_SHRINK**2``
     times; else None. A linear warp samples the picture: shrunk that far, a thin line
     between two samples vanishes and a thick one reads thin, so line widths are measured
-    on this one (the edge classifier learnt the sampled look and keeps it)."""
+    on this one (the edge classifier learnt the sampled look and keeps it). ``scale``:
+    the warp drawn ``scale`` times larger (warped pixel x at ``scale * x``), nearer the
+    picture's own resolution, where lines a pixel or two wide keep their width ratio."""
     m, e = float(margin), float(size - 1 - margin)
     inner = np.array([[m, m], [e, m], [e, e], [m, e]], np.float64).reshape(-1, 1, 2)
     quad = cv2.perspectiveTransform(inner, np.linalg.inv(H)).reshape(4, 2)
@@ -198,8 +200,10 @@ def smooth_warp(gray: np.ndarray, H: np.ndarray, size: int = WARP_SIZE,
     f = AA_SHRINK * (e - m) / max(side, 1.0)
     if f >= 1.0 / AA_SHRINK:
         return None
-    small = cv2.resize(gray, (max(1, round(gray.shape[1] * f)), max(1, round(gray.shape[0] * f))),
-                       interpolation=cv2.INTER_AREA)
+    f *= scale
+    small = gray if f >= 1.0 else cv2.resize(gray, (max(1, round(gray.shape[1] * f)), max(1, round(gray.shape[0] * f))),
+                                             interpolation=cv2.INTER_AREA)
     S = np.diag([small.shape[1] / gray.shape[1], small.shape[0] / gray.shape[0], 1.0])
-    return cv2.warpPerspective(small, H @ np.linalg.inv(S), (size, size), flags=cv2.INTER_LINEAR,
+    up = np.diag([float(scale), float(scale), 1.0])
+    return cv2.warpPerspective(small, up @ H @ np.linalg.inv(S), (size * scale, size * scale), flags=cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_CONSTANT, borderValue=paper_level(gray))
