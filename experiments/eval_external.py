@@ -326,6 +326,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--styles", choices=["default", "wide", "hand", "paper"], default="default",
                     help="own renders' style space (hand: handwritten givens and clues; paper: the "
                     "computer-drawn KenKen 3..9 / killer 9 family)")
+    ap.add_argument("--seed-offset", type=int, default=0,
+                    help="--styles paper: added to every render's seed (another range than the one looked at)")
     ap.add_argument("--paper-variants", nargs="+", default=["bench", "cages", "faint", "ratio"],
                     help="--styles paper: which variants (render.style.PAPER_VARIANTS)")
     ap.add_argument("--modes", nargs="+", default=["clean", "photo"], choices=["clean", "photo"])
@@ -351,7 +353,7 @@ def main(argv=None) -> dict:
         rows.update(eval_kubiesa(solver, args.kubiesa, args.splits, args.photos, args.verbose))
     if "own" in args.sources and args.styles == "paper":
         rows.update(eval_paper(solver, args.per_category, args.paper_variants, args.verbose,
-                               tuple(k for k in args.own_kinds if k in PAPER_KINDS)))
+                               tuple(k for k in args.own_kinds if k in PAPER_KINDS), PAPER_SEED0 + args.seed_offset))
     elif "own" in args.sources and args.styles == "hand":
         from vlm_puzzle.eval.handwritten import available
         if not available():
