@@ -338,22 +338,23 @@ def _refine(gray: np.ndarray, quad: np.ndarray, paper: float | None = None) -> G
 
 def lattice_of(gray: np.ndarray, warped: np.ndarray, H: np.ndarray, masks=None) -> Lattice:
     """:func:`find_lattice` on ``warped`` (``gray`` warped by ``H``). A grid shrunk far by the
-    warp (:func:`smooth_warp`) may lose lines of a pixel or two between the warp's samples:
-    when it shows no lattice or no whole frame, the lattice is measured on an area-averaged
-    warp, which keeps every line (the cells are still read from ``warped``)."""
+    warp (:func:`smooth_warp`) may lose lines of a pixel or two between the warp's samples, and
+    what is left may even look like a lattice of fewer cells: its lattice is measured on an
+    area-averaged warp too, which keeps every line, and that one is taken when it differs and
+    shows the whole frame, evenly spaced (the cells are still read from ``warped``)."""
     try:
         lattice, failed = find_lattice(warped, masks=masks), None
     except GridNotFoundError as e:
         lattice, failed = None, e
-    if lattice is None or not lattice.framed:
-        fine = smooth_warp(gray, H)
-        if fine is not None:
-            try:
-                smooth = find_lattice(fine)
-            except GridNotFoundError:
-                smooth = None
-            if smooth is not None and (lattice is None or smooth.framed):
-                return smooth
+    fine = smooth_warp(gray, H)
+    if fine is not None:
+        try:
+            smooth = find_lattice(fine)
+        except GridNotFoundError:
+            smooth = None
+        if smooth is not None and (lattice is None or (smooth.size != lattice.size and smooth.framed
+                                                        and regular_spacing(smooth))):
+            return smooth
     if lattice is None:
         raise failed
     return lattice

@@ -386,14 +386,28 @@ def _segments_fit(segments, n: int, rows: tuple[float, float], cols: tuple[float
 def segment_lattice(segments) -> tuple[int, tuple[float, float], tuple[float, float]] | None:
     """(n, (top, bottom), (left, right)) of the smallest lattice (``SEG_SIZES``) inside the
     frame of :func:`_segments` on which every long stroke lies from crossing to crossing
-    (a lattice twice as fine fits them too); None when there is none. This finds a grid drawn with its cage borders only."""
+    (a lattice twice as fine fits them too) and whose inner lines hold n - 1 strokes or
+    more; None when there is none. This finds a grid drawn with its cage borders only."""
     if segments is None:
         return None
     rows, cols = segments[2]
     for n in SEG_SIZES:
-        if _segments_fit(segments, n, rows, cols):
+        if _segments_fit(segments, n, rows, cols) and _inner_lines(segments, n) >= n - 1:
             return n, rows, cols
     return None
+
+
+def _inner_lines(segments, n: int) -> int:
+    """How many of the n x n lattice's 2(n-1) inner lines hold a stroke of :func:`_segments`
+    at least SEG_LONG of a cell long (a frame with nothing inside is no grid)."""
+    horiz, vert, (rows, cols) = segments
+    hit = 0
+    for strokes, (a, b) in ((horiz, rows), (vert, cols)):
+        step = (b - a) / n
+        long = strokes[strokes[:, 2] - strokes[:, 1] >= SEG_LONG * step]
+        k = np.round((long[:, 0] - a) / step)
+        hit += len({int(i) for i in k if 0 < i < n})
+    return hit
 
 
 def _profiles(horiz: np.ndarray, vert: np.ndarray, inner: int):
