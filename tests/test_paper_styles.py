@@ -59,3 +59,21 @@ def test_paper_style_family():
     assert 2.5 <= bench.thick_px / bench.thin_px <= 3.5 and bench.op_glyphs == ("+", "\u2212", "\u00d7", "\u00f7")
     with pytest.raises(ValueError):
         paper_style(rng, ["DejaVuSans"], "nope")
+
+
+# Styles read since: cage borders alone at sizes whose borders also make a lattice of fewer
+# cells (7 -> 5) or none; faint 1.2 px hard-edged lines that a sampled warp loses; cage lines
+# only 1.6x cell lines of 1.4 px, told apart on a warp at the picture's own resolution.
+@pytest.mark.parametrize("size, variant, seed, over", [
+    (4, "cages", 1, {}), (7, "cages", 1, {}), (8, "cages", 1, {}),
+    (6, "faint", 1, {"thin_px": 1.2, "thick_px": 1.2, "antialias": False}),
+    (7, "ratio", 1, {"thin_px": 1.4, "thick_px": 2.2}),
+], ids=["cages-4", "cages-7", "cages-8", "faint-1px", "ratio-1.6"])
+def test_thin_and_cage_only_kenken_styles(solver, size, variant, seed, over):
+    spec, solution = make_puzzle("kenken", size, seed)
+    style = replace(paper_style(np.random.default_rng(seed), ["DejaVuSans"], variant), **over)
+    shot = render_puzzle(spec, seed=seed, style=style, solution=solution, size_px=1600)
+    res = solver.solve_image(np.ascontiguousarray(shot.image[..., ::-1]))
+    assert res.status == "solved" and res.kind == "kenken" and res.size == size
+    assert canonical(res.spec) == canonical(spec)
+    assert res.solution == solution
