@@ -198,7 +198,7 @@ def smooth_warp(gray: np.ndarray, H: np.ndarray, size: int = WARP_SIZE,
     quad = cv2.perspectiveTransform(inner, np.linalg.inv(H)).reshape(4, 2)
     side = max(float(np.linalg.norm(quad[(i + 1) % 4] - quad[i])) for i in range(4))
     f = AA_SHRINK * (e - m) / max(side, 1.0)
-    if f >= 1.0 / AA_SHRINK:
+    if f >= (1.0 if scale > 1 else 1.0 / AA_SHRINK):
         return None
     f *= scale
     small = gray if f >= 1.0 else cv2.resize(gray, (max(1, round(gray.shape[1] * f)), max(1, round(gray.shape[0] * f))),
