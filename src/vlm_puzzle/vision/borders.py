@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from vlm_puzzle.spec import Cell
@@ -22,7 +21,7 @@ from vlm_puzzle.vision.edge_rules import decide_outlines, outline_ink, split_wid
 from vlm_puzzle.vision.edges import (edge_patches, ink_widths, line_centres, line_contrast, line_widths,
                                      measure_edges)
 from vlm_puzzle.vision.gray import otsu_split, to_gray
-from vlm_puzzle.vision.ink import ink_map, paper_map
+from vlm_puzzle.vision.ink import ink_map
 
 THIN, THICK = 0, 1
 # Least line_contrast of an edge whose grid line is seen; a grid needs half its edges seen.
@@ -162,12 +161,13 @@ def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
     if widths_gray is not None and not dashed.any():
         g2 = to_gray(widths_gray)
         up = g2.shape[0] / gray.shape[0]     # a warp drawn ``up`` times larger: positions scale by it
-        # (the paper map of the small warp, enlarged: a closing as wide on the large one is slow)
-        paper2 = None if up == 1 else cv2.resize(paper_map(gray, cell), g2.shape[::-1], interpolation=cv2.INTER_LINEAR)
-        v2, h2, _ = edge_patches(ink_map(g2, cell * up, paper2), xs * up, ys * up,
-                                 None if v_lines is None else np.asarray(v_lines) * up,
-                                 None if h_lines is None else np.asarray(h_lines) * up)
-        fine = ink_widths(np.concatenate([v2, h2]), cell * up) / up
+        lines = [xs * up, ys * up, None if v_lines is None else np.asarray(v_lines) * up,
+                 None if h_lines is None else np.asarray(h_lines) * up]
+        if up == 1:
+            v2, h2, _ = edge_patches(ink_map(g2, cell), *lines)
+            fine = ink_widths(np.concatenate([v2, h2]), cell)
+        else:
+            fine = ink_widths(_strip_ink(g2, lines), cell * up) / up
     by_width = line_splits(widths if fine is None else fine) if not dashed.any() else []
     boxed = box_lines(thick, dashed, n)
     if boxed is not None and (dashed.any() or (boxed != thick).any()):
@@ -187,6 +187,20 @@ def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
                    thin_width=thin, contrast=contrast, doubtful=doubtful, learned=probs is not None,
                    thick_margin=margin,
                    by_width=tuple(b for b in by_width if (b != thick).any()), fine_widths=fine)
+
+
+def _strip_ink(gray: np.ndarray, lines) -> np.ndarray:
+    """The edges' (:func:`edge_patches` of ``lines``: xs, ys, v_lines, h_lines) mean cross
+    profiles in a large warp as ink, (E, 1, W) (see :func:`ink_map`): each against its own
+    paper (its brightest column), 1.0 the darkest of all. A closing and a percentile over
+    the whole large warp are slow; the profiles are all the widths need."""
+    profiles = np.concatenate(edge_patches(gray, *lines)[:2]).mean(axis=1, dtype=np.float32)
+    paper = profiles.max(axis=1, keepdims=True)
+    rel = (paper - profiles) / np.maximum(paper, 16.0)
+    ref = float(rel.max()) if rel.size else 0.0
+    if ref < 0.04:
+        return np.zeros_like(rel)[:, None, :]
+    return (rel * (1.0 / ref))[:, None, :]
 
 
 # Least ratio of the median ink widths of two kinds of line for line_splits (the paper
