@@ -14,7 +14,7 @@ import numpy as np
 
 from vlm_puzzle.errors import GridNotFoundError
 from vlm_puzzle.vision.gray import to_gray
-from vlm_puzzle.vision.lattice import Lattice, _grid_line_masks, find_lattice, regular_spacing
+from vlm_puzzle.vision.lattice import Lattice, _components, _grid_line_masks, find_lattice, regular_spacing
 from vlm_puzzle.vision.outline import (WARP_MARGIN, candidate_quads, ink_mask, opened_quads, paper_level,
                                        smooth_warp, warp_quad)
 
@@ -197,16 +197,6 @@ def _framed(gray: np.ndarray, small: np.ndarray, scale: float, cut) -> GridLocat
     shift = np.array([[1, 0, pad], [0, 1, pad], [0, 0, 1]], np.float64)   # gray -> big pixels
     return GridLocation(corners=(loc.corners - pad).astype(np.float32), homography=loc.homography @ shift,
                         warped=loc.warped, lattice=loc.lattice)
-
-
-def _components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """8-connected components of a uint8 mask: (labels int32, stats), as
-    ``cv2.connectedComponentsWithStats`` gives them but by the GRANA algorithm,
-    whose statistics cost about 1 ms on a 576 px square where the default
-    algorithm's cost about 6 ms. Components are the same; only their numbering
-    may differ (see :func:`_default_order`)."""
-    _, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(mask, 8, cv2.CV_32S, cv2.CCL_GRANA)
-    return labels, stats
 
 
 def _default_order(mask: np.ndarray, labels: np.ndarray, stats: np.ndarray, ids: list[int]) -> list[int]:

@@ -342,7 +342,7 @@ def _segments(horiz: np.ndarray, vert: np.ndarray, inner: int):
     spanning at least 80% of ``inner``. None without a frame on all four sides."""
     out, frame = [], []
     for mask, axis in ((horiz, 0), (vert, 1)):
-        _, stats = _components_stats(mask)
+        _, stats = _components(mask)
         if axis == 0:
             pos = stats[:, cv2.CC_STAT_TOP] + stats[:, cv2.CC_STAT_HEIGHT] / 2.0
             a, ext = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_WIDTH]
@@ -358,7 +358,12 @@ def _segments(horiz: np.ndarray, vert: np.ndarray, inner: int):
     return out[0], out[1], tuple(frame)
 
 
-def _components_stats(mask: np.ndarray):
+def _components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """8-connected components of a uint8 mask: (labels int32, stats), as
+    ``cv2.connectedComponentsWithStats`` gives them but by the GRANA algorithm,
+    whose statistics cost about 1 ms on a 576 px square where the default
+    algorithm's cost about 6 ms. Components are the same; only their numbering
+    may differ (see ``grid._default_order``)."""
     _, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(mask, 8, cv2.CV_32S, cv2.CCL_GRANA)
     return labels, stats
 

@@ -192,7 +192,8 @@ def smooth_warp(gray: np.ndarray, H: np.ndarray, size: int = WARP_SIZE,
     between two samples vanishes and a thick one reads thin, so line widths are measured
     on this one (the edge classifier learnt the sampled look and keeps it). ``scale``:
     the warp drawn ``scale`` times larger (warped pixel x at ``scale * x``), nearer the
-    picture's own resolution, where lines a pixel or two wide keep their width ratio."""
+    picture's own resolution, where lines a pixel or two wide keep their width ratio; it
+    is made when the reading's warp shrinks the grid over AA_SHRINK times."""
     m, e = float(margin), float(size - 1 - margin)
     inner = np.array([[m, m], [e, m], [e, e], [m, e]], np.float64).reshape(-1, 1, 2)
     quad = cv2.perspectiveTransform(inner, np.linalg.inv(H)).reshape(4, 2)
@@ -201,9 +202,9 @@ def smooth_warp(gray: np.ndarray, H: np.ndarray, size: int = WARP_SIZE,
     if f >= (1.0 if scale > 1 else 1.0 / AA_SHRINK):
         return None
     f *= scale
-    small = gray if f >= 1.0 else cv2.resize(gray, (max(1, round(gray.shape[1] * f)), max(1, round(gray.shape[0] * f))),
-                                             interpolation=cv2.INTER_AREA)
+    small = gray if f >= 1.0 else cv2.resize(
+        gray, (max(1, round(gray.shape[1] * f)), max(1, round(gray.shape[0] * f))), interpolation=cv2.INTER_AREA)
     S = np.diag([small.shape[1] / gray.shape[1], small.shape[0] / gray.shape[0], 1.0])
     up = np.diag([float(scale), float(scale), 1.0])
-    return cv2.warpPerspective(small, up @ H @ np.linalg.inv(S), (size * scale, size * scale), flags=cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_CONSTANT, borderValue=paper_level(gray))
+    return cv2.warpPerspective(small, up @ H @ np.linalg.inv(S), (size * scale, size * scale),
+                               flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=paper_level(gray))
