@@ -44,7 +44,8 @@ from vlm_puzzle.models.fast_decode import FastDecoder, supports
 from vlm_puzzle.models.greedy import greedy_generation_config, only_this_config
 from vlm_puzzle.models.images import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS, to_model_image
 from vlm_puzzle.models.loading import (HOW_TO_POINT, LOAD_MODES, default_device, default_dtype, free_cuda,
-                                       load_config, load_weights, maybe_prefetch, parse_dtype)
+                                       import_transformers, load_config, load_weights, maybe_prefetch,
+                                       parse_dtype)
 from vlm_puzzle.models.types import GenerateTimings, Generation
 
 DECODE_MODES = ("auto", "plain", "static", "graph", "regional", "compiled")
@@ -125,8 +126,7 @@ class QwenVL:
         # Before transformers is imported (seconds): the weights' read overlaps the imports and what follows.
         prefetch = maybe_prefetch(name, device, load)
         t_pre = time.perf_counter()
-        from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
-
+        AutoConfig, AutoModelForImageTextToText, AutoProcessor = import_transformers(name)
         t_imp = time.perf_counter()
         load_config(AutoConfig, name, local_files_only)  # fails fast: missing or not a Qwen-VL
         own = checkpoint_pixels(name)
