@@ -92,14 +92,16 @@ left = [m for m in lean_import.DEFERRED if m in sys.modules]
 from vlm_puzzle.models import QwenVL
 vlm = QwenVL.from_pretrained({path!r}, device="cpu", decode="plain")
 gens = vlm.generate({images!r}, "What puzzle is this?", max_new_tokens=12)
-print("RESULT", json.dumps(dict(left=left, tokens=[g.token_ids for g in gens])))
+lean_import.resolve_for_tracing()  # what a compile does first: dynamo then traces the real classes
+import transformers.masking_utils as mu, torch.nn.attention.flex_attention as fa
+print("RESULT", json.dumps(dict(left=left, tokens=[g.token_ids for g in gens], real=mu.BlockMask is fa.BlockMask)))
 """
 
 
 def test_lean_load_gives_the_ordinary_load_tokens():
     """A fresh process loads the shipped model with the lean import (the default): none of the deferred
-    modules is imported by the imports, and its answers are token for token those of this process, whose
-    transformers was imported the ordinary way."""
+    modules is imported by the imports, its answers are token for token those of this process, whose
+    transformers was imported the ordinary way, and before a compile the stand-ins become the real objects."""
     torch = pytest.importorskip("torch")  # noqa: F841
     pytest.importorskip("transformers")
     from vlm_puzzle.models import QwenVL
@@ -112,7 +114,7 @@ def test_lean_load_gives_the_ordinary_load_tokens():
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT")]
     assert line, proc.stderr[-2000:]
     child = json.loads(line[0][len("RESULT"):])
-    assert child["left"] == []
+    assert child["left"] == [] and child["real"]
     ours = QwenVL.from_pretrained(path, device="cpu", decode="plain").generate(images, "What puzzle is this?",
                                                                                max_new_tokens=12)
     assert child["tokens"] == [list(g.token_ids) for g in ours]

@@ -175,6 +175,31 @@ def import_lean(*names: str) -> list[types.ModuleType]:
         return [importlib.import_module(n) for n in names]
 
 
+# Deferred modules whose names the model code's traced paths use (masking_utils' isinstance on BlockMask...).
+TRACED = ("torch._dynamo", "torch.distributed.tensor", "torch.nn.attention.flex_attention")
+
+
+def resolve_for_tracing() -> int:
+    """Import ``TRACED`` and replace every stand-in bound in a loaded module's globals whose real module is
+    imported by now with the real object; returns how many. torch.compile's dynamo cannot trace
+    ``isinstance(x, (torch.Tensor, stand_in))``; the compile imports these modules anyway."""
+    for name in TRACED:
+        importlib.import_module(name)
+    n = 0
+    for module in list(sys.modules.values()):
+        names = getattr(module, "__dict__", None)
+        if not isinstance(names, dict):
+            continue
+        for key, value in list(names.items()):
+            if type(value) is _Stand and not value._unloaded():
+                try:
+                    names[key] = value._resolve()
+                except Exception:  # noqa: BLE001 - a name the real module lacks: leave the stand-in
+                    continue
+                n += 1
+    return n
+
+
 def _exists(name: str) -> bool:
     try:
         return importlib.util.find_spec(name) is not None
