@@ -22,6 +22,10 @@ What it does differently from ``generate`` (each part switchable by ``mode``):
   ``"static"`` on CPU. The gate/up fusion ("gateup": 0.16 ms less per step than "qkv" alone at batch 1,
   +3.2 GB of weight copies on the 3B) is opt-in (``regional_parts`` or $VLM_PUZZLE_REGIONAL_PARTS).
   Prefills also batch the vision tower's window attention (``vision_batch.py``, same numbers).
+* Every step builds its sdpa mask once as 0/-inf in the model's dtype (what sdpa itself makes of a bool
+  mask in every layer; ``float_mask=False`` or $VLM_PUZZLE_DECODE_MASK=bool keeps the bool mask);
+  ``sdpa_backend`` ($VLM_PUZZLE_DECODE_SDPA: cudnn, efficient, flash, math) forces the step's attention
+  kernel (opt-in: another kernel rounds differently from ``generate``'s).
 
 Exactness: the prefill is the model's own forward on the prompt; every step feeds what ``generate``
 feeds (the last token, or the pad token for finished rows) at the same 3D position, with an attention

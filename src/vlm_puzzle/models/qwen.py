@@ -12,6 +12,9 @@
   and is faster. A checkpoint that does not map one to one falls back to ``from_pretrained``
   (logged; ``.load_path`` and ``.load_reason`` say which ran and why). ``load="fast"|"plain"`` or
   $VLM_PUZZLE_LOAD force one.
+* Imports: transformers' auto classes and the checkpoint type's modeling/processing code are imported
+  without the tensor-parallel, dynamo, flex-attention and scipy modules they only bind names from
+  (``lean_import.py``; $VLM_PUZZLE_LEAN_IMPORT=0: the ordinary import).
 * Attention: flash_attention_2 when usable, else sdpa, else eager; a load that fails
   with one tries the next (``.attn_implementation``, ``.attn_reason``).
 * Generation is TRUE greedy: one complete ``GenerationConfig`` (see ``greedy.py``),
