@@ -35,7 +35,7 @@ fi
 say "2: load (lean imports, the default, against the ordinary ones) and the first call of a fresh process"
 if [ -d "$CKPT" ]; then
   BENCH_LOAD_JSON="$OUT/load.json" timeout "$(left 80)" python3 experiments/bench_vlm_gpu.py --load "$CKPT" \
-    --load-device "$DEV" --load-variants wrapper_fast wrapper_fast_ordinary first_call first_call_ordinary first_call \
+    --load-device "$DEV" --load-variants wrapper_fast wrapper_fast_ordinary first_call first_call_ordinary \
     2>&1 | tee -a "$LOG" | grep -E "^load" | cut -c1-400 || true
 fi
 
