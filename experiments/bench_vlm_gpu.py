@@ -17,7 +17,9 @@ Modes:
 Fast modes run as MODE:vb-on / MODE:vb-off: with / without the batched vision attention in the prefill;
 regional/compiled also as ...:em-off / ...:em-on: Inductor's emulate_precision_casts (``--emulate``);
 regional as ...:rp-mlp+norm / ...:rp-mlp+norm+rope+qkv+gateup: which decoder parts are compiled, and which
-projections are fused into one GEMM (qkv, gateup) (``--regional-parts``).
+projections are fused into one GEMM (qkv, gateup) (``--regional-parts``); every fast mode also as
+...:mk-bool / ...:mk-float (the decode step's sdpa mask passed as bool, or built once as 0/-inf: the
+default) and ...:sb-BACKEND (the step's attention kernel forced) through ``--variants``.
 
 Timing: CUDA-synchronised wall clock; ``warmup`` untimed calls first, then the median of ``repeats`` runs.
 prefill ms = median time of a call with 1 new token; decode ms/token = (t(N) - t(1)) / (N - 1).

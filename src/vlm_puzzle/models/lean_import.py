@@ -2,9 +2,12 @@
 
 Importing ``transformers.models.qwen2_5_vl.modeling_qwen2_5_vl`` (transformers 5.x) pulls, through
 transformers' own shared modules, ``torch.distributed.tensor`` (tensor parallelism, itself mostly
-``sympy``), ``torch._dynamo`` (``masking_utils``: a context manager for flex-attention masks) and
-``scipy.optimize`` (detection losses): about 5.5 s of the 7.6 s the load's imports took on the H200
-host, and none of it runs when a model is loaded from local files and decoded with sdpa/eager.
+``sympy``), FSDP, ``torch._dynamo`` (``masking_utils``: a context manager for flex-attention masks) and
+``scipy.optimize`` (detection losses): 4-5 s of the 6-7 s of imports on the H200 host. Loading runs none
+of them; scipy, FSDP, distributed checkpointing and accelerate are never needed for inference, while
+the first decode still imports dynamo (static cache, compile) and sympy (torch's ``torch._check``), so
+for the default compiled decode the lean import moves that time from the load to the first call
+(experiments/results/issue17_h200_s4).
 
 Inside :func:`deferred`, importing one of ``DEFERRED`` (or a submodule) gives a stand-in module whose
 attributes are stand-ins for the real objects: using one (calling it, reading its attributes,
@@ -12,9 +15,9 @@ entering it) imports the real module then and forwards, so any code path that ne
 ``isinstance(x, stand_in)`` is False without importing while the real module is not loaded (no
 instance of a class can exist before its module is imported), and forwards once it is. The stand-ins
 leave ``sys.modules`` and their parents' attributes when the block ends, so a later import (a compile
-imports torch._dynamo) is the real one. If the import under the block fails for any reason (e.g. a
-module subclasses a deferred class at import time), everything it left is removed and the import is
-repeated normally: same modules, only slower.
+imports torch._dynamo) is the real one; :func:`resolve_for_tracing` swaps them for the real objects
+before a compile traces the code holding them. If the import under the block fails for any reason (e.g.
+a module subclasses a deferred class at import time), it is repeated the ordinary way.
 
     with deferred():
         import transformers.models.qwen2_5_vl.modeling_qwen2_5_vl

@@ -91,9 +91,9 @@ def load_config(auto_config, name: str, local_files_only: bool):
 def import_transformers(name: str):
     """transformers' ``AutoConfig``, ``AutoModelForImageTextToText``, ``AutoProcessor``, with the auto classes
     and the modeling and processing code of the type config.json names imported through
-    :mod:`~vlm_puzzle.models.lean_import` (without the tensor-parallel, dynamo and scipy modules they bind
-    names from but never run for inference: seconds of a load); $VLM_PUZZLE_LEAN_IMPORT=0 imports them the
-    ordinary way."""
+    :mod:`~vlm_puzzle.models.lean_import` (without the tensor-parallel, FSDP, dynamo, flex-attention, scipy
+    and accelerate modules they only bind names from at import time); $VLM_PUZZLE_LEAN_IMPORT=0 imports them
+    the ordinary way."""
     if os.environ.get("VLM_PUZZLE_LEAN_IMPORT", "1").lower() not in ("0", "off", "no"):
         from vlm_puzzle.models import lean_import
 
