@@ -73,6 +73,34 @@ def conflicts(spec: PuzzleSpec, givens: np.ndarray) -> bool:
     return next(_repeats(spec, givens), None) is not None
 
 
+def _repeat_in(group, givens: np.ndarray) -> bool:
+    seen = set()
+    for r, c in group:
+        v = int(givens[r, c])
+        if v in seen:
+            return True
+        if v:
+            seen.add(v)
+    return False
+
+
+def conflicts_after(spec: PuzzleSpec, givens: np.ndarray):
+    """A test ``(candidate, changed cells) -> bool`` equal to :func:`conflicts` on candidates
+    that change a few cells of ``givens``: only the groups through a changed cell are
+    scanned again (a 16x16 board's repair tries thousands of candidates, most of which repeat)."""
+    groups = spec.groups
+    through: dict[tuple[int, int], list[int]] = {}
+    for k, group in enumerate(groups):
+        for cell in group:
+            through.setdefault(cell, []).append(k)
+    bad = {k for k, group in enumerate(groups) if _repeat_in(group, givens)}
+
+    def test(candidate: np.ndarray, cells) -> bool:
+        touched = {k for cell in cells for k in through.get(cell, ())}
+        return bool(bad - touched) or any(_repeat_in(groups[k], candidate) for k in touched)
+    return test
+
+
 def verdict(template: PuzzleSpec, givens: np.ndarray, timeout_s: float) -> tuple[str, list | None]:
     """The solver's verdict on ``givens`` under ``template``'s rules, no repair:
     (status, the solution when there is exactly one)."""
@@ -173,6 +201,7 @@ def repair_givens(template: PuzzleSpec, givens: np.ndarray, probs: np.ndarray, *
     alts = _alternatives(probs, givens, MAX_COST_MULTIPLE if status == "multiple" else MAX_COST,
                          conflicting_cells(template, givens))
     tried = 0
+    repeats = conflicts_after(template, givens)
     for cost, idx in subsets_by_cost(alts, MAX_CHANGES):
         if calls >= MAX_SOLVES or time.perf_counter() - t0 > budget_s:
             break
@@ -181,7 +210,7 @@ def repair_givens(template: PuzzleSpec, givens: np.ndarray, probs: np.ndarray, *
             _, r, c, v = alts[i]
             cand[r, c] = v
         tried += 1
-        if conflicts(template, cand):
+        if repeats(cand, [(alts[i][1], alts[i][2]) for i in idx]):
             continue
         calls += 1
         st, sol = _solve(template, cand, timeout_s)
