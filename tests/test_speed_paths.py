@@ -1,0 +1,73 @@
+"""Shortcuts taken for speed give what the long way gives: the incremental conflict test of
+the givens repair, and the clue reader leaving bare strips and blank readings undecoded."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vlm_puzzle.check.givens import conflicts, conflicts_after
+from vlm_puzzle.render.generate import generate_puzzle
+from vlm_puzzle.render.rendered import render_puzzle
+from vlm_puzzle.render.style import Style
+from vlm_puzzle.spec import PuzzleSpec
+from vlm_puzzle.vision import clues as C
+from vlm_puzzle.vision.gray import to_gray
+from vlm_puzzle.vision.grid import locate_grid
+from vlm_puzzle.vision.ink import ink_map, paper_map
+
+
+@pytest.mark.parametrize("spec", [
+    PuzzleSpec(kind="sudoku", size=16, givens=[[0] * 16] * 16, box=(4, 4)),
+    PuzzleSpec(kind="x-sudoku", size=9, givens=[[0] * 9] * 9, box=(3, 3), diagonals=True),
+])
+def test_conflicts_after_a_few_changes_equals_a_full_scan(spec):
+    n = spec.size
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        givens = rng.integers(0, n + 1, (n, n)) * (rng.random((n, n)) < 0.3)
+        test = conflicts_after(spec, givens)
+        for _ in range(5):
+            cells = [tuple(int(x) for x in rng.integers(0, n, 2)) for _ in range(rng.integers(1, 4))]
+            cand = givens.copy()
+            for r, c in cells:
+                cand[r, c] = rng.integers(0, n + 1)
+            assert test(cand, cells) == conflicts(spec, cand)
+
+
+def test_bare_strip_is_lines_only():
+    strip = np.zeros((C.STRIP_H, C.STRIP_W), np.float32)
+    strip[:2, :] = 1.0                       # the grid line above the cell and its blur
+    strip[2, :] = 0.5
+    strip[:, :3] = 1.0                       # a thick cage border on its left
+    assert C.bare_strip(strip)
+    glyph = strip.copy()
+    glyph[6:16, 8] = 1.0                     # a small 1 beside the border
+    assert not C.bare_strip(glyph)
+    faint = strip.copy()
+    faint[8:12, 20:24] = 0.3                 # faint ink counts too
+    assert not C.bare_strip(faint)
+
+
+def test_clues_read_as_if_every_strip_were_read(monkeypatch):
+    spec, _ = generate_puzzle("kenken", 6, seed=21)
+    shot = render_puzzle(spec, seed=21, style=Style(font="DejaVuSans", clue_font="DejaVuSans"), size_px=700)
+    loc = locate_grid(np.ascontiguousarray(shot.image[..., ::-1]))
+    lat = loc.lattice
+    gray = to_gray(loc.warped)
+    cell = float(min(np.diff(lat.cols_x).mean(), np.diff(lat.rows_y).mean()))
+    ink = ink_map(gray, cell, paper_map(gray, cell))
+    boxes = [lat.cell_rect(r, c) for r in range(6) for c in range(6)]
+    asked = []
+    real = C.ClueReader.column_probs
+
+    def counted(self, strips):
+        asked.append(len(strips))
+        return real(self, strips)
+    monkeypatch.setattr(C.ClueReader, "column_probs", counted)
+    quick = C.read_clues(ink, boxes, cell, both=True)
+    skipped = asked[0]
+    monkeypatch.setattr(C, "bare_strip", lambda strip: False)
+    full = C.read_clues(ink, boxes, cell, both=True)
+    assert skipped < asked[-1] == 36          # some strips were left unread...
+    assert quick == full                     # ...and every clue reads the same
+    assert sum(k.text != "" for k in quick[0]) == len(spec.cages)
