@@ -71,3 +71,41 @@ def test_clues_read_as_if_every_strip_were_read(monkeypatch):
     assert skipped < asked[-1] == 36          # some strips were left unread...
     assert quick == full                     # ...and every clue reads the same
     assert sum(k.text != "" for k in quick[0]) == len(spec.cages)
+
+
+def test_kenken_cage_test_rejects_only_what_the_template_rejects():
+    from dataclasses import replace
+    from itertools import combinations
+
+    from vlm_puzzle.check.clues import _kenken_cages_ok, clue_changes, with_changes
+    from vlm_puzzle.check.templates import repair_template
+    from vlm_puzzle.pipeline import read_state
+    from vlm_puzzle.rules.geometry import decide
+    from vlm_puzzle.vision.clues import parse_clue
+
+    spec, _ = generate_puzzle("kenken", 5, seed=8)
+    shot = render_puzzle(spec, seed=8, style=Style(font="DejaVuSans", clue_font="DejaVuSans"), size_px=600)
+    state = read_state(np.ascontiguousarray(shot.image[..., ::-1]))
+    decision = decide(state.size, state.box, state.variants)
+    v = state.variants
+    multi = [i for i, k in enumerate(v.cages) if len(k.cells) > 1][:2]
+    cages = list(v.cages)
+    for i in multi:   # doubtful clues whose alternatives reach too far, lose the operator or the digits
+        old = cages[i].clue
+        alts = [(("9", 0.2), ("", 0.1))] * (len(old.text) - 1) + [(("", 0.3), ("x", 0.1))]
+        cages[i] = replace(cages[i], clue=replace(parse_clue(list(old.text), [0.6] * len(old.text), alts),
+                                                  extent=old.extent))
+    variants = replace(v, cages=tuple(cages))
+    changes = clue_changes(variants.cages, 20.0, state.size)
+    test = _kenken_cages_ok(variants)
+    verdicts = []
+    for k in (1, 2, 3):
+        for chosen in combinations(changes, k):
+            if len({(c[1], c[2]) for c in chosen}) < k:
+                continue
+            chosen = list(chosen)
+            template = repair_template(state, decision, with_changes(variants, chosen))
+            passes = template is not None and template.kind == "kenken"
+            verdicts.append((test(chosen), passes))
+            assert test(chosen) or not passes, chosen
+    assert any(not t for t, _ in verdicts) and any(t for t, _ in verdicts)
