@@ -109,3 +109,29 @@ def test_kenken_cage_test_rejects_only_what_the_template_rejects():
             verdicts.append((test(chosen), passes))
             assert test(chosen) or not passes, chosen
     assert any(not t for t, _ in verdicts) and any(t for t, _ in verdicts)
+
+
+def test_clearable_needs_a_change_in_every_repeated_pair():
+    from vlm_puzzle.check.givens import clearable
+    a, b, c, d = (0, 0), (0, 5), (3, 3), (4, 3)
+    assert clearable([], set(), 0)
+    assert clearable([(a, b)], {b}, 1) and not clearable([(a, b)], {c}, 3)
+    assert not clearable([(a, b), (c, d)], {a, c}, 1) and clearable([(a, b), (c, d)], {a, c}, 2)
+    assert clearable([(a, b), (a, c)], {a}, 1)          # one cell in both pairs
+    assert not clearable([(a, b), (c, d)], {a, b}, 3)   # nothing may change c or d
+
+
+def test_repair_that_cannot_clear_a_repeat_fails_as_the_full_search_does(monkeypatch):
+    from vlm_puzzle.check import givens as G
+    spec = PuzzleSpec(kind="sudoku", size=4, givens=[[0] * 4] * 4, box=(2, 2))
+    givens = np.array([[1, 0, 0, 1], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]])
+    probs = np.full((4, 4, 5), 1e-9)
+    for r in range(4):
+        for c in range(4):
+            probs[r, c, givens[r, c]] = 1.0
+    probs[1, 1, 2] = 0.5      # doubts only where no change clears the two 1s of row 0
+    quick = G.repair_givens(spec, givens, probs)
+    monkeypatch.setattr(G, "clearable", lambda *a: True)
+    full = G.repair_givens(spec, givens, probs)
+    assert quick.status == full.status == "failed" and quick.solver_status == full.solver_status
+    assert (quick.givens == full.givens).all() and quick.tried == 0 < full.tried

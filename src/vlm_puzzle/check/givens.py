@@ -124,6 +124,18 @@ def conflicting_cells(spec: PuzzleSpec, givens: np.ndarray) -> set[tuple[int, in
     return {cell for pair in _repeats(spec, givens) for cell in pair}
 
 
+def clearable(pairs, cells, max_changes: int) -> bool:
+    """Whether changing at most ``max_changes`` of ``cells`` can change a cell of each
+    ((r, c), (r, c)) pair of givens that repeat a value (a candidate that leaves a pair as
+    it is repeats that value)."""
+    if not pairs:
+        return True
+    if max_changes == 0:
+        return False
+    return any(cell in cells and clearable([p for p in pairs if cell not in p], cells, max_changes - 1)
+               for cell in pairs[0])
+
+
 def _alternatives(probs: np.ndarray, givens: np.ndarray, max_cost: float = MAX_COST,
                   must: set[tuple[int, int]] = frozenset()) -> list[tuple[float, int, int, int]]:
     """(cost, r, c, value) of the single-cell changes cheaper than MAX_COST, cheapest first:
@@ -202,6 +214,10 @@ def repair_givens(template: PuzzleSpec, givens: np.ndarray, probs: np.ndarray, *
                          conflicting_cells(template, givens))
     tried = 0
     repeats = conflicts_after(template, givens)
+    if not clearable(list(_repeats(template, givens)), {(a[1], a[2]) for a in alts}, MAX_CHANGES):
+        # No candidate changes a cell of every repeated pair: each would repeat a value
+        # (a 16x16 misreading's search went through ~100,000 of them to find that).
+        alts = []
     for cost, idx in subsets_by_cost(alts, MAX_CHANGES):
         if calls >= MAX_SOLVES or time.perf_counter() - t0 > budget_s:
             break
