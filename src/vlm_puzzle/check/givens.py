@@ -58,7 +58,11 @@ class RepairResult:
 
 def _repeats(spec: PuzzleSpec, givens: np.ndarray):
     """(cell, cell) pairs of givens in one all-different group with the same value, lazily."""
-    for group in spec.groups:
+    return _repeats_in(spec.groups, givens)
+
+
+def _repeats_in(groups, givens: np.ndarray):
+    for group in groups:
         seen: dict[int, tuple[int, int]] = {}
         for r, c in group:
             v = int(givens[r, c])
@@ -74,14 +78,7 @@ def conflicts(spec: PuzzleSpec, givens: np.ndarray) -> bool:
 
 
 def _repeat_in(group, givens: np.ndarray) -> bool:
-    seen = set()
-    for r, c in group:
-        v = int(givens[r, c])
-        if v in seen:
-            return True
-        if v:
-            seen.add(v)
-    return False
+    return next(_repeats_in((group,), givens), None) is not None
 
 
 def conflicts_after(spec: PuzzleSpec, givens: np.ndarray):

@@ -445,7 +445,7 @@ def read_clues(ink: np.ndarray, cells: list[tuple[float, float, float, float]], 
         # they stand, before any is cut to the height learnt: the print network reads
         # handwriting (taller than print) cut so surely but wrongly (a 1 as a 7).
         reads = []
-        for z, empty in list(zip(logits, blank))[:len(logits) if with_ops else 1]:
+        for z, empty in zip(logits, blank) if with_ops else [(logits[0], blank[0])]:
             read = [NO_CLUE] * len(extents)
             for k, i in enumerate(asked):
                 if not empty[k]:
