@@ -8,7 +8,7 @@
 # for MINUTES (training/tiny_vlm.py: WORKERS render processes feeding a GPU replay buffer, the grid view
 # by default), then experiments/bench_tiny_vlm.py: decode exactness (plain generate vs fast modes),
 # batched throughput through the processor and end to end (grid views cut in worker processes, inputs
-# made on the GPU), one-thread CPU answer times; then, where onnxruntime imports, the held-out render
+# made on the GPU), one-thread CPU answer times; then, where the pipeline imports, the held-out render
 # sets of experiments/eval_vlm_rules.py (EVAL_S seconds at most). Back in $OUT: tiny.tar (the checkpoint),
 # train_log.txt, bench.json, e2e.json, cpu.json, eval.json/md (BENCH=0: no benchmarks, for a short call).
 # REAL=DIR mixes in the real photos of a training/vlm_real.py pack. PY and DEVICE let the same script
@@ -45,12 +45,12 @@ T0=$(date +%s)
   OMP_NUM_THREADS=1 timeout ${CPU_S:-30} taskset -c 0 $PY experiments/bench_tiny_vlm.py $CKPT --json "$OUT/cpu.json" \
       --cpu-only data/samples/*_2024.png data/samples/*_photo.jpg data/photos/*.jpg
   echo "cpu at $(( $(date +%s) - T0 )) s"
-  if $PY -c "import onnxruntime" 2>/dev/null; then
+  if $PY -c "import constraint, vlm_puzzle.pipeline" 2>/dev/null; then
     timeout ${EVAL_S:-80} $PY experiments/eval_vlm_rules.py --model $CKPT --device "$DEVICE" --workers "$WORKERS" \
         --per-combo ${EVAL_PER:-2} --sets renders --styles plain wide paper hand --json "$OUT/eval.json" \
         --markdown "$OUT/eval.md" | grep "^|"
   else
-    echo "no onnxruntime here: no evaluation"
+    echo "python-constraint or the pipeline does not import: no evaluation"
   fi
   echo "end at $(( $(date +%s) - T0 )) s"; date
 } 2>&1 | grep -v -i "warn\|Loading weights\|Writing model" | tee "$OUT/train_log.txt"
