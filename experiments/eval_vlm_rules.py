@@ -20,11 +20,12 @@ A model trained on the located grid (``vlm_puzzle.json`` ``view: grid``, the shi
 what the pipeline shows it: the grid geometry's vision stage located, rectified
 (``Reading.vlm_image``); the whole picture where it located none.
 
-Per set and method (model / geometry / merge): kind, size, box, diagonals and windows, cage op
+Per set and method (model / geometry / merge / checked / merge_checked: the last two the puzzle the
+pipeline solves, ``check.policy.conclude`` without and with the model): kind, size, box, diagonals and windows, cage op
 each right, the whole answer right (all of them), the model's invalid JSON (not strict JSON),
 answer length in tokens and time per answer (one image at a time, ``--threads`` CPU threads);
 the merge's regressions (wrong where geometry alone is right) and fixes (right where geometry is
-wrong). The model answers on the CPU unless ``--device`` says otherwise.
+wrong), and the same of merge_checked against checked (``kind_fixes``: kind right only with the model). The model answers on the CPU unless ``--device`` says otherwise.
 """
 from __future__ import annotations
 
@@ -44,6 +45,9 @@ sys.path.insert(0, str(ROOT / "experiments"))
 
 SEED0 = 95_000_000  # apart from training (20,000,000..) and the GPU bench (70,000,000..)
 FIELDS = ("kind", "size", "box", "marks", "cage_op")
+# geometry / merge: the rules as read and as merged; checked / merge_checked: the puzzle the pipeline
+# then solves (check.policy.conclude without / with the model: fallbacks, the solver's say).
+METHODS = ("model", "geometry", "merge", "checked", "merge_checked")
 PHOTOS = ROOT.parent / "shared" / "datasets" / "wichtounet-sudoku-v2-train"
 
 
@@ -59,6 +63,20 @@ def fields_of(hints) -> dict | None:
         return None
     return {"kind": hints.kind, "size": hints.size, "box": list(hints.box) if hints.box else None,
             "diagonals": bool(hints.diagonals), "windows": bool(hints.windows), "cage_op": hints.cage_op}
+
+
+def fields_of_spec(spec) -> dict | None:
+    """The rule fields of the puzzle the pipeline would solve (None: no puzzle)."""
+    if spec is None:
+        return None
+    return fields_of(spec_hints(spec))
+
+
+def spec_hints(spec):
+    from vlm_puzzle.rules.base import RuleHints
+
+    return RuleHints(kind=spec.kind, size=spec.size, box=spec.box, diagonals=spec.diagonals,
+                     windows=bool(spec.windows), cage_op=None if not spec.cages else "sum" if spec.kind == "killer" else "arith")
 
 
 def score(got: dict | None, truth: dict) -> dict:
@@ -159,6 +177,7 @@ def evaluate(cases, vlm, workers: int, geometry: bool = True, view=("picture", 0
     (the model shown ``view``: ``Reading.vlm_image``; the grid view needs geometry's reading)."""
     from multiprocessing import get_context
 
+    from vlm_puzzle.check.policy import conclude
     from vlm_puzzle.rules import merge
     from vlm_puzzle.rules.vlm import infer_rules_vlm_detailed
 
@@ -169,6 +188,8 @@ def evaluate(cases, vlm, workers: int, geometry: bool = True, view=("picture", 0
             row = {"name": name, "truth": truth}
             if reading is not None and geometry:
                 row["geometry"] = fields_of(reading.hints if reading.error is None else None)
+                row["checked"] = (fields_of_spec(conclude(reading.state, reading.hints, reading.spec)[1])
+                                  if reading.error is None else None)
             if vlm is not None:
                 t0 = time.perf_counter()
                 shown = reading.vlm_image(*view) if reading is not None and reading.loaded is not None else image
@@ -185,9 +206,12 @@ def evaluate(cases, vlm, workers: int, geometry: bool = True, view=("picture", 0
                     merged, _ = merge(reading.hints, ans.hints, geometry_spec=reading.spec)
                     row["merge"] = fields_of(merged)
                     row["merge_source"] = merged.source
+                    hints, spec = conclude(reading.state, reading.hints, reading.spec, use_vlm=True, vlm_hints=ans.hints)
+                    row["merge_checked"] = fields_of_spec(spec)
+                    row["merge_checked_source"] = hints.source
                 elif geometry:
-                    row["merge"] = None
-            for method in ("model", "geometry", "merge"):
+                    row["merge"] = row["merge_checked"] = None
+            for method in METHODS:
                 if method in row:
                     row[f"{method}_score"] = score(row[method], truth)
             rows.append(row)
@@ -197,7 +221,7 @@ def evaluate(cases, vlm, workers: int, geometry: bool = True, view=("picture", 0
 def table(rows: list[dict]) -> dict:
     """Shares right per method, the model's JSON/tokens/time, merge regressions and fixes."""
     out = {"n": len(rows)}
-    for method in ("model", "geometry", "merge"):
+    for method in METHODS:
         scored = [r[f"{method}_score"] for r in rows if f"{method}_score" in r]
         if scored:
             out[method] = {f: round(sum(s[f] for s in scored) / len(scored), 4) for f in FIELDS + ("whole",)}
@@ -207,12 +231,14 @@ def table(rows: list[dict]) -> dict:
             tokens_mean=round(statistics.mean(r["tokens"] for r in rows), 2),
             ms_median=round(statistics.median(r["ms"] for r in rows), 1),
             ms_p95=round(float(np.percentile([r["ms"] for r in rows], 95)), 1))
-    if any("merge_score" in r for r in rows):
-        g = [r["geometry_score"]["whole"] for r in rows]
-        m = [r["merge_score"]["whole"] for r in rows]
-        out["merge_vs_geometry"] = {
-            "regressions": [r["name"] for r, a, b in zip(rows, g, m) if a and not b],
-            "fixes": [r["name"] for r, a, b in zip(rows, g, m) if b and not a]}
+    for new, old in (("merge", "geometry"), ("merge_checked", "checked")):
+        if any(f"{new}_score" in r for r in rows):
+            both = [r for r in rows if f"{new}_score" in r and f"{old}_score" in r]
+            out[f"{new}_vs_{old}"] = {
+                "regressions": [r["name"] for r in both if r[f"{old}_score"]["whole"] and not r[f"{new}_score"]["whole"]],
+                "fixes": [r["name"] for r in both if r[f"{new}_score"]["whole"] and not r[f"{old}_score"]["whole"]],
+                "kind_fixes": [r["name"] for r in both
+                               if r[f"{new}_score"]["kind"] and not r[f"{old}_score"]["kind"]]}
     if any("ms" in r for r in rows):
         out["model_wrong"] = [(r["name"], r["text"]) for r in rows if not r["model_score"]["whole"]][:40]
     return out
@@ -222,7 +248,7 @@ def markdown(results: dict) -> str:
     lines = ["| set | method | n | kind | size | box | diag/windows | cage op | whole | invalid JSON | tokens | ms median |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, t in results.items():
-        for method in ("model", "geometry", "merge"):
+        for method in METHODS:
             if method not in t:
                 continue
             s = t[method]
