@@ -172,9 +172,12 @@ def photo_cases(folder: Path, limit: int | None):
         yield path.name, cv2.imread(str(path)), truth
 
 
-def evaluate(cases, vlm, workers: int, geometry: bool = True, view=("picture", 0)) -> list[dict]:
+def evaluate(cases, vlm, workers: int, geometry: bool = True, view=("picture", 0),
+             second_margin: float | None = None) -> list[dict]:
     """One row per case: each method's fields and scores, the model's text, tokens and time
-    (the model shown ``view``: ``Reading.vlm_image``; the grid view needs geometry's reading)."""
+    (the model shown ``view``: ``Reading.vlm_image``; the grid view needs geometry's reading).
+    ``second_margin`` (grid view): where the model's kind differs from geometry's, it is also
+    asked on a second grid view with this margin (``second`` in the row: its fields)."""
     from multiprocessing import get_context
 
     from vlm_puzzle.check.policy import conclude
@@ -202,6 +205,14 @@ def evaluate(cases, vlm, workers: int, geometry: bool = True, view=("picture", 0
                 except ValueError:
                     row["invalid_json"] = True
                 row["model"] = fields_of(ans.hints) if ans.hints.kind is not None else None
+                if (second_margin is not None and view[0] == "grid" and reading.state is not None and row["model"]
+                        and reading.error is None and reading.hints.kind != row["model"]["kind"]):
+                    from vlm_puzzle.rules.view import grid_view
+
+                    other = grid_view(reading.loaded.image, np.asarray(reading.state.corners) * reading.picture_scale,
+                                      view[1], second_margin)
+                    [again] = infer_rules_vlm_detailed(vlm, [other])
+                    row["second"] = fields_of(again.hints) if again.hints.kind is not None else None
                 if geometry and reading.error is None:
                     merged, _ = merge(reading.hints, ans.hints, geometry_spec=reading.spec)
                     row["merge"] = fields_of(merged)
@@ -239,6 +250,14 @@ def table(rows: list[dict]) -> dict:
                 "fixes": [r["name"] for r in both if r[f"{new}_score"]["whole"] and not r[f"{old}_score"]["whole"]],
                 "kind_fixes": [r["name"] for r in both
                                if r[f"{new}_score"]["kind"] and not r[f"{old}_score"]["kind"]]}
+    asked = [r for r in rows if "second" in r]
+    if asked:  # item 4: does a second view's agreement tell a right model answer from a wrong one?
+        agree = [r for r in asked if r["second"] == r["model"]]
+        out["second_view"] = {
+            "asked": len(asked), "views_agree": len(agree),
+            "agree_model_right": sum(r["model_score"]["whole"] for r in agree),
+            "differ_model_right": sum(r["model_score"]["whole"] for r in asked if r not in agree),
+            "differ_second_right": sum(score(r["second"], r["truth"])["whole"] for r in asked if r not in agree)}
     if any("ms" in r for r in rows):
         out["model_wrong"] = [(r["name"], r["text"]) for r in rows if not r["model_score"]["whole"]][:40]
     return out
@@ -280,6 +299,9 @@ def main(argv=None) -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--workers", type=int, default=2, help="processes for rendering and the geometry reads")
     ap.add_argument("--model-only", action="store_true", help="no geometry read (and no merge)")
+    ap.add_argument("--second-view", type=float, default=None, metavar="MARGIN",
+                    help="where model and geometry disagree on the kind, ask the model again on a grid view "
+                         "with this margin (issue 14 item 4) and report whether the two views agree")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--markdown", type=Path)
     args = ap.parse_args(argv)
@@ -310,7 +332,7 @@ def main(argv=None) -> None:
             for mode, sel in (("clean", False), ("photo", True)):
                 name = f"renders{'' if style == 'plain' else ' ' + style}, {mode}"
                 rows = evaluate([c for c in cases if c[0].endswith("_photo") == sel and style_of(c[0]) == style],
-                                vlm, args.workers, not args.model_only, view)
+                                vlm, args.workers, not args.model_only, view, args.second_view)
                 results[name], details[name] = table(rows), rows
                 print(name, json.dumps(results[name]), flush=True)
     sets = []
@@ -320,7 +342,7 @@ def main(argv=None) -> None:
     if "sgt" in args.sets:
         sets.append(("sgt prints", lambda: list(sgt_cases(args.per_combo, args.sgt_cache))))
     for name, cases_of in sets:
-        rows = evaluate(cases_of(), vlm, args.workers, not args.model_only, view)
+        rows = evaluate(cases_of(), vlm, args.workers, not args.model_only, view, args.second_view)
         results[name], details[name] = table(rows), rows
         print(name, json.dumps(results[name]), flush=True)
     md = markdown(results)

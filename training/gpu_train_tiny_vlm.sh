@@ -47,7 +47,7 @@ T0=$(date +%s)
   echo "cpu at $(( $(date +%s) - T0 )) s"
   if $PY -c "import constraint, vlm_puzzle.pipeline" 2>/dev/null; then
     timeout ${EVAL_S:-80} $PY experiments/eval_vlm_rules.py --model $CKPT --device "$DEVICE" --workers "$WORKERS" \
-        --per-combo ${EVAL_PER:-2} --sets renders --styles plain wide paper hand --json "$OUT/eval.json" \
+        --per-combo ${EVAL_PER:-2} --sets renders --styles plain wide paper hand --second-view 0.09 --json "$OUT/eval.json" \
         --markdown "$OUT/eval.md" | grep "^|"
   else
     echo "python-constraint or the pipeline does not import: no evaluation"
