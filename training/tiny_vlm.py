@@ -352,6 +352,8 @@ def train(args) -> dict:
                            "params": n_params, "fonts": fonts, "augment": bool(args.augment),
                            "real_photos": {"pack": str(args.real), "n": len(real), "share": args.real_share} if real else None,
                            "jigsaw_odd_weight": vlm_data.JIGSAW_ODD,
+                           "style_shares": {"wide": vlm_data.WIDE_SHARE, "paper": vlm_data.PAPER_SHARE,
+                                            "hand": vlm_data.HAND_SHARE},
                            "init": str(args.init) if args.init else None, "init_training": init_record, "seed0": vlm_data.TRAIN_SEED0,
                            "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
                            "last_log": log[-3:]}}
