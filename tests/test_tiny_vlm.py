@@ -227,3 +227,83 @@ def test_real_photo_pack_cuts_the_labelled_grid_as_the_view(tmp_path):
     # all real: the stream yields the pack's views without rendering anything
     stream = vlm_data.sample_stream(0, [], (32 * 28 * 28, 252 * 252), real=vlm_real.load(tmp_path / "pack"), real_share=1.0)
     assert [json.loads(next(stream)[1])["kind"] for _ in range(4)] == ["sudoku"] * 4
+
+
+# ---- inputs made on the device, training's style spaces -------------------------------------
+
+def test_direct_inputs_are_the_processors_inputs(shipped):
+    from vlm_puzzle.models.pixel_inputs import direct_inputs
+    from vlm_puzzle.rules.prompt import build_prompt
+
+    rng = np.random.default_rng(1)
+    pics = [rng.integers(0, 256, (252, 252, 3), dtype=np.uint8) for _ in range(3)]
+    ref, _ = shipped.prepare_inputs([p[..., ::-1] for p in pics], [build_prompt()] * 3)  # it takes BGR
+    got = direct_inputs(shipped, pics, build_prompt())
+    assert set(got) == set(ref)
+    for key in ref:
+        assert got[key].shape == ref[key].shape, key
+        assert torch.allclose(got[key].float(), ref[key].float(), atol=1e-5), key
+    with pytest.raises(ValueError):
+        direct_inputs(shipped, [pics[0][:250]], build_prompt())
+
+
+@pytest.mark.parametrize("family", ["paper", "hand", "wide"])
+def test_training_style_spaces_give_a_picture_and_its_grid_corners(family):
+    import vlm_data
+
+    maker = vlm_data.PuzzleMaker(np.random.default_rng(3))
+    for kind, n in (("kenken", 4), ("sudoku", 6)):
+        spec, solution = maker.puzzle(kind, n)
+        for photo in (False, True):
+            image, corners = vlm_data.shot_of(spec, 11, photo, ["DejaVuSans"], solution, family)
+            h, w = image.shape[:2]
+            assert image.dtype == np.uint8 and image.shape[2] == 3
+            assert corners.shape == (4, 2) and (corners >= -1).all() and (corners[:, 0] <= w + 1).all() \
+                and (corners[:, 1] <= h + 1).all()
+            # the grid is drawn where the corners say: darker lines inside than the paper outside
+            side = float(np.linalg.norm(corners[1] - corners[0]))
+            assert side > 0.3 * min(h, w)
+
+
+# ---- the VLM's rules on the digits, when geometry's fail ----------------------------------------
+
+def _x_sudoku_state():
+    from types import SimpleNamespace
+
+    truth = json.loads((SAMPLES / "x-sudoku9_2024.json").read_text())
+    givens = np.array(truth["spec"]["givens"])
+    return SimpleNamespace(givens=givens, box=(3, 3), confidence=np.ones(givens.shape), verdict=None), truth
+
+
+def test_digit_rules_take_only_cage_free_kinds_of_the_grids_size():
+    from vlm_puzzle.rules.merge import digit_rules
+
+    givens = [[0] * 9 for _ in range(9)]
+    spec = digit_rules(parse_rule_answer(answer_text("x-sudoku", 9, (3, 3))), givens)
+    assert spec.kind == "x-sudoku" and spec.diagonals and spec.box == (3, 3)
+    assert digit_rules(parse_rule_answer(answer_text("windoku", 9, (3, 3))), givens).windows
+    assert digit_rules(parse_rule_answer(answer_text("killer", 9, (3, 3))), givens) is None
+    assert digit_rules(parse_rule_answer(answer_text("jigsaw", 9, None)), givens) is None
+    assert digit_rules(parse_rule_answer(answer_text("sudoku", 6, (2, 3))), givens) is None
+    assert digit_rules(RuntimeError("no answer"), givens) is None
+
+
+def test_failed_geometry_rules_give_way_to_the_vlms_kind_the_solver_confirms():
+    from vlm_puzzle.check.policy import conclude
+    from vlm_puzzle.findings import problem
+    from vlm_puzzle.solver import solve, violations
+
+    state, truth = _x_sudoku_state()
+    failed = RuleHints(kind="killer", size=9, box=(3, 3), cages=True, cage_op="sum",
+                       evidence=(problem("cage_total", "the cage sums do not total the grid"),))
+    vlm = parse_rule_answer(answer_text("x-sudoku", 9, (3, 3)))
+    hints, spec = conclude(state, failed, None, use_vlm=True, vlm_hints=vlm)
+    assert spec.kind == "x-sudoku" and hints.source == "qwen" and hints.kind == "x-sudoku"
+    assert "vlm_rules_on_digits" in [f.code for f in hints.evidence]
+    out = solve(spec)
+    assert out.status == "solved" and not violations(PuzzleSpec.from_dict(truth["spec"]), out.solution)
+    # without the model, or with an answer the digits do not solve uniquely: no such rules
+    assert conclude(state, failed, None)[1] is None
+    plain = parse_rule_answer(answer_text("sudoku", 9, (3, 3)))  # the plain sudoku of these digits is not unique
+    assert solve(PuzzleSpec.sudoku(state.givens.tolist())).status == "multiple"
+    assert conclude(state, failed, None, use_vlm=True, vlm_hints=plain)[1] is None

@@ -154,29 +154,25 @@ class Encoder:
 
 
 def patchify(images, device, dtype, rng: random.Random | None = None):
-    """(pixel_values, image_grid_thw) for RGB uint8 pictures (H, W multiples of 28) as the
-    Qwen2-VL image processor makes them (rescale, normalise, 2 frames, 14-px patches in 2x2 groups).
-    With ``rng`` (training) each picture is first mirrored at random (rules unchanged) and its
-    contrast and brightness jittered."""
+    """(pixel_values, image_grid_thw) for RGB uint8 pictures of one size (H, W multiples of 28) as the
+    Qwen2-VL image processor makes them (``models.pixel_inputs.patchify``, on ``device``, the whole
+    batch at once). With ``rng`` (training) each picture is first mirrored at random (rules
+    unchanged) and its contrast and brightness jittered."""
     import torch
 
-    mean = torch.tensor(MEAN, device=device).view(3, 1, 1)
-    std = torch.tensor(STD, device=device).view(3, 1, 1)
-    rows, grids = [], []
-    for im in images:
-        x = torch.as_tensor(im, device=device).permute(2, 0, 1).float().div_(255)
-        if rng is not None:
-            dims = [d for d, p in ((1, rng.random()), (2, rng.random())) if p < 0.5]
-            x = x.flip(dims) if dims else x
-            x = ((x - 0.5) * rng.uniform(0.7, 1.2) + 0.5 + rng.uniform(-0.12, 0.12)).clamp_(0, 1)
-        x = x.sub_(mean).div_(std) if rng is None else (x - mean) / std
-        c, h, w = x.shape
-        gh, gw = h // 14, w // 14
-        x = x.unsqueeze(0).expand(2, c, h, w)  # temporal_patch_size 2: the picture twice
-        x = x.reshape(1, 2, c, gh // 2, 2, 14, gw // 2, 2, 14).permute(0, 3, 6, 4, 7, 2, 1, 5, 8)
-        rows.append(x.reshape(gh * gw, c * 2 * 14 * 14))
-        grids.append((1, gh, gw))
-    return torch.cat(rows).to(dtype), torch.tensor(grids, device=device)
+    from vlm_puzzle.models.pixel_inputs import patchify as to_patches
+
+    if len({tuple(im.shape) for im in images}) > 1:  # whole pictures (--view picture): one at a time
+        parts = [patchify([im], device, dtype, rng) for im in images]
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+    x = torch.stack([torch.as_tensor(im, device=device) for im in images])
+    if rng is not None:
+        flips = [[d for d, p in ((0, rng.random()), (1, rng.random())) if p < 0.5] for _ in images]
+        x = torch.stack([im.flip(f) if f else im for im, f in zip(x, flips)]).float().div_(255)
+        gain = torch.tensor([rng.uniform(0.7, 1.2) for _ in images], device=device).view(-1, 1, 1, 1)
+        shift = torch.tensor([rng.uniform(-0.12, 0.12) for _ in images], device=device).view(-1, 1, 1, 1)
+        x = ((x - 0.5) * gain + 0.5 + shift).clamp_(0, 1)
+    return to_patches(x, MEAN, STD, dtype=dtype)
 
 
 def make_batch(enc: Encoder, images, answers, device, dtype, rng: random.Random | None = None):
@@ -256,6 +252,8 @@ def _pump(q, inbox, stop) -> None:
 def train(args) -> dict:
     import torch
 
+    from vlm_puzzle.models.vision_batch import batched_vision_attention
+
     fonts = vlm_data.train_fonts()
     real = None
     if args.real:
@@ -324,7 +322,7 @@ def train(args) -> dict:
         lr = args.lr * min(1.0, (step + 1) / args.warmup) * (0.5 * (1 + math.cos(math.pi * min(1.0, frac))) * 0.97 + 0.03)
         for g in opt.param_groups:
             g["lr"] = lr
-        with amp:
+        with amp, batched_vision_attention(model):
             out = model(**batch)
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -354,6 +352,8 @@ def train(args) -> dict:
                            "params": n_params, "fonts": fonts, "augment": bool(args.augment),
                            "real_photos": {"pack": str(args.real), "n": len(real), "share": args.real_share} if real else None,
                            "jigsaw_odd_weight": vlm_data.JIGSAW_ODD,
+                           "style_shares": {"wide": vlm_data.WIDE_SHARE, "paper": vlm_data.PAPER_SHARE,
+                                            "hand": vlm_data.HAND_SHARE},
                            "init": str(args.init) if args.init else None, "init_training": init_record, "seed0": vlm_data.TRAIN_SEED0,
                            "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
                            "last_log": log[-3:]}}

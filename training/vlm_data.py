@@ -11,7 +11,11 @@ renderer's true corners, each moved at random by about ``CORNER_JITTER`` of the 
 vision stage's locator errs, with a random margin; with ``view="picture"`` the whole picture
 (``to_model_image`` within the model's pixel bounds). RGB uint8 either way. A share
 ``WIDE_SHARE`` is drawn in the wide style space (``render.style.widen``: other programs' and
-publishers' line widths, margins, clue placements, notations).
+publishers' line widths, margins, clue placements, notations), a share ``PAPER_SHARE`` in the
+computer-drawn look of KenKen apps (``render.style.paper_style``: thin cell lines, faint lines, cage
+borders alone, thick/thin ratios near 1) and a share ``HAND_SHARE`` with givens and cage clues
+written by hand (``render.handwritten.draw_handwritten`` with ``training/handwriting.TrainWriter``:
+MNIST train digits and training handwriting fonts), clean or photographed.
 """
 from __future__ import annotations
 
@@ -24,17 +28,20 @@ COMBOS = tuple([("sudoku", n) for n in SUDOKU_SIZES] + [("x-sudoku", n) for n in
                + [("windoku", 9)] + [("jigsaw", n) for n in range(4, 17)]
                + [("killer", n) for n in SUDOKU_SIZES] + [("kenken", n) for n in KENKEN_SIZES])
 # Chance of each kind (sizes uniform within a kind, 9x9 twice as likely: the common print).
-KIND_WEIGHTS = {"sudoku": 0.2, "x-sudoku": 0.15, "windoku": 0.1, "jigsaw": 0.19, "killer": 0.18, "kenken": 0.18}
+KIND_WEIGHTS = {"sudoku": 0.19, "x-sudoku": 0.13, "windoku": 0.09, "jigsaw": 0.23, "killer": 0.18, "kenken": 0.18}
 TRAIN_SEED0 = 20_000_000   # training seeds: TRAIN_SEED0 + worker * 1e6 + i; evaluation uses other ranges
 PHOTO_SHARE = 0.5
-WIDE_SHARE = 0.35
+WIDE_SHARE = 0.3
+PAPER_SHARE = 0.12         # renders in render.style.paper_style (a random variant)
+HAND_SHARE = 0.1           # renders with hand-written givens and clues
 REUSE = 3                  # renders (styles, modes) per generated puzzle
 CORNER_JITTER = 0.012      # sd of each corner's error, share of the grid's side
 MARGINS = (0.015, 0.07)    # the grid view's margin, uniform in this range (inference: rules.view.GRID_MARGIN)
 WIDE_MAX_SIDE = 1400       # wide styles' canvases: wide_side's range cut here (rendering time)
 VIEWS = 2                  # grid views (each its own corner error and margin) per render
-JIGSAW_ODD = 1.6           # weight within jigsaw of the sizes no sudoku has (10, 11, 13, 14, 15): their
-                           # held-out renders were most of the model's size errors (answered 9 or 12)
+JIGSAW_ODD = 3.0           # weight within jigsaw of the sizes no sudoku has (10, 11, 13, 14, 15): their
+                           # held-out renders were most of the model's size errors (answered 9 or 12;
+                           # at 1.6 still 10 of 11 clean errors)
 REAL_SHARE = 0.06          # share of real photos' grid views (``vlm_real``), when a pack is given
 
 
@@ -132,23 +139,79 @@ def model_picture(rgb: np.ndarray, pixels: tuple[int, int], factor: int = 28) ->
                                      min_pixels=pixels[0], max_pixels=pixels[1]))
 
 
-def render_samples(spec, seed: int, photo: bool, fonts, pixels: tuple[int, int], solution=None, factor: int = 28,
-                   view: str = "grid", wide: bool = False, views: int = VIEWS) -> list:
-    """[(model picture, answer text)] of one render of ``spec``: ``views`` grid views (``view="grid"``),
-    each with its own corner error and margin, or the whole picture once."""
-    from vlm_puzzle.models.shipped import square_side
+FAMILIES = ("plain", "wide", "paper", "hand")  # style spaces a render is drawn in
+
+
+def pick_family(rng: np.random.Generator) -> str:
+    u = rng.random()
+    return ("wide" if u < WIDE_SHARE else "paper" if u < WIDE_SHARE + PAPER_SHARE
+            else "hand" if u < WIDE_SHARE + PAPER_SHARE + HAND_SHARE else "plain")
+
+
+def shot_of(spec, seed: int, photo: bool, fonts, solution=None, family: str = "plain", writer=None):
+    """(RGB picture, grid corners) of one render of ``spec`` in style space ``family``
+    (``FAMILIES``); ``writer`` (``family="hand"``): ``draw_handwritten``'s ``write``, default
+    ``training/handwriting.TrainWriter``. Canvas sizes as :func:`random_canvas` (wide and paper:
+    their own, cut at ``WIDE_MAX_SIDE``)."""
     from vlm_puzzle.render import render_puzzle
-    from vlm_puzzle.render.style import random_style, wide_side
-    from vlm_puzzle.rules.prompt import answer_for
+    from vlm_puzzle.render.style import PAPER_VARIANTS, paper_side, paper_style, random_style, wide_side
 
     rng = np.random.default_rng(seed)
-    style = random_style(np.random.default_rng(seed + 1), fonts, wide=True) if wide else None
-    canvas = random_canvas(rng, photo) if photo or not wide else min(wide_side(rng), WIDE_MAX_SIDE)
+    srng = np.random.default_rng(seed + 1)
+    if family == "hand":
+        return _hand_shot(spec, rng, srng, photo, fonts, writer)
+    if family == "paper":
+        # "cages" (no cell lines) is a caged kind's look only
+        variants = PAPER_VARIANTS if spec.cages else tuple(v for v in PAPER_VARIANTS if v != "cages")
+        style = paper_style(srng, fonts, variants[int(srng.integers(len(variants)))])
+        canvas = random_canvas(rng, photo) if photo else min(paper_side(rng), WIDE_MAX_SIDE)
+    else:
+        wide = family == "wide"
+        style = random_style(srng, fonts, wide=True) if wide else None
+        canvas = random_canvas(rng, photo) if photo or not wide else min(wide_side(rng), WIDE_MAX_SIDE)
     shot = render_puzzle(spec, seed=seed, style=style, photo=photo, size_px=canvas, fonts=fonts, solution=solution)
+    return shot.image, np.asarray(shot.corners, np.float64)
+
+
+def _hand_shot(spec, rng, srng, photo: bool, fonts, writer):
+    from dataclasses import replace
+
+    from vlm_puzzle.render.handwritten import draw_handwritten
+    from vlm_puzzle.render.photo import make_page, photograph
+    from vlm_puzzle.render.style import random_style
+
+    if writer is None:
+        import handwriting
+
+        writer = handwriting.TrainWriter(srng)
+    style = random_style(srng, fonts, handwritten=0.0)
+    canvas = random_canvas(rng, photo)
+    w, h = (canvas, canvas) if isinstance(canvas, int) else canvas
+    side = int(min(w, h) * rng.uniform(0.55, 0.8)) if photo else min(w, h)
+    got = draw_handwritten(spec, replace(style, margin=0.01) if photo else style, (side, side), rng, writer)
+    if got is None:
+        raise ValueError("the writer cannot write a symbol of this board")
+    image, geo = got
+    if not photo:
+        return image, geo.corners
+    page, (ox, oy) = make_page(image, rng, style.clue_font or style.font, style.paper)
+    out, pts, _ = photograph(page, geo.corners + [ox, oy], (w, h), rng)
+    return out, np.asarray(pts, np.float64)
+
+
+def render_samples(spec, seed: int, photo: bool, fonts, pixels: tuple[int, int], solution=None, factor: int = 28,
+                   view: str = "grid", family: str = "plain", views: int = VIEWS) -> list:
+    """[(model picture, answer text)] of one render of ``spec`` (:func:`shot_of`): ``views`` grid views
+    (``view="grid"``), each with its own corner error and margin, or the whole picture once."""
+    from vlm_puzzle.models.shipped import square_side
+    from vlm_puzzle.rules.prompt import answer_for
+
+    image, corners = shot_of(spec, seed, photo, fonts, solution, family)
+    rng = np.random.default_rng(seed + 2)
     answer = answer_for(spec)
     if view == "picture":
-        return [(model_picture(shot.image, pixels, factor), answer)]
-    return [(v, answer) for v in jittered_views(shot.image, shot.corners, rng, square_side(pixels[1], factor), views)]
+        return [(model_picture(image, pixels, factor), answer)]
+    return [(v, answer) for v in jittered_views(image, corners, rng, square_side(pixels[1], factor), views)]
 
 
 def jittered_views(image: np.ndarray, corners, rng: np.random.Generator, side: int, views: int = VIEWS,
@@ -195,7 +258,7 @@ def sample_stream(worker: int, fonts, pixels: tuple[int, int], seed0: int = TRAI
             i += 1
             try:
                 yield from render_samples(spec, base + i, bool(rng.random() < PHOTO_SHARE), fonts, pixels, solution,
-                                          factor, view, bool(rng.random() < WIDE_SHARE))
+                                          factor, view, pick_family(rng))
             except Exception:  # an unlucky photo warp: skip it
                 continue
 

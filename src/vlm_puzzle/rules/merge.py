@@ -18,6 +18,10 @@ sums or KenKen arithmetic. So:
 
 Either way, the rule fields both decided differently are reported: ``hints.disagreements``
 (field names) and an ``uncertain:`` line in ``evidence`` (which the result's notes show).
+
+:func:`digit_rules` is the VLM's say where geometry's own rules fail: the VLM's cage-free kind
+(sudoku, x-sudoku, windoku) on the digits read, a candidate the checking stage keeps only when the
+solver finds exactly one solution under it (``check.policy.conclude``).
 """
 from __future__ import annotations
 
@@ -107,6 +111,34 @@ def _merge(geometry: RuleHints | None, vlm, *,
                       # VLM's rules: its problem findings stay in the evidence.
                       evidence=evidence, source="qwen")
     return hints, spec
+
+
+DIGIT_KINDS = ("sudoku", "x-sudoku", "windoku")  # kinds the digits and a box shape alone make
+
+
+def digit_rules(vlm, givens, box=None) -> PuzzleSpec | None:
+    """The VLM's rules on ``givens`` (the digits read, N lists of N) when they need nothing but the
+    digits (a kind of ``DIGIT_KINDS``, its size the grid's, no cages, no irregular regions): a
+    candidate for when geometry's rules (cages from photo grain, say) fail their checks. ``box``:
+    the box shape the grid showed, used where the VLM names none. None when the VLM's answer is
+    not such rules or they make no valid puzzle here."""
+    if not isinstance(vlm, RuleHints) or vlm.kind not in DIGIT_KINDS or vlm.cages:
+        return None
+    n = len(givens)
+    if vlm.size is not None and vlm.size != n:
+        return None
+    rows = [[int(v) for v in row] for row in givens]
+    try:
+        spec = PuzzleSpec.sudoku(rows, tuple(vlm.box) if vlm.box else box)
+        if vlm.kind == "x-sudoku" or vlm.diagonals:
+            spec = replace(spec, diagonals=True)
+        if vlm.kind == "windoku" or vlm.windows:
+            if n != 9 or spec.box != (3, 3):
+                return None
+            spec = replace(spec, windows=WINDOWS_9)
+        return replace(spec, kind=_kind_of(spec))
+    except SpecError:
+        return None
 
 
 def contradictions(geometry: RuleHints, spec: PuzzleSpec | None, vlm: RuleHints) -> list[str]:
