@@ -37,12 +37,19 @@ def main(argv=None):
     ap.add_argument("--sizes", type=int, nargs="+", default=[3, 4, 5, 6, 7, 8, 9])
     ap.add_argument("--per", type=int, default=10)
     ap.add_argument("--seed0", type=int, default=9_600_000)
+    ap.add_argument("--solve", action="store_true", help="also solve each board (PuzzleSolver, geometry)")
     ap.add_argument("--no-chars", action="store_true", help="without the character reader (vision.clue_chars)")
     ap.add_argument("-v", action="store_true")
     args = ap.parse_args(argv)
     reader = GridReader()
     if args.no_chars:
         reader.clue_reader.chars = None
+    solver = None
+    if args.solve:
+        from vlm_puzzle import PuzzleSolver
+        from vlm_puzzle.solver import violations
+        solver = PuzzleSolver(backend="geometry")
+        solver._grid_reader = reader   # the same networks (and --no-chars) for both
     conf = collections.Counter()
     for n in args.sizes:
         cat = f"kenken{n}"
@@ -50,6 +57,13 @@ def main(argv=None):
         for i in range(args.per):
             seed = args.seed0 + 1000 * n + i
             spec, _, image, _ = handwritten.hand_board(cat, seed, i)
+            if solver is not None:
+                res = solver.solve_image(image)
+                right = res.status == "solved" and res.solution is not None and not violations(
+                    spec, [list(map(int, row)) for row in res.solution])
+                stats["solved_right"] += right
+                stats["solved_wrong"] += res.status == "solved" and not right
+                stats["wrong_conf>=.9"] += res.status == "solved" and not right and (res.confidence or 0) >= 0.9
             try:
                 state = reader.read(image)
             except Exception as exc:   # noqa: BLE001  (a grid not found counts, and says why)
