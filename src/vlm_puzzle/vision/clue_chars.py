@@ -206,8 +206,8 @@ class CharReader:
 
 def by_chars(reader: CharReader, ink: np.ndarray, cells, clues: list[Clue]) -> list[Clue]:
     """``clues`` (a sequence reader's, one per cell box of ``cells``) read again character by
-    character, cut into as many characters as the sequence reader read; a clue read so
-    replaces the sequence reader's where :func:`prefer` says."""
+    character, each cut into as many characters as the sequence reader read there. (Where it
+    read none, none is looked for: ink in other cells would start clues that shift cages.)"""
     at = [i for i, k in enumerate(clues) if k.text and k.extent is not None]
     if not at:
         return clues
@@ -215,7 +215,7 @@ def by_chars(reader: CharReader, ink: np.ndarray, cells, clues: list[Clue]) -> l
     again = reader.read(regions, [clues[i].extent for i in at], [len(clues[i].text) for i in at])
     out = list(clues)
     for i, k in zip(at, again):
-        if k is not None and prefer(k, clues[i]):
+        if k is not None:
             out[i] = k
     return out
 
