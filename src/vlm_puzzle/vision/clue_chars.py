@@ -231,14 +231,6 @@ def agreement(reader: CharReader, ink: np.ndarray, cells, reads: list[list[Clue]
     return [sum(k is not None and k.text == r[i].text for i, k in zip(found, again)) for r in reads]
 
 
-def prefer(chars: Clue, seq: Clue) -> bool:
-    """Whether the character reader's reading ``chars`` of a clue replaces the sequence reader's ``seq``."""
-    return POLICY(chars, seq)
-
-
-POLICY = lambda chars, seq: True   # noqa: E731  (tuned below)
-
-
 def clue_of(p: np.ndarray, extent=None) -> Clue:
     """A :class:`Clue` from per-character probabilities (K, len(CHAR_CLASSES)) of a clue as
     written (digits, maybe an operator last): each character its likeliest class allowed there,
