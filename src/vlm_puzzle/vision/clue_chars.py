@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -33,6 +34,7 @@ SPLIT_W = 1.25                      # a character wider than this (line heights)
 STACKED = 0.3                       # pieces sharing less of their rows than this: one above the other
 MAX_CHARS = 6
 ALTERNATIVE_MIN = 1e-3
+AGREE_CLUES = 12                    # clues read to tell a handwritten grid (read_grid)
 
 
 def _pieces(region: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, int, int, int]]]:
@@ -204,31 +206,47 @@ class CharReader:
         return out
 
 
-def by_chars(reader: CharReader, ink: np.ndarray, cells, clues: list[Clue]) -> list[Clue]:
-    """``clues`` (a sequence reader's, one per cell box of ``cells``) read again character by
-    character, each cut into as many characters as the sequence reader read there. (Where it
-    read none, none is looked for: ink in other cells would start clues that shift cages.)"""
-    at = [i for i, k in enumerate(clues) if k.text and k.extent is not None]
-    if not at:
-        return clues
-    regions = [text_region(ink, cells[i], clues[i].extent) for i in at]
-    again = reader.read(regions, [clues[i].extent for i in at], [len(clues[i].text) for i in at])
-    out = list(clues)
-    for i, k in zip(at, again):
-        if k is not None:
-            out[i] = k
-    return out
+@dataclass
+class GridChars:
+    """Some of one grid's clue texts read character by character: per cell index, its text region
+    (:func:`text_region`) and its reading as the cut finds it (:func:`segment` untold)."""
+
+    regions: dict
+    natural: dict
 
 
-def agreement(reader: CharReader, ink: np.ndarray, cells, reads: list[list[Clue]]) -> list[int]:
-    """Per reading of the grid's clues (one per sequence network), how many of its clues the
-    character reader, cutting each clue where it finds characters, reads the same."""
+def read_grid(reader: CharReader, ink: np.ndarray, cells, reads: list[list[Clue]]) -> tuple[list[int], GridChars]:
+    """(per reading of the grid's clues (one per sequence network) how many of AGREE_CLUES of its
+    clues, spread over the grid, the character reader reads the same, those readings for
+    :func:`by_chars`). The cut into characters is the character reader's own here: it does not
+    lean on either network. A sample says whether a grid is written by hand as well as all of it."""
     found = sorted({i for r in reads for i, k in enumerate(r) if k.text and k.extent is not None})
-    if not found:
-        return [0] * len(reads)
+    found = found[::-(-len(found) // AGREE_CLUES)] if found else []
     extent = {i: next(r[i].extent for r in reads if r[i].text and r[i].extent is not None) for i in found}
-    again = reader.read([text_region(ink, cells[i], extent[i]) for i in found], [extent[i] for i in found])
-    return [sum(k is not None and k.text == r[i].text for i, k in zip(found, again)) for r in reads]
+    regions = {i: text_region(ink, cells[i], extent[i]) for i in found}
+    again = reader.read([regions[i] for i in found], [extent[i] for i in found])
+    votes = [sum(k is not None and k.text == r[i].text for i, k in zip(found, again)) for r in reads]
+    return votes, GridChars(regions, dict(zip(found, again)))
+
+
+def by_chars(reader: CharReader, ink: np.ndarray, cells, clues: list[Clue], grid: GridChars | None = None) -> list[Clue]:
+    """``clues`` (a sequence reader's, one per cell box of ``cells``) read again character by
+    character, each cut into as many characters as the sequence reader read there (its length
+    is the surer part of its reading); ``grid``: :func:`read_grid`'s, reused where its cut found
+    as many. (Where the sequence reader read nothing, nothing is looked for: stray ink would
+    start clues that shift cages.)"""
+    grid = grid or GridChars({}, {})
+    at = [i for i, k in enumerate(clues) if k.text and k.extent is not None]
+    same = {i for i in at if grid.natural.get(i) is not None and len(grid.natural[i].text) == len(clues[i].text)}
+    redo = [i for i in at if i not in same]
+    regions = [grid.regions[i] if i in grid.regions else text_region(ink, cells[i], clues[i].extent) for i in redo]
+    again = dict(zip(redo, reader.read(regions, [clues[i].extent for i in redo], [len(clues[i].text) for i in redo])))
+    out = list(clues)
+    for i in at:
+        k = grid.natural[i] if i in same else again[i]
+        if k is not None:
+            out[i] = replace(k, extent=clues[i].extent)
+    return out
 
 
 def clue_of(p: np.ndarray, extent=None) -> Clue:
@@ -244,7 +262,6 @@ def clue_of(p: np.ndarray, extent=None) -> Clue:
         kind = range(len(CHAR_CLASSES)) if i == len(p) - 1 else range(10) if k < 10 else range(10, len(CHAR_CLASSES))
         alts.append(tuple(sorted(((CHAR_CLASSES[j], float(row[j])) for j in kind
                                   if j != k and row[j] >= ALTERNATIVE_MIN), key=lambda a: -a[1])))
-    from dataclasses import replace
     return replace(parse_clue(chars, probs, alts), extent=extent)
 
 

@@ -450,12 +450,12 @@ def read_clues(ink: np.ndarray, cells: list[tuple[float, float, float, float]], 
         # Each network is sure of its own kind of clue, the print one of handwriting too (a 1 read
         # as a 7): the character reader (trained on handwriting) says which kind the grid is,
         # agreeing with the hand network on handwriting and the print one on print.
-        from vlm_puzzle.vision.clue_chars import agreement, by_chars
-        votes = agreement(reader.chars, ink, cells, [r[:len(cells)] for r in reads])
+        from vlm_puzzle.vision.clue_chars import by_chars, read_grid
+        votes, chars = read_grid(reader.chars, ink, cells, [r[:len(cells)] for r in reads])
         if votes[0] != votes[1]:
             best = int(np.argmax(votes))
         out = cut_tall(reads[best])
-        return by_chars(reader.chars, ink, cells, out) if best == 1 else out
+        return by_chars(reader.chars, ink, cells, out, chars) if best == 1 else out
     return (decode(True), decode(False)) if both else decode(ops)
 
 
