@@ -34,6 +34,9 @@ SPLIT_W = 1.25                      # a character wider than this (line heights)
 STACKED = 0.3                       # pieces sharing less of their rows than this: one above the other
 MAX_CHARS = 6
 ALTERNATIVE_MIN = 1e-3
+KEEP_PAD = 2                        # px: a piece centred this near the text found is kept
+
+
 AGREE_CLUES = 12                    # clues read to tell a handwritten grid (read_grid)
 
 
@@ -165,7 +168,8 @@ def text_region(ink: np.ndarray, box, extent, pad: float = 0.02) -> np.ndarray:
     region = np.where(mask > 0, np.asarray(ink[ja:jb, ia:ib], np.float32), 0.0).astype(np.float32)
     keep = (x0 + left * w - ia, y0 + top * h - ja, x0 + right * w - ia, y0 + bottom * h - ja)
     labels, pieces = _pieces(region)
-    inside = [k for k, l, r, t, b in pieces if keep[0] <= (l + r) / 2 <= keep[2] and keep[1] <= (t + b) / 2 <= keep[3]]
+    inside = [k for k, l, r, t, b in pieces if keep[0] - KEEP_PAD <= (l + r) / 2 <= keep[2] + KEEP_PAD
+              and keep[1] - KEEP_PAD <= (t + b) / 2 <= keep[3] + KEEP_PAD]
     return np.where(np.isin(labels, inside), region, 0.0).astype(np.float32)
 
 
