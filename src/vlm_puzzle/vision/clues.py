@@ -455,7 +455,9 @@ def read_clues(ink: np.ndarray, cells: list[tuple[float, float, float, float]], 
         if votes[0] != votes[1]:
             best = int(np.argmax(votes))
         out = cut_tall(reads[best])
-        return by_chars(reader.chars, ink, cells, out, chars) if best == 1 else out
+        # Read again by the character reader only where it found the grid handwritten (on print
+        # both networks read alike, a tie, and the print reading stands as read).
+        return by_chars(reader.chars, ink, cells, out, chars) if votes[1] > votes[0] else out
     return (decode(True), decode(False)) if both else decode(ops)
 
 
