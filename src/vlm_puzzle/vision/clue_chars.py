@@ -35,8 +35,6 @@ STACKED = 0.3                       # pieces sharing less of their rows than thi
 MAX_CHARS = 6
 ALTERNATIVE_MIN = 1e-3
 KEEP_PAD = 2                        # px: a piece centred this near the text found is kept
-
-
 AGREE_CLUES = 12                    # clues read to tell a handwritten grid (read_grid)
 
 
@@ -129,6 +127,8 @@ def char_images(region: np.ndarray, chars) -> np.ndarray:
     if not chars:
         return out
     rows = np.flatnonzero(np.any([m for m, _, _ in chars], axis=(0, 2)))
+    if len(rows) == 0:
+        return out
     top, bottom = int(rows[0]), int(rows[-1]) + 1
     for i, (mask, l, r) in enumerate(chars):
         win = np.where(mask[top:bottom, l:r], region[top:bottom, l:r], 0.0).astype(np.float32)
@@ -180,9 +180,6 @@ class CharReader:
         self.weights = Path(WEIGHTS if weights is None else weights)
         self._net = None
         self._lock = threading.Lock()
-
-    def available(self) -> bool:
-        return self.weights.is_file()
 
     def probs(self, images: np.ndarray) -> np.ndarray:
         """(K, CHAR_SIDE, CHAR_SIDE) -> (K, len(CHAR_CLASSES)) probabilities."""
