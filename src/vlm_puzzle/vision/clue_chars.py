@@ -36,6 +36,7 @@ MAX_CHARS = 6
 ALTERNATIVE_MIN = 1e-3
 KEEP_PAD = 2                        # px: a piece centred this near the text found is kept
 AGREE_CLUES = 12                    # clues read to tell a handwritten grid (read_grid)
+SEQ_SURE = 0.9                      # a clue the sequence reader read this surely stands (by_chars)
 
 
 def _pieces(region: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, int, int, int]]]:
@@ -245,7 +246,7 @@ def by_chars(reader: CharReader, ink: np.ndarray, cells, clues: list[Clue], grid
     out = list(clues)
     for i in at:
         k = grid.natural[i] if i in same else again[i]
-        if k is not None:
+        if k is not None and clues[i].confidence < SEQ_SURE:
             out[i] = replace(k, extent=clues[i].extent)
     return out
 
