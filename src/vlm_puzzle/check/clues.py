@@ -63,7 +63,7 @@ def clue_changes(cages, max_cost: float = MAX_COST, kenken_size: int = 0) -> lis
         clue = cage.clue
         if kenken_size and len(cage.cells) > 1 and clue.op is None and clue.target is not None:
             for ch in "+-x/":
-                if reachable(Cage(cage.cells, OP_OF[ch], clue.target, distinct=_in_line(cage.cells)), kenken_size):
+                if reachable(Cage(cage.cells, OP_OF[ch], clue.target), kenken_size):
                     out.append((MISSING_OP + CHANGE_PENALTY, i, len(clue.text), ch))
         for j, (p, alts) in enumerate(zip(clue.probs, clue.alternatives)):
             if kenken_size and clue.text[j] in CONFUSABLE:
@@ -268,32 +268,47 @@ def repair_clues(state: GridState, decision: Decision) -> GridState:
     cpu0 = time.process_time()
     by_total = total_repairs(variants.cages, variants.size, state.givens, decision.box, cpu0 + BUDGET_S) \
         if kind == "killer" and not several else ()
-    if kind == "kenken" and not several:
-        # A KenKen's cages must each meet their clue: the solver tries readings that all can, cheapest first.
-        by_total = kenken_repairs(variants.cages, variants.size)
-    for chosen in by_total:
-        if calls >= MAX_SOLVES // 2 or time.process_time() - cpu0 > BUDGET_S:
-            break
+
+    def solved(chosen):
+        """The solver's (status, solution) under ``chosen`` changes, None if the rules so read fail."""
         candidate = with_changes(variants, chosen)
         template = repair_template(state, decision, candidate)
         if template is None or template.kind != kind:
+            return None   # the changed clues still fail the consistency checks
+        return candidate, verdict(template, state.givens, SOLVE_S)
+
+    for chosen in by_total:
+        got = solved(chosen)
+        if got is None:
             continue
         calls += 1
-        status, solution = verdict(template, state.givens, SOLVE_S)
-        if status == "solved":
-            return _repaired(state, v, kind, variants, candidate, chosen, status, solution, t0)
+        if got[1][0] == "solved":
+            return _repaired(state, v, kind, variants, got[0], chosen, *got[1], t0)
+        if calls >= MAX_SOLVES // 2 or time.process_time() - cpu0 > BUDGET_S:
+            break
     for cost, idx in subsets_by_cost(changes, MAX_CHANGES):
         if calls >= MAX_SOLVES or time.perf_counter() - t0 > BUDGET_S:
             break
         chosen = [changes[i] for i in idx]
-        candidate = with_changes(variants, chosen)
-        template = repair_template(state, decision, candidate)
-        if template is None or template.kind != kind:
-            continue   # the changed clues still fail the consistency checks
+        got = solved(chosen)
+        if got is None:
+            continue
         calls += 1
-        status, solution = verdict(template, state.givens, SOLVE_S)
-        if status == "solved":
-            return _repaired(state, v, kind, variants, candidate, chosen, status, solution, t0)
+        if got[1][0] == "solved":
+            return _repaired(state, v, kind, variants, got[0], chosen, *got[1], t0)
+    if kind == "kenken" and not several:
+        # Then, with a budget of its own, readings every cage can meet, cheapest first: several
+        # misread clues at once (handwriting), where the search above changes three at most.
+        t1, calls = time.perf_counter(), 0
+        for chosen in kenken_repairs(variants.cages, variants.size):
+            if calls >= MAX_SOLVES // 2 or time.perf_counter() - t1 > BUDGET_S:
+                break
+            got = solved(chosen)
+            if got is None:
+                continue
+            calls += 1
+            if got[1][0] == "solved":
+                return _repaired(state, v, kind, variants, got[0], chosen, *got[1], t0)
     return state
 
 
