@@ -27,12 +27,12 @@ def _count_loads(monkeypatch) -> list[str]:
 def test_a_solver_loads_each_network_once(monkeypatch):
     loads = _count_loads(monkeypatch)
     solver = PuzzleSolver("geometry")
-    # Digits, edges and (for the cages) clue text, by the print and the handwriting clue networks,
-    # are read in each of these pictures.
+    # Digits, edges and (for the cages) clue text, by the print and the handwriting clue networks
+    # and the clue character network (which tells a handwritten grid), are read in each of these pictures.
     results = [solver.solve_image(SAMPLES / name) for name in
                ("kenken4_2024.png", "killer9_2024.png", "kenken4_2024_photo.jpg", "sudoku4_2024.png")]
     assert all(r.error is None or r.error.code != "internal_error" for r in results)
-    assert len(loads) == len(set(loads)) == 4, loads
+    assert len(loads) == len(set(loads)) == 5, loads
 
 
 def test_readers_do_not_share_networks(monkeypatch):

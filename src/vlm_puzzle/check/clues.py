@@ -47,6 +47,8 @@ OP_FLOOR_P = float(np.exp(-6.0))
 # changed, at most TOTAL_PER_CLUE characters of one clue.
 SURE_CHAR = 0.95
 TOTAL_PER_CLUE = 2
+# The KenKen search (kenken_repairs): readings kept per cage.
+KENKEN_PER_CAGE = 4
 
 
 def clue_changes(cages, max_cost: float = MAX_COST, kenken_size: int = 0) -> list[tuple[float, int, int, str]]:
@@ -157,21 +159,83 @@ def with_changes(variants, changes: list[tuple[float, int, int, str]]):
     place of the old)."""
     cages = list(variants.cages)
     for i in sorted({c[1] for c in changes}):
-        clue = cages[i].clue
-        chars, probs, alts = list(clue.text), list(clue.probs), list(clue.alternatives)
-        for _, _, j, ch in (c for c in changes if c[1] == i):
-            if j >= len(clue.text):   # an operator appended (see clue_changes)
-                chars.append(ch)
-                probs.append(float(np.exp(-MISSING_OP)))
-                alts.append(())
-                continue
-            probs[j] = dict(clue.alternatives[j]).get(ch, OP_FLOOR_P)
-            chars[j] = ch
-        kept = [j for j, ch in enumerate(chars) if ch]   # "" drops the character
-        cages[i] = replace(cages[i], clue=replace(
-            parse_clue([chars[j] for j in kept], [probs[j] for j in kept], [alts[j] for j in kept]),
-            extent=clue.extent))
+        cages[i] = replace(cages[i], clue=changed_clue(cages[i].clue, [c for c in changes if c[1] == i]))
     return replace(variants, cages=tuple(cages))
+
+
+def changed_clue(clue, changes):
+    """``clue`` with the characters of ``changes`` (of this clue) swapped, dropped or appended."""
+    chars, probs, alts = list(clue.text), list(clue.probs), list(clue.alternatives)
+    for _, _, j, ch in changes:
+        if j >= len(clue.text):   # an operator appended (see clue_changes)
+            chars.append(ch)
+            probs.append(float(np.exp(-MISSING_OP)))
+            alts.append(())
+            continue
+        probs[j] = dict(clue.alternatives[j]).get(ch, OP_FLOOR_P)
+        chars[j] = ch
+    kept = [j for j, ch in enumerate(chars) if ch]   # "" drops the character
+    return replace(parse_clue([chars[j] for j in kept], [probs[j] for j in kept], [alts[j] for j in kept]),
+                   extent=clue.extent)
+
+
+def kenken_readings(i: int, cage, n: int, per_cage: int = 0) -> list[tuple[float, tuple]]:
+    """(cost, changes) of the readings of KenKen cage ``i``'s clue that its cage can meet - an
+    operator on a cage of several cells (``-`` and ``/`` on two), none on one cell, a target
+    digits 1..N can reach (:func:`~vlm_puzzle.rules.geometry.reachable`) - as read (cost 0) or
+    with one or two characters changed (:func:`clue_changes`' changes), cheapest first, at most
+    ``per_cage`` (KENKEN_PER_CAGE). Arithmetic rules out most misreadings before any solver call."""
+    singles = [(c[0], i, c[2], c[3]) for c in clue_changes([cage], MAX_COST, n)]
+    options = [(0.0, ())] + [(c[0], (c,)) for c in singles]
+    options += [(a[0] + b[0], (a, b)) for a, b in combinations(singles, 2) if a[2] != b[2]]
+    out = []
+    for cost, changes in sorted(options, key=lambda o: o[0]):
+        clue = changed_clue(cage.clue, changes) if changes else cage.clue
+        if clue.target is None or (clue.op is None) != (len(cage.cells) == 1):
+            continue
+        if clue.op in ("sub", "div") and len(cage.cells) != 2:
+            continue
+        if reachable(Cage(cage.cells, clue.op, clue.target, distinct=_in_line(cage.cells)), n):
+            out.append((cost, changes))
+            if len(out) >= (per_cage or KENKEN_PER_CAGE):
+                break
+    return out
+
+
+def _in_line(cells) -> bool:
+    """Whether a KenKen cage's cells share a row or a column (so hold distinct digits)."""
+    return len({r for r, _ in cells}) == 1 or len({c for _, c in cells}) == 1
+
+
+def kenken_repairs(cages, n: int):
+    """Lists of clue changes, cheapest in all first, that give every cage of a KenKen a reading
+    it can meet (:func:`kenken_readings`); a cage whose clue as read it can meet, read at
+    SURE_CHAR or surer, keeps it. Nothing when some cage has no such reading. Best-first over
+    the cages' choices: each list is tried by the solver in turn (see :func:`repair_clues`)."""
+    import heapq
+    choices = []
+    for i, cage in enumerate(cages):
+        options = kenken_readings(i, cage, n)
+        if not options:
+            return
+        if options[0][0] == 0.0 and cage.clue.confidence >= SURE_CHAR:
+            options = options[:1]
+        if len(options) > 1 or options[0][1]:
+            choices.append(options)
+    if not choices:
+        return
+    start = (sum(o[0][0] for o in choices), (0,) * len(choices), 0)
+    heap, seen = [start], {start[1]}
+    while heap:
+        cost, idx, _ = heapq.heappop(heap)
+        yield [c for k, j in enumerate(idx) for c in choices[k][j][1]]
+        for k in range(len(choices)):
+            if idx[k] + 1 < len(choices[k]):
+                nxt = idx[:k] + (idx[k] + 1,) + idx[k + 1:]
+                if nxt not in seen:
+                    seen.add(nxt)
+                    step = choices[k][idx[k] + 1][0] - choices[k][idx[k]][0]
+                    heapq.heappush(heap, (cost + step, nxt, len(seen)))
 
 
 def repair_clues(state: GridState, decision: Decision) -> GridState:
@@ -204,15 +268,22 @@ def repair_clues(state: GridState, decision: Decision) -> GridState:
     cpu0 = time.process_time()
     by_total = total_repairs(variants.cages, variants.size, state.givens, decision.box, cpu0 + BUDGET_S) \
         if kind == "killer" and not several else ()
-    for chosen in by_total:
+
+    def solved(chosen):
+        """The solver's (status, solution) under ``chosen`` changes, None if the rules so read fail."""
         candidate = with_changes(variants, chosen)
         template = repair_template(state, decision, candidate)
         if template is None or template.kind != kind:
+            return None   # the changed clues still fail the consistency checks
+        return candidate, verdict(template, state.givens, SOLVE_S)
+
+    for chosen in by_total:
+        got = solved(chosen)
+        if got is None:
             continue
         calls += 1
-        status, solution = verdict(template, state.givens, SOLVE_S)
-        if status == "solved":
-            return _repaired(state, v, kind, variants, candidate, chosen, status, solution, t0)
+        if got[1][0] == "solved":
+            return _repaired(state, v, kind, variants, got[0], chosen, *got[1], t0)
         if calls >= MAX_SOLVES // 2 or time.process_time() - cpu0 > BUDGET_S:
             break
     cages_ok = _kenken_cages_ok(variants) if kind == "kenken" == decision.kind else (lambda chosen: True)
@@ -222,14 +293,25 @@ def repair_clues(state: GridState, decision: Decision) -> GridState:
         chosen = [changes[i] for i in idx]
         if not cages_ok(chosen):
             continue   # a cage's clue unreadable or out of reach: the template would fail its checks
-        candidate = with_changes(variants, chosen)
-        template = repair_template(state, decision, candidate)
-        if template is None or template.kind != kind:
-            continue   # the changed clues still fail the consistency checks
+        got = solved(chosen)
+        if got is None:
+            continue
         calls += 1
-        status, solution = verdict(template, state.givens, SOLVE_S)
-        if status == "solved":
-            return _repaired(state, v, kind, variants, candidate, chosen, status, solution, t0)
+        if got[1][0] == "solved":
+            return _repaired(state, v, kind, variants, got[0], chosen, *got[1], t0)
+    if kind == "kenken" and not several:
+        # Then, with a budget of its own, readings every cage can meet, cheapest first: several
+        # misread clues at once (handwriting), where the search above changes three at most.
+        t1, calls = time.perf_counter(), 0
+        for chosen in kenken_repairs(variants.cages, variants.size):
+            if calls >= MAX_SOLVES // 2 or time.perf_counter() - t1 > BUDGET_S:
+                break
+            got = solved(chosen)
+            if got is None:
+                continue
+            calls += 1
+            if got[1][0] == "solved":
+                return _repaired(state, v, kind, variants, got[0], chosen, *got[1], t0)
     return state
 
 

@@ -128,20 +128,10 @@ def text_box(ink: np.ndarray, box: tuple[float, float, float, float]) -> tuple[f
     lines, cage borders and dashed outlines run the whole window, text does not."""
     x0, y0, x1, y1 = box
     w, h = x1 - x0, y1 - y0
-    H, W = ink.shape[:2]
-    ia, ib = max(int(x0 + FIND_X[0] * w), 0), min(int(np.ceil(x0 + FIND_X[1] * w)), W)
-    ja, jb = max(int(y0 + FIND_Y[0] * h), 0), min(int(np.ceil(y0 + FIND_Y[1] * h)), H)
-    if ib - ia < 4 or jb - ja < 4:
+    window = text_window(ink, box)
+    if window is None:
         return None
-    on = ink[ja:jb, ia:ib] >= TEXT_INK
-    solid_r, solid_c = _solid(on), _solid(on.T)
-    on[solid_r] = False
-    on[:, solid_c] = False
-    if on.sum() < max(3, MIN_TEXT_H * h):
-        return None
-    # A blurred dash wanders a pixel sideways: dashes are found on the ink widened by one.
-    on[:, _dashed(_flank(on, 1).T, LINE_THICK * w)] = False
-    on[_dashed(_flank(on, 0), LINE_THICK * h)] = False
+    ia, ja, on = window
     # The clue: the tallest piece of ink starting near the corner, and every piece
     # level with it (the other characters, an operator's dots); the dashes of an
     # outline running on below it, and a given digit under it, are not.
@@ -170,6 +160,29 @@ def text_box(ink: np.ndarray, box: tuple[float, float, float, float]) -> tuple[f
                 l, r = min(l, left[k]), max(r, left[k] + width[k])
                 grew = True
     return (ia - x0 + l) / w, (ja - y0 + a) / h, (ia - x0 + r) / w, (ja - y0 + b) / h
+
+
+def text_window(ink: np.ndarray, box: tuple[float, float, float, float]):
+    """(left, top, ink without lines) of the search window for the text of the cell ``box``
+    (FIND_X, FIND_Y), px of ``ink``: the boolean ink (over TEXT_INK) with solid lines and
+    dashed outlines taken out; None when the window is too small or nearly blank."""
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    H, W = ink.shape[:2]
+    ia, ib = max(int(x0 + FIND_X[0] * w), 0), min(int(np.ceil(x0 + FIND_X[1] * w)), W)
+    ja, jb = max(int(y0 + FIND_Y[0] * h), 0), min(int(np.ceil(y0 + FIND_Y[1] * h)), H)
+    if ib - ia < 4 or jb - ja < 4:
+        return None
+    on = ink[ja:jb, ia:ib] >= TEXT_INK
+    solid_r, solid_c = _solid(on), _solid(on.T)
+    on[solid_r] = False
+    on[:, solid_c] = False
+    if on.sum() < max(3, MIN_TEXT_H * h):
+        return None
+    # A blurred dash wanders a pixel sideways: dashes are found on the ink widened by one.
+    on[:, _dashed(_flank(on, 1).T, LINE_THICK * w)] = False
+    on[_dashed(_flank(on, 0), LINE_THICK * h)] = False
+    return ia, ja, on
 
 
 def _flank(line: np.ndarray, axis: int = 0) -> np.ndarray:
@@ -296,6 +309,12 @@ class ClueReader:
         if second is None:
             second = HAND_WEIGHTS if weights is None and HAND_WEIGHTS.is_file() else False
         self.second = ClueReader(second, second=False) if second is not False else None
+        # Handwritten clues are read again character by character (vision.clue_chars) where the
+        # second network won: the default pair's, when its weights are shipped.
+        self.chars = None
+        if self.second is not None and weights is None:
+            from vlm_puzzle.vision.clue_chars import WEIGHTS as CHAR_WEIGHTS, CharReader
+            self.chars = CharReader(CHAR_WEIGHTS) if CHAR_WEIGHTS.is_file() else None
         self._loaded: _Reader | None = None
 
     def column_probs(self, strips: np.ndarray) -> np.ndarray:
@@ -451,7 +470,20 @@ def read_clues(ink: np.ndarray, cells: list[tuple[float, float, float, float]], 
                 if not empty[k]:
                     read[i] = one(z[k], extents[i], with_ops)
             reads.append(read)
-        return cut_tall(max(reads, key=lambda r: sum(k.confidence for k in r[:len(cells)])))
+        best = max(range(len(reads)), key=lambda j: sum(k.confidence for k in reads[j][:len(cells)]))
+        if reader.chars is None or len(reads) < 2:
+            return cut_tall(reads[best])
+        # Each network is sure of its own kind of clue, the print one of handwriting too (a 1 read
+        # as a 7): the character reader (trained on handwriting) says which kind the grid is,
+        # agreeing with the hand network on handwriting and the print one on print.
+        from vlm_puzzle.vision.clue_chars import by_chars, read_grid
+        votes, chars = read_grid(reader.chars, ink, cells, [r[:len(cells)] for r in reads])
+        if votes[0] != votes[1]:
+            best = int(np.argmax(votes))
+        out = cut_tall(reads[best])
+        # Read again by the character reader only where it found the grid handwritten (on print
+        # both networks read alike, a tie, and the print reading stands as read).
+        return by_chars(reader.chars, ink, cells, out, chars) if votes[1] > votes[0] else out
     return (decode(True), decode(False)) if both else decode(ops)
 
 

