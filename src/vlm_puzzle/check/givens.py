@@ -7,6 +7,12 @@ in order of total extra loss (sum over changed cells of
 ``-log p(new) + log p(old)``, plus a fixed penalty per changed cell), cheapest first, and the first that gives a
 rule-abiding grid with exactly one solution wins. A reading that already has
 exactly one solution is never changed.
+
+A reading that breaks the rules of a puzzle without cages can also be repaired to the
+solution the reader found likeliest (:mod:`vlm_puzzle.check.likeliest`), when that solution's
+values in the written cells have exactly one solution: first on big boards (a 16x16 board
+written by hand can hold five or more misread cells, past the few changes tried in turn),
+after that search on the others.
 """
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vlm_puzzle.check.likeliest import likeliest_solution, reading_costs
 from vlm_puzzle.solver import solve
 from vlm_puzzle.spec import PuzzleSpec, SpecError
 from vlm_puzzle.verdict import Repair
@@ -33,6 +40,13 @@ MAX_SOLVES = 150         # solver calls at most
 # Misreadings are rare: each changed cell costs this much on top of its
 # probability loss, so one unlikely change beats several merely plausible ones.
 CHANGE_PENALTY = 2.0     # nats
+# The likeliest solution: a written cell may take the values the reader gave within the last
+# of these many nats of its reading; the first, narrower bound finds a solution fast whose
+# cost bounds the wider search (a misread handwritten cell's true value lies within 4 nats of
+# the misreading for most of them on development boards, within 8.6 for all).
+LIKELY_BOUNDS = (4.0, 8.0)
+BIG_BOARD = 12           # boards of this size and more try the likeliest solution first
+LIKELY_LAST_S = 0.5      # seconds the likeliest solution may take after the change search failed
 
 
 @dataclass(frozen=True)
@@ -148,6 +162,41 @@ def subsets_by_cost(alts: list[tuple[float, int, int, int]], max_size: int):
                 heapq.heappush(heap, (cost + alts[last + 1][0], idx + (last + 1,)))
 
 
+def likeliest_repair(template: PuzzleSpec, givens: np.ndarray, probs: np.ndarray, *,
+                     timeout_s: float, deadline: float) -> tuple[np.ndarray, list[list[int]]] | None:
+    """(givens, solution): the written cells set to the likeliest solution's values (each
+    within LIKELY_BOUNDS[-1] nats of its reading; searched within the first bound first, whose
+    answer bounds the wider search), when the search proved it likeliest before ``deadline``
+    and those givens have exactly one solution; else None. Puzzles with cages: None."""
+    if template.cages or not np.any(givens):
+        return None
+    n = givens.shape[0]
+    wide = reading_costs(givens, probs, LIKELY_BOUNDS[-1])
+    best = likeliest_solution(n, template.groups, reading_costs(givens, probs, LIKELY_BOUNDS[0]), deadline=deadline)
+    if not best.proven:
+        return None
+    # The wider bound's likeliest: cheaper than the first one found, if any is.
+    wider = likeliest_solution(n, template.groups, wide, deadline=deadline, below=best.cost)
+    if not wider.proven:
+        return None
+    solution = wider.solution or best.solution
+    if solution is None:
+        return None
+    repaired = np.where(givens > 0, np.asarray(solution, dtype=np.int64), 0)
+    status, solution = _solve(template, repaired, timeout_s)
+    return (repaired, solution) if status == "solved" else None
+
+
+def _repaired(givens: np.ndarray, cand: np.ndarray, probs: np.ndarray, solution, tried: int, calls: int,
+              t0: float) -> RepairResult:
+    """The RepairResult of a repair from ``givens`` to ``cand`` (cost as the search counts it)."""
+    cells = [(int(r), int(c)) for r, c in zip(*np.nonzero(cand != givens))]
+    logp = np.log(np.maximum(probs.astype(np.float64), 1e-12))
+    cost = sum(float(logp[r, c, givens[r, c]] - logp[r, c, cand[r, c]]) + CHANGE_PENALTY for r, c in cells)
+    changes = tuple(Repair(cell=cell, from_=int(givens[cell]), to=int(cand[cell])) for cell in cells)
+    return RepairResult(cand, "repaired", "solved", changes, cost, tried, calls, time.perf_counter() - t0, solution)
+
+
 def repair_givens(template: PuzzleSpec, givens: np.ndarray, probs: np.ndarray, *,
                   timeout_s: float = 1.0, budget_s: float = 3.0) -> RepairResult:
     """Check the read ``givens`` against ``template``'s rules and repair them if needed.
@@ -170,6 +219,12 @@ def repair_givens(template: PuzzleSpec, givens: np.ndarray, probs: np.ndarray, *
     if status == "timeout":
         # The solver could not decide in time: nothing to compare repairs against.
         return RepairResult(givens, "failed", status, solve_calls=calls, time_s=time.perf_counter() - t0)
+    likely = status == "no_solution"
+    if likely and givens.shape[0] >= BIG_BOARD:
+        likely = False
+        found = likeliest_repair(template, givens, probs, timeout_s=timeout_s, deadline=t0 + budget_s)
+        if found is not None:
+            return _repaired(givens, found[0], probs, found[1], 0, calls + 1, t0)
     alts = _alternatives(probs, givens, MAX_COST_MULTIPLE if status == "multiple" else MAX_COST,
                          conflicting_cells(template, givens))
     tried = 0
@@ -190,4 +245,9 @@ def repair_givens(template: PuzzleSpec, givens: np.ndarray, probs: np.ndarray, *
                                    to=int(alts[i][3])) for i in sorted(idx, key=lambda i: (alts[i][1], alts[i][2])))
             return RepairResult(cand, "repaired", st, changes, cost, tried, calls,
                                 time.perf_counter() - t0, sol)
+    if likely:
+        found = likeliest_repair(template, givens, probs, timeout_s=timeout_s,
+                                 deadline=max(t0 + budget_s, time.perf_counter() + LIKELY_LAST_S))
+        if found is not None:
+            return _repaired(givens, found[0], probs, found[1], tried, calls + 1, t0)
     return RepairResult(givens, "failed", first_status, (), 0.0, tried, calls, time.perf_counter() - t0)
