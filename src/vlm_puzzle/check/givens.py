@@ -41,12 +41,13 @@ MAX_SOLVES = 150         # solver calls at most
 # probability loss, so one unlikely change beats several merely plausible ones.
 CHANGE_PENALTY = 2.0     # nats
 # The likeliest solution: a written cell may take the values the reader gave within the last
-# of these many nats of its reading; the first, narrower bound finds a solution fast whose
-# cost bounds the wider search (a misread handwritten cell's true value lies within 4 nats of
+# of these many nats of its reading; each narrower bound finds a solution fast whose cost
+# bounds the wider searches (a misread handwritten cell's true value lies within 4 nats of
 # the misreading for most of them on development boards, within 8.6 for all).
 LIKELY_BOUNDS = (4.0, 8.0)
 BIG_BOARD = 12           # boards of this size and more try the likeliest solution first
 LIKELY_LAST_S = 0.5      # seconds the likeliest solution may take after the change search failed
+LIKELY_SOLVES = 40       # solver calls at most to leave the likeliest solution's givens one solution
 
 
 @dataclass(frozen=True)
@@ -165,25 +166,34 @@ def subsets_by_cost(alts: list[tuple[float, int, int, int]], max_size: int):
 def likeliest_repair(template: PuzzleSpec, givens: np.ndarray, probs: np.ndarray, *,
                      timeout_s: float, deadline: float) -> tuple[np.ndarray, list[list[int]]] | None:
     """(givens, solution): the written cells set to the likeliest solution's values (each
-    within LIKELY_BOUNDS[-1] nats of its reading; searched within the first bound first, whose
-    answer bounds the wider search), when the search proved it likeliest before ``deadline``
-    and those givens have exactly one solution; else None. Puzzles with cages: None."""
+    within LIKELY_BOUNDS[-1] nats of its reading; searched within the narrower bounds first,
+    whose answers bound the wider searches), when the search proved it likeliest before
+    ``deadline`` and those givens have exactly one solution (after at most MAX_CHANGES more
+    changes the reader found likely, when they have several); else None. Puzzles with
+    cages: None."""
     if template.cages or not np.any(givens):
         return None
     n = givens.shape[0]
-    wide = reading_costs(givens, probs, LIKELY_BOUNDS[-1])
-    best = likeliest_solution(n, template.groups, reading_costs(givens, probs, LIKELY_BOUNDS[0]), deadline=deadline)
-    if not best.proven:
-        return None
-    # The wider bound's likeliest: cheaper than the first one found, if any is.
-    wider = likeliest_solution(n, template.groups, wide, deadline=deadline, below=best.cost)
-    if not wider.proven:
-        return None
-    solution = wider.solution or best.solution
+    solution, cost = None, float("inf")
+    for bound in LIKELY_BOUNDS:
+        # Each wider bound's likeliest: cheaper than the one found so far, if any is.
+        best = likeliest_solution(n, template.groups, reading_costs(givens, probs, bound), deadline=deadline,
+                                  below=cost)
+        if not best.proven:
+            return None
+        if best.solution is not None:
+            solution, cost = best.solution, best.cost
     if solution is None:
         return None
     repaired = np.where(givens > 0, np.asarray(solution, dtype=np.int64), 0)
     status, solution = _solve(template, repaired, timeout_s)
+    if status == "multiple":
+        # Misreadings that another solution fits were kept: a few more changes the reader
+        # found likely (as for a reading with several solutions) may leave one.
+        alts = _alternatives(probs, repaired, MAX_COST_MULTIPLE)
+        found, _, _ = _cheapest_changes(template, repaired, alts, timeout_s, deadline, LIKELY_SOLVES)
+        if found is not None:
+            return found[2], found[3]
     return (repaired, solution) if status == "solved" else None
 
 
@@ -195,6 +205,29 @@ def _repaired(givens: np.ndarray, cand: np.ndarray, probs: np.ndarray, solution,
     cost = sum(float(logp[r, c, givens[r, c]] - logp[r, c, cand[r, c]]) + CHANGE_PENALTY for r, c in cells)
     changes = tuple(Repair(cell=cell, from_=int(givens[cell]), to=int(cand[cell])) for cell in cells)
     return RepairResult(cand, "repaired", "solved", changes, cost, tried, calls, time.perf_counter() - t0, solution)
+
+
+def _cheapest_changes(template: PuzzleSpec, givens: np.ndarray, alts, timeout_s: float, deadline: float,
+                      max_solves: int):
+    """((cost, alternative indices, givens, solution) of the cheapest changes by ``alts`` (see
+    :func:`_alternatives`), at most MAX_CHANGES, that give exactly one solution, or None;
+    candidates tried, solver calls), searched until ``deadline`` or ``max_solves`` calls."""
+    tried = calls = 0
+    for cost, idx in subsets_by_cost(alts, MAX_CHANGES):
+        if calls >= max_solves or time.perf_counter() > deadline:
+            break
+        cand = givens.copy()
+        for i in idx:
+            _, r, c, v = alts[i]
+            cand[r, c] = v
+        tried += 1
+        if conflicts(template, cand):
+            continue
+        calls += 1
+        st, sol = _solve(template, cand, timeout_s)
+        if st == "solved":
+            return (cost, idx, cand, sol), tried, calls
+    return None, tried, calls
 
 
 def repair_givens(template: PuzzleSpec, givens: np.ndarray, probs: np.ndarray, *,
@@ -227,24 +260,13 @@ def repair_givens(template: PuzzleSpec, givens: np.ndarray, probs: np.ndarray, *
             return _repaired(givens, found[0], probs, found[1], 0, calls + 1, t0)
     alts = _alternatives(probs, givens, MAX_COST_MULTIPLE if status == "multiple" else MAX_COST,
                          conflicting_cells(template, givens))
-    tried = 0
-    for cost, idx in subsets_by_cost(alts, MAX_CHANGES):
-        if calls >= MAX_SOLVES or time.perf_counter() - t0 > budget_s:
-            break
-        cand = givens.copy()
-        for i in idx:
-            _, r, c, v = alts[i]
-            cand[r, c] = v
-        tried += 1
-        if conflicts(template, cand):
-            continue
-        calls += 1
-        st, sol = _solve(template, cand, timeout_s)
-        if st == "solved":
-            changes = tuple(Repair(cell=(alts[i][1], alts[i][2]), from_=int(givens[alts[i][1], alts[i][2]]),
-                                   to=int(alts[i][3])) for i in sorted(idx, key=lambda i: (alts[i][1], alts[i][2])))
-            return RepairResult(cand, "repaired", st, changes, cost, tried, calls,
-                                time.perf_counter() - t0, sol)
+    found, tried, k = _cheapest_changes(template, givens, alts, timeout_s, t0 + budget_s, MAX_SOLVES - calls)
+    calls += k
+    if found is not None:
+        cost, idx, cand, sol = found
+        changes = tuple(Repair(cell=(alts[i][1], alts[i][2]), from_=int(givens[alts[i][1], alts[i][2]]),
+                               to=int(alts[i][3])) for i in sorted(idx, key=lambda i: (alts[i][1], alts[i][2])))
+        return RepairResult(cand, "repaired", "solved", changes, cost, tried, calls, time.perf_counter() - t0, sol)
     if likely:
         found = likeliest_repair(template, givens, probs, timeout_s=timeout_s,
                                  deadline=max(t0 + budget_s, time.perf_counter() + LIKELY_LAST_S))
