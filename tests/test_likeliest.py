@@ -90,3 +90,29 @@ def test_repair_givens_keeps_a_board_whose_reading_the_reader_is_sure_of(sudoku1
     out = repair_givens(PuzzleSpec.sudoku(np.zeros((16, 16), int).tolist(), box=(4, 4)), read,
                         _reader(read, {}, sure=0.9999), budget_s=0.5)
     assert out.status == "failed" and np.array_equal(out.givens, read)
+
+
+def test_a_near_tie_that_gives_another_unique_puzzle_is_two_readings():
+    from types import SimpleNamespace
+
+    from vlm_puzzle.check.judge import AMBIGUOUS_CLOSE, _ambiguous_givens
+    from vlm_puzzle.check.templates import solver_says
+    spec, _ = make_puzzle("sudoku", 4, 123)
+    g = np.array(spec.givens)
+    # A given whose other reading also leaves exactly one solution (a 4x4 of few givens has one).
+    r, c, v = next((int(r), int(c), v) for r, c in np.argwhere(g > 0) for v in range(1, 5)
+                   if v != g[r, c] and solver_says(spec, np.where((np.arange(4)[:, None] == r) &
+                                                               (np.arange(4)[None, :] == c), v, g)) == "solved")
+
+    def state(p_read: float, p_other: float):
+        probs = _reader(g, {}, sure=0.999).astype(np.float64)
+        probs[r, c] = 1e-4
+        probs[r, c, g[r, c]], probs[r, c, v] = p_read, p_other
+        return SimpleNamespace(probs=probs / probs.sum(axis=2, keepdims=True), repairs=(),
+                               verdict=SimpleNamespace(solver_status="solved"))
+
+    # Read 0.55 against 0.44 (within AMBIGUOUS_CLOSE): the picture allows both puzzles.
+    assert np.log(0.55 / 0.44) < AMBIGUOUS_CLOSE
+    assert f"{(r, c)}" in _ambiguous_givens(state(0.55, 0.44), spec)
+    # Read 0.7 against 0.2 (1.25 nats apart, the first reading above one half): no doubt.
+    assert _ambiguous_givens(state(0.7, 0.2), spec) == ""
