@@ -223,16 +223,16 @@ PAPER_SUDOKU = {"sudoku4": (4, ("",)), "sudoku9": (9, ("",)), "sudoku16": (16, (
 PAPER_SUDOKU_SEED0 = PAPER_SEED0 + 50_000
 
 
-def eval_paper_sudoku(solver, per: int, verbose: bool, seed0: int = PAPER_SUDOKU_SEED0) -> dict:
-    """The computer-drawn Sudoku family (:data:`PAPER_SUDOKU`): ``per`` clean renders of
-    1500..1800 px per category ``own-paper/<category>``."""
+def eval_paper_sudoku(solver, per: int, verbose: bool, seed0: int = PAPER_SUDOKU_SEED0, first: int = 0) -> dict:
+    """The computer-drawn Sudoku family (:data:`PAPER_SUDOKU`): clean renders ``first`` ..
+    ``first + per - 1`` of 1500..1800 px per category ``own-paper/<category>``."""
     from vlm_puzzle.render.rendered import render_puzzle
     from vlm_puzzle.render.style import paper_side, paper_style
     fonts = held_out_fonts()
     out = {}
     for j, (cat, (n, notations)) in enumerate(PAPER_SUDOKU.items()):
         rows = []
-        for i in range(per):
+        for i in range(first, first + per):
             seed = seed0 + 1000 * j + i
             spec, solution = make_puzzle("sudoku", n, seed)
             rng = np.random.default_rng([seed, 13])
