@@ -66,8 +66,15 @@ def likeliest_solution(n: int, groups, candidates: dict[tuple[int, int], dict[in
 
     units = [tuple(r * n + c for r, c in group) for group in groups if len(group) == n]
 
+    unit_of: list[list[int]] = [[] for _ in range(cells)]
+    for u, unit in enumerate(units):
+        for k in unit:
+            unit_of[k].append(u)
+
     def propagate(d: list[int], todo: list[int]) -> bool:
-        """Naked singles, then hidden singles of full groups, to a fixpoint; False: a contradiction."""
+        """Naked singles, then hidden singles of the full groups whose cells changed, to a
+        fixpoint; False: a contradiction."""
+        dirty = {u for k in todo for u in unit_of[k]}
         while True:
             while todo:
                 k = todo.pop()
@@ -78,9 +85,14 @@ def likeliest_solution(n: int, groups, candidates: dict[tuple[int, int], dict[in
                         if not rest:
                             return False
                         d[p] = rest
+                        dirty.update(unit_of[p])
                         if not rest & (rest - 1):
                             todo.append(p)
-            for unit in units:
+            if not dirty:
+                return True
+            check, dirty = dirty, set()
+            for u in check:
+                unit = units[u]
                 once = twice = 0
                 for k in unit:
                     twice |= once & d[k]
@@ -98,8 +110,7 @@ def likeliest_solution(n: int, groups, candidates: dict[tuple[int, int], dict[in
                             return False
                         d[k] = only
                         todo.append(k)
-            if not todo:
-                return True
+                        dirty.update(unit_of[k])
 
     def bound(d: list[int]) -> float:
         total = 0.0
