@@ -116,3 +116,37 @@ def test_a_near_tie_that_gives_another_unique_puzzle_is_two_readings():
     assert f"{(r, c)}" in _ambiguous_givens(state(0.55, 0.44), spec)
     # Read 0.7 against 0.2 (1.25 nats apart, the first reading above one half): no doubt.
     assert _ambiguous_givens(state(0.7, 0.2), spec) == ""
+
+
+def test_a_reading_no_repair_fits_is_repaired_under_the_marks_read_in_doubt(sudoku16):
+    """A 16x16 read as an x-sudoku from a borderline diagonal score, with a misread given: no
+    repair fits the x-sudoku rules, the plain sudoku's does."""
+    from types import SimpleNamespace
+
+    from vlm_puzzle.check.givens import RepairResult
+    from vlm_puzzle.check.stage import _other_marks
+    from vlm_puzzle.rules.geometry import Decision, build
+    from vlm_puzzle.vision.marks import Marks
+    from vlm_puzzle.vision.variants import VariantState
+    spec, _ = sudoku16
+    truth, read, misreads = _misread(spec, 1, 5)
+    marks = Marks(diagonals=True, windows=False, shaded=np.zeros((16, 16), bool), diagonal_score=1.03,
+                  window_score=0.0)
+    variants = VariantState(size=16, edges=None, regions=None, cage_style=None, cages=(), diagonals=True,
+                            windows=False, marks=marks)
+    decision = Decision("x-sudoku", 16, (4, 4), True, ())
+    x_rules = build(decision, variants)
+    state = SimpleNamespace(variants=variants,
+                            reading=SimpleNamespace(givens=read, probs=_reader(truth, misreads)))
+    failed = RepairResult(read, "failed", "no_solution")
+    rules, checked = _other_marks(x_rules, state, decision, failed, 1.0)
+    assert rules.kind == "sudoku" and checked.status == "repaired" and np.array_equal(checked.givens, truth)
+    # A diagonal read for sure leaves no other kind to try.
+    sure = _with_diagonal_score(variants, 3.0)
+    assert _other_marks(x_rules, SimpleNamespace(variants=sure, reading=state.reading), decision, failed, 1.0) \
+        == (x_rules, failed)
+
+
+def _with_diagonal_score(variants, score: float):
+    from dataclasses import replace
+    return replace(variants, marks=replace(variants.marks, diagonal_score=score))
