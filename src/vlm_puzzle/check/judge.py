@@ -14,7 +14,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from vlm_puzzle.check.templates import solver_says, unique_among_marks
+from vlm_puzzle.check.givens import verdict
+from vlm_puzzle.check.templates import MARK_SOLVE_S, unique_among_marks
 from vlm_puzzle.findings import Finding, problem, uncertain
 from vlm_puzzle.rules.base import RuleHints
 from vlm_puzzle.rules.geometry import (DOUBTFUL, Decision, assumed_rules, build, consistency_problems, decide,
@@ -178,7 +179,7 @@ def _unlikely_repairs(state: GridState) -> str:
 
 def _ambiguous_givens(state: GridState, spec: PuzzleSpec | None) -> str:
     """Cells in doubt (see ``AMBIGUOUS_P``, ``AMBIGUOUS_CLOSE``) whose next guess gives the puzzle exactly
-    one solution too, as text; empty when none. A solver's "exactly one solution"
+    one solution too, another one, as text; empty when none. A solver's "exactly one solution"
     then says nothing about which reading is right: two puzzles fit the picture."""
     probs = state.probs
     if spec is None or state.verdict is None or state.verdict.solver_status != "solved":
@@ -197,10 +198,14 @@ def _ambiguous_givens(state: GridState, spec: PuzzleSpec | None) -> str:
     within = [x for x in guesses
               if x[0] <= (AMBIGUOUS_COST if p_read[x[1], x[2]] < AMBIGUOUS_P else AMBIGUOUS_CLOSE)]
     out = []
+    answer = verdict(spec, g, MARK_SOLVE_S)[1] if within else None
     for cost, r, c, v in within[:AMBIGUOUS_SOLVES]:
         alt = g.copy()
         alt[r, c] = v
-        if solver_says(spec, alt) == "solved":
+        status, other = verdict(spec, alt, MARK_SOLVE_S)
+        # Two readings with one answer leave no doubt about it (a handwritten fill that may
+        # be read as empty, the solution's digit either way).
+        if status == "solved" and other != answer:
             out.append(f"{(r, c)} read as {int(g[r, c]) or 'empty'} ({p_read[r, c]:.2f}) "
                        f"or {v or 'empty'} ({probs[r, c, v]:.2f})")
     return ", ".join(out)
