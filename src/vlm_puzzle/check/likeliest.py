@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vlm_puzzle.solver.search import choose_cell
+
 INF = float("inf")
 
 
@@ -140,14 +142,7 @@ def likeliest_solution(n: int, groups, candidates: dict[tuple[int, int], dict[in
                 if cnt < best_n:
                     best_k, best_n = k, cnt
         if best_k < 0:
-            for k in range(cells):
-                dk = d[k]
-                if dk & (dk - 1):
-                    cnt = dk.bit_count()
-                    if cnt < best_n:
-                        best_k, best_n = k, cnt
-                        if cnt == 2:
-                            break
+            best_k = choose_cell(d)
         if best_k < 0:   # every cell decided: a solution of cost lb
             state["runner_up"] = min(state["runner_up"], state["cost"])
             state["best"], state["cost"] = list(d), lb
