@@ -17,7 +17,9 @@ Modes:
 Fast modes run as MODE:vb-on / MODE:vb-off: with / without the batched vision attention in the prefill;
 regional/compiled also as ...:em-off / ...:em-on: Inductor's emulate_precision_casts (``--emulate``);
 regional as ...:rp-mlp+norm / ...:rp-mlp+norm+rope+qkv+gateup: which decoder parts are compiled, and which
-projections are fused into one GEMM (qkv, gateup) (``--regional-parts``).
+projections are fused into one GEMM (qkv, gateup) (``--regional-parts``); every fast mode also as
+...:mk-bool / ...:mk-float (the decode step's sdpa mask passed as bool, or built once as 0/-inf: the
+default) and ...:sb-BACKEND (the step's attention kernel forced) through ``--variants``.
 
 Timing: CUDA-synchronised wall clock; ``warmup`` untimed calls first, then the median of ``repeats`` runs.
 prefill ms = median time of a call with 1 new token; decode ms/token = (t(N) - t(1)) / (N - 1).
@@ -197,6 +199,19 @@ def timed(fn, repeats: int) -> tuple[float, list[float]]:
     return statistics.median(ts), ts
 
 
+def decoder_for(model, mode: str, name: str | None = None):
+    """A FastDecoder for a bench mode string MODE[:vb-..][:em-..][:rp-a+b][:mk-float|bool][:sb-BACKEND]
+    (``name`` overrides MODE: the profile runs "graph" as "static")."""
+    from vlm_puzzle.models.fast_decode import FastDecoder
+
+    parts = mode.split(":")
+    opt = {p[:2]: p[3:] for p in parts[1:] if len(p) > 3 and p[2] == "-"}
+    rp = opt.get("rp")
+    return FastDecoder(model, name or parts[0], batch_vision=opt.get("vb") != "off",
+                       emulate_precision_casts=opt.get("em") == "on", regional_parts=rp and rp.replace("+", ","),
+                       float_mask=None if "mk" not in opt else opt["mk"] == "float", sdpa_backend=opt.get("sb"))
+
+
 def run_mode(model, inputs, mode: str, new_tokens: int, repeats: int, warmup: int) -> dict:
     import torch
     from transformers import GenerationConfig
@@ -211,14 +226,9 @@ def run_mode(model, inputs, mode: str, new_tokens: int, repeats: int, warmup: in
             with torch.inference_mode():
                 return model.generate(**inputs, generation_config=gc)
     else:
-        from vlm_puzzle.models.fast_decode import FastDecoder
-
         dec = getattr(model, "_bench_fast", {}).get(mode)
         if dec is None:
-            parts = mode.split(":")
-            rp = next((x[3:] for x in parts if x.startswith("rp-")), None)
-            dec = FastDecoder(model, mode=parts[0], batch_vision="vb-off" not in parts,
-                              emulate_precision_casts="em-on" in parts, regional_parts=rp and rp.replace("+", ","))
+            dec = decoder_for(model, mode)
             model.__dict__.setdefault("_bench_fast", {})[mode] = dec
 
         def gen(n):
@@ -272,11 +282,7 @@ def bench(args) -> list[dict]:
         for px in args.image_px:
             for batch in args.batches:
                 inputs, n_vis, width = make_inputs(config, batch, px, args.prompt_tokens, "cuda", args.ragged)
-                modes = [m if m.startswith("hf-") else f"{m}:vb-{vb}" + (f":em-{em}" if em else "")
-                         + (f":rp-{rp}" if rp else "")
-                         for m in args.modes for vb in (["-"] if m.startswith("hf-") else args.vision_batch)
-                         for rp in (args.regional_parts if m == "regional" else [None])
-                         for em in (args.emulate if m in ("regional", "compiled") else [None])]
+                modes = [m for m in args.modes if m.startswith("hf-")] + _fast_modes(args, args.vision_batch)
                 for mode in modes:
                     torch.cuda.empty_cache()
                     torch.cuda.reset_peak_memory_stats()
@@ -293,7 +299,7 @@ def bench(args) -> list[dict]:
                     r["puzzles_per_s"] = batch / r["e2e_s"]
                     if args.check and not mode.startswith("hf-"):
                         r.update(check_equal(model, inputs, mode, args.new_tokens))
-                    if args.profile and not mode.startswith("hf-"):
+                    if args.profile and not mode.startswith("hf-") and batch in (args.profile_batches or [batch]):
                         args.profile.mkdir(parents=True, exist_ok=True)
                         try:
                             profile_step(model, inputs, mode, args.profile / f"profile_b{batch}_{mode.replace(':', '_')}.txt")
@@ -385,7 +391,7 @@ def save_random_checkpoint(arch: str, out: Path, device: str = "cpu", max_shard_
 
 
 LOAD_VARIANTS = ("plain", "wrapper", "wrapper_fast", "wrapper_stream", "read_safetensors", "fast_load", "compare",
-                 "imports")
+                 "imports", "wrapper_fast_ordinary", "first_call", "first_call_ordinary")
 
 
 def load_times(path: Path, drop_caches: bool, variants=LOAD_VARIANTS, device: str = "cuda") -> dict:
@@ -425,9 +431,29 @@ def load_times(path: Path, drop_caches: bool, variants=LOAD_VARIANTS, device: st
                "t2=time.perf_counter(); t.AutoProcessor; import transformers.models.qwen2_5_vl.processing_qwen2_5_vl; "
                "t3=time.perf_counter(); torch.zeros(1, device=" + repr(dev) + "); " + sync + "; t4=time.perf_counter(); "
                "print('LOAD', t4-t0, dict(transformers=t1-t0, modeling=t2-t1, processing=t3-t2, device_init=t4-t3))")
+    # A user's process from its start: torch, the wrapper's load (lean imports unless *_ordinary), then the
+    # first and second 64-token answer of the default decode (batch 1, 324 visual tokens; the compile cache of
+    # an earlier process on this machine, if any, is used): "the first call on a machine that ran before".
+    first = ("import sys,time; T0=time.perf_counter(); import torch; sys.path.insert(0, 'src'); "
+             "sys.path.insert(0, 'experiments'); T1=time.perf_counter(); "
+             "from vlm_puzzle.models.qwen import QwenVL; from vlm_puzzle.models.fast_decode import FastDecoder; "
+             f"v=QwenVL.from_pretrained({p!r}, device={dev!r}, dtype='bf16', attn_implementation='sdpa', load='fast'); "
+             f"{sync}; T2=time.perf_counter(); import bench_vlm_gpu as B; "
+             f"x, _, _ = B.make_inputs(v.model.config, 1, 504, 60, {dev!r}); d=FastDecoder(v.model); "
+             "g=lambda: d.generate(x, max_new_tokens=64, eos_token_id=None, pad_token_id=151643); "
+             f"a=g(); {sync}; T3=time.perf_counter(); b=g(); {sync}; T4=time.perf_counter(); "
+             "print('LOAD', T2-T1, dict(torch_import=T1-T0, load=T2-T1, first_call=T3-T2, second_call=T4-T3, "
+             "start_to_first_answer=T3-T0, mode=d.last_stats['mode'], same=bool(torch.equal(a, b)), "
+             "load_stats={k: round(x, 3) for k, x in v.load_stats.items()}, "
+             "heavy=[m for m in ('torch.distributed.tensor', 'torch._dynamo', 'scipy', 'sympy') if m in sys.modules], "
+             "tokens_sha1=__import__('hashlib').sha1(a.cpu().numpy().tobytes()).hexdigest()[:16], "
+             "first_tokens=a[0, :8].tolist()))")
     codes = dict(plain=plain, imports=imports, wrapper=wrapper % "plain", wrapper_fast=wrapper % "fast", wrapper_stream=wrapper % "fast",
-                 read_safetensors=raw, fast_load=fast, compare=compare)
-    env = {"wrapper_stream": dict(os.environ, VLM_PUZZLE_LOAD_PREFETCH="0")}  # streamed: no prefetch
+                 read_safetensors=raw, fast_load=fast, compare=compare, wrapper_fast_ordinary=wrapper % "fast",
+                 first_call=first, first_call_ordinary=first)
+    ordinary = dict(os.environ, VLM_PUZZLE_LEAN_IMPORT="0")  # transformers' model code imported the ordinary way
+    env = {"wrapper_stream": dict(os.environ, VLM_PUZZLE_LOAD_PREFETCH="0"),  # streamed: no prefetch
+           "wrapper_fast_ordinary": ordinary, "first_call_ordinary": ordinary}
     for name in variants:
         code = codes[name]
         cold = drop_caches and name in ("plain", "wrapper_fast")
@@ -440,7 +466,7 @@ def load_times(path: Path, drop_caches: bool, variants=LOAD_VARIANTS, device: st
             wall = time.perf_counter() - t0
             line = [ln for ln in proc.stdout.splitlines() if ln.startswith("LOAD")]
             res[f"{name}_{cache}"] = dict(load_s=float(line[0].split()[1]) if line else None, process_s=wall,
-                                          out=line[0][5:][:600] if line else "",
+                                          out=line[0][5:][:1500] if line else "",
                                           err=proc.stderr[-600:] if not line else "")
             print(f"load {name} ({cache} page cache): {res[f'{name}_{cache}']}", flush=True)
             if args_json := os.environ.get("BENCH_LOAD_JSON"):
@@ -448,12 +474,14 @@ def load_times(path: Path, drop_caches: bool, variants=LOAD_VARIANTS, device: st
     return res
 
 
-def _fast_modes(args) -> list[str]:
-    """The fast modes of ``--modes`` as FastDecoder mode strings (regional/compiled with their variants)."""
-    return [f"{m}:vb-on" + (f":em-{em}" if em else "") + (f":rp-{rp}" if rp else "")
-            for m in args.modes if not m.startswith("hf-")
+def _fast_modes(args, vision_batch=("on",)) -> list[str]:
+    """The fast modes of ``--modes`` as mode strings for :func:`decoder_for` (regional/compiled with their
+    variants, each ``--variants`` suffix: "mk-bool", "sb-efficient"...)."""
+    return [f"{m}:vb-{vb}" + (f":em-{em}" if em else "") + (f":rp-{rp}" if rp else "") + (f":{v}" if v else "")
+            for m in args.modes if not m.startswith("hf-") for vb in vision_batch
             for rp in (args.regional_parts if m == "regional" else [None])
-            for em in (args.emulate if m in ("regional", "compiled") else [None])]
+            for em in (args.emulate if m in ("regional", "compiled") else [None])
+            for v in args.variants]
 
 
 def trained_check(args, path: Path | None = None) -> dict:
@@ -464,7 +492,6 @@ def trained_check(args, path: Path | None = None) -> dict:
     import torch
 
     from vlm_puzzle.models import QwenVL
-    from vlm_puzzle.models.fast_decode import FastDecoder
     from vlm_puzzle.models.shipped import shipped_model_path
     from vlm_puzzle.rules.parse import parse_rule_answer
     from vlm_puzzle.rules.prompt import build_prompt
@@ -483,13 +510,11 @@ def trained_check(args, path: Path | None = None) -> dict:
         kw = dict(max_new_tokens=96 if not forced else forced, min_new_tokens=forced)
         for batch in (1, 8):
             ref = ref_vlm.generate(images, prompt, batch_size=batch, **kw)
-            for mode in ["graph"] + [m for m in _fast_modes(args) if not m.startswith("graph")]:
+            for mode in ["graph"] + [m for m in _fast_modes(args) if m != "graph:vb-on"]:
                 parts = mode.split(":")
                 vlm = QwenVL(ref_vlm.model, ref_vlm.processor, min_pixels=ref_vlm.min_pixels,
                              max_pixels=ref_vlm.max_pixels, decode=parts[0])
-                rp = next((x[3:] for x in parts if x.startswith("rp-")), None)
-                vlm._decoders[parts[0]] = FastDecoder(ref_vlm.model, parts[0], emulate_precision_casts="em-on" in parts,
-                                                      regional_parts=rp and rp.replace("+", ","))
+                vlm._decoders[parts[0]] = decoder_for(ref_vlm.model, mode)
                 try:
                     got = vlm.generate(images, prompt, batch_size=batch, **kw)
                 except Exception as exc:  # noqa: BLE001 - reported, the others still run
@@ -514,12 +539,8 @@ def profile_step(model, inputs, mode: str, path: Path, steps: int = 8) -> None:
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    from vlm_puzzle.models.fast_decode import FastDecoder
-
-    parts = mode.split(":")
-    rp = next((x[3:] for x in parts if x.startswith("rp-")), None)
-    name = "static" if parts[0] == "graph" else parts[0]
-    dec = FastDecoder(model, name, emulate_precision_casts="em-on" in parts, regional_parts=rp and rp.replace("+", ","))
+    name = "static" if mode.split(":")[0] == "graph" else mode.split(":")[0]
+    dec = decoder_for(model, mode, name)
     dec.generate(inputs, max_new_tokens=steps + 1, eos_token_id=None, pad_token_id=151643)  # warm (and compile)
     sess = next(iter(dec._sessions.values()))
     forward = dec._inexact_forward(name) if name in ("regional", "compiled") else None  # the graph's forward
@@ -591,6 +612,9 @@ def main(argv=None) -> int:
     ap.add_argument("--regional-parts", nargs="+", default=["mlp+norm"], type=_regional_parts,
                     help="regional: the decoder parts compiled or fused, '+'-joined (mlp, norm, rope, qkv, gateup; "
                          "mode suffix :rp-...)")
+    ap.add_argument("--variants", nargs="+", default=[""], type=lambda t: "" if t == "-" else t,
+                    help="suffixes of every fast mode: '-' (none), mk-bool / mk-float (the decode step's sdpa "
+                         "mask), sb-cudnn / sb-efficient / sb-math (its attention kernel), joined by ':'")
     ap.add_argument("--batches", nargs="+", type=int, default=[1, 16])
     ap.add_argument("--image-px", nargs="+", type=int, default=[504])
     ap.add_argument("--prompt-tokens", type=int, default=60, help="text tokens around the image")
@@ -604,6 +628,7 @@ def main(argv=None) -> int:
                     help="only: every fast mode of --modes against generate on the shipped trained model, to JSON")
     ap.add_argument("--profile", type=Path, metavar="DIR",
                     help="also write a torch.profiler table per (batch, fast mode): prefill and decode step kernels")
+    ap.add_argument("--profile-batches", nargs="+", type=int, help="profile only these batches (default: all)")
     ap.add_argument("--save", type=Path, help="save the (last) model as a local checkpoint here")
     ap.add_argument("--load", type=Path, help="only time loading the checkpoint saved with --save")
     ap.add_argument("--load-variants", nargs="+", default=list(LOAD_VARIANTS), choices=LOAD_VARIANTS)

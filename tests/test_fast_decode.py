@@ -137,6 +137,29 @@ def test_eager_attention_mask_path():
                        _reference(model, inputs, cfg))
 
 
+@pytest.mark.parametrize("float_mask", [True, False])
+def test_decode_mask_as_float_or_bool_gives_generate_tokens(tiny, float_mask):
+    """The step's sdpa mask built once as 0/-inf (the default) or passed as bool (sdpa converts it in every
+    layer): generate's tokens either way, on a left-padded batch."""
+    model, proc, ids = tiny
+    inputs = _inputs(proc, 3)
+    cfg = _config(ids, 10, [ids["eos_token_id"]])
+    dec = FastDecoder(model, "static", float_mask=float_mask)
+    assert torch.equal(dec.greedy(inputs, generation_config=cfg), _reference(model, inputs, cfg))
+    sess = next(iter(dec._sessions.values()))
+    assert dec._mask(sess).dtype == (model.dtype if float_mask else torch.bool)
+
+
+def test_decode_sdpa_backend_is_checked(monkeypatch):
+    model, _, _ = _build("qwen2_5_vl")
+    with pytest.raises(ValueError):
+        FastDecoder(model, "static", sdpa_backend="fastest")
+    monkeypatch.setenv("VLM_PUZZLE_DECODE_MASK", "bool")
+    monkeypatch.setenv("VLM_PUZZLE_DECODE_SDPA", "math")
+    dec = FastDecoder(model, "static")
+    assert (dec.float_mask, dec.sdpa_backend) == (False, "math")
+
+
 def test_streamer_sees_prompt_then_every_token():
     model, proc, ids = _build("qwen3_vl")
     inputs = _inputs(proc, 2)

@@ -27,7 +27,7 @@ from vlm_puzzle.findings import Finding, uncertain
 from vlm_puzzle.rules.geometry import DOUBTFUL, Decision, reachable
 from vlm_puzzle.verdict import GivensVerdict, as_solution
 from vlm_puzzle.solver import solve
-from vlm_puzzle.spec import Cage, PuzzleSpec, killer_total
+from vlm_puzzle.spec import Cage, PuzzleSpec, SpecError, killer_total
 from vlm_puzzle.vision.clues import OP_OF, parse_clue
 from vlm_puzzle.vision.state import GridState
 
@@ -215,10 +215,13 @@ def repair_clues(state: GridState, decision: Decision) -> GridState:
             return _repaired(state, v, kind, variants, candidate, chosen, status, solution, t0)
         if calls >= MAX_SOLVES // 2 or time.process_time() - cpu0 > BUDGET_S:
             break
+    cages_ok = _kenken_cages_ok(variants) if kind == "kenken" == decision.kind else (lambda chosen: True)
     for cost, idx in subsets_by_cost(changes, MAX_CHANGES):
         if calls >= MAX_SOLVES or time.perf_counter() - t0 > BUDGET_S:
             break
         chosen = [changes[i] for i in idx]
+        if not cages_ok(chosen):
+            continue   # a cage's clue unreadable or out of reach: the template would fail its checks
         candidate = with_changes(variants, chosen)
         template = repair_template(state, decision, candidate)
         if template is None or template.kind != kind:
@@ -228,6 +231,32 @@ def repair_clues(state: GridState, decision: Decision) -> GridState:
         if status == "solved":
             return _repaired(state, v, kind, variants, candidate, chosen, status, solution, t0)
     return state
+
+
+def _kenken_cages_ok(variants):
+    """A test ``chosen changes -> bool`` that is False only where ``repair_template`` would give
+    a KenKen candidate no KenKen rules: some cage's clue, changed or as read, unreadable, without
+    an operator on several cells, or out of reach of digits 1..N. Each cage's clue under each set
+    of its changes is judged once (most of a search's candidates fail so, thousands of them)."""
+    n = variants.size
+    judged: dict[tuple, bool] = {}
+
+    def ok(i: int, mine: tuple) -> bool:
+        if (i, mine) not in judged:
+            cage = with_changes(variants, list(mine)).cages[i] if mine else variants.cages[i]
+            clue, single = cage.clue, len(cage.cells) == 1
+            try:
+                judged[i, mine] = clue.target is not None and (single or clue.op is not None) \
+                    and reachable(Cage(cage.cells, None if single else clue.op, clue.target, distinct=False), n)
+            except SpecError:
+                judged[i, mine] = False
+        return judged[i, mine]
+    bad = {i for i in range(len(variants.cages)) if not ok(i, ())}
+
+    def test(chosen) -> bool:
+        changed = {c[1] for c in chosen}
+        return not bad - changed and all(ok(i, tuple(c for c in chosen if c[1] == i)) for i in changed)
+    return test
 
 
 def _repaired(state, v, kind, variants, candidate, chosen, status, solution, t0) -> GridState:

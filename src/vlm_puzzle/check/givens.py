@@ -73,7 +73,11 @@ class RepairResult:
 
 def _repeats(spec: PuzzleSpec, givens: np.ndarray):
     """(cell, cell) pairs of givens in one all-different group with the same value, lazily."""
-    for group in spec.groups:
+    return _repeats_in(spec.groups, givens)
+
+
+def _repeats_in(groups, givens: np.ndarray):
+    for group in groups:
         seen: dict[int, tuple[int, int]] = {}
         for r, c in group:
             v = int(givens[r, c])
@@ -86,6 +90,27 @@ def _repeats(spec: PuzzleSpec, givens: np.ndarray):
 def conflicts(spec: PuzzleSpec, givens: np.ndarray) -> bool:
     """True when two givens in one all-different group repeat a value."""
     return next(_repeats(spec, givens), None) is not None
+
+
+def _repeat_in(group, givens: np.ndarray) -> bool:
+    return next(_repeats_in((group,), givens), None) is not None
+
+
+def conflicts_after(spec: PuzzleSpec, givens: np.ndarray):
+    """A test ``(candidate, changed cells) -> bool`` equal to :func:`conflicts` on candidates
+    that change a few cells of ``givens``: only the groups through a changed cell are
+    scanned again (a 16x16 board's repair tries thousands of candidates, most of which repeat)."""
+    groups = spec.groups
+    through: dict[tuple[int, int], list[int]] = {}
+    for k, group in enumerate(groups):
+        for cell in group:
+            through.setdefault(cell, []).append(k)
+    bad = {k for k, group in enumerate(groups) if _repeat_in(group, givens)}
+
+    def test(candidate: np.ndarray, cells) -> bool:
+        touched = {k for cell in cells for k in through.get(cell, ())}
+        return bool(bad - touched) or any(_repeat_in(groups[k], candidate) for k in touched)
+    return test
 
 
 def verdict(template: PuzzleSpec, givens: np.ndarray, timeout_s: float) -> tuple[str, list | None]:
@@ -109,6 +134,18 @@ def _solve(template: PuzzleSpec, givens: np.ndarray, timeout_s: float):
 def conflicting_cells(spec: PuzzleSpec, givens: np.ndarray) -> set[tuple[int, int]]:
     """The cells whose value another given of one of their all-different groups repeats."""
     return {cell for pair in _repeats(spec, givens) for cell in pair}
+
+
+def clearable(pairs, cells, max_changes: int) -> bool:
+    """Whether changing at most ``max_changes`` of ``cells`` can change a cell of each
+    ((r, c), (r, c)) pair of givens that repeat a value (a candidate that leaves a pair as
+    it is repeats that value)."""
+    if not pairs:
+        return True
+    if max_changes == 0:
+        return False
+    return any(cell in cells and clearable([p for p in pairs if cell not in p], cells, max_changes - 1)
+               for cell in pairs[0])
 
 
 def _alternatives(probs: np.ndarray, givens: np.ndarray, max_cost: float = MAX_COST,
@@ -213,6 +250,11 @@ def _cheapest_changes(template: PuzzleSpec, givens: np.ndarray, alts, timeout_s:
     :func:`_alternatives`), at most MAX_CHANGES, that give exactly one solution, or None;
     candidates tried, solver calls), searched until ``deadline`` or ``max_solves`` calls."""
     tried = calls = 0
+    if not clearable(list(_repeats(template, givens)), {(a[1], a[2]) for a in alts}, MAX_CHANGES):
+        # No candidate changes a cell of every repeated pair: each would repeat a value
+        # (a 16x16 misreading's search went through ~100,000 of them to find that).
+        return None, tried, calls
+    repeats = conflicts_after(template, givens)
     for cost, idx in subsets_by_cost(alts, MAX_CHANGES):
         if calls >= max_solves or time.perf_counter() > deadline:
             break
@@ -221,7 +263,7 @@ def _cheapest_changes(template: PuzzleSpec, givens: np.ndarray, alts, timeout_s:
             _, r, c, v = alts[i]
             cand[r, c] = v
         tried += 1
-        if conflicts(template, cand):
+        if repeats(cand, [(alts[i][1], alts[i][2]) for i in idx]):
             continue
         calls += 1
         st, sol = _solve(template, cand, timeout_s)

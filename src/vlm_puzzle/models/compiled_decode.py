@@ -37,6 +37,8 @@ from typing import Callable, Iterator, Mapping
 import torch
 import torch.nn.functional as F
 
+from vlm_puzzle.models import lean_import
+
 INEXACT_MODES = ("regional", "compiled")
 REGIONAL_PARTS = ("mlp", "norm", "rope", "qkv", "gateup")
 _CACHE_VARS = ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR")
@@ -109,9 +111,11 @@ def compile_options(mode: str | None, emulate: bool) -> dict:
 
 
 def _in_compile_cache(fn: Callable) -> Callable:
-    """``fn`` run inside :func:`compile_cache`: compiles (first call, new shapes) land in that cache."""
+    """``fn`` run inside :func:`compile_cache`: compiles (first call, new shapes) land in that cache. The
+    transformers code the compile may trace sees real objects, not lean_import's stand-ins."""
     def run(*args):
         with compile_cache():
+            lean_import.resolve_for_tracing()
             return fn(*args)
 
     return run

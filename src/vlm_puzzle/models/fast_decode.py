@@ -22,6 +22,10 @@ What it does differently from ``generate`` (each part switchable by ``mode``):
   ``"static"`` on CPU. The gate/up fusion ("gateup": 0.16 ms less per step than "qkv" alone at batch 1,
   +3.2 GB of weight copies on the 3B) is opt-in (``regional_parts`` or $VLM_PUZZLE_REGIONAL_PARTS).
   Prefills also batch the vision tower's window attention (``vision_batch.py``, same numbers).
+* Every step builds its sdpa mask once as 0/-inf in the model's dtype (what sdpa itself makes of a bool
+  mask in every layer; ``float_mask=False`` or $VLM_PUZZLE_DECODE_MASK=bool keeps the bool mask);
+  ``sdpa_backend`` ($VLM_PUZZLE_DECODE_SDPA: cudnn, efficient, flash, math) forces the step's attention
+  kernel (opt-in: another kernel rounds differently from ``generate``'s).
 
 Exactness: the prefill is the model's own forward on the prompt; every step feeds what ``generate``
 feeds (the last token, or the pad token for finished rows) at the same 3D position, with an attention
@@ -30,8 +34,10 @@ mask over the same keys (left padding masked). Generation configs with anything 
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
+import os
 import time
 
 import torch
@@ -40,6 +46,8 @@ from vlm_puzzle.models import compiled_decode
 from vlm_puzzle.models.vision_batch import batched_vision_attention
 
 MODES = ("auto", "static", "graph") + compiled_decode.INEXACT_MODES
+# Opt-in attention kernels for the decode step (sdpa): another kernel rounds differently from generate's.
+SDPA_BACKENDS = ("cudnn", "efficient", "flash", "math")
 _GRAPH_MODES = ("graph",) + compiled_decode.INEXACT_MODES
 # What "auto" runs on CUDA: the fastest step whose tokens equal generate's on the trained model in
 # experiments/results/issue17_h200_s3 (README, "Rule inference on a GPU") without doubling the MLP's
@@ -125,7 +133,8 @@ class FastDecoder:
 
     def __init__(self, model, mode: str = "auto", *, sync_every: int = 8, cache_multiple: int = 256,
                  max_sessions: int = 3, batch_vision: bool = True, emulate_precision_casts: bool | None = None,
-                 regional_parts: str | None = None) -> None:
+                 regional_parts: str | None = None, float_mask: bool | None = None,
+                 sdpa_backend: str | None = None) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown decode mode {mode!r}; expected one of {MODES}")
         if _attn_impl(model) not in ("sdpa", "eager"):
@@ -148,6 +157,14 @@ class FastDecoder:
         self.auto_fallback = ""  # why "auto" runs "graph" instead of AUTO_CUDA_MODE (a failed compile)
         self._pool = None  # CUDA graph memory pool shared by this decoder's captured steps
         self.last_stats: dict = {}
+        # sdpa turns a bool mask into 0/-inf in every layer (a where and a fill per layer and step): the
+        # step builds that float mask once instead, the same values ($VLM_PUZZLE_DECODE_MASK=bool: off).
+        self.float_mask = os.environ.get("VLM_PUZZLE_DECODE_MASK", "float") != "bool" if float_mask is None \
+            else bool(float_mask)
+        backend = sdpa_backend or os.environ.get("VLM_PUZZLE_DECODE_SDPA") or None
+        if backend is not None and backend not in SDPA_BACKENDS:
+            raise ValueError(f"sdpa_backend must be one of {SDPA_BACKENDS}, not {backend!r}")
+        self.sdpa_backend = backend  # None: torch's own choice, as generate
 
     # ---- public -----------------------------------------------------------------------------
     def resolve_mode(self, batch: int, cache_len: int) -> str:
@@ -290,10 +307,20 @@ class FastDecoder:
     def _mask(self, sess: _Session) -> torch.Tensor:
         allowed = sess.valid & (sess.slots <= sess.cpos)  # (batch, cache_len)
         mask = allowed[:, None, None, :]
+        dtype = self.model.dtype
         if _attn_impl(self.model) == "eager":  # eager attention adds the mask to the scores
-            dtype = self.model.dtype
             mask = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(~mask, torch.finfo(dtype).min)
+        elif self.float_mask:  # what sdpa makes of the bool mask (0 / -inf in the query's dtype), once per step
+            mask = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(~mask, float("-inf"))
         return mask  # 4D: the model's mask builders pass it through unchanged
+
+    def _attention_kernel(self):
+        if self.sdpa_backend is None:
+            return contextlib.nullcontext()
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        names = dict(cudnn="CUDNN_ATTENTION", efficient="EFFICIENT_ATTENTION", flash="FLASH_ATTENTION", math="MATH")
+        return sdpa_kernel(getattr(SDPBackend, names[self.sdpa_backend]))
 
     def _forward(self, tok, pos, mask, cache) -> torch.Tensor:
         out = self.model(input_ids=tok, position_ids=pos, attention_mask=mask, past_key_values=cache,
@@ -302,7 +329,8 @@ class FastDecoder:
 
     def _step(self, sess: _Session, forward=None) -> None:
         """One token for every row, entirely on the device (capturable: no host sync, fixed shapes)."""
-        logits = (forward or self._forward)(sess.tok, sess.pos, self._mask(sess), sess.cache)
+        with self._attention_kernel():
+            logits = (forward or self._forward)(sess.tok, sess.pos, self._mask(sess), sess.cache)
         if sess.n_eos:
             # min_new_tokens: EOS is forbidden while fewer than min_new tokens exist (as generate does).
             block = (sess.step < sess.min_new).to(logits.dtype) * torch.finfo(logits.dtype).min

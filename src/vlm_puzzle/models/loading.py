@@ -88,6 +88,23 @@ def load_config(auto_config, name: str, local_files_only: bool):
     return config
 
 
+def import_transformers(name: str):
+    """transformers' ``AutoConfig``, ``AutoModelForImageTextToText``, ``AutoProcessor``, with the auto classes
+    and the modeling and processing code of the type config.json names imported through
+    :mod:`~vlm_puzzle.models.lean_import` (without the tensor-parallel, FSDP, dynamo, flex-attention, scipy
+    and accelerate modules they only bind names from at import time); $VLM_PUZZLE_LEAN_IMPORT=0 imports them
+    the ordinary way."""
+    if os.environ.get("VLM_PUZZLE_LEAN_IMPORT", "1").lower() not in ("0", "off", "no"):
+        from vlm_puzzle.models import lean_import
+
+        model_type = _model_type(Path(name).expanduser())
+        lean_import.import_lean(*lean_import.model_modules(
+            model_type if model_type in SUPPORTED_MODEL_TYPES else None))
+    from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
+
+    return AutoConfig, AutoModelForImageTextToText, AutoProcessor
+
+
 def maybe_prefetch(name: str, device: str, load: str):
     """A ``fast_load.Prefetch`` (background read onto the GPU, started before transformers is imported so that
     the read and the CUDA start overlap the imports, the processor and the model's construction; the model

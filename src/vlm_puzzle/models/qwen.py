@@ -12,6 +12,9 @@
   and is faster. A checkpoint that does not map one to one falls back to ``from_pretrained``
   (logged; ``.load_path`` and ``.load_reason`` say which ran and why). ``load="fast"|"plain"`` or
   $VLM_PUZZLE_LOAD force one.
+* Imports: transformers' auto classes and the checkpoint type's modeling/processing code are imported
+  without the tensor-parallel, dynamo, flex-attention and scipy modules they only bind names from
+  (``lean_import.py``; $VLM_PUZZLE_LEAN_IMPORT=0: the ordinary import).
 * Attention: flash_attention_2 when usable, else sdpa, else eager; a load that fails
   with one tries the next (``.attn_implementation``, ``.attn_reason``).
 * Generation is TRUE greedy: one complete ``GenerationConfig`` (see ``greedy.py``),
@@ -44,7 +47,8 @@ from vlm_puzzle.models.fast_decode import FastDecoder, supports
 from vlm_puzzle.models.greedy import greedy_generation_config, only_this_config
 from vlm_puzzle.models.images import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS, to_model_image
 from vlm_puzzle.models.loading import (HOW_TO_POINT, LOAD_MODES, default_device, default_dtype, free_cuda,
-                                       load_config, load_weights, maybe_prefetch, parse_dtype)
+                                       import_transformers, load_config, load_weights, maybe_prefetch,
+                                       parse_dtype)
 from vlm_puzzle.models.types import GenerateTimings, Generation
 
 DECODE_MODES = ("auto", "plain", "static", "graph", "regional", "compiled")
@@ -125,8 +129,7 @@ class QwenVL:
         # Before transformers is imported (seconds): the weights' read overlaps the imports and what follows.
         prefetch = maybe_prefetch(name, device, load)
         t_pre = time.perf_counter()
-        from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
-
+        AutoConfig, AutoModelForImageTextToText, AutoProcessor = import_transformers(name)
         t_imp = time.perf_counter()
         load_config(AutoConfig, name, local_files_only)  # fails fast: missing or not a Qwen-VL
         own = checkpoint_pixels(name)

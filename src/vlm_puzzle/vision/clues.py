@@ -382,6 +382,22 @@ def parse_clue(chars, probs: list[float], alternatives=()) -> Clue:
                 alternatives=tuple(alternatives))
 
 
+NO_CLUE = Clue(text="", op=None, target=None, confidence=0.0)
+# Ink level below which a strip pixel off the grid lines counts as paper (see bare_strip).
+BARE_INK = 0.2
+
+
+def bare_strip(strip: np.ndarray) -> bool:
+    """Whether a clue strip holds nothing but straight lines: no pixel of BARE_INK
+    or more off its solid rows and columns (grid lines, cage borders, a pixel of blur
+    beside them)."""
+    on = strip >= BARE_INK
+    rows, cols = _solid(on), _solid(on.T)
+    on[rows] = False
+    on[:, cols] = False
+    return not on.any()
+
+
 def read_clues(ink: np.ndarray, cells: list[tuple[float, float, float, float]], cell_px: float,
                ops: bool = True, weights: ClueReader | Path | None = None, both: bool = False):
     """Read the clue in each given cell box ``(x0, y0, x1, y1)`` (px of ``ink``), batched.
@@ -399,14 +415,19 @@ def read_clues(ink: np.ndarray, cells: list[tuple[float, float, float, float]], 
     boxes += [strip_box(cells[i], found[i], fit=True) for i in tall]
     strips = np.stack([clue_strip(ink, *b) for b in boxes])
     extents = found + [found[i] for i in tall]
+    # Only strips with text, or ink besides the grid lines, are read: the rest (most cells
+    # of a KenKen) read as no clue without the networks.
+    asked = [i for i, f in enumerate(extents) if f is not None or not bare_strip(strips[i])]
     reader = weights if isinstance(weights, ClueReader) else ClueReader(weights)
-    logits = [reader.column_probs(strips)]
+    logits = [reader.column_probs(strips[asked])]
     if reader.second is not None:
-        logits.append(reader.second.column_probs(strips))
+        logits.append(reader.second.column_probs(strips[asked]))
+    # A strip whose every column reads the CTC blank first decodes to no text (both ways).
+    blank = [(z[..., 0] >= z[..., 1:].max(axis=-1)).all(axis=-1) for z in logits]
 
     def one(z, f, with_ops: bool) -> Clue:
         text, probs, alts = ctc_decode(z, with_ops)
-        clue = parse_clue(text, probs, alts) if text else Clue(text="", op=None, target=None, confidence=0.0)
+        clue = parse_clue(text, probs, alts) if text else NO_CLUE
         return replace(clue, extent=f) if text else clue
 
     def cut_tall(out: list[Clue]) -> list[Clue]:
@@ -423,8 +444,13 @@ def read_clues(ink: np.ndarray, cells: list[tuple[float, float, float, float]], 
         # first network's: the second made stray sums there. The choice weighs the clues as
         # they stand, before any is cut to the height learnt: the print network reads
         # handwriting (taller than print) cut so surely but wrongly (a 1 as a 7).
-        nets = logits if with_ops else logits[:1]
-        reads = [[one(z[i], f, with_ops) for i, f in enumerate(extents)] for z in nets]
+        reads = []
+        for z, empty in zip(logits, blank) if with_ops else [(logits[0], blank[0])]:
+            read = [NO_CLUE] * len(extents)
+            for k, i in enumerate(asked):
+                if not empty[k]:
+                    read[i] = one(z[k], extents[i], with_ops)
+            reads.append(read)
         return cut_tall(max(reads, key=lambda r: sum(k.confidence for k in r[:len(cells)])))
     return (decode(True), decode(False)) if both else decode(ops)
 

@@ -70,9 +70,10 @@ class GridReader:
         ``scale``: image pixels per original pixel (corners are given in original
         pixels). Raises GridNotFoundError (no grid)."""
         t0 = time.perf_counter()
-        loc = locate_grid(image)
+        gray = to_gray(image)   # once: the variants reader warps the picture again
+        loc = locate_grid(gray)
         timing = {"locate_s": time.perf_counter() - t0}
-        return self._state(loc, scale, 0, variants, timing, image)
+        return self._state(loc, scale, 0, variants, timing, gray)
 
     def best_turn(self, state: GridState, margin: float = TURN_MARGIN) -> int:
         """k in 0..3 under which the digit cells read most confidently (upright).
@@ -106,7 +107,8 @@ class GridReader:
         """``state``'s grid read again turned by k quarter turns (re-warped from ``image``)."""
         loc = state.geometry.location
         corners = np.roll(loc.corners, k, axis=0)
-        warped, H = warp_quad(to_gray(image), corners)
+        image = to_gray(image)
+        warped, H = warp_quad(image, corners)
         lattice = find_lattice(warped)
         if lattice.size != loc.lattice.size:
             raise ReadError("the grid changed size when turned upright; the picture is ambiguous")
