@@ -215,6 +215,39 @@ def eval_paper(solver, per: int, variants, verbose: bool, kinds=tuple(PAPER_KIND
     return out
 
 
+# Computer-drawn Sudoku in the same look (``paper_style`` "bench": thin cell lines, box lines
+# 2.5..3.5x as thick, plain sans digits centred), 16x16 in numeric and in hex notation (0-F and
+# 1-9 A-G cycled): category -> (size, notations cycled per image).
+PAPER_SUDOKU = {"sudoku4": (4, ("",)), "sudoku9": (9, ("",)), "sudoku16": (16, ("numeric",)),
+                "sudoku16-hex": (16, ("hex0", "hexA"))}
+PAPER_SUDOKU_SEED0 = PAPER_SEED0 + 50_000
+
+
+def eval_paper_sudoku(solver, per: int, verbose: bool, seed0: int = PAPER_SUDOKU_SEED0, first: int = 0) -> dict:
+    """The computer-drawn Sudoku family (:data:`PAPER_SUDOKU`): clean renders ``first`` ..
+    ``first + per - 1`` of 1500..1800 px per category ``own-paper/<category>``."""
+    from vlm_puzzle.render.rendered import render_puzzle
+    from vlm_puzzle.render.style import paper_side, paper_style
+    fonts = held_out_fonts()
+    out = {}
+    for j, (cat, (n, notations)) in enumerate(PAPER_SUDOKU.items()):
+        rows = []
+        for i in range(first, first + per):
+            seed = seed0 + 1000 * j + i
+            spec, solution = make_puzzle("sudoku", n, seed)
+            rng = np.random.default_rng([seed, 13])
+            style = replace(paper_style(rng, fonts, "bench"), notation=notations[i % len(notations)])
+            px = paper_side(rng)
+            shot = render_puzzle(spec, seed=seed, fonts=fonts, style=style, solution=solution, size_px=px)
+            row = _shot_row(solver, shot, f"{cat}/{seed}", spec, solution, px)
+            row.update(notation=style.notation, font=style.font)
+            rows.append(row)
+            if verbose:
+                _say(f"own-paper/{cat}", row)
+        out[f"own-paper/{cat}"] = rows
+    return out
+
+
 HAND_SEED0 = 8_500_000
 
 
@@ -325,7 +358,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--kubiesa", type=Path, default=KUBIESA)
     ap.add_argument("--styles", choices=["default", "wide", "hand", "paper"], default="default",
                     help="own renders' style space (hand: handwritten givens and clues; paper: the "
-                    "computer-drawn KenKen 3..9 / killer 9 family)")
+                    "computer-drawn KenKen 3..9 / killer 9 family and, with own kind sudoku, Sudoku "
+                    "4, 9, 16 numeric and 16 hex)")
     ap.add_argument("--seed-offset", type=int, default=0,
                     help="--styles paper: added to every render's seed (another range than the one looked at)")
     ap.add_argument("--paper-variants", nargs="+", default=["bench", "cages", "faint", "ratio"],
@@ -357,6 +391,9 @@ def main(argv=None) -> dict:
     if "own" in args.sources and args.styles == "paper":
         rows.update(eval_paper(solver, args.per_category, args.paper_variants, args.verbose,
                                tuple(k for k in args.own_kinds if k in PAPER_KINDS), PAPER_SEED0 + args.seed_offset))
+        if "sudoku" in args.own_kinds:
+            rows.update(eval_paper_sudoku(solver, args.per_category, args.verbose,
+                                          PAPER_SUDOKU_SEED0 + args.seed_offset))
     elif "own" in args.sources and args.styles == "hand":
         from vlm_puzzle.eval.handwritten import available
         if not available():

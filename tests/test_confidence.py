@@ -67,3 +67,6 @@ def test_ceilings_whatever_the_table():
     assert probability(sure, cal) > 0.99
     assert probability({**sure, "not_unique": 1.0}, cal) == NOT_UNIQUE_CAP
     assert probability({**sure, "rule_confidence": 0.3}, cal) == DOUBTED_CAP
+    from vlm_puzzle.check.confidence import MANY_REPAIRS, MANY_REPAIRS_CAP
+    assert probability({**sure, "repairs": float(MANY_REPAIRS + 1)}, cal) == MANY_REPAIRS_CAP
+    assert probability({**sure, "repairs": float(MANY_REPAIRS)}, cal) > 0.99

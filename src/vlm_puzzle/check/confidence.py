@@ -18,6 +18,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
+from vlm_puzzle.check.givens import MAX_CHANGES
 from vlm_puzzle.check.judge import NOT_UNIQUE, UNIQUENESS_UNKNOWN
 from vlm_puzzle.findings import Finding
 from vlm_puzzle.rules.geometry import DOUBTFUL
@@ -34,6 +35,10 @@ REPAIR_CODES = ("clue_repaired",)
 # calibrate them, and a wrong answer must not look sure.
 NOT_UNIQUE_CAP = 0.5
 DOUBTED_CAP = 0.85
+# An answer whose reading needed more repairs than the change search makes (the likeliest
+# solution's, on a big handwritten board) is right about 9 times in 10 (development boards: 25
+# of 28), whatever else the signals say; the fit saw too few of them to tell.
+MANY_REPAIRS, MANY_REPAIRS_CAP = MAX_CHANGES, 0.85
 FEATURES = ("read_logit", "read_nll", "clue_logit", "rule_confidence", "repairs", "uncertain", "problems",
             "not_unique")
 
@@ -121,13 +126,15 @@ def signals(cell_confidence: np.ndarray | None, clue_confidence: Iterable[float]
 
 def probability(sig: Mapping[str, float], calibration: Calibration) -> float:
     """The calibrated probability that the answer with these :func:`signals` is right (at most
-    ``NOT_UNIQUE_CAP`` / ``DOUBTED_CAP`` where those apply)."""
+    ``NOT_UNIQUE_CAP`` / ``DOUBTED_CAP`` / ``MANY_REPAIRS_CAP`` where those apply)."""
     x = np.array([[float(sig[f]) for f in calibration.features]])
     p = float(calibration.probability(x)[0])
     if sig.get("not_unique", 0.0):
         p = min(p, NOT_UNIQUE_CAP)
     if sig.get("rule_confidence", 1.0) <= DOUBTFUL:
         p = min(p, DOUBTED_CAP)
+    if sig.get("repairs", 0.0) > MANY_REPAIRS:
+        p = min(p, MANY_REPAIRS_CAP)
     return p
 
 

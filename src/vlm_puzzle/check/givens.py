@@ -7,6 +7,12 @@ in order of total extra loss (sum over changed cells of
 ``-log p(new) + log p(old)``, plus a fixed penalty per changed cell), cheapest first, and the first that gives a
 rule-abiding grid with exactly one solution wins. A reading that already has
 exactly one solution is never changed.
+
+A reading that breaks the rules of a puzzle without cages can also be repaired to the
+solution the reader found likeliest (:mod:`vlm_puzzle.check.likeliest`), when that solution's
+values in the written cells have exactly one solution: first on big boards (a 16x16 board
+written by hand can hold five or more misread cells, past the few changes tried in turn),
+after that search on the others.
 """
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vlm_puzzle.check.likeliest import likeliest_solution, reading_costs
 from vlm_puzzle.solver import solve
 from vlm_puzzle.spec import PuzzleSpec, SpecError
 from vlm_puzzle.verdict import Repair
@@ -33,6 +40,14 @@ MAX_SOLVES = 150         # solver calls at most
 # Misreadings are rare: each changed cell costs this much on top of its
 # probability loss, so one unlikely change beats several merely plausible ones.
 CHANGE_PENALTY = 2.0     # nats
+# The likeliest solution: a written cell may take the values the reader gave within the last
+# of these many nats of its reading; each narrower bound finds a solution fast whose cost
+# bounds the wider searches (a misread handwritten cell's true value lies within 4 nats of
+# the misreading for most of them on development boards, within 8.6 for all).
+LIKELY_BOUNDS = (4.0, 8.0)
+BIG_BOARD = 12           # boards of this size and more try the likeliest solution first
+LIKELY_LAST_S = 0.5      # seconds the likeliest solution may take after the change search failed
+LIKELY_SOLVES = 40       # solver calls at most to leave the likeliest solution's givens one solution
 
 
 @dataclass(frozen=True)
@@ -185,6 +200,78 @@ def subsets_by_cost(alts: list[tuple[float, int, int, int]], max_size: int):
                 heapq.heappush(heap, (cost + alts[last + 1][0], idx + (last + 1,)))
 
 
+def likeliest_repair(template: PuzzleSpec, givens: np.ndarray, probs: np.ndarray, *,
+                     timeout_s: float, deadline: float) -> tuple[np.ndarray, list[list[int]]] | None:
+    """(givens, solution): the written cells set to the likeliest solution's values (each
+    within LIKELY_BOUNDS[-1] nats of its reading; searched within the narrower bounds first,
+    whose answers bound the wider searches), when the search proved it likeliest before
+    ``deadline`` and those givens have exactly one solution (after at most MAX_CHANGES more
+    changes the reader found likely, when they have several); else None. Puzzles with
+    cages: None."""
+    if template.cages or not np.any(givens):
+        return None
+    n = givens.shape[0]
+    solution, cost = None, float("inf")
+    for bound in LIKELY_BOUNDS:
+        # Each wider bound's likeliest: cheaper than the one found so far, if any is.
+        best = likeliest_solution(n, template.groups, reading_costs(givens, probs, bound), deadline=deadline,
+                                  below=cost)
+        if not best.proven:
+            return None
+        if best.solution is not None:
+            solution, cost = best.solution, best.cost
+    if solution is None:
+        return None
+    repaired = np.where(givens > 0, np.asarray(solution, dtype=np.int64), 0)
+    status, solution = _solve(template, repaired, timeout_s)
+    if status == "multiple":
+        # Misreadings that another solution fits were kept: a few more changes the reader
+        # found likely (as for a reading with several solutions) may leave one.
+        alts = _alternatives(probs, repaired, MAX_COST_MULTIPLE)
+        found, _, _ = _cheapest_changes(template, repaired, alts, timeout_s, deadline, LIKELY_SOLVES)
+        if found is not None:
+            return found[2], found[3]
+    return (repaired, solution) if status == "solved" else None
+
+
+def _repaired(givens: np.ndarray, cand: np.ndarray, probs: np.ndarray, solution, tried: int, calls: int,
+              t0: float) -> RepairResult:
+    """The RepairResult of a repair from ``givens`` to ``cand`` (cost as the search counts it)."""
+    cells = [(int(r), int(c)) for r, c in zip(*np.nonzero(cand != givens))]
+    logp = np.log(np.maximum(probs.astype(np.float64), 1e-12))
+    cost = sum(float(logp[r, c, givens[r, c]] - logp[r, c, cand[r, c]]) + CHANGE_PENALTY for r, c in cells)
+    changes = tuple(Repair(cell=cell, from_=int(givens[cell]), to=int(cand[cell])) for cell in cells)
+    return RepairResult(cand, "repaired", "solved", changes, cost, tried, calls, time.perf_counter() - t0, solution)
+
+
+def _cheapest_changes(template: PuzzleSpec, givens: np.ndarray, alts, timeout_s: float, deadline: float,
+                      max_solves: int):
+    """((cost, alternative indices, givens, solution) of the cheapest changes by ``alts`` (see
+    :func:`_alternatives`), at most MAX_CHANGES, that give exactly one solution, or None;
+    candidates tried, solver calls), searched until ``deadline`` or ``max_solves`` calls."""
+    tried = calls = 0
+    if not clearable(list(_repeats(template, givens)), {(a[1], a[2]) for a in alts}, MAX_CHANGES):
+        # No candidate changes a cell of every repeated pair: each would repeat a value
+        # (a 16x16 misreading's search went through ~100,000 of them to find that).
+        return None, tried, calls
+    repeats = conflicts_after(template, givens)
+    for cost, idx in subsets_by_cost(alts, MAX_CHANGES):
+        if calls >= max_solves or time.perf_counter() > deadline:
+            break
+        cand = givens.copy()
+        for i in idx:
+            _, r, c, v = alts[i]
+            cand[r, c] = v
+        tried += 1
+        if repeats(cand, [(alts[i][1], alts[i][2]) for i in idx]):
+            continue
+        calls += 1
+        st, sol = _solve(template, cand, timeout_s)
+        if st == "solved":
+            return (cost, idx, cand, sol), tried, calls
+    return None, tried, calls
+
+
 def repair_givens(template: PuzzleSpec, givens: np.ndarray, probs: np.ndarray, *,
                   timeout_s: float = 1.0, budget_s: float = 3.0) -> RepairResult:
     """Check the read ``givens`` against ``template``'s rules and repair them if needed.
@@ -207,29 +294,24 @@ def repair_givens(template: PuzzleSpec, givens: np.ndarray, probs: np.ndarray, *
     if status == "timeout":
         # The solver could not decide in time: nothing to compare repairs against.
         return RepairResult(givens, "failed", status, solve_calls=calls, time_s=time.perf_counter() - t0)
+    likely = status == "no_solution"
+    if likely and givens.shape[0] >= BIG_BOARD:
+        likely = False
+        found = likeliest_repair(template, givens, probs, timeout_s=timeout_s, deadline=t0 + budget_s)
+        if found is not None:
+            return _repaired(givens, found[0], probs, found[1], 0, calls + 1, t0)
     alts = _alternatives(probs, givens, MAX_COST_MULTIPLE if status == "multiple" else MAX_COST,
                          conflicting_cells(template, givens))
-    tried = 0
-    repeats = conflicts_after(template, givens)
-    if not clearable(list(_repeats(template, givens)), {(a[1], a[2]) for a in alts}, MAX_CHANGES):
-        # No candidate changes a cell of every repeated pair: each would repeat a value
-        # (a 16x16 misreading's search went through ~100,000 of them to find that).
-        alts = []
-    for cost, idx in subsets_by_cost(alts, MAX_CHANGES):
-        if calls >= MAX_SOLVES or time.perf_counter() - t0 > budget_s:
-            break
-        cand = givens.copy()
-        for i in idx:
-            _, r, c, v = alts[i]
-            cand[r, c] = v
-        tried += 1
-        if repeats(cand, [(alts[i][1], alts[i][2]) for i in idx]):
-            continue
-        calls += 1
-        st, sol = _solve(template, cand, timeout_s)
-        if st == "solved":
-            changes = tuple(Repair(cell=(alts[i][1], alts[i][2]), from_=int(givens[alts[i][1], alts[i][2]]),
-                                   to=int(alts[i][3])) for i in sorted(idx, key=lambda i: (alts[i][1], alts[i][2])))
-            return RepairResult(cand, "repaired", st, changes, cost, tried, calls,
-                                time.perf_counter() - t0, sol)
+    found, tried, k = _cheapest_changes(template, givens, alts, timeout_s, t0 + budget_s, MAX_SOLVES - calls)
+    calls += k
+    if found is not None:
+        cost, idx, cand, sol = found
+        changes = tuple(Repair(cell=(alts[i][1], alts[i][2]), from_=int(givens[alts[i][1], alts[i][2]]),
+                               to=int(alts[i][3])) for i in sorted(idx, key=lambda i: (alts[i][1], alts[i][2])))
+        return RepairResult(cand, "repaired", "solved", changes, cost, tried, calls, time.perf_counter() - t0, sol)
+    if likely:
+        found = likeliest_repair(template, givens, probs, timeout_s=timeout_s,
+                                 deadline=max(t0 + budget_s, time.perf_counter() + LIKELY_LAST_S))
+        if found is not None:
+            return _repaired(givens, found[0], probs, found[1], tried, calls + 1, t0)
     return RepairResult(givens, "failed", first_status, (), 0.0, tried, calls, time.perf_counter() - t0)

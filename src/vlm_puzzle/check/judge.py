@@ -14,7 +14,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from vlm_puzzle.check.templates import solver_says, unique_among_marks
+from vlm_puzzle.check.givens import verdict
+from vlm_puzzle.check.templates import MARK_SOLVE_S, unique_among_marks
 from vlm_puzzle.findings import Finding, problem, uncertain
 from vlm_puzzle.rules.base import RuleHints
 from vlm_puzzle.rules.geometry import (DOUBTFUL, Decision, assumed_rules, build, consistency_problems, decide,
@@ -31,6 +32,10 @@ UNLIKELY_REPAIR = 4.0
 # guess within AMBIGUOUS_COST nats of it is a reading the picture allows too.
 AMBIGUOUS_P = 0.5
 AMBIGUOUS_COST = UNLIKELY_REPAIR
+# A next guess within this many nats is a reading the picture allows too, however likely the
+# cell's first one (a handwritten 1 read 0.54 as a 3, 0.45 as a 1, gave a 4x4 of four givens
+# another unique puzzle; development boards: such near ties went either way).
+AMBIGUOUS_CLOSE = 1.0
 AMBIGUOUS_SOLVES = 8     # solver calls at most (none when no cell is in doubt)
 # Finding code of a puzzle with several solutions (as read, or as solved).
 NOT_UNIQUE = "not_unique"
@@ -173,8 +178,8 @@ def _unlikely_repairs(state: GridState) -> str:
 
 
 def _ambiguous_givens(state: GridState, spec: PuzzleSpec | None) -> str:
-    """Cells in doubt (see ``AMBIGUOUS_P``) whose next guess gives the puzzle exactly
-    one solution too, as text; empty when none. A solver's "exactly one solution"
+    """Cells in doubt (see ``AMBIGUOUS_P``, ``AMBIGUOUS_CLOSE``) whose next guess gives the puzzle exactly
+    one solution too, another one, as text; empty when none. A solver's "exactly one solution"
     then says nothing about which reading is right: two puzzles fit the picture."""
     probs = state.probs
     if spec is None or state.verdict is None or state.verdict.solver_status != "solved":
@@ -186,14 +191,21 @@ def _ambiguous_givens(state: GridState, spec: PuzzleSpec | None) -> str:
     p_read = np.take_along_axis(probs, g[:, :, None], axis=2)[:, :, 0]
     # The repair search tried a repaired cell's likelier values before the one it kept.
     repaired = {(int(rp.cell[0]), int(rp.cell[1])) for rp in state.repairs}
+    close = p_read < 1.0 / (1.0 + np.exp(-AMBIGUOUS_CLOSE))   # cells a guess can come that close to
     guesses = sorted((float(logp[r, c, g[r, c]] - logp[r, c, v]), int(r), int(c), int(v))
-                     for r, c in zip(*np.nonzero(p_read < AMBIGUOUS_P)) for v in range(probs.shape[2])
+                     for r, c in zip(*np.nonzero(close)) for v in range(probs.shape[2])
                      if v != g[r, c] and ((int(r), int(c)) not in repaired or probs[r, c, v] <= p_read[r, c]))
+    within = [x for x in guesses
+              if x[0] <= (AMBIGUOUS_COST if p_read[x[1], x[2]] < AMBIGUOUS_P else AMBIGUOUS_CLOSE)]
     out = []
-    for cost, r, c, v in [x for x in guesses if x[0] <= AMBIGUOUS_COST][:AMBIGUOUS_SOLVES]:
+    answer = verdict(spec, g, MARK_SOLVE_S)[1] if within else None
+    for cost, r, c, v in within[:AMBIGUOUS_SOLVES]:
         alt = g.copy()
         alt[r, c] = v
-        if solver_says(spec, alt) == "solved":
+        status, other = verdict(spec, alt, MARK_SOLVE_S)
+        # Two readings with one answer leave no doubt about it (a handwritten fill that may
+        # be read as empty, the solution's digit either way).
+        if status == "solved" and other != answer:
             out.append(f"{(r, c)} read as {int(g[r, c]) or 'empty'} ({p_read[r, c]:.2f}) "
                        f"or {v or 'empty'} ({probs[r, c, v]:.2f})")
     return ", ".join(out)

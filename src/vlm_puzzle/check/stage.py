@@ -26,7 +26,7 @@ import numpy as np
 
 from vlm_puzzle.check.clues import repair_clues
 from vlm_puzzle.check.givens import RepairResult, repair_givens
-from vlm_puzzle.check.templates import plain_template, repair_template
+from vlm_puzzle.check.templates import mark_templates, plain_template, repair_template
 from vlm_puzzle.imageio import open_image
 from vlm_puzzle.rules.geometry import Decision, decide
 from vlm_puzzle.spec import PuzzleSpec
@@ -68,6 +68,8 @@ def settle(state: GridState, decision: Decision | None, *, image: np.ndarray, re
             checked = _check(template, state, budget_s)
         if checked is not None and checked.status == "failed":
             state, checked = _other_notation(template, state, checked)
+        if checked is not None and checked.status == "failed" and decision is not None:
+            template, checked = _other_marks(template, state, decision, checked, budget_s)
     elif verdict_rules is not None:
         checked = _verdict_only(checked or _check(verdict_rules, state, 0.0))
     if checked is None:
@@ -137,6 +139,21 @@ def _other_notation(template: PuzzleSpec, state: GridState,
         if again is not None and again.status == "not_needed":
             return other, again
     return state, checked
+
+
+def _other_marks(template: PuzzleSpec, state: GridState, decision: Decision, checked: RepairResult,
+                 budget_s: float) -> tuple[PuzzleSpec, RepairResult]:
+    """(rules, check): a reading that failed under ``template`` repaired under each kind whose
+    marks (diagonals, windows) were read in doubt; the first repaired wins, else ``template``
+    and ``checked`` as they were. A borderline diagonal score made a 16x16 with one misread
+    given an x-sudoku that no repair fits."""
+    if state.variants is None:
+        return template, checked
+    for other in mark_templates(decision, state.variants, template.kind):
+        again = _check(other, state, budget_s)
+        if again is not None and again.status in ("not_needed", "repaired"):
+            return other, again
+    return template, checked
 
 
 def _verdict_only(checked: RepairResult | None) -> RepairResult | None:

@@ -53,14 +53,22 @@ def solver_says(template: PuzzleSpec, givens) -> str:
 def unique_among_marks(givens, decision: Decision, variants: VariantState, spec: PuzzleSpec) -> PuzzleSpec:
     """``spec``, or the boxed kind of :func:`~vlm_puzzle.rules.geometry.mark_alternatives`
     under whose rules ``givens`` have exactly one solution when they have not under ``spec``'s."""
-    alternatives = mark_alternatives(decision, variants, spec.kind)
-    if not alternatives or givens is None or not np.any(givens) or solver_says(spec, givens) == "solved":
+    if not mark_alternatives(decision, variants, spec.kind) or givens is None or not np.any(givens) \
+            or solver_says(spec, givens) == "solved":
         return spec
-    for kind in alternatives:
-        try:
-            other = build(Decision(kind, decision.size, decision.box, decision.box_seen, ()), variants)
-        except (SpecError, ValueError):
-            continue
+    for other in mark_templates(decision, variants, spec.kind):
         if solver_says(other, givens) == "solved":
             return other
     return spec
+
+
+def mark_templates(decision: Decision, variants: VariantState, kind: str) -> list[PuzzleSpec]:
+    """The rules (givens cleared) of the boxed kinds other than ``kind`` that differ from it
+    only in marks read in doubt (:func:`~vlm_puzzle.rules.geometry.mark_alternatives`)."""
+    out = []
+    for other in mark_alternatives(decision, variants, kind):
+        try:
+            out.append(build(Decision(other, decision.size, decision.box, decision.box_seen, ()), variants))
+        except (SpecError, ValueError):
+            continue
+    return out
