@@ -263,56 +263,44 @@ def repair_clues(state: GridState, decision: Decision) -> GridState:
     # Several solutions may be the puzzle's own: then change only what the reader doubted.
     changes = clue_changes(variants.cages, UNLIKELY_REPAIR if several else MAX_COST,
                            variants.size if kind == "kenken" else 0)
-    calls = 0
     # A killer's sums must total N*N*(N+1)/2: the solver picks readings that make them do first.
     cpu0 = time.process_time()
     by_total = total_repairs(variants.cages, variants.size, state.givens, decision.box, cpu0 + BUDGET_S) \
         if kind == "killer" and not several else ()
 
-    def solved(chosen):
-        """The solver's (status, solution) under ``chosen`` changes, None if the rules so read fail."""
-        candidate = with_changes(variants, chosen)
-        template = repair_template(state, decision, candidate)
-        if template is None or template.kind != kind:
-            return None   # the changed clues still fail the consistency checks
-        return candidate, verdict(template, state.givens, SOLVE_S)
+    def first_solved(candidates, calls, max_calls, over, ok=lambda chosen: True):
+        """(the repaired state, solver calls) for the first of ``candidates`` (lists of changes)
+        under which the solver finds one solution, (None, calls) when none did; no more solves
+        once ``calls`` reaches ``max_calls`` or ``over()``; candidates not ``ok`` are skipped."""
+        for chosen in candidates:
+            if calls >= max_calls or over():
+                break
+            if not ok(chosen):
+                continue   # a cage's clue unreadable or out of reach: the template would fail its checks
+            candidate = with_changes(variants, chosen)
+            template = repair_template(state, decision, candidate)
+            if template is None or template.kind != kind:
+                continue   # the changed clues still fail the consistency checks
+            calls += 1
+            got = verdict(template, state.givens, SOLVE_S)
+            if got[0] == "solved":
+                return _repaired(state, v, kind, variants, candidate, chosen, *got, t0), calls
+        return None, calls
 
-    for chosen in by_total:
-        got = solved(chosen)
-        if got is None:
-            continue
-        calls += 1
-        if got[1][0] == "solved":
-            return _repaired(state, v, kind, variants, got[0], chosen, *got[1], t0)
-        if calls >= MAX_SOLVES // 2 or time.process_time() - cpu0 > BUDGET_S:
-            break
-    cages_ok = _kenken_cages_ok(variants) if kind == "kenken" == decision.kind else (lambda chosen: True)
-    for cost, idx in subsets_by_cost(changes, MAX_CHANGES):
-        if calls >= MAX_SOLVES or time.perf_counter() - t0 > BUDGET_S:
-            break
-        chosen = [changes[i] for i in idx]
-        if not cages_ok(chosen):
-            continue   # a cage's clue unreadable or out of reach: the template would fail its checks
-        got = solved(chosen)
-        if got is None:
-            continue
-        calls += 1
-        if got[1][0] == "solved":
-            return _repaired(state, v, kind, variants, got[0], chosen, *got[1], t0)
-    if kind == "kenken" and not several:
+    repaired, calls = first_solved(by_total, 0, MAX_SOLVES // 2,
+                                   lambda: time.process_time() - cpu0 > BUDGET_S)
+    if repaired is None:
+        cages_ok = _kenken_cages_ok(variants) if kind == "kenken" == decision.kind else (lambda chosen: True)
+        subsets = ([changes[i] for i in idx] for _, idx in subsets_by_cost(changes, MAX_CHANGES))
+        repaired, calls = first_solved(subsets, calls, MAX_SOLVES,
+                                       lambda: time.perf_counter() - t0 > BUDGET_S, cages_ok)
+    if repaired is None and kind == "kenken" and not several:
         # Then, with a budget of its own, readings every cage can meet, cheapest first: several
         # misread clues at once (handwriting), where the search above changes three at most.
-        t1, calls = time.perf_counter(), 0
-        for chosen in kenken_repairs(variants.cages, variants.size):
-            if calls >= MAX_SOLVES // 2 or time.perf_counter() - t1 > BUDGET_S:
-                break
-            got = solved(chosen)
-            if got is None:
-                continue
-            calls += 1
-            if got[1][0] == "solved":
-                return _repaired(state, v, kind, variants, got[0], chosen, *got[1], t0)
-    return state
+        t1 = time.perf_counter()
+        repaired, _ = first_solved(kenken_repairs(variants.cages, variants.size), 0, MAX_SOLVES // 2,
+                                   lambda: time.perf_counter() - t1 > BUDGET_S)
+    return state if repaired is None else repaired
 
 
 def _kenken_cages_ok(variants):
