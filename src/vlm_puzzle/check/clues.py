@@ -190,16 +190,28 @@ def kenken_readings(i: int, cage, n: int, per_cage: int = 0) -> list[tuple[float
     options += [(a[0] + b[0], (a, b)) for a, b in combinations(singles, 2) if a[2] != b[2]]
     out = []
     for cost, changes in sorted(options, key=lambda o: o[0]):
-        clue = changed_clue(cage.clue, changes) if changes else cage.clue
-        if clue.target is None or (clue.op is None) != (len(cage.cells) == 1):
-            continue
-        if clue.op in ("sub", "div") and len(cage.cells) != 2:
-            continue
-        if reachable(Cage(cage.cells, clue.op, clue.target, distinct=_in_line(cage.cells)), n):
+        if _meetable(cage.cells, changed_clue(cage.clue, changes) if changes else cage.clue, n, strict=True):
             out.append((cost, changes))
             if len(out) >= (per_cage or KENKEN_PER_CAGE):
                 break
     return out
+
+
+def _meetable(cells, clue, n: int, strict: bool) -> bool:
+    """Whether digits 1..N can meet ``clue`` on a KenKen cage of ``cells``: a target, an operator
+    on several cells, reachable (:func:`~vlm_puzzle.rules.geometry.reachable`). ``strict`` as the
+    puzzle's rules have it (no operator on one cell, ``-`` and ``/`` on two, distinct digits on a
+    line); otherwise only what the rules check rejects (an operator on one cell ignored)."""
+    single = len(cells) == 1
+    if clue.target is None or (clue.op is None and not single):
+        return False
+    if strict and (clue.op is not None and single or clue.op in ("sub", "div") and len(cells) != 2):
+        return False
+    try:
+        return reachable(Cage(cells, None if single else clue.op, clue.target,
+                              distinct=strict and _in_line(cells)), n)
+    except SpecError:
+        return False
 
 
 def _in_line(cells) -> bool:
@@ -314,12 +326,7 @@ def _kenken_cages_ok(variants):
     def ok(i: int, mine: tuple) -> bool:
         if (i, mine) not in judged:
             cage = with_changes(variants, list(mine)).cages[i] if mine else variants.cages[i]
-            clue, single = cage.clue, len(cage.cells) == 1
-            try:
-                judged[i, mine] = clue.target is not None and (single or clue.op is not None) \
-                    and reachable(Cage(cage.cells, None if single else clue.op, clue.target, distinct=False), n)
-            except SpecError:
-                judged[i, mine] = False
+            judged[i, mine] = _meetable(cage.cells, cage.clue, n, strict=False)
         return judged[i, mine]
     bad = {i for i in range(len(variants.cages)) if not ok(i, ())}
 
