@@ -9,7 +9,7 @@ A sequence reader, no character segmentation:
    photographed puzzles located by the real grid finder).
 2. :func:`read_clues` - one batched pass of a small fully convolutional network
    (shipped ONNX weights ``vision/weights/clues_ctc*.onnx``, trained with CTC by
-   ``training/train_clues.py``, run through ``cv2.dnn``) that collapses the
+   ``training/train_clues.py``, run by ``vision.nets``) that collapses the
    strip's height and scores every column; a greedy CTC decode gives the text,
    :func:`parse_clue` turns it into ``(op, target)`` with a confidence (the
    product of the per-character peak probabilities).
@@ -20,12 +20,13 @@ non-first cell of a cage) decodes to the empty text.
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from vlm_puzzle.vision.nets import Net, load_net
 
 # Output classes of the network: CTC blank first. "x" stands for every
 # multiplication sign (×, x, *), "/" for every division sign (÷, /).
@@ -276,9 +277,8 @@ def strip_box(box: tuple[float, float, float, float], found: tuple[float, float,
 
 @dataclass
 class _Reader:
-    net: cv2.dnn.Net
+    net: Net
     card: dict
-    lock: threading.Lock
 
 
 def _load(path: str) -> _Reader:
@@ -290,11 +290,7 @@ def _load(path: str) -> _Reader:
     if tuple(card.get("classes", ())) != CLASSES or tuple(card.get("input_hw", ())) != (STRIP_H, STRIP_W):
         raise ModelError(f"{p.name}: card does not match classes {CLASSES} / input "
                          f"{STRIP_H}x{STRIP_W}", code="weights_invalid")
-    try:
-        net = cv2.dnn.readNetFromONNX(str(p))
-    except cv2.error as exc:
-        raise ModelError(f"cannot load clue reader {p.name}: {exc}", code="weights_invalid") from None
-    return _Reader(net, card, threading.Lock())
+    return _Reader(load_net(p, "clue reader"), card)
 
 
 class ClueReader:
@@ -326,9 +322,7 @@ class ClueReader:
             return np.zeros((0, 0, len(CLASSES)), np.float32)
         # As in training: the ink quantised to uint8 steps (how the strips were stored).
         blob = (np.rint(np.clip(strips, 0.0, 1.0) * 255.0) / 255.0).astype(np.float32)[:, None]
-        with reader.lock:  # cv2.dnn.Net is not thread-safe
-            reader.net.setInput(blob)
-            out = reader.net.forward()
+        out = reader.net(blob)
         return out.reshape(len(strips), len(CLASSES), -1).transpose(0, 2, 1)
 
 
