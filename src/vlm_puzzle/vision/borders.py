@@ -100,7 +100,7 @@ class EdgeMap:
 
 def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
                    v_lines: np.ndarray | None = None, h_lines: np.ndarray | None = None,
-                   model: EdgeNet | str | Path | None = EDGE_MODEL, widths_gray: np.ndarray | None = None) -> EdgeMap:
+                   model: EdgeNet | str | Path | None = EDGE_MODEL, widths_gray=None) -> EdgeMap:
     """Measure and classify every inner edge of the grid.
 
     Parameters
@@ -115,7 +115,8 @@ def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
     widths_gray : the same warp from an area-averaged picture, where the ink widths of
         ``by_width`` (and ``fine_widths``) are measured; default ``gray``. It may be
         drawn k times larger (``outline.smooth_warp``'s ``scale``): widths are then
-        given in ``gray``'s pixels.
+        given in ``gray``'s pixels. Or a function making it (None: none), called only when
+        the widths are measured.
 
     Returns an :class:`EdgeMap`. Without the model, thin and thick are told apart
     by splitting the ink widths into two groups (largest gap in log width; when
@@ -158,6 +159,8 @@ def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
         doubtful, contrast = int((~seen).sum()), 1.0
     k = len(vert)
     fine = None
+    if callable(widths_gray) and not dashed.any():
+        widths_gray = widths_gray()   # made only when wanted: a killer's dashed grid never asks
     if widths_gray is not None and not dashed.any():
         g2 = to_gray(widths_gray)
         up = g2.shape[0] / gray.shape[0]     # a warp drawn ``up`` times larger: positions scale by it

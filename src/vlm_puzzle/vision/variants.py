@@ -106,7 +106,7 @@ class VariantState:
 
 
 def read_variants(geometry: GridGeometry, edge_net: EdgeNet | str | Path | None = EDGE_MODEL,
-                  clue_reader: ClueReader | None = None, widths_image: np.ndarray | None = None) -> VariantState:
+                  clue_reader: ClueReader | None = None, widths_image=None) -> VariantState:
     """Read the variant marks of a located grid (its rectified image and line positions).
     ``edge_net``, ``clue_reader``, ``widths_image``: see :func:`read_variants_image`."""
     return read_variants_image(geometry.warped, geometry.cols_x, geometry.rows_y,
@@ -117,7 +117,7 @@ def read_variants(geometry: GridGeometry, edge_net: EdgeNet | str | Path | None 
 
 def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None,
                         edge_net: EdgeNet | str | Path | None = EDGE_MODEL,
-                        clue_reader: ClueReader | None = None, widths_image: np.ndarray | None = None) -> VariantState:
+                        clue_reader: ClueReader | None = None, widths_image=None) -> VariantState:
     """Read borders, regions, cages, clues and marks of a rectified grid.
 
     Parameters
@@ -129,7 +129,8 @@ def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None,
         :func:`~vlm_puzzle.vision.borders.classify_edges`).
     clue_reader : the clue network (default: the shipped one, loaded for this call).
     widths_image : the same warp from an area-averaged picture (``outline.smooth_warp``), on
-        which the line widths of the readings by width alone are measured; default ``warped``.
+        which the line widths of the readings by width alone are measured, or a function making it
+        when they are (see :func:`~vlm_puzzle.vision.borders.classify_edges`); default ``warped``.
     """
     t0 = time.perf_counter()
     gray = to_gray(warped)
