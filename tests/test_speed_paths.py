@@ -104,3 +104,21 @@ def test_line_finders_match_their_definitions():
         thick = float(rng.random() * 8)
         assert np.array_equal(C._solid(on), _solid_plain(on))
         assert np.array_equal(C._dashed(on, thick), _dashed_plain(on, thick))
+
+
+@pytest.mark.parametrize("shape", [(2100, 1990), (1777, 2501), (3001, 1500)])
+def test_a_grey_picture_is_shrunk_to_the_same_pixels_as_a_colour_one(shape):
+    import cv2
+
+    from vlm_puzzle.imageio import fit, open_image
+    rng = np.random.default_rng(shape[0])
+    grey = cv2.GaussianBlur(rng.integers(0, 256, shape, dtype=np.uint8), (5, 5), 0)
+    bgr = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+    tw, th = fit(shape[1], shape[0], 4_000_000)
+    expected = cv2.resize(bgr, (tw, th), interpolation=cv2.INTER_AREA)   # all three channels resized
+    for img in (grey, bgr):
+        assert np.array_equal(open_image(img, max_pixels=4_000_000).image, expected)
+    colour = bgr.copy()
+    colour[::7, ::5, 2] = 255 - colour[::7, ::5, 2]
+    assert np.array_equal(open_image(colour, max_pixels=4_000_000).image,
+                          cv2.resize(colour, (tw, th), interpolation=cv2.INTER_AREA))
