@@ -122,3 +122,20 @@ def test_a_grey_picture_is_shrunk_to_the_same_pixels_as_a_colour_one(shape):
     colour[::7, ::5, 2] = 255 - colour[::7, ::5, 2]
     assert np.array_equal(open_image(colour, max_pixels=4_000_000).image,
                           cv2.resize(colour, (tw, th), interpolation=cv2.INTER_AREA))
+
+
+def test_compare_rows_tells_float_noise_from_changed_answers():
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+    from compare_rows import compare
+
+    row = {"image": "a.png", "status": "solved", "kind": "kenken", "solved": True, "confidence": 0.97,
+           "signals": {"clue_logit": 4.2}, "ms": 80.0}
+    before = {"rows": {"sgt/kenken4": [row, dict(row, image="b.png")]}}
+    after = {"rows": {"sgt/kenken4": [dict(row, confidence=0.97 + 1e-8, signals={"clue_logit": 4.2 + 3e-5}, ms=60.0),
+                                      dict(row, image="b.png", status="no_solution", solved=False)]}}
+    out = compare(before, after)
+    assert (out["rows"], out["differ_discrete"], out["differ_floats_only"]) == (2, 1, 1)
+    assert out["discrete"] == [("sgt/kenken4", "b.png", [".status", ".solved"])]
+    assert out["largest_float_difference"]["clue_logit"] == pytest.approx(3e-5, rel=1e-3)
