@@ -1,141 +1,137 @@
-"""Shortcuts taken for speed give what the plain computation gives: the fine warp for line
-widths is made only when the edges ask for it, and the clue window's line finders
-(vision.clues._solid, _dashed) match a plain row-by-row reading of their definitions."""
+"""Shortcuts taken for speed give what the long way gives: the incremental conflict test of
+the givens repair, and the clue reader leaving bare strips and blank readings undecoded."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from vlm_puzzle.check.givens import conflicts, conflicts_after
 from vlm_puzzle.render.generate import generate_puzzle
 from vlm_puzzle.render.rendered import render_puzzle
-from vlm_puzzle.vision import borders as B
+from vlm_puzzle.render.style import Style
+from vlm_puzzle.spec import PuzzleSpec
 from vlm_puzzle.vision import clues as C
+from vlm_puzzle.vision.gray import to_gray
 from vlm_puzzle.vision.grid import locate_grid
-from vlm_puzzle.vision.outline import smooth_warp
-
-FONTS = ["DejaVuSans", "DejaVuSerif", "DejaVuSansMono"]
+from vlm_puzzle.vision.ink import ink_map, paper_map
 
 
-@pytest.mark.parametrize("kind,size", [("kenken", 6), ("killer", 6)])
-def test_fine_warp_is_made_only_when_wanted_and_reads_the_same(kind, size):
-    spec, _ = generate_puzzle(kind, size, seed=3)
-    shot = render_puzzle(spec, seed=3, fonts=FONTS, size_px=1400)
-    gray = np.ascontiguousarray(shot.image[..., ::-1]).mean(axis=2).astype(np.uint8)
-    loc = locate_grid(gray)
-    lat = loc.lattice
-    fine = smooth_warp(gray, loc.homography, scale=3)
-    calls = []
-
-    def lazily():
-        calls.append(1)
-        return fine
-    args = (loc.warped, lat.cols_x, lat.rows_y, None, lat.v_lines, lat.h_lines)
-    given, lazy = B.classify_edges(*args, widths_gray=fine), B.classify_edges(*args, widths_gray=lazily)
-    for field in ("vertical", "horizontal", "dashed_v", "dashed_h", "fine_widths"):
-        a, b = getattr(given, field), getattr(lazy, field)
-        assert (a is None and b is None) or np.array_equal(a, b), field
-    assert given.by_width == lazy.by_width or all(np.array_equal(x, y) for x, y in zip(given.by_width, lazy.by_width))
-    # A killer's dashed outlines never have their widths measured on the fine warp.
-    assert len(calls) == (0 if given.dashed_v.any() or given.dashed_h.any() else 1)
-
-
-def _longest_runs(on):
-    out = []
-    for row in on:
-        best = cur = 0
-        for v in row:
-            cur = cur + 1 if v else 0
-            best = max(best, cur)
-        out.append(best)
-    return np.array(out)
-
-
-def _flank(mask):
-    out = mask.copy()
-    out[1:] |= mask[:-1]
-    out[:-1] |= mask[1:]
-    return out
-
-
-def _solid_plain(on):
-    return _flank(_longest_runs(on) >= C.LINE_RUN * on.shape[1]) if on.shape[1] else np.zeros(len(on), bool)
-
-
-def _dashed_plain(on, thick):
-    n, w = on.shape
-    if w == 0:
-        return np.zeros(n, bool)
-    cover = on.mean(axis=1)
-    spread = np.zeros(n, bool)
-    for r in range(n):
-        cols = np.flatnonzero(on[r])
-        if len(cols) == 0:
-            continue
-        span = cols[-1] - cols[0] + 1
-        runs = 1 + int(np.sum(np.diff(cols) > 1))
-        spread[r] = (cover[r] >= C.LINE_COVER and span >= C.LINE_SPAN * w) or \
-            (cover[r] >= C.DASH_COVER and runs >= 4 and span >= 0.5 * w)
-    line = np.zeros(n, bool)
-    side = max(2, int(round(0.5 * thick)))
-    r = 0
-    while r < n:
-        if not spread[r]:
-            r += 1
-            continue
-        e = r
-        while e + 1 < n and spread[e + 1]:
-            e += 1
-        level = 0.5 * cover[r:e + 1].mean()
-        above, below = cover[max(0, r - 1 - side):max(0, r - 1)], cover[e + 2:e + 2 + side]
-        if e - r + 1 <= thick and all(len(a) == 0 or a.mean() < level for a in (above, below)):
-            line[r:e + 1] = True
-        r = e + 1
-    return _flank(line)
-
-
-def test_line_finders_match_their_definitions():
-    rng = np.random.default_rng(7)
+@pytest.mark.parametrize("spec", [
+    PuzzleSpec(kind="sudoku", size=16, givens=[[0] * 16] * 16, box=(4, 4)),
+    PuzzleSpec(kind="x-sudoku", size=9, givens=[[0] * 9] * 9, box=(3, 3), diagonals=True),
+])
+def test_conflicts_after_a_few_changes_equals_a_full_scan(spec):
+    n = spec.size
+    rng = np.random.default_rng(5)
     for _ in range(300):
-        n, w = int(rng.integers(1, 30)), int(rng.integers(1, 60))
-        on = rng.random((n, w)) < rng.random()
-        for _ in range(int(rng.integers(0, 3))):   # solid and dashed lines across the window
-            r = int(rng.integers(0, n))
-            on[r] = True if rng.random() < 0.5 else (np.arange(w) // int(rng.integers(1, 6))) % 2 == 0
-        thick = float(rng.random() * 8)
-        assert np.array_equal(C._solid(on), _solid_plain(on))
-        assert np.array_equal(C._dashed(on, thick), _dashed_plain(on, thick))
+        givens = rng.integers(0, n + 1, (n, n)) * (rng.random((n, n)) < 0.3)
+        test = conflicts_after(spec, givens)
+        for _ in range(5):
+            cells = [tuple(int(x) for x in rng.integers(0, n, 2)) for _ in range(rng.integers(1, 4))]
+            cand = givens.copy()
+            for r, c in cells:
+                cand[r, c] = rng.integers(0, n + 1)
+            assert test(cand, cells) == conflicts(spec, cand)
 
 
-@pytest.mark.parametrize("shape", [(2100, 1990), (1777, 2501), (3001, 1500)])
-def test_a_grey_picture_is_shrunk_to_the_same_pixels_as_a_colour_one(shape):
-    import cv2
-
-    from vlm_puzzle.imageio import fit, open_image
-    rng = np.random.default_rng(shape[0])
-    grey = cv2.GaussianBlur(rng.integers(0, 256, shape, dtype=np.uint8), (5, 5), 0)
-    bgr = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
-    tw, th = fit(shape[1], shape[0], 4_000_000)
-    expected = cv2.resize(bgr, (tw, th), interpolation=cv2.INTER_AREA)   # all three channels resized
-    for img in (grey, bgr):
-        assert np.array_equal(open_image(img, max_pixels=4_000_000).image, expected)
-    colour = bgr.copy()
-    colour[::7, ::5, 2] = 255 - colour[::7, ::5, 2]
-    assert np.array_equal(open_image(colour, max_pixels=4_000_000).image,
-                          cv2.resize(colour, (tw, th), interpolation=cv2.INTER_AREA))
+def test_bare_strip_is_lines_only():
+    strip = np.zeros((C.STRIP_H, C.STRIP_W), np.float32)
+    strip[:2, :] = 1.0                       # the grid line above the cell and its blur
+    strip[2, :] = 0.5
+    strip[:, :3] = 1.0                       # a thick cage border on its left
+    assert C.bare_strip(strip)
+    glyph = strip.copy()
+    glyph[6:16, 8] = 1.0                     # a small 1 beside the border
+    assert not C.bare_strip(glyph)
+    faint = strip.copy()
+    faint[8:12, 20:24] = 0.3                 # faint ink counts too
+    assert not C.bare_strip(faint)
 
 
-def test_compare_rows_tells_float_noise_from_changed_answers():
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
-    from compare_rows import compare
+def test_clues_read_as_if_every_strip_were_read(monkeypatch):
+    spec, _ = generate_puzzle("kenken", 6, seed=21)
+    shot = render_puzzle(spec, seed=21, style=Style(font="DejaVuSans", clue_font="DejaVuSans"), size_px=700)
+    loc = locate_grid(np.ascontiguousarray(shot.image[..., ::-1]))
+    lat = loc.lattice
+    gray = to_gray(loc.warped)
+    cell = float(min(np.diff(lat.cols_x).mean(), np.diff(lat.rows_y).mean()))
+    ink = ink_map(gray, cell, paper_map(gray, cell))
+    boxes = [lat.cell_rect(r, c) for r in range(6) for c in range(6)]
+    asked = []
+    real = C.ClueReader.column_probs
 
-    row = {"image": "a.png", "status": "solved", "kind": "kenken", "solved": True, "confidence": 0.97,
-           "signals": {"clue_logit": 4.2}, "ms": 80.0}
-    before = {"rows": {"sgt/kenken4": [row, dict(row, image="b.png")]}}
-    after = {"rows": {"sgt/kenken4": [dict(row, confidence=0.97 + 1e-8, signals={"clue_logit": 4.2 + 3e-5}, ms=60.0),
-                                      dict(row, image="b.png", status="no_solution", solved=False)]}}
-    out = compare(before, after)
-    assert (out["rows"], out["differ_discrete"], out["differ_floats_only"]) == (2, 1, 1)
-    assert out["discrete"] == [("sgt/kenken4", "b.png", [".status", ".solved"])]
-    assert out["largest_float_difference"]["clue_logit"] == pytest.approx(3e-5, rel=1e-3)
+    def counted(self, strips):
+        asked.append(len(strips))
+        return real(self, strips)
+    monkeypatch.setattr(C.ClueReader, "column_probs", counted)
+    quick = C.read_clues(ink, boxes, cell, both=True)
+    skipped = asked[0]
+    monkeypatch.setattr(C, "bare_strip", lambda strip: False)
+    full = C.read_clues(ink, boxes, cell, both=True)
+    assert skipped < asked[-1] == 36          # some strips were left unread...
+    assert quick == full                     # ...and every clue reads the same
+    assert sum(k.text != "" for k in quick[0]) == len(spec.cages)
+
+
+def test_kenken_cage_test_rejects_only_what_the_template_rejects():
+    from dataclasses import replace
+    from itertools import combinations
+
+    from vlm_puzzle.check.clues import _kenken_cages_ok, clue_changes, with_changes
+    from vlm_puzzle.check.templates import repair_template
+    from vlm_puzzle.pipeline import read_state
+    from vlm_puzzle.rules.geometry import decide
+    from vlm_puzzle.vision.clues import parse_clue
+
+    spec, _ = generate_puzzle("kenken", 5, seed=8)
+    shot = render_puzzle(spec, seed=8, style=Style(font="DejaVuSans", clue_font="DejaVuSans"), size_px=600)
+    state = read_state(np.ascontiguousarray(shot.image[..., ::-1]))
+    decision = decide(state.size, state.box, state.variants)
+    v = state.variants
+    multi = [i for i, k in enumerate(v.cages) if len(k.cells) > 1][:2]
+    cages = list(v.cages)
+    for i in multi:   # doubtful clues whose alternatives reach too far, lose the operator or the digits
+        old = cages[i].clue
+        alts = [(("9", 0.2), ("", 0.1))] * (len(old.text) - 1) + [(("", 0.3), ("x", 0.1))]
+        cages[i] = replace(cages[i], clue=replace(parse_clue(list(old.text), [0.6] * len(old.text), alts),
+                                                  extent=old.extent))
+    variants = replace(v, cages=tuple(cages))
+    changes = clue_changes(variants.cages, 20.0, state.size)
+    test = _kenken_cages_ok(variants)
+    verdicts = []
+    for k in (1, 2, 3):
+        for chosen in combinations(changes, k):
+            if len({(c[1], c[2]) for c in chosen}) < k:
+                continue
+            chosen = list(chosen)
+            template = repair_template(state, decision, with_changes(variants, chosen))
+            passes = template is not None and template.kind == "kenken"
+            verdicts.append((test(chosen), passes))
+            assert test(chosen) or not passes, chosen
+    assert any(not t for t, _ in verdicts) and any(t for t, _ in verdicts)
+
+
+def test_clearable_needs_a_change_in_every_repeated_pair():
+    from vlm_puzzle.check.givens import clearable
+    a, b, c, d = (0, 0), (0, 5), (3, 3), (4, 3)
+    assert clearable([], set(), 0)
+    assert clearable([(a, b)], {b}, 1) and not clearable([(a, b)], {c}, 3)
+    assert not clearable([(a, b), (c, d)], {a, c}, 1) and clearable([(a, b), (c, d)], {a, c}, 2)
+    assert clearable([(a, b), (a, c)], {a}, 1)          # one cell in both pairs
+    assert not clearable([(a, b), (c, d)], {a, b}, 3)   # nothing may change c or d
+
+
+def test_repair_that_cannot_clear_a_repeat_fails_as_the_full_search_does(monkeypatch):
+    from vlm_puzzle.check import givens as G
+    spec = PuzzleSpec(kind="sudoku", size=4, givens=[[0] * 4] * 4, box=(2, 2))
+    givens = np.array([[1, 0, 0, 1], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]])
+    probs = np.full((4, 4, 5), 1e-9)
+    for r in range(4):
+        for c in range(4):
+            probs[r, c, givens[r, c]] = 1.0
+    probs[1, 1, 2] = 0.5      # doubts only where no change clears the two 1s of row 0
+    quick = G.repair_givens(spec, givens, probs)
+    monkeypatch.setattr(G, "clearable", lambda *a: True)
+    full = G.repair_givens(spec, givens, probs)
+    assert quick.status == full.status == "failed" and quick.solver_status == full.solver_status
+    assert (quick.givens == full.givens).all() and quick.tried == 0 < full.tried
