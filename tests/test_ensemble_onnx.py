@@ -48,3 +48,17 @@ def test_members_must_share_classes(tmp_path):
     b.with_suffix(".json").write_text(json.dumps(card))
     with pytest.raises(SystemExit):
         ensemble_onnx.main([str(tmp_path / "x.onnx"), str(a), str(b)])
+
+
+def test_temperature_divides_the_joint_log_probabilities(tmp_path):
+    a, b = MEMBERS / "digits_prev.onnx", MEMBERS / "digits.onnx"
+    plain, warm = tmp_path / "plain.onnx", tmp_path / "warm.onnx"
+    ensemble_onnx.main([str(plain), str(a), str(b)])
+    ensemble_onnx.main([str(warm), str(a), str(b), "--temperature", "2.0"])
+    assert json.loads(warm.with_suffix(".json").read_text())["temperature"] == 2.0
+    patches = (np.random.default_rng(2).random((9, 32, 32)) * 255).astype(np.uint8)
+    p = load_classifier(plain).predict(patches).astype(np.float64)
+    want = np.sqrt(p) / np.sqrt(p).sum(axis=1, keepdims=True)
+    got = load_classifier(warm).predict(patches)
+    assert np.abs(got - want).max() < 1e-5
+    assert (got.argmax(1) == p.argmax(1)).all() and got.max() < p.max()
