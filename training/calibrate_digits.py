@@ -20,8 +20,6 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from eval_handwriting import heldout_cells, predict  # noqa: E402
-from vlm_puzzle.vision.extract import has_ink  # noqa: E402
 
 CALIB_FIRST = 100_000           # grid numbers from here on: calibration only
 TEMPERATURES = np.geomspace(0.5, 4.0, 71)
@@ -69,6 +67,9 @@ def main(argv=None) -> None:
     ap.add_argument("--fonts", default="/usr/share/fonts")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
+    from eval_handwriting import heldout_cells, predict  # the data makers (torch, fonts): only to run
+
+    from vlm_puzzle.vision.extract import has_ink
     xh, yh, _ = heldout_cells(args.grids, args.fonts, hand=True, first=CALIB_FIRST)
     xp, yp, _ = heldout_cells(max(1, args.grids // 3), args.fonts, hand=False, first=CALIB_FIRST)
     x, y = np.concatenate([xh, xp]), np.concatenate([yh, yp])
