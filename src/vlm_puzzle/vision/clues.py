@@ -239,7 +239,7 @@ def _dashed(on: np.ndarray, thick: float) -> np.ndarray:
     spread = np.zeros(n, bool)
     spread[rows[ok]] = True
     side = max(2, int(round(0.5 * thick)))
-    # Each band of spread rows [r, e]
+    # Each band [r, e] of consecutive spread rows.
     bounds = np.flatnonzero(np.diff(np.concatenate(([False], spread, [False])).view(np.int8)))
     for r, e in zip(bounds[::2], bounds[1::2] - 1):
         level = 0.5 * cover[r:e + 1].mean()
