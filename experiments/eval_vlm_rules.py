@@ -30,6 +30,7 @@ wrong), and the same of merge_checked against checked (``kind_fixes``: kind righ
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import statistics
 import sys
@@ -172,7 +173,7 @@ def photo_cases(folder: Path, limit: int | None):
         yield path.name, cv2.imread(str(path)), truth
 
 
-def evaluate(cases, vlm, workers: int, geometry: bool = True, view=("picture", 0),
+def evaluate(cases, vlm, workers: int, geometry: bool = True, view=("picture", 0, None),
              second_margin: float | None = None) -> list[dict]:
     """One row per case: each method's fields and scores, the model's text, tokens and time
     (the model shown ``view``: ``Reading.vlm_image``; the grid view needs geometry's reading).
@@ -259,7 +260,14 @@ def table(rows: list[dict]) -> dict:
             "differ_model_right": sum(r["model_score"]["whole"] for r in asked if r not in agree),
             "differ_second_right": sum(score(r["second"], r["truth"])["whole"] for r in asked if r not in agree)}
     if any("ms" in r for r in rows):
-        out["model_wrong"] = [(r["name"], r["text"]) for r in rows if not r["model_score"]["whole"]][:40]
+        wrong = [r for r in rows if not r["model_score"]["whole"]]
+        # which fields the misses get wrong, and the sizes answered for the wrong sizes
+        out["model_wrong_fields"] = dict(collections.Counter(
+            "+".join(f for f in FIELDS if not r["model_score"][f]) for r in wrong).most_common())
+        out["model_size_misses"] = dict(collections.Counter(
+            f"{r['truth']['size']}->{r['model']['size'] if r['model'] else None}" for r in wrong
+            if not r["model_score"]["size"]).most_common())
+        out["model_wrong"] = [(r["name"], r["text"]) for r in wrong][:40]
     return out
 
 
@@ -306,7 +314,7 @@ def main(argv=None) -> None:
     ap.add_argument("--markdown", type=Path)
     args = ap.parse_args(argv)
 
-    vlm, view = None, ("picture", 0)
+    vlm, view = None, ("picture", 0, None)
     if args.model != "none":
         import torch
 
