@@ -9,7 +9,8 @@
 # INIT=DIR continues from a checkpoint (default: the shipped model; INIT= starts from scratch). Each
 # stage has its own time cap and writes to $OUT as it ends: training (MINUTES; training/tiny_vlm.py:
 # WORKERS render processes feeding a GPU replay buffer) -> tiny.tar (the checkpoint), train_log.txt;
-# the held-out render sets of experiments/eval_vlm_rules.py (EVAL_S) -> eval.json/md; one-thread CPU
+# the held-out render sets of experiments/eval_vlm_rules.py (EVAL_S; INIT asked on the same
+# readings) -> eval.json/md; one-thread CPU
 # answer times (CPU_S) -> cpu.json; decode exactness (plain generate vs fast modes) and batched
 # throughput (BENCH_S) -> bench.json; end to end (E2E_S; grid views cut in worker processes, inputs
 # made on the GPU) -> e2e.json. BENCH=0: training only. PY and DEVICE let it run a CPU smoke test.
@@ -47,7 +48,7 @@ CKPT=${CKPT:-/tmp/vlm-puzzle-tiny}
   if [ "${EVAL_S:-70}" != 0 ]; then
     VLM_PUZZLE_FONT_DIRS=$VLM_PUZZLE_FONT_DIRS:$PWD/fonts_heldout timeout ${EVAL_S:-70} $PY experiments/eval_vlm_rules.py \
         --model $CKPT --device "$DEVICE" --workers "$WORKERS" --per-combo ${EVAL_PER:-2} --sets renders \
-        --styles ${EVAL_STYLES:-plain wide} --json "$OUT/eval.json" --markdown "$OUT/eval.md" | grep -v "^|"
+        --styles ${EVAL_STYLES:-plain wide} ${INIT:+--compare "$INIT"} --json "$OUT/eval.json" --markdown "$OUT/eval.md" | grep -v "^|"
     echo "eval at $(( $(date +%s) - T0 )) s"
   fi
   OMP_NUM_THREADS=1 timeout ${CPU_S:-25} taskset -c 0 $PY experiments/bench_tiny_vlm.py $CKPT --json "$OUT/cpu.json" \
