@@ -326,6 +326,8 @@ def main(argv=None) -> None:
     ap.add_argument("--second-view", type=float, default=None, metavar="MARGIN",
                     help="where model and geometry disagree on the kind, ask the model again on a grid view "
                          "with this margin (issue 14 item 4) and report whether the two views agree")
+    ap.add_argument("--view-margin", type=float, default=None, metavar="M",
+                    help="ask a grid-view model with this margin instead of its recorded one")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--markdown", type=Path)
     args = ap.parse_args(argv)
@@ -341,6 +343,8 @@ def main(argv=None) -> None:
         vlm = QwenVL.from_pretrained(args.model or shipped_model_path(), device=args.device,
                                      adapter=args.adapter)
         view = checkpoint_view(args.model or shipped_model_path())
+        if args.view_margin is not None and view[0] == "grid":
+            view = (*view[:2], args.view_margin)
         print(vlm, "view", view, flush=True)
     others = []
     for path in args.compare:
