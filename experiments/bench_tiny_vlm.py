@@ -164,7 +164,8 @@ def end_to_end(model: str, n: int, batch: int, modes, workers: int, sources: int
     global _SOURCES, _VIEW
     from vlm_puzzle.models.shipped import checkpoint_view
 
-    _VIEW = checkpoint_view(model)[1:] if checkpoint_view(model)[0] == "grid" else _VIEW
+    view = checkpoint_view(model)
+    _VIEW = view[1:] if view[0] == "grid" else _VIEW
     sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
     t0 = time.perf_counter()
     _SOURCES = _sources(min(n, sources) if sources else n, workers)

@@ -351,3 +351,21 @@ def test_checkpoint_view_margin_from_the_record(tmp_path):
 
     (tmp_path / "vlm_puzzle.json").write_text(json.dumps({"view": "grid", "max_pixels": 308 * 308, "view_margin": 0.15}))
     assert checkpoint_view(tmp_path) == ("grid", 308, 0.15)
+
+
+def test_eval_table_counts_the_fields_the_model_misses():
+    sys.path.insert(0, str(ROOT / "experiments"))
+    import eval_vlm_rules as E
+
+    truth = {"kind": "jigsaw", "size": 10, "box": None, "diagonals": False, "windows": False, "cage_op": None}
+    answers = [dict(truth), dict(truth, size=9), dict(truth, size=9), dict(truth, kind="windoku", windows=True)]
+    rows = []
+    for i, got in enumerate(answers):
+        row = {"name": f"c{i}", "truth": truth, "model": got, "ms": 1.0, "text": "{}", "tokens": 4, "invalid_json": False}
+        row["model_score"] = E.score(got, truth)
+        rows.append(row)
+    t = E.table(rows)
+    assert t["model"]["whole"] == 0.25 and t["model"]["size"] == 0.5
+    assert t["model_wrong_fields"] == {"size": 2, "kind+marks": 1}
+    assert t["model_size_misses"] == {"10->9": 2}
+    assert [name for name, _ in t["model_wrong"]] == ["c1", "c2", "c3"]

@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT / "training"))
 
 import vlm_data  # noqa: E402
 
-SIDE = 308                # the view's side: max_pixels = SIDE ** 2, 121 visual tokens (252 before: 81)
+SIDE = 308                # the view's side: max_pixels = SIDE ** 2, 121 visual tokens
 PIXELS = SIDE * SIDE
 MIN_PIXELS = 32 * 28 * 28  # min_pixels: only small pictures are enlarged
 NAME = "vlm-puzzle-tiny"
