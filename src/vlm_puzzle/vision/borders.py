@@ -158,7 +158,7 @@ def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
         doubtful, contrast = int((~seen).sum()), 1.0
     k = len(vert)
     fine = None
-    if widths_gray is not None and not dashed.any():
+    if widths_gray is not None:
         g2 = to_gray(widths_gray)
         up = g2.shape[0] / gray.shape[0]     # a warp drawn ``up`` times larger: positions scale by it
         lines = [xs * up, ys * up, None if v_lines is None else np.asarray(v_lines) * up,
@@ -168,7 +168,9 @@ def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
             fine = ink_widths(np.concatenate([v2, h2]), cell)
         else:
             fine = ink_widths(_strip_ink(g2, lines), cell * up) / up
-    by_width = line_splits(widths if fine is None else fine) if not dashed.any() else []
+    # Also where edges read dashed: heavy cage borders can look dashed, and operator clues
+    # then ask for the reading by width (variants.read_variants_image).
+    by_width = line_splits(widths if fine is None else fine)
     boxed = box_lines(thick, dashed, n)
     if boxed is not None and (dashed.any() or (boxed != thick).any()):
         # Two kinds of edge that split exactly along box lines are box and cell lines,

@@ -225,7 +225,10 @@ def _local_lines(mask: np.ndarray, dark: np.ndarray, global_pos: np.ndarray, acr
     # Smooth along the line: a digit touching the line must not bend it.
     if n >= 3:
         padded = np.concatenate([pos[:, :1], pos, pos[:, -1:]], axis=1)
-        pos = np.median(np.stack([padded[:, :-2], padded[:, 1:-1], padded[:, 2:]]), axis=0)
+        smooth = np.median(np.stack([padded[:, :-2], padded[:, 1:-1], padded[:, 2:]]), axis=0)
+        # An end segment by its own two nearest (a clue's dash under the line in a corner cell).
+        smooth[:, 0], smooth[:, -1] = np.median(pos[:, :3], axis=1), np.median(pos[:, -3:], axis=1)
+        pos = smooth
     return pos, weight
 
 

@@ -212,6 +212,7 @@ def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None,
             notes.append(uncertain("operator_clues", "cage clues carry operators: KenKen cages, though "
                                    "their borders read as dashed"))
             cage_style = "thick"
+            edges, groups = _solid_by_clues(edges, groups, op_clues)
         clue_at = op_clues if cage_style == "thick" else sums
         if cage_style == "dashed":
             sure = {rc for rc, k in clue_at.items() if k.target is not None and k.confidence >= STRAY_CONFIDENT}
@@ -269,6 +270,23 @@ def _width_cages(edges: B.EdgeMap, n: int) -> list:
         if len(groups) >= 2 and max(map(len, groups)) <= max(MAX_CAGE, n):
             out.append((alt, groups))
     return out
+
+
+def _solid_by_clues(edges: B.EdgeMap, groups, clue_at) -> tuple:
+    """(edges, groups) of KenKen cages whose borders read as dashed (heavy cage lines of a
+    small or hard-edged picture do): the dashed outlines' groups, or the thick lines as
+    classified or a reading by ink width (:func:`_width_cages`, made to agree with the
+    clues), whichever fits the clues best."""
+    n = edges.size
+    best = clue_fit(groups, clue_at)
+    solid = replace(edges, dashed_v=np.zeros_like(edges.dashed_v), dashed_h=np.zeros_like(edges.dashed_h))
+    for alt_edges, alt_groups in [(solid, groups_of(thick_regions(solid)))] + _width_cages(solid, n):
+        if alt_edges is not solid:
+            alt_edges, alt_groups = _borders_by_clues(alt_edges, clue_at)
+        fit = clue_fit(alt_groups, clue_at)
+        if fit > best and len(alt_groups) > 1 and max(map(len, alt_groups)) <= max(MAX_CAGE, n):
+            edges, groups, best = alt_edges, alt_groups, fit
+    return edges, groups
 
 
 def _borders_by_clues(edges: B.EdgeMap, clue_at) -> tuple:
