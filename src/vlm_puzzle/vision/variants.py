@@ -207,7 +207,7 @@ def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None,
                     notes = [u for u in notes if u.code not in ("edges_doubtful", "thick_groups_unclear")]
             cage_style = style
     if cage_style:
-        if cage_style == "dashed" and operator_clues(groups, op_clues):
+        if cage_style == "dashed" and (operator_clues(groups, op_clues) or operator_text(op_clues, n)):
             # Cage clues with operators are KenKen's, whatever the lines look like.
             notes.append(uncertain("operator_clues", "cage clues carry operators: KenKen cages, though "
                                    "their borders read as dashed"))
@@ -250,6 +250,16 @@ def operator_clues(groups, clue_at) -> bool:
     multi = [clue_at[g[0]] for g in groups if len(g) > 1]
     with_op = [k for k in multi if k.op is not None and k.target is not None and k.confidence >= 0.5]
     return bool(multi) and len(with_op) >= OPERATOR_SHARE * len(multi) and len({k.op for k in with_op}) >= 2
+
+
+def operator_text(clue_at, n: int) -> bool:
+    """Whether the grid's text is KenKen's whatever cages were read: at least N cells hold a
+    sure clue (confidence ``STRAY_CONFIDENT``), at least OPERATOR_SHARE of them with an
+    operator, of two kinds or more (cages misread as one big one hide their clues from
+    :func:`operator_clues`)."""
+    sure = [k for k in clue_at.values() if k.target is not None and k.confidence >= STRAY_CONFIDENT]
+    ops = [k.op for k in sure if k.op is not None]
+    return len(sure) >= n and len(ops) >= OPERATOR_SHARE * len(sure) and len(set(ops)) >= 2
 
 
 def _width_cages(edges: B.EdgeMap, n: int) -> list:
