@@ -18,14 +18,17 @@ from vlm_puzzle.spec import Cell
 from vlm_puzzle.vision.edge_net import (EDGE_MODEL, MIN_LINE_SHARE, THICK_MARGIN, EdgeNet, decide_edges,
                                         edge_probabilities)
 from vlm_puzzle.vision.edge_rules import decide_outlines, outline_ink, split_widths
-from vlm_puzzle.vision.edges import (edge_patches, ink_widths, line_centres, line_contrast, line_widths,
-                                     measure_edges)
+from vlm_puzzle.vision.edges import (edge_patches, ink_widths, line_centres, line_contrast, line_steadiness,
+                                     line_widths, measure_edges)
 from vlm_puzzle.vision.gray import otsu_split, to_gray
 from vlm_puzzle.vision.ink import ink_map
 
 THIN, THICK = 0, 1
 # Least line_contrast of an edge whose grid line is seen; a grid needs half its edges seen.
 LINE_CONTRAST = 0.25
+# A fainter line (grey cell lines 0.13-0.2 beside black borders) is seen when at least
+# FAINT_STEADY of the rows along its edge show it (edges.line_steadiness).
+FAINT_CONTRAST, FAINT_STEADY = 0.1, 0.9
 
 
 @dataclass(frozen=True)
@@ -150,7 +153,12 @@ def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
         _, pattern = measure_edges(patches, cell, ref)
         outline = outline_ink(patches.mean(axis=1), line_centres(patches, cell), ref, cell)
         dashed, evidence = decide_outlines(pattern, outline)
-    seen = line_contrast(patches, cell) >= LINE_CONTRAST
+    contrast_of = line_contrast(patches, cell)
+    seen = contrast_of >= LINE_CONTRAST
+    if seen.mean() < 0.5:
+        # Faint grey cell lines beside dark cage or box lines: seen where they run steady
+        # along the whole edge.
+        seen |= (contrast_of >= FAINT_CONTRAST) & (line_steadiness(patches, cell) >= FAINT_STEADY)
     if seen.mean() < 0.5:
         # No grid lines where the lattice says (noise, a wrong lattice, not a grid):
         # nothing can be read, and every edge without a line is in doubt.
