@@ -107,18 +107,3 @@ def test_faint_lined_killer_keeps_its_dashed_cages(solver):
     res = solver.solve_image(np.ascontiguousarray(shot.image[..., ::-1]))
     assert res.status == "solved" and res.kind == "killer"
     assert res.solution == solution
-
-
-@pytest.mark.skipif("URWGothic-Demi" not in available_fonts(), reason="needs the URW fonts (ghostscript)")
-def test_border_line_between_warp_samples_is_found():
-    """A 1.8 px hard-edged border line of a grid the warp shrinks 2.2x can fall between the
-    sampled warp's pixels; the area-averaged warp keeps it, so all 6 columns are found (not 5)."""
-    from vlm_puzzle.render.style import Style
-    from vlm_puzzle.vision.grid import locate_grid
-    spec, solution = make_puzzle("kenken", 6, 2)
-    style = Style(font="URWGothic-Demi", clue_font="URWGothic-Demi", digit_scale=0.46, margin=0.12119,
-                  thin_px=1.8166, thick_px=1.8166, thin_color=(167, 167, 167), killer_solid=True,
-                  antialias=False, clue_scale=0.207, cage_color=(40, 40, 40), clue_offset=(0.0675, 0.0445),
-                  op_glyphs=("+", "\u2212", "\u00d7", "\u00f7"), ink=(0, 0, 0), line_color=(0, 0, 0))
-    shot = render_puzzle(spec, seed=2, style=style, solution=solution, size_px=1530)
-    assert locate_grid(np.ascontiguousarray(shot.image[..., ::-1])).lattice.size == 6

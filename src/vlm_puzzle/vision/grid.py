@@ -23,11 +23,6 @@ DETECT_MAX_SIDE = 800    # px; detection runs on a copy at most this large
 CUT_LINES = 3
 # Least ratio of the narrowest to the widest spacing of those lines (cell lines are even).
 CUT_EVEN = 0.6
-# _refine: the area-averaged warp's border lines replace the sampled warp's when they
-# enclose this much more area (the sampled warp lost an outer line).
-BORDER_WIDER = 1.1
-# ... looked for when the warp shrinks the grid over this many times.
-BORDER_SHRINK = 1.5
 
 
 @dataclass(frozen=True)
@@ -283,13 +278,6 @@ def _refine(gray: np.ndarray, quad: np.ndarray, paper: float | None = None) -> G
     # The outline may have cut a corner or bent an edge: rebuild it from the
     # grid's four border lines when they can be seen.
     better = border_quad(warped, masks=masks)
-    fine = smooth_warp(gray, H, shrink=BORDER_SHRINK)
-    if fine is not None:
-        # A border line of a pixel or two can fall between a far-shrinking warp's samples
-        # (the next line in then reads as the border): the area-averaged warp keeps it.
-        wider = border_quad(fine)
-        if wider is not None and (better is None or cv2.contourArea(wider) > BORDER_WIDER * cv2.contourArea(better)):
-            better = wider
     attempts = []
     if better is not None:
         quad2 = cv2.perspectiveTransform(better.reshape(-1, 1, 2).astype(np.float64),

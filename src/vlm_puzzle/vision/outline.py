@@ -185,7 +185,7 @@ def paper_level(gray: np.ndarray) -> float:
 
 
 def smooth_warp(gray: np.ndarray, H: np.ndarray, size: int = WARP_SIZE,
-                margin: int = WARP_MARGIN, scale: int = 1, shrink: float | None = None) -> np.ndarray | None:
+                margin: int = WARP_MARGIN, scale: int = 1) -> np.ndarray | None:
     """The warp of :func:`warp_quad` (homography ``H``, picture to warped square) from an
     area-averaged copy of ``gray``, when the warp shrinks the grid over ``AA_SHRINK**2``
     times; else None. A linear warp samples the picture: shrunk that far, a thin line
@@ -193,14 +193,13 @@ def smooth_warp(gray: np.ndarray, H: np.ndarray, size: int = WARP_SIZE,
     on this one (the edge classifier learnt the sampled look and keeps it). ``scale``:
     the warp drawn ``scale`` times larger (warped pixel x at ``scale * x``), nearer the
     picture's own resolution, where lines a pixel or two wide keep their width ratio; it
-    is made when the reading's warp shrinks the grid over AA_SHRINK times. ``shrink``: made
-    when the warp shrinks the grid over this many times instead (``scale`` 1 only)."""
+    is made when the reading's warp shrinks the grid over AA_SHRINK times."""
     m, e = float(margin), float(size - 1 - margin)
     inner = np.array([[m, m], [e, m], [e, e], [m, e]], np.float64).reshape(-1, 1, 2)
     quad = cv2.perspectiveTransform(inner, np.linalg.inv(H)).reshape(4, 2)
     side = max(float(np.linalg.norm(quad[(i + 1) % 4] - quad[i])) for i in range(4))
     f = AA_SHRINK * (e - m) / max(side, 1.0)
-    if f >= (1.0 if scale > 1 else 1.0 / AA_SHRINK if shrink is None else AA_SHRINK / shrink):
+    if f >= (1.0 if scale > 1 else 1.0 / AA_SHRINK):
         return None
     f *= scale
     small = gray if f >= 1.0 else cv2.resize(
