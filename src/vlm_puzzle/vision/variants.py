@@ -207,11 +207,12 @@ def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None,
                     notes = [u for u in notes if u.code not in ("edges_doubtful", "thick_groups_unclear")]
             cage_style = style
     if cage_style:
-        if cage_style == "dashed" and operator_clues(groups, op_clues):
+        if cage_style == "dashed" and (operator_clues(groups, op_clues) or operator_text(op_clues, n)):
             # Cage clues with operators are KenKen's, whatever the lines look like.
             notes.append(uncertain("operator_clues", "cage clues carry operators: KenKen cages, though "
                                    "their borders read as dashed"))
             cage_style = "thick"
+            edges, groups = _solid_by_clues(edges, groups, op_clues)
         clue_at = op_clues if cage_style == "thick" else sums
         if cage_style == "dashed":
             sure = {rc for rc, k in clue_at.items() if k.target is not None and k.confidence >= STRAY_CONFIDENT}
@@ -251,6 +252,16 @@ def operator_clues(groups, clue_at) -> bool:
     return bool(multi) and len(with_op) >= OPERATOR_SHARE * len(multi) and len({k.op for k in with_op}) >= 2
 
 
+def operator_text(clue_at, n: int) -> bool:
+    """Whether the grid's text is KenKen's whatever cages were read: at least N cells hold a
+    sure clue (confidence ``STRAY_CONFIDENT``), at least OPERATOR_SHARE of them with an
+    operator, of two kinds or more (cages misread as one big one hide their clues from
+    :func:`operator_clues`)."""
+    sure = [k for k in clue_at.values() if k.target is not None and k.confidence >= STRAY_CONFIDENT]
+    ops = [k.op for k in sure if k.op is not None]
+    return len(sure) >= n and len(ops) >= OPERATOR_SHARE * len(sure) and len(set(ops)) >= 2
+
+
 def _width_cages(edges: B.EdgeMap, n: int) -> list:
     """(edges, groups) of each reading by ink width alone (``EdgeMap.by_width``) whose
     heavier lines enclose two or more groups no larger than a cage."""
@@ -269,6 +280,23 @@ def _width_cages(edges: B.EdgeMap, n: int) -> list:
         if len(groups) >= 2 and max(map(len, groups)) <= max(MAX_CAGE, n):
             out.append((alt, groups))
     return out
+
+
+def _solid_by_clues(edges: B.EdgeMap, groups, clue_at) -> tuple:
+    """(edges, groups) of KenKen cages whose borders read as dashed (heavy cage lines of a
+    small or hard-edged picture do): the dashed outlines' groups, or the thick lines as
+    classified or a reading by ink width (:func:`_width_cages`, made to agree with the
+    clues), whichever fits the clues best."""
+    n = edges.size
+    best = clue_fit(groups, clue_at)
+    solid = replace(edges, dashed_v=np.zeros_like(edges.dashed_v), dashed_h=np.zeros_like(edges.dashed_h))
+    for alt_edges, alt_groups in [(solid, groups_of(thick_regions(solid)))] + _width_cages(solid, n):
+        if alt_edges is not solid:
+            alt_edges, alt_groups = _borders_by_clues(alt_edges, clue_at)
+        fit = clue_fit(alt_groups, clue_at)
+        if fit > best and len(alt_groups) > 1 and max(map(len, alt_groups)) <= max(MAX_CAGE, n):
+            edges, groups, best = alt_edges, alt_groups, fit
+    return edges, groups
 
 
 def _borders_by_clues(edges: B.EdgeMap, clue_at) -> tuple:
