@@ -12,6 +12,9 @@ Usage::
 
     nice python experiments/paper_failures.py --per-category 10
     nice python experiments/paper_failures.py --variants cages --kinds kenken --seed-offset 50000 -v
+    nice python experiments/paper_failures.py --variants bench --kinds kenken --stress --seed-offset 70000 -v
+
+``--stress`` draws around the benchmark's look more widely than ``eval_external.py`` (:func:`stressed`).
 """
 from __future__ import annotations
 
@@ -58,6 +61,22 @@ def classify(result, truth, solution) -> tuple[str, str]:
     return "ok", ""
 
 
+def stressed(style, rng: np.random.Generator, sides: tuple[int, int]):
+    """(style, side): ``style`` with cell lines of 1..6 px and cage lines 2.5..3.5x as thick, no /
+    narrow / wide margin, clue text 15..45% of the cell at offsets 0.02..0.12, any operator glyphs
+    (``render.style.OP_GLYPHS``), on an image side drawn log-uniform in ``sides``."""
+    from dataclasses import replace
+    from vlm_puzzle.render.style import OP_GLYPHS
+    thin = float(rng.uniform(1.0, 6.0))
+    m = rng.random()
+    margin = 0.0 if m < 0.15 else float(rng.uniform(0.005, 0.05)) if m < 0.7 else float(rng.uniform(0.1, 0.25))
+    glyphs = tuple(OP_GLYPHS[op][int(rng.integers(len(OP_GLYPHS[op])))] for op in ("add", "sub", "mul", "div"))
+    style = replace(style, thin_px=thin, thick_px=thin * float(rng.uniform(2.5, 3.5)), margin=margin,
+                    clue_scale=float(rng.uniform(0.15, 0.45)), op_glyphs=glyphs,
+                    clue_offset=(float(rng.uniform(0.02, 0.12)), float(rng.uniform(0.01, 0.1))))
+    return style, int(round(float(np.exp(rng.uniform(np.log(sides[0]), np.log(sides[1]))))))
+
+
 def main(argv=None) -> None:
     from vlm_puzzle.pipeline import PuzzleSolver
     from vlm_puzzle.render.rendered import render_puzzle
@@ -69,6 +88,8 @@ def main(argv=None) -> None:
     ap.add_argument("--kinds", nargs="+", default=list(PAPER_KINDS))
     ap.add_argument("--sizes", nargs="+", type=int, default=None)
     ap.add_argument("--seed-offset", type=int, default=0)
+    ap.add_argument("--stress", action="store_true", help="draw more widely around the look (stressed)")
+    ap.add_argument("--sides", nargs=2, type=int, default=(250, 2500), help="--stress: image sides (px)")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     cv2.setNumThreads(1)
@@ -89,6 +110,8 @@ def main(argv=None) -> None:
                     spec, solution = make_puzzle(kind, size, seed)
                     rng = np.random.default_rng([seed, 13])
                     style, px = paper_style(rng, fonts, variant), paper_side(rng)
+                    if args.stress:
+                        style, px = stressed(style, rng, tuple(args.sides))
                     shot = render_puzzle(spec, seed=seed, fonts=fonts, style=style, solution=solution, size_px=px)
                     res = solver.solve_image(np.ascontiguousarray(shot.image[..., ::-1]))
                     cls, detail = classify(res, spec, solution)
@@ -96,7 +119,7 @@ def main(argv=None) -> None:
                     if args.verbose and cls != "ok":
                         print(f"{kind}{size}/{variant}/{seed} {cls}: {detail} | thin={style.thin_px:.1f} "
                               f"thick={style.thick_px:.1f} aa={style.antialias} margin={style.margin:.3f} "
-                              f"px={px}", flush=True)
+                              f"px={px} clue={style.clue_scale:.2f} ops={''.join(style.op_glyphs)}", flush=True)
     total = Counter()
     for cat, tally in counts.items():
         total += tally

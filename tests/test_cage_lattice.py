@@ -92,3 +92,20 @@ def test_one_pixel_lines_of_a_big_picture_are_found():
     ids = _cages(6, seed=1)
     loc = locate_grid(_draw(ids, 1560, 70, width=1, cell_lines=1, cell_grey=190))
     assert loc.lattice.size == 6
+
+
+def test_a_dash_under_a_line_in_a_corner_cell_does_not_bend_it():
+    # A clue's "-" just under a line in the first column (in the line's search band) used to
+    # move that end segment's position: it has one neighbour, so the smoothing kept it.
+    n, m = 6, WARP_MARGIN
+    step = (WARP_SIZE - 2 * m) / n
+    img = np.full((WARP_SIZE, WARP_SIZE), 255, np.uint8)
+    for k in range(n + 1):
+        p = int(round(m + k * step))
+        cv2.line(img, (m, p), (WARP_SIZE - m, p), 0, 3)
+        cv2.line(img, (p, m), (p, WARP_SIZE - m), 0, 3)
+    y = int(round(m + 3 * step))
+    img[y + 15:y + 19, m + 8:m + 50] = 0          # the dash, under line 3 in column 0
+    lat = find_lattice(img)
+    assert lat.size == n
+    assert abs(lat.h_lines[3, 0] - lat.h_lines[3, 1]) <= 1.0

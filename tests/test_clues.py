@@ -217,6 +217,20 @@ def test_text_box_finds_the_clue_between_lines_and_dashes():
     assert keep[0] > 12
 
 
+def test_a_bar_shaped_one_starts_a_clue_beside_another_character():
+    # A plain sans "1" is a straight bar (like a piece of outline); a "6" stands level with it
+    # but starts beyond the corner: the bar starts the clue because the 6 stands beside it.
+    ink = _cell_ink()
+    ink[20:44, 20:23] = 1.0                       # the bar-shaped "1"...
+    ink[20:44, 28:31] = ink[20:44, 40:43] = 1.0   # ...and a ring-like "6" from 0.28 of the cell
+    ink[20:23, 28:43] = ink[41:44, 28:43] = ink[31:34, 28:43] = 1.0
+    left, top, right, bottom = C.text_box(ink, (0.0, 0.0, 100.0, 100.0))
+    assert (left, top, right, bottom) == pytest.approx((0.20, 0.20, 0.43, 0.44), abs=0.011)
+    ink = _cell_ink()
+    ink[20:44, 20:23] = 1.0                       # a bar alone is no clue
+    assert C.text_box(ink, (0.0, 0.0, 100.0, 100.0)) is None
+
+
 def test_text_box_is_none_for_a_given_digit_or_a_blank_cell():
     assert C.text_box(_cell_ink(), (0.0, 0.0, 100.0, 100.0)) is None
     ink = _cell_ink()

@@ -77,3 +77,33 @@ def test_thin_and_cage_only_kenken_styles(solver, size, variant, seed, over):
     assert res.status == "solved" and res.kind == "kenken" and res.size == size
     assert canonical(res.spec) == canonical(spec)
     assert res.solution == solution
+
+
+# Styles read since (issue 13, wider draws around the benchmark's look): cage borders so heavy in
+# a small or hard-edged picture that the edge classifier calls them dashed (as one killer cage, too);
+# anti-aliased cage lines only 1.5x cell lines of 2-3 px (1.3x in ink).
+@pytest.mark.parametrize("size, variant, seed, over, px", [
+    (8, "bench", 8, {"thin_px": 3.9, "thick_px": 12.0, "margin": 0.14, "antialias": False}, 620),
+    (9, "bench", 2, {"thin_px": 4.0, "thick_px": 12.5, "margin": 0.2, "antialias": False}, 1160),
+    (6, "ratio", 2, {"thin_px": 2.3, "thick_px": 3.4, "margin": 0.025, "antialias": True}, 1561),
+], ids=["heavy-read-dashed", "heavy-one-dashed-cage", "ratio-1.5-antialiased"])
+def test_heavy_and_close_cage_lines(solver, size, variant, seed, over, px):
+    spec, solution = make_puzzle("kenken", size, seed)
+    style = replace(paper_style(np.random.default_rng(seed), ["DejaVuSans"], variant), **over)
+    shot = render_puzzle(spec, seed=seed, style=style, solution=solution, size_px=px)
+    res = solver.solve_image(np.ascontiguousarray(shot.image[..., ::-1]))
+    assert res.status == "solved" and res.kind == "kenken" and res.size == size
+    assert canonical(res.spec) == canonical(spec)
+    assert res.solution == solution
+
+
+def test_faint_lined_killer_keeps_its_dashed_cages(solver):
+    """Faint grey cell lines (contrast under 0.25) beside dark box lines of the same width:
+    the lines are seen (they run the whole edge), so the dashed cages are read."""
+    spec, solution = make_puzzle("killer", 9, 6)
+    style = replace(paper_style(np.random.default_rng(6), ["DejaVuSans"], "faint"), killer_solid=False,
+                    thin_px=1.9, thick_px=1.9, thin_color=(205, 205, 205))
+    shot = render_puzzle(spec, seed=6, style=style, solution=solution, size_px=1500)
+    res = solver.solve_image(np.ascontiguousarray(shot.image[..., ::-1]))
+    assert res.status == "solved" and res.kind == "killer"
+    assert res.solution == solution

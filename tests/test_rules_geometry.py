@@ -315,3 +315,26 @@ def test_outlines_without_any_clue_are_not_killer_cages():
     assert "outlines_without_clues" in codes(st.variants.uncertainties)
     hints, spec = infer_rules(st)
     assert hints.kind == spec.kind == "windoku" and not hints.problems
+
+
+def test_a_killers_one_unreadable_sum_is_set_by_the_total():
+    from vlm_puzzle.rules.geometry import _sum_repaired
+    spec, _ = generate_puzzle("killer", 6, seed=36)
+    st = rendered_state(spec, seed=36)
+    v = read_variants(st.geometry)
+    assert cage_set_targets(v) == {(tuple(sorted(c.cells)), c.target) for c in spec.cages}
+    k, j = [i for i, c in enumerate(v.cages) if len(c.cells) >= 2][:2]
+    # One sum unreadable, another read but doubtful: the total sets the unreadable one.
+    cages = list(v.cages)
+    cages[k] = replace(cages[k], clue=replace(cages[k].clue, text="", target=None, confidence=0.1))
+    cages[j] = replace(cages[j], clue=replace(cages[j].clue, confidence=0.5))
+    fixed = _sum_repaired(replace(v, cages=tuple(cages)), 6)
+    assert cage_set_targets(fixed) == cage_set_targets(v)
+    assert "clue_set_by_total" in codes(fixed.uncertainties)
+    # Two unreadable: nothing to go by.
+    cages[j] = replace(cages[j], clue=replace(cages[j].clue, text="", target=None))
+    assert _sum_repaired(replace(v, cages=tuple(cages)), 6).cages == tuple(cages)
+
+
+def cage_set_targets(variants):
+    return {(tuple(sorted(k.cells)), k.clue.target) for k in variants.cages}

@@ -1,5 +1,4 @@
-"""Speed shortcuts of session 5 give what the plain computation gives: the fine warp for line
-widths is made only when the edges ask for it, the clue window's line finders
+"""Speed shortcuts of session 5 give what the plain computation gives: the clue window's line finders
 (vision.clues._solid, _dashed) match a plain row-by-row reading of their definitions, a grey
 picture is shrunk to the same pixels on one channel; and the row comparison used to show it."""
 from __future__ import annotations
@@ -7,37 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vlm_puzzle.render.generate import generate_puzzle
-from vlm_puzzle.render.rendered import render_puzzle
-from vlm_puzzle.vision import borders as B
 from vlm_puzzle.vision import clues as C
-from vlm_puzzle.vision.grid import locate_grid
-from vlm_puzzle.vision.outline import smooth_warp
-
-FONTS = ["DejaVuSans", "DejaVuSerif", "DejaVuSansMono"]
-
-
-@pytest.mark.parametrize("kind,size", [("kenken", 6), ("killer", 6)])
-def test_fine_warp_is_made_only_when_wanted_and_reads_the_same(kind, size):
-    spec, _ = generate_puzzle(kind, size, seed=3)
-    shot = render_puzzle(spec, seed=3, fonts=FONTS, size_px=1400)
-    gray = np.ascontiguousarray(shot.image[..., ::-1]).mean(axis=2).astype(np.uint8)
-    loc = locate_grid(gray)
-    lat = loc.lattice
-    fine = smooth_warp(gray, loc.homography, scale=3)
-    calls = []
-
-    def lazily():
-        calls.append(1)
-        return fine
-    args = (loc.warped, lat.cols_x, lat.rows_y, None, lat.v_lines, lat.h_lines)
-    given, lazy = B.classify_edges(*args, widths_gray=fine), B.classify_edges(*args, widths_gray=lazily)
-    for field in ("vertical", "horizontal", "dashed_v", "dashed_h", "fine_widths"):
-        a, b = getattr(given, field), getattr(lazy, field)
-        assert (a is None and b is None) or np.array_equal(a, b), field
-    assert given.by_width == lazy.by_width or all(np.array_equal(x, y) for x, y in zip(given.by_width, lazy.by_width))
-    # A killer's dashed outlines never have their widths measured on the fine warp.
-    assert len(calls) == (0 if given.dashed_v.any() or given.dashed_h.any() else 1)
 
 
 def _longest_runs(on):

@@ -345,7 +345,14 @@ def _local_lines_reference(mask, dark, global_pos, across, tol):
         weight[k] = float(np.median(masses[present])) if present.any() else 0.0
     if n >= 3:
         padded = np.concatenate([pos[:, :1], pos, pos[:, -1:]], axis=1)
-        pos = np.median(np.stack([padded[:, :-2], padded[:, 1:-1], padded[:, 2:]]), axis=0)
+        smooth = np.median(np.stack([padded[:, :-2], padded[:, 1:-1], padded[:, 2:]]), axis=0)
+        from vlm_puzzle.vision.lattice import END_JUMP   # an end segment off two straight neighbours
+        step = END_JUMP * float(np.median(np.diff(a)))
+        for end, near, far in ((0, 1, 2), (n - 1, n - 2, n - 3)):
+            for k in range(n + 1):
+                if abs(pos[k, end] - pos[k, near]) > step and abs(pos[k, near] - pos[k, far]) <= 1.0:
+                    smooth[k, end] = pos[k, near]
+        pos = smooth
     return pos, weight
 
 

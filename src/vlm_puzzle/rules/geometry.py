@@ -277,13 +277,17 @@ def _killer(n, givens, box, variants, kind) -> PuzzleSpec:
 
 def _sum_repaired(variants, n: int):
     """Killer cages covering the grid must total N*N*(N+1)/2: when exactly one clue
-    is doubtful (below ``CLUE_CONFIDENT``) and the others are sure, that total
-    fixes it. The fix is kept only if the new target is reachable, and is recorded
-    in the variants' uncertainties."""
+    is doubtful (below ``CLUE_CONFIDENT``) and the others are sure, or exactly one is
+    unreadable and the others read, that total fixes it (the checking stage's repairs
+    then weigh the doubtful others). The fix is kept only if the new target is
+    reachable, and is recorded in the variants' uncertainties."""
     cages = list(variants.cages)
     if sum(len(k.cells) for k in cages) != n * n:
         return variants
     doubtful = [i for i, k in enumerate(cages) if k.clue.confidence < CLUE_CONFIDENT or k.clue.target is None]
+    unread = [i for i, k in enumerate(cages) if k.clue.target is None]
+    if len(unread) == 1:
+        doubtful = unread
     if len(doubtful) != 1:
         return variants
     i = doubtful[0]

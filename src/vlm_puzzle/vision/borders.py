@@ -18,14 +18,17 @@ from vlm_puzzle.spec import Cell
 from vlm_puzzle.vision.edge_net import (EDGE_MODEL, MIN_LINE_SHARE, THICK_MARGIN, EdgeNet, decide_edges,
                                         edge_probabilities)
 from vlm_puzzle.vision.edge_rules import decide_outlines, outline_ink, split_widths
-from vlm_puzzle.vision.edges import (edge_patches, ink_widths, line_centres, line_contrast, line_widths,
-                                     measure_edges)
+from vlm_puzzle.vision.edges import (edge_patches, ink_widths, line_centres, line_contrast, line_steadiness,
+                                     line_widths, measure_edges)
 from vlm_puzzle.vision.gray import otsu_split, to_gray
 from vlm_puzzle.vision.ink import ink_map
 
 THIN, THICK = 0, 1
 # Least line_contrast of an edge whose grid line is seen; a grid needs half its edges seen.
 LINE_CONTRAST = 0.25
+# A fainter line (grey cell lines 0.13-0.2 beside black borders) is seen when at least
+# FAINT_STEADY of the rows along its edge show it (edges.line_steadiness).
+FAINT_CONTRAST, FAINT_STEADY = 0.1, 0.9
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,7 @@ class EdgeMap:
 
 def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
                    v_lines: np.ndarray | None = None, h_lines: np.ndarray | None = None,
-                   model: EdgeNet | str | Path | None = EDGE_MODEL, widths_gray=None) -> EdgeMap:
+                   model: EdgeNet | str | Path | None = EDGE_MODEL, widths_gray: np.ndarray | None = None) -> EdgeMap:
     """Measure and classify every inner edge of the grid.
 
     Parameters
@@ -115,8 +118,7 @@ def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
     widths_gray : the same warp from an area-averaged picture, where the ink widths of
         ``by_width`` (and ``fine_widths``) are measured; default ``gray``. It may be
         drawn k times larger (``outline.smooth_warp``'s ``scale``): widths are then
-        given in ``gray``'s pixels. Or a function making it (None: none), called only when
-        the widths are measured.
+        given in ``gray``'s pixels.
 
     Returns an :class:`EdgeMap`. Without the model, thin and thick are told apart
     by splitting the ink widths into two groups (largest gap in log width; when
@@ -151,7 +153,12 @@ def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
         _, pattern = measure_edges(patches, cell, ref)
         outline = outline_ink(patches.mean(axis=1), line_centres(patches, cell), ref, cell)
         dashed, evidence = decide_outlines(pattern, outline)
-    seen = line_contrast(patches, cell) >= LINE_CONTRAST
+    contrast_of = line_contrast(patches, cell)
+    seen = contrast_of >= LINE_CONTRAST
+    if seen.mean() < 0.5:
+        # Faint grey cell lines beside dark cage or box lines: seen where they run steady
+        # along the whole edge.
+        seen |= (contrast_of >= FAINT_CONTRAST) & (line_steadiness(patches, cell) >= FAINT_STEADY)
     if seen.mean() < 0.5:
         # No grid lines where the lattice says (noise, a wrong lattice, not a grid):
         # nothing can be read, and every edge without a line is in doubt.
@@ -159,9 +166,7 @@ def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
         doubtful, contrast = int((~seen).sum()), 1.0
     k = len(vert)
     fine = None
-    if callable(widths_gray) and not dashed.any():
-        widths_gray = widths_gray()   # made only when wanted: a killer's dashed grid never asks
-    if widths_gray is not None and not dashed.any():
+    if widths_gray is not None:
         g2 = to_gray(widths_gray)
         up = g2.shape[0] / gray.shape[0]     # a warp drawn ``up`` times larger: positions scale by it
         lines = [xs * up, ys * up, None if v_lines is None else np.asarray(v_lines) * up,
@@ -171,7 +176,9 @@ def classify_edges(gray: np.ndarray, xs, ys, ink: np.ndarray | None = None,
             fine = ink_widths(np.concatenate([v2, h2]), cell)
         else:
             fine = ink_widths(_strip_ink(g2, lines), cell * up) / up
-    by_width = line_splits(widths if fine is None else fine) if not dashed.any() else []
+    # Also where edges read dashed: heavy cage borders can look dashed, and operator clues
+    # then ask for the reading by width (variants.read_variants_image).
+    by_width = line_splits(widths if fine is None else fine)
     boxed = box_lines(thick, dashed, n)
     if boxed is not None and (dashed.any() or (boxed != thick).any()):
         # Two kinds of edge that split exactly along box lines are box and cell lines,
@@ -207,8 +214,9 @@ def _strip_ink(gray: np.ndarray, lines) -> np.ndarray:
 
 
 # Least ratio of the median ink widths of two kinds of line for line_splits (the paper
-# family's thick/thin ratio reaches down to 1.5; the clues confirm every such reading).
-SPLIT_WIDER = 1.3
+# family's thick/thin ratio reaches down to 1.5, and an anti-aliased 2-3 px line's fringe makes
+# that 1.3 in ink; the clues confirm every such reading).
+SPLIT_WIDER = 1.15
 # An edge whose ink width is below this share of the heavy lines' median has no line.
 NO_LINE = 0.05
 

@@ -140,8 +140,13 @@ def text_box(ink: np.ndarray, box: tuple[float, float, float, float]) -> tuple[f
     left, top, width, height, area = (stats[1:, k].astype(float) for k in range(5))
     # A straight bar (a piece of a blurred outline) does not start a clue; a 1 has a flag or foot.
     bar = ((height > 4 * width) | (width > 4 * height)) & (area > 0.5 * width * height)
-    start = ((ja - y0 + top) / h <= TEXT_START[1]) & ((ia - x0 + left) / w <= TEXT_START[0]) \
-        & (height >= max(3, MIN_TEXT_H * h)) & (height <= MAX_TEXT_H * h) & ~bar
+    placed = ((ja - y0 + top) / h <= TEXT_START[1]) & ((ia - x0 + left) / w <= TEXT_START[0]) \
+        & (height >= max(3, MIN_TEXT_H * h)) & (height <= MAX_TEXT_H * h)
+    start = placed & ~bar
+    if count > 1 and not start.any():
+        # A plain sans 1 is a bar too: it starts a clue when a character stands level with it.
+        start = placed & np.array([_level_char(k, top, left, width, height, ~bar, CHAR_GAP * w)
+                                   for k in range(count - 1)], bool)
     if count <= 1 or not start.any():
         return None
     seed = int(np.argmax(np.where(start, height, -1)))
@@ -161,6 +166,17 @@ def text_box(ink: np.ndarray, box: tuple[float, float, float, float]) -> tuple[f
                 l, r = min(l, left[k]), max(r, left[k] + width[k])
                 grew = True
     return (ia - x0 + l) / w, (ja - y0 + a) / h, (ia - x0 + r) / w, (ja - y0 + b) / h
+
+
+def _level_char(k: int, top, left, width, height, char, gap: float) -> bool:
+    """Whether a piece of ink other than ``k`` and with ``char`` set stands level with
+    piece ``k`` (overlapping half the shorter's height) within ``gap`` px beside it."""
+    for j in np.nonzero(char)[0]:
+        overlap = min(top[k] + height[k], top[j] + height[j]) - max(top[k], top[j])
+        near = max(left[k] - (left[j] + width[j]), left[j] - (left[k] + width[k])) <= gap
+        if j != k and near and overlap >= 0.5 * min(height[k], height[j]):
+            return True
+    return False
 
 
 def text_window(ink: np.ndarray, box: tuple[float, float, float, float]):

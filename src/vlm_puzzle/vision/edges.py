@@ -290,6 +290,18 @@ def line_contrast(patches: np.ndarray, cell: float) -> np.ndarray:
     return (core - np.median(profiles, axis=1)).astype(np.float32)
 
 
+def line_steadiness(patches: np.ndarray, cell: float) -> np.ndarray:
+    """(E,) share of the rows along each edge whose darkest pixel near the middle reaches
+    half the mean profile's: about 1.0 for a printed line however faint (it runs the whole
+    edge), less for the specks and grain of a lattice laid where no line is."""
+    if len(patches) == 0:
+        return np.zeros(0, np.float32)
+    mid, search = patches.shape[2] // 2, max(1, int(cell * 0.08))
+    band = patches[:, :, max(0, mid - search):mid + search + 1]
+    core = band.mean(axis=1).max(axis=1)
+    return (band.max(axis=2) >= 0.5 * core[:, None]).mean(axis=1).astype(np.float32)
+
+
 def line_centres(patches: np.ndarray, cell: float) -> np.ndarray:
     """Column of each line's core centre (see :func:`measure_edges`)."""
     profiles = patches.mean(axis=1)

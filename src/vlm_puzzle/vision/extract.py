@@ -126,9 +126,8 @@ class GridReader:
         marks = None
         if variants:
             t = time.perf_counter()
-            # Line widths of a big picture are measured on an area-averaged warp (``image``: the
-            # picture), made only if the edges ask for it (not a killer's dashed grid).
-            fine = (lambda: smooth_warp(to_gray(image), loc.homography, scale=WIDTH_SCALE)) if image is not None else None
+            # Line widths of a big picture are measured on an area-averaged warp (``image``: the picture).
+            fine = smooth_warp(to_gray(image), loc.homography, scale=WIDTH_SCALE) if image is not None else None
             marks = read_variants(geometry, self.edge_net, self.clue_reader, widths_image=fine)
             if marks.marks.diagonal_style == "line":
                 # An x-sudoku's drawn diagonals cross empty cells like a 1 or a 7: read again without them.

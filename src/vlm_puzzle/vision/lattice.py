@@ -178,6 +178,11 @@ def _segment_sums(img: np.ndarray, x0: np.ndarray, x1: np.ndarray) -> np.ndarray
     return run[:, x1] - run[:, x0]
 
 
+# A line's end segment off its two straight neighbours by more than this share of a cell
+# follows them (_local_lines).
+END_JUMP = 0.08
+
+
 def _local_lines(mask: np.ndarray, dark: np.ndarray, global_pos: np.ndarray, across: np.ndarray,
                  tol: float) -> tuple[np.ndarray, np.ndarray]:
     """Per-segment positions and weight of lines running along axis 1 of ``mask``.
@@ -225,7 +230,15 @@ def _local_lines(mask: np.ndarray, dark: np.ndarray, global_pos: np.ndarray, acr
     # Smooth along the line: a digit touching the line must not bend it.
     if n >= 3:
         padded = np.concatenate([pos[:, :1], pos, pos[:, -1:]], axis=1)
-        pos = np.median(np.stack([padded[:, :-2], padded[:, 1:-1], padded[:, 2:]]), axis=0)
+        smooth = np.median(np.stack([padded[:, :-2], padded[:, 1:-1], padded[:, 2:]]), axis=0)
+        # An end segment has one neighbour: where the next two lie straight and it is off
+        # them by more than END_JUMP of a cell (a clue's dash under the line in a corner
+        # cell), it follows them.
+        step = END_JUMP * float(np.median(np.diff(a)))
+        for end, near, far in ((0, 1, 2), (n - 1, n - 2, n - 3)):
+            jump = (np.abs(pos[:, end] - pos[:, near]) > step) & (np.abs(pos[:, near] - pos[:, far]) <= 1.0)
+            smooth[jump, end] = pos[jump, near]
+        pos = smooth
     return pos, weight
 
 

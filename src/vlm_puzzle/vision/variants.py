@@ -106,7 +106,7 @@ class VariantState:
 
 
 def read_variants(geometry: GridGeometry, edge_net: EdgeNet | str | Path | None = EDGE_MODEL,
-                  clue_reader: ClueReader | None = None, widths_image=None) -> VariantState:
+                  clue_reader: ClueReader | None = None, widths_image: np.ndarray | None = None) -> VariantState:
     """Read the variant marks of a located grid (its rectified image and line positions).
     ``edge_net``, ``clue_reader``, ``widths_image``: see :func:`read_variants_image`."""
     return read_variants_image(geometry.warped, geometry.cols_x, geometry.rows_y,
@@ -117,7 +117,7 @@ def read_variants(geometry: GridGeometry, edge_net: EdgeNet | str | Path | None 
 
 def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None,
                         edge_net: EdgeNet | str | Path | None = EDGE_MODEL,
-                        clue_reader: ClueReader | None = None, widths_image=None) -> VariantState:
+                        clue_reader: ClueReader | None = None, widths_image: np.ndarray | None = None) -> VariantState:
     """Read borders, regions, cages, clues and marks of a rectified grid.
 
     Parameters
@@ -129,8 +129,7 @@ def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None,
         :func:`~vlm_puzzle.vision.borders.classify_edges`).
     clue_reader : the clue network (default: the shipped one, loaded for this call).
     widths_image : the same warp from an area-averaged picture (``outline.smooth_warp``), on
-        which the line widths of the readings by width alone are measured, or a function making it
-        when they are (see :func:`~vlm_puzzle.vision.borders.classify_edges`); default ``warped``.
+        which the line widths of the readings by width alone are measured; default ``warped``.
     """
     t0 = time.perf_counter()
     gray = to_gray(warped)
@@ -208,11 +207,12 @@ def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None,
                     notes = [u for u in notes if u.code not in ("edges_doubtful", "thick_groups_unclear")]
             cage_style = style
     if cage_style:
-        if cage_style == "dashed" and operator_clues(groups, op_clues):
+        if cage_style == "dashed" and (operator_clues(groups, op_clues) or operator_text(op_clues, n)):
             # Cage clues with operators are KenKen's, whatever the lines look like.
             notes.append(uncertain("operator_clues", "cage clues carry operators: KenKen cages, though "
                                    "their borders read as dashed"))
             cage_style = "thick"
+            edges, groups = _solid_by_clues(edges, groups, op_clues)
         clue_at = op_clues if cage_style == "thick" else sums
         if cage_style == "dashed":
             sure = {rc for rc, k in clue_at.items() if k.target is not None and k.confidence >= STRAY_CONFIDENT}
@@ -252,6 +252,16 @@ def operator_clues(groups, clue_at) -> bool:
     return bool(multi) and len(with_op) >= OPERATOR_SHARE * len(multi) and len({k.op for k in with_op}) >= 2
 
 
+def operator_text(clue_at, n: int) -> bool:
+    """Whether the grid's text is KenKen's whatever cages were read: at least N cells hold a
+    sure clue (confidence ``STRAY_CONFIDENT``), at least OPERATOR_SHARE of them with an
+    operator, of two kinds or more (cages misread as one big one hide their clues from
+    :func:`operator_clues`)."""
+    sure = [k for k in clue_at.values() if k.target is not None and k.confidence >= STRAY_CONFIDENT]
+    ops = [k.op for k in sure if k.op is not None]
+    return len(sure) >= n and len(ops) >= OPERATOR_SHARE * len(sure) and len(set(ops)) >= 2
+
+
 def _width_cages(edges: B.EdgeMap, n: int) -> list:
     """(edges, groups) of each reading by ink width alone (``EdgeMap.by_width``) whose
     heavier lines enclose two or more groups no larger than a cage."""
@@ -270,6 +280,23 @@ def _width_cages(edges: B.EdgeMap, n: int) -> list:
         if len(groups) >= 2 and max(map(len, groups)) <= max(MAX_CAGE, n):
             out.append((alt, groups))
     return out
+
+
+def _solid_by_clues(edges: B.EdgeMap, groups, clue_at) -> tuple:
+    """(edges, groups) of KenKen cages whose borders read as dashed (heavy cage lines of a
+    small or hard-edged picture do): the dashed outlines' groups, or the thick lines as
+    classified or a reading by ink width (:func:`_width_cages`, made to agree with the
+    clues), whichever fits the clues best."""
+    n = edges.size
+    best = clue_fit(groups, clue_at)
+    solid = replace(edges, dashed_v=np.zeros_like(edges.dashed_v), dashed_h=np.zeros_like(edges.dashed_h))
+    for alt_edges, alt_groups in [(solid, groups_of(thick_regions(solid)))] + _width_cages(solid, n):
+        if alt_edges is not solid:
+            alt_edges, alt_groups = _borders_by_clues(alt_edges, clue_at)
+        fit = clue_fit(alt_groups, clue_at)
+        if fit > best and len(alt_groups) > 1 and max(map(len, alt_groups)) <= max(MAX_CAGE, n):
+            edges, groups, best = alt_edges, alt_groups, fit
+    return edges, groups
 
 
 def _borders_by_clues(edges: B.EdgeMap, clue_at) -> tuple:
