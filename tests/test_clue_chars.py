@@ -88,3 +88,29 @@ def test_shipped_reader_reads_clues_written_by_held_out_writers():
     got = reader.read(regions, [None] * len(texts), [len(t) for t in texts])
     right = sum(g is not None and g.text == t for g, t in zip(got, texts))
     assert right >= 7, [g.text for g in got]
+
+
+def test_seq_probs_spread_a_sequence_readers_clue_over_the_character_classes():
+    from vlm_puzzle.vision.clues import parse_clue
+    clue = parse_clue("2+", [0.9, 0.6], [(("7", 0.08),), (("/", 0.3), ("", 0.05))])
+    m = C.seq_probs(clue)
+    assert m.shape == (2, len(C.CHAR_CLASSES))
+    assert np.allclose(m.sum(axis=1), 1.0)
+    assert m[0].argmax() == C.CHAR_CLASSES.index("2")
+    assert m[0, C.CHAR_CLASSES.index("7")] > m[0, C.CHAR_CLASSES.index("9")] > 0   # the floor, not 0
+    assert m[1, C.CHAR_CLASSES.index("/")] > m[1, C.CHAR_CLASSES.index("x")]
+
+
+def test_fuse_lets_a_sure_character_reader_overrule_an_unsure_sequence_read_and_not_the_reverse():
+    from vlm_puzzle.vision.clues import parse_clue
+    seq = parse_clue("2+", [0.99, 0.6], [(("7", 0.005),), (("/", 0.35),)])
+    p = np.full((2, len(C.CHAR_CLASSES)), 1e-3)
+    p[0, C.CHAR_CLASSES.index("7")] = 0.55   # the character reader unsure: a 2 cut from its neighbour
+    p[0, C.CHAR_CLASSES.index("2")] = 0.40
+    p[1, C.CHAR_CLASSES.index("/")] = 0.98   # and sure of a division sign the strip blurred
+    p /= p.sum(axis=1, keepdims=True)
+    fused = C.fuse(p, seq)
+    assert np.allclose(fused.sum(axis=1), 1.0)
+    clue = C.clue_of(fused)
+    assert clue.text == "2/" and clue.op == "div" and clue.target == 2
+    assert "+" in dict(clue.alternatives[1])     # the other reading stays an alternative for repair

@@ -36,7 +36,8 @@ MAX_CHARS = 6
 ALTERNATIVE_MIN = 1e-3
 KEEP_PAD = 2                        # px: a piece centred this near the text found is kept
 AGREE_CLUES = 12                    # clues read to tell a handwritten grid (read_grid)
-SEQ_SURE = 0.9                      # a clue the sequence reader read this surely stands (by_chars)
+SEQ_WEIGHT = 0.4                    # the sequence reader's weight where both readers are pooled (fuse)
+SEQ_FLOOR = 1e-3                    # a class the sequence reader gave less than this: this (seq_probs)
 
 
 def _pieces(region: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, int, int, int]]]:
@@ -195,17 +196,23 @@ class CharReader:
         p = np.exp(z)
         return p / p.sum(axis=1, keepdims=True)
 
-    def read(self, regions: list[np.ndarray], extents, counts=None) -> list[Clue | None]:
-        """The clue of each text region (None: no characters found), all characters in one batch;
-        ``counts``: how many characters each holds (see :func:`segment`), where known."""
+    def char_probs(self, regions: list[np.ndarray], counts=None) -> list[np.ndarray]:
+        """Per text region, (K, len(CHAR_CLASSES)) probabilities of its K characters (K = 0: none
+        found), all characters in one batch; ``counts``: how many characters each holds (see
+        :func:`segment`), where known."""
         cuts = [segment(r, c) for r, c in zip(regions, counts or [0] * len(regions))]
         images = [char_images(r, c) for r, c in zip(regions, cuts)]
         probs = self.probs(np.concatenate(images) if images else np.zeros((0, CHAR_SIDE, CHAR_SIDE)))
         out, at = [], 0
-        for cut, extent in zip(cuts, extents):
-            p, at = probs[at:at + len(cut)], at + len(cut)
-            out.append(clue_of(p, extent) if len(cut) else None)
+        for cut in cuts:
+            out.append(probs[at:at + len(cut)])
+            at += len(cut)
         return out
+
+    def read(self, regions: list[np.ndarray], extents, counts=None) -> list[Clue | None]:
+        """The clue of each text region (None: no characters found); see :meth:`char_probs`."""
+        return [clue_of(p, extent) if len(p) else None
+                for p, extent in zip(self.char_probs(regions, counts), extents)]
 
 
 @dataclass
@@ -234,21 +241,42 @@ def read_grid(reader: CharReader, ink: np.ndarray, cells, reads: list[list[Clue]
 def by_chars(reader: CharReader, ink: np.ndarray, cells, clues: list[Clue], grid: GridChars | None = None) -> list[Clue]:
     """``clues`` (a sequence reader's, one per cell box of ``cells``) read again character by
     character, each cut into as many characters as the sequence reader read there (its length
-    is the surer part of its reading); ``grid``: :func:`read_grid`'s, reused where its cut found
-    as many. (Where the sequence reader read nothing, nothing is looked for: stray ink would
-    start clues that shift cages.)"""
+    is the surer part of its reading; the character reader's own cut finds the count less
+    often), and each character's probabilities pooled with the sequence reader's (:func:`fuse`):
+    the clue read is the pooled likeliest, its alternatives the pooled ones. ``grid``:
+    :func:`read_grid`'s, whose text regions are reused. (Where the sequence reader read nothing,
+    nothing is looked for: stray ink would start clues that shift cages.)"""
     grid = grid or GridChars({}, {})
     at = [i for i, k in enumerate(clues) if k.text and k.extent is not None]
-    same = {i for i in at if grid.natural.get(i) is not None and len(grid.natural[i].text) == len(clues[i].text)}
-    redo = [i for i in at if i not in same]
-    regions = [grid.regions[i] if i in grid.regions else text_region(ink, cells[i], clues[i].extent) for i in redo]
-    again = dict(zip(redo, reader.read(regions, [clues[i].extent for i in redo], [len(clues[i].text) for i in redo])))
+    regions = [grid.regions[i] if i in grid.regions else text_region(ink, cells[i], clues[i].extent) for i in at]
+    probs = reader.char_probs(regions, [len(clues[i].text) for i in at])
     out = list(clues)
-    for i in at:
-        k = grid.natural[i] if i in same else again[i]
-        if k is not None and clues[i].confidence < SEQ_SURE:
-            out[i] = replace(k, extent=clues[i].extent)
+    for i, p in zip(at, probs):
+        if len(p) == len(clues[i].text):
+            out[i] = clue_of(fuse(p, clues[i]), clues[i].extent)
     return out
+
+
+def seq_probs(clue: Clue) -> np.ndarray:
+    """(K, len(CHAR_CLASSES)) per-character probabilities of a sequence reader's ``clue``: each
+    character's own, its alternatives', SEQ_FLOOR for every class it gave less, rows summing to 1."""
+    out = np.full((len(clue.text), len(CHAR_CLASSES)), SEQ_FLOOR)
+    for i, ch in enumerate(clue.text):
+        alts = clue.alternatives[i] if i < len(clue.alternatives) else ()
+        for c, q in ((ch, clue.probs[i] if i < len(clue.probs) else 1.0), *alts):
+            if c in CHAR_CLASSES:
+                out[i, CHAR_CLASSES.index(c)] = max(out[i, CHAR_CLASSES.index(c)], q)
+    return out / out.sum(axis=1, keepdims=True)
+
+
+def fuse(p: np.ndarray, clue: Clue) -> np.ndarray:
+    """The character reader's probabilities ``p`` (K, classes) and the sequence reader's ``clue``
+    (K characters) pooled, character by character: their normalised geometric mean with
+    SEQ_WEIGHT on the sequence reader. Each reader is sure where the other errs (a ``2`` cut
+    from the digit it touches reads as a ``7`` alone; the strip reader blurs a ``÷`` into ``+``)."""
+    z = SEQ_WEIGHT * np.log(seq_probs(clue)) + (1 - SEQ_WEIGHT) * np.log(np.clip(p, 1e-9, 1.0))
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
 
 
 def clue_of(p: np.ndarray, extent=None) -> Clue:
