@@ -114,3 +114,36 @@ def test_fuse_lets_a_sure_character_reader_overrule_an_unsure_sequence_read_and_
     clue = C.clue_of(fused)
     assert clue.text == "2/" and clue.op == "div" and clue.target == 2
     assert "+" in dict(clue.alternatives[1])     # the other reading stays an alternative for repair
+
+
+def test_pooled_clue_keeps_the_sequence_readers_no_character_alternative():
+    from vlm_puzzle.vision.clues import parse_clue
+    seq = parse_clue("97", [0.95, 0.7], [(), (("", 0.25), ("1", 0.01))])
+    p = np.full((2, len(C.CHAR_CLASSES)), 1e-3)
+    p[0, C.CHAR_CLASSES.index("9")] = 0.9
+    p[1, C.CHAR_CLASSES.index("7")] = 0.8
+    p /= p.sum(axis=1, keepdims=True)
+    clue = C._with_blanks(C.clue_of(C.fuse(p, seq)), seq)
+    assert clue.text == "97"
+    assert dict(clue.alternatives[1]).get("") == 0.25
+    assert [q for _, q in clue.alternatives[1]] == sorted((q for _, q in clue.alternatives[1]), reverse=True)
+
+
+def test_readings_rank_whole_clues_of_the_length_read_and_of_one_more_character():
+    p = np.full((2, len(C.CHAR_CLASSES)), 1e-3)
+    p[0, C.CHAR_CLASSES.index("1")] = 0.9
+    p[0, C.CHAR_CLASSES.index("7")] = 0.1
+    p[1, C.CHAR_CLASSES.index("+")] = 0.95
+    p /= p.sum(axis=1, keepdims=True)
+    longer = np.full((3, len(C.CHAR_CLASSES)), 1e-3)   # "11+": a 1 the sequence reader merged
+    for i, ch in enumerate("11+"):
+        longer[i, C.CHAR_CLASSES.index(ch)] = 0.9
+    longer /= longer.sum(axis=1, keepdims=True)
+    got = C.readings_of(p, [longer])
+    texts = [t for t, _ in got]
+    assert texts[0] == "1+" and "7+" in texts and "11+" in texts
+    assert all(t[:-1].isdigit() for t in texts)                 # digits first, the operator last
+    assert sum(q for _, q in got) == pytest.approx(1.0, abs=0.02)
+    assert [q for _, q in got] == sorted((q for _, q in got), reverse=True)
+    assert dict(got)["11+"] < dict(got)["1+"]
+    assert C.readings_of(np.zeros((0, len(C.CHAR_CLASSES)))) == (("", 1.0),)
