@@ -56,7 +56,10 @@ class Clue:
     and ``""`` (no character) that the reader gave at least ``ALTERNATIVE_MIN``
     where it read it, as ``(char, probability)``, likeliest first. ``extent``: where
     the text was found, (left, top, right, bottom) as fractions of the cell
-    (:func:`text_box`; None: not found)."""
+    (:func:`text_box`; None: not found). ``readings``: where known (handwritten clues,
+    :func:`~vlm_puzzle.vision.clue_chars.by_chars`), whole-clue texts the reader thinks
+    likely, ``text`` among them, of this length or one character more or less, as
+    ``(text, probability)``, likeliest first (summing to about 1); () where not known."""
 
     text: str
     op: str | None
@@ -65,6 +68,7 @@ class Clue:
     probs: tuple[float, ...] = ()
     alternatives: tuple[tuple[tuple[str, float], ...], ...] = ()
     extent: tuple[float, float, float, float] | None = None
+    readings: tuple[tuple[str, float], ...] = ()
 
 
 # ---- the strip ------------------------------------------------------------------------------
