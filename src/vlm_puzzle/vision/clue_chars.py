@@ -219,16 +219,15 @@ class CharReader:
 
 @dataclass
 class GridChars:
-    """Some of one grid's clue texts read character by character: per cell index, its text region
-    (:func:`text_region`) and its reading as the cut finds it (:func:`segment` untold)."""
+    """The text regions (:func:`text_region`) of some of one grid's clues, per cell index, cut by
+    :func:`read_grid` and reused by :func:`by_chars`."""
 
     regions: dict
-    natural: dict
 
 
 def read_grid(reader: CharReader, ink: np.ndarray, cells, reads: list[list[Clue]]) -> tuple[list[int], GridChars]:
     """(per reading of the grid's clues (one per sequence network) how many of AGREE_CLUES of its
-    clues, spread over the grid, the character reader reads the same, those readings for
+    clues, spread over the grid, the character reader reads the same, the text regions cut for
     :func:`by_chars`). The cut into characters is the character reader's own here: it does not
     lean on either network. A sample says whether a grid is written by hand as well as all of it."""
     found = sorted({i for r in reads for i, k in enumerate(r) if k.text and k.extent is not None})
@@ -237,7 +236,7 @@ def read_grid(reader: CharReader, ink: np.ndarray, cells, reads: list[list[Clue]
     regions = {i: text_region(ink, cells[i], extent[i]) for i in found}
     again = reader.read([regions[i] for i in found], [extent[i] for i in found])
     votes = [sum(k is not None and k.text == r[i].text for i, k in zip(found, again)) for r in reads]
-    return votes, GridChars(regions, dict(zip(found, again)))
+    return votes, GridChars(regions)
 
 
 def by_chars(reader: CharReader, ink: np.ndarray, cells, clues: list[Clue], grid: GridChars | None = None) -> list[Clue]:
@@ -248,7 +247,7 @@ def by_chars(reader: CharReader, ink: np.ndarray, cells, clues: list[Clue], grid
     the clue read is the pooled likeliest, its alternatives the pooled ones. ``grid``:
     :func:`read_grid`'s, whose text regions are reused. (Where the sequence reader read nothing,
     nothing is looked for: stray ink would start clues that shift cages.)"""
-    grid = grid or GridChars({}, {})
+    grid = grid or GridChars({})
     at = [i for i, k in enumerate(clues) if k.text and k.extent is not None]
     regions = [grid.regions[i] if i in grid.regions else text_region(ink, cells[i], clues[i].extent) for i in at]
     counts = [len(clues[i].text) for i in at]
