@@ -173,3 +173,17 @@ def test_by_chars_pools_a_written_clue_with_the_sequence_reading_and_gives_readi
     texts = [t for t, _ in got.readings]
     assert texts[0] == "36x" and "86x" in texts
     assert sum(q for _, q in got.readings) == pytest.approx(1.0, abs=0.02)
+
+
+def test_differing_names_the_few_clues_two_readings_of_a_printed_grid_disagree_on():
+    from vlm_puzzle.vision.clues import NO_CLUE, parse_clue
+
+    def reading(texts):
+        return [parse_clue(t, [0.9] * len(t)) if t else NO_CLUE for t in texts]
+    printed = ["12+", "", "3-", "", "2/", "7", "", "36x", "15+", "4", "", "9+"]
+    once = list(printed)
+    once[4] = "2+"
+    assert C.differing(reading(printed), reading(once)) == {4}
+    hand = ["17+", "", "3-", "", "2+", "1", "", "16x", "15/", "4", "", "9+"]
+    assert C.differing(reading(printed), reading(hand)) is None
+    assert C.differing(reading(printed), reading(printed)) == set()
