@@ -36,8 +36,9 @@ MAX_CHARS = 6
 ALTERNATIVE_MIN = 1e-3
 KEEP_PAD = 2                        # px: a piece centred this near the text found is kept
 AGREE_CLUES = 12                    # clues read to tell a handwritten grid (read_grid)
-HAND_DIFFER = 0.25                  # share of clues the two sequence networks read differently (differing):
+HAND_DIFFER = 0.25                  # share of clues the two sequence networks read differently (by_hand):
                                     # handwriting 0.36-0.8, print 0-0.12
+SEQ_SURE = 0.9                      # by_chars(pool=False): a clue read this surely stands
 SEQ_WEIGHT = 0.4                    # the sequence reader's weight where both readers are pooled (fuse)
 SEQ_FLOOR = 1e-3                    # a class the sequence reader gave less than this: this (seq_probs)
 READINGS, OTHER_TEXTS = 5, 2        # whole-clue readings kept: of the length read, of each other length
@@ -241,34 +242,37 @@ def read_grid(reader: CharReader, ink: np.ndarray, cells, reads: list[list[Clue]
     return votes, GridChars(regions)
 
 
-def differing(a: list[Clue], b: list[Clue]) -> set[int] | None:
-    """The cells whose clue the two readings ``a``, ``b`` of one grid read differently, when they
-    differ in less than HAND_DIFFER of the cells either read text in (print: both networks read
-    alike but for a clue or two); None (every clue) where they differ more (handwriting)."""
+def by_hand(a: list[Clue], b: list[Clue]) -> bool:
+    """Whether the two sequence networks' readings ``a``, ``b`` of one grid differ in HAND_DIFFER
+    or more of the cells either reads text in: handwriting (a third or more), not print (both
+    networks read alike but for a clue or two)."""
     text = [i for i, (x, y) in enumerate(zip(a, b)) if x.text or y.text]
-    differ = {i for i in text if a[i].text != b[i].text}
-    return None if len(differ) >= HAND_DIFFER * max(1, len(text)) else differ
+    return sum(a[i].text != b[i].text for i in text) >= HAND_DIFFER * max(1, len(text))
 
 
 def by_chars(reader: CharReader, ink: np.ndarray, cells, clues: list[Clue], grid: GridChars | None = None,
-             only: set[int] | None = None) -> list[Clue]:
+             pool: bool = True) -> list[Clue]:
     """``clues`` (a sequence reader's, one per cell box of ``cells``) read again character by
     character, each cut into as many characters as the sequence reader read there (its length
     is the surer part of its reading; the character reader's own cut finds the count less
     often), and each character's probabilities pooled with the sequence reader's (:func:`fuse`):
     the clue read is the pooled likeliest, its alternatives the pooled ones. ``grid``:
-    :func:`read_grid`'s, whose text regions are reused; ``only``: the cells read again (None:
-    all). (Where the sequence reader read nothing, nothing is looked for: stray ink would start
-    clues that shift cages.)"""
+    :func:`read_grid`'s, whose text regions are reused. ``pool=False`` (a grid not surely
+    handwritten, see :func:`by_hand`): the character reading replaces only the clues the sequence
+    reader read below SEQ_SURE, the rest stand as read. (Where the sequence reader read nothing,
+    nothing is looked for: stray ink would start clues that shift cages.)"""
     grid = grid or GridChars({})
-    at = [i for i, k in enumerate(clues) if k.text and k.extent is not None and (only is None or i in only)]
+    at = [i for i, k in enumerate(clues) if k.text and k.extent is not None]
     regions = [grid.regions[i] if i in grid.regions else text_region(ink, cells[i], clues[i].extent) for i in at]
     counts = [len(clues[i].text) for i in at]
     # One batch for the cuts of the length read and of one character less and more (readings).
     probs = reader.char_probs(regions * 3, counts + [max(1, c - 1) for c in counts] + [c + 1 for c in counts])
     out = list(clues)
     for k, (i, p) in enumerate(zip(at, probs)):
-        if len(p) == len(clues[i].text):
+        if len(p) == len(clues[i].text) and not pool:
+            if clues[i].confidence < SEQ_SURE:
+                out[i] = clue_of(p, clues[i].extent)
+        elif len(p) == len(clues[i].text):
             pooled = fuse(p, clues[i])
             others = [q for q in (probs[len(at) + k], probs[2 * len(at) + k]) if 0 < len(q) != len(p)]
             out[i] = replace(_with_blanks(clue_of(pooled, clues[i].extent), clues[i]),

@@ -480,18 +480,17 @@ def read_clues(ink: np.ndarray, cells: list[tuple[float, float, float, float]], 
         # Each network is sure of its own kind of clue, the print one of handwriting too (a 1 read
         # as a 7): the character reader (trained on handwriting) says which kind the grid is,
         # agreeing with the hand network on handwriting and the print one on print.
-        from vlm_puzzle.vision.clue_chars import by_chars, differing, read_grid
+        from vlm_puzzle.vision.clue_chars import by_chars, by_hand, read_grid
         votes, chars = read_grid(reader.chars, ink, cells, [r[:len(cells)] for r in reads])
         if votes[0] != votes[1]:
             best = int(np.argmax(votes))
         out = cut_tall(reads[best])
         # Read again by the character reader only where it found the grid handwritten (on print
-        # both networks read alike, a tie, and the print reading stands as read); where the two
-        # networks read most clues alike all the same (print it reads less well than the hand
-        # network), only the clues they read differently.
+        # both networks read alike, a tie, and the print reading stands as read); pooled with the
+        # hand network's reading where the two networks differ as on handwriting (by_hand).
         if votes[1] <= votes[0]:
             return out
-        return by_chars(reader.chars, ink, cells, out, chars, only=differing(reads[0][:len(cells)], reads[1][:len(cells)]))
+        return by_chars(reader.chars, ink, cells, out, chars, pool=by_hand(reads[0][:len(cells)], reads[1][:len(cells)]))
     return (decode(True), decode(False)) if both else decode(ops)
 
 
