@@ -8,7 +8,9 @@ and bar of a ``÷`` - and a piece too wide for one character cut at its thinnest
 character is read by a small network (shipped ONNX weights ``vision/weights/clue_chars.onnx``,
 trained by ``training/train_clue_chars.py`` on MNIST-train digits and pen-stroke operators) from a
 square window as tall as the whole text line (:func:`char_images`): an operator keeps its small size
-and middle height, which tells a ``-`` from a ``1`` and a ``x`` from a ``4``.
+and middle height, which tells a ``-`` from a ``1`` and a ``x`` from a ``4``. On a handwritten grid
+its per-character probabilities are pooled with the hand sequence network's (:func:`by_chars`,
+:func:`fuse`), and each clue carries whole-clue readings for the repair stage (:func:`readings_of`).
 """
 from __future__ import annotations
 
