@@ -1,0 +1,386 @@
+"""The likeliest readings of a KenKen's doubtful clues under which its cages have a solution.
+
+A handwritten 8x8 or 9x9 KenKen often holds four to six misread clues, some with a character
+the reader did not see at all (``3x`` for ``32x``) or one read as another kind (``41`` for
+``4/``): changing one or two characters for the reader's next guesses does not reach them.
+Here each doubtful cage's clue is a variable over every reading its cage can meet (each
+operator the cage allows, each target digits 1..N reach), priced by how much less likely the
+reader found that text than what it read (:func:`text_cost`: an edit distance whose
+substitutions and deletions cost the reader's own loss, ``-log p(new) + log p(read)``, and
+whose insertions a fixed price), readings dearer than a bound dropped. The solver enumerates
+the grids in which every doubtful cage meets one of its readings and every other cage its clue
+as read; each grid names its cheapest reading per doubtful cage (the values of a cage fix its
+target under each operator), and the reading sets come cheapest first (:func:`likeliest_readings`).
+The work is bounded by counts (grids enumerated, search nodes), not by the clock, so that the
+answer does not depend on the machine's load; a clock deadline only guards against the worst.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from itertools import product as iproduct
+
+from constraint import Constraint, Problem
+
+from vlm_puzzle.solver.constraints import AllDifferentGroup, _CagePropagator, _exact_filter, _tuple_count, values_of
+from vlm_puzzle.solver.model import cage_constraints
+from vlm_puzzle.solver.search import PropagatingSolver
+from vlm_puzzle.spec import Cage
+
+SYMBOL = {"add": "+", "sub": "-", "mul": "x", "div": "/"}
+OPS_TEXT = set("+-x/\u2212\u00d7*\u00f7:")
+CHANGE = 2.0           # nats per changed character (as givens.CHANGE_PENALTY): fewer changes first
+FLOOR = 1e-3           # a character the reader gave less than vision.clues.ALTERNATIVE_MIN (or none)
+INSERT = 5.0           # nats: a character the reader did not see at all
+INSERT_OP_END = 1.0    # nats: an operator the reader did not see after the digits (as clues.MISSING_OP)
+BOUND = 12.0           # nats: readings of a cage dearer than this are not considered
+MAX_GRIDS = 300        # grids enumerated at most per search
+MAX_PRODUCTS = 20_000  # value tuples tried at most for a cage's products
+MAX_TUPLES = 4096      # a doubtful cage's cells are narrowed by trying its value tuples up to this many
+# The reading sets' summed cost is bounded (branch and bound, iterative deepening), these in turn;
+# the runners-up are looked for up to MARGIN nats dearer than the cheapest.
+BUDGETS = (4.0, 8.0, 12.0, 16.0, 20.0, 25.0, 30.0, 40.0)
+MARGIN = 4.0
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One reading of a cage's clue: ``op`` (None on one cell), ``target``, ``text`` and its
+    ``cost`` in nats against the text as read (:func:`text_cost`), ``probs`` per character,
+    ``changes`` (characters changed, dropped or added)."""
+
+    op: str | None
+    target: int
+    text: str
+    cost: float
+    probs: tuple[float, ...]
+    changes: int = 0
+
+    @property
+    def loss(self) -> float:
+        """The reader's own loss, nats (``cost`` without the price per change)."""
+        return self.cost - CHANGE * self.changes
+
+
+def text_cost(clue, text: str) -> tuple[float, tuple[float, ...], int]:
+    """(nats, probability of each character of ``text``, characters changed): how much less likely the reader found
+    ``text`` than ``clue.text`` - the cheapest alignment of the two, a kept character free, a
+    changed or dropped one ``log p(read) - log p(new)`` (p(new) from the clue's alternatives,
+    ``""`` for dropped, else FLOOR) plus CHANGE, an added one INSERT (an operator after the
+    digits INSERT_OP_END) plus CHANGE. Operators read on a one-cell cage's clue are ignored by
+    the caller (the rules check does so too)."""
+    read, m, k = clue.text, len(clue.text), len(text)
+    probs = list(clue.probs) + [1.0] * (m - len(clue.probs))
+    alts = [dict(a) for a in clue.alternatives] + [{}] * (m - len(clue.alternatives))
+
+    def q(i: int, ch: str) -> float:
+        return alts[i].get(ch, FLOOR)
+
+    def change(i: int, ch: str) -> float:
+        return max(0.0, math.log(max(probs[i], 1e-12)) - math.log(max(q(i, ch), 1e-12))) + CHANGE
+
+    inf = float("inf")
+    d = [[inf] * (k + 1) for _ in range(m + 1)]
+    back = [[None] * (k + 1) for _ in range(m + 1)]
+    d[0][0] = 0.0
+    for i in range(m + 1):
+        for j in range(k + 1):
+            here = d[i][j]
+            if here == inf:
+                continue
+            if i < m and j < k:
+                step = 0.0 if read[i] == text[j] else change(i, text[j])
+                if here + step < d[i + 1][j + 1]:
+                    d[i + 1][j + 1], back[i + 1][j + 1] = here + step, ("sub", i, j)
+            if i < m and here + change(i, "") < d[i + 1][j]:
+                d[i + 1][j], back[i + 1][j] = here + change(i, ""), ("del", i, j)
+            if j < k:
+                add = (INSERT_OP_END if text[j] in OPS_TEXT and j == k - 1 and i == m else INSERT) + CHANGE
+                if here + add < d[i][j + 1]:
+                    d[i][j + 1], back[i][j + 1] = here + add, ("ins", i, j)
+    out, changes = [1.0] * k, 0
+    i, j = m, k
+    while back[i][j] is not None:
+        how, a, b = back[i][j]
+        changes += how != "sub" or read[a] != text[b]
+        if how == "sub":
+            out[b] = probs[a] if read[a] == text[b] else q(a, text[b])
+        elif how == "ins":
+            out[b] = math.exp(-(INSERT_OP_END if text[b] in OPS_TEXT and b == k - 1 else INSERT))
+        i, j = a, b
+    return d[m][k], tuple(out), changes
+
+
+def _targets(op: str | None, k: int, n: int) -> range | set:
+    """Targets digits 1..N can reach under ``op`` on ``k`` cells (rows and columns aside)."""
+    if op is None:
+        return range(1, n + 1)
+    if op == "add":
+        return range(k, k * n + 1)
+    if op == "sub":
+        return range(1, n)
+    if op == "div":
+        return range(2, n + 1)
+    reach = {1}
+    for _ in range(k):
+        reach = {p * v for p in reach for v in range(1, n + 1)}
+        if len(reach) > MAX_PRODUCTS:
+            break
+    return reach
+
+
+def cage_readings(cells, clue, n: int, bound: float = BOUND) -> list[Reading]:
+    """Every reading of ``clue`` that digits 1..N can meet on a KenKen cage of ``cells`` (the
+    puzzle's own rules: no operator on one cell, ``-`` and ``/`` on two; see
+    :func:`vlm_puzzle.check.clues._meetable`) costing at most ``bound`` nats, cheapest first."""
+    from vlm_puzzle.check.clues import _meetable
+    from vlm_puzzle.vision.clues import parse_clue
+    single = len(cells) == 1
+    if single and any(ch in OPS_TEXT for ch in clue.text):
+        # An operator on one cell is ignored, as the rules check ignores it.
+        keep = [i for i, ch in enumerate(clue.text) if ch not in OPS_TEXT]
+        clue = parse_clue([clue.text[i] for i in keep], [clue.probs[i] for i in keep if i < len(clue.probs)],
+                          [clue.alternatives[i] for i in keep if i < len(clue.alternatives)])
+    ops = (None,) if single else ("add", "mul", "sub", "div") if len(cells) == 2 else ("add", "mul")
+    op_first = bool(clue.text) and clue.text[0] in OPS_TEXT
+    out = []
+    for op in ops:
+        for target in sorted(_targets(op, len(cells), n)):
+            texts = [str(target)] if op is None else [f"{target}{SYMBOL[op]}"]
+            if op_first and op is not None:
+                texts.append(f"{SYMBOL[op]}{target}")
+            best = min(text_cost(clue, t) + (t,) for t in texts)
+            if best[0] > bound:
+                continue
+            candidate = parse_clue(list(best[3]), list(best[1]))
+            if _meetable(cells, candidate, n, strict=True):
+                out.append(Reading(op, target, best[3], best[0], best[1], best[2]))
+    out.sort(key=lambda r: (r.cost, r.text))
+    return out
+
+
+def met(op: str | None, values) -> int | None:
+    """The target a cage of ``values`` meets under ``op`` (None: it meets none)."""
+    if op is None or len(values) == 1:
+        return values[0] if len(values) == 1 else None
+    if op == "add":
+        return sum(values)
+    if op == "mul":
+        return math.prod(values)
+    a, b = max(values), min(values)
+    if op == "sub":
+        return a - b if a != b else None
+    return a // b if a % b == 0 and a != b else None
+
+
+class _Readings(Constraint):
+    """A doubtful cage: its values meet one of its readings (checked once all are decided)."""
+
+    def __init__(self, table: dict):
+        self.table = table   # (op, target) -> cost
+        self.ops = tuple({op for op, _ in table})
+
+    def cost(self, values) -> float:
+        best = math.inf
+        for op in self.ops:
+            c = self.table.get((op, met(op, values)))
+            if c is not None and c < best:
+                best = c
+        return best
+
+    def __call__(self, variables, domains, assignments, forwardcheck=False):
+        values = [assignments.get(v) for v in variables]
+        if any(v is None for v in values):
+            return True
+        return self.cost(values) < math.inf
+
+    def propagator(self, index):
+        return _ReadingsPropagator(index, self)
+
+
+class _ReadingsPropagator(_CagePropagator):
+    """The solver's reasoning on a doubtful cage: once its cells allow few value tuples, only
+    values of a tuple that meets one of its readings stay."""
+
+    def __init__(self, cells, constraint: _Readings):
+        super().__init__(cells, None)
+        self.holds = lambda t: constraint.cost(t) < math.inf
+
+    def narrow(self, doms, deadline=None):
+        if _tuple_count(doms, MAX_TUPLES) > MAX_TUPLES:
+            return ()
+        return _exact_filter(doms, self.holds, self.clashes, self.unit_parts)
+
+
+class _Budget(Constraint):
+    """The doubtful cages' readings cost ``budget`` nats at most in all (a branch and bound's
+    bound): the solver drops a branch once the cheapest readings its cells still allow cost more."""
+
+    def __init__(self, cages, budget: float):
+        self.cages = cages     # (positions among the constraint's cells, _Readings)
+        self.budget = budget
+
+    def __call__(self, variables, domains, assignments, forwardcheck=False):
+        values = [assignments.get(v) for v in variables]
+        if any(v is None for v in values):
+            return True
+        return sum(r.cost([values[p] for p in pos]) for pos, r in self.cages) <= self.budget + 1e-9
+
+    def propagator(self, index):
+        return _BudgetPropagator(index, self)
+
+
+class _BudgetPropagator:
+    """Lower bound of the doubtful cages' cost under the cells' domains: per cage, its cheapest
+    reading some value tuple still meets (each reading's floor where too many tuples remain)."""
+
+    def __init__(self, cells, budget: _Budget):
+        self.cells = tuple(cells)
+        self.parts = [(tuple(self.cells[p] for p in pos), r, min(r.table.values()), {}) for pos, r in budget.cages]
+        self.budget = budget.budget
+
+    def propagate(self, dom, deadline=None):
+        total = 0.0
+        for cells, r, floor, memo in self.parts:
+            key = tuple(dom[c] for c in cells)
+            low = memo.get(key)
+            if low is None:
+                low = floor
+                if _tuple_count(list(key), MAX_TUPLES) <= MAX_TUPLES:
+                    low = min((r.cost(t) for t in iproduct(*[values_of(d) for d in key])), default=math.inf)
+                if len(memo) > 20_000:
+                    memo.clear()
+                memo[key] = low
+            total += low
+            if total > self.budget + 1e-9:
+                return None
+        return []
+
+
+@dataclass(frozen=True)
+class Found:
+    """A reading set: ``readings`` (cage index -> :class:`Reading`) of the doubtful cages,
+    ``cost`` (nats, summed), ``count`` (enumerated grids that meet it; 1 with ``complete``: the
+    puzzle so read has one solution), ``solution``."""
+
+    readings: dict
+    cost: float
+    count: int
+    solution: tuple
+
+
+@dataclass(frozen=True)
+class Search:
+    """What :func:`likeliest_readings` found: reading sets cheapest first, whether the grids
+    were all enumerated (``complete``), how many."""
+
+    found: tuple[Found, ...]
+    complete: bool
+    grids: int
+
+
+def likeliest_readings(cages, n: int, doubtful, options: dict, *, max_grids: int = MAX_GRIDS,
+                       deadline: float | None = None, max_sets: int = 20, budgets=BUDGETS,
+                       margin: float = MARGIN) -> Search:
+    """The reading sets of the ``doubtful`` cages under which the puzzle has a solution, cheapest
+    first: :func:`readings_within` under each of ``budgets`` (nats) in turn until one finds a grid,
+    then under that cost plus ``margin`` (the runners-up). ``complete``: the last search enumerated
+    every grid within its budget (so a reading set met by one grid there has one solution)."""
+    search = Search((), True, 0)
+    for budget in budgets:
+        search = readings_within(cages, n, doubtful, options, budget, max_grids=max_grids, deadline=deadline,
+                                 max_sets=max_sets)
+        if search.found or not search.complete:
+            break
+    if search.found and search.complete:
+        wider = search.found[0].cost + margin
+        if wider > budget:
+            search = readings_within(cages, n, doubtful, options, wider, max_grids=max_grids, deadline=deadline,
+                                     max_sets=max_sets)
+    return search
+
+
+def readings_within(cages, n: int, doubtful, options: dict, budget: float, *, max_grids: int = MAX_GRIDS,
+                    deadline: float | None = None, max_sets: int = 20) -> Search:
+    """The reading sets of the ``doubtful`` cages (indices into ``cages``, KenKen cages with read
+    ``clue``) under which the puzzle has a solution, cheapest first (at most ``max_sets``).
+
+    ``options``: cage index -> its :func:`cage_readings` (the doubtful cages'). The other cages
+    keep their clue as read. At most ``max_grids`` grids are enumerated (a larger count: the
+    doubt is too wide for this search); ``deadline`` (``time.perf_counter()``) stops it too."""
+    doubtful = [i for i in doubtful]
+    tables = {i: {(r.op, r.target): r.cost for r in options[i]} for i in doubtful}
+    if any(not tables[i] for i in doubtful):
+        return Search((), True, 0)
+    problem = Problem(PropagatingSolver(deadline=deadline))
+    values = list(range(1, n + 1))
+    domains = {(r, c): values for r in range(n) for c in range(n)}
+    for i, cage in enumerate(cages):
+        if len(cage.cells) == 1:
+            cell = cage.cells[0]
+            domains[cell] = sorted({t for (_, t) in tables[i]}) if i in tables else \
+                ([cage.clue.target] if cage.clue.target and cage.clue.target <= n else [])
+    if not all(domains.values()):
+        return Search((), True, 0)
+    for cell, vals in domains.items():
+        problem.addVariable(cell, vals)
+    for r in range(n):
+        problem.addConstraint(AllDifferentGroup(values), [(r, c) for c in range(n)])
+        problem.addConstraint(AllDifferentGroup(values), [(c, r) for c in range(n)])
+    constraints = {}
+    for i, cage in enumerate(cages):
+        if len(cage.cells) == 1:
+            continue
+        if i in tables:
+            constraints[i] = _Readings(tables[i])
+            problem.addConstraint(constraints[i], list(cage.cells))
+        else:
+            for con in cage_constraints(Cage(cage.cells, cage.clue.op, cage.clue.target, distinct=False), n):
+                problem.addConstraint(con, list(cage.cells))
+    parts, cells = [], []
+    for i in doubtful:
+        pos = list(range(len(cells), len(cells) + len(cages[i].cells)))
+        cells += list(cages[i].cells)
+        parts.append((pos, constraints[i] if i in constraints else _Readings(tables[i])))
+    problem.addConstraint(_Budget(parts, budget), cells)
+    grids, complete = [], True
+    for assignment in problem.getSolutionIter():
+        grids.append(assignment)
+        if len(grids) >= max_grids:
+            complete = False
+            break
+    if deadline is not None and time.perf_counter() > deadline:
+        complete = False
+    return Search(_reading_sets(cages, grids, doubtful, options, max_sets), complete, len(grids))
+
+
+def _reading_sets(cages, grids, doubtful, options, max_sets: int) -> tuple[Found, ...]:
+    """Each grid's cheapest readings, as reading sets cheapest first, with the grids meeting each."""
+    by_key = {i: {(r.op, r.target): r for r in options[i]} for i in doubtful}
+    met_by = []   # per grid: cage index -> {(op, target) it meets}
+    best = {}
+    for g, grid in enumerate(grids):
+        meets, chosen, cost = {}, {}, 0.0
+        for i in doubtful:
+            vals = [grid[c] for c in cages[i].cells]
+            keys = {(op, met(op, vals)) for op in {op for op, _ in by_key[i]}}
+            meets[i] = keys
+            cheapest = min((by_key[i][k] for k in keys if k in by_key[i]), key=lambda r: (r.cost, r.text))
+            chosen[i] = cheapest
+            cost += cheapest.cost
+        met_by.append(meets)
+        key = tuple((i, chosen[i].op, chosen[i].target) for i in doubtful)
+        if key not in best or cost < best[key][0]:
+            best[key] = (cost, chosen, g)
+    out = []
+    for key, (cost, chosen, g) in sorted(best.items(), key=lambda kv: kv[1][0])[:max_sets]:
+        count = sum(all((op, t) in meets[i] for i, op, t in key) for meets in met_by)
+        grid = grids[g]
+        n = int(math.isqrt(len(grid)))
+        solution = tuple(tuple(grid[(r, c)] for c in range(n)) for r in range(n))
+        out.append(Found(dict(chosen), cost, count, solution))
+    return tuple(out)
+
+
+__all__ = ["Reading", "Found", "Search", "text_cost", "cage_readings", "likeliest_readings", "met"]
