@@ -23,7 +23,7 @@ from itertools import product as iproduct
 
 from constraint import Constraint, Problem
 
-from vlm_puzzle.solver.constraints import AllDifferentGroup, _CagePropagator, _exact_filter, _tuple_count, values_of
+from vlm_puzzle.solver.constraints import AllDifferentGroup, _tuple_count, values_of
 from vlm_puzzle.solver.model import cage_constraints
 from vlm_puzzle.solver.search import PropagatingSolver
 from vlm_puzzle.spec import Cage
@@ -180,13 +180,19 @@ class _Readings(Constraint):
     def __init__(self, table: dict):
         self.table = table   # (op, target) -> cost
         self.ops = tuple({op for op, _ in table})
+        self.memo: dict = {}
 
     def cost(self, values) -> float:
-        best = math.inf
-        for op in self.ops:
-            c = self.table.get((op, met(op, values)))
-            if c is not None and c < best:
-                best = c
+        """The cheapest reading ``values`` meet (inf: none); it depends on their multiset only."""
+        key = tuple(sorted(values))
+        best = self.memo.get(key)
+        if best is None:
+            best = math.inf
+            for op in self.ops:
+                c = self.table.get((op, met(op, key)))
+                if c is not None and c < best:
+                    best = c
+            self.memo[key] = best
         return best
 
     def __call__(self, variables, domains, assignments, forwardcheck=False):
@@ -195,31 +201,16 @@ class _Readings(Constraint):
             return True
         return self.cost(values) < math.inf
 
-    def propagator(self, index):
-        return _ReadingsPropagator(index, self)
-
-
-class _ReadingsPropagator(_CagePropagator):
-    """The solver's reasoning on a doubtful cage: once its cells allow few value tuples, only
-    values of a tuple that meets one of its readings stay."""
-
-    def __init__(self, cells, constraint: _Readings):
-        super().__init__(cells, None)
-        self.holds = lambda t: constraint.cost(t) < math.inf
-
-    def narrow(self, doms, deadline=None):
-        if _tuple_count(doms, MAX_TUPLES) > MAX_TUPLES:
-            return ()
-        return _exact_filter(doms, self.holds, self.clashes, self.unit_parts)
 
 
 class _Budget(Constraint):
     """The doubtful cages' readings cost ``budget`` nats at most in all (a branch and bound's
     bound): the solver drops a branch once the cheapest readings its cells still allow cost more."""
 
-    def __init__(self, cages, budget: float):
+    def __init__(self, cages, budget: float, variables):
         self.cages = cages     # (positions among the constraint's cells, _Readings)
         self.budget = budget
+        self.variables = variables   # the cells (row, col), in the constraint's order
 
     def __call__(self, variables, domains, assignments, forwardcheck=False):
         values = [assignments.get(v) for v in variables]
@@ -228,34 +219,73 @@ class _Budget(Constraint):
         return sum(r.cost([values[p] for p in pos]) for pos, r in self.cages) <= self.budget + 1e-9
 
     def propagator(self, index):
-        return _BudgetPropagator(index, self)
+        return _BudgetPropagator(index, self, self.variables)
 
 
 class _BudgetPropagator:
     """Lower bound of the doubtful cages' cost under the cells' domains: per cage, its cheapest
-    reading some value tuple still meets (each reading's floor where too many tuples remain)."""
+    reading some value tuple still meets (each reading's floor where too many tuples remain); a
+    branch whose bound passes the budget is dropped, and a cage's values that only readings dearer
+    than its share of what is left meet leave its cells."""
 
-    def __init__(self, cells, budget: _Budget):
+    def __init__(self, cells, budget: _Budget, variables=None):
         self.cells = tuple(cells)
-        self.parts = [(tuple(self.cells[p] for p in pos), r, min(r.table.values()), {}) for pos, r in budget.cages]
+        self.parts = []
+        for pos, r in budget.cages:
+            where = [variables[p] for p in pos] if variables is not None else None
+            # Cells of the cage in one row or column hold different values.
+            clashes = () if where is None else tuple(
+                (a, b) for a in range(len(pos)) for b in range(a + 1, len(pos))
+                if where[a][0] == where[b][0] or where[a][1] == where[b][1])
+            self.parts.append((tuple(self.cells[p] for p in pos), r, min(r.table.values()), {}, clashes))
         self.budget = budget.budget
 
+    @staticmethod
+    def _tuples(key, r, memo, clashes):
+        """(cost, tuple) of the value tuples ``key``'s domains allow that meet a reading, cheapest
+        first; None when too many tuples to try."""
+        hit = memo.get(key)
+        if hit is None:
+            hit = False
+            if _tuple_count(list(key), MAX_TUPLES) <= MAX_TUPLES:
+                hit = sorted((c, t) for t in iproduct(*[values_of(d) for d in key])
+                             if all(t[a] != t[b] for a, b in clashes)
+                             for c in (r.cost(t),) if c < math.inf)
+            if len(memo) > 20_000:
+                memo.clear()
+            memo[key] = hit
+        return hit if hit is not False else None
+
     def propagate(self, dom, deadline=None):
+        lows, found = [], []
         total = 0.0
-        for cells, r, floor, memo in self.parts:
-            key = tuple(dom[c] for c in cells)
-            low = memo.get(key)
-            if low is None:
-                low = floor
-                if _tuple_count(list(key), MAX_TUPLES) <= MAX_TUPLES:
-                    low = min((r.cost(t) for t in iproduct(*[values_of(d) for d in key])), default=math.inf)
-                if len(memo) > 20_000:
-                    memo.clear()
-                memo[key] = low
+        for cells, r, floor, memo, clashes in self.parts:
+            tuples = self._tuples(tuple(dom[c] for c in cells), r, memo, clashes)
+            low = floor if tuples is None else (tuples[0][0] if tuples else math.inf)
+            lows.append(low)
+            found.append(tuples)
             total += low
             if total > self.budget + 1e-9:
                 return None
-        return []
+        slack = self.budget - total + 1e-9
+        changed = []
+        for (cells, _, _, _, _), low, tuples in zip(self.parts, lows, found):
+            if tuples is None:
+                continue
+            support = [0] * len(cells)
+            for c, t in tuples:
+                if c > low + slack:
+                    break
+                for k, v in enumerate(t):
+                    support[k] |= 1 << v
+            for k, cell in enumerate(cells):
+                d = dom[cell] & support[k]
+                if d != dom[cell]:
+                    if not d:
+                        return None
+                    dom[cell] = d
+                    changed.append(cell)
+        return changed
 
 
 @dataclass(frozen=True)
@@ -343,7 +373,7 @@ def readings_within(cages, n: int, doubtful, options: dict, budget: float, *, ma
         pos = list(range(len(cells), len(cells) + len(cages[i].cells)))
         cells += list(cages[i].cells)
         parts.append((pos, constraints[i] if i in constraints else _Readings(tables[i])))
-    problem.addConstraint(_Budget(parts, budget), cells)
+    problem.addConstraint(_Budget(parts, budget, cells), cells)
     grids, complete = [], True
     for assignment in problem.getSolutionIter():
         grids.append(assignment)

@@ -383,15 +383,21 @@ def with_readings(variants, readings: dict):
 
 
 def _ambiguity(search: Search, chosen) -> str:
-    """Another reading set of ``search`` (all grids enumerated) under which the puzzle has one other
-    solution and that the reader found within AMBIGUOUS_CLOSE nats of ``chosen``'s, as text; empty
-    when none: the solver's "one solution" then does not decide between two puzzles."""
-    if not search.complete:
-        return ""
+    """Why ``chosen`` (a reading set of ``search``, the one repaired to) is in doubt, as text; empty
+    when it is not: another reading set within AMBIGUOUS_CLOSE nats of it under which the puzzle
+    has one other solution (all grids enumerated), or a likelier one under which it has several
+    (some other clue misread too, it may well be the truth): the solver's "one solution" then does
+    not decide between two puzzles."""
     for other in search.found:
-        if other.count == 1 and other.solution != chosen.solution and other.cost <= chosen.cost + AMBIGUOUS_CLOSE:
-            said = ", ".join(f"{r.text!r}" for i, r in sorted(other.readings.items()) if r.text != chosen.readings[i].text)
+        if other.cost > chosen.cost + AMBIGUOUS_CLOSE:
+            break
+        if other is chosen:
+            continue
+        said = ", ".join(f"{r.text!r}" for i, r in sorted(other.readings.items()) if r.text != chosen.readings[i].text)
+        if search.complete and other.count == 1 and other.solution != chosen.solution:
             return f"clues read as {said} ({other.cost - chosen.cost:+.1f} nats) give another puzzle of one solution"
+        if other.count > 1 and other.cost < chosen.cost:
+            return f"clues read as {said} ({other.cost - chosen.cost:+.1f} nats) give a puzzle of several solutions"
     return ""
 
 

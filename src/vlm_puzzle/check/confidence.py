@@ -19,7 +19,7 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from vlm_puzzle.check.givens import MAX_CHANGES
-from vlm_puzzle.check.judge import NOT_UNIQUE, UNIQUENESS_UNKNOWN
+from vlm_puzzle.check.judge import CLUE_AMBIGUOUS, GIVENS_AMBIGUOUS, NOT_UNIQUE, UNIQUENESS_UNKNOWN
 from vlm_puzzle.findings import Finding
 from vlm_puzzle.rules.geometry import DOUBTFUL
 
@@ -39,8 +39,12 @@ DOUBTED_CAP = 0.85
 # solution's, on a big handwritten board) is right about 9 times in 10 (development boards: 25
 # of 28), whatever else the signals say; the fit saw too few of them to tell.
 MANY_REPAIRS, MANY_REPAIRS_CAP = MAX_CHANGES, 0.85
+# An answer whose reading is one of two that the picture allows about equally, each a puzzle of one
+# solution with another answer (a doubtful given, or a repaired clue, read otherwise): a coin toss.
+AMBIGUITY_CODES = (GIVENS_AMBIGUOUS, CLUE_AMBIGUOUS)
+AMBIGUOUS_CAP = 0.5
 FEATURES = ("read_logit", "read_nll", "clue_logit", "rule_confidence", "repairs", "uncertain", "problems",
-            "not_unique")
+            "not_unique", "ambiguous")
 
 
 @dataclass(frozen=True)
@@ -121,12 +125,13 @@ def signals(cell_confidence: np.ndarray | None, clue_confidence: Iterable[float]
                                for f in findings)),
         "problems": float(sum(f.level == "problem" for f in findings)),
         "not_unique": float(unique is not True),
+        "ambiguous": float(sum(f.code in AMBIGUITY_CODES for f in findings)),
     }
 
 
 def probability(sig: Mapping[str, float], calibration: Calibration) -> float:
     """The calibrated probability that the answer with these :func:`signals` is right (at most
-    ``NOT_UNIQUE_CAP`` / ``DOUBTED_CAP`` / ``MANY_REPAIRS_CAP`` where those apply)."""
+    ``NOT_UNIQUE_CAP`` / ``DOUBTED_CAP`` / ``MANY_REPAIRS_CAP`` / ``AMBIGUOUS_CAP`` where those apply)."""
     x = np.array([[float(sig[f]) for f in calibration.features]])
     p = float(calibration.probability(x)[0])
     if sig.get("not_unique", 0.0):
@@ -135,6 +140,8 @@ def probability(sig: Mapping[str, float], calibration: Calibration) -> float:
         p = min(p, DOUBTED_CAP)
     if sig.get("repairs", 0.0) > MANY_REPAIRS:
         p = min(p, MANY_REPAIRS_CAP)
+    if sig.get("ambiguous", 0.0):
+        p = min(p, AMBIGUOUS_CAP)
     return p
 
 
