@@ -84,3 +84,13 @@ def test_a_single_cell_read_two_ways_alike_is_two_puzzles():
     cages, _ = _board(10, {5: _clue("9", [0.46], [[("2", 0.4), ("4", 0.001)]])})
     search = likeliest_readings(cages, 4, [5], {5: cage_readings(cages[5].cells, cages[5].clue, 4)})
     assert search.found[0].readings[5].text == "2" and not _ambiguity(search, search.found[0])
+
+
+def test_the_work_is_counted_not_timed():
+    bad = {0: _clue("61", [0.99, 0.7], [[], [("", 0.1), ("7", 0.1)]]), 3: _clue("8/", [0.6, 0.99], [[("2", 0.3)], []])}
+    cages, _ = _board(0, bad)
+    options = {i: cage_readings(cages[i].cells, cages[i].clue, 4) for i in (0, 3)}
+    stopped = likeliest_readings(cages, 4, [0, 3], options, max_work=0)
+    assert not stopped.complete and stopped.found == ()
+    again = [likeliest_readings(cages, 4, [0, 3], options, max_work=50) for _ in range(2)]
+    assert again[0] == again[1]

@@ -23,7 +23,7 @@ from itertools import product as iproduct
 
 from constraint import Constraint, Problem
 
-from vlm_puzzle.solver.constraints import AllDifferentGroup, _tuple_count, values_of
+from vlm_puzzle.solver.constraints import AllDifferentGroup, DeadlinePassed, _tuple_count, values_of
 from vlm_puzzle.solver.model import cage_constraints
 from vlm_puzzle.solver.search import PropagatingSolver
 from vlm_puzzle.spec import Cage
@@ -42,6 +42,9 @@ MAX_TUPLES = 4096      # a doubtful cage's cells are narrowed by trying its valu
 # the runners-up are looked for up to MARGIN nats dearer than the cheapest.
 BUDGETS = (4.0, 8.0, 12.0, 16.0, 20.0, 25.0, 30.0, 40.0)
 MARGIN = 4.0
+# Bound computations at most per search (each one a node of the solver's search or a propagation
+# round): the work is counted, not timed, so that a busy machine gets the same answer.
+MAX_WORK = 5000
 
 
 @dataclass(frozen=True)
@@ -207,10 +210,11 @@ class _Budget(Constraint):
     """The doubtful cages' readings cost ``budget`` nats at most in all (a branch and bound's
     bound): the solver drops a branch once the cheapest readings its cells still allow cost more."""
 
-    def __init__(self, cages, budget: float, variables):
+    def __init__(self, cages, budget: float, variables, work: list):
         self.cages = cages     # (positions among the constraint's cells, _Readings)
         self.budget = budget
         self.variables = variables   # the cells (row, col), in the constraint's order
+        self.work = work             # [bound computations left] (shared by a search's passes)
 
     def __call__(self, variables, domains, assignments, forwardcheck=False):
         values = [assignments.get(v) for v in variables]
@@ -239,6 +243,7 @@ class _BudgetPropagator:
                 if where[a][0] == where[b][0] or where[a][1] == where[b][1])
             self.parts.append((tuple(self.cells[p] for p in pos), r, min(r.table.values()), {}, clashes))
         self.budget = budget.budget
+        self.work = budget.work
 
     @staticmethod
     def _tuples(key, r, memo, clashes):
@@ -257,6 +262,9 @@ class _BudgetPropagator:
         return hit if hit is not False else None
 
     def propagate(self, dom, deadline=None):
+        self.work[0] -= 1
+        if self.work[0] < 0:
+            raise DeadlinePassed   # the search's work is spent: stopped as by a deadline
         lows, found = [], []
         total = 0.0
         for cells, r, floor, memo, clashes in self.parts:
@@ -312,27 +320,29 @@ class Search:
 
 def likeliest_readings(cages, n: int, doubtful, options: dict, *, max_grids: int = MAX_GRIDS,
                        deadline: float | None = None, max_sets: int = 20, budgets=BUDGETS,
-                       margin: float = MARGIN) -> Search:
+                       margin: float = MARGIN, max_work: int = MAX_WORK) -> Search:
     """The reading sets of the ``doubtful`` cages under which the puzzle has a solution, cheapest
     first: :func:`readings_within` under each of ``budgets`` (nats) in turn until one finds a grid,
     then under that cost plus ``margin`` (the runners-up). ``complete``: the last search enumerated
-    every grid within its budget (so a reading set met by one grid there has one solution)."""
+    every grid within its budget (so a reading set met by one grid there has one solution). At most
+    ``max_work`` bound computations in all (:data:`MAX_WORK`); ``deadline`` guards the clock too."""
     search = Search((), True, 0)
+    work = [max_work]
     for budget in budgets:
         search = readings_within(cages, n, doubtful, options, budget, max_grids=max_grids, deadline=deadline,
-                                 max_sets=max_sets)
+                                 max_sets=max_sets, work=work)
         if search.found or not search.complete:
             break
     if search.found and search.complete:
         wider = search.found[0].cost + margin
         if wider > budget:
             search = readings_within(cages, n, doubtful, options, wider, max_grids=max_grids, deadline=deadline,
-                                     max_sets=max_sets)
+                                     max_sets=max_sets, work=work)
     return search
 
 
 def readings_within(cages, n: int, doubtful, options: dict, budget: float, *, max_grids: int = MAX_GRIDS,
-                    deadline: float | None = None, max_sets: int = 20) -> Search:
+                    deadline: float | None = None, max_sets: int = 20, work: list | None = None) -> Search:
     """The reading sets of the ``doubtful`` cages (indices into ``cages``, KenKen cages with read
     ``clue``) under which the puzzle has a solution, cheapest first (at most ``max_sets``).
 
@@ -343,7 +353,8 @@ def readings_within(cages, n: int, doubtful, options: dict, budget: float, *, ma
     tables = {i: {(r.op, r.target): r.cost for r in options[i]} for i in doubtful}
     if any(not tables[i] for i in doubtful):
         return Search((), True, 0)
-    problem = Problem(PropagatingSolver(deadline=deadline))
+    solver = PropagatingSolver(deadline=deadline)
+    problem = Problem(solver)
     values = list(range(1, n + 1))
     domains = {(r, c): values for r in range(n) for c in range(n)}
     for i, cage in enumerate(cages):
@@ -373,14 +384,14 @@ def readings_within(cages, n: int, doubtful, options: dict, budget: float, *, ma
         pos = list(range(len(cells), len(cells) + len(cages[i].cells)))
         cells += list(cages[i].cells)
         parts.append((pos, constraints[i] if i in constraints else _Readings(tables[i])))
-    problem.addConstraint(_Budget(parts, budget, cells), cells)
+    problem.addConstraint(_Budget(parts, budget, cells, work if work is not None else [MAX_WORK]), cells)
     grids, complete = [], True
     for assignment in problem.getSolutionIter():
         grids.append(assignment)
         if len(grids) >= max_grids:
             complete = False
             break
-    if deadline is not None and time.perf_counter() > deadline:
+    if solver.stats.timed_out:
         complete = False
     return Search(_reading_sets(cages, grids, doubtful, options, max_sets), complete, len(grids))
 

@@ -52,11 +52,12 @@ TOTAL_PER_CLUE = 2
 KENKEN_PER_CAGE = 4
 # The likeliest-readings search (likeliest_kenken): clues read below DOUBT_CLUE, or that their
 # cage cannot meet, are doubtful (MAX_DOUBTFUL at most, the least sure); when no grid meets them
-# (a clue read surer is misread too), those read below WIDER_CLUE. LIKELIEST_S: a guard only.
+# (a clue read surer is misread too), those read below WIDER_CLUE. Its work is counted
+# (cage_readings.MAX_WORK); LIKELIEST_S only guards the clock (a seconds-long search at worst).
 DOUBT_CLUE = 0.9
 WIDER_CLUE = 0.99
 MAX_DOUBTFUL = 14
-LIKELIEST_S = 3.0
+LIKELIEST_S = 10.0
 
 
 def clue_changes(cages, max_cost: float = MAX_COST, kenken_size: int = 0) -> list[tuple[float, int, int, str]]:
