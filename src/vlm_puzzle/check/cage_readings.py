@@ -344,11 +344,13 @@ def likeliest_readings(cages, n: int, doubtful, options: dict, *, max_grids: int
 def readings_within(cages, n: int, doubtful, options: dict, budget: float, *, max_grids: int = MAX_GRIDS,
                     deadline: float | None = None, max_sets: int = 20, work: list | None = None) -> Search:
     """The reading sets of the ``doubtful`` cages (indices into ``cages``, KenKen cages with read
-    ``clue``) under which the puzzle has a solution, cheapest first (at most ``max_sets``).
+    ``clue``) costing ``budget`` nats at most under which the puzzle has a solution, cheapest first
+    (at most ``max_sets``).
 
     ``options``: cage index -> its :func:`cage_readings` (the doubtful cages'). The other cages
     keep their clue as read. At most ``max_grids`` grids are enumerated (a larger count: the
-    doubt is too wide for this search); ``deadline`` (``time.perf_counter()``) stops it too."""
+    doubt is too wide for this search); ``work`` ([bound computations left]) and ``deadline``
+    (``time.perf_counter()``) stop it too, ``complete`` then False."""
     doubtful = [i for i in doubtful]
     tables = {i: {(r.op, r.target): r.cost for r in options[i]} for i in doubtful}
     if any(not tables[i] for i in doubtful):
