@@ -333,7 +333,7 @@ def repair_clues(state: GridState, decision: Decision) -> GridState:
     if repaired is None and kind == "kenken" == decision.kind and not several:
         # Last, the likeliest readings of every doubtful clue at once, any text its cage can meet.
         search = likeliest_kenken(variants.cages, variants.size, time.perf_counter() + LIKELIEST_S)
-        for k, found in enumerate(search.found):
+        for found in search.found:
             if search.complete and found.count > 1:
                 continue   # several grids meet these readings: not the puzzle
             candidate = with_readings(variants, found.readings)
