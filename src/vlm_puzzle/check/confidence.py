@@ -19,7 +19,7 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from vlm_puzzle.check.givens import MAX_CHANGES
-from vlm_puzzle.check.judge import CLUE_AMBIGUOUS, GIVENS_AMBIGUOUS, NOT_UNIQUE, UNIQUENESS_UNKNOWN
+from vlm_puzzle.check.judge import CLUE_AMBIGUOUS, NOT_UNIQUE, UNIQUENESS_UNKNOWN
 from vlm_puzzle.findings import Finding
 from vlm_puzzle.rules.geometry import DOUBTFUL
 
@@ -39,9 +39,10 @@ DOUBTED_CAP = 0.85
 # solution's, on a big handwritten board) is right about 9 times in 10 (development boards: 25
 # of 28), whatever else the signals say; the fit saw too few of them to tell.
 MANY_REPAIRS, MANY_REPAIRS_CAP = MAX_CHANGES, 0.85
-# An answer whose reading is one of two that the picture allows about equally, each a puzzle of one
-# solution with another answer (a doubtful given, or a repaired clue, read otherwise): a coin toss.
-AMBIGUITY_CODES = (GIVENS_AMBIGUOUS, CLUE_AMBIGUOUS)
+# An answer whose repaired clues have a rival reading about as likely, a puzzle of one solution
+# with another answer (or a likelier one of several solutions): a coin toss. (Doubtful givens read
+# two ways, GIVENS_AMBIGUOUS, are often right: the rule confidence caps them, at DOUBTED_CAP.)
+AMBIGUITY_CODES = (CLUE_AMBIGUOUS,)
 AMBIGUOUS_CAP = 0.5
 # An answer whose cage clues the solver repaired is right about 9 times in 10 (handwritten KenKen
 # development boards, seeds 9,703,000-9,709,014: 45 of 50; 9 of 10 where nothing else doubted it):
