@@ -118,3 +118,37 @@ def test_lean_load_gives_the_ordinary_load_tokens():
     ours = QwenVL.from_pretrained(path, device="cpu", decode="plain").generate(images, "What puzzle is this?",
                                                                                max_new_tokens=12)
     assert child["tokens"] == [list(g.token_ids) for g in ours]
+
+
+_PREFETCH_CHILD = """
+import sys, json
+sys.path.insert(0, {src!r})
+import torch
+from vlm_puzzle.models import fast_load
+from vlm_puzzle.models.loading import import_transformers
+pre = fast_load.Prefetch({path!r}, "cpu")
+import_transformers({path!r})
+model, why = fast_load.load_fast({path!r}, device="cpu", dtype=torch.float32, prefetched=pre)
+sums = {{n: float(t.double().sum()) for n, t in model.state_dict().items()}}
+print("RESULT", json.dumps(dict(why=why, heavy=[m for m in ("sympy", "torch._dynamo") if m in sys.modules],
+                                sums=sums)))
+"""
+
+
+def test_prefetched_load_builds_no_meta_model():
+    """The prefetched fast load builds its shell in host memory, not on the meta device (whose kernels import
+    sympy and torch._dynamo, seconds of a load): a fresh process loads the shipped model that way with
+    neither imported, and the same weights and buffers as from_pretrained."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    from vlm_puzzle.models.shipped import shipped_model_path
+
+    path = str(shipped_model_path())
+    code = _PREFETCH_CHILD.format(src=str(ROOT / "src"), path=path)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT")]
+    assert line, proc.stderr[-2000:]
+    child = json.loads(line[0][len("RESULT"):])
+    assert child["why"] == "" and child["heavy"] == []
+    plain = transformers.AutoModelForImageTextToText.from_pretrained(path, dtype=torch.float32)
+    assert child["sums"] == {n: float(t.double().sum()) for n, t in plain.state_dict().items()}

@@ -14,7 +14,9 @@ model on the device without weight init (0.65 s there, all included but the byte
 shard's bytes straight into the parameters: on CPU ``readinto`` the parameter's own memory, on CUDA
 through two pinned chunks (one copy of the weights, no staging buffer). :class:`Prefetch` instead reads
 onto the device in a thread started before the imports (the read overlaps them); the model is then built
-on the meta device and adopts the read tensors (:func:`adopt_prefetched`, one copy). Anything that does not map one to one (unexpected/missing keys, a tied weight stored, shape
+as an uninitialised shell in host memory and adopts the read tensors (:func:`adopt_prefetched`, one copy
+on the device). Not on the meta device: meta kernels import sympy and torch._dynamo (2-core VM, tiny
+model after the lean imports: 6.3 s on meta, 0.05 s in host memory; untouched pages cost nothing). Anything that does not map one to one (unexpected/missing keys, a tied weight stored, shape
 mismatch) returns None with the reason; the caller then uses ``from_pretrained``. Same parameters,
 buffers (rotary inv_freq recomputed as from_pretrained does), generation_config and tokens as
 ``from_pretrained``: tests/test_models.py.
@@ -238,13 +240,16 @@ def load_into(model, path: str | Path, *, chunk_mb: float = 64, chunked: bool | 
 
 
 def adopt_prefetched(model, path: str | Path, prefetched: Prefetch, device: torch.device) -> str:
-    """Fill a model built on the meta device from a :class:`Prefetch` of ``path``: its tensors become the
-    parameters (``load_state_dict(assign=True)``: no second copy on the device; another dtype is cast),
-    tied weights are tied, non-persistent buffers (rotary inv_freq) materialised on ``device`` and
-    recomputed as ``from_pretrained`` does. "" when done, else why the checkpoint does not map."""
+    """Fill a model shell (built without weight init, on the meta device or in host memory) from a
+    :class:`Prefetch` of ``path``: its tensors become the parameters (``load_state_dict(assign=True)``: no
+    second copy on the device; another dtype is cast), tied weights are tied, non-persistent buffers
+    (rotary inv_freq) recomputed as ``from_pretrained`` does and moved to ``device``. "" when done, else
+    why the checkpoint does not map."""
     plan, why = _model_plan(model, path)
     if why:
         return why
+    shell_params = list(model.parameters())  # held so that their ids are not reused below
+    shell = {id(t) for t in shell_params}
     tensors = prefetched.result()
     state = {}
     for _, _, items in plan:
@@ -260,9 +265,14 @@ def adopt_prefetched(model, path: str | Path, prefetched: Prefetch, device: torc
             if buf is not None and buf.is_meta:
                 module._buffers[name] = torch.empty_like(buf, device=device)
     _reinit_non_persistent_buffers(model)
-    left = [n for n, t in list(model.named_parameters()) + list(model.named_buffers()) if t.is_meta]
-    if left:  # nothing may stay unloaded (a buffer nobody computes)
-        return f"left on the meta device after loading: {', '.join(left[:3])}"
+    for module in model.modules():
+        for name, buf in module._buffers.items():
+            if buf is not None and not buf.is_meta and buf.device != device:
+                module._buffers[name] = buf.to(device)
+    left = [n for n, t in model.named_parameters() if id(t) in shell or t.is_meta]
+    left += [n for n, t in model.named_buffers() if t.is_meta]
+    if left:  # nothing may stay unloaded (a shell's memory is garbage; a buffer nobody computes)
+        return f"left unloaded: {', '.join(left[:3])}"
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return ""
@@ -305,8 +315,8 @@ def load_fast(path: str | Path, *, device="cuda", dtype=torch.bfloat16, attn_imp
         if stored:  # from_pretrained compares them and may untie: its own logic decides
             return None, f"tied weight {sorted(stored)[0]} is stored in the checkpoint"
     if prefetched is not None:
-        # The weights are already on the device: build on meta (no allocation) and adopt them.
-        with torch.device("meta"), no_init_weights():
+        # The weights are already on the device: build a shell whose pages are never touched and adopt them.
+        with torch.device("cpu"), no_init_weights():
             model = cls._from_config(config, dtype=dtype, attn_implementation=attn_implementation)
         t1 = time.perf_counter()
         why = adopt_prefetched(model, path, prefetched, torch.device(device))
