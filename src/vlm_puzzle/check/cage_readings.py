@@ -8,16 +8,18 @@ operator the cage allows, each target digits 1..N reach), priced by how much les
 reader found that text than what it read (:func:`text_cost`: an edit distance whose
 substitutions and deletions cost the reader's own loss, ``-log p(new) + log p(read)``, and
 whose insertions a fixed price), readings dearer than a bound dropped. The solver enumerates
-the grids in which every doubtful cage meets one of its readings and every other cage its clue
-as read; each grid names its cheapest reading per doubtful cage (the values of a cage fix its
-target under each operator), and the reading sets come cheapest first (:func:`likeliest_readings`).
-The work is bounded by counts (grids enumerated, search nodes), not by the clock, so that the
-answer does not depend on the machine's load; a clock deadline only guards against the worst.
+the grids in which every doubtful cage meets one of its readings, every other cage its clue as
+read, and the readings cost at most a budget in all (branch and bound: a constraint over the
+doubtful cages prunes on the cheapest readings their cells' domains still allow), the budget
+raised until some grid fits; each grid names its cheapest reading per doubtful cage (the values
+of a cage fix its target under each operator), and the reading sets come cheapest first
+(:func:`likeliest_readings`). The work is bounded by counts (grids enumerated, bound
+computations), not by the clock, so that the answer does not depend on the machine's load; a
+clock deadline only guards against the worst.
 """
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from itertools import product as iproduct
 
