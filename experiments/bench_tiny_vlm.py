@@ -113,6 +113,7 @@ def throughput(model: str, pics, batches, modes, repeats: int = 3) -> list[dict]
 
 
 _SOURCES: list = []  # (RGB picture, corners) of the end-to-end renders: inherited by forked workers
+_VIEW = (252, None)  # (side, margin) of the checkpoint's grid view (models.shipped.checkpoint_view)
 
 
 def _sources(n: int, workers: int) -> list:
@@ -141,13 +142,15 @@ def _source(i: int):
 def _view(i: int):
     from vlm_puzzle.rules.view import grid_view
 
-    image, corners = _SOURCES[i]
-    return grid_view(image, corners, 252)
+    image, corners = _SOURCES[i % len(_SOURCES)]
+    side, margin = _VIEW
+    return grid_view(image, corners, side, *(() if margin is None else (margin,)))
 
 
-def end_to_end(model: str, n: int, batch: int, modes, workers: int) -> dict:
+def end_to_end(model: str, n: int, batch: int, modes, workers: int, sources: int = 0) -> dict:
     """Puzzles/s from the pictures in memory to the answers (see the module docs), per mode, and the
-    share of answers identical to ``QwenVL.generate``'s."""
+    share of answers identical to ``QwenVL.generate``'s. ``sources``: render only this many pictures
+    and cut the ``n`` views from them in turn (rendering is not timed; it took minutes for 3,072)."""
     import multiprocessing as mp
 
     import torch
@@ -158,11 +161,15 @@ def end_to_end(model: str, n: int, batch: int, modes, workers: int) -> dict:
     from vlm_puzzle.models.pixel_inputs import direct_inputs
     from vlm_puzzle.rules.prompt import build_prompt
 
-    global _SOURCES
+    global _SOURCES, _VIEW
+    from vlm_puzzle.models.shipped import checkpoint_view
+
+    view = checkpoint_view(model)
+    _VIEW = view[1:] if view[0] == "grid" else _VIEW
     sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
     t0 = time.perf_counter()
-    _SOURCES = _sources(n, workers)
-    n = len(_SOURCES)
+    _SOURCES = _sources(min(n, sources) if sources else n, workers)
+    n = n if sources else len(_SOURCES)
     out = {"n": n, "batch": batch, "workers": workers, "render_s": round(time.perf_counter() - t0, 1)}
     pool = mp.get_context("fork").Pool(workers)  # forked before CUDA is touched
     try:
@@ -241,11 +248,13 @@ def main(argv=None) -> None:
     ap.add_argument("--end-to-end", type=int, default=0, metavar="N",
                     help="N renders answered with the grid view cut in worker processes (GPU only)")
     ap.add_argument("--e2e-batch", type=int, default=256)
+    ap.add_argument("--e2e-sources", type=int, default=0, help="render only this many pictures, cut views in turn")
     ap.add_argument("--workers", type=int, default=15)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     if args.end_to_end:
-        result = {"end_to_end": end_to_end(args.model, args.end_to_end, args.e2e_batch, args.modes, args.workers)}
+        result = {"end_to_end": end_to_end(args.model, args.end_to_end, args.e2e_batch, args.modes, args.workers,
+                                            args.e2e_sources)}
     elif args.cpu_only is not None:
         result = {"cpu": cpu_times(args.model, args.cpu_only)}
     else:

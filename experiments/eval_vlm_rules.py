@@ -3,6 +3,7 @@ and the newspaper photos.
 
     python experiments/eval_vlm_rules.py                          # the shipped vlm-puzzle-tiny
     python experiments/eval_vlm_rules.py --model DIR --adapter LORA_DIR --per-combo 4 --json out.json
+    python experiments/eval_vlm_rules.py --model NEW --compare OLD       # two checkpoints, geometry read once
 
 Sets:
 * ``renders``: every (kind, size) the renderer draws (``training/vlm_data.COMBOS``), ``--per-combo``
@@ -30,6 +31,7 @@ wrong), and the same of merge_checked against checked (``kind_fixes``: kind righ
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import statistics
 import sys
@@ -172,61 +174,73 @@ def photo_cases(folder: Path, limit: int | None):
         yield path.name, cv2.imread(str(path)), truth
 
 
-def evaluate(cases, vlm, workers: int, geometry: bool = True, view=("picture", 0),
-             second_margin: float | None = None) -> list[dict]:
+def evaluate(cases, vlm, workers: int, geometry: bool = True, view=("picture", 0, None),
+             second_margin: float | None = None, others=()) -> list[dict]:
     """One row per case: each method's fields and scores, the model's text, tokens and time
     (the model shown ``view``: ``Reading.vlm_image``; the grid view needs geometry's reading).
     ``second_margin`` (grid view): where the model's kind differs from geometry's, it is also
-    asked on a second grid view with this margin (``second`` in the row: its fields)."""
+    asked on a second grid view with this margin (``second`` in the row: its fields).
+    ``others``: more (model, view) pairs asked on the same readings (geometry read once); their
+    rows are in each row's ``others`` (one row each, as this model's)."""
     from multiprocessing import get_context
 
     from vlm_puzzle.check.policy import conclude
-    from vlm_puzzle.rules import merge
-    from vlm_puzzle.rules.vlm import infer_rules_vlm_detailed
 
     rows = []
     read = geometry or view[0] == "grid"
     with get_context("fork").Pool(workers) as pool:
         for name, image, truth, reading in pool.imap(geometry_case if read else model_only_case, cases):
-            row = {"name": name, "truth": truth}
+            base = {"name": name, "truth": truth}
             if reading is not None and geometry:
-                row["geometry"] = fields_of(reading.hints if reading.error is None else None)
-                row["checked"] = (fields_of_spec(conclude(reading.state, reading.hints, reading.spec)[1])
-                                  if reading.error is None else None)
-            if vlm is not None:
-                t0 = time.perf_counter()
-                shown = reading.vlm_image(*view) if reading is not None and reading.loaded is not None else image
-                [ans] = infer_rules_vlm_detailed(vlm, [shown])
-                row["ms"] = (time.perf_counter() - t0) * 1e3
-                row["text"], row["tokens"] = ans.text, ans.generation.n_tokens
-                try:
-                    json.loads(ans.text)
-                    row["invalid_json"] = False
-                except ValueError:
-                    row["invalid_json"] = True
-                row["model"] = fields_of(ans.hints) if ans.hints.kind is not None else None
-                if (second_margin is not None and view[0] == "grid" and reading.state is not None and row["model"]
-                        and reading.error is None and reading.hints.kind != row["model"]["kind"]):
-                    from vlm_puzzle.rules.view import grid_view
-
-                    other = grid_view(reading.loaded.image, np.asarray(reading.state.corners) * reading.picture_scale,
-                                      view[1], second_margin)
-                    [again] = infer_rules_vlm_detailed(vlm, [other])
-                    row["second"] = fields_of(again.hints) if again.hints.kind is not None else None
-                if geometry and reading.error is None:
-                    merged, _ = merge(reading.hints, ans.hints, geometry_spec=reading.spec)
-                    row["merge"] = fields_of(merged)
-                    row["merge_source"] = merged.source
-                    hints, spec = conclude(reading.state, reading.hints, reading.spec, use_vlm=True, vlm_hints=ans.hints)
-                    row["merge_checked"] = fields_of_spec(spec)
-                    row["merge_checked_source"] = hints.source
-                elif geometry:
-                    row["merge"] = row["merge_checked"] = None
-            for method in METHODS:
-                if method in row:
-                    row[f"{method}_score"] = score(row[method], truth)
+                base["geometry"] = fields_of(reading.hints if reading.error is None else None)
+                base["checked"] = (fields_of_spec(conclude(reading.state, reading.hints, reading.spec)[1])
+                                   if reading.error is None else None)
+            row = _model_row(dict(base), image, reading, vlm, view, geometry, second_margin)
+            if others:
+                row["others"] = [_model_row(dict(base), image, reading, v, w, geometry, None) for v, w in others]
             rows.append(row)
     return rows
+
+
+def _model_row(row: dict, image, reading, vlm, view, geometry: bool, second_margin) -> dict:
+    """``row`` (name, truth, geometry's) with the model's answer, the merge and the scores."""
+    from vlm_puzzle.check.policy import conclude
+    from vlm_puzzle.rules import merge
+    from vlm_puzzle.rules.vlm import infer_rules_vlm_detailed
+
+    if vlm is not None:
+        t0 = time.perf_counter()
+        shown = reading.vlm_image(*view) if reading is not None and reading.loaded is not None else image
+        [ans] = infer_rules_vlm_detailed(vlm, [shown])
+        row["ms"] = (time.perf_counter() - t0) * 1e3
+        row["text"], row["tokens"] = ans.text, ans.generation.n_tokens
+        try:
+            json.loads(ans.text)
+            row["invalid_json"] = False
+        except ValueError:
+            row["invalid_json"] = True
+        row["model"] = fields_of(ans.hints) if ans.hints.kind is not None else None
+        if (second_margin is not None and view[0] == "grid" and reading.state is not None and row["model"]
+                and reading.error is None and reading.hints.kind != row["model"]["kind"]):
+            from vlm_puzzle.rules.view import grid_view
+
+            other = grid_view(reading.loaded.image, np.asarray(reading.state.corners) * reading.picture_scale,
+                              view[1], second_margin)
+            [again] = infer_rules_vlm_detailed(vlm, [other])
+            row["second"] = fields_of(again.hints) if again.hints.kind is not None else None
+        if geometry and reading.error is None:
+            merged, _ = merge(reading.hints, ans.hints, geometry_spec=reading.spec)
+            row["merge"] = fields_of(merged)
+            row["merge_source"] = merged.source
+            hints, spec = conclude(reading.state, reading.hints, reading.spec, use_vlm=True, vlm_hints=ans.hints)
+            row["merge_checked"] = fields_of_spec(spec)
+            row["merge_checked_source"] = hints.source
+        elif geometry:
+            row["merge"] = row["merge_checked"] = None
+    for method in METHODS:
+        if method in row:
+            row[f"{method}_score"] = score(row[method], row["truth"])
+    return row
 
 
 def table(rows: list[dict]) -> dict:
@@ -259,7 +273,14 @@ def table(rows: list[dict]) -> dict:
             "differ_model_right": sum(r["model_score"]["whole"] for r in asked if r not in agree),
             "differ_second_right": sum(score(r["second"], r["truth"])["whole"] for r in asked if r not in agree)}
     if any("ms" in r for r in rows):
-        out["model_wrong"] = [(r["name"], r["text"]) for r in rows if not r["model_score"]["whole"]][:40]
+        wrong = [r for r in rows if not r["model_score"]["whole"]]
+        # which fields the misses get wrong, and the sizes answered for the wrong sizes
+        out["model_wrong_fields"] = dict(collections.Counter(
+            "+".join(f for f in FIELDS if not r["model_score"][f]) for r in wrong).most_common())
+        out["model_size_misses"] = dict(collections.Counter(
+            f"{r['truth']['size']}->{r['model']['size'] if r['model'] else None}" for r in wrong
+            if not r["model_score"]["size"]).most_common())
+        out["model_wrong"] = [(r["name"], r["text"]) for r in wrong][:40]
     return out
 
 
@@ -287,6 +308,9 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", help="checkpoint folder (default: the shipped vlm-puzzle-tiny); 'none': geometry only")
     ap.add_argument("--adapter", help="a LoRA adapter folder for --model")
+    ap.add_argument("--compare", nargs="+", default=[], metavar="DIR",
+                    help="more checkpoints asked on the same readings (geometry read once): sets of their own, "
+                         "named '... [DIR's folder name]'")
     ap.add_argument("--per-combo", type=int, default=3, help="held-out puzzles per (kind, size), each clean and photo")
     ap.add_argument("--photos", type=Path, default=PHOTOS)
     ap.add_argument("--photo-limit", type=int, default=None)
@@ -302,11 +326,13 @@ def main(argv=None) -> None:
     ap.add_argument("--second-view", type=float, default=None, metavar="MARGIN",
                     help="where model and geometry disagree on the kind, ask the model again on a grid view "
                          "with this margin (issue 14 item 4) and report whether the two views agree")
+    ap.add_argument("--view-margin", type=float, default=None, metavar="M",
+                    help="ask a grid-view model with this margin instead of its recorded one")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--markdown", type=Path)
     args = ap.parse_args(argv)
 
-    vlm, view = None, ("picture", 0)
+    vlm, view = None, ("picture", 0, None)
     if args.model != "none":
         import torch
 
@@ -317,8 +343,25 @@ def main(argv=None) -> None:
         vlm = QwenVL.from_pretrained(args.model or shipped_model_path(), device=args.device,
                                      adapter=args.adapter)
         view = checkpoint_view(args.model or shipped_model_path())
+        if args.view_margin is not None and view[0] == "grid":
+            view = (*view[:2], args.view_margin)
         print(vlm, "view", view, flush=True)
+    others = []
+    for path in args.compare:
+        from vlm_puzzle.models import QwenVL
+        from vlm_puzzle.models.shipped import checkpoint_view
+
+        others.append((QwenVL.from_pretrained(path, device=args.device), checkpoint_view(path)))
+        print(others[-1][0], "view", others[-1][1], flush=True)
     results, details = {}, {}
+
+    def record(name: str, rows: list[dict]) -> None:
+        per = [r.pop("others", [None] * len(args.compare)) for r in rows]
+        for key, got in [(name, rows)] + [(f"{name} [{Path(path).name}]", [o[k] for o in per])
+                                          for k, path in enumerate(args.compare)]:
+            results[key], details[key] = table(got), got
+            print(key, json.dumps(results[key]), flush=True)
+
     if "renders" in args.sets:
         from multiprocessing import get_context
 
@@ -331,10 +374,8 @@ def main(argv=None) -> None:
         for style in args.styles:
             for mode, sel in (("clean", False), ("photo", True)):
                 name = f"renders{'' if style == 'plain' else ' ' + style}, {mode}"
-                rows = evaluate([c for c in cases if c[0].endswith("_photo") == sel and style_of(c[0]) == style],
-                                vlm, args.workers, not args.model_only, view, args.second_view)
-                results[name], details[name] = table(rows), rows
-                print(name, json.dumps(results[name]), flush=True)
+                record(name, evaluate([c for c in cases if c[0].endswith("_photo") == sel and style_of(c[0]) == style],
+                                      vlm, args.workers, not args.model_only, view, args.second_view, others))
     sets = []
     if "photos" in args.sets:
         sets.append(("newspaper photos" if args.photos == PHOTOS else f"photos {args.photos.name}",
@@ -342,9 +383,7 @@ def main(argv=None) -> None:
     if "sgt" in args.sets:
         sets.append(("sgt prints", lambda: list(sgt_cases(args.per_combo, args.sgt_cache))))
     for name, cases_of in sets:
-        rows = evaluate(cases_of(), vlm, args.workers, not args.model_only, view, args.second_view)
-        results[name], details[name] = table(rows), rows
-        print(name, json.dumps(results[name]), flush=True)
+        record(name, evaluate(cases_of(), vlm, args.workers, not args.model_only, view, args.second_view, others))
     md = markdown(results)
     print(md)
     if args.json:

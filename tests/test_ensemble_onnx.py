@@ -31,12 +31,16 @@ def test_ensemble_gives_mean_probabilities(tmp_path, mean):
     assert np.abs(pa - pb).max() > 0.01  # the members differ, so the check means something
 
 
-def test_shipped_digits_is_the_two_member_mean():
+def test_shipped_digits_is_the_two_member_mean_at_its_temperature():
     shipped = ROOT / "src" / "vlm_puzzle" / "vision" / "weights" / "digits.onnx"
-    assert len(json.loads(shipped.with_suffix(".json").read_text())["ensemble"]) == 2
+    card = json.loads(shipped.with_suffix(".json").read_text())
+    assert len(card["ensemble"]) == 2
     patches = (np.random.default_rng(1).random((5, 32, 32)) * 255).astype(np.uint8)
-    pa, pb = (load_classifier(MEMBERS / n).predict(patches) for n in ("digits_prev.onnx", "digits.onnx"))
-    assert np.abs(load_classifier(shipped).predict(patches) - (pa + pb) / 2).max() < 1e-5
+    members = ROOT / "experiments" / "results" / "digits_s5"
+    pa, pb = (load_classifier(members / n).predict(patches).astype(np.float64) for n in ("digits_a.onnx", "digits_b.onnx"))
+    want = ((pa + pb) / 2) ** (1 / card["temperature"])
+    want /= want.sum(axis=1, keepdims=True)
+    assert np.abs(load_classifier(shipped).predict(patches) - want).max() < 1e-5
 
 
 def test_members_must_share_classes(tmp_path):
@@ -48,3 +52,17 @@ def test_members_must_share_classes(tmp_path):
     b.with_suffix(".json").write_text(json.dumps(card))
     with pytest.raises(SystemExit):
         ensemble_onnx.main([str(tmp_path / "x.onnx"), str(a), str(b)])
+
+
+def test_temperature_divides_the_joint_log_probabilities(tmp_path):
+    a, b = MEMBERS / "digits_prev.onnx", MEMBERS / "digits.onnx"
+    plain, warm = tmp_path / "plain.onnx", tmp_path / "warm.onnx"
+    ensemble_onnx.main([str(plain), str(a), str(b)])
+    ensemble_onnx.main([str(warm), str(a), str(b), "--temperature", "2.0"])
+    assert json.loads(warm.with_suffix(".json").read_text())["temperature"] == 2.0
+    patches = (np.random.default_rng(2).random((9, 32, 32)) * 255).astype(np.uint8)
+    p = load_classifier(plain).predict(patches).astype(np.float64)
+    want = np.sqrt(p) / np.sqrt(p).sum(axis=1, keepdims=True)
+    got = load_classifier(warm).predict(patches)
+    assert np.abs(got - want).max() < 1e-5
+    assert (got.argmax(1) == p.argmax(1)).all() and got.max() < p.max()

@@ -150,3 +150,18 @@ def test_a_reading_no_repair_fits_is_repaired_under_the_marks_read_in_doubt(sudo
 def _with_diagonal_score(variants, score: float):
     from dataclasses import replace
     return replace(variants, marks=replace(variants.marks, diagonal_score=score))
+
+
+def test_misreadings_past_the_narrowest_bound_are_repaired_by_the_wider_ones(sudoku16):
+    from vlm_puzzle.check.givens import LIKELY_BOUNDS
+    spec, _ = sudoku16
+    truth, read, misreads = _misread(spec, 4, 5)
+    probs = _reader(truth, {}).astype(np.float64)
+    for (r, c), v in misreads.items():   # read at 0.99, the truth ~5.8 nats behind: past the first bound
+        probs[r, c, :] = 1e-5
+        probs[r, c, v], probs[r, c, truth[r, c]] = 0.99, 0.003
+    probs /= probs.sum(axis=2, keepdims=True)
+    assert LIKELY_BOUNDS[0] < np.log(0.99 / 0.003) < LIKELY_BOUNDS[-1]
+    template = PuzzleSpec.sudoku(np.zeros((16, 16), int).tolist(), box=(4, 4))
+    out = repair_givens(template, read, probs.astype(np.float32), budget_s=5.0)
+    assert out.status == "repaired" and np.array_equal(out.givens, truth)

@@ -52,10 +52,10 @@ def test_grid_view_of_a_cut_grid_fills_the_outside_without_error():
 
 def test_checkpoint_view_from_its_record(tmp_path):
     (tmp_path / "vlm_puzzle.json").write_text(json.dumps({"view": "grid", "max_pixels": 300 * 300}))
-    assert checkpoint_view(tmp_path) == ("grid", 280)
+    assert checkpoint_view(tmp_path) == ("grid", 280, None)  # no view_margin: rules.view.GRID_MARGIN
     (tmp_path / "vlm_puzzle.json").write_text(json.dumps({"max_pixels": 300 * 300}))
-    assert checkpoint_view(tmp_path) == ("picture", 0)
-    assert checkpoint_view(tmp_path / "absent") == ("picture", 0)
+    assert checkpoint_view(tmp_path) == ("picture", 0, None)
+    assert checkpoint_view(tmp_path / "absent") == ("picture", 0, None)
     record = json.loads((SHIPPED_DIR / "vlm_puzzle.json").read_text())
     assert checkpoint_view(SHIPPED_DIR)[0] == record.get("view", "picture")
 

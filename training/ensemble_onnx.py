@@ -22,8 +22,9 @@ from onnx import compose, helper
 MEANS = {"geometric": "LogSoftmax", "arithmetic": "Softmax"}
 
 
-def ensemble(paths: list[Path], mean: str = "arithmetic") -> onnx.ModelProto:
-    """One model whose ``logits`` give, through a softmax, the members' mean probabilities."""
+def ensemble(paths: list[Path], mean: str = "arithmetic", temperature: float = 1.0) -> onnx.ModelProto:
+    """One model whose ``logits`` give, through a softmax, the members' mean probabilities
+    (sharpened or softened by ``temperature``: the output is divided by it)."""
     members = [onnx.load(str(p)) for p in paths]
     input_name = members[0].graph.input[0].name
     merged = None
@@ -49,11 +50,16 @@ def ensemble(paths: list[Path], mean: str = "arithmetic") -> onnx.ModelProto:
         total = f"sum{k}"
     scale = helper.make_tensor("inv_members", onnx.TensorProto.FLOAT, [], [1.0 / len(members)])
     merged.graph.initializer.append(scale)
+    last = "logits" if temperature == 1.0 else "mean_logits"
     if mean == "geometric":
-        nodes.append(helper.make_node("Mul", [total, "inv_members"], ["logits"]))
+        nodes.append(helper.make_node("Mul", [total, "inv_members"], [last]))
     else:  # log of the mean probability: the reader's softmax gives that mean back
         nodes.append(helper.make_node("Mul", [total, "inv_members"], ["mean_p"]))
-        nodes.append(helper.make_node("Log", ["mean_p"], ["logits"]))
+        nodes.append(helper.make_node("Log", ["mean_p"], [last]))
+    if temperature != 1.0:
+        merged.graph.initializer.append(helper.make_tensor("inv_temperature", onnx.TensorProto.FLOAT, [],
+                                                           [1.0 / temperature]))
+        nodes.append(helper.make_node("Mul", [last, "inv_temperature"], ["logits"]))
     merged.graph.node.extend(nodes)
     out = members[0].graph.output[0]
     del merged.graph.output[:]
@@ -67,6 +73,8 @@ def main(argv=None) -> None:
     ap.add_argument("out", type=Path)
     ap.add_argument("members", type=Path, nargs="+")
     ap.add_argument("--mean", choices=sorted(MEANS), default="arithmetic")
+    ap.add_argument("--temperature", type=float, default=1.0,
+                    help="divide the joint logits by this (training/calibrate_digits.py fits it)")
     args = ap.parse_args(argv)
     cards = [json.loads(p.with_suffix(".json").read_text()) for p in args.members]
     for c in cards[1:]:
@@ -74,8 +82,10 @@ def main(argv=None) -> None:
         if (c["classes"], c.get("input_size"), c.get("input_hw")) != \
                 (cards[0]["classes"], cards[0].get("input_size"), cards[0].get("input_hw")):
             raise SystemExit("members differ in classes or input size")
-    onnx.save(ensemble(args.members, args.mean), str(args.out))
+    onnx.save(ensemble(args.members, args.mean, args.temperature), str(args.out))
     card = dict(cards[0], ensemble=[{"name": c.get("name"), "training": c.get("training")} for c in cards])
+    if args.temperature != 1.0:
+        card["temperature"] = args.temperature
     args.out.with_suffix(".json").write_text(json.dumps(card, indent=1) + "\n")
     print(f"wrote {args.out} ({args.out.stat().st_size} bytes) from {len(args.members)} members")
 

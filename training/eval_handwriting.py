@@ -42,16 +42,16 @@ HAND_SEED = 7_000_000        # held-out handwriting grids: seeds HAND_SEED + i
 PRINT_SEED = 8_000_000       # held-out print grids: seeds PRINT_SEED + i
 
 
-def heldout_cells(grids: int, fonts_root: str = "/usr/share/fonts", hand: bool = True,
+def heldout_cells(grids: int, fonts_root: str = "/usr/share/fonts", hand: bool = True, first: int = 0,
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Patches, class indices and cell kinds of ``grids`` held-out grids: handwritten
-    (held-out writers) or, with ``hand=False``, printed only."""
+    """Patches, class indices and cell kinds of ``grids`` held-out grids (numbers ``first``..):
+    handwritten (held-out writers) or, with ``hand=False``, printed only."""
     fonts = synth.font_files(fonts_root, held_out=True) or synth.font_files(fonts_root)
     if not fonts:
         raise SystemExit(f"no print fonts under {fonts_root}")
     xs, ys, ks = [], [], []
     for i in range(grids):
-        rng = np.random.default_rng((HAND_SEED if hand else PRINT_SEED) + i)
+        rng = np.random.default_rng((HAND_SEED if hand else PRINT_SEED) + first + i)
         kinds: list[str] = []
         gray, rects, labels = synth.synth_grid(rng, fonts, hand=float(hand), split="heldout", kinds=kinds)
         xs.append(cell_patches(gray, rects))

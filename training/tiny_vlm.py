@@ -10,9 +10,11 @@ a ``Qwen2VLProcessor``, saved with ``save_pretrained``, so the wrapper loads it 
   pre-tokenizer cutting only before ``, "size"`` and ``, "box"``, so a merge may span spaces: the
   prompt is about 20 tokens and an answer 3 (kind, size, the other fields) plus ``<|im_end|>``, few
   decode steps; any other text still encodes byte by byte;
-* images: ``max_pixels = PIXELS`` (252 x 252: 81 visual tokens for a square picture); by default
-  (``--view grid``, recorded in ``vlm_puzzle.json``) the grid rectified (``rules.view.grid_view``),
-  as the pipeline then shows it the grid its vision stage located;
+* images: ``max_pixels = side**2`` (``--side``, default ``SIDE`` = 308: 121 visual tokens for a square
+  picture); by default (``--view grid``, recorded in ``vlm_puzzle.json`` with its margin
+  ``view_margin``) the grid rectified (``rules.view.grid_view``) with ``vlm_data.VIEW_MARGIN`` of the
+  view around it, as the pipeline then shows it the grid its vision stage located (a margin wide
+  enough to show the cells beyond a block of cells the locator took for the grid);
 * vision tower 6 layers x 192, language model 2 layers x 192, tied embeddings; stored in bf16.
 
 Training data stream from ``training/vlm_data.py`` worker processes (renders of every kind and
@@ -43,7 +45,8 @@ sys.path.insert(0, str(ROOT / "training"))
 
 import vlm_data  # noqa: E402
 
-PIXELS = 252 * 252        # max_pixels: a square picture is 252 x 252, 81 visual tokens
+SIDE = 308                # the view's side: max_pixels = SIDE ** 2, 121 visual tokens
+PIXELS = SIDE * SIDE
 MIN_PIXELS = 32 * 28 * 28  # min_pixels: only small pictures are enlarged
 NAME = "vlm-puzzle-tiny"
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>",
@@ -97,11 +100,11 @@ def build_tokenizer(vocab_size: int = 1024):
     return tokenizer
 
 
-def build_processor(tokenizer):
+def build_processor(tokenizer, pixels: int = PIXELS):
     import transformers
 
     image = transformers.Qwen2VLImageProcessor(patch_size=14, merge_size=2, temporal_patch_size=2,
-                                               min_pixels=MIN_PIXELS, max_pixels=PIXELS, image_mean=list(MEAN),
+                                               min_pixels=MIN_PIXELS, max_pixels=pixels, image_mean=list(MEAN),
                                                image_std=list(STD))
     video = transformers.Qwen2VLVideoProcessor(patch_size=14, merge_size=2, temporal_patch_size=2)
     return transformers.Qwen2VLProcessor(image_processor=image, tokenizer=tokenizer, video_processor=video,
@@ -205,23 +208,34 @@ def answer_accuracy(logits, labels) -> tuple[int, int]:
     return int(ok.sum()), int(ok.numel())
 
 
-def build_model(seed: int = 0, init: Path | None = None, **sizes):
-    """A new model and processor, or (``init``) a saved checkpoint's, to train further."""
+def build_model(seed: int = 0, init: Path | None = None, pixels: int = PIXELS, **sizes):
+    """A new model and processor, or (``init``) a saved checkpoint's, to train further; the
+    processor's pictures bounded by ``pixels`` (max_pixels; the vision tower's rotary positions
+    let a checkpoint go on at another view size)."""
     import torch
     import transformers
 
     if init is not None:
         model = transformers.Qwen2VLForConditionalGeneration.from_pretrained(init, dtype=torch.float32)
-        return model, transformers.AutoProcessor.from_pretrained(init)
+        processor = transformers.AutoProcessor.from_pretrained(init)
+        set_pixel_bounds(processor.image_processor, MIN_PIXELS, pixels)
+        return model, processor
     tokenizer = build_tokenizer()
-    processor = build_processor(tokenizer)
+    processor = build_processor(tokenizer, pixels)
     config = build_config(tokenizer, **sizes)
     torch.manual_seed(seed)
     model = transformers.Qwen2VLForConditionalGeneration(config)
     return model, processor
 
 
-def save(model, processor, out: Path, record: dict, view: str = "grid") -> Path:
+def set_pixel_bounds(image_processor, min_pixels: int, max_pixels: int) -> None:
+    """The Qwen2-VL image processor's bounds, in both forms it keeps them."""
+    image_processor.min_pixels, image_processor.max_pixels = min_pixels, max_pixels
+    image_processor.size = {"shortest_edge": min_pixels, "longest_edge": max_pixels}
+
+
+def save(model, processor, out: Path, record: dict, view: str = "grid", pixels: int = PIXELS,
+         margin: float = vlm_data.VIEW_MARGIN) -> Path:
     import torch
     import transformers
 
@@ -234,7 +248,8 @@ def save(model, processor, out: Path, record: dict, view: str = "grid") -> Path:
     model.to(torch.bfloat16).save_pretrained(out)
     processor.save_pretrained(out)
     (out / "vlm_puzzle.json").write_text(json.dumps({
-        "name": NAME, "min_pixels": MIN_PIXELS, "max_pixels": PIXELS, "view": view, **record}, indent=1))
+        "name": NAME, "min_pixels": MIN_PIXELS, "max_pixels": pixels, "view": view,
+        **({"view_margin": margin} if view == "grid" else {}), **record}, indent=1))
     return out
 
 
@@ -264,14 +279,14 @@ def train(args) -> dict:
     ctx = mp.get_context("fork")  # before CUDA is touched; workers use no torch
     q = ctx.Queue(maxsize=4000)
     workers = [ctx.Process(target=vlm_data.queue_worker, daemon=True,
-                           args=(w + args.worker0, fonts, (MIN_PIXELS, PIXELS), q, vlm_data.TRAIN_SEED0, args.view,
+                           args=(w + args.worker0, fonts, (MIN_PIXELS, args.side ** 2), q, vlm_data.TRAIN_SEED0, args.view,
                                  real, args.real_share))
                for w in range(args.workers)]
     for p in workers:
         p.start()
     device = torch.device(args.device)
     init_record = json.loads((args.init / "vlm_puzzle.json").read_text()).get("training") if args.init else None
-    model, processor = build_model(args.seed, args.init)
+    model, processor = build_model(args.seed, args.init, args.side ** 2)
     model.to(device).train()
     enc = Encoder(processor)
     n_params = sum(p.numel() for p in model.parameters())
@@ -352,13 +367,15 @@ def train(args) -> dict:
                            "params": n_params, "fonts": fonts, "augment": bool(args.augment),
                            "real_photos": {"pack": str(args.real), "n": len(real), "share": args.real_share} if real else None,
                            "jigsaw_odd_weight": vlm_data.JIGSAW_ODD,
+                           "view_margins": list(vlm_data.MARGINS),
+                           "subgrid": {"share": vlm_data.SUBGRID_SHARE, "miss": vlm_data.SUBGRID_MISS},
                            "style_shares": {"wide": vlm_data.WIDE_SHARE, "paper": vlm_data.PAPER_SHARE,
                                             "hand": vlm_data.HAND_SHARE},
                            "init": str(args.init) if args.init else None, "init_training": init_record, "seed0": vlm_data.TRAIN_SEED0,
                            "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
                            "last_log": log[-3:]}}
     model.eval().float()
-    save(model.cpu(), processor, Path(args.out), record, view=args.view)
+    save(model.cpu(), processor, Path(args.out), record, view=args.view, pixels=args.side ** 2)
     print(f"saved {args.out}: {step} steps, {len(buf_img)} distinct samples, {el:.0f} s", flush=True)
     return record
 
@@ -380,6 +397,7 @@ def main(argv=None) -> None:
     ap.add_argument("--init", type=Path, help="continue from this checkpoint (same tokenizer)")
     ap.add_argument("--view", default="grid", choices=["grid", "picture"],
                     help="what the model is shown: the located grid rectified, or the whole picture")
+    ap.add_argument("--side", type=int, default=SIDE, help="the view's side in px (a multiple of 28)")
     ap.add_argument("--real", type=Path, help="a training/vlm_real.py pack of real photos (9x9 sudoku) mixed in")
     ap.add_argument("--real-share", type=float, default=vlm_data.REAL_SHARE, help="their share of the pictures")
     ap.add_argument("--no-augment", dest="augment", action="store_false",

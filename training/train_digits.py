@@ -135,7 +135,7 @@ def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 
 def train(x: np.ndarray, y: np.ndarray, weights: np.ndarray, epochs: int, seed: int,
-          device: str) -> DigitNet:
+          device: str, label_smoothing: float = 0.0) -> DigitNet:
     torch.manual_seed(seed)
     gen = torch.Generator(device=device)
     gen.manual_seed(seed)
@@ -157,7 +157,7 @@ def train(x: np.ndarray, y: np.ndarray, weights: np.ndarray, epochs: int, seed: 
         for b in range(len(x) // batch):
             j = idx[b * batch:(b + 1) * batch]
             xb = augment(xt[j].float().unsqueeze(1) / 255.0, gen)
-            loss = F.cross_entropy(model(xb), yt[j], label_smoothing=0.0)
+            loss = F.cross_entropy(model(xb), yt[j], label_smoothing=label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -288,7 +288,7 @@ def _fit(job: dict, data: dict | None = None) -> dict:
     y = np.concatenate([data["ys"], data["jit_cls"][keep].reshape(-1)])
     w = np.concatenate([data["ws"], np.full(len(keep) * n_ph, job["photo_weight"])])
     print(f"{job['name']}: {len(keep)} train photos, {len(held)} held out", flush=True)
-    m = train(x, y, w, job["epochs"], job["seed"], job["device"])
+    m = train(x, y, w, job["epochs"], job["seed"], job["device"], job.get("label_smoothing", 0.0))
     export(m, Path(job["out"]))
     res: dict = {}
     if job["fold"] is not None:
@@ -338,6 +338,10 @@ def main(argv=None) -> None:
     ap.add_argument("--max-folds", type=int, default=0,
                     help="a quick check on a CPU: train only the first N of the --folds models and no final "
                          "model (0: all folds and the final model)")
+    ap.add_argument("--finals", type=int, default=1,
+                    help="final models trained on everything, seeds apart (digits.onnx, digits_final1.onnx, ...: "
+                         "members of an ensemble, training/ensemble_onnx.py)")
+    ap.add_argument("--label-smoothing", type=float, default=0.0, help="cross-entropy label smoothing")
     ap.add_argument("--photo-weight", type=float, default=4.0, help="sampling weight of a photo cell")
     ap.add_argument("--orient-model", type=Path,
                     help="ONNX digit model that finds which way up each photo is (e.g. the shipped one); "
@@ -431,14 +435,16 @@ def main(argv=None) -> None:
     jobs = [{"name": f"fold{f}", "fold": f, "held": held, "seed": args.seed + 1 + f,
              "out": str(out / f"digits_fold{f}.onnx")} for f, held in enumerate(folds)]
     if not args.max_folds:
-        jobs.append({"name": "final_model", "fold": None, "held": [], "seed": args.seed + 100,
-                     "out": str(out / "digits.onnx")})
+        jobs += [{"name": "final_model" + (str(i) if i else ""), "fold": None, "held": [], "seed": args.seed + 100 + i,
+                  "out": str(out / ("digits.onnx" if i == 0 else f"digits_final{i}.onnx"))}
+                 for i in range(args.finals)]
     data = {"xs": xs, "ys": ys, "ws": ws, "jit": np.stack([o["jit"] for o in oriented]),
             "jit_cls": np.stack([o["jit_cls"] for o in oriented]),
             "clean": np.stack([o["clean"] for o in oriented]), "cls": np.stack([o["cls"] for o in oriented])}
     if dev is not None:
         data.update(xd=xd, yd=yd)
-    common = {"epochs": args.epochs, "photo_weight": args.photo_weight, "device": device}
+    common = {"epochs": args.epochs, "photo_weight": args.photo_weight, "device": device,
+              "label_smoothing": args.label_smoothing}
     if args.parallel > 1:
         cache = out / "_data"
         cache.mkdir(exist_ok=True)
@@ -485,6 +491,7 @@ def main(argv=None) -> None:
                               "skeletons), with pencil-mark candidates read as empty" if args.hand else ""),
             "train_photos": {"files": [str(p) for p in args.train_photos], "photos": len(extra)},
             "epochs": args.epochs, "seed": args.seed, "photo_weight": args.photo_weight,
+            "label_smoothing": args.label_smoothing, "hand_boards": args.hand_boards,
             "command": "python training/train_digits.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         },
         "rendered_dev": dev,

@@ -36,7 +36,11 @@ PAPER_SHARE = 0.12         # renders in render.style.paper_style (a random varia
 HAND_SHARE = 0.1           # renders with hand-written givens and clues
 REUSE = 3                  # renders (styles, modes) per generated puzzle
 CORNER_JITTER = 0.012      # sd of each corner's error, share of the grid's side
-MARGINS = (0.015, 0.07)    # the grid view's margin, uniform in this range (inference: rules.view.GRID_MARGIN)
+MARGINS = (0.12, 0.18)     # the grid view's margin, uniform in this range (inference: VIEW_MARGIN)
+VIEW_MARGIN = 0.15         # the margin the model is asked with (its vlm_puzzle.json ``view_margin``): wide
+                           # enough that the cells past a sub-grid the locator took for the grid show
+SUBGRID_SHARE = 0.12       # views cut from the corners of a sub-grid of a size the locator knows
+SUBGRID_MISS = 0.85        # ... and of a grid of a size it does not know (it then always takes a sub-grid)
 WIDE_MAX_SIDE = 1400       # wide styles' canvases: wide_side's range cut here (rendering time)
 VIEWS = 2                  # grid views (each its own corner error and margin) per render
 JIGSAW_ODD = 3.0           # weight within jigsaw of the sizes no sudoku has (10, 11, 13, 14, 15): their
@@ -211,20 +215,53 @@ def render_samples(spec, seed: int, photo: bool, fonts, pixels: tuple[int, int],
     answer = answer_for(spec)
     if view == "picture":
         return [(model_picture(image, pixels, factor), answer)]
-    return [(v, answer) for v in jittered_views(image, corners, rng, square_side(pixels[1], factor), views)]
+    return [(v, answer) for v in jittered_views(image, corners, rng, square_side(pixels[1], factor), views,
+                                                n=spec.size)]
+
+
+def located_corners(corners, n: int, rng: np.random.Generator, share: float = SUBGRID_SHARE,
+                    miss: float = SUBGRID_MISS) -> np.ndarray:
+    """The corners the vision stage's locator may give for the ``n`` x ``n`` grid at ``corners``:
+    the grid's own, or those of an m x m block of its cells (m < n, the cells left out split at
+    random between the two sides of each axis). Its lattice sizes (``vision.lattice.GRID_SIZES``)
+    lack 10, 11, 13, 14 and 15: such a grid is located as the largest block it knows (9 or 12) with
+    chance ``miss``; a grid of a size it knows, as a block 1-3 cells smaller with chance ``share``."""
+    import cv2
+
+    from vlm_puzzle.vision.lattice import GRID_SIZES
+
+    q = np.asarray(corners, np.float64)
+    smaller = [m for m in GRID_SIZES if m < n]
+    if n not in GRID_SIZES and smaller and rng.random() < miss:
+        m = max(smaller)
+    elif n > 4 and rng.random() < share:
+        m = n - int(rng.integers(1, min(3, n - 4) + 1))
+    else:
+        return q
+    d = n - m
+    x0, y0 = int(rng.integers(0, d + 1)), int(rng.integers(0, d + 1))
+    unit = np.array([[0, 0], [n, 0], [n, n], [0, n]], np.float32)
+    hom = cv2.getPerspectiveTransform(unit, q.astype(np.float32))
+    block = np.array([[x0, y0], [x0 + m, y0], [x0 + m, y0 + m], [x0, y0 + m]], np.float32)
+    return cv2.perspectiveTransform(block[None], hom)[0].astype(np.float64)
 
 
 def jittered_views(image: np.ndarray, corners, rng: np.random.Generator, side: int, views: int = VIEWS,
-                   jitter: float = CORNER_JITTER, margins: tuple[float, float] = MARGINS) -> list[np.ndarray]:
+                   jitter: float = CORNER_JITTER, margins: tuple[float, float] = MARGINS,
+                   n: int | None = None) -> list[np.ndarray]:
     """``views`` grid views (``rules.view.grid_view``, ``side`` px) of ``image`` (channel order kept),
     each from ``corners`` moved at random by about ``jitter`` of the grid's side, as the vision
-    stage's locator errs, with a margin uniform in ``margins``."""
+    stage's locator errs, with a margin uniform in ``margins``; with ``n`` (the grid's size) each
+    from :func:`located_corners` first (a block of cells the locator may take for the grid)."""
     from vlm_puzzle.rules.view import grid_view
 
-    q = np.asarray(corners, np.float64)
-    extent = float(np.mean(np.linalg.norm(q - np.roll(q, 1, axis=0), axis=1)))
-    return [np.ascontiguousarray(grid_view(image, q + rng.normal(0.0, jitter * extent, q.shape), side,
-                                           float(rng.uniform(*margins)))) for _ in range(views)]
+    out = []
+    for _ in range(views):
+        q = np.asarray(corners, np.float64) if n is None else located_corners(corners, n, rng)
+        extent = float(np.mean(np.linalg.norm(q - np.roll(q, 1, axis=0), axis=1)))
+        out.append(np.ascontiguousarray(grid_view(image, q + rng.normal(0.0, jitter * extent, q.shape), side,
+                                                  float(rng.uniform(*margins)))))
+    return out
 
 
 def sample_stream(worker: int, fonts, pixels: tuple[int, int], seed0: int = TRAIN_SEED0, factor: int = 28,
@@ -247,7 +284,7 @@ def sample_stream(worker: int, fonts, pixels: tuple[int, int], seed0: int = TRAI
         # one draw here is VIEWS real views or REUSE renders' worth: the chance giving real_share of the pictures
         if real and view == "grid" and rng.random() < REUSE * real_share / (1 + (REUSE - 1) * real_share):
             image, corners, answer = real[int(rng.integers(len(real)))]
-            yield from ((v, answer) for v in jittered_views(image, corners, rng, square_side(pixels[1], factor)))
+            yield from ((v, answer) for v in jittered_views(image, corners, rng, square_side(pixels[1], factor), n=9))
             continue
         kind, n = COMBOS[int(rng.choice(len(COMBOS), p=weights))]
         try:

@@ -2,7 +2,7 @@
 
 Every one is a plain 9x9 sudoku with 3x3 boxes (newspaper prints being solved), so the target is
 known; the metadata labels the grid's four corners. :func:`pack` cuts each photo down to the grid
-and a margin, shrinks it (the view is 252 px: more detail is wasted) and writes a small folder
+and a margin, shrinks it (the view is about 300 px: more detail is wasted) and writes a small folder
 (JPEG files and ``corners.json``) that travels to the GPU machine; :func:`load` reads it back for
 ``vlm_data.sample_stream``, which cuts grid views from jittered corners as it does from the
 renderer's. The newspaper photos (Wicht & Hennebert) and kubiesa ``val`` stay held out.
@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 GRID_PX = 448      # the grid's mean side in the pack (the view draws it at 2 x 252 px, then halves)
-CROP_MARGIN = 0.15  # share of the grid's side kept around it (view margins and corner errors reach ~10%)
+CROP_MARGIN = 0.4   # share of the grid's side kept around it: the view's margin (``vlm_data.MARGINS``, up to
+                    # 18% of a view whose grid may be a 6x6 block of the 9x9) shows real page, not border
 
 
 def read_corners(split: Path) -> dict[str, np.ndarray]:

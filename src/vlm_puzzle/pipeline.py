@@ -72,19 +72,21 @@ class Reading:
     error_status: str = "error"
     picture_scale: float = 1.0       # loaded.image is the read picture scaled so (batch workers ship less)
 
-    def vlm_image(self, view: str = "picture", side: int = 0) -> np.ndarray | None:
+    def vlm_image(self, view: str = "picture", side: int = 0, margin: float | None = None) -> np.ndarray | None:
         """The picture for the VLM (BGR): the whole picture at most VLM_MAX_SIDE px a side, or
         with ``view`` "grid" (a model trained on it: ``models.shipped.checkpoint_view``) the located
-        grid rectified to ``side`` x ``side`` px (the whole picture when no grid was located)."""
+        grid rectified to ``side`` x ``side`` px, ``margin`` of it around the grid (default
+        ``rules.view.GRID_MARGIN``; the whole picture when no grid was located)."""
         if self.loaded is None:
             return None
         import cv2
 
         img = self.loaded.image
         if view == "grid" and self.state is not None:
-            from vlm_puzzle.rules.view import grid_view
+            from vlm_puzzle.rules.view import GRID_MARGIN, grid_view
 
-            return grid_view(img, np.asarray(self.state.corners) * self.picture_scale, side)
+            return grid_view(img, np.asarray(self.state.corners) * self.picture_scale, side,
+                             GRID_MARGIN if margin is None else margin)
         h, w = img.shape[:2]
         s = VLM_MAX_SIDE / max(h, w)
         if s < 1:
@@ -138,7 +140,7 @@ class PuzzleSolver:
         self._vlm = None
         self._grid_reader: GridReader | None = None
         # Which picture the in-process model is shown (Reading.vlm_image): what it was trained on.
-        self.vlm_view = checkpoint_view(self.model_path) if self.backend == "qwen" else ("picture", 0)
+        self.vlm_view = checkpoint_view(self.model_path) if self.backend == "qwen" else ("picture", 0, None)
         if load_model:
             self.load()
 

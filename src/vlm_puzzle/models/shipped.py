@@ -22,18 +22,20 @@ def shipped_model_path() -> Path | None:
     return SHIPPED_DIR if (SHIPPED_DIR / "config.json").is_file() else None
 
 
-def checkpoint_view(path) -> tuple[str, int]:
-    """(view, side): which picture the checkpoint at ``path`` was trained on, from its
-    ``vlm_puzzle.json``: ("grid", side) for the located grid rectified to ``side`` px (the largest
-    square within its ``max_pixels``), else ("picture", 0): the whole picture, as any other
-    Qwen-VL checkpoint is asked."""
+def checkpoint_view(path) -> tuple[str, int, float | None]:
+    """(view, side, margin): which picture the checkpoint at ``path`` was trained on, from its
+    ``vlm_puzzle.json``: ("grid", side, margin) for the located grid rectified to ``side`` px (the
+    largest square within its ``max_pixels``) with ``margin`` of the side around it (``view_margin``;
+    None, a record without one: ``rules.view.GRID_MARGIN``), else ("picture", 0, None): the whole
+    picture, as any other Qwen-VL checkpoint is asked."""
     try:
         rec = json.loads((Path(path).expanduser() / "vlm_puzzle.json").read_text())
         if rec.get("view") == "grid":
-            return "grid", square_side(int(rec["max_pixels"]))
+            margin = rec.get("view_margin")
+            return "grid", square_side(int(rec["max_pixels"])), None if margin is None else float(margin)
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         pass
-    return "picture", 0
+    return "picture", 0, None
 
 
 def square_side(max_pixels: int, factor: int = 28) -> int:
