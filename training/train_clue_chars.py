@@ -40,12 +40,43 @@ def random_clue(rng: np.random.Generator) -> str:
     return target + glyphs[int(rng.integers(len(glyphs)))]
 
 
+def elastic(g: np.ndarray, rng: np.random.Generator, alpha: float = 0.0) -> np.ndarray:
+    """``g`` (float ink) warped by a smooth random displacement field of ``alpha`` of its height
+    (0: drawn per glyph): the 4,000 MNIST-train digits as many more writers' hands."""
+    h, w = g.shape
+    alpha = alpha or float(rng.uniform(0.0, 0.09))
+    if alpha <= 0 or min(h, w) < 4:
+        return g
+    sigma = max(h, w) * rng.uniform(0.12, 0.25)
+    dx, dy = (cv2.GaussianBlur(rng.uniform(-1, 1, g.shape).astype(np.float32), (0, 0), sigma) for _ in range(2))
+    scale = alpha * h / max(1e-6, float(max(np.abs(dx).max(), np.abs(dy).max())))
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return cv2.remap(g, gx + dx * scale, gy + dy * scale, cv2.INTER_LINEAR, borderValue=0.0)
+
+
+class ElasticWriter:
+    """A training writer (``handwriting.TrainWriter``) whose digits are warped (:func:`elastic`)
+    ``share`` of the time."""
+
+    def __init__(self, rng: np.random.Generator, mnist_share: float, share: float):
+        from handwriting import TrainWriter
+        self.write, self.share = TrainWriter(rng, mnist_share=mnist_share), share
+
+    def __call__(self, ch: str, px: int, rng: np.random.Generator):
+        g = self.write(ch, px, rng)
+        if g is not None and ch.isdigit() and rng.random() < self.share:
+            g = elastic(np.pad(g, 2), rng)
+        return g
+
+
+ELASTIC = {"share": 0.0}   # set by main before the workers fork
+
+
 def sample(seed: int):
     """(char images, labels) of one written clue, or None where the cut found another length."""
-    from handwriting import TrainWriter
     rng = np.random.default_rng(seed)
     text = random_clue(rng)
-    write = TrainWriter(rng, mnist_share=0.85)
+    write = ElasticWriter(rng, 0.85, ELASTIC["share"])
     px = int(rng.integers(10, 46))
     g = _text(write, text, px, rng, float(rng.normal(0.12, 0.15)), float(rng.uniform(-0.03, 0.05)))
     if g is None:
@@ -110,7 +141,11 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--data", type=Path, help="an .npz of written characters: loaded if it exists, else written")
     ap.add_argument("--width", type=int, default=32, help="channels of the first convolutions")
+    ap.add_argument("--elastic", type=float, default=0.0, help="share of digits warped (elastic)")
+    ap.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (one cycle)")
+    ap.add_argument("--batch", type=int, default=256)
     args = ap.parse_args(argv)
+    ELASTIC["share"] = args.elastic
     import torch
     torch.set_num_threads(args.threads)
     t0 = time.time()
@@ -123,11 +158,13 @@ def main(argv=None):
         if args.data:
             np.savez_compressed(args.data, xtr=xtr, ytr=ytr, xva=xva, yva=yva)
     print(f"data: {len(ytr)} train / {len(yva)} val chars in {time.time() - t0:.0f} s", flush=True)
+    if args.epochs <= 0:   # data only (--data): trained by later runs
+        return
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     net = model(args.width).to(dev)
     opt = torch.optim.AdamW(net.parameters(), 2e-3, weight_decay=1e-4)
-    steps = args.epochs * (len(ytr) // 256 + 1)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 3e-3, total_steps=steps)
+    steps = args.epochs * (len(ytr) // args.batch + 1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, args.lr, total_steps=steps)
     rng = np.random.default_rng(args.seed)
     xt = torch.from_numpy(xtr).float().div(255).unsqueeze(1).to(dev)
     yt = torch.from_numpy(ytr).to(dev)
@@ -136,8 +173,8 @@ def main(argv=None):
     for ep in range(args.epochs):
         net.train()
         perm = torch.from_numpy(rng.permutation(len(yt))).to(dev)
-        for i in range(0, len(perm), 256):
-            idx = perm[i:i + 256]
+        for i in range(0, len(perm), args.batch):
+            idx = perm[i:i + args.batch]
             loss = torch.nn.functional.cross_entropy(net(augment(xt[idx], rng)), yt[idx], label_smoothing=0.05)
             opt.zero_grad()
             loss.backward()
@@ -147,6 +184,14 @@ def main(argv=None):
         with torch.no_grad():
             acc = float(torch.cat([net(xv[i:i + 4096]).argmax(1) for i in range(0, len(yv), 4096)]).eq(yv).float().mean())
         print(f"epoch {ep}: loss {loss.item():.3f} val acc {acc:.4f} ({time.time() - t0:.0f} s)", flush=True)
+        export(net, args, argv, len(ytr), len(yva), acc, ep + 1)
+
+
+def export(net, args, argv, n_train: int, n_val: int, acc: float, epochs: int) -> None:
+    """The network as ONNX at ``args.out`` and its card beside it (written after every epoch:
+    a run cut short still leaves its last epoch)."""
+    import torch
+    dev = next(net.parameters()).device
     args.out.parent.mkdir(parents=True, exist_ok=True)
     net = net.cpu().eval()
     torch.onnx.export(net, torch.zeros(1, 1, CHAR_SIDE, CHAR_SIDE), str(args.out), input_names=["chars"],
@@ -158,8 +203,10 @@ def main(argv=None):
             "command": "python training/train_clue_chars.py " + " ".join(argv or sys.argv[1:]),
             "data": "KenKen clue strings written by training writers (MNIST train split, training fonts, "
                     "strokes; pen-stroke operators); held-out MNIST never used",
-            "train_chars": int(len(ytr)), "val_chars": int(len(yva)), "val_acc": acc}
+            "elastic": args.elastic, "width": args.width, "epochs_done": epochs,
+            "train_chars": int(n_train), "val_chars": int(n_val), "val_acc": acc}
     args.out.with_suffix(".json").write_text(json.dumps(card, indent=1) + "\n")
+    net.to(dev)
 
 
 if __name__ == "__main__":

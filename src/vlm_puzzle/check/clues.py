@@ -20,8 +20,9 @@ from itertools import combinations
 
 import numpy as np
 
+from vlm_puzzle.check.cage_readings import Search, cage_readings, likeliest_readings
 from vlm_puzzle.check.givens import CHANGE_PENALTY, MAX_COST, subsets_by_cost, verdict
-from vlm_puzzle.check.judge import UNLIKELY_REPAIR
+from vlm_puzzle.check.judge import AMBIGUOUS_CLOSE, CLUE_AMBIGUOUS, UNLIKELY_REPAIR
 from vlm_puzzle.check.templates import repair_template
 from vlm_puzzle.findings import Finding, uncertain
 from vlm_puzzle.rules.geometry import DOUBTFUL, Decision, reachable
@@ -34,7 +35,7 @@ from vlm_puzzle.vision.state import GridState
 MAX_CHANGES = 3         # characters changed at most
 MAX_ALTERNATIVES = 30   # cheapest single-character changes considered
 MAX_SOLVES = 60         # solver calls at most
-BUDGET_S = 1.5          # seconds for the whole search
+BUDGET_S = 1.5          # seconds of this process's CPU time (not the clock's) for each search
 SOLVE_S = 0.5           # seconds per solver call
 _KIND_OF_STYLE = {"dashed": "killer", "thick": "kenken", "solid": "killer"}
 # An operator the reader did not see (``:`` for division, ``*``...): nats per guess.
@@ -49,6 +50,14 @@ SURE_CHAR = 0.95
 TOTAL_PER_CLUE = 2
 # The KenKen search (kenken_repairs): readings kept per cage.
 KENKEN_PER_CAGE = 4
+# The likeliest-readings search (likeliest_kenken): clues read below DOUBT_CLUE, or that their
+# cage cannot meet, are doubtful (MAX_DOUBTFUL at most, the least sure); when no grid meets them
+# (a clue read surer is misread too), those read below WIDER_CLUE. Its work is counted
+# (cage_readings.MAX_WORK); LIKELIEST_S only guards the clock (a seconds-long search at worst).
+DOUBT_CLUE = 0.9
+WIDER_CLUE = 0.99
+MAX_DOUBTFUL = 14
+LIKELIEST_S = 10.0
 
 
 def clue_changes(cages, max_cost: float = MAX_COST, kenken_size: int = 0) -> list[tuple[float, int, int, str]]:
@@ -290,14 +299,23 @@ def repair_clues(state: GridState, decision: Decision) -> GridState:
             if not ok(chosen):
                 continue   # a cage's clue unreadable or out of reach: the template would fail its checks
             candidate = with_changes(variants, chosen)
-            template = repair_template(state, decision, candidate)
-            if template is None or template.kind != kind:
-                continue   # the changed clues still fail the consistency checks
-            calls += 1
-            got = verdict(template, state.givens, SOLVE_S)
-            if got[0] == "solved":
-                return _repaired(state, v, kind, variants, candidate, chosen, *got, t0), calls
+            got = solved_under(candidate)
+            if got is not None:
+                calls += 1
+            if got is not None and got[0] == "solved":
+                changed = sorted({c[1] for c in chosen})
+                losses = {i: sum(c[0] - CHANGE_PENALTY for c in chosen if c[1] == i) for i in changed}
+                unlikely = max(c[0] for c in chosen) - CHANGE_PENALTY > UNLIKELY_REPAIR
+                doubt = _other_readings(variants, changed, got[1]) if kind == "kenken" == decision.kind else ""
+                return _repaired(state, v, kind, variants, candidate, losses, unlikely, doubt, *got, t0), calls
         return None, calls
+
+    def solved_under(candidate):
+        """The solver's (status, solution) under ``candidate``'s clues; None when they fail the checks."""
+        template = repair_template(state, decision, candidate)
+        if template is None or template.kind != kind:
+            return None   # the changed clues still fail the consistency checks
+        return verdict(template, state.givens, SOLVE_S)
 
     repaired, calls = first_solved(by_total, 0, MAX_SOLVES // 2,
                                    lambda: time.process_time() - cpu0 > BUDGET_S)
@@ -305,14 +323,97 @@ def repair_clues(state: GridState, decision: Decision) -> GridState:
         cages_ok = _kenken_cages_ok(variants) if kind == "kenken" == decision.kind else (lambda chosen: True)
         subsets = ([changes[i] for i in idx] for _, idx in subsets_by_cost(changes, MAX_CHANGES))
         repaired, calls = first_solved(subsets, calls, MAX_SOLVES,
-                                       lambda: time.perf_counter() - t0 > BUDGET_S, cages_ok)
+                                       lambda: time.process_time() - cpu0 > BUDGET_S, cages_ok)
     if repaired is None and kind == "kenken" and not several:
         # Then, with a budget of its own, readings every cage can meet, cheapest first: several
         # misread clues at once (handwriting), where the search above changes three at most.
-        t1 = time.perf_counter()
+        cpu1 = time.process_time()
         repaired, _ = first_solved(kenken_repairs(variants.cages, variants.size), 0, MAX_SOLVES // 2,
-                                   lambda: time.perf_counter() - t1 > BUDGET_S)
+                                   lambda: time.process_time() - cpu1 > BUDGET_S)
+    if repaired is None and kind == "kenken" == decision.kind and not several:
+        # Last, the likeliest readings of every doubtful clue at once, any text its cage can meet.
+        search = likeliest_kenken(variants.cages, variants.size, time.perf_counter() + LIKELIEST_S)
+        for found in search.found:
+            if search.complete and found.count > 1:
+                continue   # several grids meet these readings: not the puzzle
+            candidate = with_readings(variants, found.readings)
+            got = solved_under(candidate)
+            if got is not None and got[0] == "solved":
+                losses = {i: r.loss for i, r in found.readings.items() if r.changes}
+                unlikely = any(r.loss > UNLIKELY_REPAIR * max(1, r.changes) for r in found.readings.values())
+                doubt = _ambiguity(search, found)
+                repaired = _repaired(state, v, kind, variants, candidate, losses, unlikely, doubt, *got, t0)
+                break
     return state if repaired is None else repaired
+
+
+def likeliest_kenken(cages, n: int, deadline: float) -> Search:
+    """:func:`~vlm_puzzle.check.cage_readings.likeliest_readings` over the doubtful clues (see
+    DOUBT_CLUE); widened to WIDER_CLUE when no grid meets them."""
+    options: dict = {}
+    search = Search((), True, 0)
+    tried: list = []
+    for below in (DOUBT_CLUE, WIDER_CLUE):
+        doubtful = _doubtful(cages, n, below)
+        if not doubtful or doubtful == tried:
+            continue
+        tried = doubtful
+        for i in doubtful:
+            if i not in options:
+                options[i] = cage_readings(cages[i].cells, cages[i].clue, n)
+        search = likeliest_readings(cages, n, doubtful, options, deadline=deadline)
+        if search.found or not search.complete:
+            break
+    return search
+
+
+def _doubtful(cages, n: int, below: float) -> list[int]:
+    """Indices of the cages whose clue their cage cannot meet, then of those read below
+    ``below``, least sure first; MAX_DOUBTFUL at most."""
+    bad = [i for i, k in enumerate(cages) if not _meetable(k.cells, k.clue, n, strict=True)]
+    unsure = sorted((k.clue.confidence, i) for i, k in enumerate(cages) if i not in bad and k.clue.confidence < below)
+    return (bad + [i for _, i in unsure])[:MAX_DOUBTFUL]
+
+
+def with_readings(variants, readings: dict):
+    """``variants`` with the clues of the cages in ``readings`` (index -> :class:`Reading`) read so."""
+    cages = list(variants.cages)
+    for i, r in readings.items():
+        cages[i] = replace(cages[i], clue=replace(parse_clue(list(r.text), list(r.probs)), extent=cages[i].clue.extent))
+    return replace(variants, cages=tuple(cages))
+
+
+def _ambiguity(search: Search, chosen) -> str:
+    """Why ``chosen`` (a reading set of ``search``, the one repaired to) is in doubt, as text; empty
+    when it is not: another reading set within AMBIGUOUS_CLOSE nats of it under which the puzzle
+    has one other solution (all grids enumerated), or a likelier one under which it has several
+    (some other clue misread too, it may well be the truth): the solver's "one solution" then does
+    not decide between two puzzles."""
+    for other in search.found:
+        if other.cost > chosen.cost + AMBIGUOUS_CLOSE:
+            break
+        if other is chosen:
+            continue
+        said = ", ".join(f"{r.text!r}" for i, r in sorted(other.readings.items()) if r.text != chosen.readings[i].text)
+        if search.complete and other.count == 1 and other.solution != chosen.solution:
+            return f"clues read as {said} ({other.cost - chosen.cost:+.1f} nats) give another puzzle of one solution"
+        if other.count > 1 and other.cost < chosen.cost:
+            return f"clues read as {said} ({other.cost - chosen.cost:+.1f} nats) give a puzzle of several solutions"
+    return ""
+
+
+def _other_readings(variants, changed: list[int], solution) -> str:
+    """:func:`_ambiguity` of a repair of the clues of ``changed`` cages (the others as read) that
+    gave ``solution``: their readings searched anew, the repair's among them."""
+    n = variants.size
+    options = {i: cage_readings(variants.cages[i].cells, variants.cages[i].clue, n) for i in changed}
+    search = likeliest_readings(variants.cages, n, changed, options, deadline=time.perf_counter() + LIKELIEST_S)
+    want = tuple(tuple(int(x) for x in row) for row in solution)
+    mine = [f for f in search.found if f.solution == want]
+    if not mine:
+        # The repair's grid meets its readings: it is enumerated unless the search stopped.
+        return ""
+    return _ambiguity(search, mine[0])
 
 
 def _kenken_cages_ok(variants):
@@ -336,13 +437,17 @@ def _kenken_cages_ok(variants):
     return test
 
 
-def _repaired(state, v, kind, variants, candidate, chosen, status, solution, t0) -> GridState:
-    """``state`` with the repaired clues of ``candidate`` (``chosen`` changes) and the solver's verdict."""
-    changed = sorted({c[1] for c in chosen})
-    notes = tuple(_note(variants.cages[i], candidate.cages[i],
-                        sum(c[0] - CHANGE_PENALTY for c in chosen if c[1] == i)) for i in changed)
+def _repaired(state, v, kind, variants, candidate, losses: dict, unlikely: bool, doubt: str,
+              status, solution, t0) -> GridState:
+    """``state`` with the repaired clues of ``candidate`` and the solver's verdict. ``losses``:
+    changed cage index -> nats the reader lost on it; ``unlikely``: a change the reader gave little
+    chance; ``doubt``: another reading set as likely, with another solution (:func:`_ambiguity`)."""
+    notes = tuple(_note(variants.cages[i], candidate.cages[i], losses[i]) for i in sorted(losses))
     confidence = variants.confidence
-    if max(c[0] for c in chosen) - CHANGE_PENALTY > UNLIKELY_REPAIR:
+    if unlikely:
+        confidence = min(confidence, DOUBTFUL)
+    if doubt:
+        notes += (uncertain(CLUE_AMBIGUOUS, doubt),)
         confidence = min(confidence, DOUBTFUL)
     fixed = replace(candidate, uncertainties=variants.uncertainties + notes, confidence=confidence)
     checked = replace(v, kind=kind, solver_status=status, solution=as_solution(solution),

@@ -19,7 +19,7 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from vlm_puzzle.check.givens import MAX_CHANGES
-from vlm_puzzle.check.judge import NOT_UNIQUE, UNIQUENESS_UNKNOWN
+from vlm_puzzle.check.judge import CLUE_AMBIGUOUS, NOT_UNIQUE, UNIQUENESS_UNKNOWN
 from vlm_puzzle.findings import Finding
 from vlm_puzzle.rules.geometry import DOUBTFUL
 
@@ -39,8 +39,17 @@ DOUBTED_CAP = 0.85
 # solution's, on a big handwritten board) is right about 9 times in 10 (development boards: 25
 # of 28), whatever else the signals say; the fit saw too few of them to tell.
 MANY_REPAIRS, MANY_REPAIRS_CAP = MAX_CHANGES, 0.85
+# An answer whose repaired clues have a rival reading about as likely, a puzzle of one solution
+# with another answer (or a likelier one of several solutions): a coin toss. (Doubtful givens read
+# two ways, GIVENS_AMBIGUOUS, are often right: the rule confidence caps them, at DOUBTED_CAP.)
+AMBIGUITY_CODES = (CLUE_AMBIGUOUS,)
+AMBIGUOUS_CAP = 0.5
+# An answer whose cage clues the solver repaired is right about 9 times in 10 (handwritten KenKen
+# development boards, seeds 9,703,000-9,709,014: 45 of 50; 9 of 10 where nothing else doubted it):
+# the repaired clue may be the wrong one of two misread (a sure 4 that was a 1 left as read).
+CLUE_REPAIRED_CAP = 0.85
 FEATURES = ("read_logit", "read_nll", "clue_logit", "rule_confidence", "repairs", "uncertain", "problems",
-            "not_unique")
+            "not_unique", "ambiguous", "clue_repairs")
 
 
 @dataclass(frozen=True)
@@ -121,12 +130,15 @@ def signals(cell_confidence: np.ndarray | None, clue_confidence: Iterable[float]
                                for f in findings)),
         "problems": float(sum(f.level == "problem" for f in findings)),
         "not_unique": float(unique is not True),
+        "ambiguous": float(sum(f.code in AMBIGUITY_CODES for f in findings)),
+        "clue_repairs": float(sum(f.code in REPAIR_CODES for f in findings)),
     }
 
 
 def probability(sig: Mapping[str, float], calibration: Calibration) -> float:
     """The calibrated probability that the answer with these :func:`signals` is right (at most
-    ``NOT_UNIQUE_CAP`` / ``DOUBTED_CAP`` / ``MANY_REPAIRS_CAP`` where those apply)."""
+    ``NOT_UNIQUE_CAP`` / ``DOUBTED_CAP`` / ``MANY_REPAIRS_CAP`` / ``CLUE_REPAIRED_CAP`` / ``AMBIGUOUS_CAP``
+    where those apply)."""
     x = np.array([[float(sig[f]) for f in calibration.features]])
     p = float(calibration.probability(x)[0])
     if sig.get("not_unique", 0.0):
@@ -135,6 +147,10 @@ def probability(sig: Mapping[str, float], calibration: Calibration) -> float:
         p = min(p, DOUBTED_CAP)
     if sig.get("repairs", 0.0) > MANY_REPAIRS:
         p = min(p, MANY_REPAIRS_CAP)
+    if sig.get("clue_repairs", 0.0):
+        p = min(p, CLUE_REPAIRED_CAP)
+    if sig.get("ambiguous", 0.0):
+        p = min(p, AMBIGUOUS_CAP)
     return p
 
 

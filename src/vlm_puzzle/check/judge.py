@@ -37,6 +37,10 @@ AMBIGUOUS_COST = UNLIKELY_REPAIR
 # another unique puzzle; development boards: such near ties went either way).
 AMBIGUOUS_CLOSE = 1.0
 AMBIGUOUS_SOLVES = 8     # solver calls at most (none when no cell is in doubt)
+# Finding code of two readings of the picture, each a puzzle of one solution, with other answers:
+# of doubtful givens (two_readings, found here) or of repaired cage clues (check.clues).
+GIVENS_AMBIGUOUS = "two_readings"
+CLUE_AMBIGUOUS = "two_clue_readings"
 # Finding code of a puzzle with several solutions (as read, or as solved).
 NOT_UNIQUE = "not_unique"
 # Finding code of an answer whose uniqueness the deadline left unproven.
@@ -86,7 +90,7 @@ def infer_rules(state: GridState, variants: VariantState | None = None,
         confidence = min(confidence, DOUBTFUL)
     ambiguous = _ambiguous_givens(state, spec) if not problems else ""
     if ambiguous:
-        evidence.append(uncertain("two_readings", f"the picture does not decide between two puzzles: {ambiguous}"))
+        evidence.append(uncertain(GIVENS_AMBIGUOUS, f"the picture does not decide between two puzzles: {ambiguous}"))
         confidence = min(confidence, DOUBTFUL)
     if state.repairs and assumed_rules(settled):
         # Givens changed to fit boxes nobody saw: the boxes may be what was misread

@@ -57,7 +57,10 @@ class Clue:
     and ``""`` (no character) that the reader gave at least ``ALTERNATIVE_MIN``
     where it read it, as ``(char, probability)``, likeliest first. ``extent``: where
     the text was found, (left, top, right, bottom) as fractions of the cell
-    (:func:`text_box`; None: not found)."""
+    (:func:`text_box`; None: not found). ``readings``: where known (handwritten clues,
+    :func:`~vlm_puzzle.vision.clue_chars.by_chars`), whole-clue texts the reader thinks
+    likely, ``text`` among them, of this length or one character more or less, as
+    ``(text, probability)``, likeliest first (summing to about 1); () where not known."""
 
     text: str
     op: str | None
@@ -66,6 +69,7 @@ class Clue:
     probs: tuple[float, ...] = ()
     alternatives: tuple[tuple[tuple[str, float], ...], ...] = ()
     extent: tuple[float, float, float, float] | None = None
+    readings: tuple[tuple[str, float], ...] = ()
 
 
 # ---- the strip ------------------------------------------------------------------------------
@@ -485,14 +489,17 @@ def read_clues(ink: np.ndarray, cells: list[tuple[float, float, float, float]], 
         # Each network is sure of its own kind of clue, the print one of handwriting too (a 1 read
         # as a 7): the character reader (trained on handwriting) says which kind the grid is,
         # agreeing with the hand network on handwriting and the print one on print.
-        from vlm_puzzle.vision.clue_chars import by_chars, read_grid
+        from vlm_puzzle.vision.clue_chars import by_chars, by_hand, read_grid
         votes, chars = read_grid(reader.chars, ink, cells, [r[:len(cells)] for r in reads])
         if votes[0] != votes[1]:
             best = int(np.argmax(votes))
         out = cut_tall(reads[best])
         # Read again by the character reader only where it found the grid handwritten (on print
-        # both networks read alike, a tie, and the print reading stands as read).
-        return by_chars(reader.chars, ink, cells, out, chars) if votes[1] > votes[0] else out
+        # both networks read alike, a tie, and the print reading stands as read); pooled with the
+        # hand network's reading where the two networks differ as on handwriting (by_hand).
+        if votes[1] <= votes[0]:
+            return out
+        return by_chars(reader.chars, ink, cells, out, chars, pool=by_hand(reads[0][:len(cells)], reads[1][:len(cells)]))
     return (decode(True), decode(False)) if both else decode(ops)
 
 
