@@ -4,23 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
-
 from vlm_puzzle.pipeline import PuzzleSolver
-from vlm_puzzle.vision import GridReader
+from vlm_puzzle.vision import GridReader, nets
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 
 
 def _count_loads(monkeypatch) -> list[str]:
     loads: list[str] = []
-    real = cv2.dnn.readNetFromONNX
+    real = nets._open
 
     def counting(path, *args):
         loads.append(Path(path).name)
         return real(path, *args)
 
-    monkeypatch.setattr(cv2.dnn, "readNetFromONNX", counting)
+    monkeypatch.setattr(nets, "_open", counting)
     return loads
 
 

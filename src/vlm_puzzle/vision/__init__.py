@@ -5,8 +5,8 @@
     spec = state.to_spec()
 
 Pixels in, readings with probabilities out: no solver here (the checking stage,
-:mod:`vlm_puzzle.check`, decides what to believe). Pure OpenCV + NumPy; the digit
-network runs through ``cv2.dnn`` (no torch).
+:mod:`vlm_puzzle.check`, decides what to believe). OpenCV + NumPy; the small networks
+run through onnxruntime when installed, else ``cv2.dnn`` (:mod:`~vlm_puzzle.vision.nets`; no torch).
 """
 from vlm_puzzle.vision.extract import GridReader, extract_state
 from vlm_puzzle.vision.grid import GridLocation, Lattice, locate_grid

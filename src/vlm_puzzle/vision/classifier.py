@@ -1,4 +1,4 @@
-"""A small ONNX image classifier run through OpenCV's DNN module (no torch).
+"""A small ONNX image classifier run by :mod:`~vlm_puzzle.vision.nets` (no torch).
 
 Used for the grid digits (``weights/digits.onnx``) and, by the variants
 reader, for clue characters. Input: a batch of ``(M, S, S)`` uint8 patches;
@@ -8,14 +8,13 @@ output: ``(M, K)`` float32 class probabilities. Its owner loads it once and keep
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from vlm_puzzle.errors import ModelError
+from vlm_puzzle.vision.nets import Net, load_net
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 DIGITS_MODEL = WEIGHTS_DIR / "digits.onnx"
@@ -30,11 +29,10 @@ class Classifier:
     """
 
     path: Path
-    net: cv2.dnn.Net
+    net: Net
     labels: tuple[str, ...]
     size: int
     card: dict
-    _lock: threading.Lock
 
     def predict(self, patches: np.ndarray) -> np.ndarray:
         """(M, S, S) uint8 patches -> (M, K) float32 probabilities (softmax)."""
@@ -44,11 +42,7 @@ class Classifier:
             raise ValueError(f"classifier {self.path.name} expects {self.size}x{self.size} patches, "
                              f"got {patches.shape[1:]}")
         blob = patches.astype(np.float32)[:, None, :, :] / 255.0
-        # cv2.dnn.Net is not thread-safe: one forward pass at a time per network.
-        with self._lock:
-            self.net.setInput(blob)
-            logits = self.net.forward()
-        logits = logits.reshape(len(patches), -1).astype(np.float64)
+        logits = self.net(blob).reshape(len(patches), -1).astype(np.float64)
         logits -= logits.max(axis=1, keepdims=True)
         e = np.exp(logits)
         return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
@@ -57,16 +51,11 @@ class Classifier:
 def load_classifier(path: str | Path = DIGITS_MODEL) -> Classifier:
     """Load the ONNX network at ``path`` and its JSON card (``.json`` beside it)."""
     path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"classifier weights not found: {path}", code="weights_missing")
-    try:
-        net = cv2.dnn.readNetFromONNX(str(path))
-    except cv2.error as exc:
-        raise ModelError(f"cannot load classifier {path.name}: {exc}", code="weights_invalid") from None
+    net = load_net(path, "classifier")
     card_path = path.with_suffix(".json")
     card = json.loads(card_path.read_text()) if card_path.is_file() else {}
     labels = tuple(card.get("classes", ()))
     size = int(card.get("input_size", 32))
     if not labels:
         raise ModelError(f"{card_path.name} is missing or names no classes", code="weights_invalid")
-    return Classifier(path, net, labels, size, card, threading.Lock())
+    return Classifier(path, net, labels, size, card)

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from vlm_puzzle.vision.clues import CLASSES, Clue, parse_clue, text_window
+from vlm_puzzle.vision.nets import load_net
 
 CHAR_CLASSES = CLASSES[1:]          # the clue readers' classes without the CTC blank
 CHAR_SIDE, CHAR_FIT = 28, 22        # network input side; the text line's height in it
@@ -194,11 +195,10 @@ class CharReader:
         """(K, CHAR_SIDE, CHAR_SIDE) -> (K, len(CHAR_CLASSES)) probabilities."""
         if len(images) == 0:
             return np.zeros((0, len(CHAR_CLASSES)), np.float32)
-        with self._lock:   # cv2.dnn.Net is not thread-safe
+        with self._lock:   # loaded once
             if self._net is None:
                 self._net = _load(self.weights)
-            self._net.setInput(images[:, None].astype(np.float32))
-            z = self._net.forward().reshape(len(images), -1).astype(np.float64)
+        z = self._net(images[:, None]).reshape(len(images), -1).astype(np.float64)
         z -= z.max(axis=1, keepdims=True)
         p = np.exp(z)
         return p / p.sum(axis=1, keepdims=True)
@@ -367,7 +367,4 @@ def _load(path: Path):
     if tuple(card.get("classes", ())) != CHAR_CLASSES or card.get("input_side") != CHAR_SIDE:
         raise ModelError(f"{path.name}: card does not match classes {CHAR_CLASSES} / side {CHAR_SIDE}",
                          code="weights_invalid")
-    try:
-        return cv2.dnn.readNetFromONNX(str(path))
-    except cv2.error as exc:
-        raise ModelError(f"cannot load clue character reader {path.name}: {exc}", code="weights_invalid") from None
+    return load_net(path, "clue character reader")

@@ -9,7 +9,7 @@ A sequence reader, no character segmentation:
    photographed puzzles located by the real grid finder).
 2. :func:`read_clues` - one batched pass of a small fully convolutional network
    (shipped ONNX weights ``vision/weights/clues_ctc*.onnx``, trained with CTC by
-   ``training/train_clues.py``, run through ``cv2.dnn``) that collapses the
+   ``training/train_clues.py``, run by ``vision.nets``) that collapses the
    strip's height and scores every column; a greedy CTC decode gives the text,
    :func:`parse_clue` turns it into ``(op, target)`` with a confidence (the
    product of the per-character peak probabilities).
@@ -20,12 +20,13 @@ non-first cell of a cage) decodes to the empty text.
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from vlm_puzzle.vision.nets import Net, load_net
 
 # Output classes of the network: CTC blank first. "x" stands for every
 # multiplication sign (×, x, *), "/" for every division sign (÷, /).
@@ -217,23 +218,24 @@ def _flank(line: np.ndarray, axis: int = 0) -> np.ndarray:
     return out
 
 
-def _runs(on: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(longest run, number of runs) of ink per row of the boolean ``on``."""
-    n, w = on.shape
-    edges = np.zeros((n, w + 1), np.int8)
-    edges[:, :w] = on
-    edges[:, 1:] -= on
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)   # in step, row by row
-    rows = starts // (w + 1)
-    longest = np.zeros(n, np.int64)
-    np.maximum.at(longest, rows, ends - starts)
-    return longest, np.bincount(rows, minlength=n)
+def _runs(on: np.ndarray) -> np.ndarray:
+    """Number of runs of ink per row of the boolean ``on``."""
+    if on.shape[1] == 0:
+        return np.zeros(len(on), np.int64)
+    return on[:, 0] + np.count_nonzero(on[:, 1:] & ~on[:, :-1], axis=1)
 
 
 def _solid(on: np.ndarray) -> np.ndarray:
     """Rows of the boolean ink window ``on`` that are solid lines: a run over
     LINE_RUN of the window (no character is that long)."""
-    return _flank(_runs(on)[0] >= LINE_RUN * on.shape[1])
+    n, w = on.shape
+    run = int(np.ceil(LINE_RUN * w))
+    if run == 0 or run > w:
+        return _flank(np.full(n, run == 0))
+    # A run of ``run`` or more: some ``run`` consecutive pixels all ink (sums of a running window).
+    total = np.zeros((n, w + 1), np.int32)
+    np.cumsum(on, axis=1, out=total[:, 1:])
+    return _flank((total[:, run:] - total[:, :-run]).max(axis=1) >= run)
 
 
 def _dashed(on: np.ndarray, thick: float) -> np.ndarray:
@@ -245,27 +247,25 @@ def _dashed(on: np.ndarray, thick: float) -> np.ndarray:
     n, w = on.shape
     if w == 0:
         return np.zeros(n, bool)
-    runs = _runs(on)[1]
     cover = on.mean(axis=1)
-    first = np.where(on.any(axis=1), on.argmax(axis=1), w)
-    last = np.where(on.any(axis=1), w - 1 - on[:, ::-1].argmax(axis=1), -1)
-    span = last - first + 1
-    spread = ((cover >= LINE_COVER) & (span >= LINE_SPAN * w)) | ((cover >= DASH_COVER) & (runs >= 4) & (span >= 0.5 * w))
     line = np.zeros(n, bool)
+    rows = np.flatnonzero(cover >= DASH_COVER)   # LINE_COVER and DASH_COVER both need this much
+    if len(rows) == 0:
+        return line
+    sub = on[rows]
+    span = (w - sub[:, ::-1].argmax(axis=1)) - sub.argmax(axis=1)
+    c = cover[rows]
+    ok = ((c >= LINE_COVER) & (span >= LINE_SPAN * w)) | ((_runs(sub) >= 4) & (span >= 0.5 * w))
+    spread = np.zeros(n, bool)
+    spread[rows[ok]] = True
     side = max(2, int(round(0.5 * thick)))
-    r = 0
-    while r < n:
-        if not spread[r]:
-            r += 1
-            continue
-        e = r
-        while e + 1 < n and spread[e + 1]:
-            e += 1
+    # Each band [r, e] of consecutive spread rows.
+    bounds = np.flatnonzero(np.diff(np.concatenate(([False], spread, [False])).view(np.int8)))
+    for r, e in zip(bounds[::2], bounds[1::2] - 1):
         level = 0.5 * cover[r:e + 1].mean()
         above, below = cover[max(0, r - 1 - side):max(0, r - 1)], cover[e + 2:e + 2 + side]
         if e - r + 1 <= thick and all(len(a) == 0 or a.mean() < level for a in (above, below)):
             line[r:e + 1] = True
-        r = e + 1
     return _flank(line)
 
 
@@ -296,9 +296,8 @@ def strip_box(box: tuple[float, float, float, float], found: tuple[float, float,
 
 @dataclass
 class _Reader:
-    net: cv2.dnn.Net
+    net: Net
     card: dict
-    lock: threading.Lock
 
 
 def _load(path: str) -> _Reader:
@@ -310,11 +309,7 @@ def _load(path: str) -> _Reader:
     if tuple(card.get("classes", ())) != CLASSES or tuple(card.get("input_hw", ())) != (STRIP_H, STRIP_W):
         raise ModelError(f"{p.name}: card does not match classes {CLASSES} / input "
                          f"{STRIP_H}x{STRIP_W}", code="weights_invalid")
-    try:
-        net = cv2.dnn.readNetFromONNX(str(p))
-    except cv2.error as exc:
-        raise ModelError(f"cannot load clue reader {p.name}: {exc}", code="weights_invalid") from None
-    return _Reader(net, card, threading.Lock())
+    return _Reader(load_net(p, "clue reader"), card)
 
 
 class ClueReader:
@@ -346,9 +341,7 @@ class ClueReader:
             return np.zeros((0, 0, len(CLASSES)), np.float32)
         # As in training: the ink quantised to uint8 steps (how the strips were stored).
         blob = (np.rint(np.clip(strips, 0.0, 1.0) * 255.0) / 255.0).astype(np.float32)[:, None]
-        with reader.lock:  # cv2.dnn.Net is not thread-safe
-            reader.net.setInput(blob)
-            out = reader.net.forward()
+        out = reader.net(blob)
         return out.reshape(len(strips), len(CLASSES), -1).transpose(0, 2, 1)
 
 

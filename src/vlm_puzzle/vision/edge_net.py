@@ -3,16 +3,14 @@
 on its outputs: dashed-or-not per edge, thick-or-thin per image (:func:`decide_edges`)."""
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from vlm_puzzle.errors import ModelError
 from vlm_puzzle.vision.edges import normalised_patches
 from vlm_puzzle.vision.gray import otsu_split
+from vlm_puzzle.vision.nets import Net, load_net
 
 # The learned edge classifier (training/train_edges.py) and its classes, in output order.
 EDGE_MODEL = Path(__file__).with_name("weights") / "edges.onnx"
@@ -47,29 +45,22 @@ WIDTH_APART = 1.3
 
 @dataclass(frozen=True)
 class EdgeNet:
-    """The loaded edge classifier (:func:`load_edge_net`) and the lock that keeps it to
-    one forward pass at a time (a cv2.dnn.Net is not thread-safe)."""
+    """The loaded edge classifier (:func:`load_edge_net`)."""
 
-    net: cv2.dnn.Net
-    lock: threading.Lock
+    net: Net
 
 
 def load_edge_net(path: str | Path | None = EDGE_MODEL) -> EdgeNet | None:
     """The ONNX edge classifier at ``path``, or None when there is no file (the hand
     rules decide then). Its owner keeps it (:class:`~vlm_puzzle.vision.GridReader`).
 
-    OpenCV 5's classic dnn engine runs this small CNN in about 60 % of the new
-    engine's time on one thread (144 patches: 16 against 27 ms); its logits differ
+    Run by OpenCV, its dnn's classic engine (OpenCV 5) runs this small CNN in about 60 % of
+    the new engine's time on one thread (144 patches: 16 against 27 ms); its logits differ
     by float rounding only (under 2e-5), and every read of 280 development renders
     came out the same. OpenCV 4 has only the classic engine."""
     if path is None or not Path(path).is_file():
         return None
-    try:
-        if hasattr(cv2.dnn, "ENGINE_CLASSIC"):
-            return EdgeNet(cv2.dnn.readNetFromONNX(str(path), cv2.dnn.ENGINE_CLASSIC), threading.Lock())
-        return EdgeNet(cv2.dnn.readNetFromONNX(str(path)), threading.Lock())
-    except cv2.error as exc:
-        raise ModelError(f"cannot load edge classifier {path}: {exc}", code="weights_invalid") from None
+    return EdgeNet(load_net(path, "edge classifier", classic=True))
 
 
 def edge_probabilities(patches: np.ndarray, model: EdgeNet | str | Path | None = EDGE_MODEL) -> np.ndarray | None:
@@ -82,9 +73,7 @@ def edge_probabilities(patches: np.ndarray, model: EdgeNet | str | Path | None =
     if len(patches) == 0:
         return np.zeros((0, len(EDGE_CLASSES)), np.float32)
     blob = normalised_patches(patches).astype(np.float32)[:, None] / 255.0
-    with edge_net.lock:  # a cv2.dnn.Net runs one forward pass at a time
-        edge_net.net.setInput(blob)
-        logits = edge_net.net.forward().reshape(len(patches), -1).astype(np.float64)
+    logits = edge_net.net(blob).reshape(len(patches), -1).astype(np.float64)
     logits -= logits.max(axis=1, keepdims=True)
     e = np.exp(logits)
     # float64: decide_edges takes logs of the small ones (down to ~1e-30).
