@@ -94,11 +94,11 @@ def test_a_grey_picture_is_shrunk_to_the_same_pixels_as_a_colour_one(shape):
                           cv2.resize(colour, (tw, th), interpolation=cv2.INTER_AREA))
 
 
-def test_compare_rows_tells_float_noise_from_changed_answers():
+def test_compare_fields_tells_float_noise_from_changed_answers():
     import sys
     from pathlib import Path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
-    from compare_rows import compare
+    from compare_external import field_diffs as compare
 
     row = {"image": "a.png", "status": "solved", "kind": "kenken", "solved": True, "confidence": 0.97,
            "signals": {"clue_logit": 4.2}, "ms": 80.0}
