@@ -1,11 +1,12 @@
-"""Handwritten Sudoku only (the digit reader's part of ``eval_external.py --styles hand``), any board range.
+"""Handwritten boards of ``eval_external.py --styles hand``, any board range (the Sudoku categories, the
+digit reader's part, unless ``--categories`` names others).
 
 ``eval_external.py --styles hand --per-category N`` scores boards 0..N-1 of every handwritten
-category, KenKen included; this scores boards ``--first`` .. ``--first + --per - 1`` of the
-handwritten Sudoku categories (held-out MNIST writers, held-out letter fonts), so that a larger
-range than the reported one can be looked at. Usage::
+category; this scores boards ``--first`` .. ``--first + --per - 1`` (held-out MNIST writers, held-out
+letter fonts), so that a range beyond the reported one can be looked at. Usage::
 
     PYTHONPATH=src python experiments/eval_hand_digits.py --first 20 --per 40 [--categories sudoku16]
+    PYTHONPATH=src python experiments/eval_hand_digits.py --first 20 --per 20 --categories kenken3 kenken9
 """
 from __future__ import annotations
 
@@ -25,12 +26,15 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--first", type=int, default=20)
     ap.add_argument("--per", type=int, default=20)
-    ap.add_argument("--categories", nargs="+", choices=SUDOKU, default=list(SUDOKU))
+    ap.add_argument("--categories", nargs="+", default=list(SUDOKU), help="handwritten.CATEGORIES names")
     ap.add_argument("--json", type=Path)
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     from vlm_puzzle import PuzzleSolver
     from vlm_puzzle.eval import handwritten
+    unknown = set(args.categories) - set(handwritten.CATEGORIES)
+    if unknown:
+        ap.error(f"unknown categories {sorted(unknown)}; known: {', '.join(handwritten.CATEGORIES)}")
     solver = PuzzleSolver(backend="geometry", keep_images=False)
     t0 = time.time()
     rows = {}
