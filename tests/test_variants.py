@@ -230,3 +230,19 @@ def test_mismatched_line_positions_are_refused():
         B.classify_edges(np.zeros((100, 100), np.uint8), np.linspace(0, 99, 5), np.linspace(0, 99, 6))
 
 
+
+
+def test_3x3_kenken_of_three_3_cell_cages_is_not_taken_for_regions():
+    """Thick lines of a 3x3 grid enclosing 3 groups of 3 cells are KenKen cages: no sudoku or jigsaw is that
+    small, so they are not regions (and their clues are read)."""
+    from vlm_puzzle import PuzzleSolver
+    from vlm_puzzle.spec import Cage
+    solution = [[1, 2, 3], [2, 3, 1], [3, 1, 2]]
+    cages = [Cage(cells=((0, 0), (0, 1), (1, 0)), target=5, op="add"),
+             Cage(cells=((0, 2), (1, 1), (1, 2)), target=9, op="mul"),
+             Cage(cells=((2, 0), (2, 1), (2, 2)), target=6, op="add")]
+    spec = PuzzleSpec.kenken(3, cages)
+    shot = render_puzzle(spec, seed=3, style=STYLE, size_px=700)
+    result = PuzzleSolver(backend="geometry").solve_image(shot.image)
+    assert result.kind == "kenken" and result.status == "solved"
+    assert [list(r) for r in result.solution] == solution

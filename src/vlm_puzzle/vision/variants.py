@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vlm_puzzle.spec import SUDOKU_SIZES
 from vlm_puzzle.vision import borders as B
 from vlm_puzzle.vision.clues import Clue, ClueReader, read_clues
 from vlm_puzzle.vision.edge_net import DOUBT, EDGE_MODEL, EdgeNet
@@ -39,6 +40,9 @@ from vlm_puzzle.spec import DEFAULT_BOX, Cell, killer_total
 MIN_DASHED_FRACTION = 0.15
 # Largest KenKen cage believed (cells); bigger thick-bordered groups are misreads.
 MAX_CAGE = 7
+# No sudoku or jigsaw is smaller (spec.py): thick lines of a smaller grid enclose KenKen cages,
+# even N of N cells each.
+MIN_REGION_GRID = min(SUDOKU_SIZES)
 # A clue read below this confidence is reported as uncertain.
 CLUE_CONFIDENT = 0.8
 # Largest classifier margin (in gaps, see edge_net.decide_edges) of a thick edge that
@@ -157,7 +161,7 @@ def read_variants_image(warped: np.ndarray, xs, ys, v_lines=None, h_lines=None,
             thick_labels = thick_regions(edges)
             thick_groups = groups_of(thick_labels)
             notes.append(fix)
-    regions = thick_labels if _is_partition(thick_groups, n) else None
+    regions = thick_labels if n >= MIN_REGION_GRID and _is_partition(thick_groups, n) else None
 
     cage_style, groups = None, []
     if edges.n_dashed >= max(2, MIN_DASHED_FRACTION * n_inner):
